@@ -1,0 +1,168 @@
+namespace Imle
+
+open System
+
+/// What the forward pass saves for the backward pass (Algorithm 1: θ, ε and ẑ). One entry per sample in
+/// `Noise` and `States`.
+type ForwardPass =
+    {
+        /// The weights as given, in the problem's own sense (scores or costs).
+        Weights: float[]
+        /// θ in maximisation terms (θ = −c for minimisation problems).
+        Scores: float[]
+        /// The noise ε drawn for each sample (unscaled by the input/target temperatures).
+        Noise: float[][]
+        /// The forward states ẑ, one per sample.
+        States: float[][]
+    }
+
+    /// The mean of the forward states (the output of a layer that returns the sample mean).
+    member this.Mean =
+        let m = this.Weights.Length
+        let s = float this.States.Length
+        Array.init m (fun i -> this.States |> Array.sumBy (fun z -> z.[i]) |> fun total -> total / s)
+
+/// The reference estimators over plain arrays: the ground truth the TorchSharp backend is tested against.
+/// Every gradient is returned w.r.t. the weights in the problem's own sense (for minimisation problems the
+/// gradient w.r.t. the costs c = −θ, so the sign convention is handled here, not by the caller).
+[<RequireQualifiedAccess>]
+module Reference =
+
+    let private add (a: float[]) (b: float[]) (scale: float) = Array.map2 (fun x y -> x + scale * y) a b
+
+    /// The number of forward samples an estimator draws.
+    let sampleCount (estimator: Estimator) =
+        match estimator with
+        | Imle o -> o.Samples
+        | Perturbed(_, s) -> s
+        | ScoreFunction s -> s
+        | Blackbox _ | Identity _ | StraightThrough _ | GumbelSoftmax _ | RelaxedTopK _ -> 1
+
+    let private forwardNoise (estimator: Estimator) =
+        match estimator with
+        | Imle o -> o.Noise, o.InputTemperature
+        | Blackbox _ -> Zero, 1.0
+        | Identity(_, n) -> n, 1.0
+        | StraightThrough n -> n, 1.0
+        | Perturbed(n, _) -> n, 1.0
+        | ScoreFunction _ | GumbelSoftmax _ | RelaxedTopK _ ->
+            invalidArg "estimator" (sprintf "%s has no perturb-and-MAP forward pass in the reference core; use the TorchSharp layer (or Reference.scoreFunction for the score function)." (Estimator.describe estimator))
+
+    /// The forward pass: draws ε (fresh per sample, from `rng`) and computes ẑ = MAP(θ + τ_in·ε) for each sample.
+    let forward (problem: Problem) (estimator: Estimator) (rng: Random) (weights: float[]) : ForwardPass =
+        Estimator.validate estimator |> ignore
+        if isNull rng then nullArg "rng"
+        Validate.length "weights" problem.Size weights
+        Validate.allFinite "weights" weights
+        let noise, temperature = forwardNoise estimator
+        let theta = Problem.toScores problem weights
+        let samples = sampleCount estimator
+        let eps = Array.init samples (fun _ -> Noise.sample noise rng problem.Size)
+        let states = eps |> Array.map (fun e -> Problem.solveScores problem (add theta e temperature))
+        { Weights = Array.copy weights; Scores = theta; Noise = eps; States = states }
+
+    let private toWeightGradient (problem: Problem) (gradTheta: float[]) =
+        match problem.Sense with
+        | Maximise -> gradTheta
+        | Minimise -> Array.map (fun g -> -g) gradTheta
+
+    let private project (projection: Projection) (g: float[]) =
+        match projection with
+        | NoProjection -> Array.copy g
+        | MeanCentre ->
+            let mean = Array.average g
+            Array.map (fun x -> x - mean) g
+        | Standardise ->
+            let mean = Array.average g
+            let sd = sqrt (Array.averageBy (fun x -> (x - mean) * (x - mean)) g)
+            if sd = 0.0 then Array.map (fun x -> x - mean) g else Array.map (fun x -> (x - mean) / sd) g
+
+    let private imleSample (problem: Problem) (o: ImleOptions) (theta: float[]) (eps: float[]) (z: float[]) (dy: float[]) =
+        let lambda = Target.lambdaFor o.Target theta dy
+        if lambda = 0.0 then
+            Array.zeroCreate theta.Length, 0.0
+        else
+            let perturbed direction =
+                let target = Target.build o.Target lambda direction theta dy
+                Problem.solveScores problem (add target eps o.TargetTemperature)
+            let diff =
+                if o.Symmetric then
+                    Array.map2 (fun a b -> 0.5 * (a - b)) (perturbed -1.0) (perturbed 1.0)
+                else
+                    Array.map2 (-) z (perturbed 1.0)
+            let scale = match o.Scaling with DivideByLambda -> 1.0 / lambda | Unscaled -> 1.0
+            Array.map (fun d -> d * scale) diff, lambda
+
+    /// The backward pass: dL/dz → dL/dw. `gradients` holds dL/dz for each sample, or a single vector used for every
+    /// sample (a layer that returns the sample mean passes its upstream gradient as is: the estimate is the mean of
+    /// the per-sample estimates). I-MLE reuses the forward pass's ε (Algorithm 1).
+    let backward (problem: Problem) (estimator: Estimator) (pass: ForwardPass) (gradients: float[][]) : float[] =
+        Validate.notNull "gradients" gradients
+        let samples = pass.States.Length
+        if gradients.Length <> 1 && gradients.Length <> samples then
+            invalidArg "gradients" (sprintf "gradients must hold 1 or S = %d vectors; got %d." samples gradients.Length)
+        gradients |> Array.iteri (fun i g ->
+            Validate.length (sprintf "gradients[%d]" i) problem.Size g
+            Validate.allFinite (sprintf "gradients[%d]" i) g)
+        let dyOf s = if gradients.Length = 1 then gradients.[0] else gradients.[s]
+        let theta = pass.Scores
+        let mean (vs: float[][]) = Array.init problem.Size (fun i -> vs |> Array.averageBy (fun v -> v.[i]))
+        let gradTheta =
+            match estimator with
+            | Imle o ->
+                let results = Array.init samples (fun s -> imleSample problem o theta pass.Noise.[s] pass.States.[s] (dyOf s))
+                match o.Target with
+                | Adaptive state ->
+                    let nonZero = results |> Array.averageBy (fun (g, _) -> g |> Array.sumBy (fun x -> if x <> 0.0 then 1.0 else 0.0))
+                    state.Update nonZero
+                | _ -> ()
+                mean (Array.map fst results)
+            | Blackbox lambda ->
+                // Pogančić et al. in θ terms: θ' = θ − λ·dL/dz, ∇θ ≈ (ẑ − MAP(θ'))/λ.
+                let dy = dyOf 0
+                let z' = Problem.solveScores problem (add theta dy -lambda)
+                Array.map2 (fun a b -> (a - b) / lambda) pass.States.[0] z'
+            | Identity(projection, _) -> mean (Array.init samples (fun s -> project projection (dyOf s)))
+            | StraightThrough _ -> mean (Array.init samples dyOf)
+            | Perturbed(noise, _) ->
+                // Berthet et al.: J·v = E[⟨y(θ + σZ), v⟩ ∇ν(Z)] / σ, with Z the standardised noise.
+                let sigma, gradNu =
+                    match noise with
+                    | Normal sigma -> sigma, id
+                    | Gumbel tau -> tau, (fun z -> 1.0 - exp (-z))
+                    | other -> invalidArg "noise" (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
+                mean (Array.init samples (fun s ->
+                    let dot = Array.fold2 (fun acc y v -> acc + y * v) 0.0 pass.States.[s] (dyOf s)
+                    pass.Noise.[s] |> Array.map (fun e -> dot * gradNu (e / sigma) / sigma)))
+            | ScoreFunction _ | GumbelSoftmax _ | RelaxedTopK _ ->
+                invalidArg "estimator" (sprintf "%s has no dL/dz backward pass in the reference core." (Estimator.describe estimator))
+        toWeightGradient problem gradTheta
+
+    /// Forward and backward in one call for a loss with a known gradient at the output: returns the forward pass and
+    /// dL/dw, where dL/dz = `lossGradient ẑ` for each sample.
+    let estimate (problem: Problem) (estimator: Estimator) (rng: Random) (weights: float[]) (lossGradient: float[] -> float[]) =
+        let pass = forward problem estimator rng weights
+        let grads = pass.States |> Array.map lossGradient
+        pass, backward problem estimator pass grads
+
+    /// The score-function (REINFORCE) estimate (1/S)·Σ ℓ(zₛ)·∇θ log p(zₛ; θ) = (1/S)·Σ ℓ(zₛ)(zₛ − μ(θ))/τ with exact
+    /// samples at temperature τ, and a leave-one-out baseline when S > 1 (still unbiased). Needs an enumerable
+    /// problem. Returns the gradient w.r.t. the weights in the problem's sense.
+    let scoreFunction (problem: Problem) (tau: float) (samples: int) (rng: Random) (weights: float[]) (loss: float[] -> float) : float[] =
+        Validate.positive "tau" tau
+        Validate.intAtLeast "samples (S)" 1 samples
+        Validate.length "weights" problem.Size weights
+        Validate.allFinite "weights" weights
+        let theta = Problem.toScores problem weights
+        let states = Problem.states problem
+        let mu = Exact.marginals tau states theta
+        let zs = Array.init samples (fun _ -> Exact.sample tau states theta rng)
+        let ls = zs |> Array.map loss
+        let total = Array.sum ls
+        let g = Array.zeroCreate problem.Size
+        for s in 0 .. samples - 1 do
+            let baseline = if samples > 1 then (total - ls.[s]) / float (samples - 1) else 0.0
+            let w = (ls.[s] - baseline) / tau / float samples
+            for i in 0 .. g.Length - 1 do
+                g.[i] <- g.[i] + w * (zs.[s].[i] - mu.[i])
+        toWeightGradient problem g

@@ -1,0 +1,240 @@
+namespace Imle
+
+open System
+open Imle.Solvers
+
+/// Whether the MAP oracle maximises ⟨z, θ⟩ over scores θ, or minimises ⟨z, c⟩ over costs c (then θ = −c, Example 3).
+type Sense =
+    /// The weights are scores θ; MAP(θ) = argmax_{z ∈ C} ⟨z, θ⟩.
+    | Maximise
+    /// The weights are costs c; MAP(c) = argmin_{z ∈ C} ⟨z, c⟩, i.e. the exponential family has θ = −c.
+    | Minimise
+
+/// A constrained exponential family p(z; θ) ∝ exp(⟨z, θ⟩/τ) over a set C of binary states (paper Eq. 3),
+/// given by its MAP oracle. States and weights are flat arrays of `Size` entries laid out row-major in `Shape`.
+type Problem =
+    {
+        /// A short name for messages and reports.
+        Name: string
+        /// The shape of one state (and of the weights), e.g. [| m |] or [| rows; cols |].
+        Shape: int[]
+        /// Whether the oracle maximises scores or minimises costs.
+        Sense: Sense
+        /// The MAP oracle in the problem's own sense: weights in, a state in C out.
+        Solve: float[] -> float[]
+        /// The whole state space C, where it is small enough to list (exact quantities, score function).
+        Enumerate: (unit -> float[][]) option
+        /// Membership in C, used to validate the output of user solvers; None accepts any binary state.
+        IsFeasible: (float[] -> bool) option
+    }
+
+    /// The number of entries of a state (product of `Shape`).
+    member this.Size = Array.fold (*) 1 this.Shape
+
+/// Constructors for ready-made problems and functions over problems.
+[<RequireQualifiedAccess>]
+module Problem =
+
+    let private validateShape (shape: int[]) =
+        Validate.notNull "shape" shape
+        if shape.Length = 0 then invalidArg "shape" "shape must have at least one dimension."
+        shape |> Array.iteri (fun i d -> if d < 1 then invalidArg "shape" (sprintf "shape[%d] must be >= 1; got %d." i d))
+
+    /// A problem from a user's MAP function. `solve` receives the weights (scores for Maximise, costs for
+    /// Minimise) and must return a binary state of the same size; `Problem.solve` checks that it does.
+    let create (name: string) (shape: int[]) (sense: Sense) (solve: float[] -> float[]) : Problem =
+        if String.IsNullOrWhiteSpace name then invalidArg "name" "name must be a non-empty string."
+        validateShape shape
+        if obj.ReferenceEquals(solve, null) then nullArg "solve"
+        { Name = name; Shape = Array.copy shape; Sense = sense; Solve = solve; Enumerate = None; IsFeasible = None }
+
+    /// Adds an enumeration of the state space (enables exact quantities and the score-function estimator).
+    let withEnumeration (enumerate: unit -> float[][]) (problem: Problem) : Problem =
+        { problem with Enumerate = Some enumerate }
+
+    /// Adds a feasibility check used to validate solver output.
+    let withFeasibility (isFeasible: float[] -> bool) (problem: Problem) : Problem =
+        { problem with IsFeasible = Some isFeasible }
+
+    /// Scores θ for weights w in the problem's sense: θ = w for Maximise, θ = −w for Minimise.
+    let toScores (problem: Problem) (weights: float[]) : float[] =
+        match problem.Sense with
+        | Maximise -> weights
+        | Minimise -> Array.map (fun c -> -c) weights
+
+    /// Weights in the problem's sense from scores θ (the inverse of `toScores`).
+    let ofScores (problem: Problem) (scores: float[]) : float[] = toScores problem scores
+
+    /// The objective ⟨z, w⟩ of a state under weights in the problem's own sense.
+    let objective (weights: float[]) (state: float[]) : float = Array.fold2 (fun s w z -> s + w * z) 0.0 weights state
+
+    /// Checks that a solver's output is a binary, feasible state of the right size; raises InvalidOperationException
+    /// naming the problem otherwise.
+    let checkState (problem: Problem) (state: float[]) : float[] =
+        if isNull state then
+            invalidOp (sprintf "The solver of problem '%s' returned null instead of a state." problem.Name)
+        if state.Length <> problem.Size then
+            invalidOp (sprintf "The solver of problem '%s' returned a state of length %d; expected %d (shape %A)."
+                           problem.Name state.Length problem.Size problem.Shape)
+        for i in 0 .. state.Length - 1 do
+            if state.[i] <> 0.0 && state.[i] <> 1.0 then
+                invalidOp (sprintf "The solver of problem '%s' returned a non-binary state: entry %d is %g (allowed: 0 or 1)."
+                               problem.Name i state.[i])
+        match problem.IsFeasible with
+        | Some isFeasible when not (isFeasible state) ->
+            invalidOp (sprintf "The solver of problem '%s' returned a state outside the feasible set C." problem.Name)
+        | _ -> ()
+        state
+
+    /// MAP in the problem's own sense: validates the weights (length, finite), calls the oracle, checks its output.
+    let solve (problem: Problem) (weights: float[]) : float[] =
+        Validate.length "weights" problem.Size weights
+        Validate.allFinite "weights" weights
+        checkState problem (problem.Solve weights)
+
+    /// MAP in maximisation terms: argmax_{z ∈ C} ⟨z, θ⟩ whatever the problem's sense.
+    let solveScores (problem: Problem) (scores: float[]) : float[] = solve problem (ofScores problem scores)
+
+    /// The enumerated state space, or an error saying the problem cannot be enumerated.
+    let states (problem: Problem) : float[][] =
+        match problem.Enumerate with
+        | Some enumerate -> enumerate ()
+        | None ->
+            invalidOp (sprintf "Problem '%s' has no enumeration of its states; exact quantities need a small, enumerable problem (categorical, k-subset, small grids) or Problem.withEnumeration." problem.Name)
+
+    // ----- ready-made problems ---------------------------------------------------------------------------------------
+
+    /// All binary vectors of length m with exactly k ones, in lexicographic order of their index sets.
+    let kSubsets (m: int) (k: int) : float[][] =
+        let result = ResizeArray()
+        let chosen = Array.zeroCreate k
+        let rec go start depth =
+            if depth = k then
+                let z = Array.zeroCreate m
+                for i in chosen do z.[i] <- 1.0
+                result.Add z
+            else
+                for i in start .. m - (k - depth) do
+                    chosen.[depth] <- i
+                    go (i + 1) (depth + 1)
+        go 0 0
+        result.ToArray()
+
+    let private choose (n: int) (k: int) =
+        let mutable r = 1.0
+        for i in 1..k do r <- r * float (n - k + i) / float i
+        r
+
+    let private hasExactly (k: int) (state: float[]) = Array.sum state = float k
+
+    /// Categorical distribution over m classes (Example 1): one-hot states, MAP = argmax. Enumerable.
+    let categorical (m: int) : Problem =
+        Validate.intAtLeast "m" 1 m
+        { Name = sprintf "categorical(m=%d)" m
+          Shape = [| m |]
+          Sense = Maximise
+          Solve = Argmax.solve
+          Enumerate = Some(fun () -> kSubsets m 1)
+          IsFeasible = Some(hasExactly 1) }
+
+    /// k-subsets of m items (Example 2): exactly k ones, MAP = top-k (ties to the lower index). Enumerable when
+    /// C(m, k) ≤ 200,000; exact quantities for larger m use the dynamic programme in `KSubset`.
+    let kSubset (m: int) (k: int) : Problem =
+        Validate.intAtLeast "m" 1 m
+        Validate.intInRange "k" 1 m k
+        { Name = sprintf "k-subset(m=%d, k=%d)" m k
+          Shape = [| m |]
+          Sense = Maximise
+          Solve = TopK.solve k
+          Enumerate = if choose m k <= 200000.0 then Some(fun () -> kSubsets m k) else None
+          IsFeasible = Some(hasExactly k) }
+
+    /// Simple paths of a grid graph from the top-left to the bottom-right cell, by depth-first search
+    /// (only for small grids: the count grows exponentially).
+    let gridPaths (rows: int) (cols: int) (neighbourhood: Neighbourhood) : float[][] =
+        let result = ResizeArray()
+        let visited = Array.zeroCreate (rows * cols)
+        let moves = GridShortestPath.moves neighbourhood
+        let rec go r c =
+            let v = r * cols + c
+            visited.[v] <- true
+            if r = rows - 1 && c = cols - 1 then
+                result.Add(Array.map (fun b -> if b then 1.0 else 0.0) visited)
+            else
+                for (dr, dc) in moves do
+                    let r2, c2 = r + dr, c + dc
+                    if r2 >= 0 && r2 < rows && c2 >= 0 && c2 < cols && not visited.[r2 * cols + c2] then
+                        go r2 c2
+            visited.[v] <- false
+        go 0 0
+        result.ToArray()
+
+    /// Shortest path on a rows×cols grid with vertex costs (Warcraft setting): from the top-left to the bottom-right
+    /// cell, moving to 4 or 8 neighbours; the state is the path's cells as an indicator matrix. Minimises cost.
+    /// Dijkstra needs non-negative costs: perturbed costs below 0 (noise can push them there) are clamped to 0
+    /// before the solver runs. Enumerable for grids of at most 9 cells (3×3).
+    let gridShortestPath (rows: int) (cols: int) (neighbourhood: Neighbourhood) : Problem =
+        Validate.intAtLeast "rows" 1 rows
+        Validate.intAtLeast "cols" 1 cols
+        { Name = sprintf "grid-shortest-path(%dx%d, %A)" rows cols neighbourhood
+          Shape = [| rows; cols |]
+          Sense = Minimise
+          Solve = fun costs -> GridShortestPath.solve rows cols neighbourhood (Array.map (max 0.0) costs)
+          Enumerate = if rows * cols <= 9 then Some(fun () -> gridPaths rows cols neighbourhood) else None
+          IsFeasible = Some(GridShortestPath.isPath rows cols neighbourhood) }
+
+    /// Global sequence alignment of lengths n and m (Gao et al.): scores s[i, j] for aligning i with j, a constant
+    /// gap penalty; the state is the indicator of aligned pairs over the n×m score matrix. Maximises
+    /// Σ z·s − gap·(number of unaligned positions).
+    let alignment (n: int) (m: int) (gap: float) : Problem =
+        Validate.intAtLeast "n" 1 n
+        Validate.intAtLeast "m" 1 m
+        Validate.atLeast "gap" 0.0 gap
+        { Name = sprintf "alignment(%dx%d, gap=%g)" n m gap
+          Shape = [| n; m |]
+          Sense = Maximise
+          Solve = Alignment.solve n m gap
+          Enumerate = None
+          IsFeasible = Some(Alignment.isAlignment n m) }
+
+    /// Minimum-cost bipartite matching (Hungarian): every one of `rows` left nodes to a distinct one of `cols` ≥ rows
+    /// right nodes; the state is the assignment indicator matrix. Minimises cost.
+    let matching (rows: int) (cols: int) : Problem =
+        Validate.intAtLeast "rows" 1 rows
+        Validate.intInRange "cols" rows Int32.MaxValue cols
+        { Name = sprintf "matching(%dx%d)" rows cols
+          Shape = [| rows; cols |]
+          Sense = Minimise
+          Solve = Matching.solve rows cols
+          Enumerate = None
+          IsFeasible = Some(Matching.isMatching rows cols) }
+
+    /// Minimum spanning tree (Kruskal) of a connected graph with `nodes` nodes and the given edges; the state is the
+    /// indicator over edges. Minimises total edge cost.
+    let spanningTree (nodes: int) (edges: (int * int)[]) : Problem =
+        Validate.intAtLeast "nodes" 1 nodes
+        Validate.notNull "edges" edges
+        edges |> Array.iteri (fun i (u, v) ->
+            if u < 0 || u >= nodes || v < 0 || v >= nodes then
+                invalidArg "edges" (sprintf "edges[%d] = (%d, %d) names a node outside [0, %d)." i u v nodes))
+        let edges = Array.copy edges
+        { Name = sprintf "spanning-tree(%d nodes, %d edges)" nodes edges.Length
+          Shape = [| edges.Length |]
+          Sense = Minimise
+          Solve = SpanningTree.solve nodes edges
+          Enumerate = None
+          IsFeasible = Some(SpanningTree.isSpanningTree nodes edges) }
+
+    /// 0/1 knapsack: maximise Σ z·value subject to Σ z·itemWeight ≤ capacity (integer weights, dynamic programming).
+    let knapsack (itemWeights: int[]) (capacity: int) : Problem =
+        Validate.notNull "itemWeights" itemWeights
+        if itemWeights.Length = 0 then invalidArg "itemWeights" "itemWeights must name at least one item."
+        itemWeights |> Array.iteri (fun i w -> if w < 0 then invalidArg "itemWeights" (sprintf "itemWeights[%d] must be >= 0; got %d." i w))
+        Validate.intAtLeast "capacity" 0 capacity
+        let itemWeights = Array.copy itemWeights
+        { Name = sprintf "knapsack(%d items, capacity %d)" itemWeights.Length capacity
+          Shape = [| itemWeights.Length |]
+          Sense = Maximise
+          Solve = Knapsack.solve itemWeights capacity
+          Enumerate = None
+          IsFeasible = Some(fun z -> Array.fold2 (fun s w x -> s + float w * x) 0.0 itemWeights z <= float capacity) }

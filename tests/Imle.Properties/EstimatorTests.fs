@@ -1,0 +1,5 @@
+module Imle.Tests.EstimatorTests
+
+open Expecto
+
+let tests = testList "EstimatorTests" []
