@@ -1,0 +1,112 @@
+namespace Imle
+
+open System
+
+/// Exact quantities of the k-subset distribution p(z; θ) ∝ exp(⟨z, θ⟩/τ) over binary z ∈ {0,1}^m with exactly k ones
+/// (paper Example 2), by dynamic programming over the elementary symmetric polynomials e_j of exp(θ_i/τ) in log
+/// space: O(m·k) time, no enumeration of the C(m, k) states. Scores θ are in the maximisation convention.
+/// Stable for large |θ|/τ (e.g. |θ| ~ 1e6 with τ = 1e-3): everything is a log-sum-exp of finite numbers.
+[<RequireQualifiedAccess>]
+module KSubset =
+
+    /// log(e^a + e^b) with −∞ handled (either or both may be −∞).
+    let private logAdd (a: float) (b: float) =
+        if Double.IsNegativeInfinity a then b
+        elif Double.IsNegativeInfinity b then a
+        elif a >= b then a + log (1.0 + exp (b - a))
+        else b + log (1.0 + exp (a - b))
+
+    /// Validates τ, k and θ and returns the scaled scores a_i = θ_i/τ.
+    let private scaled (tau: float) (k: int) (theta: float[]) =
+        Validate.positive "tau" tau
+        Validate.allFinite "theta" theta
+        if theta.Length = 0 then invalidArg "theta" "theta must have at least one entry (m >= 1); got an empty array."
+        Validate.intInRange "k" 1 theta.Length k
+        theta |> Array.map (fun t -> t / tau)
+
+    /// Backward table B.[i].[j] = log e_j(a_i, …, a_{m−1}) for i in 0..m and j in 0..k (−∞ where j exceeds m − i).
+    let private backward (a: float[]) (k: int) =
+        let m = a.Length
+        let b = Array.init (m + 1) (fun _ -> Array.create (k + 1) Double.NegativeInfinity)
+        b.[m].[0] <- 0.0
+        for i in m - 1 .. -1 .. 0 do
+            b.[i].[0] <- 0.0
+            for j in 1 .. min k (m - i) do
+                b.[i].[j] <- logAdd b.[i + 1].[j] (a.[i] + b.[i + 1].[j - 1])
+        b
+
+    /// Forward table F.[i].[j] = log e_j(a_0, …, a_{i−1}) for i in 0..m and j in 0..k.
+    let private forward (a: float[]) (k: int) =
+        let m = a.Length
+        let f = Array.init (m + 1) (fun _ -> Array.create (k + 1) Double.NegativeInfinity)
+        f.[0].[0] <- 0.0
+        for i in 1 .. m do
+            f.[i].[0] <- 0.0
+            for j in 1 .. min k i do
+                f.[i].[j] <- logAdd f.[i - 1].[j] (a.[i - 1] + f.[i - 1].[j - 1])
+        f
+
+    /// log Z(θ) = log Σ_{|z| = k} exp(⟨z, θ⟩/τ) = log e_k(exp(θ_1/τ), …, exp(θ_m/τ)), in O(m·k) time and O(k) memory.
+    /// Raises ArgumentException naming `tau` (finite, > 0), `k` (in [1, m]) or `theta` (non-empty, finite).
+    let logPartition (tau: float) (k: int) (theta: float[]) : float =
+        let a = scaled tau k theta
+        let row = Array.create (k + 1) Double.NegativeInfinity
+        row.[0] <- 0.0
+        for i in 0 .. a.Length - 1 do
+            // Descending j so that row.[j − 1] still holds the previous prefix's value.
+            for j in min k (i + 1) .. -1 .. 1 do
+                row.[j] <- logAdd row.[j] (a.[i] + row.[j - 1])
+        row.[k]
+
+    /// The marginals μ_i = p(z_i = 1) by forward-backward over the log elementary symmetric polynomials:
+    /// μ_i = Σ_j exp(F_i[j] + θ_i/τ + B_{i+1}[k − 1 − j] − log Z). O(m·k). Entries lie in [0, 1] and sum to k.
+    let marginals (tau: float) (k: int) (theta: float[]) : float[] =
+        let a = scaled tau k theta
+        let m = a.Length
+        let f = forward a k
+        let b = backward a k
+        let logZ = b.[0].[k]
+        Array.init m (fun i ->
+            let mutable acc = 0.0
+            for j in 0 .. k - 1 do
+                let x = f.[i].[j] + a.[i] + b.[i + 1].[k - 1 - j]
+                if not (Double.IsNegativeInfinity x) then acc <- acc + exp (x - logZ)
+            min 1.0 (max 0.0 acc))
+
+    /// One exact draw z ~ p(z; θ): a binary vector with exactly k ones, sampled sequentially with
+    /// p(z_i = 1 | r ones still to place) = exp(θ_i/τ + B_{i+1}[r − 1] − B_i[r]). Uses one uniform per coordinate
+    /// until all k ones are placed. O(m·k).
+    let sample (tau: float) (k: int) (theta: float[]) (rng: Random) : float[] =
+        let a = scaled tau k theta
+        if isNull rng then nullArg "rng"
+        let m = a.Length
+        let b = backward a k
+        let z = Array.zeroCreate m
+        let mutable remaining = k
+        let mutable i = 0
+        while remaining > 0 && i < m do
+            if m - i = remaining then
+                // Every remaining coordinate must be taken.
+                z.[i] <- 1.0
+                remaining <- remaining - 1
+            else
+                let p = exp (a.[i] + b.[i + 1].[remaining - 1] - b.[i].[remaining])
+                if rng.NextDouble() < p then
+                    z.[i] <- 1.0
+                    remaining <- remaining - 1
+            i <- i + 1
+        z
+
+    /// log p(z; θ) = ⟨z, θ⟩/τ − log Z(θ) for a binary z of length m. A binary z whose number of ones is not k lies
+    /// outside the support and gets −∞. Raises ArgumentException naming `z` if it has the wrong length or a
+    /// non-binary entry.
+    let logProbability (tau: float) (k: int) (theta: float[]) (z: float[]) : float =
+        let logZ = logPartition tau k theta
+        Validate.length "z" theta.Length z
+        Validate.binary "z" z
+        if Array.sum z <> float k then Double.NegativeInfinity
+        else
+            let mutable acc = 0.0
+            for i in 0 .. z.Length - 1 do
+                if z.[i] = 1.0 then acc <- acc + theta.[i] / tau
+            acc - logZ
