@@ -11,6 +11,8 @@ let allTests =
         SolverTests.tests
         ExactTests.tests
         EstimatorTests.tests
+        TorchNoiseSolveTests.tests
+        TorchEstimatorTests.tests
     ]
 
 [<EntryPoint>]

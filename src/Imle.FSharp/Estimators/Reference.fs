@@ -48,18 +48,29 @@ module Reference =
         | ScoreFunction _ | GumbelSoftmax _ | RelaxedTopK _ ->
             invalidArg "estimator" (sprintf "%s has no perturb-and-MAP forward pass in the reference core; use the TorchSharp layer (or Reference.scoreFunction for the score function)." (Estimator.describe estimator))
 
+    /// The noise the estimator's forward pass perturbs with (δ₀ for blackbox differentiation).
+    let forwardNoiseOf (estimator: Estimator) : Noise = fst (forwardNoise estimator)
+
+    /// The forward pass with given noise ε (one array per sample, drawn from `forwardNoiseOf estimator`):
+    /// ẑ = MAP(θ + τ_in·ε) for each sample. Used by parity tests that share ε with the TorchSharp backend.
+    let forwardWithNoise (problem: Problem) (estimator: Estimator) (eps: float[][]) (weights: float[]) : ForwardPass =
+        Estimator.validate estimator |> ignore
+        Validate.length "weights" problem.Size weights
+        Validate.allFinite "weights" weights
+        Validate.length "eps" (sampleCount estimator) eps
+        eps |> Array.iteri (fun i e -> Validate.length (sprintf "eps[%d]" i) problem.Size e; Validate.allFinite (sprintf "eps[%d]" i) e)
+        let _, temperature = forwardNoise estimator
+        let theta = Problem.toScores problem weights
+        let states = eps |> Array.map (fun e -> Problem.solveScores problem (add theta e temperature))
+        { Weights = Array.copy weights; Scores = theta; Noise = Array.map Array.copy eps; States = states }
+
     /// The forward pass: draws ε (fresh per sample, from `rng`) and computes ẑ = MAP(θ + τ_in·ε) for each sample.
     let forward (problem: Problem) (estimator: Estimator) (rng: Random) (weights: float[]) : ForwardPass =
         Estimator.validate estimator |> ignore
         if isNull rng then nullArg "rng"
-        Validate.length "weights" problem.Size weights
-        Validate.allFinite "weights" weights
-        let noise, temperature = forwardNoise estimator
-        let theta = Problem.toScores problem weights
-        let samples = sampleCount estimator
-        let eps = Array.init samples (fun _ -> Noise.sample noise rng problem.Size)
-        let states = eps |> Array.map (fun e -> Problem.solveScores problem (add theta e temperature))
-        { Weights = Array.copy weights; Scores = theta; Noise = eps; States = states }
+        let noise = forwardNoiseOf estimator
+        let eps = Array.init (sampleCount estimator) (fun _ -> Noise.sample noise rng problem.Size)
+        forwardWithNoise problem estimator eps weights
 
     let private toWeightGradient (problem: Problem) (gradTheta: float[]) =
         match problem.Sense with

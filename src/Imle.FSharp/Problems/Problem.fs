@@ -10,6 +10,29 @@ type Sense =
     /// The weights are costs c; MAP(c) = argmin_{z ∈ C} ⟨z, c⟩, i.e. the exponential family has θ = −c.
     | Minimise
 
+/// A MAP oracle over spans: weights in (the problem's own sense), the state written into the second span. Used to
+/// solve batch rows in place over tensor memory without per-row managed copies.
+type SpanSolver = delegate of weights: ReadOnlySpan<float> * state: Span<float> -> unit
+
+/// Which ready-made family a problem is; lets a backend pick a device-native solver (e.g. top-k on the tensor's device).
+type ProblemKind =
+    /// One-hot states (Example 1).
+    | CategoricalKind
+    /// k-subsets (Example 2).
+    | KSubsetKind of k: int
+    /// Grid shortest paths with vertex costs.
+    | GridPathKind
+    /// Global sequence alignment.
+    | AlignmentKind
+    /// Bipartite matching.
+    | MatchingKind
+    /// Spanning trees.
+    | SpanningTreeKind
+    /// 0/1 knapsack.
+    | KnapsackKind
+    /// A user's MAP function (or an ILP).
+    | UserDefined
+
 /// A constrained exponential family p(z; θ) ∝ exp(⟨z, θ⟩/τ) over a set C of binary states (paper Eq. 3),
 /// given by its MAP oracle. States and weights are flat arrays of `Size` entries laid out row-major in `Shape`.
 type Problem =
@@ -22,6 +45,10 @@ type Problem =
         Sense: Sense
         /// The MAP oracle in the problem's own sense: weights in, a state in C out.
         Solve: float[] -> float[]
+        /// The same oracle over spans, where the solver has one (ready-made problems do); None for array-only solvers.
+        SolveSpan: SpanSolver option
+        /// Which family this is.
+        Kind: ProblemKind
         /// The whole state space C, where it is small enough to list (exact quantities, score function).
         Enumerate: (unit -> float[][]) option
         /// Membership in C, used to validate the output of user solvers; None accepts any binary state.
@@ -46,7 +73,18 @@ module Problem =
         if String.IsNullOrWhiteSpace name then invalidArg "name" "name must be a non-empty string."
         validateShape shape
         if obj.ReferenceEquals(solve, null) then nullArg "solve"
-        { Name = name; Shape = Array.copy shape; Sense = sense; Solve = solve; Enumerate = None; IsFeasible = None }
+        { Name = name; Shape = Array.copy shape; Sense = sense; Solve = solve; SolveSpan = None; Kind = UserDefined
+          Enumerate = None; IsFeasible = None }
+
+    /// A problem from a user's span-based MAP function (no allocation per call; rows of a batch are solved in place).
+    let createSpan (name: string) (shape: int[]) (sense: Sense) (solve: SpanSolver) : Problem =
+        if isNull solve then nullArg "solve"
+        let size = Array.fold (*) 1 shape
+        let arraySolve (w: float[]) =
+            let z = Array.zeroCreate size
+            solve.Invoke(ReadOnlySpan w, Span z)
+            z
+        { create name shape sense arraySolve with SolveSpan = Some solve }
 
     /// Adds an enumeration of the state space (enables exact quantities and the score-function estimator).
     let withEnumeration (enumerate: unit -> float[][]) (problem: Problem) : Problem =
@@ -134,6 +172,8 @@ module Problem =
           Shape = [| m |]
           Sense = Maximise
           Solve = Argmax.solve
+          SolveSpan = Some(SpanSolver(fun w z -> Argmax.solveInto (w, z)))
+          Kind = CategoricalKind
           Enumerate = Some(fun () -> kSubsets m 1)
           IsFeasible = Some(hasExactly 1) }
 
@@ -146,6 +186,8 @@ module Problem =
           Shape = [| m |]
           Sense = Maximise
           Solve = TopK.solve k
+          SolveSpan = Some(SpanSolver(fun w z -> TopK.solveInto (k, w, z)))
+          Kind = KSubsetKind k
           Enumerate = if choose m k <= 200000.0 then Some(fun () -> kSubsets m k) else None
           IsFeasible = Some(hasExactly k) }
 
@@ -180,6 +222,20 @@ module Problem =
           Shape = [| rows; cols |]
           Sense = Minimise
           Solve = fun costs -> GridShortestPath.solve rows cols neighbourhood (Array.map (max 0.0) costs)
+          SolveSpan =
+            Some(SpanSolver(fun w z ->
+                // Clamp at 0 without a managed copy: negative costs are rare, so check first.
+                let mutable negative = false
+                for i in 0 .. w.Length - 1 do
+                    if w.[i] < 0.0 then negative <- true
+                if negative then
+                    let clamped = Array.zeroCreate w.Length
+                    for i in 0 .. w.Length - 1 do
+                        clamped.[i] <- max 0.0 w.[i]
+                    GridShortestPath.solveInto (rows, cols, neighbourhood, ReadOnlySpan clamped, z) |> ignore
+                else
+                    GridShortestPath.solveInto (rows, cols, neighbourhood, w, z) |> ignore))
+          Kind = GridPathKind
           Enumerate = if rows * cols <= 9 then Some(fun () -> gridPaths rows cols neighbourhood) else None
           IsFeasible = Some(GridShortestPath.isPath rows cols neighbourhood) }
 
@@ -194,6 +250,8 @@ module Problem =
           Shape = [| n; m |]
           Sense = Maximise
           Solve = Alignment.solve n m gap
+          SolveSpan = Some(SpanSolver(fun w z -> Alignment.solveInto (n, m, gap, w, z) |> ignore))
+          Kind = AlignmentKind
           Enumerate = None
           IsFeasible = Some(Alignment.isAlignment n m) }
 
@@ -206,6 +264,8 @@ module Problem =
           Shape = [| rows; cols |]
           Sense = Minimise
           Solve = Matching.solve rows cols
+          SolveSpan = Some(SpanSolver(fun w z -> Matching.solveInto (rows, cols, w, z) |> ignore))
+          Kind = MatchingKind
           Enumerate = None
           IsFeasible = Some(Matching.isMatching rows cols) }
 
@@ -222,6 +282,8 @@ module Problem =
           Shape = [| edges.Length |]
           Sense = Minimise
           Solve = SpanningTree.solve nodes edges
+          SolveSpan = Some(SpanSolver(fun w z -> SpanningTree.solveInto (nodes, edges, w, z) |> ignore))
+          Kind = SpanningTreeKind
           Enumerate = None
           IsFeasible = Some(SpanningTree.isSpanningTree nodes edges) }
 
@@ -236,5 +298,7 @@ module Problem =
           Shape = [| itemWeights.Length |]
           Sense = Maximise
           Solve = Knapsack.solve itemWeights capacity
+          SolveSpan = Some(SpanSolver(fun w z -> Knapsack.solveInto (itemWeights, capacity, w, z) |> ignore))
+          Kind = KnapsackKind
           Enumerate = None
           IsFeasible = Some(fun z -> Array.fold2 (fun s w x -> s + float w * x) 0.0 itemWeights z <= float capacity) }

@@ -1,0 +1,119 @@
+/// What every experiment shares: its run context, progress, tables, results.json, Markdown reports and PNG plots.
+module Imle.Examples.Output
+
+open System
+open System.IO
+open System.Text.Json
+open System.Text.Json.Serialization
+open Spectre.Console
+
+/// The options every command takes.
+type RunContext =
+    {
+        /// The seed every random choice derives from.
+        Seed: int
+        /// The output folder (created if missing).
+        OutDir: string
+        /// Reduced sizes (the demo's setting).
+        Quick: bool
+    }
+
+/// Creates the output folder and returns its full path.
+let ensureDir (dir: string) =
+    let full = Path.GetFullPath dir
+    Directory.CreateDirectory full |> ignore
+    full
+
+let private jsonOptions =
+    let o = JsonSerializerOptions(WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase)
+    o.NumberHandling <- JsonNumberHandling.AllowNamedFloatingPointLiterals
+    o
+
+/// Writes a value (records serialise with camelCase field names) as indented JSON.
+let writeJson (path: string) (value: 'T) =
+    File.WriteAllText(path, JsonSerializer.Serialize(value, jsonOptions))
+
+/// Formats a float for tables.
+let fmt (digits: int) (x: float) =
+    if Double.IsNaN x then "–" else x.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)
+
+/// A Markdown table.
+let markdownTable (headers: string[]) (rows: string[][]) =
+    let line (cells: string[]) = "| " + String.Join(" | ", cells) + " |"
+    String.Join("\n", [| line headers; line (headers |> Array.map (fun _ -> "---")) |] |> Array.append <| (rows |> Array.map line))
+
+/// Prints a table to the console (Spectre.Console) and returns the same table as Markdown.
+let table (title: string) (headers: string[]) (rows: string[][]) : string =
+    let t = Table(Title = TableTitle(Markup.Escape title))
+    t.Border <- TableBorder.Rounded
+    for h in headers do t.AddColumn(TableColumn(Markup.Escape h)) |> ignore
+    for r in rows do t.AddRow(r |> Array.map Markup.Escape) |> ignore
+    AnsiConsole.Write t
+    markdownTable headers rows
+
+/// Runs `work` under a progress bar with `total` steps; `work` calls the function it is given once per step.
+let progress (description: string) (total: int) (work: (unit -> unit) -> 'T) : 'T =
+    let mutable result = Unchecked.defaultof<'T>
+    AnsiConsole.Progress()
+        .AutoClear(false)
+        .Columns([| TaskDescriptionColumn() :> ProgressColumn; ProgressBarColumn(); PercentageColumn(); ElapsedTimeColumn(); RemainingTimeColumn() |])
+        .Start(fun ctx ->
+            let task = ctx.AddTask(Markup.Escape description, maxValue = float (max total 1))
+            result <- work (fun () -> task.Increment 1.0))
+    result
+
+/// One line of a plot: a label, x values, y values and an optional ± band (e.g. a standard deviation).
+type Series = { Label: string; X: float[]; Y: float[]; Band: float[] option }
+
+/// A line plot with optional ± bands, saved as PNG.
+let linePlot (path: string) (title: string) (xLabel: string) (yLabel: string) (series: Series list) =
+    let plt = ScottPlot.Plot()
+    let palette = ScottPlot.Palettes.Category10()
+    series |> List.iteri (fun i s ->
+        let color = palette.GetColor i
+        match s.Band with
+        | Some band ->
+            let lo = Array.map2 (-) s.Y band
+            let hi = Array.map2 (+) s.Y band
+            let fill = plt.Add.FillY(s.X, lo, hi)
+            fill.FillColor <- color.WithAlpha(0.2)
+            fill.LineWidth <- 0.0f
+        | None -> ()
+        let line = plt.Add.ScatterLine(s.X, s.Y)
+        line.Color <- color
+        line.LineWidth <- 2.0f
+        line.LegendText <- s.Label)
+    plt.Title title
+    plt.XLabel xLabel
+    plt.YLabel yLabel
+    plt.ShowLegend() |> ignore
+    plt.SavePng(path, 900, 560) |> ignore
+
+/// A heatmap of values[row, col] with labelled axes, saved as PNG.
+let heatmap (path: string) (title: string) (xLabel: string) (yLabel: string) (values: float[,]) =
+    let plt = ScottPlot.Plot()
+    let hm = plt.Add.Heatmap(values)
+    hm.Colormap <- ScottPlot.Colormaps.Viridis()
+    plt.Add.ColorBar(hm) |> ignore
+    plt.Title title
+    plt.XLabel xLabel
+    plt.YLabel yLabel
+    plt.SavePng(path, 800, 600) |> ignore
+
+/// A bar chart of one value per label, saved as PNG.
+let barPlot (path: string) (title: string) (yLabel: string) (labels: string[]) (values: float[]) =
+    let plt = ScottPlot.Plot()
+    let bars = plt.Add.Bars(values)
+    ignore bars
+    let ticks = labels |> Array.mapi (fun i l -> ScottPlot.Tick(float i, l))
+    plt.Axes.Bottom.TickGenerator <- ScottPlot.TickGenerators.NumericManual(ticks)
+    plt.Title title
+    plt.YLabel yLabel
+    plt.SavePng(path, 900, 560) |> ignore
+
+/// Writes the Markdown report and tells the user where everything is.
+let writeReport (ctx: RunContext) (name: string) (markdown: string) =
+    let dir = ensureDir ctx.OutDir
+    let path = Path.Combine(dir, "report.md")
+    File.WriteAllText(path, markdown)
+    AnsiConsole.MarkupLine(sprintf "[green]%s[/]: report, results.json and plots written to [blue]%s[/]" (Markup.Escape name) (Markup.Escape dir))

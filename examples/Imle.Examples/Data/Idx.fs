@@ -1,0 +1,4 @@
+/// IDX file loader (MNIST / Fashion-MNIST format).
+module Imle.Examples.Data.Idx
+
+let internal pending = ()

@@ -1,0 +1,312 @@
+namespace Imle.Torch
+
+open System
+open System.Collections.Generic
+open TorchSharp
+open Imle
+
+type Tensor = torch.Tensor
+
+/// Shape bookkeeping shared by the autograd functions: weights [..batch, ...problem.Shape] are viewed as [B, m].
+module internal Shapes =
+
+    /// Checks that the trailing dims of `weights` are the problem's shape and that it is a finite floating tensor;
+    /// returns the batch dims.
+    let batchDims (parameter: string) (problem: Problem) (weights: Tensor) : int64[] =
+        if isNull weights then nullArg parameter
+        let shape = weights.shape
+        let stateDims = problem.Shape |> Array.map int64
+        let k = stateDims.Length
+        if shape.Length < k || shape.[shape.Length - k ..] <> stateDims then
+            invalidArg parameter
+                (sprintf "%s has shape %A; its trailing dims must be the problem's state shape %A (problem '%s'), with any leading batch dims."
+                     parameter shape stateDims problem.Name)
+        if not (torch.is_floating_point weights) then
+            invalidArg parameter (sprintf "%s must be a floating-point tensor; got dtype %A." parameter weights.dtype)
+        use finite = torch.isfinite(weights).all()
+        if not (finite.item<bool>()) then
+            invalidArg parameter (sprintf "%s contains NaN or infinite entries; all entries must be finite." parameter)
+        shape.[.. shape.Length - k - 1]
+
+    let batchSize (dims: int64[]) = Array.fold (*) 1L dims
+
+    /// Scores θ from weights in the problem's sense (θ = −c for minimisation).
+    let toScores (problem: Problem) (weights: Tensor) : Tensor =
+        match problem.Sense with
+        | Maximise -> weights.alias()
+        | Minimise -> weights.neg()
+
+    /// dL/dw from dL/dθ.
+    let toWeightGradient (problem: Problem) (gradTheta: Tensor) : Tensor =
+        match problem.Sense with
+        | Maximise -> gradTheta
+        | Minimise -> gradTheta.neg()
+
+    /// Checks an upstream gradient for NaN/∞ before an estimator uses it.
+    let checkGradient (name: string) (grad: Tensor) =
+        use finite = torch.isfinite(grad).all()
+        if not (finite.item<bool>()) then
+            invalidOp (sprintf "%s: the incoming gradient dL/dz contains NaN or infinite entries; the estimator cannot use it (check the downstream loss)." name)
+
+/// What an I-MLE call needs besides θ; saved in the autograd context (TorchSharp keeps one function instance per type,
+/// so nothing per call may live in fields).
+type internal ImleCall =
+    { Problem: Problem
+      Options: ImleOptions
+      /// ε, shape [B, S, m].
+      Eps: Tensor
+      MeanOutput: bool
+      BatchDims: int64[] }
+
+/// I-MLE (Eq. 9, Algorithm 1) as a TorchSharp autograd function over weights [B, ...]. Forward: ẑ = MAP(θ + τ_in·ε)
+/// per sample; backward: (ẑ − MAP(θ' + τ_t·ε))/λ with the same ε, averaged over the S samples.
+type internal ImleFunction() =
+    inherit torch.autograd.SingleTensorFunction<ImleFunction>()
+    override _.Name = "ImleFunction"
+
+    override _.forward(ctx, args) =
+        let weights = args.[0] :?> Tensor
+        let call = args.[1] :?> ImleCall
+        let p = call.Problem
+        let m = int64 p.Size
+        let b = Shapes.batchSize call.BatchDims
+        let s = int64 call.Options.Samples
+        use theta = (Shapes.toScores p weights).reshape(b, 1L, m)
+        use perturbed = theta + call.Eps * call.Options.InputTemperature
+        use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 p.Shape))
+        use z = TensorSolve.solveScores p flat
+        let z3 = z.reshape(b, s, m)
+        ctx.save_for_backward(List [ theta.detach().reshape(b, m); z3 ])
+        ctx.save_data("call", call)
+        let stateDims = Array.map int64 p.Shape
+        if call.MeanOutput then
+            z3.mean([| 1L |]).reshape(Array.append call.BatchDims stateDims)
+        else
+            z3.reshape(Array.concat [ call.BatchDims; [| s |]; stateDims ])
+
+    override _.backward(ctx, grad) =
+        let call = ctx.get_data("call") :?> ImleCall
+        let saved = ctx.get_saved_variables()
+        let theta, z = saved.[0], saved.[1]
+        let p = call.Problem
+        let o = call.Options
+        let m = int64 p.Size
+        let b = Shapes.batchSize call.BatchDims
+        let s = int64 o.Samples
+        Shapes.checkGradient "I-MLE" grad
+        use dy =
+            if call.MeanOutput then grad.reshape(b, 1L, m).expand(b, s, m).contiguous()
+            else grad.reshape(b, s, m)
+        use thetaS = theta.unsqueeze(1L).expand(b, s, m)
+        let solveAt (target: Tensor) =
+            use perturbed = target + call.Eps * o.TargetTemperature
+            use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 p.Shape))
+            use z' = TensorSolve.solveScores p flat
+            z'.reshape(b, s, m)
+        let lambda =
+            match o.Target with
+            | Pid lambda -> lambda
+            | Adaptive state ->
+                use tn = thetaS.norm()
+                use gn = dy.norm()
+                state.Lambda(tn.item<float32>() |> float, gn.item<float32>() |> float)
+            | CombOpt | CustomTarget _ -> 1.0
+        let diff =
+            if lambda = 0.0 then torch.zeros_like(z)
+            else
+                match o.Target with
+                | Pid _ | Adaptive _ ->
+                    if o.Symmetric then
+                        use up = thetaS + dy * lambda
+                        use down = thetaS - dy * lambda
+                        use zUp = solveAt up
+                        use zDown = solveAt down
+                        (zUp - zDown) * 0.5
+                    else
+                        use target = thetaS - dy * lambda
+                        use z' = solveAt target
+                        z - z'
+                | CombOpt ->
+                    use isZero = dy.eq(torch.zeros_like(dy))
+                    use target = torch.where(isZero, thetaS, dy.neg())
+                    use z' = solveAt target
+                    z - z'
+                | CustomTarget(name, build) ->
+                    use thetaCpu = thetaS.reshape(b * s, m).``to``(torch.float64, torch.CPU)
+                    use dyCpu = dy.reshape(b * s, m).``to``(torch.float64, torch.CPU)
+                    let th = thetaCpu.data<float>().ToArray()
+                    let dv = dyCpu.data<float>().ToArray()
+                    let rows =
+                        Array.init (int (b * s)) (fun r ->
+                            let seg (a: float[]) = Array.sub a (r * int m) (int m)
+                            let t' = Target.build o.Target 1.0 1.0 (seg th) (seg dv)
+                            Validate.allFinite (sprintf "custom target '%s' output" name) t'
+                            t')
+                    use flatTarget = torch.tensor(Array.concat rows)
+                    use target = flatTarget.reshape(b, s, m).``to``(theta.dtype, theta.device)
+                    use z' = solveAt target
+                    z - z'
+        use diff = diff
+        match o.Target with
+        | Adaptive state ->
+            use nz = diff.ne(torch.zeros_like(diff)).sum(-1L, false, Nullable torch.float64).mean()
+            state.Update(nz.item<float>())
+        | _ -> ()
+        let scale = match o.Scaling with DivideByLambda when lambda <> 0.0 -> 1.0 / lambda | _ -> 1.0
+        use meanDiff = diff.mean([| 1L |]) * scale
+        let g = Shapes.toWeightGradient p (meanDiff.reshape(Array.append call.BatchDims (Array.map int64 p.Shape)))
+        List [ g; null ]
+
+/// What the identity / straight-through backward needs.
+type internal IdentityCall =
+    { Problem: Problem
+      Projection: Projection
+      Eps: Tensor
+      BatchDims: int64[] }
+
+/// Straight-through and identity with projection (Sahoo et al.): forward ẑ = MAP(θ + ε); backward dL/dθ = P(dL/dz).
+type internal IdentityFunction() =
+    inherit torch.autograd.SingleTensorFunction<IdentityFunction>()
+    override _.Name = "IdentityFunction"
+
+    override _.forward(ctx, args) =
+        let weights = args.[0] :?> Tensor
+        let call = args.[1] :?> IdentityCall
+        ctx.save_data("call", call)
+        use theta = Shapes.toScores call.Problem weights
+        use perturbed = theta + call.Eps
+        TensorSolve.solveScores call.Problem perturbed
+
+    override _.backward(ctx, grad) =
+        let call = ctx.get_data("call") :?> IdentityCall
+        Shapes.checkGradient "identity" grad
+        let p = call.Problem
+        let b = Shapes.batchSize call.BatchDims
+        use flat = grad.reshape(b, int64 p.Size)
+        use projected =
+            match call.Projection with
+            | NoProjection -> flat.alias()
+            | MeanCentre -> flat - flat.mean([| 1L |], true)
+            | Standardise ->
+                use centred = flat - flat.mean([| 1L |], true)
+                use sd = (centred * centred).mean([| 1L |], true).sqrt()
+                use safe = torch.where(sd.eq(torch.zeros_like(sd)), torch.ones_like(sd), sd)
+                centred / safe
+        List [ Shapes.toWeightGradient p (projected.reshape(grad.shape)); null ]
+
+/// What the perturbed-optimizer backward needs.
+type internal PerturbedCall =
+    { Problem: Problem
+      Noise: Noise
+      /// ε, shape [B, S, m].
+      Eps: Tensor
+      BatchDims: int64[] }
+
+/// Perturbed optimizers (Berthet et al. 2020): forward ȳ = (1/S)·Σ MAP(θ + εₛ); backward
+/// J·v = (1/S)·Σ ⟨yₛ, v⟩·∇ν(εₛ/σ)/σ, with ∇ν(Z) = Z for Normal and 1 − e^(−Z) for Gumbel noise.
+type internal PerturbedFunction() =
+    inherit torch.autograd.SingleTensorFunction<PerturbedFunction>()
+    override _.Name = "PerturbedFunction"
+
+    override _.forward(ctx, args) =
+        let weights = args.[0] :?> Tensor
+        let call = args.[1] :?> PerturbedCall
+        let p = call.Problem
+        let m = int64 p.Size
+        let b = Shapes.batchSize call.BatchDims
+        let s = call.Eps.shape.[1]
+        use theta = (Shapes.toScores p weights).reshape(b, 1L, m)
+        use perturbed = theta + call.Eps
+        use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 p.Shape))
+        use z = TensorSolve.solveScores p flat
+        let ys = z.reshape(b, s, m)
+        ctx.save_for_backward(List [ ys ])
+        ctx.save_data("call", call)
+        ys.mean([| 1L |]).reshape(weights.shape)
+
+    override _.backward(ctx, grad) =
+        let call = ctx.get_data("call") :?> PerturbedCall
+        Shapes.checkGradient "perturbed optimizer" grad
+        let ys = ctx.get_saved_variables().[0]
+        let p = call.Problem
+        let b = Shapes.batchSize call.BatchDims
+        let m = int64 p.Size
+        use v = grad.reshape(b, 1L, m)
+        use dots = (ys * v).sum([| 2L |], true) // [B, S, 1]
+        let sigma =
+            match call.Noise with
+            | Normal sigma -> sigma
+            | Gumbel tau -> tau
+            | other -> invalidOp (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
+        use zStd = call.Eps / sigma
+        use gradNu =
+            match call.Noise with
+            | Gumbel _ -> 1.0 - torch.exp(zStd.neg())
+            | _ -> zStd.alias()
+        use terms = dots * gradNu / sigma
+        use g = terms.mean([| 1L |])
+        List [ Shapes.toWeightGradient p (g.reshape(grad.shape)); null ]
+
+/// The optimal value OPT(w) = ⟨z*(w), w⟩ of a linear problem as a differentiable function of the weights
+/// (Gao et al.): its generalized gradient is the optimal solution z*(w).
+type internal OptimalValueFunction() =
+    inherit torch.autograd.SingleTensorFunction<OptimalValueFunction>()
+    override _.Name = "OptimalValueFunction"
+
+    override _.forward(ctx, args) =
+        let weights = args.[0] :?> Tensor
+        let problem = args.[1] :?> Problem
+        let dims = Shapes.batchDims "weights" problem weights
+        let b = Shapes.batchSize dims
+        let z = TensorSolve.solve problem weights
+        ctx.save_for_backward(List [ z ])
+        use prod = (z * weights).reshape(b, int64 problem.Size)
+        prod.sum([| 1L |]).reshape(dims)
+
+    override _.backward(ctx, grad) =
+        let z = ctx.get_saved_variables().[0]
+        Shapes.checkGradient "optimal value" grad
+        let extra = z.shape.Length - grad.shape.Length
+        use g = grad.reshape(Array.append grad.shape (Array.create extra 1L))
+        List [ z * g; null ]
+
+/// The Fenchel–Young loss of perturbed optimizers (Berthet et al. 2020), batched: value
+/// F(θ) − ⟨θ, y⟩ with F(θ) = E[max_z ⟨z, θ + ε⟩], gradient ȳ(θ) − y w.r.t. θ (sign flipped for costs).
+type internal FenchelYoungCall =
+    { Problem: Problem
+      Eps: Tensor
+      Target: Tensor
+      BatchDims: int64[] }
+
+type internal FenchelYoungFunction() =
+    inherit torch.autograd.SingleTensorFunction<FenchelYoungFunction>()
+    override _.Name = "FenchelYoungFunction"
+
+    override _.forward(ctx, args) =
+        let weights = args.[0] :?> Tensor
+        let call = args.[1] :?> FenchelYoungCall
+        let p = call.Problem
+        let m = int64 p.Size
+        let b = Shapes.batchSize call.BatchDims
+        let s = call.Eps.shape.[1]
+        use theta = (Shapes.toScores p weights).reshape(b, 1L, m)
+        use perturbed = theta + call.Eps
+        use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 p.Shape))
+        use z = TensorSolve.solveScores p flat
+        use ys = z.reshape(b, s, m)
+        use values = (ys * perturbed).sum([| 2L |]).mean([| 1L |]) // F(θ) per row
+        use y = call.Target.reshape(b, m).``to``(weights.dtype, weights.device)
+        use linear = (theta.squeeze(1L) * y).sum([| 1L |])
+        let yBar = ys.mean([| 1L |])
+        ctx.save_for_backward(List [ yBar; y.alias() ])
+        ctx.save_data("call", call)
+        (values - linear).mean()
+
+    override _.backward(ctx, grad) =
+        let call = ctx.get_data("call") :?> FenchelYoungCall
+        let saved = ctx.get_saved_variables()
+        let yBar, y = saved.[0], saved.[1]
+        let b = Shapes.batchSize call.BatchDims
+        use diff = (yBar - y) * grad / float b
+        let g = Shapes.toWeightGradient call.Problem (diff.reshape(Array.append call.BatchDims (Array.map int64 call.Problem.Shape)))
+        List [ g; null ]

@@ -1,0 +1,216 @@
+namespace Imle.Torch
+
+open System
+open TorchSharp
+open Imle
+
+/// Exact distributions on tensors for the score-function estimator: log-probabilities (differentiable in θ) and exact
+/// samples, by enumeration or, for k-subsets, by the O(m·k) dynamic programme.
+[<RequireQualifiedAccess>]
+module ExactTensor =
+
+    /// log p(z; θ) = ⟨z, θ⟩/τ − A(θ) for scores θ [B, m] and states z [B, m], differentiable in θ. Uses the k-subset
+    /// dynamic programme for k-subset problems and enumeration otherwise.
+    let logProbability (problem: Problem) (tau: float) (scores: Tensor) (states: Tensor) : Tensor =
+        Validate.positive "tau" tau
+        let m = int64 problem.Size
+        use theta = scores.reshape(-1L, m) / tau
+        use z = states.reshape(-1L, m).``to``(scores.dtype)
+        use energy = (theta * z).sum([| 1L |])
+        let logZ =
+            match problem.Kind with
+            | KSubsetKind k ->
+                // log e_k(exp θ) by the recursion E_j(i) = logaddexp(E_j(i−1), E_{j−1}(i−1) + θ_i), j = 0..k.
+                let b = theta.shape.[0]
+                let negInf = torch.full([| b; int64 k |], Double.NegativeInfinity.ToScalar(), dtype = scores.dtype, device = scores.device)
+                let mutable e = torch.cat([| torch.zeros([| b; 1L |], dtype = scores.dtype, device = scores.device); negInf |], 1L)
+                for i in 0L .. m - 1L do
+                    let ti = theta.narrow(1L, i, 1L)
+                    let shifted = torch.cat([| negInf.narrow(1L, 0L, 1L); e.narrow(1L, 0L, int64 k) + ti |], 1L)
+                    e <- torch.logaddexp(e, shifted)
+                e.narrow(1L, int64 k, 1L).squeeze(1L)
+            | _ ->
+                let all = Problem.states problem
+                use s = torch.tensor(Array.concat all, dtype = scores.dtype, device = scores.device).reshape(int64 all.Length, m)
+                use logits = theta.matmul(s.t())
+                torch.logsumexp(logits, 1L, false)
+        use logZ = logZ
+        (energy - logZ).reshape(scores.shape.[.. scores.shape.Length - problem.Shape.Length - 1])
+
+    /// `samples` exact samples of p(z; θ) for each row of scores [B, m] → [B, S, m] (drawn from `generator`).
+    let sample (problem: Problem) (tau: float) (samples: int) (generator: torch.Generator) (scores: Tensor) : Tensor =
+        Validate.positive "tau" tau
+        Validate.intAtLeast "samples (S)" 1 samples
+        let m = int64 problem.Size
+        use theta = scores.detach().reshape(-1L, m).``to``(torch.float64, torch.CPU)
+        let b = theta.shape.[0]
+        let values = theta.data<float>().ToArray()
+        use seedTensor = torch.randint(int64 Int32.MaxValue, [| 1L |], dtype = torch.int64, generator = generator)
+        let rng = Random(int (seedTensor.item<int64>()))
+        let rows =
+            match problem.Kind with
+            | KSubsetKind k ->
+                Array.init (int b * samples) (fun r ->
+                    let row = Array.sub values (r / samples * int m) (int m)
+                    KSubset.sample tau k row rng)
+            | _ ->
+                let all = Problem.states problem
+                Array.init (int b * samples) (fun r ->
+                    let row = Array.sub values (r / samples * int m) (int m)
+                    Exact.sample tau all row rng)
+        torch.tensor(Array.concat rows).reshape(b, int64 samples, m).``to``(scores.dtype, scores.device)
+
+/// The score-function backward: REINFORCE with the reward ⟨dL/dz, z⟩ (exact for losses linear in z up to a constant
+/// over C, such as ‖z − b‖² on k-subsets) and a leave-one-out baseline over the S samples.
+type internal ScoreFunctionCall =
+    { Problem: Problem
+      Tau: float
+      BatchDims: int64[] }
+
+type internal ScoreFunctionFunction() =
+    inherit torch.autograd.SingleTensorFunction<ScoreFunctionFunction>()
+    override _.Name = "ScoreFunctionFunction"
+
+    override _.forward(ctx, args) =
+        let weights = args.[0] :?> Tensor
+        let call = args.[1] :?> ScoreFunctionCall
+        let zs = args.[2] :?> Tensor // [B, S, m], drawn outside
+        ctx.save_for_backward(System.Collections.Generic.List [ weights.detach(); zs ])
+        ctx.save_data("call", call)
+        zs.mean([| 1L |]).reshape(weights.shape)
+
+    override _.backward(ctx, grad) =
+        let call = ctx.get_data("call") :?> ScoreFunctionCall
+        Shapes.checkGradient "score function" grad
+        let saved = ctx.get_saved_variables()
+        let weights, zs = saved.[0], saved.[1]
+        let p = call.Problem
+        let b = Shapes.batchSize call.BatchDims
+        let m = int64 p.Size
+        let s = zs.shape.[1]
+        use dy = grad.reshape(b, 1L, m)
+        use reward = (zs * dy).sum([| 2L |]) // [B, S]
+        use baseline = if s > 1L then (reward.sum([| 1L |], true) - reward) / float (s - 1L) else torch.zeros_like(reward)
+        use advantage = reward - baseline
+        let g =
+            use enabled = torch.enable_grad()
+            use theta = (Shapes.toScores p weights).reshape(b, 1L, m).expand(b, s, m).contiguous().requires_grad_(true)
+            use logp = ExactTensor.logProbability p call.Tau (theta.reshape(b * s, m)) (zs.reshape(b * s, m))
+            use surrogate = (logp * advantage.reshape(b * s)).sum() / float s
+            let gs = torch.autograd.grad(System.Collections.Generic.List [ surrogate ], System.Collections.Generic.List [ theta ])
+            gs.[0].sum([| 1L |])
+        List.ofSeq [ Shapes.toWeightGradient p (g.reshape(grad.shape)); null; null ] |> System.Collections.Generic.List
+
+/// The differentiable discrete layers as functions: each estimator's forward (MAP states, samples or their mean)
+/// with its backward attached.
+[<RequireQualifiedAccess>]
+module Discrete =
+
+    /// MAP without noise and without gradient: eval-mode output.
+    let map (problem: Problem) (weights: Tensor) : Tensor =
+        Shapes.batchDims "weights" problem weights |> ignore
+        use noGrad = torch.no_grad()
+        TensorSolve.solve problem (weights.detach())
+
+    let private noiseTensor (noise: Noise) (generator: torch.Generator) (shape: int64[]) (like: Tensor) =
+        TensorNoise.sample noise generator shape like.dtype like.device
+
+    /// Applies an estimator to weights [..batch, ...shape] in the problem's sense. `meanOutput` chooses between the
+    /// mean over the S samples ([..batch, ...shape]) and all samples ([..batch, S, ...shape]) for I-MLE; perturbed
+    /// optimizers and the score function always return the mean. Noise is drawn from `generator` only.
+    let apply (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (meanOutput: bool) (weights: Tensor) : Tensor =
+        Estimator.validate estimator |> ignore
+        if isNull generator then nullArg "generator"
+        let dims = Shapes.batchDims "weights" problem weights
+        let b = Shapes.batchSize dims
+        let m = int64 problem.Size
+        match estimator with
+        | Imle o ->
+            use eps = noiseTensor o.Noise generator [| b; int64 o.Samples; m |] weights
+            ImleFunction.apply(weights, ({ Problem = problem; Options = o; Eps = eps; MeanOutput = meanOutput; BatchDims = dims }: ImleCall))
+        | Blackbox lambda ->
+            let o = { ImleOptions.Create(1.0, lambda) with Noise = Zero }
+            use eps = torch.zeros([| b; 1L; m |], dtype = weights.dtype, device = weights.device)
+            ImleFunction.apply(weights, ({ Problem = problem; Options = o; Eps = eps; MeanOutput = true; BatchDims = dims }: ImleCall))
+        | Identity(projection, noise) ->
+            use eps = noiseTensor noise generator weights.shape weights
+            IdentityFunction.apply(weights, ({ Problem = problem; Projection = projection; Eps = eps; BatchDims = dims }: IdentityCall))
+        | StraightThrough noise ->
+            use eps = noiseTensor noise generator weights.shape weights
+            IdentityFunction.apply(weights, ({ Problem = problem; Projection = NoProjection; Eps = eps; BatchDims = dims }: IdentityCall))
+        | Perturbed(noise, samples) ->
+            use eps = noiseTensor noise generator [| b; int64 samples; m |] weights
+            PerturbedFunction.apply(weights, ({ Problem = problem; Noise = noise; Eps = eps; BatchDims = dims }: PerturbedCall))
+        | ScoreFunction samples ->
+            use theta = Shapes.toScores problem weights
+            use zs = ExactTensor.sample problem 1.0 samples generator theta
+            ScoreFunctionFunction.apply(weights, ({ Problem = problem; Tau = 1.0; BatchDims = dims }: ScoreFunctionCall), zs)
+        | GumbelSoftmax tau ->
+            match problem.Kind with
+            | CategoricalKind -> ()
+            | _ -> invalidArg "estimator" (sprintf "Gumbel-softmax needs a categorical problem; got '%s'." problem.Name)
+            use g = noiseTensor (Gumbel 1.0) generator weights.shape weights
+            use theta = Shapes.toScores problem weights
+            torch.softmax((theta + g) / tau, -1)
+        | RelaxedTopK tau ->
+            let k =
+                match problem.Kind with
+                | KSubsetKind k -> k
+                | _ -> invalidArg "estimator" (sprintf "The relaxed top-k needs a k-subset problem; got '%s'." problem.Name)
+            // SoftSub (Xie and Ermon 2019): k rounds of softmax, each round suppressing what was already chosen.
+            use g = noiseTensor (Gumbel 1.0) generator [| b; m |] weights
+            use theta = (Shapes.toScores problem weights).reshape(b, m)
+            let mutable alpha = theta + g
+            let mutable khot = torch.zeros_like(theta)
+            for _ in 1..k do
+                let p = torch.softmax(alpha / tau, -1)
+                khot <- khot + p
+                alpha <- alpha + torch.log(torch.clamp_min(1.0 - p, 1e-20))
+            khot.reshape(weights.shape)
+
+/// A discrete layer as a TorchSharp module: weights in (scores or costs, per the problem's sense), states out, with the
+/// chosen estimator's backward pass. In training mode it perturbs and samples; in eval mode it returns the MAP state
+/// without noise (unless `noiseInEval`). Per-call state lives in the autograd context, so one layer may be used for
+/// many forward passes before their backward passes; the layer's generator is shared, so concurrent use from several
+/// threads is refused with an InvalidOperationException rather than silently racing.
+type DiscreteLayer(problem: Problem, estimator: Estimator, generator: torch.Generator, meanOutput: bool, noiseInEval: bool, name: string) =
+    inherit torch.nn.Module<Tensor, Tensor>(name)
+    do
+        Estimator.validate estimator |> ignore
+        if isNull generator then nullArg "generator"
+    let mutable busy = 0
+
+    /// A layer with its own generator seeded by `seed`, returning the mean over samples, MAP in eval mode.
+    new(problem: Problem, estimator: Estimator, seed: int64) =
+        new DiscreteLayer(problem, estimator, torch.Generator(uint64 seed), true, false, "DiscreteLayer")
+
+    /// The problem solved by this layer.
+    member _.Problem = problem
+    /// The estimator used in training mode.
+    member _.Estimator = estimator
+    /// The generator the noise is drawn from.
+    member _.Generator = generator
+
+    /// Forward pass: weights [..batch, ...problem.Shape] → states.
+    override this.forward(weights: Tensor) : Tensor =
+        if Threading.Interlocked.Exchange(&busy, 1) = 1 then
+            invalidOp "DiscreteLayer.forward was called from two threads at once; a layer's generator is not shared across threads. Use one layer per thread."
+        try
+            if this.training || noiseInEval then Discrete.apply problem estimator generator meanOutput weights
+            else Discrete.map problem weights
+        finally
+            busy <- 0
+
+/// Ready-made layers.
+[<RequireQualifiedAccess>]
+module Layers =
+
+    /// An I-MLE k-subset layer: scores [B, m] → k-hot states [B, m], SoG(k, τ, 10) noise, PID λ, mean over S samples.
+    let kSubset (m: int) (k: int) (lambda: float) (samples: int) (seed: int64) : DiscreteLayer =
+        let problem = Problem.kSubset m k
+        let options = { ImleOptions.Create(float k, lambda) with Samples = samples }
+        new DiscreteLayer(problem, Imle options, seed)
+
+    /// A layer for any problem and estimator.
+    let create (problem: Problem) (estimator: Estimator) (seed: int64) : DiscreteLayer =
+        new DiscreteLayer(problem, estimator, seed)

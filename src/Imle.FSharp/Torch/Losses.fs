@@ -1,0 +1,66 @@
+namespace Imle.Torch
+
+open TorchSharp
+open Imle
+
+/// Losses over discrete states: the paper's (Hamming ℓ_H, regret ℓ_R), Berthet et al.'s Fenchel–Young loss, and
+/// Gao et al.'s optimal-value loss with generalized gradients.
+[<RequireQualifiedAccess>]
+module Losses =
+
+    let private sameShape (a: string) (x: Tensor) (b: string) (y: Tensor) =
+        if isNull x then nullArg a
+        if isNull y then nullArg b
+        if x.shape <> y.shape then
+            invalidArg b (sprintf "%s has shape %A but %s has shape %A; they must match." b y.shape a x.shape)
+
+    /// Hamming loss ℓ_H(z, y) = z∘(1 − y) + y∘(1 − z), averaged over all entries (Pogančić et al., paper Sec. 4).
+    let hamming (z: Tensor) (y: Tensor) : Tensor =
+        sameShape "z" z "y" y
+        use a = z * (1.0 - y)
+        use b = y * (1.0 - z)
+        (a + b).mean()
+
+    /// Regret ℓ_R = ⟨c, z − z*⟩ averaged over the batch: the excess true cost of the predicted state z over the
+    /// optimal state z* for the true costs c (all of shape [B, ...]).
+    let regret (z: Tensor) (costs: Tensor) (optimal: Tensor) : Tensor =
+        sameShape "z" z "costs" costs
+        sameShape "z" z "optimal" optimal
+        use diff = z - optimal
+        use prod = costs * diff
+        let b = if z.shape.Length > 1 then z.shape.[0] else 1L
+        prod.sum() / float b
+
+    /// The Fenchel–Young loss of perturbed optimizers (Berthet et al.): F(θ) − ⟨θ, y⟩ with
+    /// F(θ) = E[max_z ⟨z, θ + ε⟩] estimated with `samples` draws of `noise` from `generator`, averaged over the batch;
+    /// its gradient w.r.t. θ is ȳ(θ) − y (for minimisation problems, w.r.t. the costs, y − ȳ).
+    let fenchelYoung (problem: Problem) (noise: Noise) (samples: int) (generator: torch.Generator) (weights: Tensor) (target: Tensor) : Tensor =
+        Noise.validate noise |> ignore
+        Validate.intAtLeast "samples (S)" 1 samples
+        if isNull generator then nullArg "generator"
+        let dims = Shapes.batchDims "weights" problem weights
+        sameShape "weights" weights "target" target
+        let b = Shapes.batchSize dims
+        use eps = TensorNoise.sample noise generator [| b; int64 samples; int64 problem.Size |] weights.dtype weights.device
+        FenchelYoungFunction.apply(weights, ({ Problem = problem; Eps = eps; Target = target; BatchDims = dims }: FenchelYoungCall))
+
+    /// The optimal value OPT(w) = ⟨z*(w), w⟩ of a linear problem, per batch row, as a loss whose generalized gradient
+    /// is the optimal state z*(w) (Gao et al.). Shape: weights [..batch, ...shape] → [..batch].
+    let optimalValue (problem: Problem) (weights: Tensor) : Tensor =
+        Shapes.batchDims "weights" problem weights |> ignore
+        OptimalValueFunction.apply(weights, problem)
+
+    /// The optimal global-alignment score of sequences of lengths n and m, for substitution scores [..batch, n, m] and
+    /// a gap penalty (a scalar tensor, learnable): max over alignments of Σ z·s − gap·(unaligned positions). Its
+    /// generalized gradient is the optimal alignment w.r.t. the scores and −(number of unaligned positions) w.r.t.
+    /// the gap (Gao et al.'s showcase).
+    let alignmentScore (n: int) (m: int) (scores: Tensor) (gap: Tensor) : Tensor =
+        if isNull gap then nullArg "gap"
+        if gap.numel() <> 1L then invalidArg "gap" (sprintf "gap must be a scalar tensor; got shape %A." gap.shape)
+        use gapValue = gap.detach()
+        if gapValue.item<float32>() < 0.0f then invalidArg "gap" "gap must be >= 0."
+        // Σ z·s − g·(n + m − 2Σz) = ⟨z, s + 2g⟩ − g·(n + m): a linear problem in z with shifted scores.
+        let problem = Problem.alignment n m 0.0
+        use shifted = scores + gap * 2.0
+        use value = optimalValue problem shifted
+        value - gap * float (n + m)

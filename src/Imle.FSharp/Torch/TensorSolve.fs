@@ -1,0 +1,144 @@
+namespace Imle.Torch
+
+#nowarn "9" // Spans over tensor memory are built from native pointers.
+
+open System
+open System.Runtime.CompilerServices
+open System.Runtime.ExceptionServices
+open System.Runtime.InteropServices
+open System.Threading.Tasks
+open Microsoft.FSharp.NativeInterop
+open TorchSharp
+open Imle
+
+/// Batched MAP oracles over tensors. Weights have shape [..batch, ...problem.Shape] (any number of leading batch
+/// dims, possibly none); every row is solved in the problem's own sense and the states come back with the input's
+/// shape, dtype and device.
+///
+/// k-subset and categorical problems run on the tensor's device (top-k / argmax plus a scatter of ones), with no CPU
+/// round trip. Device top-k breaks ties as libtorch does; the pure reference breaks them towards the lower index, so
+/// bit-for-bit parity with `Problem.solve` holds for distinct scores (argmax takes the first maximum, like the
+/// reference). Every other problem is solved row by row on the CPU, in parallel, over the tensor memory through
+/// `Problem.SolveSpan` (or `Problem.Solve` with arrays for user array functions), bit for bit as the reference.
+[<RequireQualifiedAccess>]
+module TensorSolve =
+
+    let mutable private parallelism = Environment.ProcessorCount
+
+    /// The degree of parallelism used for CPU rows (default: Environment.ProcessorCount).
+    let degreeOfParallelism () = parallelism
+
+    /// Sets the degree of parallelism used for CPU rows (at least 1). Results do not depend on it: rows are
+    /// independent and each is solved by the same deterministic oracle.
+    let setDegreeOfParallelism (value: int) =
+        Validate.intAtLeast "degreeOfParallelism" 1 value
+        parallelism <- value
+
+    let private shapeText (dims: seq<int64>) = "[" + String.Join(", ", dims) + "]"
+
+    /// Checks a weights (or scores) tensor against the problem: not null, floating dtype, trailing dims equal to the
+    /// problem's shape, all entries finite. Raises ArgumentException naming `name` otherwise.
+    let private validate (name: string) (problem: Problem) (weights: torch.Tensor) =
+        if isNull (box problem) then nullArg "problem"
+        if isNull weights then raise (ArgumentNullException(name, sprintf "%s must not be null." name))
+        if not (weights.is_floating_point ()) then
+            invalidArg name (sprintf "%s must have a floating-point dtype (Float32, Float64, ...); got %A." name weights.dtype)
+        let actual = weights.shape
+        let expected = problem.Shape |> Array.map int64
+        let batchDims = actual.Length - expected.Length
+        if batchDims < 0 || Array.sub actual batchDims expected.Length <> expected then
+            invalidArg name
+                (sprintf "%s must have shape [..batch, %s] (the shape %s of problem '%s' as its trailing dims); got %s."
+                     name (String.Join(", ", expected)) (shapeText expected) problem.Name (shapeText actual))
+        use isFinite = torch.isfinite weights
+        use finite = isFinite.all()
+        if not (finite.item<bool> ()) then
+            invalidArg name (sprintf "%s must be finite; NaN and infinity are not allowed." name)
+
+    /// The address of the first element of a contiguous CPU tensor (its memory is native and does not move).
+    let private addressOf (t: torch.Tensor) : nativeint =
+        let bytes = t.bytes
+        let first = &MemoryMarshal.GetReference(bytes)
+        NativePtr.toNativeInt (NativePtr.ofVoidPtr<byte> (Unsafe.AsPointer(&first)))
+
+    /// Solves one row over tensor memory: `weights` and `states` point at float64 rows of `size` entries.
+    let private solveRow (problem: Problem) (weights: nativeint) (states: nativeint) (size: int) (row: int) =
+        let offset = nativeint row * nativeint size * 8n
+        let w = ReadOnlySpan<float>((weights + offset).ToPointer(), size)
+        let z = Span<float>((states + offset).ToPointer(), size)
+        match problem.SolveSpan with
+        | Some solver ->
+            solver.Invoke(w, z)
+            if problem.Kind = UserDefined then Problem.checkState problem (z.ToArray()) |> ignore
+        | None ->
+            let state = Problem.checkState problem (problem.Solve(w.ToArray()))
+            ReadOnlySpan<float>(state).CopyTo(z)
+
+    /// Solves `rows` rows, in parallel over chunks of consecutive rows when there is enough work.
+    let private solveRows (problem: Problem) (weights: nativeint) (states: nativeint) (size: int) (rows: int) (dop: int) =
+        let chunks = min rows (4 * dop)
+        if dop <= 1 || chunks <= 1 || int64 rows * int64 size <= 256L then
+            for row in 0 .. rows - 1 do
+                solveRow problem weights states size row
+        else
+            let options = ParallelOptions(MaxDegreeOfParallelism = dop)
+            try
+                Parallel.For(0, chunks, options, fun (chunk: int) ->
+                    let first = int (int64 rows * int64 chunk / int64 chunks)
+                    let last = int (int64 rows * int64 (chunk + 1) / int64 chunks)
+                    for row in first .. last - 1 do
+                        solveRow problem weights states size row)
+                |> ignore
+            with :? AggregateException as e when e.InnerExceptions.Count > 0 ->
+                ExceptionDispatchInfo.Capture(e.InnerExceptions.[0]).Throw()
+
+    /// The batched solve behind every entry point; `weights` has been validated.
+    let private solveValidated (dop: int) (problem: Problem) (weights: torch.Tensor) : torch.Tensor =
+        use scope = torch.NewDisposeScope()
+        let size = int64 problem.Size
+        let rows = if size = 0L then 0L else weights.numel () / size
+        let flat = weights.detach().reshape([| rows; size |])
+        let result =
+            match problem.Kind with
+            | KSubsetKind k when problem.Sense = Maximise ->
+                let struct (_, indices) = flat.topk(k, dim = 1)
+                let ones = torch.ones(indices.shape, dtype = flat.dtype, device = flat.device)
+                torch.zeros_like(flat).scatter_(1L, indices, ones)
+            | CategoricalKind when problem.Sense = Maximise ->
+                let indices = flat.argmax(1L, keepdim = true)
+                let ones = torch.ones(indices.shape, dtype = flat.dtype, device = flat.device)
+                torch.zeros_like(flat).scatter_(1L, indices, ones)
+            | _ ->
+                let input = flat.``to``(torch.ScalarType.Float64, torch.CPU).contiguous()
+                let states = torch.zeros([| rows; size |], dtype = torch.ScalarType.Float64, device = torch.CPU)
+                if rows > 0L then
+                    if rows * size * 8L > int64 Int32.MaxValue then
+                        invalidArg "weights" (sprintf "weights has %d entries; CPU solvers handle at most %d per call (split the batch)." (rows * size) (Int32.MaxValue / 8))
+                    solveRows problem (addressOf input) (addressOf states) (int size) (int rows) dop
+                    GC.KeepAlive input
+                states.``to``(weights.dtype, weights.device)
+        result.reshape(weights.shape).MoveToOuterDisposeScope()
+
+    /// MAP of every row in the problem's own sense (scores for Maximise, costs for Minimise) with the given degree of
+    /// parallelism for CPU rows. See `solve`.
+    let solveWithParallelism (degreeOfParallelism: int) (problem: Problem) (weights: torch.Tensor) : torch.Tensor =
+        Validate.intAtLeast "degreeOfParallelism" 1 degreeOfParallelism
+        validate "weights" problem weights
+        solveValidated degreeOfParallelism problem weights
+
+    /// MAP of every row in the problem's own sense. `weights` has shape [..batch, ...problem.Shape] (leading dims are
+    /// batch dims, possibly none), a floating dtype and finite entries; returns the states with the same shape, dtype
+    /// and device. Bit for bit equal to `Problem.solve` row by row (device top-k: for distinct scores). A user solver
+    /// that returns a misshaped, non-binary or infeasible state raises InvalidOperationException naming the problem.
+    let solve (problem: Problem) (weights: torch.Tensor) : torch.Tensor =
+        solveWithParallelism parallelism problem weights
+
+    /// MAP in maximisation terms: argmax_{z ∈ C} ⟨z, θ⟩ for scores θ whatever the problem's sense (a Minimise problem
+    /// is solved on −θ). Same shapes and guarantees as `solve`.
+    let solveScores (problem: Problem) (scores: torch.Tensor) : torch.Tensor =
+        validate "scores" problem scores
+        match problem.Sense with
+        | Maximise -> solveValidated parallelism problem scores
+        | Minimise ->
+            use negated = scores.detach().neg()
+            solveValidated parallelism problem negated

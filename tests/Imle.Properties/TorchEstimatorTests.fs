@@ -1,0 +1,5 @@
+module Imle.Tests.TorchEstimatorTests
+
+open Expecto
+
+let tests = testList "TorchEstimatorTests" []
