@@ -65,7 +65,8 @@ match target with
 | "test" ->
     build ()
     let results =
-        [ runCounted "dotnet" (sprintf "tests/Imle.Properties/bin/%s/net10.0/Imle.Properties.dll --summary %s" configuration (exampleArgs rest)) ]
+        [ runCounted "dotnet" (sprintf "tests/Imle.Properties/bin/%s/net10.0/Imle.Properties.dll --summary %s" configuration (exampleArgs rest))
+          runCounted "dotnet" (sprintf "tests/Imle.OrTools.Tests/bin/%s/net10.0/Imle.OrTools.Tests.dll --summary" configuration) ]
     let passed = results |> List.sumBy fst
     let failed = results |> List.sumBy snd
     printfn "test wall time: %.1f s" sw.Elapsed.TotalSeconds

@@ -31,6 +31,8 @@ let main argv =
     Console.Out.Flush()
     // CI reads this exact line; Expecto's own summary is not in this form.
     let stdout = new IO.StreamWriter(Console.OpenStandardOutput())
+    // Expecto leaves a colour-reset escape without a newline: start a fresh line so the summary stands alone.
+    stdout.WriteLine()
     stdout.WriteLine(sprintf "%d passed, %d failed" passed failed)
     stdout.Flush()
     if failed > 0 then 1 else code

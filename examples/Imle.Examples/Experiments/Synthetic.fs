@@ -24,6 +24,7 @@ type Args =
     | Grid
     | No_Grid
     | Theta0_Per_Run
+    | Sog_Tau of float
     interface IArgParserTemplate with
         member this.Usage =
             match this with
@@ -35,6 +36,7 @@ type Args =
             | Grid -> "run the SoG-versus-Gumbel learning-rate × λ grid (the default)"
             | No_Grid -> "skip the grid (curves only)"
             | Theta0_Per_Run -> "draw a fresh θ₀ ~ N(0, 1) for every run (default: one θ₀ from the seed, as the reference code)"
+            | Sog_Tau _ -> "temperature τ of the SoG(κ=5, τ, s=10) noise (default 1, the paper's setting)"
 
 // ----- the problem ---------------------------------------------------------------------------------------------------
 
@@ -108,7 +110,8 @@ type private Kind =
 type private Method =
     { Name: string; NoiseName: string; Lr: float; Lambda: float; Steps: int; Kind: Kind; Stream: int }
 
-let private sog = SumOfGamma(float k, 1.0, 10)
+/// SoG(κ = k, τ, s = 10): κ = 5 as the subset size (Theorem 1), τ = 1 unless --sog-tau says otherwise.
+let private sogWith (tau: float) = SumOfGamma(float k, tau, 10)
 let private gumbel = Gumbel 1.0
 
 let private imleWith (noise: Noise) (lambda: float) =
@@ -180,7 +183,7 @@ type SyntheticRow =
     }
 
 /// One gap curve (mean ± std over runs at steps 0..T).
-type SyntheticCurve = { Method: string; Noise: string; LearningRate: float; Lambda: float; Step: int[]; Mean: float[]; Std: float[] }
+type SyntheticCurve = { Method: string; Noise: string; LearningRate: float; Lambda: float; Runs: int; Step: int[]; Mean: float[]; Std: float[] }
 
 let private rowOf group (meth: Method) (histories: float[][]) =
     let initial = histories |> Array.map (fun h -> h.[0]) |> Array.average
@@ -193,11 +196,11 @@ let private rowOf group (meth: Method) (histories: float[][]) =
 let private curveOf (meth: Method) (histories: float[][]) =
     let steps = histories.[0].Length
     let stats = Array.init steps (fun t -> histories |> Array.map (fun h -> h.[t]) |> meanStd)
-    { Method = meth.Name; Noise = meth.NoiseName; LearningRate = meth.Lr; Lambda = meth.Lambda
+    { Method = meth.Name; Noise = meth.NoiseName; LearningRate = meth.Lr; Lambda = meth.Lambda; Runs = histories.Length
       Step = Array.init steps id; Mean = Array.map fst stats; Std = Array.map snd stats }
 
 /// The four methods of Fig. 3 (top) with the reference hyperparameters.
-let private curveMethods (steps: int) (sfeSteps: int) =
+let private curveMethods (sog: Noise) (steps: int) (sfeSteps: int) =
     [| { Name = "I-MLE"; NoiseName = Noise.describe sog; Lr = 0.75; Lambda = 2.0; Steps = steps; Kind = PerturbAndMap(imleWith sog 2.0); Stream = 1 }
        { Name = "I-MLE"; NoiseName = Noise.describe gumbel; Lr = 0.75; Lambda = 2.0; Steps = steps; Kind = PerturbAndMap(imleWith gumbel 2.0); Stream = 2 }
        { Name = "STE"; NoiseName = Noise.describe gumbel; Lr = 0.019; Lambda = nan; Steps = steps; Kind = PerturbAndMap(StraightThrough gumbel); Stream = 3 }
@@ -209,9 +212,9 @@ let private label (c: SyntheticCurve) =
     | _ -> sprintf "%s %s, lr=%g" c.Method c.Noise c.LearningRate
 
 /// Runs the curves of Fig. 3 (top): returns rows and curves.
-let private runCurves (seed: int) (runs: int) (steps: int) (sfeSteps: int) (perRun: bool) =
+let private runCurves (sog: Noise) (seed: int) (runs: int) (steps: int) (sfeSteps: int) (perRun: bool) =
     let setup = makeSetup seed
-    let methods = curveMethods steps sfeSteps
+    let methods = curveMethods sog steps sfeSteps
     let gate = obj ()
     let results =
         progress (sprintf "curves: %d methods × %d runs" methods.Length runs) (methods.Length * runs) (fun step ->
@@ -220,6 +223,34 @@ let private runCurves (seed: int) (runs: int) (steps: int) (sfeSteps: int) (perR
     let rows = results |> Array.map (fun (meth, h) -> rowOf "curves" meth h)
     let curves = results |> Array.map (fun (meth, h) -> curveOf meth h)
     setup, rows, curves
+
+/// Output.linePlot with the legend in the upper right (the curves start high on the left and end low on the right)
+/// and the y-axis from 0.
+let private curvePlot (path: string) (title: string) (series: Series list) =
+    use plt = new ScottPlot.Plot()
+    let palette = ScottPlot.Palettes.Category10()
+    let mutable top = 0.0
+    series |> List.iteri (fun i s ->
+        let color = palette.GetColor i
+        match s.Band with
+        | Some band ->
+            let lo = Array.map2 (-) s.Y band
+            let hi = Array.map2 (+) s.Y band
+            top <- max top (Array.max hi)
+            let fill = plt.Add.FillY(s.X, lo, hi)
+            fill.FillColor <- color.WithAlpha(0.2)
+            fill.LineWidth <- 0.0f
+        | None -> top <- max top (Array.max s.Y)
+        let line = plt.Add.ScatterLine(s.X, s.Y)
+        line.Color <- color
+        line.LineWidth <- 2.0f
+        line.LegendText <- s.Label)
+    plt.Title title
+    plt.XLabel "SGD step"
+    plt.YLabel "optimality gap L(θ) − min_z ‖z − b‖²"
+    plt.Axes.SetLimitsY(0.0, 1.05 * top)
+    plt.ShowLegend(ScottPlot.Alignment.UpperRight) |> ignore
+    plt.SavePng(path, 900, 560) |> ignore
 
 /// The gap-curve plots: all methods on the I-MLE step axis (SFE's steps divided by sfeSteps/steps), and the SFE on
 /// its own range against the final gaps of the others.
@@ -232,7 +263,8 @@ let private plotCurves (dir: string) (prefix: string) (steps: int) (curves: Synt
             { Label = lbl; X = c.Step |> Array.map (fun s -> float s * scale); Y = c.Mean; Band = Some c.Std })
         |> List.ofArray
     let main = Path.Combine(dir, prefix + "gap_curves.png")
-    linePlot main (sprintf "Optimality gap, 5-subsets of 10 (mean ± std over %s runs)" "all") "SGD step" "L(θ) − min_z ‖z − b‖²" series
+    let runs = curves |> Array.map (fun c -> c.Runs) |> Array.max
+    curvePlot main (sprintf "Fig. 3 (top): 5-subsets of 10, mean ± std over %d runs" runs) series
     let sfe = curves |> Array.tryFind (fun c -> c.Method = "SFE")
     match sfe with
     | Some s ->
@@ -242,7 +274,7 @@ let private plotCurves (dir: string) (prefix: string) (steps: int) (curves: Synt
                 { Label = label c; X = x; Y = c.Mean; Band = Some c.Std })
             |> List.ofArray
         let path = Path.Combine(dir, prefix + "gap_curves_sfe_range.png")
-        linePlot path (sprintf "Optimality gap on the SFE's own range (%d steps)" (s.Step.Length - 1)) "SGD step" "L(θ) − min_z ‖z − b‖²" own
+        curvePlot path (sprintf "Every method on the SFE's range (%d steps), mean ± std" (s.Step.Length - 1)) own
         [ main; path ]
     | None -> [ main ]
 
@@ -255,7 +287,7 @@ let private gridLambdas = linspace 0.5 3.0 6
 type private GridResult =
     { SogMean: float[,]; SogStd: float[,]; GumbelMean: float[,]; GumbelStd: float[,]; Rows: SyntheticRow[] }
 
-let private runGrid (setup: Setup) (seed: int) (runs: int) (steps: int) (perRun: bool) =
+let private runGrid (sog: Noise) (setup: Setup) (seed: int) (runs: int) (steps: int) (perRun: bool) =
     let nl, nk = gridLrs.Length, gridLambdas.Length
     let cells =
         [| for i in 0 .. nl - 1 do
@@ -290,19 +322,19 @@ let private gridHeatmap (path: string) (title: string) (values: float[,]) (diver
     // Row 0 (smallest lr) at the bottom: ScottPlot draws the first row at the top, so flip the rows.
     let flipped = Array2D.init nl nk (fun r c -> values.[nl - 1 - r, c])
     let hm = plt.Add.Heatmap(flipped)
+    let range = values |> Seq.cast<float> |> Seq.map abs |> Seq.max |> max 1e-12
     if diverging then
-        let a = values |> Seq.cast<float> |> Seq.map abs |> Seq.max |> max 1e-12
         hm.Colormap <- ScottPlot.Colormaps.Balance()
-        hm.ManualRange <- Nullable(ScottPlot.Range(-a, a))
+        hm.ManualRange <- Nullable(ScottPlot.Range(-range, range))
     else
         hm.Colormap <- ScottPlot.Colormaps.Viridis()
-    hm.Position <- Nullable(ScottPlot.CoordinateRect(-0.5, float nk - 0.5, -0.5, float nl - 0.5))
+    hm.Position <- Nullable(ScottPlot.CoordinateRect(0.0, float (nk - 1), 0.0, float (nl - 1)))
     plt.Add.ColorBar(hm) |> ignore
     for r in 0 .. nl - 1 do
         for c in 0 .. nk - 1 do
             let t = plt.Add.Text(fmt 3 values.[r, c], float c, float r)
             t.LabelAlignment <- ScottPlot.Alignment.MiddleCenter
-            t.LabelFontColor <- if diverging then ScottPlot.Colors.Black else ScottPlot.Colors.White
+            t.LabelFontColor <- if diverging && abs values.[r, c] < 0.6 * range then ScottPlot.Colors.Black else ScottPlot.Colors.White
             t.LabelFontSize <- 13.0f
     let xt = gridLambdas |> Array.mapi (fun j l -> ScottPlot.Tick(float j, fmt 1 l))
     let yt = gridLrs |> Array.mapi (fun i l -> ScottPlot.Tick(float i, fmt 3 l))
@@ -343,18 +375,22 @@ let private verdict (b: bool) = if b then "yes" else "no"
 
 // ----- entry points --------------------------------------------------------------------------------------------------
 
-/// The reduced setting for the demo: 20 runs of each curve (no grid); writes `synthetic_gap_curves.png` into the
+/// The reduced setting for the demo: the four curves of Fig. 3 (top) over 100 runs with the paper's settings, no grid
+/// (a few seconds on 2 cores); writes `synthetic_gap_curves.png` into the
 /// context's output folder and returns the four rows.
 let runQuick (ctx: RunContext) : SyntheticRow[] =
     let steps = 50
-    let _, rows, curves = runCurves ctx.Seed 20 steps (10 * steps) false
+    let _, rows, curves = runCurves (sogWith 1.0) ctx.Seed 100 steps (10 * steps) false
     let dir = ensureDir ctx.OutDir
     plotCurves dir "synthetic_" steps curves |> ignore
     rows
 
 /// Runs the experiment.
 let run (ctx: RunContext) (args: ParseResults<Args>) : int =
-    let runs = args.GetResult(Runs, defaultValue = (if ctx.Quick then 20 else 100))
+    let runs = args.GetResult(Runs, defaultValue = 100)
+    let sogTau = args.GetResult(Sog_Tau, defaultValue = 1.0)
+    if not (sogTau > 0.0) || Double.IsInfinity sogTau then invalidArg "sog-tau" (sprintf "--sog-tau must be a positive number; got %g." sogTau)
+    let sog = sogWith sogTau
     let steps = args.GetResult(Steps, defaultValue = 50)
     let sfeSteps = args.GetResult(Sfe_Steps, defaultValue = 10 * steps)
     if runs < 2 then invalidArg "runs" (sprintf "--runs must be at least 2; got %d." runs)
@@ -365,13 +401,13 @@ let run (ctx: RunContext) (args: ParseResults<Args>) : int =
     let dir = ensureDir ctx.OutDir
     let watch = Stopwatch.StartNew()
 
-    let setup, curveRows, curves = runCurves ctx.Seed runs steps sfeSteps perRun
+    let setup, curveRows, curves = runCurves sog ctx.Seed runs steps sfeSteps perRun
     let curveSeconds = watch.Elapsed.TotalSeconds
     let plots = plotCurves dir "" steps curves
     let curveTable = table "Fig. 3 (top): final optimality gap" rowHeaders (curveRows |> Array.map rowCells)
     writeJson (Path.Combine(dir, "curves.json")) curves
 
-    let gridResult = if grid then Some(runGrid setup ctx.Seed runs steps perRun) else None
+    let gridResult = if grid then Some(runGrid sog setup ctx.Seed runs steps perRun) else None
     let totalSeconds = watch.Elapsed.TotalSeconds
     let allRows = Array.append curveRows (gridResult |> Option.map (fun g -> g.Rows) |> Option.defaultValue [||])
     writeJson (Path.Combine(dir, "results.json")) allRows
@@ -400,7 +436,7 @@ let run (ctx: RunContext) (args: ParseResults<Args>) : int =
                 cells |> List.minBy (fun (i, j) -> a.[i, j]) |> fun (i, j) -> a.[i, j], gridLrs.[i], gridLambdas.[j]
             let bs, bsLr, bsL = bestOf g.SogMean
             let bg, bgLr, bgL = bestOf g.GumbelMean
-            gridHeatmap (Path.Combine(dir, "grid_sog.png")) "I-MLE SoG(κ=5, τ=1, s=10): mean final gap" g.SogMean false
+            gridHeatmap (Path.Combine(dir, "grid_sog.png")) (sprintf "I-MLE %s: mean final gap" (Noise.describe sog)) g.SogMean false
             gridHeatmap (Path.Combine(dir, "grid_gumbel.png")) "I-MLE Gumbel(τ=1): mean final gap" g.GumbelMean false
             gridHeatmap (Path.Combine(dir, "grid_difference.png")) "SoG − Gumbel mean final gap (blue = SoG better)" diff true
             let headers = Array.append [| "lr \\ λ" |] (gridLambdas |> Array.map (fmt 1))
@@ -415,7 +451,7 @@ let run (ctx: RunContext) (args: ParseResults<Args>) : int =
                 String.concat "\n\n" [
                     "## Fig. 3 (bottom): I-MLE with SoG versus Gumbel noise"
                     sprintf "lr ∈ linspace(0.5, 1, 5) × λ ∈ linspace(0.5, 3, 6), %d steps, %d runs per cell and noise; final gap mean ± std." steps runs
-                    "### SoG(κ=5, τ=1, s=10)\n\n" + tSog
+                    "### " + Noise.describe sog + "\n\n" + tSog
                     "### Gumbel(τ=1)\n\n" + tGum
                     "### SoG better?\n\n" + tBetter
                     sprintf "SoG's mean final gap is strictly lower in **%d of %d cells (%s %%)**; SoG's std is lower in %d of %d cells (%s %%)."
@@ -452,6 +488,11 @@ let run (ctx: RunContext) (args: ParseResults<Args>) : int =
             String.Join(" ", plots |> List.map (fun p -> sprintf "![%s](%s)" (Path.GetFileNameWithoutExtension p) (Path.GetFileName p)))
             sprintf "The SFE runs %d steps; in `gap_curves.png` its x-axis is divided by %g so that it shares the axis of the others; `gap_curves_sfe_range.png` shows every method on the SFE's own range." sfeSteps (float sfeSteps / float steps)
             gridSection
+            "## Notes on the setup\n\n" + String.concat "\n" [
+                "- The paper's text draws b from N(0, I); the public re-implementation of this experiment (EdinburghNLP/torch-adaptive-imle, `aaai23/synth`, called \"the reference code\" here) and our anchors use b = |N(0, I)|, which we follow. θ₀ and b come from one seeded generator, θ₀ first, as in the reference code; the runs of a method differ only in their noise unless `--theta0-per-run`."
+                "- The paper names the I-MLE noise \"SoG(1, 5, 10)\" in Sec. 6 while Eq. 13 orders the arguments SoG(κ, τ, s) and Fig. 2 uses SoG(5, 1, 10); we use κ = 5 (the subset size, as Theorem 1 needs), τ = 1 (`--sog-tau` to change it), s = 10, as the reference code does."
+                "- Steps (50; 500 for the SFE) and learning rates/λ are the reference settings of our anchors (the reference code runs 100 steps); we do not re-tune them."
+                "- Both I-MLE variants divide (ẑ − z') by λ (Eq. 12), one perturb-and-MAP sample per step, the same ε for the forward and the target MAP (Algorithm 1). STE: dL/dθ = dL/dz = 2(ẑ − b). SFE: ℓ(z)(z − μ(θ)) with one exact sample and exact marginals, no baseline." ]
             "## Files\n\n- `results.json`: one object per curve method and grid cell (`group`, `method`, `noise`, `learningRate`, `lambda`, `steps`, `runs`, `initialGapMean`, `finalGapMean`, `finalGapStd`).\n- `curves.json`: mean and std of the gap at every step for each curve method." ]
     writeReport ctx "synthetic" report
     0

@@ -48,6 +48,39 @@ module internal Shapes =
         if not (finite.item<bool>()) then
             invalidOp (sprintf "%s: the incoming gradient dL/dz contains NaN or infinite entries; the estimator cannot use it (check the downstream loss)." name)
 
+/// Errors raised inside autograd backward passes. libtorch calls `backward` from native code, where a managed exception
+/// would end the process; so every Imle backward pass catches its exceptions, records them here and returns a NaN
+/// gradient. The error is rethrown, with its original message, by `Training.backward` and by the next forward pass of
+/// any Imle layer or function, so it cannot pass unnoticed.
+[<RequireQualifiedAccess>]
+module BackwardErrors =
+    let private pending = System.Collections.Concurrent.ConcurrentQueue<exn>()
+
+    /// Records an error raised inside a backward pass.
+    let record (e: exn) = pending.Enqueue e
+
+    /// Rethrows (as InvalidOperationException wrapping the original) the first recorded error, clearing the others.
+    let throwIfAny () =
+        match pending.TryDequeue() with
+        | true, e ->
+            let mutable rest = Unchecked.defaultof<exn>
+            while pending.TryDequeue(&rest) do ()
+            raise (InvalidOperationException(sprintf "An Imle backward pass failed: %s" e.Message, e))
+        | _ -> ()
+
+    /// Runs a backward body; on an exception records it and returns a NaN gradient of the given shape for the first
+    /// input (and null for the other `inputs − 1` non-tensor arguments).
+    let guard (shape: int64[]) (like: Tensor) (inputs: int) (body: unit -> Tensor) : List<Tensor> =
+        let g =
+            try body ()
+            with e ->
+                record e
+                torch.full(shape, Double.NaN.ToScalar(), dtype = like.dtype, device = like.device)
+        let result = List<Tensor>()
+        result.Add g
+        for _ in 2..inputs do result.Add null
+        result
+
 /// What an I-MLE call needs besides θ; saved in the autograd context (TorchSharp keeps one function instance per type,
 /// so nothing per call may live in fields).
 type internal ImleCall =
@@ -85,77 +118,79 @@ type internal ImleFunction() =
             z3.reshape(Array.concat [ call.BatchDims; [| s |]; stateDims ])
 
     override _.backward(ctx, grad) =
-        let call = ctx.get_data("call") :?> ImleCall
-        let saved = ctx.get_saved_variables()
-        let theta, z = saved.[0], saved.[1]
-        let p = call.Problem
-        let o = call.Options
-        let m = int64 p.Size
-        let b = Shapes.batchSize call.BatchDims
-        let s = int64 o.Samples
-        Shapes.checkGradient "I-MLE" grad
-        use dy =
-            if call.MeanOutput then grad.reshape(b, 1L, m).expand(b, s, m).contiguous()
-            else grad.reshape(b, s, m)
-        use thetaS = theta.unsqueeze(1L).expand(b, s, m)
-        let solveAt (target: Tensor) =
-            use perturbed = target + call.Eps * o.TargetTemperature
-            use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 p.Shape))
-            use z' = TensorSolve.solveScores p flat
-            z'.reshape(b, s, m)
-        let lambda =
-            match o.Target with
-            | Pid lambda -> lambda
-            | Adaptive state ->
-                use tn = thetaS.norm()
-                use gn = dy.norm()
-                state.Lambda(tn.item<float32>() |> float, gn.item<float32>() |> float)
-            | CombOpt | CustomTarget _ -> 1.0
-        let diff =
-            if lambda = 0.0 then torch.zeros_like(z)
-            else
+        let shapeOf (c: ImleCall) = Array.append c.BatchDims (Array.map int64 c.Problem.Shape)
+        BackwardErrors.guard (shapeOf (ctx.get_data("call") :?> ImleCall)) grad 2 (fun () ->
+            let call = ctx.get_data("call") :?> ImleCall
+            let saved = ctx.get_saved_variables()
+            let theta, z = saved.[0], saved.[1]
+            let p = call.Problem
+            let o = call.Options
+            let m = int64 p.Size
+            let b = Shapes.batchSize call.BatchDims
+            let s = int64 o.Samples
+            Shapes.checkGradient "I-MLE" grad
+            use dy =
+                if call.MeanOutput then grad.reshape(b, 1L, m).expand(b, s, m).contiguous()
+                else grad.reshape(b, s, m)
+            use thetaS = theta.unsqueeze(1L).expand(b, s, m)
+            let solveAt (target: Tensor) =
+                use perturbed = target + call.Eps * o.TargetTemperature
+                use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 p.Shape))
+                use z' = TensorSolve.solveScores p flat
+                z'.reshape(b, s, m)
+            let lambda =
                 match o.Target with
-                | Pid _ | Adaptive _ ->
-                    if o.Symmetric then
-                        use up = thetaS + dy * lambda
-                        use down = thetaS - dy * lambda
-                        use zUp = solveAt up
-                        use zDown = solveAt down
-                        (zUp - zDown) * 0.5
-                    else
-                        use target = thetaS - dy * lambda
+                | Pid lambda -> lambda
+                | Adaptive state ->
+                    use tn = thetaS.norm()
+                    use gn = dy.norm()
+                    state.Lambda(tn.ToDouble(), gn.ToDouble())
+                | CombOpt | CustomTarget _ -> 1.0
+            let diff =
+                if lambda = 0.0 then torch.zeros_like(z)
+                else
+                    match o.Target with
+                    | Pid _ | Adaptive _ ->
+                        if o.Symmetric then
+                            use up = thetaS + dy * lambda
+                            use down = thetaS - dy * lambda
+                            use zUp = solveAt up
+                            use zDown = solveAt down
+                            (zUp - zDown) * 0.5
+                        else
+                            use target = thetaS - dy * lambda
+                            use z' = solveAt target
+                            z - z'
+                    | CombOpt ->
+                        use isZero = dy.eq(torch.zeros_like(dy))
+                        use target = torch.where(isZero, thetaS, dy.neg())
                         use z' = solveAt target
                         z - z'
-                | CombOpt ->
-                    use isZero = dy.eq(torch.zeros_like(dy))
-                    use target = torch.where(isZero, thetaS, dy.neg())
-                    use z' = solveAt target
-                    z - z'
-                | CustomTarget(name, build) ->
-                    use thetaCpu = thetaS.reshape(b * s, m).``to``(torch.float64, torch.CPU)
-                    use dyCpu = dy.reshape(b * s, m).``to``(torch.float64, torch.CPU)
-                    let th = thetaCpu.data<float>().ToArray()
-                    let dv = dyCpu.data<float>().ToArray()
-                    let rows =
-                        Array.init (int (b * s)) (fun r ->
-                            let seg (a: float[]) = Array.sub a (r * int m) (int m)
-                            let t' = Target.build o.Target 1.0 1.0 (seg th) (seg dv)
-                            Validate.allFinite (sprintf "custom target '%s' output" name) t'
-                            t')
-                    use flatTarget = torch.tensor(Array.concat rows)
-                    use target = flatTarget.reshape(b, s, m).``to``(theta.dtype, theta.device)
-                    use z' = solveAt target
-                    z - z'
-        use diff = diff
-        match o.Target with
-        | Adaptive state ->
-            use nz = diff.ne(torch.zeros_like(diff)).sum(-1L, false, Nullable torch.float64).mean()
-            state.Update(nz.item<float>())
-        | _ -> ()
-        let scale = match o.Scaling with DivideByLambda when lambda <> 0.0 -> 1.0 / lambda | _ -> 1.0
-        use meanDiff = diff.mean([| 1L |]) * scale
-        let g = Shapes.toWeightGradient p (meanDiff.reshape(Array.append call.BatchDims (Array.map int64 p.Shape)))
-        List [ g; null ]
+                    | CustomTarget(name, build) ->
+                        use thetaCpu = thetaS.reshape(b * s, m).``to``(torch.float64, torch.CPU)
+                        use dyCpu = dy.reshape(b * s, m).``to``(torch.float64, torch.CPU)
+                        let th = thetaCpu.data<float>().ToArray()
+                        let dv = dyCpu.data<float>().ToArray()
+                        let rows =
+                            Array.init (int (b * s)) (fun r ->
+                                let seg (a: float[]) = Array.sub a (r * int m) (int m)
+                                let t' = Target.build o.Target 1.0 1.0 (seg th) (seg dv)
+                                Validate.allFinite (sprintf "custom target '%s' output" name) t'
+                                t')
+                        use flatTarget = torch.tensor(Array.concat rows)
+                        use target = flatTarget.reshape(b, s, m).``to``(theta.dtype, theta.device)
+                        use z' = solveAt target
+                        z - z'
+            use diff = diff
+            match o.Target with
+            | Adaptive state ->
+                use nz = diff.ne(torch.zeros_like(diff)).sum(-1L, false, Nullable torch.float64).mean()
+                state.Update(nz.item<float>())
+            | _ -> ()
+            let scale = match o.Scaling with DivideByLambda when lambda <> 0.0 -> 1.0 / lambda | _ -> 1.0
+            use meanDiff = diff.mean([| 1L |]) * scale
+            let g = Shapes.toWeightGradient p (meanDiff.reshape(Array.append call.BatchDims (Array.map int64 p.Shape)))
+            g)
 
 /// What the identity / straight-through backward needs.
 type internal IdentityCall =
@@ -178,21 +213,23 @@ type internal IdentityFunction() =
         TensorSolve.solveScores call.Problem perturbed
 
     override _.backward(ctx, grad) =
-        let call = ctx.get_data("call") :?> IdentityCall
-        Shapes.checkGradient "identity" grad
-        let p = call.Problem
-        let b = Shapes.batchSize call.BatchDims
-        use flat = grad.reshape(b, int64 p.Size)
-        use projected =
-            match call.Projection with
-            | NoProjection -> flat.alias()
-            | MeanCentre -> flat - flat.mean([| 1L |], true)
-            | Standardise ->
-                use centred = flat - flat.mean([| 1L |], true)
-                use sd = (centred * centred).mean([| 1L |], true).sqrt()
-                use safe = torch.where(sd.eq(torch.zeros_like(sd)), torch.ones_like(sd), sd)
-                centred / safe
-        List [ Shapes.toWeightGradient p (projected.reshape(grad.shape)); null ]
+        let shapeOf (c: IdentityCall) = Array.append c.BatchDims (Array.map int64 c.Problem.Shape)
+        BackwardErrors.guard (shapeOf (ctx.get_data("call") :?> IdentityCall)) grad 2 (fun () ->
+            let call = ctx.get_data("call") :?> IdentityCall
+            Shapes.checkGradient "identity" grad
+            let p = call.Problem
+            let b = Shapes.batchSize call.BatchDims
+            use flat = grad.reshape(b, int64 p.Size)
+            use projected =
+                match call.Projection with
+                | NoProjection -> flat.alias()
+                | MeanCentre -> flat - flat.mean([| 1L |], true)
+                | Standardise ->
+                    use centred = flat - flat.mean([| 1L |], true)
+                    use sd = (centred * centred).mean([| 1L |], true).sqrt()
+                    use safe = torch.where(sd.eq(torch.zeros_like(sd)), torch.ones_like(sd), sd)
+                    centred / safe
+            Shapes.toWeightGradient p (projected.reshape(grad.shape)))
 
 /// What the perturbed-optimizer backward needs.
 type internal PerturbedCall =
@@ -225,27 +262,29 @@ type internal PerturbedFunction() =
         ys.mean([| 1L |]).reshape(weights.shape)
 
     override _.backward(ctx, grad) =
-        let call = ctx.get_data("call") :?> PerturbedCall
-        Shapes.checkGradient "perturbed optimizer" grad
-        let ys = ctx.get_saved_variables().[0]
-        let p = call.Problem
-        let b = Shapes.batchSize call.BatchDims
-        let m = int64 p.Size
-        use v = grad.reshape(b, 1L, m)
-        use dots = (ys * v).sum([| 2L |], true) // [B, S, 1]
-        let sigma =
-            match call.Noise with
-            | Normal sigma -> sigma
-            | Gumbel tau -> tau
-            | other -> invalidOp (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
-        use zStd = call.Eps / sigma
-        use gradNu =
-            match call.Noise with
-            | Gumbel _ -> 1.0 - torch.exp(zStd.neg())
-            | _ -> zStd.alias()
-        use terms = dots * gradNu / sigma
-        use g = terms.mean([| 1L |])
-        List [ Shapes.toWeightGradient p (g.reshape(grad.shape)); null ]
+        let shapeOf (c: PerturbedCall) = Array.append c.BatchDims (Array.map int64 c.Problem.Shape)
+        BackwardErrors.guard (shapeOf (ctx.get_data("call") :?> PerturbedCall)) grad 2 (fun () ->
+            let call = ctx.get_data("call") :?> PerturbedCall
+            Shapes.checkGradient "perturbed optimizer" grad
+            let ys = ctx.get_saved_variables().[0]
+            let p = call.Problem
+            let b = Shapes.batchSize call.BatchDims
+            let m = int64 p.Size
+            use v = grad.reshape(b, 1L, m)
+            use dots = (ys * v).sum([| 2L |], true) // [B, S, 1]
+            let sigma =
+                match call.Noise with
+                | Normal sigma -> sigma
+                | Gumbel tau -> tau
+                | other -> invalidOp (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
+            use zStd = call.Eps / sigma
+            use gradNu =
+                match call.Noise with
+                | Gumbel _ -> 1.0 - torch.exp(zStd.neg())
+                | _ -> zStd.alias()
+            use terms = dots * gradNu / sigma
+            use g = terms.mean([| 1L |])
+            Shapes.toWeightGradient p (g.reshape(grad.shape)))
 
 /// The optimal value OPT(w) = ⟨z*(w), w⟩ of a linear problem as a differentiable function of the weights
 /// (Gao et al.): its generalized gradient is the optimal solution z*(w).
@@ -264,11 +303,13 @@ type internal OptimalValueFunction() =
         prod.sum([| 1L |]).reshape(dims)
 
     override _.backward(ctx, grad) =
-        let z = ctx.get_saved_variables().[0]
-        Shapes.checkGradient "optimal value" grad
-        let extra = z.shape.Length - grad.shape.Length
-        use g = grad.reshape(Array.append grad.shape (Array.create extra 1L))
-        List [ z * g; null ]
+        let shapeOf (z: Tensor) = z.shape
+        BackwardErrors.guard (shapeOf (ctx.get_saved_variables().[0])) grad 2 (fun () ->
+            let z = ctx.get_saved_variables().[0]
+            Shapes.checkGradient "optimal value" grad
+            let extra = z.shape.Length - grad.shape.Length
+            use g = grad.reshape(Array.append grad.shape (Array.create extra 1L))
+            z * g)
 
 /// The Fenchel–Young loss of perturbed optimizers (Berthet et al. 2020), batched: value
 /// F(θ) − ⟨θ, y⟩ with F(θ) = E[max_z ⟨z, θ + ε⟩], gradient ȳ(θ) − y w.r.t. θ (sign flipped for costs).
@@ -303,10 +344,12 @@ type internal FenchelYoungFunction() =
         (values - linear).mean()
 
     override _.backward(ctx, grad) =
-        let call = ctx.get_data("call") :?> FenchelYoungCall
-        let saved = ctx.get_saved_variables()
-        let yBar, y = saved.[0], saved.[1]
-        let b = Shapes.batchSize call.BatchDims
-        use diff = (yBar - y) * grad / float b
-        let g = Shapes.toWeightGradient call.Problem (diff.reshape(Array.append call.BatchDims (Array.map int64 call.Problem.Shape)))
-        List [ g; null ]
+        let shapeOf (c: FenchelYoungCall) = Array.append c.BatchDims (Array.map int64 c.Problem.Shape)
+        BackwardErrors.guard (shapeOf (ctx.get_data("call") :?> FenchelYoungCall)) grad 2 (fun () ->
+            let call = ctx.get_data("call") :?> FenchelYoungCall
+            let saved = ctx.get_saved_variables()
+            let yBar, y = saved.[0], saved.[1]
+            let b = Shapes.batchSize call.BatchDims
+            use diff = (yBar - y) * grad / float b
+            let g = Shapes.toWeightGradient call.Problem (diff.reshape(Array.append call.BatchDims (Array.map int64 call.Problem.Shape)))
+            g)

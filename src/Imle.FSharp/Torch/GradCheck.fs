@@ -39,7 +39,7 @@ module GradCheck =
         let lossOf (z: float[]) =
             use zt = torch.tensor(z, dtype = torch.float64).reshape(Array.map int64 problem.Shape)
             use l = loss zt
-            l.item<float>()
+            l.ToDouble()
         Exact.gradientOf problem 1.0 weights lossOf
 
     /// Runs `samples` independent draws of the estimator's gradient in one batched forward/backward pass (rows are
@@ -92,9 +92,21 @@ module GradCheck =
           Exact = exact
           Mean = mean }
 
-    /// The paper's synthetic loss ‖z − b‖² per state, for states [..., m].
+    /// The paper's synthetic loss ‖z − b‖² per state, for states [..., ...shape] whose trailing dims hold b.Length
+    /// entries (b is flat, row-major).
     let squaredDistance (b: float[]) : Tensor -> Tensor =
+        Validate.allFinite "b" b
         fun z ->
+            // The leading (batch) dims: drop trailing dims until their product is b.Length.
+            let shape = z.shape
+            let mutable product = 1L
+            let mutable cut = shape.Length
+            while product < int64 b.Length && cut > 0 do
+                cut <- cut - 1
+                product <- product * shape.[cut]
+            if product <> int64 b.Length then
+                invalidArg "z" (sprintf "the trailing dims of z %A do not hold %d entries (the length of b)." shape b.Length)
             use bt = torch.tensor(b, dtype = z.dtype, device = z.device)
-            use d = z - bt
+            use flat = z.reshape(Array.append shape.[.. cut - 1] [| product |])
+            use d = flat - bt
             (d * d).sum([| -1L |])

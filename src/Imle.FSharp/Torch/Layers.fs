@@ -9,7 +9,8 @@ open Imle
 [<RequireQualifiedAccess>]
 module ExactTensor =
 
-    /// log p(z; θ) = ⟨z, θ⟩/τ − A(θ) for scores θ [B, m] and states z [B, m], differentiable in θ. Uses the k-subset
+    /// log p(z; θ) = ⟨z, θ⟩/τ − A(θ) for scores θ and states z of shape [..., ...problem.Shape] (or flattened
+    /// [..., m]), differentiable in θ. Uses the k-subset
     /// dynamic programme for k-subset problems and enumeration otherwise.
     let logProbability (problem: Problem) (tau: float) (scores: Tensor) (states: Tensor) : Tensor =
         Validate.positive "tau" tau
@@ -22,7 +23,8 @@ module ExactTensor =
             | KSubsetKind k ->
                 // log e_k(exp θ) by the recursion E_j(i) = logaddexp(E_j(i−1), E_{j−1}(i−1) + θ_i), j = 0..k.
                 let b = theta.shape.[0]
-                let negInf = torch.full([| b; int64 k |], Double.NegativeInfinity.ToScalar(), dtype = scores.dtype, device = scores.device)
+                // A large finite stand-in for −∞: logaddexp(−∞, −∞) has a NaN gradient, logaddexp(−1e30, −1e30) a zero one.
+                let negInf = torch.full([| b; int64 k |], (-1e30).ToScalar(), dtype = scores.dtype, device = scores.device)
                 let mutable e = torch.cat([| torch.zeros([| b; 1L |], dtype = scores.dtype, device = scores.device); negInf |], 1L)
                 for i in 0L .. m - 1L do
                     let ti = theta.narrow(1L, i, 1L)
@@ -35,7 +37,13 @@ module ExactTensor =
                 use logits = theta.matmul(s.t())
                 torch.logsumexp(logits, 1L, false)
         use logZ = logZ
-        (energy - logZ).reshape(scores.shape.[.. scores.shape.Length - problem.Shape.Length - 1])
+        // Leading dims: scores may be [..., ...problem.Shape] or flattened [..., m].
+        let shape = scores.shape
+        let k = problem.Shape.Length
+        let leading =
+            if shape.Length >= k && shape.[shape.Length - k ..] = Array.map int64 problem.Shape then shape.[.. shape.Length - k - 1]
+            else shape.[.. shape.Length - 2]
+        (energy - logZ).reshape(leading)
 
     /// `samples` exact samples of p(z; θ) for each row of scores [B, m] → [B, S, m] (drawn from `generator`).
     let sample (problem: Problem) (tau: float) (samples: int) (generator: torch.Generator) (scores: Tensor) : Tensor =
@@ -80,26 +88,28 @@ type internal ScoreFunctionFunction() =
         zs.mean([| 1L |]).reshape(weights.shape)
 
     override _.backward(ctx, grad) =
-        let call = ctx.get_data("call") :?> ScoreFunctionCall
-        Shapes.checkGradient "score function" grad
-        let saved = ctx.get_saved_variables()
-        let weights, zs = saved.[0], saved.[1]
-        let p = call.Problem
-        let b = Shapes.batchSize call.BatchDims
-        let m = int64 p.Size
-        let s = zs.shape.[1]
-        use dy = grad.reshape(b, 1L, m)
-        use reward = (zs * dy).sum([| 2L |]) // [B, S]
-        use baseline = if s > 1L then (reward.sum([| 1L |], true) - reward) / float (s - 1L) else torch.zeros_like(reward)
-        use advantage = reward - baseline
-        let g =
-            use enabled = torch.enable_grad()
-            use theta = (Shapes.toScores p weights).reshape(b, 1L, m).expand(b, s, m).contiguous().requires_grad_(true)
-            use logp = ExactTensor.logProbability p call.Tau (theta.reshape(b * s, m)) (zs.reshape(b * s, m))
-            use surrogate = (logp * advantage.reshape(b * s)).sum() / float s
-            let gs = torch.autograd.grad(System.Collections.Generic.List [ surrogate ], System.Collections.Generic.List [ theta ])
-            gs.[0].sum([| 1L |])
-        List.ofSeq [ Shapes.toWeightGradient p (g.reshape(grad.shape)); null; null ] |> System.Collections.Generic.List
+        let shapeOf (c: ScoreFunctionCall) = Array.append c.BatchDims (Array.map int64 c.Problem.Shape)
+        BackwardErrors.guard (shapeOf (ctx.get_data("call") :?> ScoreFunctionCall)) grad 3 (fun () ->
+            let call = ctx.get_data("call") :?> ScoreFunctionCall
+            Shapes.checkGradient "score function" grad
+            let saved = ctx.get_saved_variables()
+            let weights, zs = saved.[0], saved.[1]
+            let p = call.Problem
+            let b = Shapes.batchSize call.BatchDims
+            let m = int64 p.Size
+            let s = zs.shape.[1]
+            use dy = grad.reshape(b, 1L, m)
+            use reward = (zs * dy).sum([| 2L |]) // [B, S]
+            use baseline = if s > 1L then (reward.sum([| 1L |], true) - reward) / float (s - 1L) else torch.zeros_like(reward)
+            use advantage = reward - baseline
+            let g =
+                use enabled = torch.enable_grad()
+                use theta = (Shapes.toScores p weights).reshape(b, 1L, m).expand(b, s, m).contiguous().requires_grad_(true)
+                use logp = ExactTensor.logProbability p call.Tau (theta.reshape(b * s, m)) (zs.reshape(b * s, m))
+                use surrogate = (logp * advantage.reshape(b * s)).sum() / float s
+                let gs = torch.autograd.grad(System.Collections.Generic.List [ surrogate ], System.Collections.Generic.List [ theta ])
+                gs.[0].sum([| 1L |])
+            Shapes.toWeightGradient p (g.reshape(grad.shape)); null)
 
 /// The differentiable discrete layers as functions: each estimator's forward (MAP states, samples or their mean)
 /// with its backward attached.
@@ -108,6 +118,7 @@ module Discrete =
 
     /// MAP without noise and without gradient: eval-mode output.
     let map (problem: Problem) (weights: Tensor) : Tensor =
+        BackwardErrors.throwIfAny ()
         Shapes.batchDims "weights" problem weights |> ignore
         use noGrad = torch.no_grad()
         TensorSolve.solve problem (weights.detach())
@@ -119,6 +130,7 @@ module Discrete =
     /// mean over the S samples ([..batch, ...shape]) and all samples ([..batch, S, ...shape]) for I-MLE; perturbed
     /// optimizers and the score function always return the mean. Noise is drawn from `generator` only.
     let apply (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (meanOutput: bool) (weights: Tensor) : Tensor =
+        BackwardErrors.throwIfAny ()
         Estimator.validate estimator |> ignore
         if isNull generator then nullArg "generator"
         let dims = Shapes.batchDims "weights" problem weights
@@ -126,11 +138,11 @@ module Discrete =
         let m = int64 problem.Size
         match estimator with
         | Imle o ->
-            use eps = noiseTensor o.Noise generator [| b; int64 o.Samples; m |] weights
+            let eps = noiseTensor o.Noise generator [| b; int64 o.Samples; m |] weights
             ImleFunction.apply(weights, ({ Problem = problem; Options = o; Eps = eps; MeanOutput = meanOutput; BatchDims = dims }: ImleCall))
         | Blackbox lambda ->
             let o = { ImleOptions.Create(1.0, lambda) with Noise = Zero }
-            use eps = torch.zeros([| b; 1L; m |], dtype = weights.dtype, device = weights.device)
+            let eps = torch.zeros([| b; 1L; m |], dtype = weights.dtype, device = weights.device)
             ImleFunction.apply(weights, ({ Problem = problem; Options = o; Eps = eps; MeanOutput = true; BatchDims = dims }: ImleCall))
         | Identity(projection, noise) ->
             use eps = noiseTensor noise generator weights.shape weights
@@ -139,11 +151,11 @@ module Discrete =
             use eps = noiseTensor noise generator weights.shape weights
             IdentityFunction.apply(weights, ({ Problem = problem; Projection = NoProjection; Eps = eps; BatchDims = dims }: IdentityCall))
         | Perturbed(noise, samples) ->
-            use eps = noiseTensor noise generator [| b; int64 samples; m |] weights
+            let eps = noiseTensor noise generator [| b; int64 samples; m |] weights
             PerturbedFunction.apply(weights, ({ Problem = problem; Noise = noise; Eps = eps; BatchDims = dims }: PerturbedCall))
         | ScoreFunction samples ->
             use theta = Shapes.toScores problem weights
-            use zs = ExactTensor.sample problem 1.0 samples generator theta
+            let zs = ExactTensor.sample problem 1.0 samples generator theta
             ScoreFunctionFunction.apply(weights, ({ Problem = problem; Tau = 1.0; BatchDims = dims }: ScoreFunctionCall), zs)
         | GumbelSoftmax tau ->
             match problem.Kind with
@@ -214,3 +226,15 @@ module Layers =
     /// A layer for any problem and estimator.
     let create (problem: Problem) (estimator: Estimator) (seed: int64) : DiscreteLayer =
         new DiscreteLayer(problem, estimator, seed)
+
+/// Training helpers.
+[<RequireQualifiedAccess>]
+module Training =
+
+    /// `loss.backward()`, then rethrows any error an Imle backward pass recorded (a NaN/∞ dL/dz, an infeasible state
+    /// from a user solver): errors inside libtorch's backward cannot propagate as exceptions, so call this instead of
+    /// `loss.backward()` to see them at once (otherwise they surface at the next forward pass).
+    let backward (loss: Tensor) : unit =
+        if isNull loss then nullArg "loss"
+        loss.backward()
+        BackwardErrors.throwIfAny ()

@@ -14,12 +14,15 @@ module Losses =
         if x.shape <> y.shape then
             invalidArg b (sprintf "%s has shape %A but %s has shape %A; they must match." b y.shape a x.shape)
 
-    /// Hamming loss ℓ_H(z, y) = z∘(1 − y) + y∘(1 − z), averaged over all entries (Pogančić et al., paper Sec. 4).
+    /// Hamming loss ℓ_H(z, y) = z∘(1 − y) + y∘(1 − z) (paper Sec. 4), summed over the state's entries and averaged
+    /// over the batch (the first dim of tensors of rank ≥ 2), as in Pogančić et al.'s code. Summing over the state keeps
+    /// dL/dz of order 1, which is the scale λ and the Eq. 14 target are tuned for.
     let hamming (z: Tensor) (y: Tensor) : Tensor =
         sameShape "z" z "y" y
         use a = z * (1.0 - y)
         use b = y * (1.0 - z)
-        (a + b).mean()
+        let batch = if z.shape.Length >= 2 then z.shape.[0] else 1L
+        (a + b).sum() / float batch
 
     /// Regret ℓ_R = ⟨c, z − z*⟩ averaged over the batch: the excess true cost of the predicted state z over the
     /// optimal state z* for the true costs c (all of shape [B, ...]).
@@ -58,7 +61,7 @@ module Losses =
         if isNull gap then nullArg "gap"
         if gap.numel() <> 1L then invalidArg "gap" (sprintf "gap must be a scalar tensor; got shape %A." gap.shape)
         use gapValue = gap.detach()
-        if gapValue.item<float32>() < 0.0f then invalidArg "gap" "gap must be >= 0."
+        if gapValue.ToDouble() < 0.0 then invalidArg "gap" "gap must be >= 0."
         // Σ z·s − g·(n + m − 2Σz) = ⟨z, s + 2g⟩ − g·(n + m): a linear problem in z with shifted scores.
         let problem = Problem.alignment n m 0.0
         use shifted = scores + gap * 2.0

@@ -42,41 +42,47 @@ module TensorNoise =
             both.narrow(0L, 0L, count).contiguous()
 
     /// One round of vectorised Marsaglia–Tsang proposals for Gamma(α, 1), α = `shape` (+ 1 when `shape` < 1),
-    /// d = α − 1/3, c = 1/√(9d): x ~ N(0, 1), u ~ U(0, 1), v = (1 + c·x)³, accepted where v > 0 and
+    /// d = α − 1/3, c = 1/√(9d): x ~ N(0, 1), u ~ U(0, 1), t = 1 + c·x, v = t³, accepted where v > 0 and
     /// log u < h(x) = x²/2 + d(1 − v + log v). The squeeze u < 1 − 0.0331x⁴ lies inside that region, so the
-    /// vectorised test omits it with the same decisions; where 1 + c·x ≤ 0 the logarithm is NaN or −∞ and the
-    /// comparison is false, which is the v > 0 condition. Returns log(Gamma/d) of the accepted proposals, in order.
+    /// vectorised test omits it with the same decisions; where t ≤ 0 the logarithm is NaN or −∞ and the comparison is
+    /// false, which is the v > 0 condition. Returns log(Gamma/d)/3 (= log t for α = shape) of the accepted proposals,
+    /// in order (the factor 3 and log d are applied by the caller in one fused step).
     ///
     /// Shapes below 1 use Gamma(a) = Gamma(a + 1)·U^(1/a) in log space (no underflow for tiny a). U is recycled from
-    /// the acceptance step rather than drawn anew: given acceptance and x, u is uniform on (0, e^h(x)) (h ≤ 0 for
-    /// Marsaglia–Tsang, clamped against rounding), so U = u·e^(−h(x)) is exactly U(0, 1) and independent of the
-    /// accepted Gamma(a + 1). This saves a third of the random numbers (the generator is the bottleneck on CPUs).
+    /// the acceptance step rather than drawn anew: given x and acceptance, u is uniform on (0, e^h(x)) (h ≤ 0 for
+    /// Marsaglia–Tsang), so U = u·e^(−h(x)) is exactly U(0, 1) and independent of the accepted Gamma(a + 1). This
+    /// saves a third of the random numbers (the serial CPU generator is the bottleneck).
     let private proposalRound (generator: torch.Generator) (work: torch.ScalarType) (device: torch.Device)
                               (shape: float) (count: int64) : torch.Tensor =
         let boosted = shape < 1.0
         let alpha = if boosted then shape + 1.0 else shape
         let d = alpha - 1.0 / 3.0
         let c = 1.0 / sqrt (9.0 * d)
-        let k = constant work device
+        use one = constant work device 1.0
+        use cS = c.ToScalar()
+        use three = (3.0).ToScalar()
+        use negD = (-d).ToScalar()
+        use threeD = (3.0 * d).ToScalar()
+        use half = (0.5).ToScalar()
+        use dS = d.ToScalar()
         use x = normals generator work device count
         use u = torch.rand([| count |], dtype = work, device = device, generator = generator)
-        // log(v) = 3·log(1 + c·x) = log(Gamma(α)/d) where accepted.
-        use logV = x.mul(k c).add_(k 1.0).log_().mul_(k 3.0)
-        use half = (0.5).ToScalar()
-        use h = logV.exp()
-        h.neg_().add_(logV).add_(k 1.0).mul_(k d).addcmul_(x, x, half) |> ignore
+        use t = torch.add(one, x, cS)
+        use logT = t.log()
+        // h = d(1 − t³ + 3 log t) + x²/2, computed in t's buffer.
+        t.pow_(three).mul_(negD).add_(logT, threeD).addcmul_(x, x, half).add_(dS) |> ignore
         use logU = u.log_()
-        use accept = logU.lt(h)
+        use accept = logU.lt(t)
         if boosted then
-            use zero = (0.0).ToScalar()
-            // log U' = log u − min(h, 0); log Gamma(a) = log Gamma(a + 1) + log U'/a.
-            logU.sub_(h.clamp_max_(zero)).mul_(k (1.0 / shape)) |> ignore
-            logV.add_(logU) |> ignore
-        logV.masked_select(accept)
+            // log U' = log u − h; log(Gamma(a)/d)/3 = log t + log U'/(3a).
+            use scale = (1.0 / (3.0 * shape)).ToScalar()
+            logT.add_(logU.sub_(t), scale) |> ignore
+        logT.masked_select(accept)
 
-    /// Exactly `count` i.i.d. draws of log(Gamma(shape, 1)/d) (d as in `proposalRound`): the first `count` accepted
-    /// proposals of an i.i.d. stream. Each round over-draws by the inverse of the smallest acceptance rate
-    /// (≈ 0.952 at α = 1) so that one round almost always suffices; a shortfall draws only what is missing.
+    /// Exactly `count` i.i.d. draws of log(Gamma(shape, 1)/d)/3 (d as in `proposalRound`): the first `count` accepted
+    /// proposals of an i.i.d. stream (the same distribution as redrawing rejected entries in place). Each round
+    /// over-draws by the inverse of the smallest acceptance rate (≈ 0.952 at α = 1) so that one round almost always
+    /// suffices; a shortfall draws only what is missing.
     let private logGammaOverD (generator: torch.Generator) (work: torch.ScalarType) (device: torch.Device)
                               (shape: float) (count: int64) : torch.Tensor =
         let parts = Collections.Generic.List<torch.Tensor>()
@@ -87,7 +93,7 @@ module TensorNoise =
             parts.Add accepted
             have <- have + accepted.shape.[0]
         let all = if parts.Count = 1 then parts.[0] else torch.cat(parts.ToArray(), 0L)
-        let result = all.narrow(0L, 0L, count).contiguous()
+        let result = all.narrow(0L, 0L, count)
         for part in parts do part.Dispose()
         all.Dispose()
         result
@@ -104,6 +110,7 @@ module TensorNoise =
         use logScales =
             torch.tensor(Array.init terms (fun i -> log d + log (kappa / float (i + 1))), dtype = work, device = device)
                 .view(s, 1L)
+        use three = (3.0).ToScalar()
         let out = torch.empty([| count |], dtype = work, device = device)
         let block = max 1L ((1L <<< 18) / s)
         let mutable j = 0L
@@ -111,8 +118,8 @@ module TensorNoise =
             let b = min block (count - j)
             use logG = logGammaOverD generator work device shape (s * b)
             use grid = logG.view(s, b)
-            grid.add_(logScales).exp_() |> ignore
-            use sum = grid.sum(0L)
+            use scaled = torch.add(logScales, grid, three).exp_()
+            use sum = scaled.sum(0L)
             use slice = out.narrow(0L, j, b)
             slice.copy_(sum) |> ignore
             j <- j + b
