@@ -172,9 +172,9 @@ let private paperFor (spec: MethodSpec) (k: int) =
 /// max-pooling to K×K and softplus (costs must be positive for Dijkstra). Image [B, 3, 8K, 8K] → costs [B, K, K].
 type CostNet(k: int, width: int64) as this =
     inherit torch.nn.Module<Tensor, Tensor>("WarcraftCostNet")
-    let conv1 = torch.nn.Conv2d(3L, width, 5L, stride = 2L, padding = 2L, bias = false)
+    let conv1 = torch.nn.Conv2d(3L, width, 4L, stride = 4L, padding = 0L, bias = false)
     let bn1 = torch.nn.BatchNorm2d(width)
-    let conv2 = torch.nn.Conv2d(width, width, 3L, stride = 2L, padding = 1L, bias = false)
+    let conv2 = torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
     let bn2 = torch.nn.BatchNorm2d(width)
     let conv3 = torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
     let bn3 = torch.nn.BatchNorm2d(width)
