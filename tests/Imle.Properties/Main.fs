@@ -13,6 +13,7 @@ let allTests =
         EstimatorTests.tests
         TorchNoiseSolveTests.tests
         TorchEstimatorTests.tests
+        ReliabilityTests.tests
     ]
 
 [<EntryPoint>]

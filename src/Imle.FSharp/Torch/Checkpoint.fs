@@ -1,0 +1,4 @@
+namespace Imle.Torch
+
+module internal PendingCheckpoint =
+    let pending = ()

@@ -1,0 +1,5 @@
+module Imle.Tests.ReliabilityTests
+
+open Expecto
+
+let tests = testList "reliability" []
