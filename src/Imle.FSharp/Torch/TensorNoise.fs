@@ -45,15 +45,15 @@ module TensorNoise =
     /// d = α − 1/3, c = 1/√(9d): x ~ N(0, 1), u ~ U(0, 1), t = 1 + c·x, v = t³, accepted where v > 0 and
     /// log u < h(x) = x²/2 + d(1 − v + log v). The squeeze u < 1 − 0.0331x⁴ lies inside that region, so the
     /// vectorised test omits it with the same decisions; where t ≤ 0 the logarithm is NaN or −∞ and the comparison is
-    /// false, which is the v > 0 condition. Returns log(Gamma/d)/3 (= log t for α = shape) of the accepted proposals,
-    /// in order (the factor 3 and log d are applied by the caller in one fused step).
+    /// false, which is the v > 0 condition. Returns log(Gamma/d)/3 (= log t for α = shape) for every proposal (the
+    /// factor 3 and log d are applied by the caller in one fused step) and the mask of rejected proposals.
     ///
     /// Shapes below 1 use Gamma(a) = Gamma(a + 1)·U^(1/a) in log space (no underflow for tiny a). U is recycled from
     /// the acceptance step rather than drawn anew: given x and acceptance, u is uniform on (0, e^h(x)) (h ≤ 0 for
     /// Marsaglia–Tsang), so U = u·e^(−h(x)) is exactly U(0, 1) and independent of the accepted Gamma(a + 1). This
     /// saves a third of the random numbers (the serial CPU generator is the bottleneck).
     let private proposalRound (generator: torch.Generator) (work: torch.ScalarType) (device: torch.Device)
-                              (shape: float) (count: int64) : torch.Tensor =
+                              (shape: float) (count: int64) : torch.Tensor * torch.Tensor =
         let boosted = shape < 1.0
         let alpha = if boosted then shape + 1.0 else shape
         let d = alpha - 1.0 / 3.0
@@ -68,35 +68,30 @@ module TensorNoise =
         use x = normals generator work device count
         use u = torch.rand([| count |], dtype = work, device = device, generator = generator)
         use t = torch.add(one, x, cS)
-        use logT = t.log()
+        let logT = t.log()
         // h = d(1 − t³ + 3 log t) + x²/2, computed in t's buffer.
         t.pow_(three).mul_(negD).add_(logT, threeD).addcmul_(x, x, half).add_(dS) |> ignore
         use logU = u.log_()
-        use accept = logU.lt(t)
+        let rejected = logU.lt(t).logical_not_()
         if boosted then
             // log U' = log u − h; log(Gamma(a)/d)/3 = log t + log U'/(3a).
             use scale = (1.0 / (3.0 * shape)).ToScalar()
             logT.add_(logU.sub_(t), scale) |> ignore
-        logT.masked_select(accept)
+        logT, rejected
 
-    /// Exactly `count` i.i.d. draws of log(Gamma(shape, 1)/d)/3 (d as in `proposalRound`): the first `count` accepted
-    /// proposals of an i.i.d. stream (the same distribution as redrawing rejected entries in place). Each round
-    /// over-draws by the inverse of the smallest acceptance rate (≈ 0.952 at α = 1) so that one round almost always
-    /// suffices; a shortfall draws only what is missing.
-    let private logGammaOverD (generator: torch.Generator) (work: torch.ScalarType) (device: torch.Device)
-                              (shape: float) (count: int64) : torch.Tensor =
-        let parts = Collections.Generic.List<torch.Tensor>()
-        let mutable have = 0L
-        while have < count do
-            let proposals = int64 (ceil (float (count - have) / 0.94)) + 64L
-            let accepted = proposalRound generator work device shape proposals
-            parts.Add accepted
-            have <- have + accepted.shape.[0]
-        let all = if parts.Count = 1 then parts.[0] else torch.cat(parts.ToArray(), 0L)
-        let result = all.narrow(0L, 0L, count)
-        for part in parts do part.Dispose()
-        all.Dispose()
-        result
+    /// `count` i.i.d. draws of log(Gamma(shape, 1)/d)/3 (d as in `proposalRound`): one round of proposals, then only
+    /// the rejected entries (< 5 %) are redrawn, recursively, and copied into place.
+    let rec private logGammaOverD (generator: torch.Generator) (work: torch.ScalarType) (device: torch.Device)
+                                  (shape: float) (count: int64) : torch.Tensor =
+        let logT, rejected = proposalRound generator work device shape count
+        use rejected = rejected
+        use positions = rejected.nonzero()
+        let redraw = positions.shape.[0]
+        if redraw > 0L then
+            use flat = positions.view(redraw)
+            use replacement = logGammaOverD generator work device shape redraw
+            logT.index_copy_(0L, flat, replacement) |> ignore
+        logT
 
     /// Σ_{i=1..s} Gamma(shape 1/κ, scale κ/i) for `count` elements. Blocks of columns are drawn as [s, b] tensors
     /// (s·b ≈ 2^18 Gammas, cache-sized, so no block pays for fresh pages), scaled per row by κ/i, summed over s.
