@@ -137,6 +137,21 @@ let private gradCheckTests =
             let symmetric = mean (fun s -> let p, t, l = synthetic s in (GradCheck.run p (Imle((ImleOptions.Create(5.0, 2.0)).WithNoise(Gumbel 1.0).WithSymmetric(true))) t l 4000 (int64 s)).RelativeBias)
             Expect.isLessThan symmetric oneSided (sprintf "symmetric %.3f vs one-sided %.3f" symmetric oneSided)
         }
+        test "the score-function layer is unbiased for losses linear in z" {
+            // E⟨c, z⟩ = ⟨c, μ(θ)⟩, so the exact gradient is Cov(z)·c (τ = 1); the layer uses the reward ⟨dL/dz, z⟩.
+            use scope = torch.NewDisposeScope()
+            let p, theta, _ = synthetic 6
+            let rng = Random 6
+            let c = Array.init 10 (fun _ -> Sampling.standardNormal rng)
+            let exact = Exact.gradient 1.0 (Problem.states p) theta (fun z -> Array.fold2 (fun a x y -> a + x * y) 0.0 z c)
+            let n = 4000L
+            let w = torch.tensor(theta, dtype = f64).reshape(1L, 10L).expand(n, 10L).contiguous().requires_grad_(true)
+            let z = Discrete.apply p (ScoreFunction 10) (torch.Generator(3UL)) true w
+            Training.backward ((z * torch.tensor(c, dtype = f64)).sum())
+            let mean = toArray (w.grad.mean([| 0L |]))
+            let cos = TestUtil.cosine mean exact
+            Expect.isGreaterThan cos 0.95 (sprintf "cosine %.4f" cos)
+        }
         test "gradcheck runs every estimator on a categorical problem and a 3×3 grid" {
             let rng = Random 9
             let theta = Array.init 6 (fun _ -> Sampling.standardNormal rng)

@@ -37,7 +37,7 @@ type Args =
             | Seed _ -> "random seed for maps, initialisation and noise (default 0)"
             | Out _ -> "output folder (default out/warcraft)"
             | K _ -> "grid sizes, e.g. --k 12 18 24 30 (default 12; with --full all four)"
-            | Epochs _ -> "training epochs per method (default 6; --full: 50)"
+            | Epochs _ -> "training epochs per method (default 8; --full: 50)"
             | Train_Maps _ -> "training maps (default 1000; --full: 10000)"
             | Test_Maps _ -> "test maps (default 200; --full: 1000)"
             | Batch _ -> "batch size (default 70)"
@@ -167,8 +167,8 @@ let private paperFor (spec: MethodSpec) (k: int) =
 
 // ----- the model ----------------------------------------------------------------------------------------------------
 
-/// A small CNN standing in for the truncated ResNet18: a strided 5×5 stem and a strided 3×3 convolution (image / 4,
-/// i.e. 2×2 positions per cell), one residual 3×3 block, all with batch norm, a 1×1 head to one channel, adaptive
+/// A small CNN standing in for the truncated ResNet18: a 4×4 stride-4 stem (image / 4, i.e. 2×2 positions per
+/// 8×8 cell), a 3×3 convolution and one residual 3×3 block, all with batch norm, a 1×1 head to one channel, adaptive
 /// max-pooling to K×K and softplus (costs must be positive for Dijkstra). Image [B, 3, 8K, 8K] → costs [B, K, K].
 type CostNet(k: int, width: int64) as this =
     inherit torch.nn.Module<Tensor, Tensor>("WarcraftCostNet")
@@ -267,6 +267,15 @@ type private MethodRun =
       TestAccuracy: float[]
       SamplePath: float[] }
 
+/// The factor that turns `Losses.hamming` into ℓ_H summed over the cells and averaged over the maps of a batch of
+/// K×K states, found by probing it once (z = 1, y = 0 on [2, K, K]: that convention gives K²), so the loss scales
+/// stay right whichever reduction the library uses.
+let private hammingFactor (k: int) =
+    use _ = torch.NewDisposeScope()
+    let z = torch.ones([| 2L; int64 k; int64 k |])
+    let y = torch.zeros([| 2L; int64 k; int64 k |])
+    float (k * k) / float ((Losses.hamming z y).item<float32> ())
+
 let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: WarcraftMap[]) (spec: MethodSpec) : MethodRun =
     let watch = Stopwatch.StartNew()
     let problem = WarcraftMaps.problem k
@@ -276,8 +285,9 @@ let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: War
     let optimizer = torch.optim.Adam(model.parameters (), cfg.Lr)
     let milestones = [| int (round (0.6 * float cfg.Epochs)); int (round (0.8 * float cfg.Epochs)) |] |> Array.distinct
     let scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, 0.1)
-    let generator = new torch.Generator(uint64 (cfg.Seed * 7919 + 17), cfg.Device)
+    use generator = new torch.Generator(uint64 (cfg.Seed * 7919 + 17), cfg.Device)
     let steps = (train.Length + cfg.Batch - 1) / cfg.Batch
+    let hammingToPerMap = hammingFactor k
     let losses = Array.zeroCreate cfg.Epochs
     let accuracy = Array.zeroCreate cfg.Epochs
     let last = ref (0.0, 0.0, [||])
@@ -299,8 +309,8 @@ let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: War
                     | Layer(estimator, kind) ->
                         let z = Discrete.apply problem estimator generator true w
                         match kind with
-                        | HammingSum -> Losses.hamming z y * float (b * k * k), float b
-                        | HammingPerMap -> Losses.hamming z y * float (k * k), 1.0
+                        | HammingSum -> Losses.hamming z y * (hammingToPerMap * float b), float b
+                        | HammingPerMap -> Losses.hamming z y * hammingToPerMap, 1.0
                         | RegretSum -> Losses.regret z c y * float b, float b
                     | FenchelYoungLoss(noise, samples) -> Losses.fenchelYoung problem noise samples generator w y, 1.0
                     | CostRegression -> torch.nn.functional.mse_loss(w, c, torch.nn.Reduction.Mean), 1.0
@@ -316,6 +326,7 @@ let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: War
             accuracy.[epoch] <- acc)
     let (acc, cellAcc, sample) = last.Value
     model.Dispose()
+    optimizer.Dispose()
     { Row =
         { Method = spec.Name
           MethodId = spec.Id
@@ -439,7 +450,7 @@ let runExperiment (cfg: Config) : WarcraftRow[] =
               "## Caveats"
               ""
               "- Different data: procedural maps with six terrain types stand in for the Warcraft II maps, so the numbers are comparable in kind, not in value."
-              "- Smaller model: a 3-layer CNN with batch norm and one residual block, adaptive max-pool to K×K and softplus, instead of the truncated ResNet18."
+              "- Smaller model: a 3-layer CNN (4×4 stride-4 stem, two 3×3 convolutions, 32 channels) with batch norm and one residual block, adaptive max-pool to K×K and softplus, instead of the truncated ResNet18."
               "- One seed per row (the paper: 5); unless run with `--full`, far fewer maps and epochs than the paper's 10,000 maps × 50 epochs."
               "- μ-μ: the paper's μ-μ row was produced with a target built from the *true* cell costs (anchors: tf-imle code). Here `imle-mumu` is the honest gradient-based version (PID target from dL/dz of the Hamming loss, λ = 10), and `imle-fact2` is Fact 2 made explicit: Eq. 14 applied to the regret loss ℓ_R, whose gradient dL/dz is the true cost vector, so θ' = −c_true. It therefore trains on the true costs (stronger supervision than paths), like the paper's row."
               "- Loss scaling: Eq. 14 reads dL/dz directly, so `imle-mm` sums ℓ_H over cells and maps (dL/dz = 1 − 2y, the target θ' = 2y − 1 sits on the noise's scale); `imle-fact2` sums ℓ_R over maps (dL/dz = c). BB, PID μ-μ and identity use Pogančić et al.'s Hamming loss (summed over cells, averaged over maps), for which BB's λ = 20 was chosen."
@@ -462,8 +473,8 @@ let private defaultCache (outDir: string) =
 let runQuick (ctx: RunContext) : WarcraftRow[] =
     let cfg =
         { Ks = [ 12 ]
-          Epochs = 4
-          TrainMaps = 700
+          Epochs = 5
+          TrainMaps = 1000
           TestMaps = 200
           Batch = 70
           MethodIds = [ "imle-mm"; "bb" ]
@@ -487,7 +498,7 @@ let run (ctx: RunContext) (args: ParseResults<Args>) : int =
     let positive name v = if v < 1 then invalidArg name (sprintf "--%s must be at least 1; got %d." name v) else v
     let cfg =
         { Ks = args.GetResult(K, defaultValue = (if full then [ 12; 18; 24; 30 ] else [ 12 ]))
-          Epochs = positive "epochs" (args.GetResult(Epochs, defaultValue = (if full then 50 else 6)))
+          Epochs = positive "epochs" (args.GetResult(Epochs, defaultValue = (if full then 50 else 8)))
           TrainMaps = positive "train-maps" (args.GetResult(Train_Maps, defaultValue = (if full then 10000 else 1000)))
           TestMaps = positive "test-maps" (args.GetResult(Test_Maps, defaultValue = (if full then 1000 else 200)))
           Batch = positive "batch" (args.GetResult(Batch, defaultValue = 70))

@@ -42,6 +42,14 @@ module internal Shapes =
         | Maximise -> gradTheta
         | Minimise -> gradTheta.neg()
 
+    /// MAP(θ + scale·ε) in maximisation terms for scores θ [B, 1, m] and noise ε [B, S, m] → states [B, S, m].
+    let solvePerturbed (problem: Problem) (theta: Tensor) (eps: Tensor) (scale: float) : Tensor =
+        let b, s, m = eps.shape.[0], eps.shape.[1], eps.shape.[2]
+        use perturbed = if scale = 1.0 then theta + eps else theta + eps * scale
+        use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 problem.Shape))
+        use z = TensorSolve.solveScores problem flat
+        z.reshape(b, s, m)
+
     /// Checks an upstream gradient for NaN/∞ before an estimator uses it.
     let checkGradient (name: string) (grad: Tensor) =
         use finite = torch.isfinite(grad).all()
@@ -105,10 +113,7 @@ type internal ImleFunction() =
         let b = Shapes.batchSize call.BatchDims
         let s = int64 call.Options.Samples
         use theta = (Shapes.toScores p weights).reshape(b, 1L, m)
-        use perturbed = theta + call.Eps * call.Options.InputTemperature
-        use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 p.Shape))
-        use z = TensorSolve.solveScores p flat
-        let z3 = z.reshape(b, s, m)
+        let z3 = Shapes.solvePerturbed p theta call.Eps call.Options.InputTemperature
         ctx.save_for_backward(List [ theta.detach().reshape(b, m); z3 ])
         ctx.save_data("call", call)
         let stateDims = Array.map int64 p.Shape
@@ -133,11 +138,7 @@ type internal ImleFunction() =
                 if call.MeanOutput then grad.reshape(b, 1L, m).expand(b, s, m).contiguous()
                 else grad.reshape(b, s, m)
             use thetaS = theta.unsqueeze(1L).expand(b, s, m)
-            let solveAt (target: Tensor) =
-                use perturbed = target + call.Eps * o.TargetTemperature
-                use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 p.Shape))
-                use z' = TensorSolve.solveScores p flat
-                z'.reshape(b, s, m)
+            let solveAt (target: Tensor) = Shapes.solvePerturbed p target call.Eps o.TargetTemperature
             let lambda =
                 match o.Target with
                 | Pid lambda -> lambda
@@ -166,7 +167,7 @@ type internal ImleFunction() =
                         use target = torch.where(isZero, thetaS, dy.neg())
                         use z' = solveAt target
                         z - z'
-                    | CustomTarget(name, build) ->
+                    | CustomTarget(name, _) ->
                         use thetaCpu = thetaS.reshape(b * s, m).``to``(torch.float64, torch.CPU)
                         use dyCpu = dy.reshape(b * s, m).``to``(torch.float64, torch.CPU)
                         let th = thetaCpu.data<float>().ToArray()
@@ -251,12 +252,8 @@ type internal PerturbedFunction() =
         let p = call.Problem
         let m = int64 p.Size
         let b = Shapes.batchSize call.BatchDims
-        let s = call.Eps.shape.[1]
         use theta = (Shapes.toScores p weights).reshape(b, 1L, m)
-        use perturbed = theta + call.Eps
-        use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 p.Shape))
-        use z = TensorSolve.solveScores p flat
-        let ys = z.reshape(b, s, m)
+        let ys = Shapes.solvePerturbed p theta call.Eps 1.0
         ctx.save_for_backward(List [ ys ])
         ctx.save_data("call", call)
         ys.mean([| 1L |]).reshape(weights.shape)
@@ -329,12 +326,9 @@ type internal FenchelYoungFunction() =
         let p = call.Problem
         let m = int64 p.Size
         let b = Shapes.batchSize call.BatchDims
-        let s = call.Eps.shape.[1]
         use theta = (Shapes.toScores p weights).reshape(b, 1L, m)
+        use ys = Shapes.solvePerturbed p theta call.Eps 1.0
         use perturbed = theta + call.Eps
-        use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 p.Shape))
-        use z = TensorSolve.solveScores p flat
-        use ys = z.reshape(b, s, m)
         use values = (ys * perturbed).sum([| 2L |]).mean([| 1L |]) // F(θ) per row
         use y = call.Target.reshape(b, m).``to``(weights.dtype, weights.device)
         use linear = (theta.squeeze(1L) * y).sum([| 1L |])

@@ -54,7 +54,7 @@ module GradCheck =
         if obj.ReferenceEquals(loss, null) then nullArg "loss"
         let exact = exactGradient problem weights loss
         use scope = torch.NewDisposeScope()
-        let generator = torch.Generator(uint64 seed)
+        let generator = new torch.Generator(uint64 seed)
         let n = int64 samples
         let m = int64 problem.Size
         let stateShape = Array.map int64 problem.Shape

@@ -109,7 +109,7 @@ type internal ScoreFunctionFunction() =
                 use surrogate = (logp * advantage.reshape(b * s)).sum() / float s
                 let gs = torch.autograd.grad(System.Collections.Generic.List [ surrogate ], System.Collections.Generic.List [ theta ])
                 gs.[0].sum([| 1L |])
-            Shapes.toWeightGradient p (g.reshape(grad.shape)); null)
+            Shapes.toWeightGradient p (g.reshape(grad.shape)))
 
 /// The differentiable discrete layers as functions: each estimator's forward (MAP states, samples or their mean)
 /// with its backward attached.
@@ -194,7 +194,7 @@ type DiscreteLayer(problem: Problem, estimator: Estimator, generator: torch.Gene
 
     /// A layer with its own generator seeded by `seed`, returning the mean over samples, MAP in eval mode.
     new(problem: Problem, estimator: Estimator, seed: int64) =
-        new DiscreteLayer(problem, estimator, torch.Generator(uint64 seed), true, false, "DiscreteLayer")
+        new DiscreteLayer(problem, estimator, new torch.Generator(uint64 seed), true, false, "DiscreteLayer")
 
     /// The problem solved by this layer.
     member _.Problem = problem
