@@ -53,6 +53,141 @@ let exampleArgs (extra: string list) = String.Join(" ", extra)
 
 let examplesDll = Path.Combine(root, "examples", "Imle.Examples", "bin", configuration, "net10.0", "Imle.Examples.dll")
 
+// ----- C# tests, example scripts, packages (pack, pack-test) --------------------------------------------------------
+
+/// Runs the xunit C# consumer tests and returns (passed, failed) from `dotnet test`'s "Passed: N" / "Failed: N" lines.
+let runCSharpTests () =
+    let code, output =
+        run "dotnet" (sprintf "test tests/Imle.CSharp.Tests -c %s --no-build --logger \"console;verbosity=normal\"" configuration) true
+    let count label =
+        let m = Regex.Match(output, sprintf @"(?m)^\s*%s:\s*(\d+)\s*$" label)
+        if m.Success then int m.Groups.[1].Value else 0
+    let passed, failed = count "Passed", count "Failed"
+    if passed + failed = 0 then eprintfn "dotnet test printed no 'Passed: N' / 'Failed: N' summary (exit code %d)" code
+    passed, (if code <> 0 && failed = 0 then 1 else failed)
+
+/// Runs every example script under examples/scripts (each `#load`s references.fsx, which is not run on its own):
+/// one passed per script that exits with 0, one failed otherwise.
+let runScripts () =
+    let scripts =
+        Directory.GetFiles(Path.Combine(root, "examples", "scripts"), "*.fsx")
+        |> Array.filter (fun f -> Path.GetFileName f <> "references.fsx")
+        |> Array.sort
+    let results = scripts |> Array.map (fun f -> fst (run "dotnet" (sprintf "fsi \"%s\"" f) false) = 0)
+    Array.zip scripts results |> Array.iter (fun (f, ok) -> if not ok then eprintfn "script %s failed" (Path.GetFileName f))
+    (results |> Array.filter id |> Array.length), (results |> Array.filter not |> Array.length)
+
+let packageDir = Path.Combine(root, "artifacts", "packages")
+let packProjects = [ "src/Imle.FSharp"; "src/Imle.CSharp"; "src/Imle.OrTools" ]
+
+let version =
+    let m = Regex.Match(File.ReadAllText(Path.Combine(root, "Directory.Build.props")), @"<Version>([^<]+)</Version>")
+    if m.Success then m.Groups.[1].Value else failwith "Directory.Build.props has no <Version>."
+
+/// Checks one produced package: README, licence expression, XML docs, a .snupkg beside it, and exactly the expected
+/// dependencies (the managed TorchSharp, never a libtorch native package). Returns the problems found.
+let checkPackage (id: string) (expected: string list) : string list =
+    let nupkg = Path.Combine(packageDir, sprintf "%s.%s.nupkg" id version)
+    if not (File.Exists nupkg) then [ sprintf "%s was not produced" nupkg ]
+    else
+        use zip = IO.Compression.ZipFile.OpenRead nupkg
+        let entries = zip.Entries |> Seq.map (fun e -> e.FullName) |> Set.ofSeq
+        let nuspec =
+            use r = new StreamReader((zip.GetEntry(id + ".nuspec")).Open())
+            r.ReadToEnd()
+        let deps =
+            Regex.Matches(nuspec, "<dependency id=\"([^\"]+)\"") |> Seq.map (fun m -> m.Groups.[1].Value) |> Set.ofSeq
+        [ if not (entries.Contains "README.md") then yield id + ": no README.md"
+          if not (nuspec.Contains "<license type=\"expression\">MIT</license>") then yield id + ": no MIT licence expression"
+          if not (entries.Contains(sprintf "lib/net10.0/%s.xml" id)) then yield id + ": no XML docs"
+          if not (File.Exists(Path.ChangeExtension(nupkg, ".snupkg"))) then yield id + ": no .snupkg"
+          if deps <> Set.ofList expected then yield sprintf "%s: dependencies %A, expected %A" id (Set.toList deps) expected
+          if deps |> Set.exists (fun d -> d.StartsWith("libtorch", StringComparison.OrdinalIgnoreCase)) then
+              yield id + ": depends on a libtorch native package" ]
+
+/// `dotnet pack` of the three libraries into artifacts/packages (from the Release build, which must exist).
+/// packaging/Pack.targets adds the README and symbols and keeps only direct dependencies; it is applied through
+/// CustomAfterMicrosoftCommonTargets for the restore and the pack, then a plain restore puts the obj folders back as a
+/// normal build expects them. Returns false (after printing why) on any failure.
+let packPackages () : bool =
+    if Directory.Exists packageDir then Directory.Delete(packageDir, true)
+    let props = sprintf "-p:CustomAfterMicrosoftCommonTargets=\"%s\"" (Path.Combine(root, "packaging", "Pack.targets"))
+    let ok (file, args) =
+        let code, _ = run file args false
+        if code <> 0 then eprintfn "'%s %s' failed with exit code %d" file args code
+        code = 0
+    let steps =
+        [ for project in packProjects do
+              yield "dotnet", sprintf "restore %s %s -v q" project props
+              yield "dotnet", sprintf "pack %s -c %s --no-build --no-restore -o \"%s\" %s -v q -nologo" project configuration packageDir props
+          for project in packProjects do
+              yield "dotnet", sprintf "restore %s -v q" project ]
+    if not (List.forall ok steps) then false
+    else
+        let problems =
+            checkPackage "Imle.FSharp" [ "FSharp.Core"; "TorchSharp" ]
+            @ checkPackage "Imle.CSharp" [ "FSharp.Core"; "Imle.FSharp"; "TorchSharp" ]
+            @ checkPackage "Imle.OrTools" [ "FSharp.Core"; "Google.OrTools"; "Google.Protobuf"; "Imle.FSharp" ]
+        problems |> List.iter (eprintfn "pack: %s")
+        printfn "packages in %s:" packageDir
+        Directory.GetFiles packageDir |> Array.sort |> Array.iter (fun f -> printfn "  %s" (Path.GetFileName f))
+        problems.IsEmpty
+
+/// A brand-new console project in a temporary folder consumes the packed Imle.CSharp (local folder source plus the
+/// machine's NuGet source for TorchSharp and libtorch-cpu-linux-x64), trains a few steps and prints a checked line.
+/// The repository's Directory.Build.targets (the native-library fix for Debian 12) is copied beside it, since a project
+/// outside the repository does not see it. Returns true on success.
+let packTest () : bool =
+    let dir = Path.Combine(Path.GetTempPath(), "imle-pack-test-" + Guid.NewGuid().ToString("N").Substring(0, 8))
+    Directory.CreateDirectory dir |> ignore
+    try
+        File.Copy(Path.Combine(root, "Directory.Build.targets"), Path.Combine(dir, "Directory.Build.targets"))
+        File.WriteAllText(Path.Combine(dir, "nuget.config"),
+            sprintf "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <packageSources>\n    <add key=\"imle-local\" value=\"%s\" />\n  </packageSources>\n</configuration>\n" packageDir)
+        File.WriteAllText(Path.Combine(dir, "PackTest.csproj"),
+            sprintf "<Project Sdk=\"Microsoft.NET.Sdk\">\n  <PropertyGroup>\n    <OutputType>Exe</OutputType>\n    <TargetFramework>net10.0</TargetFramework>\n    <ImplicitUsings>enable</ImplicitUsings>\n    <Nullable>enable</Nullable>\n  </PropertyGroup>\n  <ItemGroup>\n    <PackageReference Include=\"Imle.CSharp\" Version=\"%s\" />\n    <PackageReference Include=\"libtorch-cpu-linux-x64\" Version=\"2.10.0\" />\n  </ItemGroup>\n</Project>\n" version)
+        File.WriteAllText(Path.Combine(dir, "Program.cs"), """
+using Imle.CSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+torch.manual_seed(0);
+var x = torch.randn(64, 6);
+var y = Discrete.Solve(Problems.KSubset(8, 2), x.matmul(torch.randn(6, 8)));
+var model = nn.Sequential(nn.Linear(6, 8), ImleLayers.KSubset(8, 2, lambda: 10.0, samples: 3, seed: 1));
+var optimizer = optim.Adam(model.parameters(), lr: 0.05);
+double first = 0, last = 0;
+for (int step = 0; step < 30; step++)
+{
+    using var scope = torch.NewDisposeScope();
+    optimizer.zero_grad();
+    var loss = Losses.Hamming(model.forward(x), y);
+    Training.Backward(loss);
+    optimizer.step();
+    if (step == 0) first = loss.ToDouble();
+    last = loss.ToDouble();
+}
+Console.WriteLine($"pack-test loss {first:F3} -> {last:F3}");
+Console.WriteLine(last < first ? "PACK-TEST OK" : "PACK-TEST LOSS DID NOT FALL");
+            """)
+        // Packages of this version from an earlier pack may sit in the global cache: drop ours so the new ones are used.
+        let cache =
+            let _, out = run "dotnet" "nuget locals global-packages --list" true
+            let m = Regex.Match(out, @"global-packages:\s*(\S+)")
+            if m.Success then m.Groups.[1].Value else Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".nuget", "packages")
+        for id in [ "imle.fsharp"; "imle.csharp"; "imle.ortools" ] do
+            let cached = Path.Combine(cache, id, version)
+            if Directory.Exists cached then Directory.Delete(cached, true)
+        let psi = ProcessStartInfo("dotnet", "run -c Release", WorkingDirectory = dir, UseShellExecute = false, RedirectStandardOutput = true)
+        printfn "> dotnet run -c Release   (in %s)" dir
+        use p = Process.Start psi
+        let output = p.StandardOutput.ReadToEnd()
+        p.WaitForExit()
+        printfn "%s" output
+        p.ExitCode = 0 && output.Contains "PACK-TEST OK"
+    finally
+        try Directory.Delete(dir, true) with _ -> ()
+
 let target, rest =
     match fsi.CommandLineArgs |> Array.toList |> List.tail with
     | [] -> "build", []
@@ -66,7 +201,10 @@ match target with
     build ()
     let results =
         [ runCounted "dotnet" (sprintf "tests/Imle.Properties/bin/%s/net10.0/Imle.Properties.dll --summary %s" configuration (exampleArgs rest))
-          runCounted "dotnet" (sprintf "tests/Imle.OrTools.Tests/bin/%s/net10.0/Imle.OrTools.Tests.dll --summary" configuration) ]
+          runCounted "dotnet" (sprintf "tests/Imle.OrTools.Tests/bin/%s/net10.0/Imle.OrTools.Tests.dll --summary" configuration)
+          runCSharpTests ()
+          runScripts ()
+          (if packPackages () && packTest () then 1, 0 else (eprintfn "pack or pack-test failed"; 0, 1)) ]
     let passed = results |> List.sumBy fst
     let failed = results |> List.sumBy snd
     printfn "test wall time: %.1f s" sw.Elapsed.TotalSeconds
@@ -79,6 +217,18 @@ match target with
 | "gradcheck" ->
     build ()
     exec "dotnet" (sprintf "%s gradcheck %s" examplesDll (exampleArgs rest))
+| "pack" ->
+    build ()
+    exit (if packPackages () then 0 else 1)
+| "pack-test" ->
+    build ()
+    let ok = packPackages () && packTest ()
+    printfn "pack-test %s (%.1f s)" (if ok then "passed" else "FAILED") sw.Elapsed.TotalSeconds
+    exit (if ok then 0 else 1)
+| "soak" ->
+    // 10,000 training steps of an I-MLE layer; fails if resident memory grows > 10 % after warm-up or tensors leak.
+    build ()
+    exec "dotnet" (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll --steps 10000 %s" configuration (exampleArgs rest))
 | other ->
-    eprintfn "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck." other
+    eprintfn "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, soak, pack, pack-test." other
     exit 2

@@ -14,6 +14,7 @@ let allTests =
         TorchNoiseSolveTests.tests
         TorchEstimatorTests.tests
         ReliabilityTests.tests
+        IdxTests.tests
     ]
 
 [<EntryPoint>]

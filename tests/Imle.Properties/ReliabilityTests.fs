@@ -1,5 +1,946 @@
+/// Reliability: bad input at every public entry point (typed errors that name the problem, never a crash, NaN or hang),
+/// numerical extremes, determinism (across runs and thread counts), flat memory over long runs, refusal of concurrent
+/// layer use, and checkpoints (save, load, resume bit for bit, corrupt and foreign files).
 module Imle.Tests.ReliabilityTests
 
+open System
+open System.IO
+open System.Threading
+open System.Threading.Tasks
 open Expecto
+open FsCheck
+open FsCheck.FSharp
+open TorchSharp
+open Imle
+open Imle.Solvers
+open Imle.Torch
 
-let tests = testList "reliability" []
+let private f64 = torch.float64
+let private f32 = torch.float32
+
+let private toArray (t: torch.Tensor) =
+    if t.numel() = 0L then [||] else
+    use c = t.detach().``to``(torch.float64, torch.CPU).contiguous()
+    c.data<float>().ToArray()
+
+let private bits (a: float[]) = a |> Array.map BitConverter.DoubleToInt64Bits
+
+let private allFinite (a: float[]) = a |> Array.forall (fun x -> not (Double.IsNaN x || Double.IsInfinity x))
+
+// =====================================================================================================================
+// 1. Bad input everywhere public
+// =====================================================================================================================
+
+/// A configuration: a description, the names (any of which) a typed error must mention when the input is invalid
+/// (empty = the input is valid), and the call, which returns the numbers it produced.
+type FuzzCase =
+    { Description: string
+      Invalid: string list
+      Run: unit -> float[] }
+    override this.ToString() = this.Description
+
+let private tried = ref 0
+let private invalidCount = ref 0
+let private faultCount = ref 0
+let private fuzzTests = 1000
+/// Per-call limit: a call that takes longer has hung.
+let private callTimeout = TimeSpan.FromSeconds 20.0
+
+/// Runs a case on a worker thread with a timeout and checks its outcome.
+let private check (case: FuzzCase) : bool =
+    Interlocked.Increment tried |> ignore
+    if not case.Invalid.IsEmpty then Interlocked.Increment invalidCount |> ignore
+    let task = Task.Run(fun () -> case.Run())
+    let finished =
+        try task.Wait callTimeout
+        with :? AggregateException -> true
+    if not finished then failwithf "HANG: '%s' did not return within %A" case.Description callTimeout
+    match task.Exception with
+    | null ->
+        if not case.Invalid.IsEmpty then
+            failwithf "'%s' is invalid (expected an error naming one of %A) but returned %A" case.Description case.Invalid
+                (task.Result |> Array.truncate 8)
+        if not (allFinite task.Result) then
+            failwithf "'%s' is valid but returned non-finite values %A" case.Description (task.Result |> Array.truncate 8)
+        true
+    | agg ->
+        let e = agg.InnerExceptions.[0]
+        let typed = e :? ArgumentException || e :? InvalidOperationException
+        if case.Invalid.IsEmpty then
+            failwithf "'%s' is valid but raised %s: %s" case.Description (e.GetType().Name) e.Message
+        if not typed then
+            failwithf "'%s' raised %s (expected ArgumentException or InvalidOperationException): %s" case.Description (e.GetType().FullName) e.Message
+        if not (case.Invalid |> List.exists (fun n -> e.Message.Contains(n: string))) then
+            failwithf "'%s' raised %s whose message names none of %A: %s" case.Description (e.GetType().Name) case.Invalid e.Message
+        true
+
+// ----- parameter generators: mostly valid, sometimes not --------------------------------------------------------------
+
+let private badFloats = [ 0.0; -1.0; nan; infinity; -infinity ]
+let private isBad (x: float) = Double.IsNaN x || Double.IsInfinity x || x <= 0.0
+
+let private positive = Gen.frequency [ 5, Gen.elements [ 0.1; 0.5; 1.0; 2.0; 10.0 ]; 1, Gen.elements badFloats ]
+let private kappaGen = Gen.frequency [ 5, Gen.elements [ 1.0; 2.0; 5.0 ]; 1, Gen.elements [ 0.5; 0.0; -2.0; nan; infinity ] ]
+let private termsGen = Gen.frequency [ 5, Gen.elements [ 1; 3; 10 ]; 1, Gen.elements [ 0; -3 ] ]
+
+/// A noise and the parameter names that make it invalid.
+let private noiseGen : Gen<Noise * string list> =
+    gen {
+        let! choice = Gen.choose (0, 5)
+        let! tau = positive
+        let! kappa = kappaGen
+        let! terms = termsGen
+        let bad name cond = if cond then [ name ] else []
+        match choice with
+        | 0 -> return Zero, []
+        | 1 -> return Gumbel tau, bad "tau" (isBad tau)
+        | 2 -> return SumOfGamma(kappa, tau, terms), bad "kappa" (Double.IsNaN kappa || Double.IsInfinity kappa || kappa < 1.0) @ bad "tau" (isBad tau) @ bad "terms" (terms < 1)
+        | 3 -> return SumOfGammaCorrected(kappa, tau, terms), bad "kappa" (Double.IsNaN kappa || Double.IsInfinity kappa || kappa < 1.0) @ bad "tau" (isBad tau) @ bad "terms" (terms < 1)
+        | 4 -> return Normal tau, bad "sigma" (isBad tau)
+        | _ -> return Custom("uniform", fun rng -> rng.NextDouble()), []
+    }
+
+/// A vector of m entries, sometimes with one NaN or ±∞.
+let private vectorGen (m: int) : Gen<float[] * bool> =
+    gen {
+        let! values = Gen.arrayOfLength m (Gen.choose (-1000, 1000) |> Gen.map (fun i -> float i / 100.0))
+        let! poison = Gen.frequency [ 6, Gen.constant None; 1, Gen.elements [ nan; infinity; -infinity ] |> Gen.map Some ]
+        let! at = Gen.choose (0, max 0 (m - 1))
+        match poison with
+        | Some p when m > 0 ->
+            let v = Array.copy values
+            v.[at] <- p
+            return v, true
+        | _ -> return values, false
+    }
+
+/// Sometimes a vector of the wrong length.
+let private lengthGen (m: int) = Gen.frequency [ 6, Gen.constant m; 1, Gen.elements [ 0; m + 1; max 0 (m - 1) ] ]
+
+let private imleOptionsGen : Gen<ImleOptions * string list> =
+    gen {
+        let! noise, noiseBad = noiseGen
+        let! lambda = positive
+        let! samples = Gen.frequency [ 5, Gen.choose (1, 3); 1, Gen.elements [ 0; -1 ] ]
+        let! tin = Gen.frequency [ 8, Gen.constant 1.0; 1, Gen.elements badFloats ]
+        let! target = Gen.frequency [ 4, Gen.constant (Pid lambda); 1, Gen.constant CombOpt; 1, Gen.constant (Adaptive(AdaptiveLambda(0.5, 1.0, 1e-3, 0.9))) ]
+        let! symmetric = Gen.frequency [ 4, Gen.constant false; 1, Gen.constant true ]
+        let o = { ImleOptions.Create(2.0, 1.0) with Noise = noise; Target = target; Samples = samples; InputTemperature = tin; Symmetric = symmetric }
+        let bad =
+            noiseBad
+            @ (match target with Pid l when isBad l -> [ "lambda" ] | _ -> [])
+            @ (if samples < 1 then [ "Samples" ] else [])
+            @ (if isBad tin then [ "InputTemperature" ] else [])
+            @ (match target with CombOpt when symmetric -> [ "Symmetric" ] | _ -> [])
+        return o, bad
+    }
+
+/// Any estimator, with the names that make it invalid for a k-subset problem (`categorical` says whether the
+/// problem is categorical, which Gumbel-softmax needs).
+let private estimatorGen (categorical: bool) : Gen<Estimator * string list> =
+    gen {
+        let! choice = Gen.choose (0, 7)
+        let! tau = positive
+        let! noise, noiseBad = noiseGen
+        let! samples = Gen.frequency [ 5, Gen.choose (1, 3); 1, Gen.elements [ 0; -2 ] ]
+        let samplesBad = if samples < 1 then [ "samples" ] else []
+        match choice with
+        | 0 | 1 ->
+            let! o, bad = imleOptionsGen
+            return Imle o, bad
+        | 2 -> return Blackbox tau, (if isBad tau then [ "lambda" ] else [])
+        | 3 -> return Identity(MeanCentre, noise), noiseBad
+        | 4 -> return StraightThrough noise, noiseBad
+        | 5 ->
+            let kindBad = match noise with Normal _ | Gumbel _ -> [] | _ -> [ "noise" ]
+            return Perturbed(noise, samples), noiseBad @ kindBad @ samplesBad
+        | 6 -> return ScoreFunction samples, samplesBad
+        | _ ->
+            if categorical then return GumbelSoftmax tau, (if isBad tau then [ "tau" ] else [])
+            else return RelaxedTopK tau, (if isBad tau then [ "tau" ] else [])
+    }
+
+// ----- the cases ------------------------------------------------------------------------------------------------------
+
+let private noiseCase =
+    gen {
+        let! noise, bad = noiseGen
+        let! count = Gen.frequency [ 6, Gen.choose (0, 50); 1, Gen.constant -1 ]
+        let! seed = Gen.choose (0, 1000)
+        return { Description = sprintf "Noise.sample %s count=%d" (Noise.describe noise) count
+                 Invalid = bad @ (if count < 0 then [ "count" ] else [])
+                 Run = fun () -> Noise.sample noise (Random seed) count }
+    }
+
+let private tensorNoiseCase =
+    gen {
+        let! noise, bad = noiseGen
+        let! shape = Gen.frequency [ 6, Gen.elements [ [| 3L; 4L |]; [| 10L |]; [| 0L; 2L |]; [||] ]; 1, Gen.constant [| 2L; -1L |] ]
+        let! dtype = Gen.frequency [ 4, Gen.elements [ f32; f64 ]; 1, Gen.constant torch.int32 ]
+        let! seed = Gen.choose (0, 1000)
+        let invalid = bad @ (if shape |> Array.exists (fun d -> d < 0L) then [ "shape" ] else []) @ (if dtype = torch.int32 then [ "dtype" ] else [])
+        return { Description = sprintf "TensorNoise.sample %s shape=%A dtype=%A" (Noise.describe noise) shape dtype
+                 Invalid = invalid
+                 Run = fun () ->
+                    use t = TensorNoise.sample noise (torch.Generator(uint64 seed)) shape dtype torch.CPU
+                    toArray t }
+    }
+
+/// A ready-made or user problem: a description, its constructor (run inside the case, since it may fail), the shape
+/// of its states (a guess when the constructor fails), the names a constructor failure must mention, and the names a
+/// solve failure must mention (disconnected graphs, faulty user solvers).
+type private ProblemSpec =
+    { Name: string
+      Make: unit -> Problem
+      Shape: int[]
+      Sense: Sense
+      CtorBad: string list
+      SolveBad: string list }
+
+let private spec name (make: unit -> Problem) ctorBad solveBad (fallbackShape: int[]) (sense: Sense) =
+    let shape = if List.isEmpty ctorBad then (make ()).Shape else fallbackShape
+    { Name = name; Make = make; Shape = shape; Sense = sense; CtorBad = ctorBad; SolveBad = solveBad }
+
+let private problemGen : Gen<ProblemSpec> =
+    gen {
+        let! choice = Gen.choose (0, 9)
+        match choice with
+        | 0 ->
+            let! m = Gen.frequency [ 6, Gen.choose (1, 8); 1, Gen.elements [ 0; -2 ] ]
+            let! k = Gen.frequency [ 6, Gen.choose (1, max 1 m); 1, Gen.elements [ 0; -1; m + 1 ] ]
+            let bad = if m < 1 then [ "m" ] elif k < 1 || k > m then [ "k" ] else []
+            return spec (sprintf "kSubset %d %d" m k) (fun () -> Problem.kSubset m k) bad [] [| 3 |] Maximise
+        | 1 ->
+            let! m = Gen.frequency [ 6, Gen.choose (1, 8); 1, Gen.constant 0 ]
+            return spec (sprintf "categorical %d" m) (fun () -> Problem.categorical m) (if m < 1 then [ "m" ] else []) [] [| 3 |] Maximise
+        | 2 ->
+            let! rows = Gen.frequency [ 6, Gen.choose (1, 4); 1, Gen.constant 0 ]
+            let! cols = Gen.frequency [ 6, Gen.choose (1, 4); 1, Gen.constant -1 ]
+            let! n = Gen.elements [ Four; Eight ]
+            let bad = if rows < 1 then [ "rows" ] elif cols < 1 then [ "cols" ] else []
+            return spec (sprintf "grid %dx%d %A" rows cols n) (fun () -> Problem.gridShortestPath rows cols n) bad [] [| 2; 2 |] Minimise
+        | 3 ->
+            let! n = Gen.choose (1, 4)
+            let! m = Gen.choose (1, 4)
+            let! gap = Gen.frequency [ 6, Gen.elements [ 0.0; 0.5; 2.0 ]; 1, Gen.elements [ -1.0; nan; infinity ] ]
+            let bad = if Double.IsNaN gap || Double.IsInfinity gap || gap < 0.0 then [ "gap" ] else []
+            return spec (sprintf "alignment %dx%d gap=%g" n m gap) (fun () -> Problem.alignment n m gap) bad [] [| n; m |] Maximise
+        | 4 ->
+            let! rows = Gen.choose (1, 4)
+            let! cols = Gen.frequency [ 6, Gen.choose (rows, 5); 1, Gen.constant (rows - 1) ]
+            return spec (sprintf "matching %dx%d" rows cols) (fun () -> Problem.matching rows cols) (if cols < rows then [ "cols" ] else []) [] [| rows; max 1 cols |] Minimise
+        | 5 ->
+            // Connected (a cycle), disconnected (an isolated node), or an edge naming a missing node.
+            let! kind = Gen.frequency [ 5, Gen.constant 0; 2, Gen.constant 1; 1, Gen.constant 2 ]
+            let! nodes = Gen.choose (2, 6)
+            let path = Array.init (nodes - 1) (fun i -> i, i + 1)
+            match kind with
+            | 0 -> return spec (sprintf "spanning tree, cycle of %d" nodes) (fun () -> Problem.spanningTree nodes (Array.append path [| 0, nodes - 1 |])) [] [] [| nodes |] Minimise
+            | 1 -> return spec (sprintf "spanning tree, disconnected %d nodes" (nodes + 1)) (fun () -> Problem.spanningTree (nodes + 1) path) [] [ "edges"; "connected" ] [| nodes - 1 |] Minimise
+            | _ -> return spec "spanning tree, edge to a missing node" (fun () -> Problem.spanningTree nodes [| 0, nodes + 3 |]) [ "edges" ] [] [| 1 |] Minimise
+        | 6 ->
+            let! items = Gen.choose (1, 6)
+            let! negative = Gen.frequency [ 6, Gen.constant false; 1, Gen.constant true ]
+            let! capacity = Gen.frequency [ 6, Gen.choose (0, 10); 1, Gen.constant -1 ]
+            let weights = Array.init items (fun i -> if negative && i = 0 then -2 else i + 1)
+            let bad = if negative then [ "itemWeights" ] elif capacity < 0 then [ "capacity" ] else []
+            return spec (sprintf "knapsack %A cap %d" weights capacity) (fun () -> Problem.knapsack weights capacity) bad [] [| items |] Maximise
+        | _ ->
+            // A user solver: correct, or returning an infeasible, wrongly sized, non-binary or null state.
+            let! m = Gen.choose (2, 6)
+            let! fault = Gen.frequency [ 4, Gen.constant 0; 1, Gen.constant 1; 1, Gen.constant 2; 1, Gen.constant 3; 1, Gen.constant 4 ]
+            let name = sprintf "user-top1-fault%d" fault
+            let solve (w: float[]) : float[] =
+                match fault with
+                | 0 -> TopK.solve 1 w
+                | 1 -> Array.create w.Length 1.0 // infeasible: not one-hot
+                | 2 -> Array.zeroCreate (w.Length + 1)
+                | 3 -> Array.create w.Length 0.5
+                | _ -> null
+            let make () = Problem.create name [| m |] Maximise solve |> Problem.withFeasibility (fun z -> Array.sum z = 1.0)
+            return spec name make [] (if fault = 0 then [] else [ name ]) [| m |] Maximise
+    }
+
+let private problemSolveCase =
+    gen {
+        let! p = problemGen
+        let size = Array.fold (*) 1 p.Shape
+        let! len = lengthGen size
+        let! w, poisoned = vectorGen len
+        let weights = w |> Array.map (fun x -> if p.Sense = Minimise && not (Double.IsNaN x) then abs x else x)
+        let invalid =
+            if not p.CtorBad.IsEmpty then p.CtorBad
+            elif len <> size || poisoned then [ "weights" ]
+            else p.SolveBad
+        return { Description = sprintf "Problem.solve (%s) weights=%A" p.Name weights; Invalid = invalid
+                 Run = fun () -> Problem.solve (p.Make()) weights }
+    }
+
+/// Constructor calls with bad arguments, named so that the failure is the constructor's own.
+let private constructorCase =
+    Gen.elements [
+        "kSubset m=0", [ "m" ], (fun () -> Problem.kSubset 0 1 |> ignore)
+        "kSubset k=0", [ "k" ], (fun () -> Problem.kSubset 5 0 |> ignore)
+        "kSubset k>m", [ "k" ], (fun () -> Problem.kSubset 3 4 |> ignore)
+        "categorical m=-1", [ "m" ], (fun () -> Problem.categorical -1 |> ignore)
+        "grid rows=0", [ "rows" ], (fun () -> Problem.gridShortestPath 0 3 Four |> ignore)
+        "alignment gap=NaN", [ "gap" ], (fun () -> Problem.alignment 2 2 nan |> ignore)
+        "matching cols<rows", [ "cols" ], (fun () -> Problem.matching 3 2 |> ignore)
+        "spanningTree bad edge", [ "edges" ], (fun () -> Problem.spanningTree 3 [| 0, 5 |] |> ignore)
+        "spanningTree nodes=0", [ "nodes" ], (fun () -> Problem.spanningTree 0 [||] |> ignore)
+        "knapsack negative weight", [ "itemWeights" ], (fun () -> Problem.knapsack [| 1; -1 |] 3 |> ignore)
+        "knapsack negative capacity", [ "capacity" ], (fun () -> Problem.knapsack [| 1; 2 |] -1 |> ignore)
+        "knapsack no items", [ "itemWeights" ], (fun () -> Problem.knapsack [||] 3 |> ignore)
+        "create empty name", [ "name" ], (fun () -> Problem.create " " [| 2 |] Maximise id |> ignore)
+        "create shape 0", [ "shape" ], (fun () -> Problem.create "p" [| 2; 0 |] Maximise id |> ignore)
+        "TopK k>m", [ "k" ], (fun () -> TopK.solve 4 [| 1.0; 2.0 |] |> ignore)
+        "TopK NaN", [ "scores" ], (fun () -> TopK.solve 1 [| 1.0; nan |] |> ignore)
+        "Argmax ∞", [ "scores" ], (fun () -> Argmax.solve [| infinity; 1.0 |] |> ignore)
+        "Grid negative cost", [ "costs" ], (fun () -> GridShortestPath.solve 2 2 Four [| 1.0; -1.0; 1.0; 1.0 |] |> ignore)
+        "Grid wrong length", [ "costs" ], (fun () -> GridShortestPath.solve 2 2 Four [| 1.0 |] |> ignore)
+        "Matching NaN", [ "costs" ], (fun () -> Matching.solve 2 2 [| 1.0; nan; 1.0; 1.0 |] |> ignore)
+        "Alignment wrong length", [ "scores" ], (fun () -> Alignment.solve 2 2 0.0 [| 1.0 |] |> ignore)
+        "SpanningTree disconnected", [ "edges" ], (fun () -> SpanningTree.solve 3 [| 0, 1 |] [| 1.0 |] |> ignore)
+        "Knapsack NaN value", [ "values" ], (fun () -> Knapsack.solve [| 1; 1 |] 1 [| nan; 1.0 |] |> ignore)
+        "Exact.logPartition tau=0", [ "tau" ], (fun () -> Exact.logPartition 0.0 (Problem.kSubsets 3 1) [| 1.0; 2.0; 3.0 |] |> ignore)
+        "Exact.marginals wrong length", [ "states" ], (fun () -> Exact.marginals 1.0 (Problem.kSubsets 3 1) [| 1.0; 2.0 |] |> ignore)
+        "Exact.sample null rng", [ "rng" ], (fun () -> Exact.sample 1.0 (Problem.kSubsets 3 1) [| 1.0; 2.0; 3.0 |] null |> ignore)
+        "Problem.states not enumerable", [ "enumeration" ], (fun () -> Problem.states (Problem.alignment 3 3 0.0) |> ignore)
+        "AdaptiveLambda decay=1", [ "decay" ], (fun () -> AdaptiveLambda(0.0, 1.0, 1e-3, 1.0) |> ignore)
+        "DiscreteLayer invalid estimator", [ "lambda" ], (fun () -> Layers.kSubset 5 2 -1.0 1 0L |> ignore)
+        "DiscreteLayer S=0", [ "Samples" ], (fun () -> Layers.kSubset 5 2 1.0 0 0L |> ignore)
+        "TensorSolve DOP=0", [ "degreeOfParallelism" ], (fun () -> TensorSolve.solveWithParallelism 0 (Problem.kSubset 3 1) (torch.zeros(3L)) |> ignore)
+        "Checkpoint.load missing model", [ "model" ], (fun () -> Checkpoint.load "nowhere.ckpt" null |> ignore)
+    ]
+    |> Gen.map (fun (d, names, f) -> { Description = d; Invalid = names; Run = fun () -> f (); [||] })
+
+let private exactCase =
+    gen {
+        let! m = Gen.choose (1, 8)
+        let! k = Gen.frequency [ 6, Gen.choose (1, m); 1, Gen.elements [ 0; m + 1 ] ]
+        let! tau = positive
+        let! theta, poisoned = vectorGen m
+        let! which = Gen.choose (0, 3)
+        let invalid =
+            (if isBad tau then [ "tau" ] else []) @ (if poisoned then [ "theta" ] else []) @ (if k < 1 || k > m then [ "k" ] else [])
+        let name, run =
+            match which with
+            | 0 -> "KSubset.logPartition", (fun () -> [| KSubset.logPartition tau k theta |])
+            | 1 -> "KSubset.marginals", (fun () -> KSubset.marginals tau k theta)
+            | 2 -> "KSubset.sample", (fun () -> KSubset.sample tau k theta (Random 1))
+            | _ ->
+                "Exact.marginals (k-subsets)",
+                (fun () ->
+                    let states = if k >= 1 && k <= m then Problem.kSubsets m k else [||]
+                    Exact.marginals tau states theta)
+        let invalid = if which = 3 && (k < 1 || k > m) then [ "states"; "tau"; "theta" ] else invalid
+        return { Description = sprintf "%s tau=%g k=%d theta=%A" name tau k theta; Invalid = invalid; Run = run }
+    }
+
+let private referenceCase =
+    gen {
+        let! m = Gen.choose (2, 7)
+        let! k = Gen.choose (1, m - 1)
+        let problem = Problem.kSubset m k
+        let! estimator, bad = estimatorGen false
+        let! weights, wPoisoned = vectorGen m
+        let! dyLen = lengthGen m
+        let! dy, dyPoisoned = vectorGen dyLen
+        let! seed = Gen.choose (0, 1000)
+        let noForward = match estimator with ScoreFunction _ | GumbelSoftmax _ | RelaxedTopK _ -> [ "estimator" ] | _ -> []
+        let invalid =
+            if not bad.IsEmpty then bad
+            elif not noForward.IsEmpty then noForward
+            elif wPoisoned then [ "weights" ]
+            elif dyPoisoned || dyLen <> m then [ "gradients" ]
+            else []
+        return { Description = sprintf "Reference.estimate %s on %s, w=%A dy=%A" (Estimator.describe estimator) problem.Name weights dy
+                 Invalid = invalid
+                 Run = fun () ->
+                    let _, g = Reference.estimate problem estimator (Random seed) weights (fun _ -> dy)
+                    g }
+    }
+
+/// Discrete.apply (or a DiscreteLayer) forward + Training.backward on tensors, with bad shapes, dtypes, NaN weights
+/// and NaN/∞ upstream gradients.
+let private discreteCase =
+    gen {
+        let! categorical = Gen.frequency [ 3, Gen.constant false; 1, Gen.constant true ]
+        let! m = Gen.choose (2, 6)
+        let problem = if categorical then Problem.categorical m else Problem.kSubset m (m / 2)
+        let! estimator, bad = estimatorGen categorical
+        // The relaxed estimators need the matching problem: mismatches are named "estimator".
+        let kindBad =
+            match estimator, categorical with
+            | GumbelSoftmax _, false | RelaxedTopK _, true -> [ "estimator" ]
+            | _ -> []
+        let! batch = Gen.choose (1, 3)
+        let! shapeKind = Gen.frequency [ 8, Gen.constant 0; 1, Gen.constant 1; 1, Gen.constant 2 ]
+        let shape =
+            match shapeKind with
+            | 0 -> [| int64 batch; int64 m |]
+            | 1 -> [| int64 batch; int64 (m + 1) |] // wrong trailing dim
+            | _ -> [||] // rank 0
+        let! dtype = Gen.frequency [ 6, Gen.elements [ f32; f64 ]; 1, Gen.constant torch.int64 ]
+        let! weights, wPoisoned = vectorGen (batch * m)
+        let! dy, dyPoisoned = vectorGen (batch * m)
+        let! useLayer = Gen.frequency [ 3, Gen.constant false; 1, Gen.constant true ]
+        let! seed = Gen.choose (0, 1000)
+        let shapeBad = shapeKind <> 0 || dtype = torch.int64 || wPoisoned
+        let invalid =
+            if not bad.IsEmpty then bad
+            elif not kindBad.IsEmpty || shapeBad then kindBad @ (if shapeBad then [ "weights" ] else [])
+            elif dyPoisoned then [ "dL/dz" ]
+            else []
+        // The relaxed estimators are ordinary differentiable functions: a NaN upstream gradient flows through
+        // (no Imle backward pass to check it), so for them NaN dL/dz is not an Imle error.
+        let relaxed = match estimator with GumbelSoftmax _ | RelaxedTopK _ -> true | _ -> false
+        let invalid = if relaxed && invalid = [ "dL/dz" ] then [] else invalid
+        return { Description = sprintf "%s %s on %s, shape %A %A, w=%A dy=%A" (if useLayer then "DiscreteLayer" else "Discrete.apply")
+                                    (Estimator.describe estimator) problem.Name shape dtype weights dy
+                 Invalid = invalid
+                 Run = fun () ->
+                    use _scope = torch.NewDisposeScope()
+                    let w =
+                        match shapeKind with
+                        | 0 -> torch.tensor(weights, dtype = f64).reshape(shape).``to``(dtype)
+                        | 1 -> torch.zeros(shape, dtype = dtype)
+                        | _ -> torch.tensor(1.0, dtype = dtype)
+                    if torch.is_floating_point w then w.requires_grad_(true) |> ignore
+                    let z =
+                        if useLayer then
+                            use layer = Layers.create problem estimator (int64 seed)
+                            layer.forward w
+                        else Discrete.apply problem estimator (torch.Generator(uint64 seed)) true w
+                    let upstream = torch.tensor(dy, dtype = f64).reshape(z.shape).``to``(z.dtype)
+                    Training.backward ((z * upstream).sum())
+                    if relaxed && dyPoisoned then Array.append (toArray z) [| 0.0 |]
+                    else Array.append (toArray z) (toArray w.grad) }
+    }
+
+let private lossCase =
+    gen {
+        let! which = Gen.choose (0, 3)
+        let! m = Gen.choose (2, 5)
+        let! mismatch = Gen.frequency [ 5, Gen.constant false; 1, Gen.constant true ]
+        let! mixedDtypes = Gen.elements [ false; true ]
+        let! noise, noiseBad = noiseGen
+        let! samples = Gen.frequency [ 5, Gen.choose (1, 3); 1, Gen.constant 0 ]
+        let problem = Problem.kSubset m 1
+        let yShape = if mismatch then [| 2L; int64 m + 1L |] else [| 2L; int64 m |]
+        let yType = if mixedDtypes then f32 else f64
+        match which with
+        | 0 ->
+            return { Description = sprintf "Losses.hamming m=%d mismatch=%b mixed=%b" m mismatch mixedDtypes
+                     Invalid = (if mismatch then [ "y" ] else [])
+                     Run = fun () ->
+                        use z = torch.ones([| 2L; int64 m |], dtype = f64)
+                        use y = torch.zeros(yShape, dtype = yType)
+                        use l = Losses.hamming z y
+                        toArray l }
+        | 1 ->
+            return { Description = sprintf "Losses.regret m=%d mismatch=%b" m mismatch
+                     Invalid = (if mismatch then [ "optimal" ] else [])
+                     Run = fun () ->
+                        use z = torch.ones([| 2L; int64 m |], dtype = f64)
+                        use c = torch.ones([| 2L; int64 m |], dtype = yType)
+                        use o = torch.zeros(yShape, dtype = f64)
+                        use l = Losses.regret z c o
+                        toArray l }
+        | 2 ->
+            let fyNoiseBad = match noise with Normal _ | Gumbel _ | Zero | Custom _ | SumOfGamma _ | SumOfGammaCorrected _ -> noiseBad
+            let invalid = fyNoiseBad @ (if samples < 1 then [ "samples" ] else []) @ (if mismatch then [ "target" ] else [])
+            return { Description = sprintf "Losses.fenchelYoung %s S=%d mismatch=%b" (Noise.describe noise) samples mismatch
+                     Invalid = invalid
+                     Run = fun () ->
+                        use _scope = torch.NewDisposeScope()
+                        let w = torch.randn([| 2L; int64 m |], dtype = f64).requires_grad_(true)
+                        let y = torch.zeros(yShape, dtype = yType)
+                        let l = Losses.fenchelYoung problem noise samples (torch.Generator(1UL)) w y
+                        Training.backward l
+                        Array.append (toArray l) (toArray w.grad) }
+        | _ ->
+            return { Description = sprintf "Losses.optimalValue m=%d mismatch=%b" m mismatch
+                     Invalid = (if mismatch then [ "weights" ] else [])
+                     Run = fun () ->
+                        use _scope = torch.NewDisposeScope()
+                        let w = torch.randn(yShape, dtype = f64).requires_grad_(true)
+                        let l = Losses.optimalValue problem w
+                        Training.backward (l.sum())
+                        Array.append (toArray l) (toArray w.grad) }
+    }
+
+let private gradCheckCase =
+    gen {
+        let! enumerable = Gen.frequency [ 5, Gen.constant true; 1, Gen.constant false ]
+        let! m = Gen.choose (3, 5)
+        let problem = if enumerable then Problem.kSubset m 2 else Problem.alignment 2 2 0.0
+        let! estimator, bad = estimatorGen false
+        let! samples = Gen.frequency [ 5, Gen.constant 8; 1, Gen.elements [ 1; 0 ] ]
+        let! len = lengthGen problem.Size
+        let! weights, poisoned = vectorGen len
+        let invalid =
+            if not bad.IsEmpty then bad
+            elif len <> problem.Size || poisoned then [ "weights" ]
+            elif samples < 2 then [ "samples" ]
+            elif not enumerable then [ "enumeration" ]
+            else []
+        let b = Array.init problem.Size (fun i -> if i % 2 = 0 then 1.0 else 0.0)
+        return { Description = sprintf "GradCheck.run %s on %s samples=%d w=%A" (Estimator.describe estimator) problem.Name samples weights
+                 Invalid = invalid
+                 Run = fun () ->
+                    let r = GradCheck.run problem estimator weights (GradCheck.squaredDistance b) samples 3L
+                    Array.concat [ r.Mean; r.Exact; [| r.Variance |] ] }
+    }
+
+let private tensorSolveCase =
+    gen {
+        let! p = problemGen
+        let! shapeKind = Gen.frequency [ 8, Gen.constant 0; 1, Gen.constant 1 ]
+        let! dtype = Gen.frequency [ 6, Gen.elements [ f32; f64 ]; 1, Gen.constant torch.int32 ]
+        let! batch = Gen.choose (1, 40)
+        let! poison = Gen.frequency [ 8, Gen.constant false; 1, Gen.constant true ]
+        let! dop = Gen.elements [ 1; 2; 4 ]
+        let shape = Array.append [| int64 batch |] (Array.map int64 p.Shape)
+        let shape = if shapeKind = 1 then Array.append shape.[.. shape.Length - 2] [| shape.[shape.Length - 1] + 1L |] else shape
+        let invalid =
+            if not p.CtorBad.IsEmpty then p.CtorBad
+            elif shapeKind = 1 || dtype = torch.int32 || poison then [ "weights" ]
+            else p.SolveBad
+        return { Description = sprintf "TensorSolve.solveWithParallelism %d (%s) shape %A %A poison=%b" dop p.Name shape dtype poison
+                 Invalid = invalid
+                 Run = fun () ->
+                    let problem = p.Make()
+                    use _scope = torch.NewDisposeScope()
+                    let w = torch.rand(shape, dtype = f64, generator = new torch.Generator(uint64 batch)) * 5.0
+                    if poison then w.view(-1L).[0L] <- torch.tensor(nan, dtype = f64)
+                    let z = TensorSolve.solveWithParallelism dop problem (w.``to``(dtype))
+                    toArray z }
+    }
+
+let private anyCase =
+    Gen.frequency [
+        2, noiseCase
+        2, tensorNoiseCase
+        3, problemSolveCase
+        2, constructorCase
+        2, exactCase
+        3, referenceCase
+        4, discreteCase
+        2, lossCase
+        1, gradCheckCase
+        3, tensorSolveCase
+    ]
+
+let private fuzzConfig =
+    { FsCheckConfig.defaultConfig with
+        maxTest = fuzzTests
+        replay = Some(20240611UL, 0x9E3779B97F4A7C15UL, None) }
+
+let private badInputTests =
+    testList "bad input everywhere public" [
+        testPropertyWithConfig fuzzConfig "valid → finite results; invalid → a typed error naming the parameter; no hang" <|
+            Prop.forAll (Arb.fromGen anyCase) (fun case ->
+                let ok = check case
+                if tried.Value = fuzzTests then
+                    printfn "reliability fuzz: %d configurations tried, %d invalid (%d valid)" tried.Value invalidCount.Value
+                        (tried.Value - invalidCount.Value)
+                ok)
+
+        test "faults injected into backward passes surface through Training.backward, and the next forward works" {
+            // NaN dL/dz, an infeasible user solver seen only in the backward pass (the forward state is feasible).
+            let problem = Problem.kSubset 5 2
+            let faults = ref 0
+            for estimator in [ Imle(ImleOptions.Create(2.0, 1.0)); Blackbox 1.0; Identity(MeanCentre, Zero); StraightThrough Zero; Perturbed(Normal 1.0, 2); ScoreFunction 3 ] do
+                use _scope = torch.NewDisposeScope()
+                let w = torch.randn([| 3L; 5L |], dtype = f64).requires_grad_(true)
+                let z = Discrete.apply problem estimator (torch.Generator(1UL)) true w
+                let dy = torch.tensor(Array.create 15 nan, dtype = f64).reshape(3L, 5L)
+                Expect.throwsT<InvalidOperationException> (fun () -> Training.backward ((z * dy).sum())) "NaN dL/dz surfaces"
+                incr faults
+                // Recovered: the next call works.
+                let w2 = torch.randn([| 3L; 5L |], dtype = f64).requires_grad_(true)
+                let z2 = Discrete.apply problem estimator (torch.Generator(2UL)) true w2
+                Training.backward (z2.sum())
+                Expect.isTrue (allFinite (toArray w2.grad)) "finite after recovery"
+            // A user solver that turns infeasible after its first call: the forward succeeds, the backward fails.
+            let calls = ref 0
+            let flaky =
+                Problem.create "flaky" [| 4 |] Maximise (fun w ->
+                    if Interlocked.Increment calls > 1 then Array.create 4 1.0 else TopK.solve 1 w)
+                |> Problem.withFeasibility (fun z -> Array.sum z = 1.0)
+            use _scope = torch.NewDisposeScope()
+            let w = torch.randn([| 1L; 4L |], dtype = f64).requires_grad_(true)
+            let z = Discrete.apply flaky (Blackbox 1.0) (torch.Generator(1UL)) true w
+            Expect.throwsT<InvalidOperationException> (fun () -> Training.backward ((z * torch.ones_like(z)).sum())) "infeasible backward state surfaces"
+            incr faults
+            Interlocked.Add(faultCount, faults.Value) |> ignore
+            printfn "reliability faults: %d backward-pass faults injected, all surfaced as InvalidOperationException" faults.Value
+        }
+    ]
+
+// =====================================================================================================================
+// 2. Numerical extremes
+// =====================================================================================================================
+
+let private extremeTests =
+    testList "numerical extremes" [
+        test "SoG with κ = 1000 and s = 1000, τ from 1e-6 to 1e6: finite, deterministic (tensor and reference)" {
+            for noise in [ SumOfGamma(1000.0, 1.0, 1000); SumOfGammaCorrected(1000.0, 1.0, 1000); SumOfGamma(5.0, 1e-6, 10)
+                           SumOfGamma(5.0, 1e6, 10); Gumbel 1e-6; Gumbel 1e6; Normal 1e6; SumOfGamma(1000.0, 1e6, 1000) ] do
+                for dtype in [ f32; f64 ] do
+                    use a = TensorNoise.sample noise (new torch.Generator(9UL)) [| 2000L |] dtype torch.CPU
+                    use b = TensorNoise.sample noise (new torch.Generator(9UL)) [| 2000L |] dtype torch.CPU
+                    let xa = toArray a
+                    Expect.isTrue (allFinite xa) (sprintf "%s %A finite" (Noise.describe noise) dtype)
+                    Expect.equal (bits xa) (bits (toArray b)) (sprintf "%s %A deterministic" (Noise.describe noise) dtype)
+                let r1 = Noise.sample noise (Random 4) 200
+                Expect.isTrue (allFinite r1) (sprintf "reference %s finite" (Noise.describe noise))
+                Expect.equal (bits r1) (bits (Noise.sample noise (Random 4) 200)) "reference deterministic"
+        }
+
+        test "θ of magnitude 1e6 through I-MLE, exact k-subset quantities at τ = 1e-6: finite" {
+            let problem = Problem.kSubset 10 3
+            let rng = Random 5
+            for scale in [ 1e6; 1e-6 ] do
+                use _scope = torch.NewDisposeScope()
+                let wArr = Array.init 40 (fun _ -> scale * Sampling.standardNormal rng)
+                let w = torch.tensor(wArr, dtype = f64).reshape(4L, 10L).requires_grad_(true)
+                for estimator in [ Imle(ImleOptions.Create(3.0, 1.0)); Imle((ImleOptions.Create(3.0, 1e6)).WithSamples(3)); Blackbox 1e-6 ] do
+                    let z = Discrete.apply problem estimator (new torch.Generator(3UL)) true w
+                    let dy = torch.randn([| 4L; 10L |], dtype = f64, generator = new torch.Generator(4UL))
+                    w.grad <- null
+                    Training.backward ((z * dy).sum())
+                    Expect.isTrue (allFinite (toArray z) && allFinite (toArray w.grad)) (sprintf "finite at scale %g, %s" scale (Estimator.describe estimator))
+                let theta = Array.sub wArr 0 10
+                for tau in [ 1e-6; 1.0; 1e6 ] do
+                    let mu = KSubset.marginals tau 3 theta
+                    Expect.isTrue (allFinite mu && abs (Array.sum mu - 3.0) < 1e-6) (sprintf "marginals finite, sum k (scale %g, τ %g)" scale tau)
+                    Expect.isTrue (Double.IsFinite(KSubset.logPartition tau 3 theta)) "log partition finite"
+        }
+
+        test "exact ties: top-k and argmax break ties deterministically (reference: lowest index; tensor: k-hot, repeatable)" {
+            let tied = Array.create 6 2.5
+            // Reference solvers: ties go to the lower index (documented in TopK/Argmax).
+            Expect.equal (TopK.solve 3 tied) [| 1.0; 1.0; 1.0; 0.0; 0.0; 0.0 |] "top-k ties to lower indices"
+            Expect.equal (Argmax.solve tied) [| 1.0; 0.0; 0.0; 0.0; 0.0; 0.0 |] "argmax ties to the first index"
+            Expect.equal (Problem.solve (Problem.kSubset 6 3) tied) [| 1.0; 1.0; 1.0; 0.0; 0.0; 0.0 |] "Problem.solve same"
+            // Tensor path: libtorch's top-k decides ties; the result is a valid k-hot state and the same every time.
+            use w = torch.tensor(Array.replicate 5 tied |> Array.concat, dtype = f64).reshape(5L, 6L)
+            let first = toArray (TensorSolve.solve (Problem.kSubset 6 3) w)
+            for _ in 1..5 do
+                Expect.equal (toArray (TensorSolve.solve (Problem.kSubset 6 3) w)) first "repeatable"
+            for row in Array.chunkBySize 6 first do
+                Expect.equal (Array.sum row) 3.0 "k-hot"
+            let argmax = toArray (TensorSolve.solve (Problem.categorical 6) w)
+            Expect.equal (Array.sub argmax 0 6) [| 1.0; 0.0; 0.0; 0.0; 0.0; 0.0 |] "tensor argmax: first maximum, like the reference"
+            // Tied grid costs: Dijkstra's tie-breaking is deterministic and the tensor path equals the reference.
+            let grid = Problem.gridShortestPath 4 4 Eight
+            let ones = Array.create 16 1.0
+            use wg = torch.tensor(ones, dtype = f64).reshape(1L, 4L, 4L)
+            Expect.equal (toArray (TensorSolve.solve grid wg)) (Problem.solve grid ones) "tied grid: tensor = reference"
+        }
+    ]
+
+// =====================================================================================================================
+// 3. Determinism
+// =====================================================================================================================
+
+/// One I-MLE forward/backward on a batch: the noise, the states and the gradient, as bits.
+let private layerRun (problem: Problem) (estimator: Estimator) (seed: uint64) (batch: int) =
+    use _scope = torch.NewDisposeScope()
+    let shape = Array.append [| int64 batch |] (Array.map int64 problem.Shape)
+    let dataGen = new torch.Generator(seed + 100UL)
+    let w = torch.rand(shape, dtype = f64, generator = dataGen) * 3.0
+    w.requires_grad_(true) |> ignore
+    let dy = torch.randn(shape, dtype = f64, generator = dataGen)
+    let z = Discrete.apply problem estimator (new torch.Generator(seed)) true w
+    Training.backward ((z * dy).sum())
+    bits (toArray z), bits (toArray w.grad)
+
+let private determinismTests =
+    testList "determinism" [
+        test "same seed → bit-identical noise (every noise type, both dtypes)" {
+            for noise in [ Gumbel 1.0; SumOfGamma(3.0, 1.0, 10); SumOfGammaCorrected(3.0, 2.0, 5); Normal 0.5; Custom("u", fun r -> r.NextDouble()) ] do
+                for dtype in [ f32; f64 ] do
+                    use a = TensorNoise.sample noise (new torch.Generator(77UL)) [| 64L; 9L |] dtype torch.CPU
+                    use b = TensorNoise.sample noise (new torch.Generator(77UL)) [| 64L; 9L |] dtype torch.CPU
+                    Expect.equal (bits (toArray a)) (bits (toArray b)) (sprintf "%s %A" (Noise.describe noise) dtype)
+        }
+
+        test "same seed → bit-identical states and gradients (k-subset, grid, spanning tree, user solver; several estimators)" {
+            let user = Problem.createSpan "user-argmax" [| 7 |] Maximise (SpanSolver(fun w z -> Argmax.solveInto (w, z)))
+            let cycle = Problem.spanningTree 6 (Array.append (Array.init 5 (fun i -> i, i + 1)) [| 0, 5; 1, 4 |])
+            for problem in [ Problem.kSubset 8 3; Problem.gridShortestPath 4 4 Eight; cycle; user ] do
+                for estimator in [ Imle((ImleOptions.Create(3.0, 2.0)).WithSamples(3)); Imle((ImleOptions.Create(2.0, 1.0)).WithTarget(CombOpt)); Perturbed(Normal 1.0, 3) ] do
+                    let a = layerRun problem estimator 11UL 16
+                    let b = layerRun problem estimator 11UL 16
+                    Expect.equal a b (sprintf "%s, %s" problem.Name (Estimator.describe estimator))
+        }
+
+        test "CPU solvers: 1 thread = default parallelism = 8 threads, bit for bit (solve and full forward/backward)" {
+            let problems = [ Problem.gridShortestPath 5 5 Eight; Problem.matching 4 5; Problem.alignment 4 4 0.3; Problem.knapsack [| 1; 2; 3; 4; 5 |] 7 ]
+            let dop = TensorSolve.degreeOfParallelism ()
+            for problem in problems do
+                use _scope = torch.NewDisposeScope()
+                let shape = Array.append [| 96L |] (Array.map int64 problem.Shape)
+                let w = torch.rand(shape, dtype = f64, generator = new torch.Generator(5UL)) * 4.0
+                let one = toArray (TensorSolve.solveWithParallelism 1 problem w)
+                Expect.equal (toArray (TensorSolve.solveWithParallelism dop problem w)) one (sprintf "%s: default (%d) = 1" problem.Name dop)
+                Expect.equal (toArray (TensorSolve.solveWithParallelism 8 problem w)) one (sprintf "%s: 8 = 1" problem.Name)
+            // Whole layer runs under the global setting (results do not depend on it, so other tests are unaffected).
+            let estimator = Imle((ImleOptions.Create(2.0, 1.0)).WithSamples(2))
+            try
+                TensorSolve.setDegreeOfParallelism 1
+                let serial = problems |> List.map (fun p -> layerRun p estimator 21UL 64)
+                TensorSolve.setDegreeOfParallelism (max 2 dop)
+                let parallel' = problems |> List.map (fun p -> layerRun p estimator 21UL 64)
+                Expect.equal parallel' serial "layer states and gradients independent of the degree of parallelism"
+            finally
+                TensorSolve.setDegreeOfParallelism dop
+        }
+    ]
+
+// =====================================================================================================================
+// 4. Long runs, memory, concurrency
+// =====================================================================================================================
+
+/// A small model: a linear map to scores, then an I-MLE k-subset layer.
+type private Net(inputs: int64, m: int, k: int, seed: int64) as this =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor>("Net")
+    let fc = torch.nn.Linear(inputs, int64 m, dtype = torch.float64)
+    let layer = Layers.kSubset m k 1.0 2 seed
+    do this.RegisterComponents()
+    member _.Layer = layer
+    member _.Scores(x: torch.Tensor) = fc.forward x
+    override _.forward(x) = layer.forward (fc.forward x)
+
+let private mib (bytes: int64) = float bytes / 1048576.0
+
+let private workingSet () =
+    GC.Collect()
+    GC.WaitForPendingFinalizers()
+    GC.Collect()
+    use p = Diagnostics.Process.GetCurrentProcess()
+    p.Refresh()
+    p.WorkingSet64
+
+/// One training step in its own dispose scope; returns the loss.
+let private trainStep (net: Net) (optimizer: torch.optim.Optimizer) (teacher: torch.Tensor) (dataGen: torch.Generator) =
+    use _scope = torch.NewDisposeScope()
+    let x = torch.randn([| 8L; 12L |], dtype = f64, generator = dataGen)
+    let y = TensorSolve.solve (Problem.kSubset 20 5) (x.matmul teacher)
+    let z = net.forward x
+    let loss = Losses.hamming z y
+    optimizer.zero_grad()
+    Training.backward loss
+    optimizer.step() |> ignore
+    loss.ToDouble()
+
+let private longRunTests =
+    testList "long runs and concurrency" [
+        test "1,000 training steps: resident memory and live tensors flat after warm-up" {
+            use net = new Net(12L, 20, 5, 3L)
+            let optimizer = torch.optim.Adam(net.parameters(), 0.01)
+            use teacher = torch.randn([| 12L; 20L |], dtype = f64, generator = new torch.Generator(1UL))
+            let dataGen = new torch.Generator(2UL)
+            let mutable ws200 = 0L
+            let mutable live200 = 0L
+            let mutable total200 = 0L
+            let stopwatch = Diagnostics.Stopwatch.StartNew()
+            for step in 1..1000 do
+                let loss = trainStep net optimizer teacher dataGen
+                if Double.IsNaN loss then failtestf "NaN loss at step %d" step
+                if step = 200 then
+                    live200 <- DisposeScopeManager.Statistics.ThreadTotalLiveCount
+                    total200 <- torch.Tensor.TotalCount
+                    ws200 <- workingSet ()
+            let live1000 = DisposeScopeManager.Statistics.ThreadTotalLiveCount
+            let total1000 = torch.Tensor.TotalCount
+            let ws1000 = workingSet ()
+            let growth = float (ws1000 - ws200) / float ws200
+            printfn "reliability memory: 1000 steps in %.1f s; working set %.1f MiB at step 200, %.1f MiB at step 1000 (%+.2f %%); live tensors (this thread) %d → %d; Tensor.TotalCount %d → %d"
+                stopwatch.Elapsed.TotalSeconds (mib ws200) (mib ws1000) (100.0 * growth) live200 live1000 total200 total1000
+            // Live tensors created by this thread: exactly flat (every step's tensors are disposed by its scope).
+            Expect.equal live1000 live200 "no tensors leak per step (DisposeScopeManager.Statistics.ThreadTotalLiveCount)"
+            // Resident memory: < 10 % growth, plus 16 MiB slack for allocator and JIT noise (other tests may run at
+            // the same time in the full suite).
+            Expect.isLessThan (float (ws1000 - ws200)) (0.10 * float ws200 + 16.0 * 1048576.0) "working set flat after warm-up"
+        }
+
+        test "a DiscreteLayer used from two threads at once refuses with InvalidOperationException" {
+            // A slow user solver keeps the first forward pass inside the layer while the second one arrives.
+            let slow =
+                Problem.create "slow-argmax" [| 4 |] Maximise (fun w -> Thread.Sleep 300; Argmax.solve w)
+            use layer = Layers.create slow (Blackbox 1.0) 1L
+            use started = new ManualResetEventSlim(false)
+            let first =
+                Task.Run(fun () ->
+                    use w = torch.randn([| 1L; 4L |], dtype = f64)
+                    started.Set()
+                    use z = layer.forward w
+                    toArray z)
+            started.Wait()
+            Thread.Sleep 100
+            let e =
+                Expect.throwsC
+                    (fun () ->
+                        use w = torch.randn([| 1L; 4L |], dtype = f64)
+                        layer.forward w |> ignore)
+                    id
+            Expect.isTrue (e :? InvalidOperationException) (sprintf "InvalidOperationException, got %s" (e.GetType().Name))
+            Expect.stringContains e.Message "thread" "the message says why"
+            Expect.equal (Array.sum (first.Result)) 1.0 "the first call completes normally"
+            // Sequential use afterwards works.
+            use w = torch.randn([| 1L; 4L |], dtype = f64)
+            use z = layer.forward w
+            Expect.equal (Array.sum (toArray z)) 1.0 "sequential use after the refusal"
+        }
+    ]
+
+// =====================================================================================================================
+// 5. Saved models
+// =====================================================================================================================
+
+let private tempFile (name: string) = Path.Combine(Path.GetTempPath(), sprintf "imle-%s-%s.ckpt" name (Guid.NewGuid().ToString("N")))
+
+let private parameterBits (net: torch.nn.Module) =
+    net.state_dict() |> Seq.map (fun (KeyValue(k, v)) -> k, bits (toArray v)) |> Seq.toList
+
+let private checkpointTests =
+    testList "checkpoints" [
+        test "save, load into a fresh model: same parameters and outputs; resume = uninterrupted run, bit for bit" {
+            let path = tempFile "resume"
+            try
+                use teacher = torch.randn([| 12L; 20L |], dtype = f64, generator = new torch.Generator(1UL))
+                // Uninterrupted: 10 steps. Interrupted: 5 steps, save, fresh objects, load, 5 steps.
+                use net = new Net(12L, 20, 5, 3L)
+                let optimizer = torch.optim.Adam(net.parameters(), 0.05)
+                let dataGen = new torch.Generator(2UL)
+                for _ in 1..5 do trainStep net optimizer teacher dataGen |> ignore
+                let state =
+                    { TrainingState.Empty with
+                        Step = 5L
+                        Seed = 3L
+                        Generators = Map [ "layer", Checkpoint.captureGenerator net.Layer.Generator; "data", Checkpoint.captureGenerator dataGen ]
+                        Settings = Map [ "optimizer", "Adam"; "lr", "0.05" ]
+                        Metrics = Map [ "loss", 1.25; "nan", nan; "inf", -infinity ] }
+                Checkpoint.saveWithOptimizer path net optimizer state
+                net.eval()
+                use probe = torch.randn([| 4L; 12L |], dtype = f64, generator = new torch.Generator(9UL))
+                let outBefore = bits (toArray (net.forward probe))
+                let scoresBefore = bits (toArray (net.Scores probe))
+                net.train()
+                let lossesA = [ for _ in 1..5 -> trainStep net optimizer teacher dataGen ]
+                let paramsA = parameterBits net
+
+                use fresh = new Net(12L, 20, 5, 99L)
+                let freshOptimizer = torch.optim.Adam(fresh.parameters(), 0.05)
+                let freshData = new torch.Generator(12345UL)
+                let loaded = Checkpoint.loadWithOptimizer path fresh freshOptimizer
+                Expect.equal loaded.Step 5L "step"
+                Expect.equal loaded.Settings state.Settings "settings"
+                Expect.equal loaded.Metrics.["loss"] 1.25 "metric"
+                Expect.isTrue (Double.IsNaN loaded.Metrics.["nan"] && Double.IsNegativeInfinity loaded.Metrics.["inf"]) "NaN/∞ metrics round-trip"
+                Checkpoint.restoreGenerator loaded.Generators.["layer"] fresh.Layer.Generator
+                Checkpoint.restoreGenerator loaded.Generators.["data"] freshData
+                fresh.eval()
+                Expect.equal (bits (toArray (fresh.Scores probe))) scoresBefore "same scores after loading"
+                Expect.equal (bits (toArray (fresh.forward probe))) outBefore "same outputs after loading"
+                fresh.train()
+                let lossesB = [ for _ in 1..5 -> trainStep fresh freshOptimizer teacher freshData ]
+                Expect.equal (lossesB |> List.map BitConverter.DoubleToInt64Bits) (lossesA |> List.map BitConverter.DoubleToInt64Bits) "same losses after resuming"
+                Expect.equal (parameterBits fresh) paramsA "same parameters after resuming (Adam moments restored)"
+                let info = Checkpoint.read path
+                Expect.equal info.OptimizerType (Some(freshOptimizer.GetType().FullName)) "optimizer type recorded"
+                Expect.equal (info.Parameters |> Array.map (fun (n, _, _) -> n)) [| "fc.weight"; "fc.bias" |] "parameter names recorded"
+            finally
+                if File.Exists path then File.Delete path
+        }
+
+        test "adaptive λ state round-trips exactly" {
+            let rule = AdaptiveLambda(0.0, 1.0, 1e-3, 0.9)
+            for x in [ 3.0; 0.0; 2.0; 0.5 ] do rule.Update x
+            let saved = Checkpoint.captureAdaptive rule
+            let path = tempFile "adaptive"
+            try
+                use net = new Net(12L, 20, 5, 3L)
+                Checkpoint.save path net { TrainingState.Empty with AdaptiveLambdas = Map [ "layer", saved ] }
+                let loaded = Checkpoint.load path net
+                let other = AdaptiveLambda(0.0, 1.0, 1e-3, 0.9)
+                Checkpoint.restoreAdaptive loaded.AdaptiveLambdas.["layer"] other
+                Expect.equal (BitConverter.DoubleToInt64Bits other.Beta) (BitConverter.DoubleToInt64Bits rule.Beta) "β"
+                Expect.equal (BitConverter.DoubleToInt64Bits other.AverageNonZero) (BitConverter.DoubleToInt64Bits rule.AverageNonZero) "EMA"
+                rule.Update 1.5
+                other.Update 1.5
+                Expect.equal other.Beta rule.Beta "same evolution after restoring"
+                Expect.throwsT<ArgumentException> (fun () -> Checkpoint.restoreAdaptive saved (AdaptiveLambda(0.0, 2.0, 1e-3, 0.9))) "different settings refused"
+            finally
+                if File.Exists path then File.Delete path
+        }
+
+        test "missing, truncated, corrupt, foreign and wrong-architecture files: clear errors, model unchanged" {
+            let path = tempFile "errors"
+            let bad = tempFile "bad"
+            try
+                use net = new Net(12L, 20, 5, 3L)
+                let optimizer = torch.optim.Adam(net.parameters(), 0.01)
+                Checkpoint.saveWithOptimizer path net optimizer TrainingState.Empty
+                let original = File.ReadAllBytes path
+                use target = new Net(12L, 20, 5, 4L)
+                let before = parameterBits target
+                let expectError (expected: Type) (what: string) (file: string) (model: torch.nn.Module) (mention: string) =
+                    let e = Expect.throwsC (fun () -> Checkpoint.load file model |> ignore) id
+                    if not (expected.IsInstanceOfType e) then failtestf "%s: expected %s, got %s: %s" what expected.Name (e.GetType().Name) e.Message
+                    Expect.stringContains e.Message file (sprintf "%s: the message names the path" what)
+                    Expect.stringContains e.Message mention (sprintf "%s: the message says what is wrong" what)
+                    Expect.equal (parameterBits target) before (sprintf "%s: the model is unchanged" what)
+                expectError typeof<FileNotFoundException> "missing" (bad + ".missing") target "does not exist"
+                File.WriteAllBytes(bad, Array.sub original 0 (original.Length - 10))
+                expectError typeof<InvalidDataException> "truncated" bad target "truncated"
+                File.WriteAllBytes(bad, Array.sub original 0 20)
+                expectError typeof<InvalidDataException> "cut inside the header" bad target "header"
+                let flipped = Array.copy original
+                flipped.[flipped.Length / 2] <- flipped.[flipped.Length / 2] ^^^ 0x40uy
+                File.WriteAllBytes(bad, flipped)
+                expectError typeof<InvalidDataException> "one flipped bit" bad target "checksum"
+                File.WriteAllBytes(bad, Text.Encoding.UTF8.GetBytes "definitely not a checkpoint, just some text that is long enough to fill the header of one")
+                expectError typeof<InvalidDataException> "foreign file" bad target "magic"
+                net.save(bad) |> ignore
+                expectError typeof<InvalidDataException> "a bare Module.save file" bad target "magic"
+                use wider = new Net(12L, 24, 5, 3L)
+                let widerBefore = parameterBits wider
+                let e = Expect.throwsC (fun () -> Checkpoint.load path wider |> ignore) id
+                Expect.isTrue (e :? ArgumentException) (sprintf "wrong architecture → ArgumentException, got %s" (e.GetType().Name))
+                Expect.stringContains e.Message path "names the path"
+                Expect.stringContains e.Message "fc.weight" "names the parameter"
+                Expect.stringContains e.Message "[24, 12]" "names the shapes"
+                Expect.equal (parameterBits wider) widerBefore "wider model unchanged"
+                use other = torch.nn.Linear(12L, 20L, dtype = torch.float64)
+                let e2 = Expect.throwsC (fun () -> Checkpoint.load path other |> ignore) id
+                Expect.isTrue (e2 :? ArgumentException && e2.Message.Contains "weight") (sprintf "different parameter names → ArgumentException: %s" e2.Message)
+                // Optimizer mismatches.
+                let sgd = torch.optim.SGD(target.parameters(), 0.1)
+                let e3 = Expect.throwsC (fun () -> Checkpoint.loadWithOptimizer path target sgd |> ignore) id
+                Expect.isTrue (e3 :? ArgumentException && e3.Message.Contains "Adam") (sprintf "wrong optimizer type → ArgumentException: %s" e3.Message)
+                Checkpoint.save bad net TrainingState.Empty
+                let e4 = Expect.throwsC (fun () -> Checkpoint.loadWithOptimizer bad target (torch.optim.Adam(target.parameters(), 0.01)) |> ignore) id
+                Expect.isTrue (e4 :? ArgumentException && e4.Message.Contains "no optimizer state") (sprintf "no optimizer state → ArgumentException: %s" e4.Message)
+                Expect.equal (parameterBits target) before "target unchanged by every failed load"
+                // A correct load still works after all that.
+                Checkpoint.load path target |> ignore
+                Expect.equal (parameterBits target) (parameterBits net) "loads the saved parameters"
+            finally
+                for f in [ path; bad ] do
+                    if File.Exists f then File.Delete f
+        }
+    ]
+
+let tests =
+    testSequenced <| testList "reliability" [
+        badInputTests
+        extremeTests
+        determinismTests
+        longRunTests
+        checkpointTests
+    ]

@@ -32,7 +32,7 @@ let private parity (problem: Problem) (estimator: Estimator) (batch: int) (seed:
             | Maximise -> Sampling.standardNormal rng
             | Minimise -> 1.0 + 5.0 * rng.NextDouble())
     let dyArr = Array.init (batch * m) (fun _ -> Sampling.standardNormal rng)
-    use scope = torch.NewDisposeScope()
+    use _scope = torch.NewDisposeScope()
     let w = torch.tensor(wArr, dtype = f64).reshape(shape).requires_grad_(true)
     let z = Discrete.apply problem estimator (torch.Generator(uint64 seed)) true w
     let dy = torch.tensor(dyArr, dtype = f64).reshape(shape)
@@ -88,7 +88,7 @@ let private parityTests =
         parityTest "perturbed, Normal, k-subset" subset (Perturbed(Normal 1.0, 5))
         parityTest "perturbed, Gumbel, grid" grid (Perturbed(Gumbel 1.0, 3))
         test "the sample output has shape [B, S, ...] and its mean is the mean output" {
-            use scope = torch.NewDisposeScope()
+            use _scope = torch.NewDisposeScope()
             let w = torch.randn([| 4L; 8L |], dtype = f64)
             let est = Imle((ImleOptions.Create(3.0, 1.0)).WithSamples(5))
             let all = Discrete.apply subset est (torch.Generator(7UL)) false w
@@ -139,7 +139,7 @@ let private gradCheckTests =
         }
         test "the score-function layer is unbiased for losses linear in z" {
             // E⟨c, z⟩ = ⟨c, μ(θ)⟩, so the exact gradient is Cov(z)·c (τ = 1); the layer uses the reward ⟨dL/dz, z⟩.
-            use scope = torch.NewDisposeScope()
+            use _scope = torch.NewDisposeScope()
             let p, theta, _ = synthetic 6
             let rng = Random 6
             let c = Array.init 10 (fun _ -> Sampling.standardNormal rng)
@@ -171,7 +171,7 @@ let private gradCheckTests =
 let private lossTests =
     testList "losses" [
         test "optimal value: value ⟨z*, w⟩ and generalized gradient z*" {
-            use scope = torch.NewDisposeScope()
+            use _scope = torch.NewDisposeScope()
             let w = (torch.rand([| 3L; 4L; 4L |], dtype = f64) + 0.5).requires_grad_(true)
             let v = Losses.optimalValue grid w
             v.sum().backward()
@@ -180,7 +180,7 @@ let private lossTests =
             expectClose 1e-9 (toArray v) (toArray ((z * w.detach()).sum([| 1L; 2L |]))) "value"
         }
         test "alignment score: value matches the DP, gradients are the alignment and minus the unaligned count" {
-            use scope = torch.NewDisposeScope()
+            use _scope = torch.NewDisposeScope()
             let rng = Random 3
             let s = Array.init 20 (fun _ -> rng.NextDouble() * 2.0 - 1.0)
             let scores = torch.tensor(s, dtype = f64).reshape(4L, 5L).requires_grad_(true)
@@ -193,7 +193,7 @@ let private lossTests =
             Expect.floatClose Accuracy.high (gap.grad.ToDouble()) (-(9.0 - 2.0 * Array.sum z)) "d/dgap = −unaligned"
         }
         test "Fenchel–Young loss: gradient ȳ − y w.r.t. scores, y − ȳ w.r.t. costs" {
-            use scope = torch.NewDisposeScope()
+            use _scope = torch.NewDisposeScope()
             let w = torch.randn([| 2L; 8L |], dtype = f64).requires_grad_(true)
             let y = TensorSolve.solve subset (torch.randn([| 2L; 8L |], dtype = f64))
             let l = Losses.fenchelYoung subset (Normal 1.0) 20 (torch.Generator(5UL)) w y
@@ -203,7 +203,7 @@ let private lossTests =
             Expect.isGreaterThanOrEqual (l.ToDouble()) -1e-9 "the Fenchel–Young loss is non-negative"
         }
         test "Hamming and regret" {
-            use scope = torch.NewDisposeScope()
+            use _scope = torch.NewDisposeScope()
             let z = torch.tensor([| 1.0; 0.0; 1.0; 0.0 |], dtype = f64)
             let y = torch.tensor([| 1.0; 1.0; 0.0; 0.0 |], dtype = f64)
             Expect.floatClose Accuracy.high ((Losses.hamming z y).ToDouble()) 2.0 "2 of 4 entries differ"
@@ -218,7 +218,7 @@ let private lossTests =
 let private errorTests =
     testList "errors from backward passes surface as exceptions" [
         test "NaN in dL/dz raises at Training.backward, naming dL/dz, and the process survives" {
-            use scope = torch.NewDisposeScope()
+            use _scope = torch.NewDisposeScope()
             let w = torch.randn([| 2L; 8L |], dtype = f64).requires_grad_(true)
             let z = Discrete.apply subset (Imle(ImleOptions.Create(3.0, 1.0))) (torch.Generator(1UL)) true w
             let bad = (z * torch.tensor(Double.NaN, dtype = f64)).sum()
@@ -229,7 +229,7 @@ let private errorTests =
             Expect.equal z2.shape w.shape "next forward works"
         }
         test "a user solver returning an infeasible state in the backward pass is reported, not crashing" {
-            use scope = torch.NewDisposeScope()
+            use _scope = torch.NewDisposeScope()
             let mutable calls = 0
             let flaky =
                 Problem.create "flaky" [| 4 |] Maximise (fun w ->
@@ -242,7 +242,7 @@ let private errorTests =
             Expect.stringContains e.Message "flaky" "names the problem"
         }
         test "bad weights: wrong trailing shape, NaN, integer dtype" {
-            use scope = torch.NewDisposeScope()
+            use _scope = torch.NewDisposeScope()
             let est = Imle(ImleOptions.Create(3.0, 1.0))
             TestUtil.throwsNaming "weights" (fun () -> Discrete.apply subset est (torch.Generator(1UL)) true (torch.randn([| 2L; 7L |])))
             TestUtil.throwsNaming "weights" (fun () -> Discrete.apply subset est (torch.Generator(1UL)) true (torch.full([| 2L; 8L |], Double.NaN.ToScalar())))
@@ -254,7 +254,7 @@ let private errorTests =
 
 /// A tiny model learns k-subsets: features x ∈ R^6 → scores θ = Wx ∈ R^10, labels = top-3 of a hidden linear map.
 let private learnKSubset (estimator: Estimator) (steps: int) =
-    use outer = torch.NewDisposeScope()
+    use _outer = torch.NewDisposeScope()
     torch.random.manual_seed 11L |> ignore
     let m, k, d = 10, 3, 6
     let problem = Problem.kSubset m k
@@ -268,7 +268,7 @@ let private learnKSubset (estimator: Estimator) (steps: int) =
     let layer = new DiscreteLayer(problem, estimator, torch.Generator(3UL), true, false, "subset")
     let opt = torch.optim.Adam(model.parameters(), lr = 0.05)
     for step in 0 .. steps - 1 do
-        use scope = torch.NewDisposeScope()
+        use _scope = torch.NewDisposeScope()
         let idx = torch.arange(int64 ((step * 64) % 512), int64 ((step * 64) % 512 + 64), dtype = torch.int64)
         opt.zero_grad()
         let z = layer.forward(model.forward(xTrain.index_select(0L, idx)))
@@ -281,7 +281,7 @@ let private learnKSubset (estimator: Estimator) (steps: int) =
 
 /// A tiny model learns shortest paths on a 5×5 grid: features → vertex costs; labels = paths under hidden costs.
 let private learnPaths (estimator: Estimator) (steps: int) =
-    use outer = torch.NewDisposeScope()
+    use _outer = torch.NewDisposeScope()
     torch.random.manual_seed 12L |> ignore
     let problem = Problem.gridShortestPath 5 5 Eight
     let d = 8
@@ -297,7 +297,7 @@ let private learnPaths (estimator: Estimator) (steps: int) =
     let opt = torch.optim.Adam(model.parameters(), lr = 0.05)
     let g = torch.Generator(4UL)
     for step in 0 .. steps - 1 do
-        use scope = torch.NewDisposeScope()
+        use _scope = torch.NewDisposeScope()
         let idx = torch.arange(int64 ((step * 64) % 512), int64 ((step * 64) % 512 + 64), dtype = torch.int64)
         opt.zero_grad()
         let costs = torch.nn.functional.softplus(model.forward(xTrain.index_select(0L, idx))).reshape(-1L, 5L, 5L)
@@ -324,7 +324,7 @@ let private trainingTests =
             Expect.isGreaterThanOrEqual bb 0.7 (sprintf "BB optimal-path accuracy %.3f" bb)
         }
         test "eval mode returns the noiseless MAP state" {
-            use scope = torch.NewDisposeScope()
+            use _scope = torch.NewDisposeScope()
             let layer = Layers.kSubset 8 3 1.0 1 5L
             layer.eval()
             let w = torch.randn([| 4L; 8L |], dtype = f64)

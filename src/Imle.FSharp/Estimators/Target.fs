@@ -37,6 +37,14 @@ type AdaptiveLambda(initialBeta: float, targetNorm: float, betaStep: float, deca
         let b = lock gate (fun () -> beta)
         if gradientNorm <= 0.0 then 0.0 else b * thetaNorm / gradientNorm
 
+    /// Restores β and the moving average (resuming from a checkpoint).
+    member _.Restore(savedBeta: float, savedAverage: float) =
+        Validate.atLeast "savedBeta" 0.0 savedBeta
+        Validate.atLeast "savedAverage" 0.0 savedAverage
+        lock gate (fun () ->
+            beta <- savedBeta
+            average <- savedAverage)
+
     /// Records the mean number of non-zero gradient entries per sample of one backward pass and moves β.
     member _.Update(nonZeroPerSample: float) =
         lock gate (fun () ->

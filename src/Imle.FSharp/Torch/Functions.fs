@@ -62,17 +62,21 @@ module internal Shapes =
 /// any Imle layer or function, so it cannot pass unnoticed.
 [<RequireQualifiedAccess>]
 module BackwardErrors =
-    let private pending = System.Collections.Concurrent.ConcurrentQueue<exn>()
+    // Per thread: libtorch's CPU autograd engine runs a backward pass on the thread that called backward(), so an
+    // error belongs to that thread's training loop and must not surface in another thread's.
+    let private queues = new System.Threading.ThreadLocal<System.Collections.Concurrent.ConcurrentQueue<exn>>(fun () -> System.Collections.Concurrent.ConcurrentQueue<exn>())
+    let private pending () = queues.Value
 
     /// Records an error raised inside a backward pass.
-    let record (e: exn) = pending.Enqueue e
+    let record (e: exn) = (pending ()).Enqueue e
 
     /// Rethrows (as InvalidOperationException wrapping the original) the first recorded error, clearing the others.
     let throwIfAny () =
-        match pending.TryDequeue() with
+        let queue = pending ()
+        match queue.TryDequeue() with
         | true, e ->
             let mutable rest = Unchecked.defaultof<exn>
-            while pending.TryDequeue(&rest) do ()
+            while queue.TryDequeue(&rest) do ()
             raise (InvalidOperationException(sprintf "An Imle backward pass failed: %s" e.Message, e))
         | _ -> ()
 

@@ -53,7 +53,7 @@ module GradCheck =
         Validate.intAtLeast "samples" 2 samples
         if obj.ReferenceEquals(loss, null) then nullArg "loss"
         let exact = exactGradient problem weights loss
-        use scope = torch.NewDisposeScope()
+        use _scope = torch.NewDisposeScope()
         let generator = new torch.Generator(uint64 seed)
         let n = int64 samples
         let m = int64 problem.Size

@@ -1,0 +1,85 @@
+using System;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Imle.CSharp;
+
+/// <summary>A discrete layer as a TorchSharp module: weights in (scores or costs, per the problem's sense), states out,
+/// with the estimator's backward pass. In training mode it perturbs and samples; in eval mode it returns the MAP state
+/// without noise. Weights have shape [..batch, ...problem shape]. Create one with <see cref="ImleLayers"/> or
+/// <see cref="DiscreteLayers"/>.</summary>
+public sealed class DiscreteModule : nn.Module<Tensor, Tensor>
+{
+    private readonly nn.Module<Tensor, Tensor> layer;
+
+    internal DiscreteModule(Imle.Torch.DiscreteLayer layer, ImleProblem problem, GradientEstimator estimator, string name)
+        : base(name)
+    {
+        this.layer = layer;
+        Problem = problem;
+        Estimator = estimator;
+        Generator = layer.Generator;
+        RegisterComponents();
+    }
+
+    /// <summary>The problem the layer solves.</summary>
+    public ImleProblem Problem { get; }
+
+    /// <summary>The estimator used in training mode.</summary>
+    public GradientEstimator Estimator { get; }
+
+    /// <summary>The generator the noise is drawn from (seeded at construction).</summary>
+    public Generator Generator { get; }
+
+    /// <summary>The forward pass: weights [..batch, ...problem shape] → states of the same shape.</summary>
+    /// <param name="weights">Scores (maximisation) or costs (minimisation); floating point and finite.</param>
+    /// <returns>The states (their mean over samples for multi-sample estimators), differentiable by the estimator.</returns>
+    public override Tensor forward(Tensor weights)
+    {
+        Guard.NotNull(weights, nameof(weights));
+        return layer.forward(weights);
+    }
+}
+
+/// <summary>Ready-made I-MLE layers.</summary>
+public static class ImleLayers
+{
+    /// <summary>An I-MLE k-subset layer: scores [B, m] → k-hot states [B, m], with SoG(k, 1, 10) noise, the PID target
+    /// with λ and the mean over S samples.</summary>
+    /// <param name="m">The number of items, ≥ 1.</param>
+    /// <param name="k">The subset size, in [1, m].</param>
+    /// <param name="lambda">λ &gt; 0 of the PID target.</param>
+    /// <param name="samples">S ≥ 1.</param>
+    /// <param name="seed">The seed of the layer's generator.</param>
+    /// <returns>The layer.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">An argument is outside its range.</exception>
+    public static DiscreteModule KSubset(int m, int k, double lambda = 10.0, int samples = 1, long seed = 0)
+    {
+        var problem = Problems.KSubset(m, k);
+        var estimator = Estimators.Imle(kappa: k, lambda: lambda).WithSamples(samples);
+        return DiscreteLayers.Create(problem, estimator, seed);
+    }
+}
+
+/// <summary>Discrete layers for any problem and estimator.</summary>
+public static class DiscreteLayers
+{
+    /// <summary>A layer solving <paramref name="problem"/> with <paramref name="estimator"/>'s gradient.</summary>
+    /// <param name="problem">The problem; see <see cref="Problems"/>.</param>
+    /// <param name="estimator">The estimator; see <see cref="Estimators"/>.</param>
+    /// <param name="seed">The seed of the layer's generator.</param>
+    /// <param name="meanOutput">For I-MLE with S samples: return their mean (true) or all of them as [..batch, S, ...shape].</param>
+    /// <param name="noiseInEval">Whether to perturb in eval mode too (default: plain MAP in eval mode).</param>
+    /// <param name="name">The module's name.</param>
+    /// <returns>The layer.</returns>
+    public static DiscreteModule Create(ImleProblem problem, GradientEstimator estimator, long seed = 0,
+        bool meanOutput = true, bool noiseInEval = false, string name = "DiscreteLayer")
+    {
+        Guard.NotNull(problem, nameof(problem));
+        Guard.NotNull(estimator, nameof(estimator));
+        if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("name must be a non-empty string.", nameof(name));
+        var layer = new Imle.Torch.DiscreteLayer(problem.Value, estimator.Value, new Generator(unchecked((ulong)seed)),
+            meanOutput, noiseInEval, name + ".inner");
+        return new DiscreteModule(layer, problem, estimator, name);
+    }
+}
