@@ -225,10 +225,17 @@ match target with
     let ok = packPackages () && packTest ()
     printfn "pack-test %s (%.1f s)" (if ok then "passed" else "FAILED") sw.Elapsed.TotalSeconds
     exit (if ok then 0 else 1)
+| "bench" ->
+    // The benchmark suite against a PyTorch reference (installs Debian's python3-torch if absent); writes
+    // bench/results.md and bench/results.json. OMP_WAIT_POLICY=PASSIVE (for both sides) stops libtorch's idle OpenMP
+    // workers from spinning on the cores the parallel CPU solvers need; it is the setting we recommend for CPU training.
+    build ()
+    Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", "PASSIVE")
+    exec "dotnet" (sprintf "bench/Imle.Bench/bin/%s/net10.0/Imle.Bench.dll %s" configuration (exampleArgs rest))
 | "soak" ->
     // 10,000 training steps of an I-MLE layer; fails if resident memory grows > 10 % after warm-up or tensors leak.
     build ()
     exec "dotnet" (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll --steps 10000 %s" configuration (exampleArgs rest))
 | other ->
-    eprintfn "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, soak, pack, pack-test." other
+    eprintfn "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test." other
     exit 2
