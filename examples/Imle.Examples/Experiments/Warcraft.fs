@@ -468,14 +468,14 @@ let private commandLine (cfg: Config) (full: bool) =
 let private defaultCache (outDir: string) =
     Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outDir.TrimEnd('/', '\\'))), "cache")
 
-/// The demo's reduced run: K = 12, I-MLE MAP-MAP against BB, sized for about two minutes on two CPU cores (map
+/// The demo's reduced run: K = 12, I-MLE MAP-MAP against BB, 20 epochs on 2,000 maps, sized for about two minutes on two CPU cores (map
 /// generation included); writes its outputs into `<out>/warcraft` and returns the rows.
 let runQuick (ctx: RunContext) : WarcraftRow[] =
     let cfg =
         { Ks = [ 12 ]
-          Epochs = 5
-          TrainMaps = 1000
-          TestMaps = 200
+          Epochs = 20
+          TrainMaps = 2000
+          TestMaps = 500
           Batch = 70
           MethodIds = [ "imle-mm"; "bb" ]
           Device = torch.CPU
