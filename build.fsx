@@ -227,10 +227,9 @@ match target with
     exit (if ok then 0 else 1)
 | "bench" ->
     // The benchmark suite against a PyTorch reference (installs Debian's python3-torch if absent); writes
-    // bench/results.md and bench/results.json. OMP_WAIT_POLICY=PASSIVE (for both sides) stops libtorch's idle OpenMP
-    // workers from spinning on the cores the parallel CPU solvers need; it is the setting we recommend for CPU training.
+    // bench/results.md and bench/results.json. Run with libtorch's default OpenMP settings (what a user gets);
+    // bench/results.md notes what OMP_WAIT_POLICY=PASSIVE changes.
     build ()
-    Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", "PASSIVE")
     exec "dotnet" (sprintf "bench/Imle.Bench/bin/%s/net10.0/Imle.Bench.dll %s" configuration (exampleArgs rest))
 | "soak" ->
     // 10,000 training steps of an I-MLE layer; fails if resident memory grows > 10 % after warm-up or tensors leak.

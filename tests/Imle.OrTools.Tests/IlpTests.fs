@@ -260,23 +260,4 @@ let errorTests =
 let tests = testList "ilp" [ agreementTests; feasibilityTests; batchTests; errorTests ]
 
 [<EntryPoint>]
-let main argv =
-    let mutable passed = 0
-    let mutable failed = 0
-    let printer =
-        let baseP = TestPrinters.defaultPrinter
-        { baseP with
-            summary =
-                fun config summary ->
-                    passed <- summary.passed.Length
-                    failed <- summary.failed.Length + summary.errored.Length
-                    baseP.summary config summary }
-    let code = runTestsWithCLIArgs [ CLIArguments.Printer printer ] argv tests
-    Console.Out.Flush()
-    // CI reads this exact line; Expecto's own summary is not in this form. Expecto leaves a colour-reset escape
-    // without a newline on stdout, so end that line first to keep the summary line clean.
-    let stdout = new IO.StreamWriter(Console.OpenStandardOutput())
-    stdout.WriteLine()
-    stdout.WriteLine(sprintf "%d passed, %d failed" passed failed)
-    stdout.Flush()
-    if failed > 0 then 1 else code
+let main argv = Imle.Tests.CountingRunner.run argv tests
