@@ -159,24 +159,7 @@ let private ratio (a: Stat option) (b: Stat option) =
 
 /// The Warcraft cost network (a small CNN standing in for the truncated ResNet18, as in the examples app):
 /// [B, 3, 8K, 8K] → positive costs [B, K, K].
-type CostNet(k: int, width: int64) as this =
-    inherit torch.nn.Module<Tensor, Tensor>("BenchCostNet")
-    let conv1 = torch.nn.Conv2d(3L, width, 4L, stride = 4L, padding = 0L, bias = false)
-    let bn1 = torch.nn.BatchNorm2d(width)
-    let conv2 = torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
-    let bn2 = torch.nn.BatchNorm2d(width)
-    let conv3 = torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
-    let bn3 = torch.nn.BatchNorm2d(width)
-    let head = torch.nn.Conv2d(width, 1L, 1L)
-    do this.RegisterComponents()
-
-    override _.forward(x: Tensor) : Tensor =
-        let a1 = torch.nn.functional.relu (bn1.forward (conv1.forward x))
-        let a2 = torch.nn.functional.relu (bn2.forward (conv2.forward a1))
-        let a3 = torch.nn.functional.relu (bn3.forward (conv3.forward a2) + a2)
-        let h = head.forward a3
-        let pooled = torch.nn.functional.adaptive_max_pool2d (h, [| int64 k; int64 k |])
-        torch.nn.functional.softplus(pooled.squeeze(1L), 1.0, 20.0)
+type CostNet = Imle.Examples.Experiments.Warcraft.CostNet
 
 /// Warcraft-like vertex costs (the five terrain costs) for `b` maps of K×K, from a seeded System.Random.
 let private warcraftCosts (seed: int) (b: int) (k: int) : Tensor =
