@@ -511,8 +511,23 @@ let main argv =
     let args = Array.toList argv
     let has flag = List.contains flag args
     let valueOf flag = args |> List.pairwise |> List.tryFind (fun (a, _) -> a = flag) |> Option.map snd
+    let known = set [ "--quick"; "--steps"; "--out"; "--profile"; "--no-reference"; "--cases"; "--help" ]
+    match args |> List.filter (fun a -> a.StartsWith "--" && not (known.Contains a)) with
+    | unknown :: _ ->
+        eprintfn "Unknown option '%s'. Options: --quick, --steps N, --cases 1,3,5, --no-reference, --profile, --out DIR, --help." unknown
+        exit 2
+    | [] -> ()
+    if has "--help" then
+        printfn "Imle.Bench [--quick] [--steps N (memory case, default 10000)] [--cases 1,2,3,4,5] [--no-reference] [--profile] [--out DIR (default bench/)]"
+        exit 0
     let quick = has "--quick"
-    let steps = valueOf "--steps" |> Option.map int |> Option.defaultValue 10000
+    let steps =
+        match valueOf "--steps" with
+        | None -> 10000
+        | Some v ->
+            match Int32.TryParse v with
+            | true, n when n >= 1 -> n
+            | _ -> eprintfn "--steps must be a positive integer; got '%s'." v; exit 2
     let root = repoRoot ()
     let outDir = valueOf "--out" |> Option.defaultValue (Path.Combine(root, "bench"))
     Directory.CreateDirectory outDir |> ignore
