@@ -315,7 +315,7 @@ let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: War
                     | FenchelYoungLoss(noise, samples) -> Losses.fenchelYoung problem noise samples generator w y, 1.0
                     | CostRegression -> torch.nn.functional.mse_loss(w, c, torch.nn.Reduction.Mean), 1.0
                 optimizer.zero_grad ()
-                loss.backward ()
+                Training.backward loss // surfaces errors recorded in the discrete backward pass
                 optimizer.step () |> ignore
                 sum <- sum + float (loss.item<float32> ()) / perMap
                 tick ()
