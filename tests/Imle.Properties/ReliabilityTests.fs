@@ -715,15 +715,8 @@ type private Net(inputs: int64, m: int, k: int, seed: int64) as this =
     member _.Scores(x: torch.Tensor) = fc.forward x
     override _.forward(x) = layer.forward (fc.forward x)
 
-let private mib (bytes: int64) = float bytes / 1048576.0
-
-let private workingSet () =
-    GC.Collect()
-    GC.WaitForPendingFinalizers()
-    GC.Collect()
-    use p = Diagnostics.Process.GetCurrentProcess()
-    p.Refresh()
-    p.WorkingSet64
+let private mib = Imle.Tests.Memory.mib
+let private workingSet = Imle.Tests.Memory.workingSet
 
 /// One training step in its own dispose scope; returns the loss.
 let private trainStep (net: Net) (optimizer: torch.optim.Optimizer) (teacher: torch.Tensor) (dataGen: torch.Generator) =

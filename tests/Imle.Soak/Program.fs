@@ -13,15 +13,8 @@ open Imle.Torch
 
 let private f64 = torch.float64
 
-let private mib (bytes: int64) = float bytes / 1048576.0
-
-let private workingSet () =
-    GC.Collect()
-    GC.WaitForPendingFinalizers()
-    GC.Collect()
-    use p = Process.GetCurrentProcess()
-    p.Refresh()
-    p.WorkingSet64
+let private mib = Imle.Tests.Memory.mib
+let private workingSet = Imle.Tests.Memory.workingSet
 
 let private argument (argv: string[]) (name: string) (fallback: int) =
     match Array.tryFindIndex ((=) name) argv with
