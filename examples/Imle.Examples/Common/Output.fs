@@ -18,6 +18,19 @@ type RunContext =
         Quick: bool
     }
 
+/// Checks a `--device` value (cpu, cuda or cuda:N; CUDA only where available) and returns it normalised.
+let deviceName (value: string) : string =
+    let name = value.Trim().ToLowerInvariant()
+    if name <> "cpu" && not (name.StartsWith "cuda") then
+        invalidArg "device" (sprintf "--device must be cpu or cuda[:N]; got '%s'." name)
+    if name.StartsWith "cuda" && not (TorchSharp.torch.cuda.is_available ()) then
+        invalidArg "device" "--device cuda was asked for, but CUDA is not available (this build uses the CPU libtorch; swap the native package)."
+    name
+
+/// Checks that an integer option is at least 1 and returns it.
+let positiveInt (name: string) (value: int) : int =
+    if value < 1 then invalidArg name (sprintf "--%s must be at least 1; got %d." name value) else value
+
 /// Creates the output folder and returns its full path.
 let ensureDir (dir: string) =
     let full = Path.GetFullPath dir

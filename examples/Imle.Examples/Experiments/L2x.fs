@@ -472,12 +472,8 @@ let private commandLine (cfg: Config) (full: bool) =
 /// Runs the experiment from the command line.
 let run (ctx: RunContext) (args: ParseResults<Args>) : int =
     let full = args.Contains Full
-    let deviceName = (args.GetResult(Device, defaultValue = "cpu")).Trim().ToLowerInvariant()
-    if deviceName <> "cpu" && not (deviceName.StartsWith "cuda") then
-        invalidArg "device" (sprintf "--device must be cpu or cuda[:N]; got '%s'." deviceName)
-    if deviceName.StartsWith "cuda" && not (torch.cuda.is_available ()) then
-        invalidArg "device" "--device cuda was asked for, but CUDA is not available (this build uses the CPU libtorch; swap the native package)."
-    let positive name v = if v < 1 then invalidArg name (sprintf "--%s must be at least 1; got %d." name v) else v
+    let deviceName = deviceName (args.GetResult(Device, defaultValue = "cpu"))
+    let positive = positiveInt
     let positiveF name v = if not (v > 0.0) then invalidArg name (sprintf "--%s must be positive; got %g." name v) else v
     let cfg =
         { Ks = args.GetResult(K, defaultValue = [ 4; 8; 16 ])

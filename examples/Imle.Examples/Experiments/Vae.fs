@@ -348,12 +348,8 @@ let private commandLine (cfg: Config) (full: bool) =
 /// Runs the experiment from the command line.
 let run (ctx: RunContext) (args: ParseResults<Args>) : int =
     let full = args.Contains Full
-    let deviceName = (args.GetResult(Device, defaultValue = "cpu")).Trim().ToLowerInvariant()
-    if deviceName <> "cpu" && not (deviceName.StartsWith "cuda") then
-        invalidArg "device" (sprintf "--device must be cpu or cuda[:N]; got '%s'." deviceName)
-    if deviceName.StartsWith "cuda" && not (torch.cuda.is_available ()) then
-        invalidArg "device" "--device cuda was asked for, but CUDA is not available (this build uses the CPU libtorch; swap the native package)."
-    let positive name v = if v < 1 then invalidArg name (sprintf "--%s must be at least 1; got %d." name v) else v
+    let deviceName = deviceName (args.GetResult(Device, defaultValue = "cpu"))
+    let positive = positiveInt
     let cfg =
         { Epochs = positive "epochs" (args.GetResult(Epochs, defaultValue = (if full then 100 else 3)))
           TrainSize = positive "train-size" (args.GetResult(Train_Size, defaultValue = (if full then 60000 else 10000)))
