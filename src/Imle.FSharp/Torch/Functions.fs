@@ -30,6 +30,10 @@ module internal Shapes =
 
     let batchSize (dims: int64[]) = Array.fold (*) 1L dims
 
+    /// The shape of weights (and of their gradient): the batch dims followed by the problem's state shape.
+    let weightShape (batchDims: int64[]) (problem: Problem) : int64[] =
+        Array.append batchDims (Array.map int64 problem.Shape)
+
     /// Scores θ from weights in the problem's sense (θ = −c for minimisation).
     let toScores (problem: Problem) (weights: Tensor) : Tensor =
         match problem.Sense with
@@ -127,9 +131,8 @@ type internal ImleFunction() =
             z3.reshape(Array.concat [ call.BatchDims; [| s |]; stateDims ])
 
     override _.backward(ctx, grad) =
-        let shapeOf (c: ImleCall) = Array.append c.BatchDims (Array.map int64 c.Problem.Shape)
-        BackwardErrors.guard (shapeOf (ctx.get_data("call") :?> ImleCall)) grad 2 (fun () ->
-            let call = ctx.get_data("call") :?> ImleCall
+        let call = ctx.get_data("call") :?> ImleCall
+        BackwardErrors.guard (Shapes.weightShape call.BatchDims call.Problem) grad 2 (fun () ->
             let saved = ctx.get_saved_variables()
             let theta, z = saved.[0], saved.[1]
             let p = call.Problem
@@ -194,7 +197,7 @@ type internal ImleFunction() =
             | _ -> ()
             let scale = match o.Scaling with DivideByLambda when lambda <> 0.0 -> 1.0 / lambda | _ -> 1.0
             use meanDiff = diff.mean([| 1L |]) * scale
-            let g = Shapes.toWeightGradient p (meanDiff.reshape(Array.append call.BatchDims (Array.map int64 p.Shape)))
+            let g = Shapes.toWeightGradient p (meanDiff.reshape(Shapes.weightShape call.BatchDims p))
             g)
 
 /// What the identity / straight-through backward needs.
@@ -218,9 +221,8 @@ type internal IdentityFunction() =
         TensorSolve.solveScores call.Problem perturbed
 
     override _.backward(ctx, grad) =
-        let shapeOf (c: IdentityCall) = Array.append c.BatchDims (Array.map int64 c.Problem.Shape)
-        BackwardErrors.guard (shapeOf (ctx.get_data("call") :?> IdentityCall)) grad 2 (fun () ->
-            let call = ctx.get_data("call") :?> IdentityCall
+        let call = ctx.get_data("call") :?> IdentityCall
+        BackwardErrors.guard (Shapes.weightShape call.BatchDims call.Problem) grad 2 (fun () ->
             Shapes.checkGradient "identity" grad
             let p = call.Problem
             let b = Shapes.batchSize call.BatchDims
@@ -263,9 +265,8 @@ type internal PerturbedFunction() =
         ys.mean([| 1L |]).reshape(weights.shape)
 
     override _.backward(ctx, grad) =
-        let shapeOf (c: PerturbedCall) = Array.append c.BatchDims (Array.map int64 c.Problem.Shape)
-        BackwardErrors.guard (shapeOf (ctx.get_data("call") :?> PerturbedCall)) grad 2 (fun () ->
-            let call = ctx.get_data("call") :?> PerturbedCall
+        let call = ctx.get_data("call") :?> PerturbedCall
+        BackwardErrors.guard (Shapes.weightShape call.BatchDims call.Problem) grad 2 (fun () ->
             Shapes.checkGradient "perturbed optimizer" grad
             let ys = ctx.get_saved_variables().[0]
             let p = call.Problem
@@ -304,8 +305,7 @@ type internal OptimalValueFunction() =
         prod.sum([| 1L |]).reshape(dims)
 
     override _.backward(ctx, grad) =
-        let shapeOf (z: Tensor) = z.shape
-        BackwardErrors.guard (shapeOf (ctx.get_saved_variables().[0])) grad 2 (fun () ->
+        BackwardErrors.guard (ctx.get_saved_variables().[0].shape) grad 2 (fun () ->
             let z = ctx.get_saved_variables().[0]
             Shapes.checkGradient "optimal value" grad
             let extra = z.shape.Length - grad.shape.Length
@@ -342,12 +342,11 @@ type internal FenchelYoungFunction() =
         (values - linear).mean()
 
     override _.backward(ctx, grad) =
-        let shapeOf (c: FenchelYoungCall) = Array.append c.BatchDims (Array.map int64 c.Problem.Shape)
-        BackwardErrors.guard (shapeOf (ctx.get_data("call") :?> FenchelYoungCall)) grad 2 (fun () ->
-            let call = ctx.get_data("call") :?> FenchelYoungCall
+        let call = ctx.get_data("call") :?> FenchelYoungCall
+        BackwardErrors.guard (Shapes.weightShape call.BatchDims call.Problem) grad 2 (fun () ->
             let saved = ctx.get_saved_variables()
             let yBar, y = saved.[0], saved.[1]
             let b = Shapes.batchSize call.BatchDims
             use diff = (yBar - y) * grad / float b
-            let g = Shapes.toWeightGradient call.Problem (diff.reshape(Array.append call.BatchDims (Array.map int64 call.Problem.Shape)))
+            let g = Shapes.toWeightGradient call.Problem (diff.reshape(Shapes.weightShape call.BatchDims call.Problem))
             g)

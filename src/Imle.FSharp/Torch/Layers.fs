@@ -88,9 +88,8 @@ type internal ScoreFunctionFunction() =
         zs.mean([| 1L |]).reshape(weights.shape)
 
     override _.backward(ctx, grad) =
-        let shapeOf (c: ScoreFunctionCall) = Array.append c.BatchDims (Array.map int64 c.Problem.Shape)
-        BackwardErrors.guard (shapeOf (ctx.get_data("call") :?> ScoreFunctionCall)) grad 3 (fun () ->
-            let call = ctx.get_data("call") :?> ScoreFunctionCall
+        let call = ctx.get_data("call") :?> ScoreFunctionCall
+        BackwardErrors.guard (Shapes.weightShape call.BatchDims call.Problem) grad 3 (fun () ->
             Shapes.checkGradient "score function" grad
             let saved = ctx.get_saved_variables()
             let weights, zs = saved.[0], saved.[1]
