@@ -24,6 +24,9 @@ public sealed class ImleTarget
     /// <summary>The current β of an adaptive target (it moves during training); null for the other targets.</summary>
     public double? AdaptiveBeta => adaptive?.Beta;
 
+    /// The adaptive-λ rule of an adaptive target (for checkpoints); null for the other targets.
+    internal Imle.AdaptiveLambda? AdaptiveRule => adaptive;
+
     /// <inheritdoc />
     public override string ToString() => Description;
 }

@@ -9,11 +9,41 @@ open Imle
 [<RequireQualifiedAccess>]
 module ExactTensor =
 
+    /// Checks scores for the exact distribution: a finite floating tensor whose trailing dims are the problem's shape
+    /// or its size m, over a problem whose partition function is computable (a k-subset problem or an enumerable one).
+    let private checkScores (problem: Problem) (scores: Tensor) =
+        if isNull (box problem) then nullArg "problem"
+        if isNull scores then nullArg "scores"
+        let shape = scores.shape
+        let stateDims = problem.Shape |> Array.map int64
+        let k = stateDims.Length
+        let trailingIsShape = shape.Length >= k && shape.[shape.Length - k ..] = stateDims
+        let trailingIsSize = shape.Length >= 1 && shape.[shape.Length - 1] = int64 problem.Size
+        if not (trailingIsShape || trailingIsSize) then
+            invalidArg "scores"
+                (sprintf "scores has shape %A; its trailing dims must be the problem's shape %A or its size %d (problem '%s')."
+                     shape stateDims problem.Size problem.Name)
+        if not (torch.is_floating_point scores) then
+            invalidArg "scores" (sprintf "scores must be a floating-point tensor; got dtype %A." scores.dtype)
+        use finite = torch.isfinite(scores).all()
+        if not (finite.item<bool>()) then
+            invalidArg "scores" "scores contains NaN or infinite entries; all entries must be finite."
+        match problem.Kind with
+        | KSubsetKind _ -> ()
+        | _ when problem.Enumerate.IsSome -> ()
+        | _ ->
+            invalidArg "problem"
+                (sprintf "problem '%s' cannot be enumerated, so its exact distribution is not available (k-subset problems and enumerable ones are)." problem.Name)
+
     /// log p(z; θ) = ⟨z, θ⟩/τ − A(θ) for scores θ and states z of shape [..., ...problem.Shape] (or flattened
     /// [..., m]), differentiable in θ. Uses the k-subset
     /// dynamic programme for k-subset problems and enumeration otherwise.
     let logProbability (problem: Problem) (tau: float) (scores: Tensor) (states: Tensor) : Tensor =
         Validate.positive "tau" tau
+        checkScores problem scores
+        if isNull states then nullArg "states"
+        if states.shape <> scores.shape then
+            invalidArg "states" (sprintf "states must have the shape of scores, %A; got %A." scores.shape states.shape)
         let m = int64 problem.Size
         use theta = scores.reshape(-1L, m) / tau
         use z = states.reshape(-1L, m).``to``(scores.dtype)
@@ -49,6 +79,8 @@ module ExactTensor =
     let sample (problem: Problem) (tau: float) (samples: int) (generator: torch.Generator) (scores: Tensor) : Tensor =
         Validate.positive "tau" tau
         Validate.intAtLeast "samples (S)" 1 samples
+        if isNull generator then nullArg "generator"
+        checkScores problem scores
         let m = int64 problem.Size
         use theta = scores.detach().reshape(-1L, m).``to``(torch.float64, torch.CPU)
         let b = theta.shape.[0]
