@@ -11,8 +11,11 @@ namespace Imle.CSharp.Tests;
 public class SurfaceTests
 {
     private static readonly Assembly Facade = typeof(Imle.CSharp.Problems).Assembly;
+    private static readonly Assembly OrToolsFacade = typeof(Imle.CSharp.OrTools.IntegerLinearProgram).Assembly;
+    private static readonly Assembly[] Facades = { Facade, OrToolsFacade };
     private static readonly Assembly FSharpCore = typeof(Microsoft.FSharp.Core.Unit).Assembly;
     private static readonly Assembly ImleFSharp = typeof(Imle.Problem).Assembly;
+    private static readonly Assembly ImleOrTools = typeof(Imle.OrTools.IlpModel).Assembly;
 
     private static IEnumerable<string> Offences(Type type, string where)
     {
@@ -25,8 +28,8 @@ public class SurfaceTests
         var definition = type.IsGenericType ? type.GetGenericTypeDefinition() : type;
         if (definition.Assembly == FSharpCore)
             yield return $"{where}: {type} comes from FSharp.Core";
-        else if (definition.Assembly == ImleFSharp)
-            yield return $"{where}: {type} comes from Imle.FSharp (wrap it in a C# type)";
+        else if (definition.Assembly == ImleFSharp || definition.Assembly == ImleOrTools)
+            yield return $"{where}: {type} comes from {definition.Assembly.GetName().Name} (wrap it in a C# type)";
         else if (definition.FullName is { } name &&
                  (name.StartsWith("System.Tuple`") || name.StartsWith("System.ValueTuple`") || name.StartsWith("Microsoft.FSharp.")))
             yield return $"{where}: {type} is a tuple or F# type";
@@ -38,7 +41,7 @@ public class SurfaceTests
     private static IEnumerable<string> AllOffences()
     {
         const BindingFlags flags = BindingFlags.Public | BindingFlags.Instance | BindingFlags.Static | BindingFlags.DeclaredOnly;
-        foreach (var type in Facade.GetExportedTypes())
+        foreach (var type in Facades.SelectMany(a => a.GetExportedTypes()))
         {
             if (type.BaseType is { } baseType)
                 foreach (var o in Offences(baseType, $"{type} base type")) yield return o;
@@ -75,14 +78,16 @@ public class SurfaceTests
         // The checker itself must see an F# type where one is.
         Assert.NotEmpty(Offences(typeof(Func<Microsoft.FSharp.Collections.FSharpList<int>>), "probe"));
         Assert.NotEmpty(Offences(typeof(Imle.Noise), "probe"));
+        Assert.NotEmpty(Offences(typeof(Imle.OrTools.IlpModel), "probe"));
         Assert.NotEmpty(Offences(typeof((int, int)[]), "probe"));
         Assert.Empty(Offences(typeof(Func<TorchSharp.torch.Tensor, double[]>), "probe"));
-        Assert.NotEmpty(Facade.GetExportedTypes());
+        Assert.All(Facades, a => Assert.NotEmpty(a.GetExportedTypes()));
     }
 
     [Fact]
-    public void EveryPublicTypeLivesInTheFacadeNamespace()
+    public void EveryPublicTypeLivesInItsFacadeNamespace()
     {
-        Assert.All(Facade.GetExportedTypes(), t => Assert.Equal("Imle.CSharp", t.Namespace));
+        foreach (var assembly in Facades)
+            Assert.All(assembly.GetExportedTypes(), t => Assert.Equal(assembly.GetName().Name, t.Namespace));
     }
 }
