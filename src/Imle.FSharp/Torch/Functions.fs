@@ -10,23 +10,12 @@ type Tensor = torch.Tensor
 /// Shape bookkeeping shared by the autograd functions: weights [..batch, ...problem.Shape] are viewed as [B, m].
 module internal Shapes =
 
-    /// Checks that the trailing dims of `weights` are the problem's shape and that it is a finite floating tensor;
+    /// Checks `weights` with `TensorSolve.validate` (trailing dims = the problem's shape, finite floating entries) and
     /// returns the batch dims.
     let batchDims (parameter: string) (problem: Problem) (weights: Tensor) : int64[] =
-        if isNull weights then nullArg parameter
+        TensorSolve.validate parameter problem weights
         let shape = weights.shape
-        let stateDims = problem.Shape |> Array.map int64
-        let k = stateDims.Length
-        if shape.Length < k || shape.[shape.Length - k ..] <> stateDims then
-            invalidArg parameter
-                (sprintf "%s has shape %A; its trailing dims must be the problem's state shape %A (problem '%s'), with any leading batch dims."
-                     parameter shape stateDims problem.Name)
-        if not (torch.is_floating_point weights) then
-            invalidArg parameter (sprintf "%s must be a floating-point tensor; got dtype %A." parameter weights.dtype)
-        use finite = torch.isfinite(weights).all()
-        if not (finite.item<bool>()) then
-            invalidArg parameter (sprintf "%s contains NaN or infinite entries; all entries must be finite." parameter)
-        shape.[.. shape.Length - k - 1]
+        shape.[.. shape.Length - problem.Shape.Length - 1]
 
     let batchSize (dims: int64[]) = Array.fold (*) 1L dims
 

@@ -15,19 +15,12 @@ module ExactTensor =
         if isNull (box problem) then nullArg "problem"
         if isNull scores then nullArg "scores"
         let shape = scores.shape
-        let stateDims = problem.Shape |> Array.map int64
-        let k = stateDims.Length
-        let trailingIsShape = shape.Length >= k && shape.[shape.Length - k ..] = stateDims
-        let trailingIsSize = shape.Length >= 1 && shape.[shape.Length - 1] = int64 problem.Size
-        if not (trailingIsShape || trailingIsSize) then
-            invalidArg "scores"
-                (sprintf "scores has shape %A; its trailing dims must be the problem's shape %A or its size %d (problem '%s')."
-                     shape stateDims problem.Size problem.Name)
-        if not (torch.is_floating_point scores) then
-            invalidArg "scores" (sprintf "scores must be a floating-point tensor; got dtype %A." scores.dtype)
-        use finite = torch.isfinite(scores).all()
-        if not (finite.item<bool>()) then
-            invalidArg "scores" "scores contains NaN or infinite entries; all entries must be finite."
+        if problem.Shape.Length > 1 && shape.Length >= 1 && shape.[shape.Length - 1] = int64 problem.Size then
+            // Flattened [..., m]: check it viewed as [..., ...problem.Shape].
+            use asStates = scores.reshape(Array.append shape.[.. shape.Length - 2] (Array.map int64 problem.Shape))
+            TensorSolve.validate "scores" problem asStates
+        else
+            TensorSolve.validate "scores" problem scores
         match problem.Kind with
         | KSubsetKind _ -> ()
         | _ when problem.Enumerate.IsSome -> ()

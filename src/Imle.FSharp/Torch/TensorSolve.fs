@@ -37,8 +37,9 @@ module TensorSolve =
     let private shapeText (dims: seq<int64>) = "[" + String.Join(", ", dims) + "]"
 
     /// Checks a weights (or scores) tensor against the problem: not null, floating dtype, trailing dims equal to the
-    /// problem's shape, all entries finite. Raises ArgumentException naming `name` otherwise.
-    let private validate (name: string) (problem: Problem) (weights: torch.Tensor) =
+    /// problem's shape, all entries finite. Raises ArgumentException naming `name` otherwise. (Every tensor entry point
+    /// checks its weights with this one function.)
+    let internal validate (name: string) (problem: Problem) (weights: torch.Tensor) =
         if isNull (box problem) then nullArg "problem"
         if isNull weights then raise (ArgumentNullException(name, sprintf "%s must not be null." name))
         if not (weights.is_floating_point ()) then
