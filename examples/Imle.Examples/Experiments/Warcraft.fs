@@ -41,7 +41,7 @@ type Args =
             | Train_Maps _ -> "training maps (default 1000; --full: 10000)"
             | Test_Maps _ -> "test maps (default 200; --full: 1000)"
             | Batch _ -> "batch size (default 70)"
-            | Methods _ -> "methods to run: imle-mm imle-mumu imle-fact2 bb dpo identity regression (default all)"
+            | Methods _ -> "methods to run: imle-mm imle-mm-delta0 imle-mumu imle-fact2 bb dpo identity regression (default all)"
             | Full -> "the paper's protocol: 50 epochs, batch 70, 10,000 training and 1,000 test maps, K = 12 18 24 30"
             | Device _ -> "torch device: cpu or cuda (default cpu)"
             | Cache _ -> "folder of the map cache (default <out>/../cache)"
@@ -109,8 +109,6 @@ type MethodSpec =
       PaperColumn: int option }
 
 /// All method ids, in report order.
-let methodIds = [ "imle-mm"; "imle-mumu"; "imle-fact2"; "bb"; "dpo"; "identity"; "regression" ]
-
 /// The methods at grid size k (κ = int(1.3·K) for the Sum-of-Gamma noise, τ = 1, s = 10).
 let methodSpecs (k: int) : MethodSpec list =
     let kappa = float (int (1.3 * float k))
@@ -121,6 +119,11 @@ let methodSpecs (k: int) : MethodSpec list =
         Target = sprintf "Eq. 14 (CombOpt) on ℓ_H summed over cells and maps (θ' = 2y − 1), %s, S = 10" (Noise.describe sog)
         Training = Layer(combOpt, HammingSum)
         PaperColumn = Some 1 }
+      { Id = "imle-mm-delta0"
+        Name = "I-MLE MAP-MAP, ρ = δ₀"
+        Target = "Eq. 14 (CombOpt) on ℓ_H summed over cells and maps, no noise (ρ = δ₀): Fact 1's perceptron rule, S = 1"
+        Training = Layer(Imle { ImleOptions.Create(kappa, 1.0) with Target = CombOpt; Samples = 1; Noise = Zero }, HammingSum)
+        PaperColumn = None }
       { Id = "imle-mumu"
         Name = "I-MLE μ-μ (gradient target)"
         Target = sprintf "PID θ' = θ − λ·dL/dz, λ = 10, on ℓ_H per map, %s, S = 10, mean output" (Noise.describe sog)
@@ -151,6 +154,9 @@ let methodSpecs (k: int) : MethodSpec list =
         Target = "MSE to the true costs (no solver in training)"
         Training = CostRegression
         PaperColumn = None } ]
+
+/// The command-line ids of the methods, in the order they run.
+let methodIds = methodSpecs 12 |> List.map (fun s -> s.Id)
 
 /// The paper's Table 2 (mean ± sd over 5 runs): μ-μ, MAP-MAP, BB, DPO per K.
 let paperTable : Map<int, string[]> =
