@@ -32,6 +32,10 @@ let LabelsMagic = 0x00000801
 [<Literal>]
 let DefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist"
 
+/// How a report names the data in `dir`: "Fashion-MNIST" for a Fashion-MNIST folder, otherwise its path.
+let datasetName (dir: string) =
+    if dir.Contains("fashion", System.StringComparison.OrdinalIgnoreCase) then "Fashion-MNIST" else "the IDX data in " + dir
+
 /// An unsigned-byte IDX array: its dimensions and its values in row-major order.
 type IdxArray = { Dims: int[]; Data: byte[] }
 

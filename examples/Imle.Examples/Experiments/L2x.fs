@@ -469,8 +469,7 @@ let runExperiment (cfg: Config) : L2xRow[] option =
                           cfg.Ks |> List.map (fun k -> mine |> Array.tryFind (fun r -> r.K = k) |> Option.map (fun r -> fmt 1 r.PostHocAccuracy) |> Option.defaultValue "–") |> Array.ofList
                           [| paper; fmt 0 (mine |> Array.sumBy (fun r -> r.Seconds)) |] ])
                  |> Array.ofList)
-        let dataName =
-            if cfg.DataDir.Contains("fashion", StringComparison.OrdinalIgnoreCase) then "Fashion-MNIST" else "the IDX data in " + cfg.DataDir
+        let dataName = Idx.datasetName cfg.DataDir
         let report =
             String.Join("\n",
                 [ "# Learning to explain: k of 49 image patches (paper Sec. 5.2, Table 1 setting)"

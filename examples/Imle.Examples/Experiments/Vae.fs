@@ -286,8 +286,7 @@ let runExperiment (cfg: Config) : VaeRow[] option =
             [ line "imle-sog" "imle-gumbel1" "I-MLE SoG(τ=10) vs I-MLE Gumbel(0, 1) (the paper's comparison)"
               line "imle-sog" "imle-gumbel" "I-MLE SoG(τ=10) vs I-MLE Gumbel(0, 10) (same temperature)" ]
             |> List.choose id
-        let dataName =
-            if cfg.DataDir.Contains("fashion", StringComparison.OrdinalIgnoreCase) then "Fashion-MNIST" else "the IDX data in " + cfg.DataDir
+        let dataName = Idx.datasetName cfg.DataDir
         let report =
             String.Join("\n",
                 [ "# Discrete k-subset VAE (paper Fig. 4)"
