@@ -148,31 +148,31 @@ public static class Checkpoints
     public static void RestoreGenerator(byte[] state, Generator generator) =>
         Imle.Torch.Checkpoint.restoreGenerator(Guard.Array(state, nameof(state)), Guard.NotNull(generator, nameof(generator)));
 
-    /// <summary>The state of an adaptive target's λ rule.</summary>
-    /// <param name="target">A target from <see cref="Targets.Adaptive"/>.</param>
+    /// <summary>The state of a layer's adaptive-λ rule.</summary>
+    /// <param name="layer">A layer whose estimator has an adaptive target (<see cref="Targets.Adaptive"/>).</param>
     /// <returns>Its β and moving average with its fixed settings.</returns>
-    /// <exception cref="ArgumentException">The target is not adaptive.</exception>
-    public static AdaptiveLambdaSnapshot CaptureAdaptive(ImleTarget target)
+    /// <exception cref="ArgumentException">The layer's estimator has no adaptive target.</exception>
+    public static AdaptiveLambdaSnapshot CaptureAdaptive(DiscreteModule layer)
     {
-        var s = Imle.Torch.Checkpoint.captureAdaptive(AdaptiveRuleOf(target));
+        var s = Imle.Torch.Checkpoint.captureAdaptive(AdaptiveCellOf(layer));
         return new AdaptiveLambdaSnapshot(s.Beta, s.AverageNonZero, s.TargetNorm, s.BetaStep, s.Decay);
     }
 
-    /// <summary>Restores β and the moving average of an adaptive target's rule exactly.</summary>
+    /// <summary>Restores β and the moving average of a layer's adaptive-λ rule exactly.</summary>
     /// <param name="snapshot">A snapshot from <see cref="CaptureAdaptive"/>.</param>
-    /// <param name="target">An adaptive target with the same fixed settings (target norm, step, decay).</param>
-    /// <exception cref="ArgumentException">The target is not adaptive or its fixed settings differ.</exception>
-    public static void RestoreAdaptive(AdaptiveLambdaSnapshot snapshot, ImleTarget target)
+    /// <param name="layer">A layer with an adaptive target of the same fixed settings (target, step, decay).</param>
+    /// <exception cref="ArgumentException">The layer has no adaptive target or its fixed settings differ.</exception>
+    public static void RestoreAdaptive(AdaptiveLambdaSnapshot snapshot, DiscreteModule layer)
     {
         Guard.NotNull(snapshot, nameof(snapshot));
-        var rule = AdaptiveRuleOf(target);
+        var cell = AdaptiveCellOf(layer);
         Imle.Torch.Checkpoint.restoreAdaptive(
-            new Imle.Torch.AdaptiveLambdaState(snapshot.Beta, snapshot.AverageNonZero, snapshot.TargetNorm, snapshot.BetaStep, snapshot.Decay), rule);
+            new Imle.Torch.AdaptiveLambdaState(snapshot.Beta, snapshot.AverageNonZero, snapshot.TargetNorm, snapshot.BetaStep, snapshot.Decay), cell);
     }
 
-    private static Imle.AdaptiveLambda AdaptiveRuleOf(ImleTarget target) =>
-        Guard.NotNull(target, nameof(target)).AdaptiveRule
-        ?? throw new ArgumentException($"target must be an adaptive target (Targets.Adaptive); got {target.Description}.", nameof(target));
+    private static Imle.Torch.AdaptiveLambdaCell AdaptiveCellOf(DiscreteModule layer) =>
+        Guard.NotNull(layer, nameof(layer)).AdaptiveCell
+        ?? throw new ArgumentException($"layer must use an adaptive target (Targets.Adaptive); its estimator is {layer.Estimator}.", nameof(layer));
 
     private static void CheckPath(string path)
     {

@@ -7,25 +7,14 @@ namespace Imle.CSharp;
 public sealed class ImleTarget
 {
     internal readonly Imle.Target Value;
-    private readonly Imle.AdaptiveLambda? adaptive;
 
-    internal ImleTarget(Imle.Target value, Imle.AdaptiveLambda? adaptive = null)
-    {
-        Value = value;
-        this.adaptive = adaptive;
-    }
+    internal ImleTarget(Imle.Target value) => Value = value;
 
     /// <summary>A short description for reports.</summary>
     public string Description => Imle.TargetModule.describe(Value);
 
     /// <summary>λ of a PID target; null for the other targets.</summary>
     public double? Lambda => Value is Imle.Target.Pid pid ? pid.lambda : null;
-
-    /// <summary>The current β of an adaptive target (it moves during training); null for the other targets.</summary>
-    public double? AdaptiveBeta => adaptive?.Beta;
-
-    /// The adaptive-λ rule of an adaptive target (for checkpoints); null for the other targets.
-    internal Imle.AdaptiveLambda? AdaptiveRule => adaptive;
 
     /// <inheritdoc />
     public override string ToString() => Description;
@@ -43,22 +32,21 @@ public static class Targets
     /// <summary>The combinatorial-optimisation target (Eq. 14): θ'ᵢ = θᵢ where (dL/dz)ᵢ = 0, −(dL/dz)ᵢ otherwise.</summary>
     public static ImleTarget CombOpt { get; } = new(Imle.Target.CombOpt);
 
-    /// <summary>PID with λ = β·‖θ‖/‖dL/dz‖ chosen at every backward pass by the adaptive rule of AIMLE. Use a new
-    /// target (and so a new estimator) per layer: it holds state.</summary>
+    /// <summary>PID with λ = β·‖θ‖/‖dL/dz‖ chosen at every backward pass by the adaptive rule of AIMLE
+    /// (torch-adaptive-imle's defaults). The target is a value: each layer built from it keeps its own β
+    /// (<see cref="DiscreteModule.AdaptiveBeta"/>).</summary>
     /// <param name="initialBeta">β₀ ≥ 0.</param>
-    /// <param name="targetNorm">The target number of non-zero gradient entries per sample, &gt; 0.</param>
+    /// <param name="targetNonZero">The target number of non-zero gradient entries per sample, &gt; 0.</param>
     /// <param name="betaStep">The step by which β moves, &gt; 0.</param>
     /// <param name="decay">The moving-average decay, in [0, 1).</param>
+    /// <param name="initialAverage">The moving average before the first backward pass, ≥ 0.</param>
     /// <returns>The target.</returns>
-    public static ImleTarget Adaptive(double initialBeta = 0.0, double targetNorm = 1.0, double betaStep = 1e-4, double decay = 0.9)
+    /// <exception cref="ArgumentOutOfRangeException">A setting is out of its range.</exception>
+    public static ImleTarget Adaptive(double initialBeta = 1.0, double targetNonZero = 1.0, double betaStep = 1e-4,
+        double decay = 0.9, double initialAverage = 1.0)
     {
-        Guard.AtLeast(initialBeta, 0.0, nameof(initialBeta));
-        Guard.Positive(targetNorm, nameof(targetNorm));
-        Guard.Positive(betaStep, nameof(betaStep));
-        if (double.IsNaN(decay) || decay < 0.0 || decay >= 1.0)
-            throw new ArgumentOutOfRangeException(nameof(decay), decay, $"decay must lie in [0, 1); got {decay}.");
-        var state = new Imle.AdaptiveLambda(initialBeta, targetNorm, betaStep, decay);
-        return new(Imle.Target.NewAdaptive(state), state);
+        var settings = new Imle.AdaptiveLambda(initialBeta, targetNonZero, betaStep, decay, initialAverage);
+        return new(Imle.Target.NewAdaptive(Imle.AdaptiveLambdaModule.validate(settings)));
     }
 
     /// <summary>Your own target: (θ, dL/dz) → θ'.</summary>

@@ -11,11 +11,13 @@ namespace Imle.CSharp;
 public sealed class DiscreteModule : nn.Module<Tensor, Tensor>
 {
     private readonly nn.Module<Tensor, Tensor> layer;
+    private readonly Imle.Torch.DiscreteLayer inner;
 
     internal DiscreteModule(Imle.Torch.DiscreteLayer layer, ImleProblem problem, GradientEstimator estimator, string name)
         : base(name)
     {
         this.layer = layer;
+        inner = layer;
         Problem = problem;
         Estimator = estimator;
         Generator = layer.Generator;
@@ -30,6 +32,13 @@ public sealed class DiscreteModule : nn.Module<Tensor, Tensor>
 
     /// <summary>The generator the noise is drawn from (seeded at construction).</summary>
     public Generator Generator { get; }
+
+    /// <summary>The current β of an adaptive-λ target (it moves during training); null for the other estimators.</summary>
+    public double? AdaptiveBeta => AdaptiveCell?.State.Beta;
+
+    /// The layer's adaptive-λ state (for checkpoints); null unless the estimator has an adaptive target.
+    internal Imle.Torch.AdaptiveLambdaCell? AdaptiveCell =>
+        Microsoft.FSharp.Core.FSharpOption<Imle.Torch.AdaptiveLambdaCell>.get_IsSome(inner.Adaptive) ? inner.Adaptive.Value : null;
 
     /// <summary>The forward pass: weights [..batch, ...problem shape] → states of the same shape.</summary>
     /// <param name="weights">Scores (maximisation) or costs (minimisation); floating point and finite.</param>

@@ -43,10 +43,10 @@ public class CheckpointTests
             var optimizer = optim.Adam(model.parameters(), lr: 0.01);
             Train(model, optimizer, 5);
             var generator = new Generator(42);
-            var target = Targets.Adaptive(initialBeta: 0.5);
+            var adaptive = DiscreteLayers.Create(Problems.KSubset(6, 2), Estimators.Imle(kappa: 2).WithTarget(Targets.Adaptive(initialBeta: 0.5)));
             var state = new CheckpointState { Step = 5, Epoch = 1, Seed = 42 };
             state.Generators["noise"] = Checkpoints.CaptureGenerator(generator);
-            state.AdaptiveLambdas["layer"] = Checkpoints.CaptureAdaptive(target);
+            state.AdaptiveLambdas["layer"] = Checkpoints.CaptureAdaptive(adaptive);
             state.Settings["optimizer"] = "adam";
             state.Metrics["loss"] = double.NaN;
             Checkpoints.Save(path, model, state, optimizer);
@@ -59,13 +59,13 @@ public class CheckpointTests
             var loaded = Checkpoints.Load(path, resumed, resumedOptimizer);
             var generator2 = new Generator(7);
             Checkpoints.RestoreGenerator(loaded.Generators["noise"], generator2);
-            var target2 = Targets.Adaptive(initialBeta: 3.0);
-            Checkpoints.RestoreAdaptive(loaded.AdaptiveLambdas["layer"], target2);
+            var adaptive2 = DiscreteLayers.Create(Problems.KSubset(6, 2), Estimators.Imle(kappa: 2).WithTarget(Targets.Adaptive(initialBeta: 3.0)));
+            Checkpoints.RestoreAdaptive(loaded.AdaptiveLambdas["layer"], adaptive2);
             Train(resumed, resumedOptimizer, 5);
 
             Assert.Equal(expected, resumed.parameters().Select(p => p.data<float>().ToArray()).ToArray());
             Assert.Equal(expectedDraw, torch.rand(3, generator: generator2).data<float>().ToArray());
-            Assert.Equal(0.5, target2.AdaptiveBeta);
+            Assert.Equal(0.5, adaptive2.AdaptiveBeta);
             Assert.Equal((5L, 1, 42L), (loaded.Step, loaded.Epoch, loaded.Seed));
             Assert.Equal("adam", loaded.Settings["optimizer"]);
             Assert.True(double.IsNaN(loaded.Metrics["loss"]));
@@ -89,7 +89,7 @@ public class CheckpointTests
             Assert.Throws<FileNotFoundException>(() => Checkpoints.Load(path, model));
             Assert.Throws<ArgumentException>(() => Checkpoints.Load(" ", model));
             Assert.Throws<ArgumentNullException>(() => Checkpoints.Save(path, model, null!));
-            Assert.Throws<ArgumentException>(() => Checkpoints.CaptureAdaptive(Targets.Pid(1.0)));
+            Assert.Throws<ArgumentException>(() => Checkpoints.CaptureAdaptive(DiscreteLayers.Create(Problems.KSubset(6, 2), Estimators.Imle(kappa: 2, lambda: 1.0))));
 
             Checkpoints.Save(path, model, new CheckpointState());
             var other = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3));

@@ -122,23 +122,25 @@ let tests =
             g = c.Dy && gc = Array.map (fun d -> -d) c.Dy)
 
         testCase "adaptive λ (AIMLE) moves β up while gradients are all zero, and down once they exceed the target" <| fun () ->
-            let state = AdaptiveLambda(0.0, 1.0, 0.5, 0.0)
+            let settings = { AdaptiveLambda.Default with InitialBeta = 0.0; BetaStep = 0.5; Decay = 0.0 }
             let p = Problem.kSubset 6 2
-            let est = Imle { (ImleOptions.Create(2.0, 1.0)) with Target = Adaptive state; Noise = Zero }
+            let est = Imle { (ImleOptions.Create(2.0, 1.0)) with Target = Adaptive settings; Noise = Zero }
             let theta = [| 3.0; 2.0; 1.0; 0.0; -1.0; -2.0 |]
             let dy = [| 1.0; 1.0; 0.0; -1.0; -1.0; 0.0 |]
+            let step state =
+                let pass = Reference.forward p est (Random 1) theta
+                Reference.backwardAdaptive p est state pass [| dy |]
             // β = 0 → λ = 0 → zero gradient → the average is below the target → β grows.
-            let _, g0 = Reference.estimate p est (Random 1) theta (fun _ -> dy)
+            let g0, s1 = step (AdaptiveLambda.initial settings)
             Expect.isTrue (g0 |> Array.forall ((=) 0.0)) "λ = 0 gives a zero gradient"
-            Expect.equal state.Beta 0.5 "β moved up by one step"
+            Expect.equal s1.Beta 0.5 "β moved up by one step"
             // With β = 0.5, λ ≈ 1.09 flips two entries (2 non-zero > target 1), so β must come back down: β oscillates
             // around the point where the non-zero count crosses the target instead of growing by 10 steps to 5.5.
-            let averages =
-                [ for _ in 1..10 do
-                    Reference.estimate p est (Random 1) theta (fun _ -> dy) |> ignore
-                    yield state.AverageNonZero ]
-            Expect.isLessThanOrEqual state.Beta 1.0 "β went down once the non-zero count exceeded the target"
-            Expect.isGreaterThan (List.max averages) 1.0 "non-zero gradient entries were counted"
+            let states = List.scan (fun s _ -> snd (step s)) s1 [ 1..10 ]
+            Expect.isLessThanOrEqual (List.last states).Beta 1.0 "β went down once the non-zero count exceeded the target"
+            Expect.isGreaterThan (states |> List.map (fun s -> s.AverageNonZero) |> List.max) 1.0 "non-zero gradient entries were counted"
+            Expect.throwsT<ArgumentException> (fun () -> Reference.backward p est (Reference.forward p est (Random 1) theta) [| dy |] |> ignore)
+                "the stateless backward refuses an adaptive target"
 
         testList "validation names the parameter" [
             testCase "λ ≤ 0" <| fun () -> throwsNaming "lambda" (fun () -> Estimator.validate (Blackbox 0.0))

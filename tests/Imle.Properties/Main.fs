@@ -13,6 +13,8 @@ let allTests =
         TorchEstimatorTests.tests
         ReliabilityTests.tests
         IdxTests.tests
+        ScalarLifetimeTests.tests
+        AdaptiveLambdaTests.tests
     ]
 
 [<EntryPoint>]

@@ -15,6 +15,14 @@ open Imle
 open Imle.Solvers
 open Imle.Torch
 
+/// `Discrete.apply`, with a fresh adaptive-λ state when the estimator's target is adaptive (which keeps state).
+let private applyAny (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (meanOutput: bool) (w: torch.Tensor) =
+    let adaptive =
+        match estimator with
+        | Imle { Target = Adaptive settings } -> Some(AdaptiveLambdaCell settings)
+        | _ -> None
+    Discrete.applyWithState adaptive problem estimator generator meanOutput w
+
 let private f64 = torch.float64
 let private f32 = torch.float32
 
@@ -123,7 +131,7 @@ let private imleOptionsGen : Gen<ImleOptions * string list> =
         let! lambda = positive
         let! samples = Gen.frequency [ 5, Gen.choose (1, 3); 1, Gen.elements [ 0; -1 ] ]
         let! tin = Gen.frequency [ 8, Gen.constant 1.0; 1, Gen.elements badFloats ]
-        let! target = Gen.frequency [ 4, Gen.constant (Pid lambda); 1, Gen.constant CombOpt; 1, Gen.constant (Adaptive(AdaptiveLambda(0.5, 1.0, 1e-3, 0.9))) ]
+        let! target = Gen.frequency [ 4, Gen.constant (Pid lambda); 1, Gen.constant CombOpt; 1, Gen.constant (Adaptive { AdaptiveLambda.Default with InitialBeta = 0.5; BetaStep = 1e-3 }) ]
         let! symmetric = Gen.frequency [ 4, Gen.constant false; 1, Gen.constant true ]
         let o = { ImleOptions.Create(2.0, 1.0) with Noise = noise; Target = target; Samples = samples; InputTemperature = tin; Symmetric = symmetric }
         let bad =
@@ -306,7 +314,7 @@ let private constructorCase =
         "Exact.marginals wrong length", [ "states" ], (fun () -> Exact.marginals 1.0 (Problem.kSubsets 3 1) [| 1.0; 2.0 |] |> ignore)
         "Exact.sample null rng", [ "rng" ], (fun () -> Exact.sample 1.0 (Problem.kSubsets 3 1) [| 1.0; 2.0; 3.0 |] null |> ignore)
         "Problem.states not enumerable", [ "enumeration" ], (fun () -> Problem.states (Problem.alignment 3 3 0.0) |> ignore)
-        "AdaptiveLambda decay=1", [ "decay" ], (fun () -> AdaptiveLambda(0.0, 1.0, 1e-3, 1.0) |> ignore)
+        "AdaptiveLambda decay=1", [ "Decay" ], (fun () -> AdaptiveLambda.validate { AdaptiveLambda.Default with Decay = 1.0 } |> ignore)
         "DiscreteLayer invalid estimator", [ "lambda" ], (fun () -> Layers.kSubset 5 2 -1.0 1 0L |> ignore)
         "DiscreteLayer S=0", [ "Samples" ], (fun () -> Layers.kSubset 5 2 1.0 0 0L |> ignore)
         "TensorSolve DOP=0", [ "degreeOfParallelism" ], (fun () -> TensorSolve.solveWithParallelism 0 (Problem.kSubset 3 1) (torch.zeros(3L)) |> ignore)
@@ -411,7 +419,7 @@ let private discreteCase =
                         if useLayer then
                             use layer = Layers.create problem estimator (int64 seed)
                             layer.forward w
-                        else Discrete.apply problem estimator (torch.Generator(uint64 seed)) true w
+                        else applyAny problem estimator (torch.Generator(uint64 seed)) true w
                     let upstream = torch.tensor(dy, dtype = f64).reshape(z.shape).``to``(z.dtype)
                     Training.backward ((z * upstream).sum())
                     if relaxed && dyPoisoned then Array.append (toArray z) [| 0.0 |]
@@ -554,13 +562,13 @@ let private badInputTests =
             for estimator in [ Imle(ImleOptions.Create(2.0, 1.0)); Blackbox 1.0; Identity(MeanCentre, Zero); StraightThrough Zero; Perturbed(Normal 1.0, 2); ScoreFunction 3 ] do
                 use _scope = torch.NewDisposeScope()
                 let w = torch.randn([| 3L; 5L |], dtype = f64).requires_grad_(true)
-                let z = Discrete.apply problem estimator (torch.Generator(1UL)) true w
+                let z = applyAny problem estimator (torch.Generator(1UL)) true w
                 let dy = torch.tensor(Array.create 15 nan, dtype = f64).reshape(3L, 5L)
                 Expect.throwsT<InvalidOperationException> (fun () -> Training.backward ((z * dy).sum())) "NaN dL/dz surfaces"
                 incr faults
                 // Recovered: the next call works.
                 let w2 = torch.randn([| 3L; 5L |], dtype = f64).requires_grad_(true)
-                let z2 = Discrete.apply problem estimator (torch.Generator(2UL)) true w2
+                let z2 = applyAny problem estimator (torch.Generator(2UL)) true w2
                 Training.backward (z2.sum())
                 Expect.isTrue (allFinite (toArray w2.grad)) "finite after recovery"
             // A user solver that turns infeasible after its first call: the forward succeeds, the backward fails.
@@ -607,7 +615,7 @@ let private extremeTests =
                 let wArr = Array.init 40 (fun _ -> scale * Sampling.standardNormal rng)
                 let w = torch.tensor(wArr, dtype = f64).reshape(4L, 10L).requires_grad_(true)
                 for estimator in [ Imle(ImleOptions.Create(3.0, 1.0)); Imle((ImleOptions.Create(3.0, 1e6)).WithSamples(3)); Blackbox 1e-6 ] do
-                    let z = Discrete.apply problem estimator (new torch.Generator(3UL)) true w
+                    let z = applyAny problem estimator (new torch.Generator(3UL)) true w
                     let dy = torch.randn([| 4L; 10L |], dtype = f64, generator = new torch.Generator(4UL))
                     w.grad <- null
                     Training.backward ((z * dy).sum())
@@ -654,7 +662,7 @@ let private layerRun (problem: Problem) (estimator: Estimator) (seed: uint64) (b
     let w = torch.rand(shape, dtype = f64, generator = dataGen) * 3.0
     w.requires_grad_(true) |> ignore
     let dy = torch.randn(shape, dtype = f64, generator = dataGen)
-    let z = Discrete.apply problem estimator (new torch.Generator(seed)) true w
+    let z = applyAny problem estimator (new torch.Generator(seed)) true w
     Training.backward ((z * dy).sum())
     bits (toArray z), bits (toArray w.grad)
 
@@ -852,22 +860,23 @@ let private checkpointTests =
         }
 
         test "adaptive λ state round-trips exactly" {
-            let rule = AdaptiveLambda(0.0, 1.0, 1e-3, 0.9)
-            for x in [ 3.0; 0.0; 2.0; 0.5 ] do rule.Update x
-            let saved = Checkpoint.captureAdaptive rule
+            let settings = { AdaptiveLambda.Default with InitialBeta = 0.0; BetaStep = 1e-3 }
+            let cell = AdaptiveLambdaCell settings
+            for x in [ 3.0; 0.0; 2.0; 0.5 ] do cell.Record x
+            let saved = Checkpoint.captureAdaptive cell
             let path = tempFile "adaptive"
             try
                 use net = new Net(12L, 20, 5, 3L)
                 Checkpoint.save path net { TrainingState.Empty with AdaptiveLambdas = Map [ "layer", saved ] }
                 let loaded = Checkpoint.load path net
-                let other = AdaptiveLambda(0.0, 1.0, 1e-3, 0.9)
+                let other = AdaptiveLambdaCell settings
                 Checkpoint.restoreAdaptive loaded.AdaptiveLambdas.["layer"] other
-                Expect.equal (BitConverter.DoubleToInt64Bits other.Beta) (BitConverter.DoubleToInt64Bits rule.Beta) "β"
-                Expect.equal (BitConverter.DoubleToInt64Bits other.AverageNonZero) (BitConverter.DoubleToInt64Bits rule.AverageNonZero) "EMA"
-                rule.Update 1.5
-                other.Update 1.5
-                Expect.equal other.Beta rule.Beta "same evolution after restoring"
-                Expect.throwsT<ArgumentException> (fun () -> Checkpoint.restoreAdaptive saved (AdaptiveLambda(0.0, 2.0, 1e-3, 0.9))) "different settings refused"
+                Expect.equal (BitConverter.DoubleToInt64Bits other.State.Beta) (BitConverter.DoubleToInt64Bits cell.State.Beta) "β"
+                Expect.equal (BitConverter.DoubleToInt64Bits other.State.AverageNonZero) (BitConverter.DoubleToInt64Bits cell.State.AverageNonZero) "EMA"
+                cell.Record 1.5
+                other.Record 1.5
+                Expect.equal other.State cell.State "same evolution after restoring"
+                Expect.throwsT<ArgumentException> (fun () -> Checkpoint.restoreAdaptive saved (AdaptiveLambdaCell { settings with TargetNonZero = 2.0 })) "different settings refused"
             finally
                 if File.Exists path then File.Delete path
         }

@@ -3,6 +3,10 @@
 /// by more than 10 % (plus 16 MiB slack) between the end of warm-up and the last step, or if live tensors grow.
 ///
 ///   dotnet tests/Imle.Soak/bin/Release/net10.0/Imle.Soak.dll --steps 10000 [--warmup 1000] [--report 1000] [--threads 1]
+///
+/// With `stress` first it runs the Scalar-lifetime stress test instead (see ScalarStress):
+///
+///   dotnet tests/Imle.Soak/bin/Release/net10.0/Imle.Soak.dll stress [--seconds 20] [--load 4] [--control]
 module Imle.Soak.Program
 
 open System
@@ -27,6 +31,10 @@ let private argument (argv: string[]) (name: string) (fallback: int) =
 
 [<EntryPoint>]
 let main argv =
+    if argv.Length > 0 && argv.[0] = "stress" then
+        let load = argument argv "--load" (Environment.ProcessorCount + 2)
+        ScalarStress.run (float (argument argv "--seconds" 20)) load (Array.contains "--control" argv)
+    else
     let steps = argument argv "--steps" 10000
     let warmup = min steps (argument argv "--warmup" (max 1 (steps / 10)))
     let report = argument argv "--report" 1000

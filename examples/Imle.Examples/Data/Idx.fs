@@ -182,7 +182,8 @@ let findFiles (dir: string) : string[] =
 let private imagesTensor (images: IdxImages) =
     use flat = torch.tensor(images.Pixels)
     use raw = flat.reshape(int64 images.Count, int64 (images.Rows * images.Cols))
-    raw.``to``(torch.ScalarType.Float32).div_(255.0.ToScalar())
+    use scale = (255.0).ToScalar()
+    raw.``to``(torch.ScalarType.Float32).div_(scale)
 
 let private labelsTensor (labels: byte[]) =
     use raw = torch.tensor(labels)

@@ -306,6 +306,15 @@ let private negative = -1e9
 
 let private negativeTensor () = torch.tensor(negative, dtype = torch.ScalarType.Float64)
 
+/// softplus(x) = log(1 + eˣ) = logaddexp(x, 0), with no temporary Scalar (TorchSharp's `softplus` passes its β and
+/// threshold as temporaries; see `Safe`).
+let private softplus (x: Tensor) =
+    use zero = torch.zeros_like(x)
+    torch.logaddexp(x, zero)
+
+/// A tensor of the given shape filled with `negative`.
+let private negatives (shape: int64[]) = Safe.full shape negative f64 torch.CPU
+
 /// Soft Needleman–Wunsch values γ·log Σ_paths exp(score/γ) for a padded batch: scores [B, N, M] (entries beyond each
 /// pair's lengths are ignored), gap a scalar tensor, lengths ns, ms. Anti-diagonal recursion over cells (i, j) of the
 /// (N+1)×(M+1) table, each diagonal indexed by i: R(i, j) = softmax_γ(R(i−1, j−1) + s_ij, R(i−1, j) − g, R(i, j−1) − g).
@@ -318,13 +327,14 @@ let softAlignmentValue (gamma: float) (scores: Tensor) (gap: Tensor) (ns: int[])
     use padded = torch.nn.functional.pad(scores, [| 1L; 0L; 1L; 0L |])
     use flat = padded.reshape(int64 b, int64 ((bigN + 1) * w))
     let rows = int64 (bigN + 1)
-    use negColumn = torch.zeros([| int64 b; 1L |], dtype = f64) + negative
+    use negColumn = negatives [| int64 b; 1L |]
     let shift (r: Tensor) = torch.cat([| negColumn; r.narrow(1, 0L, int64 bigN) |], 1L)
     let boolTensor (f: int -> bool) = torch.tensor(Array.init (bigN + 1) f).reshape(1L, rows)
-    let r0 = (torch.zeros([| int64 b; rows |], dtype = f64) + negative).index_fill(1L, torch.tensor([| 0L |]), 0.0)
+    use zeroScalar = (0.0).ToScalar()
+    let r0 = (negatives [| int64 b; rows |]).index_fill(1L, torch.tensor([| 0L |]), zeroScalar)
     let diagonals = List<Tensor>()
     diagonals.Add r0
-    let mutable previous2 = (torch.zeros([| int64 b; rows |], dtype = f64) + negative)
+    let mutable previous2 = negatives [| int64 b; rows |]
     let mutable previous = r0
     let neg = negativeTensor ()
     for d in 1 .. bigN + bigM do
@@ -334,11 +344,11 @@ let softAlignmentValue (gamma: float) (scores: Tensor) (gap: Tensor) (ns: int[])
         let leftAllowed = boolTensor (fun i -> d - i >= 1 && d - i <= bigM)
         let index = torch.tensor(Array.init (bigN + 1) (fun i -> int64 (i * w + (min bigM (max 0 (d - i))))))
         let s = flat.index_select(1L, index)
-        let diagonal = torch.where(diagonalAllowed, shift previous2 + s, neg)
+        let diagonal = torch.where(diagonalAllowed, Safe.add (shift previous2) s, neg)
         let up = torch.where(upAllowed, shift previous - gap, neg)
         let left = torch.where(leftAllowed, previous - gap, neg)
         let stacked = torch.stack([| diagonal; up; left |], 0L)
-        let soft = torch.logsumexp(stacked / gamma, 0L) * gamma
+        let soft = Safe.mulScalar (torch.logsumexp(Safe.divScalar stacked gamma, 0L)) gamma
         let r = torch.where(cellValid, soft, neg)
         diagonals.Add r
         previous2 <- previous
@@ -347,6 +357,11 @@ let softAlignmentValue (gamma: float) (scores: Tensor) (gap: Tensor) (ns: int[])
     let at = Array.init b (fun k -> int64 ((ns.[k] + ms.[k]) * b * (bigN + 1) + k * (bigN + 1) + ns.[k]))
     all.index_select(0L, torch.tensor at)
 
+/// The Hamming margin (1 − 2y)·margin added to the scores of a margin-augmented loss.
+let private hammingMargin (y: Tensor) (margin: float) =
+    use flipped = Safe.subtractFrom 1.0 (Safe.mulScalar y 2.0)
+    Safe.mulScalar flipped margin
+
 /// A training run of one method: a row per epoch (epoch 0 = initial parameters) and the learned (S, g).
 type private MethodRun = { Rows: AlignmentRow list; S: float[,]; Gap: float }
 
@@ -354,7 +369,7 @@ let private trainMethod (cfg: Config) (scheme: Scheme) (train: SeqPair[]) (test:
     let a = scheme.Letters
     torch.random.manual_seed (int64 cfg.Seed) |> ignore
     let initGenerator = new torch.Generator(uint64 (cfg.Seed * 31 + 5))
-    let u = torch.nn.Parameter(torch.randn([| int64 a; int64 a |], dtype = f64, generator = initGenerator) * 0.1)
+    let u = torch.nn.Parameter(Safe.mulScalar (torch.randn([| int64 a; int64 a |], dtype = f64, generator = initGenerator)) 0.1)
     // g = softplus(ρ), initially 0.5.
     let rho = torch.nn.Parameter(torch.tensor(log (exp 0.5 - 1.0), dtype = f64))
     let optimizer = torch.optim.Adam([ u; rho ], cfg.Lr)
@@ -372,10 +387,11 @@ let private trainMethod (cfg: Config) (scheme: Scheme) (train: SeqPair[]) (test:
             p
     let current () =
         use _ = torch.no_grad ()
-        use sym = (u + u.t ()) * 0.5
+        use sum = Safe.add u (u.t ())
+        use sym = Safe.mulScalar sum 0.5
         let values = sym.data<float>().ToArray()
         let s = Array2D.init a a (fun i j -> values.[i * a + j])
-        use g = torch.nn.functional.softplus rho
+        use g = softplus rho
         s, g.ToDouble()
     let rows = ResizeArray<AlignmentRow>()
     let record epoch loss seconds =
@@ -407,15 +423,15 @@ let private trainMethod (cfg: Config) (scheme: Scheme) (train: SeqPair[]) (test:
             for step in 0 .. steps - 1 do
                 use _ = torch.NewDisposeScope()
                 let batch = order.[step * cfg.Batch .. min train.Length ((step + 1) * cfg.Batch) - 1] |> Array.map (fun i -> train.[i])
-                let s = (u + u.t ()) * 0.5
-                let g = torch.nn.functional.softplus rho
+                let s = Safe.mulScalar (Safe.add u (u.t ())) 0.5
+                let g = softplus rho
                 let pairScores (p: SeqPair) =
                     s.index_select(0L, torch.tensor(Array.map int64 p.X)).index_select(1L, torch.tensor(Array.map int64 p.Y))
                 let truthOf (p: SeqPair) = torch.tensor(p.Truth, dtype = f64).reshape(int64 p.X.Length, int64 p.Y.Length)
                 // score(y; S, g) = Σ y·s − g·(n + m − 2|y|)
                 let trueScore (p: SeqPair) (sc: Tensor) (y: Tensor) =
                     let aligned = Array.sum p.Truth
-                    (sc * y).sum() - g * (float (p.X.Length + p.Y.Length) - 2.0 * aligned)
+                    (sc * y).sum() - Safe.mulScalar g (float (p.X.Length + p.Y.Length) - 2.0 * aligned)
                 let loss =
                     match spec.Kind with
                     | OptimalValue margin ->
@@ -423,9 +439,9 @@ let private trainMethod (cfg: Config) (scheme: Scheme) (train: SeqPair[]) (test:
                             batch |> Array.map (fun p ->
                                 let sc = pairScores p
                                 let y = truthOf p
-                                let augmented = sc + (1.0 - 2.0 * y) * margin
+                                let augmented = Safe.add sc (hammingMargin y margin)
                                 let opt = Losses.alignmentScore p.X.Length p.Y.Length augmented g
-                                opt + margin * Array.sum p.Truth - trueScore p sc y)
+                                Safe.addScalar opt (margin * Array.sum p.Truth) - trueScore p sc y)
                         torch.stack(losses).mean()
                     | SoftNw margin ->
                         let ns = batch |> Array.map (fun p -> p.X.Length)
@@ -436,16 +452,16 @@ let private trainMethod (cfg: Config) (scheme: Scheme) (train: SeqPair[]) (test:
                         let scs = batch |> Array.map pairScores
                         let ys = batch |> Array.map truthOf
                         let augmented =
-                            Array.map3 (fun (p: SeqPair) (sc: Tensor) (y: Tensor) -> padTo (sc + (1.0 - 2.0 * y) * margin) p.X.Length p.Y.Length) batch scs ys
+                            Array.map3 (fun (p: SeqPair) (sc: Tensor) (y: Tensor) -> padTo (Safe.add sc (hammingMargin y margin)) p.X.Length p.Y.Length) batch scs ys
                         let soft = softAlignmentValue cfg.Gamma (torch.stack(augmented, 0L)) g ns ms
                         let trues = Array.map3 (fun p sc y -> trueScore p sc y) batch scs ys
                         let margins = torch.tensor(batch |> Array.map (fun p -> margin * Array.sum p.Truth), dtype = f64)
-                        (soft + margins - torch.stack(trues)).mean()
+                        (Safe.add soft margins - torch.stack(trues)).mean()
                     | Layer estimator ->
                         let losses =
                             batch |> Array.map (fun p ->
                                 let n, m = p.X.Length, p.Y.Length
-                                let weights = (pairScores p + g * 2.0).reshape(1L, int64 n, int64 m)
+                                let weights = (Safe.add (pairScores p) (Safe.mulScalar g 2.0)).reshape(1L, int64 n, int64 m)
                                 let z = Discrete.apply (problemFor n m) estimator generator true weights
                                 Losses.hamming z ((truthOf p).reshape(1L, int64 n, int64 m)))
                         torch.stack(losses).mean()

@@ -32,6 +32,8 @@ let kSubsetEstimators (k: int) =
       Imle((ImleOptions.Create(float k, 2.0)).WithNoise(Gumbel 1.0))
       Imle((ImleOptions.Create(float k, 2.0)).WithSymmetric(true))
       Imle((ImleOptions.Create(float k, 2.0)).WithSamples(10))
+      // AIMLE as its paper runs it: adaptive λ (reference defaults), 10 samples, symmetric.
+      Imle((ImleOptions.Create(float k, 2.0)).WithTarget(Adaptive AdaptiveLambda.Default).WithSamples(10).WithSymmetric(true))
       Blackbox 2.0
       StraightThrough(Gumbel 1.0)
       Identity(MeanCentre, Gumbel 1.0)

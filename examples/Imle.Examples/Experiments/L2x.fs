@@ -107,8 +107,11 @@ let upsample (grid: int) (mask: Tensor) : Tensor =
 let relaxedSubset (k: int) (t: float) (generator: torch.Generator) (scores: Tensor) : Tensor =
     let b, m = scores.shape.[0], scores.shape.[1]
     let u = torch.rand([| b; int64 k; m |], dtype = scores.dtype, device = scores.device, generator = generator)
-    let gumbel = -((-(u.clamp_min(1e-20).log())).clamp_min(1e-20).log())
-    let samples = torch.softmax((scores.unsqueeze(1L) + gumbel) / t, -1)
+    use logU = (Safe.clampMin u 1e-20).log()
+    use inner = (Safe.clampMin (logU.neg()) 1e-20).log()
+    use gumbel = inner.neg()
+    use perturbed = Safe.add (scores.unsqueeze(1L)) gumbel
+    let samples = torch.softmax(Safe.divScalar perturbed t, -1)
     let struct (best, _) = samples.max(1L)
     best
 

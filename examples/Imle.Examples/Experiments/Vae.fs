@@ -140,7 +140,9 @@ let private lossParts (k: int) (scores: Tensor) (xLogits: Tensor) (x: Tensor) : 
     let bce = torch.nn.functional.binary_cross_entropy_with_logits(xLogits, x, reduction = torch.nn.Reduction.Sum)
     let logq = torch.nn.functional.log_softmax(scores, -1L)
     let q = logq.exp()
-    let kl = (q * (logq + log (float items))).sum() * float k
+    use shifted = Safe.addScalar logq (log (float items))
+    use perItem = (q * shifted).sum()
+    let kl = Safe.mulScalar perItem (float k)
     bce, kl
 
 // ----- training -----------------------------------------------------------------------------------------------------
@@ -209,7 +211,8 @@ let private trainMethod (cfg: Config) (train: Tensor) (test: Tensor) (spec: Meth
                 let z = Discrete.apply problem spec.Estimator generator true scores
                 let bce, kl = lossParts spec.K scores (model.Decode z) x
                 // Mean over the batch, as the reference implementations (this fixes the scale of dL/dz that λ multiplies).
-                let loss = (bce + kl) / b
+                use total = Safe.add bce kl
+                let loss = Safe.divScalar total b
                 optimizer.zero_grad ()
                 Training.backward loss
                 optimizer.step () |> ignore

@@ -190,10 +190,13 @@ type CostNet(k: int, width: int64) as this =
     override _.forward(x: Tensor) : Tensor =
         let a1 = torch.nn.functional.relu (bn1.forward (conv1.forward x))
         let a2 = torch.nn.functional.relu (bn2.forward (conv2.forward a1))
-        let a3 = torch.nn.functional.relu (bn3.forward (conv3.forward a2) + a2)
+        let a3 = torch.nn.functional.relu (Safe.add (bn3.forward (conv3.forward a2)) a2)
         let h = head.forward a3
         let pooled = torch.nn.functional.adaptive_max_pool2d (h, [| int64 k; int64 k |])
-        torch.nn.functional.softplus(pooled.squeeze(1L), 1.0, 20.0)
+        // softplus(h) = log(1 + eʰ) = logaddexp(h, 0): positive costs, with no temporary Scalar (see Safe).
+        use logits = pooled.squeeze(1L)
+        use zero = torch.zeros_like(logits)
+        torch.logaddexp(logits, zero)
 
 // ----- data to tensors ----------------------------------------------------------------------------------------------
 
@@ -211,7 +214,7 @@ let private tensors (maps: WarcraftMap[]) (idx: int[]) (device: torch.Device) : 
         Buffer.BlockCopy(m.Image, 0, bytes, j * n, n)
         Array.blit m.Costs 0 costs (j * k * k) (k * k)
         for c in 0 .. k * k - 1 do paths.[j * k * k + c] <- float32 m.Path.[c])
-    let x = torch.tensor(bytes).reshape(b, 3L, side, side).``to``(torch.ScalarType.Float32, device) * (1.0 / 255.0)
+    let x = Safe.divScalar (torch.tensor(bytes).reshape(b, 3L, side, side).``to``(torch.ScalarType.Float32, device)) 255.0
     let c = torch.tensor(costs).reshape(b, int64 k, int64 k).``to``(device)
     let y = torch.tensor(paths).reshape(b, int64 k, int64 k).``to``(device)
     x, c, y
@@ -315,9 +318,9 @@ let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: War
                     | Layer(estimator, kind) ->
                         let z = Discrete.apply problem estimator generator true w
                         match kind with
-                        | HammingSum -> Losses.hamming z y * (hammingToPerMap * float b), float b
-                        | HammingPerMap -> Losses.hamming z y * hammingToPerMap, 1.0
-                        | RegretSum -> Losses.regret z c y * float b, float b
+                        | HammingSum -> Safe.mulScalar (Losses.hamming z y) (hammingToPerMap * float b), float b
+                        | HammingPerMap -> Safe.mulScalar (Losses.hamming z y) hammingToPerMap, 1.0
+                        | RegretSum -> Safe.mulScalar (Losses.regret z c y) (float b), float b
                     | FenchelYoungLoss(noise, samples) -> Losses.fenchelYoung problem noise samples generator w y, 1.0
                     | CostRegression -> torch.nn.functional.mse_loss(w, c, torch.nn.Reduction.Mean), 1.0
                 optimizer.zero_grad ()

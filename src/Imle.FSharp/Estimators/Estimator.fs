@@ -45,6 +45,11 @@ type ImleOptions =
           Scaling = DivideByLambda
           Symmetric = false }
 
+    /// Blackbox differentiation (Pogančić et al. 2020) as I-MLE, by the paper's footnote 10: no noise (δ₀), the PID
+    /// target θ' = θ − λ·dL/dz, one sample, divided by λ. The one definition both backends use for `Blackbox λ`.
+    static member Blackbox(lambda: float) =
+        { ImleOptions.Create(1.0, lambda) with Noise = Zero }
+
     /// With another noise.
     member this.WithNoise(noise: Noise) = { this with Noise = noise }
     /// With another target.

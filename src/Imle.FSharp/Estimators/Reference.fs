@@ -88,26 +88,19 @@ module Reference =
             let sd = sqrt (Array.averageBy (fun x -> (x - mean) * (x - mean)) g)
             if sd = 0.0 then Array.map (fun x -> x - mean) g else Array.map (fun x -> (x - mean) / sd) g
 
-    let private imleSample (problem: Problem) (o: ImleOptions) (theta: float[]) (eps: float[]) (z: float[]) (dy: float[]) =
-        let lambda = Target.lambdaFor o.Target theta dy
-        if lambda = 0.0 then
-            Array.zeroCreate theta.Length, 0.0
-        else
+    /// I-MLE's per-sample differences z − MAP(θ' + τ_t·ε) (or ½(MAP(θ + λ·dL/dz + τ_t·ε) − MAP(θ − λ·dL/dz + τ_t·ε)) for
+    /// the symmetric variant), before any scaling, with the forward pass's ε.
+    let private imleDifferences (problem: Problem) (o: ImleOptions) (pass: ForwardPass) (dyOf: int -> float[]) (lambda: float) =
+        let theta = pass.Scores
+        Array.init pass.States.Length (fun s ->
+            let dy = dyOf s
             let perturbed direction =
                 let target = Target.build o.Target lambda direction theta dy
-                Problem.solveScores problem (add target eps o.TargetTemperature)
-            let diff =
-                if o.Symmetric then
-                    Array.map2 (fun a b -> 0.5 * (a - b)) (perturbed -1.0) (perturbed 1.0)
-                else
-                    Array.map2 (-) z (perturbed 1.0)
-            let scale = match o.Scaling with DivideByLambda -> 1.0 / lambda | Unscaled -> 1.0
-            Array.map (fun d -> d * scale) diff, lambda
+                Problem.solveScores problem (add target pass.Noise.[s] o.TargetTemperature)
+            if o.Symmetric then Array.map2 (fun a b -> 0.5 * (a - b)) (perturbed -1.0) (perturbed 1.0)
+            else Array.map2 (-) pass.States.[s] (perturbed 1.0))
 
-    /// The backward pass: dL/dz → dL/dw. `gradients` holds dL/dz for each sample, or a single vector used for every
-    /// sample (a layer that returns the sample mean passes its upstream gradient as is: the estimate is the mean of
-    /// the per-sample estimates). I-MLE reuses the forward pass's ε (Algorithm 1).
-    let backward (problem: Problem) (estimator: Estimator) (pass: ForwardPass) (gradients: float[][]) : float[] =
+    let private checkGradients (problem: Problem) (pass: ForwardPass) (gradients: float[][]) =
         Validate.notNull "gradients" gradients
         let samples = pass.States.Length
         if gradients.Length <> 1 && gradients.Length <> samples then
@@ -115,26 +108,38 @@ module Reference =
         gradients |> Array.iteri (fun i g ->
             Validate.length (sprintf "gradients[%d]" i) problem.Size g
             Validate.allFinite (sprintf "gradients[%d]" i) g)
-        let dyOf s = if gradients.Length = 1 then gradients.[0] else gradients.[s]
-        let theta = pass.Scores
-        let mean (vs: float[][]) = Array.init problem.Size (fun i -> vs |> Array.averageBy (fun v -> v.[i]))
-        let gradTheta =
+        fun s -> if gradients.Length = 1 then gradients.[0] else gradients.[s]
+
+    let private mean (size: int) (vs: float[][]) = Array.init size (fun i -> vs |> Array.averageBy (fun v -> v.[i]))
+
+    /// The I-MLE estimate dL/dθ and the adaptive state after it. λ comes from the target (for the adaptive target: from
+    /// `adaptive`, with ‖θ‖ of the instance and ‖dL/dz‖ over all S samples, as torch-adaptive-imle computes them); the
+    /// differences are divided by λ when the options say so and λ > 0.
+    let private imle (problem: Problem) (o: ImleOptions) (adaptive: AdaptiveState option) (pass: ForwardPass) (dyOf: int -> float[]) =
+        let samples = pass.States.Length
+        let gradientNorm = sqrt (Seq.sum (seq { for s in 0 .. samples - 1 do for g in dyOf s -> g * g }))
+        let lambda = Target.lambdaFor o.Target adaptive (Target.norm pass.Scores) gradientNorm
+        let diffs = imleDifferences problem o pass dyOf lambda
+        let next =
+            match o.Target, adaptive with
+            | Adaptive settings, Some state ->
+                let nonZero = diffs |> Array.averageBy (Array.sumBy (fun x -> if x <> 0.0 then 1.0 else 0.0))
+                Some (AdaptiveLambda.update settings state nonZero)
+            | _ -> adaptive
+        let scale = match o.Scaling with DivideByLambda when lambda > 0.0 -> 1.0 / lambda | _ -> 1.0
+        mean problem.Size diffs |> Array.map (fun d -> d * scale), next
+
+    let private backwardCore (problem: Problem) (estimator: Estimator) (adaptive: AdaptiveState option) (pass: ForwardPass) (gradients: float[][]) =
+        let dyOf = checkGradients problem pass gradients
+        let samples = pass.States.Length
+        let gradTheta, next =
             match estimator with
-            | Imle o ->
-                let results = Array.init samples (fun s -> imleSample problem o theta pass.Noise.[s] pass.States.[s] (dyOf s))
-                match o.Target with
-                | Adaptive state ->
-                    let nonZero = results |> Array.averageBy (fun (g, _) -> g |> Array.sumBy (fun x -> if x <> 0.0 then 1.0 else 0.0))
-                    state.Update nonZero
-                | _ -> ()
-                mean (Array.map fst results)
+            | Imle o -> imle problem o adaptive pass dyOf
             | Blackbox lambda ->
-                // Pogančić et al. in θ terms: θ' = θ − λ·dL/dz, ∇θ ≈ (ẑ − MAP(θ'))/λ.
-                let dy = dyOf 0
-                let z' = Problem.solveScores problem (add theta dy -lambda)
-                Array.map2 (fun a b -> (a - b) / lambda) pass.States.[0] z'
-            | Identity(projection, _) -> mean (Array.init samples (fun s -> project projection (dyOf s)))
-            | StraightThrough _ -> mean (Array.init samples dyOf)
+                // Footnote 10 of the paper: blackbox differentiation is I-MLE with δ₀ noise and the PID target.
+                imle problem (ImleOptions.Blackbox lambda) None pass dyOf
+            | Identity(projection, _) -> mean problem.Size (Array.init samples (fun s -> project projection (dyOf s))), adaptive
+            | StraightThrough _ -> mean problem.Size (Array.init samples dyOf), adaptive
             | Perturbed(noise, _) ->
                 // Berthet et al.: J·v = E[⟨y(θ + σZ), v⟩ ∇ν(Z)] / σ, with Z the standardised noise.
                 let sigma, gradNu =
@@ -142,12 +147,35 @@ module Reference =
                     | Normal sigma -> sigma, id
                     | Gumbel tau -> tau, (fun z -> 1.0 - exp (-z))
                     | other -> invalidArg "noise" (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
-                mean (Array.init samples (fun s ->
+                mean problem.Size (Array.init samples (fun s ->
                     let dot = Array.fold2 (fun acc y v -> acc + y * v) 0.0 pass.States.[s] (dyOf s)
-                    pass.Noise.[s] |> Array.map (fun e -> dot * gradNu (e / sigma) / sigma)))
+                    pass.Noise.[s] |> Array.map (fun e -> dot * gradNu (e / sigma) / sigma))), adaptive
             | ScoreFunction _ | GumbelSoftmax _ | RelaxedTopK _ ->
                 invalidArg "estimator" (sprintf "%s has no dL/dz backward pass in the reference core." (Estimator.describe estimator))
-        toWeightGradient problem gradTheta
+        toWeightGradient problem gradTheta, next
+
+    let private isAdaptive (estimator: Estimator) =
+        match estimator with
+        | Imle { Target = Adaptive _ } -> true
+        | _ -> false
+
+    /// The backward pass: dL/dz → dL/dw. `gradients` holds dL/dz for each sample, or a single vector used for every
+    /// sample (a layer that returns the sample mean passes its upstream gradient as is: the estimate is the mean of
+    /// the per-sample estimates). I-MLE reuses the forward pass's ε (Algorithm 1). An adaptive target keeps state
+    /// between passes: use `backwardAdaptive`.
+    let backward (problem: Problem) (estimator: Estimator) (pass: ForwardPass) (gradients: float[][]) : float[] =
+        if isAdaptive estimator then
+            invalidArg "estimator" "An adaptive-λ target (AIMLE) carries β from one backward pass to the next: use Reference.backwardAdaptive with its state."
+        fst (backwardCore problem estimator None pass gradients)
+
+    /// The backward pass of an estimator with an adaptive-λ target (AIMLE): takes the state before this pass and returns
+    /// dL/dw with the state after it (β moved once per pass, as torch-adaptive-imle does).
+    let backwardAdaptive (problem: Problem) (estimator: Estimator) (state: AdaptiveState) (pass: ForwardPass) (gradients: float[][]) : float[] * AdaptiveState =
+        if not (isAdaptive estimator) then
+            invalidArg "estimator" (sprintf "backwardAdaptive needs an I-MLE estimator with an adaptive target; got %s." (Estimator.describe estimator))
+        match backwardCore problem estimator (Some state) pass gradients with
+        | g, Some next -> g, next
+        | g, None -> g, state
 
     /// Forward and backward in one call for a loss with a known gradient at the output: returns the forward pass and
     /// dL/dw, where dL/dz = `lossGradient ẑ` for each sample.

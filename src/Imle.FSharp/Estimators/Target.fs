@@ -2,54 +2,71 @@ namespace Imle
 
 open System
 
-/// State of the adaptive-λ rule of AIMLE (Minervini et al., torch-adaptive-imle): λ = β·‖θ‖/‖dL/dz‖, and β moves by
-/// a fixed step up when an exponential moving average of the number of non-zero gradient entries per sample is below
-/// `TargetNorm`, down otherwise (never below 0). One instance per layer; it is updated in the backward pass.
-/// Thread-safe: updates take a lock.
-[<Sealed; AllowNullLiteral>]
-type AdaptiveLambda(initialBeta: float, targetNorm: float, betaStep: float, decay: float) =
-    do
-        Validate.atLeast "initialBeta" 0.0 initialBeta
-        Validate.positive "targetNorm" targetNorm
-        Validate.positive "betaStep" betaStep
-        if Double.IsNaN decay || decay < 0.0 || decay >= 1.0 then
-            raise (ArgumentOutOfRangeException("decay", decay, sprintf "decay must lie in [0, 1); got %g." decay))
-    let gate = obj ()
-    let mutable beta = initialBeta
-    let mutable average = 0.0
+/// The settings of the adaptive-λ rule of AIMLE (Minervini et al., torch-adaptive-imle's `AdaptiveTargetDistribution`):
+/// λ = β·‖θ‖/‖dL/dz‖, and after every backward pass β moves by `BetaStep` up when an exponential moving average
+/// (decay `Decay`, starting at `InitialAverage`) of the number of non-zero gradient entries per sample is below
+/// `TargetNonZero`, down otherwise (never below 0). A value: the changing β lives in an `AdaptiveState` owned by the
+/// layer (or passed explicitly to the reference core), never in the estimator.
+type AdaptiveLambda =
+    {
+        /// β before the first backward pass (reference: `initial_beta` = 1).
+        InitialBeta: float
+        /// The target number of non-zero gradient entries per sample (reference: `target_norm` = 1; 10 for its VAE).
+        TargetNonZero: float
+        /// The step by which β moves (reference: `beta_update_step` = 1e-4).
+        BetaStep: float
+        /// The decay of the moving average (reference: `grad_norm_decay_rate` = 0.9).
+        Decay: float
+        /// The moving average before the first backward pass (reference: `initial_grad_norm` = 1).
+        InitialAverage: float
+    }
 
-    /// The reference defaults: β₀ = 0, target norm 1, step 1e-4, decay 0.9.
-    new() = AdaptiveLambda(0.0, 1.0, 1e-4, 0.9)
+    /// The reference's defaults: β₀ = 1, target 1, step 1e-4, decay 0.9, initial average 1.
+    static member Default =
+        { InitialBeta = 1.0; TargetNonZero = 1.0; BetaStep = 1e-4; Decay = 0.9; InitialAverage = 1.0 }
 
-    /// The current β.
-    member _.Beta = lock gate (fun () -> beta)
-    /// The moving average of non-zero gradient entries per sample.
-    member _.AverageNonZero = lock gate (fun () -> average)
-    /// The target number of non-zero gradient entries per sample.
-    member _.TargetNorm = targetNorm
-    /// The β step.
-    member _.BetaStep = betaStep
-    /// The moving-average decay.
-    member _.Decay = decay
+    /// With another initial β.
+    member this.WithInitialBeta(beta: float) = { this with InitialBeta = beta }
+    /// With another target number of non-zero gradient entries per sample.
+    member this.WithTargetNonZero(target: float) = { this with TargetNonZero = target }
 
-    /// λ = β·‖θ‖/‖dL/dz‖ for the given norms (0 when the upstream gradient is zero).
-    member _.Lambda(thetaNorm: float, gradientNorm: float) =
-        let b = lock gate (fun () -> beta)
-        if gradientNorm <= 0.0 then 0.0 else b * thetaNorm / gradientNorm
+/// The changing part of the adaptive-λ rule: β and the moving average of non-zero gradient entries per sample.
+type AdaptiveState =
+    {
+        /// The current β.
+        Beta: float
+        /// The moving average of the number of non-zero gradient entries per sample.
+        AverageNonZero: float
+    }
 
-    /// Restores β and the moving average (resuming from a checkpoint).
-    member _.Restore(savedBeta: float, savedAverage: float) =
-        Validate.atLeast "savedBeta" 0.0 savedBeta
-        Validate.atLeast "savedAverage" 0.0 savedAverage
-        lock gate (fun () ->
-            beta <- savedBeta
-            average <- savedAverage)
+/// Functions of the adaptive-λ rule; the same rule for the reference core and the TorchSharp backend.
+[<RequireQualifiedAccess>]
+module AdaptiveLambda =
 
-    /// Records the mean number of non-zero gradient entries per sample of one backward pass and moves β.
-    member _.Update(nonZeroPerSample: float) =
-        lock gate (fun () ->
-            average <- decay * average + (1.0 - decay) * nonZeroPerSample
-            beta <- if average < targetNorm then beta + betaStep else max 0.0 (beta - betaStep))
+    /// Checks the settings (β₀ ≥ 0, target > 0, step > 0, decay in [0, 1), initial average ≥ 0); returns them.
+    let validate (settings: AdaptiveLambda) : AdaptiveLambda =
+        Validate.atLeast "InitialBeta" 0.0 settings.InitialBeta
+        Validate.positive "TargetNonZero" settings.TargetNonZero
+        Validate.positive "BetaStep" settings.BetaStep
+        if Double.IsNaN settings.Decay || settings.Decay < 0.0 || settings.Decay >= 1.0 then
+            raise (ArgumentOutOfRangeException("Decay", settings.Decay, sprintf "Decay must lie in [0, 1); got %g." settings.Decay))
+        Validate.atLeast "InitialAverage" 0.0 settings.InitialAverage
+        settings
+
+    /// The state before the first backward pass.
+    let initial (settings: AdaptiveLambda) : AdaptiveState =
+        { Beta = settings.InitialBeta; AverageNonZero = settings.InitialAverage }
+
+    /// λ = β·‖θ‖/‖dL/dz‖ from the norms of θ (each instance once, not repeated per sample) and of the upstream gradient
+    /// over all samples; 0 when the gradient is zero.
+    let lambda (state: AdaptiveState) (thetaNorm: float) (gradientNorm: float) : float =
+        if gradientNorm <= 0.0 then 0.0 else state.Beta * thetaNorm / gradientNorm
+
+    /// The state after a backward pass whose estimates had `nonZeroPerSample` non-zero entries per sample on average.
+    let update (settings: AdaptiveLambda) (state: AdaptiveState) (nonZeroPerSample: float) : AdaptiveState =
+        let average = settings.Decay * state.AverageNonZero + (1.0 - settings.Decay) * nonZeroPerSample
+        let step = if average < settings.TargetNonZero then settings.BetaStep else -settings.BetaStep
+        { Beta = max 0.0 (state.Beta + step); AverageNonZero = average }
 
 /// The target distribution q(z; θ') of I-MLE, built in the backward pass from θ and the downstream gradient dL/dz.
 type Target =
@@ -57,7 +74,7 @@ type Target =
     | Pid of lambda: float
     /// The combinatorial-optimisation target (Eq. 14): θ'ᵢ = θᵢ where (dL/dz)ᵢ = 0, −(dL/dz)ᵢ otherwise.
     | CombOpt
-    /// PID with λ chosen by the AIMLE rule at every backward pass (see `AdaptiveLambda`).
+    /// PID with λ chosen by the AIMLE rule at every backward pass (see `AdaptiveLambda`); its β lives in the layer.
     | Adaptive of AdaptiveLambda
     /// A user's target: (θ, dL/dz) → θ'.
     | CustomTarget of name: string * build: (float[] -> float[] -> float[])
@@ -71,7 +88,7 @@ module Target =
         match target with
         | Pid lambda -> Validate.positive "lambda" lambda
         | CombOpt -> ()
-        | Adaptive state -> if isNull state then nullArg "state"
+        | Adaptive settings -> AdaptiveLambda.validate settings |> ignore
         | CustomTarget(name, build) ->
             if String.IsNullOrWhiteSpace name then invalidArg "name" "A custom target needs a non-empty name."
             if obj.ReferenceEquals(build, null) then nullArg "build"
@@ -88,13 +105,15 @@ module Target =
     /// Euclidean norm.
     let internal norm (v: float[]) = sqrt (Array.sumBy (fun x -> x * x) v)
 
-    /// The λ the target uses for the given θ and dL/dz (1 for CombOpt and custom targets, which have none).
-    let lambdaFor (target: Target) (theta: float[]) (gradient: float[]) : float =
-        match target with
-        | Pid lambda -> lambda
-        | Adaptive state -> state.Lambda(norm theta, norm gradient)
-        | CombOpt
-        | CustomTarget _ -> 1.0
+    /// The λ the target uses, given the adaptive state (needed for `Adaptive` only) and the norms of θ and of dL/dz
+    /// (1 for CombOpt and custom targets, which have none).
+    let lambdaFor (target: Target) (adaptive: AdaptiveState option) (thetaNorm: float) (gradientNorm: float) : float =
+        match target, adaptive with
+        | Pid lambda, _ -> lambda
+        | Adaptive _, Some state -> AdaptiveLambda.lambda state thetaNorm gradientNorm
+        | Adaptive _, None -> invalidArg "adaptive" "An adaptive target needs its state (β and moving average): the layer keeps it, or pass it to the reference core."
+        | CombOpt, _
+        | CustomTarget _, _ -> 1.0
 
     /// θ' for scores θ and downstream gradient dL/dz, with the given λ (for Pid/Adaptive). `direction` = +1 gives
     /// θ − λ·dL/dz, −1 gives θ + λ·dL/dz (the other side of the symmetric variant).

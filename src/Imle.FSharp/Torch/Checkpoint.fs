@@ -114,25 +114,26 @@ module Checkpoint =
         use t = torch.tensor(state, dtype = torch.uint8)
         generator.set_state(t)
 
-    /// The state of an adaptive-λ rule.
-    let captureAdaptive (rule: AdaptiveLambda) : AdaptiveLambdaState =
-        if isNull rule then nullArg "rule"
-        { Beta = rule.Beta; AverageNonZero = rule.AverageNonZero; TargetNorm = rule.TargetNorm
-          BetaStep = rule.BetaStep; Decay = rule.Decay }
+    /// The state of a layer's adaptive-λ rule (`DiscreteLayer.Adaptive`).
+    let captureAdaptive (cell: AdaptiveLambdaCell) : AdaptiveLambdaState =
+        if isNull (box cell) then nullArg "cell"
+        let state = cell.State
+        { Beta = state.Beta; AverageNonZero = state.AverageNonZero; TargetNorm = cell.Settings.TargetNonZero
+          BetaStep = cell.Settings.BetaStep; Decay = cell.Settings.Decay }
 
-    /// Restores β and the moving average of an existing adaptive-λ rule (the one inside a layer's estimator), exactly.
-    /// Raises ArgumentException if the rule's fixed settings (target norm, step, decay) differ from the saved ones.
-    let restoreAdaptive (state: AdaptiveLambdaState) (rule: AdaptiveLambda) : unit =
-        if isNull rule then nullArg "rule"
+    /// Restores β and the moving average of a layer's adaptive-λ rule, exactly. Raises ArgumentException if the rule's
+    /// fixed settings (target, step, decay) differ from the saved ones.
+    let restoreAdaptive (state: AdaptiveLambdaState) (cell: AdaptiveLambdaCell) : unit =
+        if isNull (box cell) then nullArg "cell"
         let differs (what: string) (saved: float) (actual: float) =
             if BitConverter.DoubleToInt64Bits saved <> BitConverter.DoubleToInt64Bits actual then
-                invalidArg "rule" (sprintf "the adaptive-λ rule has %s = %s but the saved one had %s." what (floatText actual) (floatText saved))
-        differs "TargetNorm" state.TargetNorm rule.TargetNorm
-        differs "BetaStep" state.BetaStep rule.BetaStep
-        differs "Decay" state.Decay rule.Decay
+                invalidArg "cell" (sprintf "the adaptive-λ rule has %s = %s but the saved one had %s." what (floatText actual) (floatText saved))
+        differs "TargetNonZero" state.TargetNorm cell.Settings.TargetNonZero
+        differs "BetaStep" state.BetaStep cell.Settings.BetaStep
+        differs "Decay" state.Decay cell.Settings.Decay
         Validate.atLeast "Beta" 0.0 state.Beta
         Validate.finite "AverageNonZero" state.AverageNonZero
-        rule.Restore(state.Beta, state.AverageNonZero)
+        cell.State <- { Beta = state.Beta; AverageNonZero = state.AverageNonZero }
 
     // ----- JSON header ------------------------------------------------------------------------------------------------
 

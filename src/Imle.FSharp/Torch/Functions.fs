@@ -5,8 +5,6 @@ open System.Collections.Generic
 open TorchSharp
 open Imle
 
-type Tensor = torch.Tensor
-
 /// Shape bookkeeping shared by the autograd functions: weights [..batch, ...problem.Shape] are viewed as [B, m].
 module internal Shapes =
 
@@ -38,7 +36,8 @@ module internal Shapes =
     /// MAP(θ + scale·ε) in maximisation terms for scores θ [B, 1, m] and noise ε [B, S, m] → states [B, S, m].
     let solvePerturbed (problem: Problem) (theta: Tensor) (eps: Tensor) (scale: float) : Tensor =
         let b, s, m = eps.shape.[0], eps.shape.[1], eps.shape.[2]
-        use perturbed = if scale = 1.0 then theta + eps else theta + eps * scale
+        use scaled = if scale = 1.0 then eps.alias() else Safe.mulScalar eps scale
+        use perturbed = Safe.add theta scaled
         use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 problem.Shape))
         use z = TensorSolve.solveScores problem flat
         z.reshape(b, s, m)
@@ -80,11 +79,37 @@ module BackwardErrors =
             try body ()
             with e ->
                 record e
-                torch.full(shape, Double.NaN.ToScalar(), dtype = like.dtype, device = like.device)
+                Safe.full shape Double.NaN like.dtype like.device
         let result = List<Tensor>()
         result.Add g
         for _ in 2..inputs do result.Add null
         result
+
+/// The adaptive-λ state of one layer (AIMLE's β and moving average), updated by each of its backward passes. The layer
+/// owns it next to its generator, so two layers built from one estimator value keep independent β. Thread-safe.
+[<Sealed>]
+type AdaptiveLambdaCell(settings: AdaptiveLambda, initial: AdaptiveState) =
+    do AdaptiveLambda.validate settings |> ignore
+    let gate = obj ()
+    let mutable state = initial
+
+    /// A cell at the settings' initial state.
+    new(settings: AdaptiveLambda) = AdaptiveLambdaCell(settings, AdaptiveLambda.initial settings)
+
+    /// The rule's settings.
+    member _.Settings = settings
+
+    /// The current state (set it to resume from a checkpoint).
+    member _.State
+        with get () = lock gate (fun () -> state)
+        and set (value: AdaptiveState) =
+            Validate.atLeast "Beta" 0.0 value.Beta
+            Validate.atLeast "AverageNonZero" 0.0 value.AverageNonZero
+            lock gate (fun () -> state <- value)
+
+    /// Moves the state after a backward pass with the given mean number of non-zero entries per sample.
+    member _.Record(nonZeroPerSample: float) =
+        lock gate (fun () -> state <- AdaptiveLambda.update settings state nonZeroPerSample)
 
 /// What an I-MLE call needs besides θ; saved in the autograd context (TorchSharp keeps one function instance per type,
 /// so nothing per call may live in fields).
@@ -94,7 +119,9 @@ type internal ImleCall =
       /// ε, shape [B, S, m].
       Eps: Tensor
       MeanOutput: bool
-      BatchDims: int64[] }
+      BatchDims: int64[]
+      /// The layer's adaptive-λ state, for an adaptive target.
+      Adaptive: AdaptiveLambdaCell option }
 
 /// I-MLE (Eq. 9, Algorithm 1) as a TorchSharp autograd function over weights [B, ...]. Forward: ẑ = MAP(θ + τ_in·ε)
 /// per sample; backward: (ẑ − MAP(θ' + τ_t·ε))/λ with the same ε, averaged over the S samples.
@@ -137,55 +164,57 @@ type internal ImleFunction() =
             let solveAt (target: Tensor) = Shapes.solvePerturbed p target call.Eps o.TargetTemperature
             let lambda =
                 match o.Target with
-                | Pid lambda -> lambda
-                | Adaptive state ->
-                    use tn = thetaS.norm()
+                | Adaptive _ ->
+                    // As torch-adaptive-imle: ‖θ‖ over the batch (each instance once), ‖dL/dz‖ over all B·S samples.
+                    use tn = theta.norm()
                     use gn = dy.norm()
-                    state.Lambda(tn.ToDouble(), gn.ToDouble())
-                | CombOpt | CustomTarget _ -> 1.0
+                    Target.lambdaFor o.Target (call.Adaptive |> Option.map (fun c -> c.State)) (tn.ToDouble()) (gn.ToDouble())
+                | target -> Target.lambdaFor target None 0.0 0.0
             let diff =
-                if lambda = 0.0 then torch.zeros_like(z)
-                else
-                    match o.Target with
-                    | Pid _ | Adaptive _ ->
-                        if o.Symmetric then
-                            use up = thetaS + dy * lambda
-                            use down = thetaS - dy * lambda
-                            use zUp = solveAt up
-                            use zDown = solveAt down
-                            (zUp - zDown) * 0.5
-                        else
-                            use target = thetaS - dy * lambda
-                            use z' = solveAt target
-                            z - z'
-                    | CombOpt ->
-                        use isZero = dy.eq(torch.zeros_like(dy))
-                        use target = torch.where(isZero, thetaS, dy.neg())
+                match o.Target with
+                | Pid _ | Adaptive _ ->
+                    if o.Symmetric then
+                        use step = Safe.mulScalar dy lambda
+                        use up = Safe.add thetaS step
+                        use down = thetaS - step
+                        use zUp = solveAt up
+                        use zDown = solveAt down
+                        use difference = zUp - zDown
+                        Safe.mulScalar difference 0.5
+                    else
+                        use step = Safe.mulScalar dy lambda
+                        use target = thetaS - step
                         use z' = solveAt target
                         z - z'
-                    | CustomTarget(name, _) ->
-                        use thetaCpu = thetaS.reshape(b * s, m).``to``(torch.float64, torch.CPU)
-                        use dyCpu = dy.reshape(b * s, m).``to``(torch.float64, torch.CPU)
-                        let th = thetaCpu.data<float>().ToArray()
-                        let dv = dyCpu.data<float>().ToArray()
-                        let rows =
-                            Array.init (int (b * s)) (fun r ->
-                                let seg (a: float[]) = Array.sub a (r * int m) (int m)
-                                let t' = Target.build o.Target 1.0 1.0 (seg th) (seg dv)
-                                Validate.allFinite (sprintf "custom target '%s' output" name) t'
-                                t')
-                        use flatTarget = torch.tensor(Array.concat rows)
-                        use target = flatTarget.reshape(b, s, m).``to``(theta.dtype, theta.device)
-                        use z' = solveAt target
-                        z - z'
+                | CombOpt ->
+                    use isZero = dy.eq(torch.zeros_like(dy))
+                    use target = torch.where(isZero, thetaS, dy.neg())
+                    use z' = solveAt target
+                    z - z'
+                | CustomTarget(name, _) ->
+                    use thetaCpu = thetaS.reshape(b * s, m).``to``(torch.float64, torch.CPU)
+                    use dyCpu = dy.reshape(b * s, m).``to``(torch.float64, torch.CPU)
+                    let th = thetaCpu.data<float>().ToArray()
+                    let dv = dyCpu.data<float>().ToArray()
+                    let rows =
+                        Array.init (int (b * s)) (fun r ->
+                            let seg (a: float[]) = Array.sub a (r * int m) (int m)
+                            let t' = Target.build o.Target 1.0 1.0 (seg th) (seg dv)
+                            Validate.allFinite (sprintf "custom target '%s' output" name) t'
+                            t')
+                    use flatTarget = torch.tensor(Array.concat rows)
+                    use target = flatTarget.reshape(b, s, m).``to``(theta.dtype, theta.device)
+                    use z' = solveAt target
+                    z - z'
             use diff = diff
-            match o.Target with
-            | Adaptive state ->
+            match call.Adaptive with
+            | Some cell ->
                 use nz = diff.ne(torch.zeros_like(diff)).sum(-1L, false, Nullable torch.float64).mean()
-                state.Update(nz.item<float>())
-            | _ -> ()
-            let scale = match o.Scaling with DivideByLambda when lambda <> 0.0 -> 1.0 / lambda | _ -> 1.0
-            use meanDiff = diff.mean([| 1L |]) * scale
+                cell.Record(nz.item<float>())
+            | None -> ()
+            let scale = match o.Scaling with DivideByLambda when lambda > 0.0 -> 1.0 / lambda | _ -> 1.0
+            use sampleMean = diff.mean([| 1L |])
+            use meanDiff = Safe.mulScalar sampleMean scale
             let g = Shapes.toWeightGradient p (meanDiff.reshape(Shapes.weightShape call.BatchDims p))
             g)
 
@@ -206,7 +235,7 @@ type internal IdentityFunction() =
         let call = args.[1] :?> IdentityCall
         ctx.save_data("call", call)
         use theta = Shapes.toScores call.Problem weights
-        use perturbed = theta + call.Eps
+        use perturbed = Safe.add theta call.Eps
         TensorSolve.solveScores call.Problem perturbed
 
     override _.backward(ctx, grad) =
@@ -268,12 +297,15 @@ type internal PerturbedFunction() =
                 | Normal sigma -> sigma
                 | Gumbel tau -> tau
                 | other -> invalidOp (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
-            use zStd = call.Eps / sigma
+            use zStd = Safe.divScalar call.Eps sigma
             use gradNu =
                 match call.Noise with
-                | Gumbel _ -> 1.0 - torch.exp(zStd.neg())
+                | Gumbel _ ->
+                    use decay = torch.exp(zStd.neg())
+                    Safe.subtractFrom 1.0 decay
                 | _ -> zStd.alias()
-            use terms = dots * gradNu / sigma
+            use weighted = dots * gradNu
+            use terms = Safe.divScalar weighted sigma
             use g = terms.mean([| 1L |])
             Shapes.toWeightGradient p (g.reshape(grad.shape)))
 
@@ -321,7 +353,7 @@ type internal FenchelYoungFunction() =
         let b = Shapes.batchSize call.BatchDims
         use theta = (Shapes.toScores p weights).reshape(b, 1L, m)
         use ys = Shapes.solvePerturbed p theta call.Eps 1.0
-        use perturbed = theta + call.Eps
+        use perturbed = Safe.add theta call.Eps
         use values = (ys * perturbed).sum([| 2L |]).mean([| 1L |]) // F(θ) per row
         use y = call.Target.reshape(b, m).``to``(weights.dtype, weights.device)
         use linear = (theta.squeeze(1L) * y).sum([| 1L |])
@@ -336,6 +368,8 @@ type internal FenchelYoungFunction() =
             let saved = ctx.get_saved_variables()
             let yBar, y = saved.[0], saved.[1]
             let b = Shapes.batchSize call.BatchDims
-            use diff = (yBar - y) * grad / float b
+            use residual = yBar - y
+            use weighted = residual * grad
+            use diff = Safe.divScalar weighted (float b)
             let g = Shapes.toWeightGradient call.Problem (diff.reshape(Shapes.weightShape call.BatchDims call.Problem))
             g)

@@ -67,13 +67,20 @@ module GradCheck =
             use zs = ExactTensor.sample problem 1.0 s generator theta // [N, S, m]
             use zsShaped = zs.reshape(Array.append [| n; int64 s |] stateShape)
             use values = (loss zsShaped).reshape(n, int64 s).detach()
-            use baseline = if s > 1 then (values.sum([| 1L |], true) - values) / float (s - 1) else torch.zeros_like(values)
+            use baseline =
+                if s > 1 then
+                    use others = values.sum([| 1L |], true) - values
+                    Safe.divScalar others (float (s - 1))
+                else torch.zeros_like(values)
             use thetaS = theta.reshape(n, 1L, m).expand(n, int64 s, m).reshape(n * int64 s, m)
             use logp = ExactTensor.logProbability problem 1.0 thetaS (zs.reshape(n * int64 s, m))
-            use surrogate = (logp * (values - baseline).reshape(n * int64 s)).sum() / float s
+            use total = (logp * (values - baseline).reshape(n * int64 s)).sum()
+            use surrogate = Safe.divScalar total (float s)
             surrogate.backward()
         | _ ->
-            let z = Discrete.apply problem estimator generator true w
+            // An adaptive target starts from its initial state (β₀) for this one backward pass.
+            let adaptive = match estimator with Imle { Target = Adaptive settings } -> Some(AdaptiveLambdaCell settings) | _ -> None
+            let z = Discrete.applyWithState adaptive problem estimator generator true w
             use l = (loss z).sum()
             l.backward()
         use grads = w.grad.reshape(n, m).detach().cpu()

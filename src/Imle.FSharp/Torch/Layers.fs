@@ -38,7 +38,8 @@ module ExactTensor =
         if states.shape <> scores.shape then
             invalidArg "states" (sprintf "states must have the shape of scores, %A; got %A." scores.shape states.shape)
         let m = int64 problem.Size
-        use theta = scores.reshape(-1L, m) / tau
+        use flat = scores.reshape(-1L, m)
+        use theta = Safe.divScalar flat tau
         use z = states.reshape(-1L, m).``to``(scores.dtype)
         use energy = (theta * z).sum([| 1L |])
         let logZ =
@@ -47,11 +48,11 @@ module ExactTensor =
                 // log e_k(exp θ) by the recursion E_j(i) = logaddexp(E_j(i−1), E_{j−1}(i−1) + θ_i), j = 0..k.
                 let b = theta.shape.[0]
                 // A large finite stand-in for −∞: logaddexp(−∞, −∞) has a NaN gradient, logaddexp(−1e30, −1e30) a zero one.
-                let negInf = torch.full([| b; int64 k |], (-1e30).ToScalar(), dtype = scores.dtype, device = scores.device)
+                let negInf = Safe.full [| b; int64 k |] -1e30 scores.dtype scores.device
                 let mutable e = torch.cat([| torch.zeros([| b; 1L |], dtype = scores.dtype, device = scores.device); negInf |], 1L)
                 for i in 0L .. m - 1L do
                     let ti = theta.narrow(1L, i, 1L)
-                    let shifted = torch.cat([| negInf.narrow(1L, 0L, 1L); e.narrow(1L, 0L, int64 k) + ti |], 1L)
+                    let shifted = torch.cat([| negInf.narrow(1L, 0L, 1L); Safe.add (e.narrow(1L, 0L, int64 k)) ti |], 1L)
                     e <- torch.logaddexp(e, shifted)
                 e.narrow(1L, int64 k, 1L).squeeze(1L)
             | _ ->
@@ -124,13 +125,18 @@ type internal ScoreFunctionFunction() =
             let s = zs.shape.[1]
             use dy = grad.reshape(b, 1L, m)
             use reward = (zs * dy).sum([| 2L |]) // [B, S]
-            use baseline = if s > 1L then (reward.sum([| 1L |], true) - reward) / float (s - 1L) else torch.zeros_like(reward)
+            use baseline =
+                if s > 1L then
+                    use others = reward.sum([| 1L |], true) - reward
+                    Safe.divScalar others (float (s - 1L))
+                else torch.zeros_like(reward)
             use advantage = reward - baseline
             let g =
                 use enabled = torch.enable_grad()
                 use theta = (Shapes.toScores p weights).reshape(b, 1L, m).expand(b, s, m).contiguous().requires_grad_(true)
                 use logp = ExactTensor.logProbability p call.Tau (theta.reshape(b * s, m)) (zs.reshape(b * s, m))
-                use surrogate = (logp * advantage.reshape(b * s)).sum() / float s
+                use total = (logp * advantage.reshape(b * s)).sum()
+                use surrogate = Safe.divScalar total (float s)
                 let gs = torch.autograd.grad(System.Collections.Generic.List [ surrogate ], System.Collections.Generic.List [ theta ])
                 gs.[0].sum([| 1L |])
             Shapes.toWeightGradient p (g.reshape(grad.shape)))
@@ -150,11 +156,16 @@ module Discrete =
     let private noiseTensor (noise: Noise) (generator: torch.Generator) (shape: int64[]) (like: Tensor) =
         TensorNoise.sample noise generator shape like.dtype like.device
 
-    /// Applies an estimator to weights [..batch, ...shape] in the problem's sense. `meanOutput` chooses between the
-    /// mean over the S samples ([..batch, ...shape]) and all samples ([..batch, S, ...shape]) for I-MLE; perturbed
-    /// optimizers and the score function always return the mean. Noise is drawn from `generator` only.
-    let apply (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (meanOutput: bool) (weights: Tensor) : Tensor =
+    /// `apply` with the adaptive-λ state an adaptive target needs (None for every other estimator); the state is
+    /// updated by the backward pass.
+    let applyWithState (adaptive: AdaptiveLambdaCell option) (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (meanOutput: bool) (weights: Tensor) : Tensor =
         BackwardErrors.throwIfAny ()
+        match estimator, adaptive with
+        | Imle { Target = Adaptive settings }, Some cell when cell.Settings <> settings ->
+            invalidArg "adaptive" "the adaptive-λ state was made for other settings than the estimator's target."
+        | Imle { Target = Adaptive _ }, None ->
+            invalidArg "estimator" "An adaptive-λ target (AIMLE) keeps β between backward passes: use a DiscreteLayer (which owns that state) or Discrete.applyWithState."
+        | _ -> ()
         Estimator.validate estimator |> ignore
         if isNull generator then nullArg "generator"
         let dims = Shapes.batchDims "weights" problem weights
@@ -163,11 +174,11 @@ module Discrete =
         match estimator with
         | Imle o ->
             let eps = noiseTensor o.Noise generator [| b; int64 o.Samples; m |] weights
-            ImleFunction.apply(weights, ({ Problem = problem; Options = o; Eps = eps; MeanOutput = meanOutput; BatchDims = dims }: ImleCall))
+            let cell = match o.Target with Adaptive _ -> adaptive | _ -> None
+            ImleFunction.apply(weights, ({ Problem = problem; Options = o; Eps = eps; MeanOutput = meanOutput; BatchDims = dims; Adaptive = cell }: ImleCall))
         | Blackbox lambda ->
-            let o = { ImleOptions.Create(1.0, lambda) with Noise = Zero }
             let eps = torch.zeros([| b; 1L; m |], dtype = weights.dtype, device = weights.device)
-            ImleFunction.apply(weights, ({ Problem = problem; Options = o; Eps = eps; MeanOutput = true; BatchDims = dims }: ImleCall))
+            ImleFunction.apply(weights, ({ Problem = problem; Options = ImleOptions.Blackbox lambda; Eps = eps; MeanOutput = true; BatchDims = dims; Adaptive = None }: ImleCall))
         | Identity(projection, noise) ->
             use eps = noiseTensor noise generator weights.shape weights
             IdentityFunction.apply(weights, ({ Problem = problem; Projection = projection; Eps = eps; BatchDims = dims }: IdentityCall))
@@ -187,7 +198,9 @@ module Discrete =
             | _ -> invalidArg "estimator" (sprintf "Gumbel-softmax needs a categorical problem; got '%s'." problem.Name)
             use g = noiseTensor (Gumbel 1.0) generator weights.shape weights
             use theta = Shapes.toScores problem weights
-            torch.softmax((theta + g) / tau, -1)
+            use perturbed = Safe.add theta g
+            use logits = Safe.divScalar perturbed tau
+            torch.softmax(logits, -1)
         | RelaxedTopK tau ->
             let k =
                 match problem.Kind with
@@ -196,13 +209,24 @@ module Discrete =
             // SoftSub (Xie and Ermon 2019): k rounds of softmax, each round suppressing what was already chosen.
             use g = noiseTensor (Gumbel 1.0) generator [| b; m |] weights
             use theta = (Shapes.toScores problem weights).reshape(b, m)
-            let mutable alpha = theta + g
+            let mutable alpha = Safe.add theta g
             let mutable khot = torch.zeros_like(theta)
             for _ in 1..k do
-                let p = torch.softmax(alpha / tau, -1)
-                khot <- khot + p
-                alpha <- alpha + torch.log(torch.clamp_min(1.0 - p, 1e-20))
+                use logits = Safe.divScalar alpha tau
+                let p = torch.softmax(logits, -1)
+                khot <- Safe.add khot p
+                use remaining = Safe.subtractFrom 1.0 p
+                use floored = Safe.clampMin remaining 1e-20
+                use logRemaining = torch.log(floored)
+                alpha <- Safe.add alpha logRemaining
             khot.reshape(weights.shape)
+
+    /// Applies an estimator to weights [..batch, ...shape] in the problem's sense. `meanOutput` chooses between the
+    /// mean over the S samples ([..batch, ...shape]) and all samples ([..batch, S, ...shape]) for I-MLE; perturbed
+    /// optimizers and the score function always return the mean. Noise is drawn from `generator` only. An adaptive-λ
+    /// target needs state: use a `DiscreteLayer` or `applyWithState`.
+    let apply (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (meanOutput: bool) (weights: Tensor) : Tensor =
+        applyWithState None problem estimator generator meanOutput weights
 
 /// A discrete layer as a TorchSharp module: weights in (scores or costs, per the problem's sense), states out, with the
 /// chosen estimator's backward pass. In training mode it perturbs and samples; in eval mode it returns the MAP state
@@ -215,6 +239,11 @@ type DiscreteLayer(problem: Problem, estimator: Estimator, generator: torch.Gene
         Estimator.validate estimator |> ignore
         if isNull generator then nullArg "generator"
     let mutable busy = 0
+    // The adaptive-λ state lives here, next to the generator: never in the estimator value.
+    let adaptive =
+        match estimator with
+        | Imle { Target = Adaptive settings } -> Some(AdaptiveLambdaCell settings)
+        | _ -> None
 
     /// A layer with its own generator seeded by `seed`, returning the mean over samples, MAP in eval mode.
     new(problem: Problem, estimator: Estimator, seed: int64) =
@@ -226,13 +255,15 @@ type DiscreteLayer(problem: Problem, estimator: Estimator, generator: torch.Gene
     member _.Estimator = estimator
     /// The generator the noise is drawn from.
     member _.Generator = generator
+    /// The layer's adaptive-λ state (β and moving average) when its estimator has an adaptive target.
+    member _.Adaptive : AdaptiveLambdaCell option = adaptive
 
     /// Forward pass: weights [..batch, ...problem.Shape] → states.
     override this.forward(weights: Tensor) : Tensor =
         if Threading.Interlocked.Exchange(&busy, 1) = 1 then
             invalidOp "DiscreteLayer.forward was called from two threads at once; a layer's generator is not shared across threads. Use one layer per thread."
         try
-            if this.training || noiseInEval then Discrete.apply problem estimator generator meanOutput weights
+            if this.training || noiseInEval then Discrete.applyWithState adaptive problem estimator generator meanOutput weights
             else Discrete.map problem weights
         finally
             busy <- 0

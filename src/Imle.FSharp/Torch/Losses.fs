@@ -19,10 +19,14 @@ module Losses =
     /// dL/dz of order 1, which is the scale λ and the Eq. 14 target are tuned for.
     let hamming (z: Tensor) (y: Tensor) : Tensor =
         sameShape "z" z "y" y
-        use a = z * (1.0 - y)
-        use b = y * (1.0 - z)
+        use notY = Safe.subtractFrom 1.0 y
+        use notZ = Safe.subtractFrom 1.0 z
+        use a = z * notY
+        use b = y * notZ
         let batch = if z.shape.Length >= 2 then z.shape.[0] else 1L
-        (a + b).sum() / float batch
+        use both = Safe.add a b
+        use total = both.sum()
+        Safe.divScalar total (float batch)
 
     /// Regret ℓ_R = ⟨c, z − z*⟩ averaged over the batch: the excess true cost of the predicted state z over the
     /// optimal state z* for the true costs c (all of shape [B, ...]).
@@ -32,7 +36,8 @@ module Losses =
         use diff = z - optimal
         use prod = costs * diff
         let b = if z.shape.Length > 1 then z.shape.[0] else 1L
-        prod.sum() / float b
+        use total = prod.sum()
+        Safe.divScalar total (float b)
 
     /// The Fenchel–Young loss of perturbed optimizers (Berthet et al.): F(θ) − ⟨θ, y⟩ with
     /// F(θ) = E[max_z ⟨z, θ + ε⟩] estimated with `samples` draws of `noise` from `generator`, averaged over the batch;
@@ -64,6 +69,8 @@ module Losses =
         if gapValue.ToDouble() < 0.0 then invalidArg "gap" "gap must be >= 0."
         // Σ z·s − g·(n + m − 2Σz) = ⟨z, s + 2g⟩ − g·(n + m): a linear problem in z with shifted scores.
         let problem = Problem.alignment n m 0.0
-        use shifted = scores + gap * 2.0
+        use twiceGap = Safe.mulScalar gap 2.0
+        use shifted = Safe.add scores twiceGap
         use value = optimalValue problem shifted
-        value - gap * float (n + m)
+        use unaligned = Safe.mulScalar gap (float (n + m))
+        value - unaligned

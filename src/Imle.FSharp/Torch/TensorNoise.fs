@@ -65,12 +65,13 @@ module TensorNoise =
         use threeD = (3.0 * d).ToScalar()
         use half = (0.5).ToScalar()
         use dS = d.ToScalar()
+        use unit = (1.0).ToScalar()
         use x = normals generator work device count
         use u = torch.rand([| count |], dtype = work, device = device, generator = generator)
         use t = torch.add(one, x, cS)
         let logT = t.log()
         // h = d(1 − t³ + 3 log t) + x²/2, computed in t's buffer.
-        t.pow_(three).mul_(negD).add_(logT, threeD).addcmul_(x, x, half).add_(dS) |> ignore
+        t.pow_(three).mul_(negD).add_(logT, threeD).addcmul_(x, x, half).add_(dS, unit) |> ignore
         use logU = u.log_()
         let rejected = logU.lt(t).logical_not_()
         if boosted then
@@ -162,7 +163,7 @@ module TensorNoise =
                 let tailSd = sqrt (max 0.0 (kappa * (Math.PI * Math.PI / 6.0 - inverseSquares)))
                 let sums = gammaSums generator work device kappa terms count
                 use tail = normals generator work device count
-                sums.add_(tail.mul_(k tailSd))
+                (Safe.addInPlace sums (tail.mul_(k tailSd)))
                     .sub_(k shift)
                     .mul_(k (tau / kappa))
                     .view(shape)
