@@ -165,7 +165,7 @@ let tests =
                 Expect.throwsT<InvalidOperationException> (fun () -> Problem.solve bad [| 1.0; 2.0; 3.0 |] |> ignore) "non-binary"
                 let short = Problem.create "short" [| 3 |] Maximise (fun _ -> [| 1.0 |])
                 Expect.throwsT<InvalidOperationException> (fun () -> Problem.solve short [| 1.0; 2.0; 3.0 |] |> ignore) "wrong length"
-                let infeasible = { Problem.kSubset 3 1 with Solve = fun _ -> [| 1.0; 1.0; 0.0 |] }
+                let infeasible = Problem.kSubset 3 1 |> Problem.withSolver (fun _ -> [| 1.0; 1.0; 0.0 |])
                 Expect.throwsT<InvalidOperationException> (fun () -> Problem.solve infeasible [| 1.0; 2.0; 3.0 |] |> ignore) "two ones in a 1-subset"
         ]
     ]

@@ -35,28 +35,51 @@ type ProblemKind =
 
 /// A constrained exponential family p(z; θ) ∝ exp(⟨z, θ⟩/τ) over a set C of binary states (paper Eq. 3),
 /// given by its MAP oracle. States and weights are flat arrays of `Size` entries laid out row-major in `Shape`.
+///
+/// The representation is private so that a problem cannot say one thing and do another: the `Kind` tag (which lets a
+/// backend use a device-native solver, e.g. top-k for k-subsets) always describes the oracle in `Solve`. Build
+/// problems with the `Problem` module's constructors; `Problem.withSolver` replaces the oracle and makes the problem
+/// user-defined, so both backends then call the new oracle.
 type Problem =
-    {
-        /// A short name for messages and reports.
-        Name: string
-        /// The shape of one state (and of the weights), e.g. [| m |] or [| rows; cols |].
-        Shape: int[]
-        /// Whether the oracle maximises scores or minimises costs.
-        Sense: Sense
-        /// The MAP oracle in the problem's own sense: weights in, a state in C out.
-        Solve: float[] -> float[]
-        /// The same oracle over spans, where the solver has one (ready-made problems do); None for array-only solvers.
-        SolveSpan: SpanSolver option
-        /// Which family this is.
-        Kind: ProblemKind
-        /// The whole state space C, where it is small enough to list (exact quantities, score function).
-        Enumerate: (unit -> float[][]) option
-        /// Membership in C, used to validate the output of user solvers; None accepts any binary state.
-        IsFeasible: (float[] -> bool) option
-    }
+    private
+        { name: string
+          shape: int[]
+          sense: Sense
+          solve: float[] -> float[]
+          solveSpan: SpanSolver option
+          kind: ProblemKind
+          enumerate: (unit -> float[][]) option
+          isFeasible: (float[] -> bool) option }
 
+    /// A short name for messages and reports.
+    member this.Name = this.name
+    /// The shape of one state (and of the weights), e.g. [| m |] or [| rows; cols |].
+    member this.Shape = Array.copy this.shape
+    /// Whether the oracle maximises scores or minimises costs.
+    member this.Sense = this.sense
+    /// The MAP oracle in the problem's own sense: weights in, a state in C out (unchecked; `Problem.solve` checks).
+    member this.Solve = this.solve
+    /// The same oracle over spans, where the solver has one (ready-made problems do); None for array-only solvers.
+    member this.SolveSpan = this.solveSpan
+    /// Which family this is; always consistent with `Solve`.
+    member this.Kind = this.kind
+    /// The whole state space C, where it is small enough to list (exact quantities, score function).
+    member this.Enumerate = this.enumerate
+    /// Membership in C, used to validate the output of user solvers; None accepts any binary state.
+    member this.IsFeasible = this.isFeasible
     /// The number of entries of a state (product of `Shape`).
-    member this.Size = Array.fold (*) 1 this.Shape
+    member this.Size = Array.fold (*) 1 this.shape
+
+    /// With another name.
+    member this.WithName(name: string) =
+        if String.IsNullOrWhiteSpace name then invalidArg "name" "name must be a non-empty string."
+        { this with name = name }
+
+    /// With another MAP oracle (weights in the problem's sense → state): the problem becomes user-defined, so every
+    /// backend calls this oracle (and checks its output against the feasibility test, which is kept).
+    member this.WithSolver(solve: float[] -> float[]) =
+        if obj.ReferenceEquals(solve, null) then nullArg "solve"
+        { this with solve = solve; solveSpan = None; kind = UserDefined }
 
 /// Constructors for ready-made problems and functions over problems.
 [<RequireQualifiedAccess>]
@@ -73,8 +96,8 @@ module Problem =
         if String.IsNullOrWhiteSpace name then invalidArg "name" "name must be a non-empty string."
         validateShape shape
         if obj.ReferenceEquals(solve, null) then nullArg "solve"
-        { Name = name; Shape = Array.copy shape; Sense = sense; Solve = solve; SolveSpan = None; Kind = UserDefined
-          Enumerate = None; IsFeasible = None }
+        { name = name; shape = Array.copy shape; sense = sense; solve = solve; solveSpan = None; kind = UserDefined
+          enumerate = None; isFeasible = None }
 
     /// A problem from a user's span-based MAP function (no allocation per call; rows of a batch are solved in place).
     let createSpan (name: string) (shape: int[]) (sense: Sense) (solve: SpanSolver) : Problem =
@@ -84,15 +107,18 @@ module Problem =
             let z = Array.zeroCreate size
             solve.Invoke(ReadOnlySpan w, Span z)
             z
-        { create name shape sense arraySolve with SolveSpan = Some solve }
+        { create name shape sense arraySolve with solveSpan = Some solve }
 
     /// Adds an enumeration of the state space (enables exact quantities and the score-function estimator).
     let withEnumeration (enumerate: unit -> float[][]) (problem: Problem) : Problem =
-        { problem with Enumerate = Some enumerate }
+        { problem with enumerate = Some enumerate }
+
+    /// Replaces the MAP oracle: the problem becomes user-defined (see `Problem.WithSolver`).
+    let withSolver (solve: float[] -> float[]) (problem: Problem) : Problem = problem.WithSolver solve
 
     /// Adds a feasibility check used to validate solver output.
     let withFeasibility (isFeasible: float[] -> bool) (problem: Problem) : Problem =
-        { problem with IsFeasible = Some isFeasible }
+        { problem with isFeasible = Some isFeasible }
 
     /// Scores θ for weights w in the problem's sense: θ = w for Maximise, θ = −w for Minimise.
     let toScores (problem: Problem) (weights: float[]) : float[] =
@@ -168,28 +194,28 @@ module Problem =
     /// Categorical distribution over m classes (Example 1): one-hot states, MAP = argmax. Enumerable.
     let categorical (m: int) : Problem =
         Validate.intAtLeast "m" 1 m
-        { Name = sprintf "categorical(m=%d)" m
-          Shape = [| m |]
-          Sense = Maximise
-          Solve = Argmax.solve
-          SolveSpan = Some(SpanSolver(fun w z -> Argmax.solveInto (w, z)))
-          Kind = CategoricalKind
-          Enumerate = Some(fun () -> kSubsets m 1)
-          IsFeasible = Some(hasExactly 1) }
+        { name = sprintf "categorical(m=%d)" m
+          shape = [| m |]
+          sense = Maximise
+          solve = Argmax.solve
+          solveSpan = Some(SpanSolver(fun w z -> Argmax.solveInto (w, z)))
+          kind = CategoricalKind
+          enumerate = Some(fun () -> kSubsets m 1)
+          isFeasible = Some(hasExactly 1) }
 
     /// k-subsets of m items (Example 2): exactly k ones, MAP = top-k (ties to the lower index). Enumerable when
     /// C(m, k) ≤ 200,000; exact quantities for larger m use the dynamic programme in `KSubset`.
     let kSubset (m: int) (k: int) : Problem =
         Validate.intAtLeast "m" 1 m
         Validate.intInRange "k" 1 m k
-        { Name = sprintf "k-subset(m=%d, k=%d)" m k
-          Shape = [| m |]
-          Sense = Maximise
-          Solve = TopK.solve k
-          SolveSpan = Some(SpanSolver(fun w z -> TopK.solveInto (k, w, z)))
-          Kind = KSubsetKind k
-          Enumerate = if choose m k <= 200000.0 then Some(fun () -> kSubsets m k) else None
-          IsFeasible = Some(hasExactly k) }
+        { name = sprintf "k-subset(m=%d, k=%d)" m k
+          shape = [| m |]
+          sense = Maximise
+          solve = TopK.solve k
+          solveSpan = Some(SpanSolver(fun w z -> TopK.solveInto (k, w, z)))
+          kind = KSubsetKind k
+          enumerate = if choose m k <= 200000.0 then Some(fun () -> kSubsets m k) else None
+          isFeasible = Some(hasExactly k) }
 
     /// Simple paths of a grid graph from the top-left to the bottom-right cell, by depth-first search
     /// (only for small grids: the count grows exponentially).
@@ -218,11 +244,11 @@ module Problem =
     let gridShortestPath (rows: int) (cols: int) (neighbourhood: Neighbourhood) : Problem =
         Validate.intAtLeast "rows" 1 rows
         Validate.intAtLeast "cols" 1 cols
-        { Name = sprintf "grid-shortest-path(%dx%d, %A)" rows cols neighbourhood
-          Shape = [| rows; cols |]
-          Sense = Minimise
-          Solve = fun costs -> GridShortestPath.solve rows cols neighbourhood (Array.map (max 0.0) costs)
-          SolveSpan =
+        { name = sprintf "grid-shortest-path(%dx%d, %A)" rows cols neighbourhood
+          shape = [| rows; cols |]
+          sense = Minimise
+          solve = fun costs -> GridShortestPath.solve rows cols neighbourhood (Array.map (max 0.0) costs)
+          solveSpan =
             Some(SpanSolver(fun w z ->
                 // Clamp at 0 without a managed copy: negative costs are rare, so check first.
                 let mutable negative = false
@@ -235,9 +261,9 @@ module Problem =
                     GridShortestPath.solveInto (rows, cols, neighbourhood, ReadOnlySpan clamped, z) |> ignore
                 else
                     GridShortestPath.solveInto (rows, cols, neighbourhood, w, z) |> ignore))
-          Kind = GridPathKind
-          Enumerate = if rows * cols <= 9 then Some(fun () -> gridPaths rows cols neighbourhood) else None
-          IsFeasible = Some(GridShortestPath.isPath rows cols neighbourhood) }
+          kind = GridPathKind
+          enumerate = if rows * cols <= 9 then Some(fun () -> gridPaths rows cols neighbourhood) else None
+          isFeasible = Some(GridShortestPath.isPath rows cols neighbourhood) }
 
     /// Global sequence alignment of lengths n and m (Gao et al.): scores s[i, j] for aligning i with j, a constant
     /// gap penalty; the state is the indicator of aligned pairs over the n×m score matrix. Maximises
@@ -246,28 +272,28 @@ module Problem =
         Validate.intAtLeast "n" 1 n
         Validate.intAtLeast "m" 1 m
         Validate.atLeast "gap" 0.0 gap
-        { Name = sprintf "alignment(%dx%d, gap=%g)" n m gap
-          Shape = [| n; m |]
-          Sense = Maximise
-          Solve = Alignment.solve n m gap
-          SolveSpan = Some(SpanSolver(fun w z -> Alignment.solveInto (n, m, gap, w, z) |> ignore))
-          Kind = AlignmentKind
-          Enumerate = None
-          IsFeasible = Some(Alignment.isAlignment n m) }
+        { name = sprintf "alignment(%dx%d, gap=%g)" n m gap
+          shape = [| n; m |]
+          sense = Maximise
+          solve = Alignment.solve n m gap
+          solveSpan = Some(SpanSolver(fun w z -> Alignment.solveInto (n, m, gap, w, z) |> ignore))
+          kind = AlignmentKind
+          enumerate = None
+          isFeasible = Some(Alignment.isAlignment n m) }
 
     /// Minimum-cost bipartite matching (Hungarian): every one of `rows` left nodes to a distinct one of `cols` ≥ rows
     /// right nodes; the state is the assignment indicator matrix. Minimises cost.
     let matching (rows: int) (cols: int) : Problem =
         Validate.intAtLeast "rows" 1 rows
         Validate.intInRange "cols" rows Int32.MaxValue cols
-        { Name = sprintf "matching(%dx%d)" rows cols
-          Shape = [| rows; cols |]
-          Sense = Minimise
-          Solve = Matching.solve rows cols
-          SolveSpan = Some(SpanSolver(fun w z -> Matching.solveInto (rows, cols, w, z) |> ignore))
-          Kind = MatchingKind
-          Enumerate = None
-          IsFeasible = Some(Matching.isMatching rows cols) }
+        { name = sprintf "matching(%dx%d)" rows cols
+          shape = [| rows; cols |]
+          sense = Minimise
+          solve = Matching.solve rows cols
+          solveSpan = Some(SpanSolver(fun w z -> Matching.solveInto (rows, cols, w, z) |> ignore))
+          kind = MatchingKind
+          enumerate = None
+          isFeasible = Some(Matching.isMatching rows cols) }
 
     /// Minimum spanning tree (Kruskal) of a connected graph with `nodes` nodes and the given edges; the state is the
     /// indicator over edges. Minimises total edge cost.
@@ -278,14 +304,14 @@ module Problem =
             if u < 0 || u >= nodes || v < 0 || v >= nodes then
                 invalidArg "edges" (sprintf "edges[%d] = (%d, %d) names a node outside [0, %d)." i u v nodes))
         let edges = Array.copy edges
-        { Name = sprintf "spanning-tree(%d nodes, %d edges)" nodes edges.Length
-          Shape = [| edges.Length |]
-          Sense = Minimise
-          Solve = SpanningTree.solve nodes edges
-          SolveSpan = Some(SpanSolver(fun w z -> SpanningTree.solveInto (nodes, edges, w, z) |> ignore))
-          Kind = SpanningTreeKind
-          Enumerate = None
-          IsFeasible = Some(SpanningTree.isSpanningTree nodes edges) }
+        { name = sprintf "spanning-tree(%d nodes, %d edges)" nodes edges.Length
+          shape = [| edges.Length |]
+          sense = Minimise
+          solve = SpanningTree.solve nodes edges
+          solveSpan = Some(SpanSolver(fun w z -> SpanningTree.solveInto (nodes, edges, w, z) |> ignore))
+          kind = SpanningTreeKind
+          enumerate = None
+          isFeasible = Some(SpanningTree.isSpanningTree nodes edges) }
 
     /// 0/1 knapsack: maximise Σ z·value subject to Σ z·itemWeight ≤ capacity (integer weights, dynamic programming).
     let knapsack (itemWeights: int[]) (capacity: int) : Problem =
@@ -294,11 +320,11 @@ module Problem =
         itemWeights |> Array.iteri (fun i w -> if w < 0 then invalidArg "itemWeights" (sprintf "itemWeights[%d] must be >= 0; got %d." i w))
         Validate.intAtLeast "capacity" 0 capacity
         let itemWeights = Array.copy itemWeights
-        { Name = sprintf "knapsack(%d items, capacity %d)" itemWeights.Length capacity
-          Shape = [| itemWeights.Length |]
-          Sense = Maximise
-          Solve = Knapsack.solve itemWeights capacity
-          SolveSpan = Some(SpanSolver(fun w z -> Knapsack.solveInto (itemWeights, capacity, w, z) |> ignore))
-          Kind = KnapsackKind
-          Enumerate = None
-          IsFeasible = Some(fun z -> Array.fold2 (fun s w x -> s + float w * x) 0.0 itemWeights z <= float capacity) }
+        { name = sprintf "knapsack(%d items, capacity %d)" itemWeights.Length capacity
+          shape = [| itemWeights.Length |]
+          sense = Maximise
+          solve = Knapsack.solve itemWeights capacity
+          solveSpan = Some(SpanSolver(fun w z -> Knapsack.solveInto (itemWeights, capacity, w, z) |> ignore))
+          kind = KnapsackKind
+          enumerate = None
+          isFeasible = Some(fun z -> Array.fold2 (fun s w x -> s + float w * x) 0.0 itemWeights z <= float capacity) }
