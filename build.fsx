@@ -128,7 +128,7 @@ let packPackages () : bool =
             checkPackage "Imle.FSharp" [ "FSharp.Core"; "TorchSharp" ]
             @ checkPackage "Imle.CSharp" [ "FSharp.Core"; "Imle.FSharp"; "TorchSharp" ]
             @ checkPackage "Imle.OrTools" [ "FSharp.Core"; "Google.OrTools"; "Google.Protobuf"; "Imle.FSharp" ]
-            @ checkPackage "Imle.CSharp.OrTools" [ "Google.OrTools"; "Imle.CSharp"; "Imle.OrTools"; "TorchSharp" ]
+            @ checkPackage "Imle.CSharp.OrTools" [ "Google.OrTools"; "Imle.CSharp"; "Imle.OrTools" ]
         problems |> List.iter (eprintfn "pack: %s")
         printfn "packages in %s:" packageDir
         Directory.GetFiles packageDir |> Array.sort |> Array.iter (fun f -> printfn "  %s" (Path.GetFileName f))
