@@ -100,7 +100,7 @@ module Noise =
         | Custom(name, sample) ->
             for j in 0 .. into.Length - 1 do
                 let v = sample rng
-                if Double.IsNaN v || Double.IsInfinity v then
+                if not (Validate.isFinite v) then
                     invalidOp (sprintf "Custom noise '%s' returned a non-finite value %g." name v)
                 into.[j] <- v
 
