@@ -26,8 +26,8 @@ type Noise =
 [<RequireQualifiedAccess>]
 module Noise =
 
-    /// The Euler–Mascheroni constant γ.
-    let eulerGamma = 0.57721566490153286060651209
+    /// The Euler–Mascheroni constant γ (internal: used by the corrected Sum-of-Gamma noise here and in TensorNoise).
+    let internal eulerGamma = 0.57721566490153286060651209
 
     /// The standard Gumbel(0, 1) noise.
     let gumbel = Gumbel 1.0
@@ -62,8 +62,8 @@ module Noise =
         | Normal sigma -> sprintf "Normal(σ=%g)" sigma
         | Custom(name, _) -> name
 
-    /// The harmonic number H_s = Σ_{i=1..s} 1/i.
-    let harmonic (s: int) = Seq.sum (seq { for i in 1..s -> 1.0 / float i })
+    /// The harmonic number H_s = Σ_{i=1..s} 1/i (internal, as `eulerGamma`).
+    let internal harmonic (s: int) = Seq.sum (seq { for i in 1..s -> 1.0 / float i })
 
     /// Σ_{i=1..s} 1/i².
     let private inverseSquares (s: int) = Seq.sum (seq { for i in 1..s -> 1.0 / (float i * float i) })
