@@ -116,8 +116,8 @@ let private gradCheckTests =
             Expect.isLessThan large.RelativeBias small.RelativeBias "bias shrinks with more samples"
         }
         test "I-MLE with SoG noise points the right way on the paper's synthetic problem" {
-            // notes/findings.md: mean cosine 0.50 (min 0.15) over 50 instances; we assert a clearly positive cosine on
-            // five fixed instances.
+            // docs/notes/estimator-cosines.md: mean cosine 0.50 (min 0.15) over 50 instances; we assert a clearly
+            // positive cosine on five fixed instances.
             for seed in 1..5 do
                 let p, theta, loss = synthetic seed
                 let r = GradCheck.run p (Imle(ImleOptions.Create(5.0, 2.0))) theta loss 4000 (int64 seed)

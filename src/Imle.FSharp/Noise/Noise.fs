@@ -13,9 +13,9 @@ type Noise =
     /// SoG(κ, τ, s) = (τ/κ) · (Σ_{i=1..s} Gamma(shape 1/κ, scale κ/i) − log s).
     /// The sum of κ i.i.d. draws approaches Gumbel(0, τ) as s grows (Lemma 1).
     | SumOfGamma of kappa: float * tau: float * terms: int
-    /// Sum-of-Gamma with the finite-s correction measured in notes/findings.md: the −log s term is replaced by
-    /// −(H_s − γ) (exact mean) and one Normal draw of variance κ·(π²/6 − Σ_{i≤s} 1/i²) stands in for the omitted
-    /// terms i &gt; s. Closer to Lemma 1 at small s than Eq. 13 as written; not part of the paper.
+    /// Sum-of-Gamma with the finite-s correction measured in docs/notes/sum-of-gamma.md: the −log s term is
+    /// replaced by −(H_s − γ) (exact mean) and one Normal draw of variance κ·(π²/6 − Σ_{i≤s} 1/i²) stands in for the
+    /// omitted terms i &gt; s. Closer to Lemma 1 at small s than Eq. 13 as written; not part of the paper.
     | SumOfGammaCorrected of kappa: float * tau: float * terms: int
     /// Normal(0, σ²) i.i.d. per coordinate (perturbed optimizers, Berthet et al.).
     | Normal of sigma: float
