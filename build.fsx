@@ -189,6 +189,40 @@ Console.WriteLine(last < first ? "PACK-TEST OK" : "PACK-TEST LOSS DID NOT FALL")
     finally
         try Directory.Delete(dir, true) with _ -> ()
 
+// ----- bench: machine set-up -----------------------------------------------------------------------------------------
+
+/// Exit code and stdout of a short command, without echoing either (None when it cannot start).
+let quietly (file: string) (args: string) : (int * string) option =
+    try
+        let psi = ProcessStartInfo(file, args, WorkingDirectory = root, UseShellExecute = false,
+                                   RedirectStandardOutput = true, RedirectStandardError = true)
+        use p = Process.Start psi
+        let out = p.StandardOutput.ReadToEnd()
+        p.StandardError.ReadToEnd() |> ignore
+        p.WaitForExit()
+        Some(p.ExitCode, out)
+    with _ -> None
+
+/// The bench's PyTorch reference (bench/reference.py) runs on Debian's python3-torch and python3-numpy, imported by
+/// /usr/bin/python3 (not the python3 first on PATH). Installs them with apt-get (through sudo unless root) when they
+/// are absent, and says whether they import. The bench never installs anything itself: without them it skips the
+/// reference with a note.
+let ensurePythonTorch () : bool =
+    let imports () = quietly "/usr/bin/python3" "-c \"import torch, numpy\"" |> Option.map fst = Some 0
+    if imports () then true
+    elif not (OperatingSystem.IsLinux()) || not (File.Exists "/usr/bin/apt-get") then
+        eprintfn "bench: /usr/bin/python3 cannot import torch and numpy, and there is no apt-get to install them."
+        false
+    else
+        printfn "bench: installing Debian's python3-torch and python3-numpy for the PyTorch reference"
+        let isRoot = quietly "id" "-u" |> Option.map (fun (_, out) -> out.Trim()) = Some "0"
+        let apt (args: string) = if isRoot then run "apt-get" args false else run "sudo" ("apt-get " + args) false
+        apt "update -q" |> ignore
+        let code, _ = apt "install -y -q python3-torch python3-numpy"
+        let ok = code = 0 && imports ()
+        if not ok then eprintfn "bench: installing python3-torch failed (apt-get exit code %d)." code
+        ok
+
 let target, rest =
     match fsi.CommandLineArgs |> Array.toList |> List.tail with
     | [] -> "build", []
@@ -227,10 +261,12 @@ match target with
     printfn "pack-test %s (%.1f s)" (if ok then "passed" else "FAILED") sw.Elapsed.TotalSeconds
     exit (if ok then 0 else 1)
 | "bench" ->
-    // The benchmark suite against a PyTorch reference (installs Debian's python3-torch if absent); writes
-    // bench/results.md and bench/results.json. Run with libtorch's default OpenMP settings (what a user gets);
-    // bench/results.md notes what OMP_WAIT_POLICY=PASSIVE changes.
+    // The benchmark suite against a PyTorch reference (installs Debian's python3-torch if absent, unless
+    // --no-reference); writes bench/results.md and bench/results.json. Run with libtorch's default OpenMP settings
+    // (what a user gets); bench/results.md notes what OMP_WAIT_POLICY=PASSIVE changes.
     build ()
+    if not (List.contains "--no-reference" rest || List.contains "--profile" rest || List.contains "--help" rest) then
+        if not (ensurePythonTorch ()) then eprintfn "bench: the PyTorch reference will be skipped."
     exec "dotnet" (sprintf "bench/Imle.Bench/bin/%s/net10.0/Imle.Bench.dll %s" configuration (exampleArgs rest))
 | "soak" ->
     // 10,000 training steps of an I-MLE layer; fails if resident memory grows > 10 % after warm-up or tensors leak.
