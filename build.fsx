@@ -1,5 +1,6 @@
 // The single entry point of the repository: `dotnet fsi build.fsx <target> [-- args]`.
-// Targets: build, test, demo, gradcheck, bench, pack, soak. Each restores tools and packages itself.
+// Targets: build, test, demo, gradcheck, bench, pack, pack-test, soak, format, format-check. Each restores tools and
+// packages itself.
 open System
 open System.Diagnostics
 open System.IO
@@ -223,6 +224,20 @@ let ensurePythonTorch () : bool =
         if not ok then eprintfn "bench: installing python3-torch failed (apt-get exit code %d)." code
         ok
 
+// ----- format, format-check (Fantomas, settings in .editorconfig) ---------------------------------------------------
+
+/// The F# sources Fantomas formats (.fantomasignore excludes build outputs).
+let formatPaths = [ "src"; "tests"; "bench"; "examples"; "build.fsx" ]
+
+/// Runs Fantomas in check mode over `formatPaths`: true when every file is already formatted. Changes nothing.
+let formatCheck () : bool =
+    exec "dotnet" "tool restore"
+    let code, _ = run "dotnet" (sprintf "fantomas --check %s" (String.Join(" ", formatPaths))) false
+    // Fantomas --check: 0 all formatted, 99 some file needs formatting, anything else an error.
+    if code = 99 then eprintfn "format-check: some files are not formatted; run 'dotnet fsi build.fsx format'."
+    elif code <> 0 then eprintfn "format-check: fantomas failed with exit code %d" code
+    code = 0
+
 let target, rest =
     match fsi.CommandLineArgs |> Array.toList |> List.tail with
     | [] -> "build", []
@@ -268,10 +283,16 @@ match target with
     if not (List.contains "--no-reference" rest || List.contains "--profile" rest || List.contains "--help" rest) then
         if not (ensurePythonTorch ()) then eprintfn "bench: the PyTorch reference will be skipped."
     exec "dotnet" (sprintf "bench/Imle.Bench/bin/%s/net10.0/Imle.Bench.dll %s" configuration (exampleArgs rest))
+| "format" ->
+    // Formats every F# source in place with Fantomas (settings in .editorconfig).
+    exec "dotnet" "tool restore"
+    exec "dotnet" (sprintf "fantomas %s" (String.Join(" ", formatPaths)))
+| "format-check" ->
+    exit (if formatCheck () then 0 else 1)
 | "soak" ->
     // 10,000 training steps of an I-MLE layer; fails if resident memory grows > 10 % after warm-up or tensors leak.
     build ()
     exec "dotnet" (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll --steps 10000 %s" configuration (exampleArgs rest))
 | other ->
-    eprintfn "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test." other
+    eprintfn "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, format, format-check." other
     exit 2
