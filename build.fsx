@@ -1,5 +1,6 @@
 // The single entry point of the repository: `dotnet fsi build.fsx <target> [-- args]`.
-// Targets: build, test, demo, gradcheck, bench, pack, soak. Each restores tools and packages itself.
+// Targets: build, test, demo, gradcheck, bench, pack, pack-test, soak, format, format-check. Each restores tools and
+// packages itself.
 open System
 open System.Diagnostics
 open System.IO
@@ -128,7 +129,7 @@ let packPackages () : bool =
             checkPackage "Imle.FSharp" [ "FSharp.Core"; "TorchSharp" ]
             @ checkPackage "Imle.CSharp" [ "FSharp.Core"; "Imle.FSharp"; "TorchSharp" ]
             @ checkPackage "Imle.OrTools" [ "FSharp.Core"; "Google.OrTools"; "Google.Protobuf"; "Imle.FSharp" ]
-            @ checkPackage "Imle.CSharp.OrTools" [ "Google.OrTools"; "Imle.CSharp"; "Imle.OrTools"; "TorchSharp" ]
+            @ checkPackage "Imle.CSharp.OrTools" [ "Google.OrTools"; "Imle.CSharp"; "Imle.OrTools" ]
         problems |> List.iter (eprintfn "pack: %s")
         printfn "packages in %s:" packageDir
         Directory.GetFiles packageDir |> Array.sort |> Array.iter (fun f -> printfn "  %s" (Path.GetFileName f))
@@ -189,6 +190,54 @@ Console.WriteLine(last < first ? "PACK-TEST OK" : "PACK-TEST LOSS DID NOT FALL")
     finally
         try Directory.Delete(dir, true) with _ -> ()
 
+// ----- bench: machine set-up -----------------------------------------------------------------------------------------
+
+/// Exit code and stdout of a short command, without echoing either (None when it cannot start).
+let quietly (file: string) (args: string) : (int * string) option =
+    try
+        let psi = ProcessStartInfo(file, args, WorkingDirectory = root, UseShellExecute = false,
+                                   RedirectStandardOutput = true, RedirectStandardError = true)
+        use p = Process.Start psi
+        let out = p.StandardOutput.ReadToEnd()
+        p.StandardError.ReadToEnd() |> ignore
+        p.WaitForExit()
+        Some(p.ExitCode, out)
+    with _ -> None
+
+/// The bench's PyTorch reference (bench/reference.py) runs on Debian's python3-torch and python3-numpy, imported by
+/// /usr/bin/python3 (not the python3 first on PATH). Installs them with apt-get (through sudo unless root) when they
+/// are absent, and says whether they import. The bench never installs anything itself: without them it skips the
+/// reference with a note.
+let ensurePythonTorch () : bool =
+    let imports () = quietly "/usr/bin/python3" "-c \"import torch, numpy\"" |> Option.map fst = Some 0
+    if imports () then true
+    elif not (OperatingSystem.IsLinux()) || not (File.Exists "/usr/bin/apt-get") then
+        eprintfn "bench: /usr/bin/python3 cannot import torch and numpy, and there is no apt-get to install them."
+        false
+    else
+        printfn "bench: installing Debian's python3-torch and python3-numpy for the PyTorch reference"
+        let isRoot = quietly "id" "-u" |> Option.map (fun (_, out) -> out.Trim()) = Some "0"
+        let apt (args: string) = if isRoot then run "apt-get" args false else run "sudo" ("apt-get " + args) false
+        apt "update -q" |> ignore
+        let code, _ = apt "install -y -q python3-torch python3-numpy"
+        let ok = code = 0 && imports ()
+        if not ok then eprintfn "bench: installing python3-torch failed (apt-get exit code %d)." code
+        ok
+
+// ----- format, format-check (Fantomas, settings in .editorconfig) ---------------------------------------------------
+
+/// The F# sources Fantomas formats (.fantomasignore excludes build outputs).
+let formatPaths = [ "src"; "tests"; "bench"; "examples"; "build.fsx" ]
+
+/// Runs Fantomas in check mode over `formatPaths`: true when every file is already formatted. Changes nothing.
+let formatCheck () : bool =
+    exec "dotnet" "tool restore"
+    let code, _ = run "dotnet" (sprintf "fantomas --check %s" (String.Join(" ", formatPaths))) false
+    // Fantomas --check: 0 all formatted, 99 some file needs formatting, anything else an error.
+    if code = 99 then eprintfn "format-check: some files are not formatted; run 'dotnet fsi build.fsx format'."
+    elif code <> 0 then eprintfn "format-check: fantomas failed with exit code %d" code
+    code = 0
+
 let target, rest =
     match fsi.CommandLineArgs |> Array.toList |> List.tail with
     | [] -> "build", []
@@ -227,15 +276,23 @@ match target with
     printfn "pack-test %s (%.1f s)" (if ok then "passed" else "FAILED") sw.Elapsed.TotalSeconds
     exit (if ok then 0 else 1)
 | "bench" ->
-    // The benchmark suite against a PyTorch reference (installs Debian's python3-torch if absent); writes
-    // bench/results.md and bench/results.json. Run with libtorch's default OpenMP settings (what a user gets);
-    // bench/results.md notes what OMP_WAIT_POLICY=PASSIVE changes.
+    // The benchmark suite against a PyTorch reference (installs Debian's python3-torch if absent, unless
+    // --no-reference); writes bench/results.md and bench/results.json. Run with libtorch's default OpenMP settings
+    // (what a user gets); bench/results.md notes what OMP_WAIT_POLICY=PASSIVE changes.
     build ()
+    if not (List.contains "--no-reference" rest || List.contains "--profile" rest || List.contains "--help" rest) then
+        if not (ensurePythonTorch ()) then eprintfn "bench: the PyTorch reference will be skipped."
     exec "dotnet" (sprintf "bench/Imle.Bench/bin/%s/net10.0/Imle.Bench.dll %s" configuration (exampleArgs rest))
+| "format" ->
+    // Formats every F# source in place with Fantomas (settings in .editorconfig).
+    exec "dotnet" "tool restore"
+    exec "dotnet" (sprintf "fantomas %s" (String.Join(" ", formatPaths)))
+| "format-check" ->
+    exit (if formatCheck () then 0 else 1)
 | "soak" ->
     // 10,000 training steps of an I-MLE layer; fails if resident memory grows > 10 % after warm-up or tensors leak.
     build ()
     exec "dotnet" (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll --steps 10000 %s" configuration (exampleArgs rest))
 | other ->
-    eprintfn "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test." other
+    eprintfn "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, format, format-check." other
     exit 2

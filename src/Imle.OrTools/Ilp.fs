@@ -74,7 +74,7 @@ module Ilp =
         c.Coefficients |> Array.iteri (fun j (index, a) ->
             if index < 0 || index >= variables then
                 invalidArg param (sprintf "%s.Coefficients[%d] names variable %d, outside [0, %d)." where j index variables)
-            if Double.IsNaN a || Double.IsInfinity a then
+            if not (Validate.isFinite a) then
                 invalidArg param (sprintf "%s.Coefficients[%d] has coefficient %g; coefficients must be finite." where j a)
             if not (seen.Add index) then
                 invalidArg param (sprintf "%s.Coefficients[%d] names variable %d a second time; list each variable once." where j index))

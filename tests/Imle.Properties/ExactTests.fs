@@ -34,7 +34,7 @@ let private theorem1 =
     // m = 6, k = 3, SoG(3, τ = 2, s = 1000) on each coordinate; n = 2000 perturbations. For each of 5 states z,
     // ⟨z, θ̃⟩ − ⟨z, θ⟩ is KS-tested against Gumbel(0, τ) at α = 0.001/5 (Bonferroni: family-wise α ≤ 0.001; the 5
     // statistics share the noise draws, which the union bound allows). Critical value ≈ 0.0475; the finite-s error at
-    // s = 1000 is ≈ 0.0003 in theory and ≤ 0.005 measured (findings.md), well below it.
+    // s = 1000 is ≈ 0.0003 in theory and ≤ 0.005 measured (docs/notes/sum-of-gamma.md), well below it.
     test "Theorem 1: SoG(k, tau, s=1000) local noise makes <z, theta~> - <z, theta> Gumbel(0, tau) for every z (m=6, k=3; KS, Bonferroni alpha = 0.001)" {
         let m, k, tau, n = 6, 3, 2.0, 2000
         let theta = [| 0.5; -1.0; 2.0; 0.0; 1.5; -0.3 |]

@@ -26,9 +26,9 @@ let private lemma1 =
     // Lemma 1 at s = 1000, each (κ, τ) tested at α = 0.001 (5 cases, family-wise ≤ 0.005). n = 4000 sums
     // (critical value ksCritical 0.001 4000 ≈ 0.0309), except κ = 20 with n = 2000 (≈ 0.0436): one sum costs
     // κ·s = 20,000 Gamma draws there, and the runtime budget is a few seconds. The finite-s error of Eq. 13 at s = 1000
-    // is ≈ 0.0003 in KS distance in theory (mean off by τ/(2s), variance short by τ²/s) and ≤ 0.005 as measured in
-    // notes/findings.md (an upper bound that includes their sampling noise), below 1/6 of either critical value, so it
-    // cannot make the test fail by itself.
+    // is ≈ 0.0003 in KS distance in theory (mean off by τ/(2s), variance short by τ²/s) and ≤ 0.005 as measured
+    // (docs/notes/sum-of-gamma.md; an upper bound that includes that measurement's sampling noise), below 1/6 of either
+    // critical value, so it cannot make the test fail by itself.
     // Measured with these seeds: κ=1 0.0112, κ=5 0.0130, κ=20 0.0242 (n = 2000), κ=5 τ=0.5 0.0161, κ=5 τ=3 0.0149.
     let terms = 1000
     testList "Lemma 1: sum of kappa SoG(kappa, tau, s=1000) draws is Gumbel(0, tau) (KS, alpha = 0.001 each)" [
@@ -44,9 +44,10 @@ let private lemma1 =
     ]
 
 let private finiteS =
-    // κ = 5, τ = 1, n = 20,000 sums. Expected KS distances (findings.md): s=3 ≈ 0.10, s=10 ≈ 0.026, s=100 ≈ 0.003 plus
-    // sampling noise (typically 0.006; exceeds 0.02 with probability < 1e-6). The orderings below therefore fail for a
-    // correct implementation with probability < 1e-6. Measured with these seeds: 0.1006, 0.0280, 0.0049.
+    // κ = 5, τ = 1, n = 20,000 sums. Expected KS distances (docs/notes/sum-of-gamma.md): s=3 ≈ 0.10, s=10 ≈ 0.026,
+    // s=100 ≈ 0.003 plus sampling noise (typically 0.006; exceeds 0.02 with probability < 1e-6). The orderings below
+    // therefore fail for a correct implementation with probability < 1e-6. Measured with these seeds: 0.1006, 0.0280,
+    // 0.0049.
     let n = 20000
     testList "finite-s truncation of Eq. 13 (n = 20,000, false-failure rate < 1e-6)" [
         test "KS distance to Gumbel shrinks as s grows (s = 3, 10, 100)" {
@@ -59,7 +60,7 @@ let private finiteS =
             // At s = 3 the truncation is far outside the sampling noise: the uncorrected form visibly fails Lemma 1.
             Expect.isGreaterThan d3 (ksCritical 0.001 n) "at s = 3 Eq. 13 is measurably not Gumbel"
         }
-        // findings.md: plain vs corrected ≈ 0.104 vs 0.009 (κ=1, s=3), 0.031 vs 0.003 (κ=1, s=10),
+        // docs/notes/sum-of-gamma.md: plain vs corrected ≈ 0.104 vs 0.009 (κ=1, s=3), 0.031 vs 0.003 (κ=1, s=10),
         // 0.102 vs 0.008 (κ=20, s=3), 0.028 vs 0.006 (κ=20, s=10). Sampling noise ≈ 0.006, so each ordering fails with
         // probability < 1e-6 for a correct implementation. Measured with these seeds (Eq. 13 vs corrected): κ=1 s=3
     // 0.1047 vs 0.0072, κ=1 s=10 0.0280 vs 0.0053, κ=20 s=3 0.1013 vs 0.0068, κ=20 s=10 0.0318 vs 0.0052.

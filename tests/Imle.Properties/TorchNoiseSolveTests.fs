@@ -100,9 +100,10 @@ let private noiseTests =
         // Lemma 1 on tensors with the corrected sampler at s = 10: n = 20,000 sums of κ draws, KS against Gumbel(0, 1),
         // α = 0.001 each (critical ≈ 0.0138). The corrected form's own distance is negligible: with n = 400,000 sums
         // (this sampler, κ = 5 and 32, two seeds each) KS was 0.0011–0.0014, the sampling-noise level 0.87/√n ≈ 0.0014,
-        // so the false-failure rate is ≈ α. Power: Eq. 13 as written at s = 10 sits at ≈ 0.026–0.031 (findings.md),
-        // about 3.5 standard deviations of the statistic above the critical value, so the same test detects it
-        // (false-failure rate of that check ≈ 1e-3). Measured with these seeds: κ=5 0.0121, κ=32 0.0055; Eq. 13 0.0274.
+        // so the false-failure rate is ≈ α. Power: Eq. 13 as written at s = 10 sits at ≈ 0.026–0.031
+        // (docs/notes/sum-of-gamma.md), about 3.5 standard deviations of the statistic above the critical value, so the
+        // same test detects it (false-failure rate of that check ≈ 1e-3). Measured with these seeds: κ=5 0.0121,
+        // κ=32 0.0055; Eq. 13 0.0274.
         testList "Lemma 1 on tensors (n = 20,000 sums, alpha = 0.001 each)" [
             for (kappa, seed) in [ 5, 301; 32, 302 ] do
                 test (sprintf "sum of %d SoG-corrected(%d, 1, 10) draws is Gumbel(0, 1)" kappa kappa) {

@@ -2,24 +2,35 @@ namespace Imle
 
 open System
 
+/// What a solver accepts in each entry of an input span (scores, costs, weights, values).
+[<Struct>]
+type internal SpanEntries =
+    /// Any finite number.
+    | AnyFinite
+    /// Finite numbers >= `lower`; `reason` (it goes into the message) says why the bound is there.
+    | FiniteAtLeast of lower: float * reason: string
+
 /// Argument checks shared by every public entry point. Each failure raises an ArgumentException
 /// (or ArgumentOutOfRangeException) whose message names the parameter, the value and what is allowed.
 [<RequireQualifiedAccess>]
 module Validate =
 
+    /// Whether `x` is a finite number (neither NaN nor infinite): the one finiteness rule of the library.
+    let inline isFinite (x: float) = Double.IsFinite x
+
     /// Fails unless `value` is finite and strictly positive.
     let positive (name: string) (value: float) =
-        if Double.IsNaN value || Double.IsInfinity value || value <= 0.0 then
+        if not (isFinite value) || value <= 0.0 then
             raise (ArgumentOutOfRangeException(name, value, sprintf "%s must be a finite number > 0; got %g." name value))
 
     /// Fails unless `value` is finite and at least `lower`.
     let atLeast (name: string) (lower: float) (value: float) =
-        if Double.IsNaN value || Double.IsInfinity value || value < lower then
+        if not (isFinite value) || value < lower then
             raise (ArgumentOutOfRangeException(name, value, sprintf "%s must be a finite number >= %g; got %g." name lower value))
 
     /// Fails unless `value` is finite (not NaN, not infinite).
     let finite (name: string) (value: float) =
-        if Double.IsNaN value || Double.IsInfinity value then
+        if not (isFinite value) then
             raise (ArgumentOutOfRangeException(name, value, sprintf "%s must be finite; got %g." name value))
 
     /// Fails unless the integer lies in [lower, upper].
@@ -36,13 +47,35 @@ module Validate =
     let notNull (name: string) (value: 'T[]) =
         if isNull value then raise (ArgumentNullException(name, sprintf "%s must not be null." name))
 
+    /// Fails unless a span argument has `expected` entries; `what` says what that count is (e.g. "rows*cols",
+    /// "one entry per edge"), a literal so that the check allocates nothing when it passes.
+    let internal spanLength (name: string) (expected: int) (what: string) (actual: int) =
+        if actual <> expected then
+            raise (ArgumentException(sprintf "%s must have length %d (%s); got %d." name expected what actual, name))
+
+    /// Fails unless every entry of the span is allowed by `entries`; names the first offending index.
+    let internal spanEntries (name: string) (entries: SpanEntries) (values: ReadOnlySpan<float>) =
+        match entries with
+        | AnyFinite ->
+            for i in 0 .. values.Length - 1 do
+                let v = values.[i]
+                if not (isFinite v) then
+                    raise (ArgumentException(sprintf "%s[%d] must be finite; got %g. NaN and infinity are not allowed." name i v, name))
+        | FiniteAtLeast(lower, reason) ->
+            for i in 0 .. values.Length - 1 do
+                let v = values.[i]
+                if not (isFinite v) || v < lower then
+                    raise (ArgumentException(sprintf "%s[%d] must be finite and >= %g (%s); got %g." name i lower reason v, name))
+
+    /// The solvers' check of an input span: `expected` entries (see `spanLength`), each allowed by `entries`.
+    let internal span (name: string) (expected: int) (what: string) (entries: SpanEntries) (values: ReadOnlySpan<float>) =
+        spanLength name expected what values.Length
+        spanEntries name entries values
+
     /// Fails unless every entry of the array is finite; names the first offending index.
     let allFinite (name: string) (values: float[]) =
         notNull name values
-        for i in 0 .. values.Length - 1 do
-            let v = values.[i]
-            if Double.IsNaN v || Double.IsInfinity v then
-                raise (ArgumentException(sprintf "%s[%d] must be finite; got %g. NaN and infinity are not allowed." name i v, name))
+        spanEntries name AnyFinite (ReadOnlySpan values)
 
     /// Fails unless the array has exactly `expected` entries.
     let length (name: string) (expected: int) (values: 'T[]) =

@@ -29,7 +29,7 @@ module Exact =
             let mutable acc = 0.0
             for j in 0 .. n - 1 do
                 acc <- acc + z.[j] * theta.[j]
-            if Double.IsNaN acc || Double.IsInfinity acc then
+            if not (Validate.isFinite acc) then
                 invalidArg "states" (sprintf "states[%d] gives a non-finite weight <z, theta> = %g; states must be finite." s acc)
             scores.[s] <- acc / tau
         scores
@@ -52,7 +52,7 @@ module Exact =
         if obj.ReferenceEquals(loss, null) then nullArg "loss"
         states |> Array.mapi (fun s z ->
             let v = loss (Array.copy z)
-            if Double.IsNaN v || Double.IsInfinity v then
+            if not (Validate.isFinite v) then
                 invalidOp (sprintf "The loss returned a non-finite value %g on states[%d]; exact quantities need a finite loss." v s)
             v)
 

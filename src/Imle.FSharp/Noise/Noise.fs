@@ -13,9 +13,9 @@ type Noise =
     /// SoG(κ, τ, s) = (τ/κ) · (Σ_{i=1..s} Gamma(shape 1/κ, scale κ/i) − log s).
     /// The sum of κ i.i.d. draws approaches Gumbel(0, τ) as s grows (Lemma 1).
     | SumOfGamma of kappa: float * tau: float * terms: int
-    /// Sum-of-Gamma with the finite-s correction measured in notes/findings.md: the −log s term is replaced by
-    /// −(H_s − γ) (exact mean) and one Normal draw of variance κ·(π²/6 − Σ_{i≤s} 1/i²) stands in for the omitted
-    /// terms i &gt; s. Closer to Lemma 1 at small s than Eq. 13 as written; not part of the paper.
+    /// Sum-of-Gamma with the finite-s correction measured in docs/notes/sum-of-gamma.md: the −log s term is
+    /// replaced by −(H_s − γ) (exact mean) and one Normal draw of variance κ·(π²/6 − Σ_{i≤s} 1/i²) stands in for the
+    /// omitted terms i &gt; s. Closer to Lemma 1 at small s than Eq. 13 as written; not part of the paper.
     | SumOfGammaCorrected of kappa: float * tau: float * terms: int
     /// Normal(0, σ²) i.i.d. per coordinate (perturbed optimizers, Berthet et al.).
     | Normal of sigma: float
@@ -26,8 +26,8 @@ type Noise =
 [<RequireQualifiedAccess>]
 module Noise =
 
-    /// The Euler–Mascheroni constant γ.
-    let eulerGamma = 0.57721566490153286060651209
+    /// The Euler–Mascheroni constant γ (internal: used by the corrected Sum-of-Gamma noise here and in TensorNoise).
+    let internal eulerGamma = 0.57721566490153286060651209
 
     /// The standard Gumbel(0, 1) noise.
     let gumbel = Gumbel 1.0
@@ -62,8 +62,8 @@ module Noise =
         | Normal sigma -> sprintf "Normal(σ=%g)" sigma
         | Custom(name, _) -> name
 
-    /// The harmonic number H_s = Σ_{i=1..s} 1/i.
-    let harmonic (s: int) = Seq.sum (seq { for i in 1..s -> 1.0 / float i })
+    /// The harmonic number H_s = Σ_{i=1..s} 1/i (internal, as `eulerGamma`).
+    let internal harmonic (s: int) = Seq.sum (seq { for i in 1..s -> 1.0 / float i })
 
     /// Σ_{i=1..s} 1/i².
     let private inverseSquares (s: int) = Seq.sum (seq { for i in 1..s -> 1.0 / (float i * float i) })
@@ -100,7 +100,7 @@ module Noise =
         | Custom(name, sample) ->
             for j in 0 .. into.Length - 1 do
                 let v = sample rng
-                if Double.IsNaN v || Double.IsInfinity v then
+                if not (Validate.isFinite v) then
                     invalidOp (sprintf "Custom noise '%s' returned a non-finite value %g." name v)
                 into.[j] <- v
 

@@ -25,14 +25,7 @@ module Alignment =
         Validate.atLeast "gap" 0.0 gap
         if int64 (n + 1) * int64 (m + 1) > int64 Array.MaxLength then
             invalidArg "m" (sprintf "(n+1)*(m+1) must be at most %d; got n=%d, m=%d." Array.MaxLength n m)
-        if scoresLength <> n * m then
-            invalidArg "scores" (sprintf "scores must have length n*m = %d; got %d." (n * m) scoresLength)
-
-    let private checkScores (scores: ReadOnlySpan<float>) =
-        for i in 0 .. scores.Length - 1 do
-            let s = scores.[i]
-            if Double.IsNaN s || Double.IsInfinity s then
-                invalidArg "scores" (sprintf "scores[%d] must be finite; got %g. NaN and infinity are not allowed." i s)
+        Validate.spanLength "scores" (n * m) "n*m" scoresLength
 
     /// Writes an optimal alignment (the n×m indicator of aligned pairs, row-major) into `state` and returns the optimal
     /// value Σ z·s − gap·(number of unaligned positions). Needleman–Wunsch dynamic programming with traceback over
@@ -40,9 +33,8 @@ module Alignment =
     /// leaving i unaligned, which is preferred over leaving j unaligned). `gap` must be finite and >= 0, `scores` finite.
     let solveInto (n: int, m: int, gap: float, scores: ReadOnlySpan<float>, state: Span<float>) : float =
         checkArguments n m gap scores.Length
-        if state.Length <> n * m then
-            invalidArg "state" (sprintf "state must have length n*m = %d; got %d." (n * m) state.Length)
-        checkScores scores
+        Validate.spanLength "state" (n * m) "n*m" state.Length
+        Validate.spanEntries "scores" AnyFinite scores
         let w = m + 1
         let cells = (n + 1) * w
         let table = ArrayPool<float>.Shared.Rent cells
@@ -98,7 +90,7 @@ module Alignment =
     let value (n: int) (m: int) (gap: float) (scores: float[]) : float =
         Validate.notNull "scores" scores
         checkArguments n m gap scores.Length
-        checkScores (ReadOnlySpan scores)
+        Validate.spanEntries "scores" AnyFinite (ReadOnlySpan scores)
         let w = m + 1
         let rows = ArrayPool<float>.Shared.Rent(2 * w)
         try

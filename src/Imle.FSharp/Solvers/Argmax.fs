@@ -11,14 +11,12 @@ module Argmax =
     /// `scores` must be non-empty and finite; `state` must have the same length as `scores`.
     let solveInto (scores: ReadOnlySpan<float>, state: Span<float>) : unit =
         if scores.Length = 0 then invalidArg "scores" "scores must have at least one entry; got 0."
-        if state.Length <> scores.Length then
-            invalidArg "state" (sprintf "state must have length %d (the length of scores); got %d." scores.Length state.Length)
+        Validate.spanLength "state" scores.Length "the length of scores" state.Length
+        Validate.spanEntries "scores" AnyFinite scores
         let mutable best = 0
         let mutable bestValue = Double.NegativeInfinity
         for i in 0 .. scores.Length - 1 do
             let v = scores.[i]
-            if Double.IsNaN v || Double.IsInfinity v then
-                invalidArg "scores" (sprintf "scores[%d] must be finite; got %g. NaN and infinity are not allowed." i v)
             if i = 0 || v > bestValue then
                 best <- i
                 bestValue <- v

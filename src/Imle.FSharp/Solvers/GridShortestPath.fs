@@ -44,14 +44,8 @@ module GridShortestPath =
     let solveInto (rows: int, cols: int, neighbourhood: Neighbourhood, costs: ReadOnlySpan<float>, state: Span<float>) : float =
         checkDimensions rows cols
         let v = rows * cols
-        if costs.Length <> v then
-            invalidArg "costs" (sprintf "costs must have length rows*cols = %d; got %d." v costs.Length)
-        if state.Length <> v then
-            invalidArg "state" (sprintf "state must have length rows*cols = %d; got %d." v state.Length)
-        for i in 0 .. v - 1 do
-            let c = costs.[i]
-            if Double.IsNaN c || Double.IsInfinity c || c < 0.0 then
-                invalidArg "costs" (sprintf "costs[%d] must be finite and >= 0 (Dijkstra needs non-negative costs); got %g." i c)
+        Validate.span "costs" v "rows*cols" (FiniteAtLeast(0.0, "Dijkstra needs non-negative costs")) costs
+        Validate.spanLength "state" v "rows*cols" state.Length
         let target = v - 1
         let nMoves = moveCount neighbourhood
         let ints = ArrayPool<int>.Shared.Rent(3 * v)

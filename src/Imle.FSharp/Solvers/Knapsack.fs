@@ -25,14 +25,8 @@ module Knapsack =
     let solveInto (itemWeights: int[], capacity: int, values: ReadOnlySpan<float>, state: Span<float>) : float =
         checkItems itemWeights capacity
         let n = itemWeights.Length
-        if values.Length <> n then
-            invalidArg "values" (sprintf "values must have one entry per item (%d); got %d." n values.Length)
-        if state.Length <> n then
-            invalidArg "state" (sprintf "state must have one entry per item (%d); got %d." n state.Length)
-        for i in 0 .. n - 1 do
-            let x = values.[i]
-            if Double.IsNaN x || Double.IsInfinity x then
-                invalidArg "values" (sprintf "values[%d] must be finite; got %g. NaN and infinity are not allowed." i x)
+        Validate.span "values" n "one entry per item" AnyFinite values
+        Validate.spanLength "state" n "one entry per item" state.Length
         let w = capacity + 1
         let best = ArrayPool<float>.Shared.Rent w
         let keep = ArrayPool<byte>.Shared.Rent(max (n * w) 1)

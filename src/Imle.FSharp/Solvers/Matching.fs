@@ -23,14 +23,8 @@ module Matching =
     let solveInto (rows: int, cols: int, costs: ReadOnlySpan<float>, state: Span<float>) : float =
         checkDimensions rows cols
         let size = rows * cols
-        if costs.Length <> size then
-            invalidArg "costs" (sprintf "costs must have length rows*cols = %d; got %d." size costs.Length)
-        if state.Length <> size then
-            invalidArg "state" (sprintf "state must have length rows*cols = %d; got %d." size state.Length)
-        for i in 0 .. size - 1 do
-            let c = costs.[i]
-            if Double.IsNaN c || Double.IsInfinity c then
-                invalidArg "costs" (sprintf "costs[%d] must be finite; got %g. NaN and infinity are not allowed." i c)
+        Validate.span "costs" size "rows*cols" AnyFinite costs
+        Validate.spanLength "state" size "rows*cols" state.Length
         let n = rows
         let m = cols
         // 1-based arrays as in the classic formulation; column 0 is a virtual column.

@@ -32,14 +32,8 @@ module SpanningTree =
     let solveInto (nodes: int, edges: (int * int)[], weights: ReadOnlySpan<float>, state: Span<float>) : float =
         checkGraph nodes edges
         let e = edges.Length
-        if weights.Length <> e then
-            invalidArg "weights" (sprintf "weights must have one entry per edge (%d); got %d." e weights.Length)
-        if state.Length <> e then
-            invalidArg "state" (sprintf "state must have one entry per edge (%d); got %d." e state.Length)
-        for i in 0 .. e - 1 do
-            let w = weights.[i]
-            if Double.IsNaN w || Double.IsInfinity w then
-                invalidArg "weights" (sprintf "weights[%d] must be finite; got %g. NaN and infinity are not allowed." i w)
+        Validate.span "weights" e "one entry per edge" AnyFinite weights
+        Validate.spanLength "state" e "one entry per edge" state.Length
         let keys = ArrayPool<float>.Shared.Rent(max e 1)
         let order = ArrayPool<int>.Shared.Rent(max e 1)
         let parent = ArrayPool<int>.Shared.Rent nodes

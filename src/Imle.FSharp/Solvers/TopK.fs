@@ -21,12 +21,8 @@ module TopK =
         let m = scores.Length
         if k < 0 || k > m then
             raise (ArgumentOutOfRangeException("k", k, sprintf "k must lie in [0, %d] (the length of scores); got %d." m k))
-        if state.Length <> m then
-            invalidArg "state" (sprintf "state must have length %d (the length of scores); got %d." m state.Length)
-        for i in 0 .. m - 1 do
-            let v = scores.[i]
-            if Double.IsNaN v || Double.IsInfinity v then
-                invalidArg "scores" (sprintf "scores[%d] must be finite; got %g. NaN and infinity are not allowed." i v)
+        Validate.spanLength "state" m "the length of scores" state.Length
+        Validate.spanEntries "scores" AnyFinite scores
         state.Clear()
         if k = m then
             state.Fill 1.0
