@@ -93,10 +93,10 @@ let caseImle (quick: bool) (reference: string -> Stat option) (samples: int) =
             use _noGrad = torch.no_grad()
             let eps = TensorNoise.sample (sog (float k)) g [| b; s; m |] f32 torch.CPU
             let theta = w.detach().view(b, 1L, m)
-            let z = mapOf ((theta + eps).view(b * s, m))
+            let z = mapOf ((Safe.add theta eps).view(b * s, m))
             let y = z.view(b, s, m).mean([| 1L |])
             let _loss = (y * r).sum()
-            let target = (theta - r.view(b, 1L, m) * lambdaScalar + eps).view(b * s, m)
+            let target = (Safe.add (theta - r.view(b, 1L, m) * lambdaScalar) eps).view(b * s, m)
             let z' = mapOf target
             ((z - z').view(b, s, m).mean([| 1L |]) / lambdaScalar) |> ignore)
     // Parts, for the profile of a miss.

@@ -5,6 +5,7 @@ open System
 open TorchSharp
 open Imle
 open Imle.Torch
+open Imle.Torch
 open Imle.Bench.Timing
 open Imle.Bench.Cases
 
@@ -21,7 +22,7 @@ let run () =
     t "randn 128k" 30 (fun () -> torch.randn([| 128000L |], dtype = f32, generator = g) |> ignore)
     t "SoG(8) [64, 200]" 30 (fun () -> TensorNoise.sample (sog 8.0) g [| 64L; 200L |] f32 torch.CPU |> ignore)
     t "Gumbel [64, 200]" 30 (fun () -> TensorNoise.sample (Gumbel 1.0) g [| 64L; 200L |] f32 torch.CPU |> ignore)
-    t "add [64, 200]" 100 (fun () -> (small + small) |> ignore)
+    t "add [64, 200]" 100 (fun () -> (Safe.add small small) |> ignore)
     t "topk [64, 200]" 100 (fun () -> small.topk(8, dim = 1) |> ignore)
     t "TensorSolve k-subset [64, 200]" 100 (fun () -> TensorSolve.solve p200 small |> ignore)
     let w = small.clone().requires_grad_(true)

@@ -44,7 +44,7 @@ let private torchSteps (samples: int) (meanOutput: bool) =
     layer.train ()
     let cell = layer.Adaptive.Value
     [ for _ in 1..3 do
-        use scope = torch.NewDisposeScope()
+        use _ = torch.NewDisposeScope()
         let w = torch.tensor(theta, dtype = torch.float64).reshape(1L, 4L).requires_grad_(true)
         let z = layer.forward w
         use gt = torch.tensor(g, dtype = torch.float64)
@@ -82,7 +82,7 @@ let tests =
             use b = new DiscreteLayer(problem, est, new torch.Generator(1UL), true, false, "b")
             a.train ()
             for _ in 1..3 do
-                use scope = torch.NewDisposeScope()
+                use _ = torch.NewDisposeScope()
                 let w = torch.tensor(theta, dtype = torch.float64).reshape(1L, 4L).requires_grad_(true)
                 use gt = torch.tensor(g, dtype = torch.float64)
                 Training.backward ((a.forward w * gt).sum())

@@ -190,7 +190,7 @@ let private tensorNoiseCase =
         return { Description = sprintf "TensorNoise.sample %s shape=%A dtype=%A" (Noise.describe noise) shape dtype
                  Invalid = invalid
                  Run = fun () ->
-                    use t = TensorNoise.sample noise (torch.Generator(uint64 seed)) shape dtype torch.CPU
+                    use t = TensorNoise.sample noise (new torch.Generator(uint64 seed)) shape dtype torch.CPU
                     toArray t }
     }
 
@@ -419,7 +419,7 @@ let private discreteCase =
                         if useLayer then
                             use layer = Layers.create problem estimator (int64 seed)
                             layer.forward w
-                        else applyAny problem estimator (torch.Generator(uint64 seed)) true w
+                        else applyAny problem estimator (new torch.Generator(uint64 seed)) true w
                     let upstream = torch.tensor(dy, dtype = f64).reshape(z.shape).``to``(z.dtype)
                     Training.backward ((z * upstream).sum())
                     if relaxed && dyPoisoned then Array.append (toArray z) [| 0.0 |]
@@ -464,7 +464,7 @@ let private lossCase =
                         use _scope = torch.NewDisposeScope()
                         let w = torch.randn([| 2L; int64 m |], dtype = f64).requires_grad_(true)
                         let y = torch.zeros(yShape, dtype = yType)
-                        let l = Losses.fenchelYoung problem noise samples (torch.Generator(1UL)) w y
+                        let l = Losses.fenchelYoung problem noise samples (new torch.Generator(1UL)) w y
                         Training.backward l
                         Array.append (toArray l) (toArray w.grad) }
         | _ ->
@@ -562,13 +562,13 @@ let private badInputTests =
             for estimator in [ Imle(ImleOptions.Create(2.0, 1.0)); Blackbox 1.0; Identity(MeanCentre, Zero); StraightThrough Zero; Perturbed(Normal 1.0, 2); ScoreFunction 3 ] do
                 use _scope = torch.NewDisposeScope()
                 let w = torch.randn([| 3L; 5L |], dtype = f64).requires_grad_(true)
-                let z = applyAny problem estimator (torch.Generator(1UL)) true w
+                let z = applyAny problem estimator (new torch.Generator(1UL)) true w
                 let dy = torch.tensor(Array.create 15 nan, dtype = f64).reshape(3L, 5L)
                 Expect.throwsT<InvalidOperationException> (fun () -> Training.backward ((z * dy).sum())) "NaN dL/dz surfaces"
                 incr faults
                 // Recovered: the next call works.
                 let w2 = torch.randn([| 3L; 5L |], dtype = f64).requires_grad_(true)
-                let z2 = applyAny problem estimator (torch.Generator(2UL)) true w2
+                let z2 = applyAny problem estimator (new torch.Generator(2UL)) true w2
                 Training.backward (z2.sum())
                 Expect.isTrue (allFinite (toArray w2.grad)) "finite after recovery"
             // A user solver that turns infeasible after its first call: the forward succeeds, the backward fails.
@@ -579,7 +579,7 @@ let private badInputTests =
                 |> Problem.withFeasibility (fun z -> Array.sum z = 1.0)
             use _scope = torch.NewDisposeScope()
             let w = torch.randn([| 1L; 4L |], dtype = f64).requires_grad_(true)
-            let z = Discrete.apply flaky (Blackbox 1.0) (torch.Generator(1UL)) true w
+            let z = Discrete.apply flaky (Blackbox 1.0) (new torch.Generator(1UL)) true w
             Expect.throwsT<InvalidOperationException> (fun () -> Training.backward ((z * torch.ones_like(z)).sum())) "infeasible backward state surfaces"
             incr faults
             Interlocked.Add(faultCount, faults.Value) |> ignore

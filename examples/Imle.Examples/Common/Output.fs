@@ -80,7 +80,7 @@ type Series = { Label: string; X: float[]; Y: float[]; Band: float[] option }
 
 /// A line plot with optional ± bands, saved as PNG.
 let linePlot (path: string) (title: string) (xLabel: string) (yLabel: string) (series: Series list) =
-    let plt = ScottPlot.Plot()
+    use plt = new ScottPlot.Plot()
     let palette = ScottPlot.Palettes.Category10()
     series |> List.iteri (fun i s ->
         let color = palette.GetColor i
@@ -104,7 +104,7 @@ let linePlot (path: string) (title: string) (xLabel: string) (yLabel: string) (s
 
 /// A heatmap of values[row, col] with labelled axes, saved as PNG.
 let heatmap (path: string) (title: string) (xLabel: string) (yLabel: string) (values: float[,]) =
-    let plt = ScottPlot.Plot()
+    use plt = new ScottPlot.Plot()
     let hm = plt.Add.Heatmap(values)
     hm.Colormap <- ScottPlot.Colormaps.Viridis()
     plt.Add.ColorBar(hm) |> ignore
@@ -115,7 +115,7 @@ let heatmap (path: string) (title: string) (xLabel: string) (yLabel: string) (va
 
 /// A bar chart of one value per label, saved as PNG.
 let barPlot (path: string) (title: string) (yLabel: string) (labels: string[]) (values: float[]) =
-    let plt = ScottPlot.Plot()
+    use plt = new ScottPlot.Plot()
     let bars = plt.Add.Bars(values)
     ignore bars
     let ticks = labels |> Array.mapi (fun i l -> ScottPlot.Tick(float i, l))

@@ -198,7 +198,7 @@ let methodSpecs (lambda: float) (tauFactor: float) : MethodSpec list =
 /// The selector ids.
 let methodIds = methodSpecs 10.0 1.0 |> List.map (fun s -> s.Id)
 
-/// The paper's Table 1 / appendix (BeerAdvocate aroma, test MSE × 100) at k = 5 / 10 / 15, from notes/anchors.md.
+/// The paper's Table 1 / appendix (BeerAdvocate aroma, test MSE × 100) at k = 5 / 10 / 15, from Niepert et al. 2021 (Table 1).
 let paperBeer : (string * float[]) list =
     [ "I-MLE", [| 2.62; 2.71; 2.91 |]
       "L2X", [| 5.75; 6.68; 7.71 |]

@@ -28,6 +28,11 @@ module Validate =
         if not (isFinite value) || value < lower then
             raise (ArgumentOutOfRangeException(name, value, sprintf "%s must be a finite number >= %g; got %g." name lower value))
 
+    /// Fails unless `value` lies in [lower, upper) (so it is finite).
+    let inHalfOpen (name: string) (lower: float) (upper: float) (value: float) =
+        if not (isFinite value) || value < lower || value >= upper then
+            raise (ArgumentOutOfRangeException(name, value, sprintf "%s must lie in [%g, %g); got %g." name lower upper value))
+
     /// Fails unless `value` is finite (not NaN, not infinite).
     let finite (name: string) (value: float) =
         if not (isFinite value) then

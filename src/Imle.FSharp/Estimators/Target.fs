@@ -48,8 +48,7 @@ module AdaptiveLambda =
         Validate.atLeast "InitialBeta" 0.0 settings.InitialBeta
         Validate.positive "TargetNonZero" settings.TargetNonZero
         Validate.positive "BetaStep" settings.BetaStep
-        if Double.IsNaN settings.Decay || settings.Decay < 0.0 || settings.Decay >= 1.0 then
-            raise (ArgumentOutOfRangeException("Decay", settings.Decay, sprintf "Decay must lie in [0, 1); got %g." settings.Decay))
+        Validate.inHalfOpen "Decay" 0.0 1.0 settings.Decay
         Validate.atLeast "InitialAverage" 0.0 settings.InitialAverage
         settings
 
