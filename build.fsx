@@ -290,9 +290,12 @@ match target with
 | "format-check" ->
     exit (if formatCheck () then 0 else 1)
 | "soak" ->
-    // 10,000 training steps of an I-MLE layer; fails if resident memory grows > 10 % after warm-up or tensors leak.
+    // 10,000 training steps of an I-MLE layer (fails if resident memory grows > 10 % after warm-up or tensors leak),
+    // then the Scalar-lifetime stress test for 10 minutes (every estimator under garbage-collection pressure; CI runs it
+    // for 20 s).
     build ()
     exec "dotnet" (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll --steps 10000 %s" configuration (exampleArgs rest))
+    exec "dotnet" (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll stress --seconds 600" configuration)
 | other ->
     eprintfn "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, format, format-check." other
     exit 2
