@@ -85,32 +85,6 @@ module BackwardErrors =
         for _ in 2..inputs do result.Add null
         result
 
-/// The adaptive-λ state of one layer (AIMLE's β and moving average), updated by each of its backward passes. The layer
-/// owns it next to its generator, so two layers built from one estimator value keep independent β. Thread-safe.
-[<Sealed>]
-type AdaptiveLambdaCell(settings: AdaptiveLambda, initial: AdaptiveState) =
-    do AdaptiveLambda.validate settings |> ignore
-    let gate = obj ()
-    let mutable state = initial
-
-    /// A cell at the settings' initial state.
-    new(settings: AdaptiveLambda) = AdaptiveLambdaCell(settings, AdaptiveLambda.initial settings)
-
-    /// The rule's settings.
-    member _.Settings = settings
-
-    /// The current state (set it to resume from a checkpoint).
-    member _.State
-        with get () = lock gate (fun () -> state)
-        and set (value: AdaptiveState) =
-            Validate.atLeast "Beta" 0.0 value.Beta
-            Validate.atLeast "AverageNonZero" 0.0 value.AverageNonZero
-            lock gate (fun () -> state <- value)
-
-    /// Moves the state after a backward pass with the given mean number of non-zero entries per sample.
-    member _.Record(nonZeroPerSample: float) =
-        lock gate (fun () -> state <- AdaptiveLambda.update settings state nonZeroPerSample)
-
 /// What an I-MLE call needs besides θ; saved in the autograd context (TorchSharp keeps one function instance per type,
 /// so nothing per call may live in fields).
 type internal ImleCall =
@@ -373,3 +347,50 @@ type internal FenchelYoungFunction() =
             use diff = Safe.divScalar weighted (float b)
             let g = Shapes.toWeightGradient call.Problem (diff.reshape(Shapes.weightShape call.BatchDims call.Problem))
             g)
+
+/// The score-function backward: REINFORCE with the reward ⟨dL/dz, z⟩ (exact for losses linear in z up to a constant
+/// over C, such as ‖z − b‖² on k-subsets) and a leave-one-out baseline over the S samples.
+type internal ScoreFunctionCall =
+    { Problem: Problem
+      Tau: float
+      BatchDims: int64[] }
+
+type internal ScoreFunctionFunction() =
+    inherit torch.autograd.SingleTensorFunction<ScoreFunctionFunction>()
+    override _.Name = "ScoreFunctionFunction"
+
+    override _.forward(ctx, args) =
+        let weights = args.[0] :?> Tensor
+        let call = args.[1] :?> ScoreFunctionCall
+        let zs = args.[2] :?> Tensor // [B, S, m], drawn outside
+        ctx.save_for_backward(System.Collections.Generic.List [ weights.detach(); zs ])
+        ctx.save_data("call", call)
+        zs.mean([| 1L |]).reshape(weights.shape)
+
+    override _.backward(ctx, grad) =
+        let call = ctx.get_data("call") :?> ScoreFunctionCall
+        BackwardErrors.guard (Shapes.weightShape call.BatchDims call.Problem) grad 3 (fun () ->
+            Shapes.checkGradient "score function" grad
+            let saved = ctx.get_saved_variables()
+            let weights, zs = saved.[0], saved.[1]
+            let p = call.Problem
+            let b = Shapes.batchSize call.BatchDims
+            let m = int64 p.Size
+            let s = zs.shape.[1]
+            use dy = grad.reshape(b, 1L, m)
+            use reward = (zs * dy).sum([| 2L |]) // [B, S]
+            use baseline =
+                if s > 1L then
+                    use others = reward.sum([| 1L |], true) - reward
+                    Safe.divScalar others (float (s - 1L))
+                else torch.zeros_like(reward)
+            use advantage = reward - baseline
+            let g =
+                use enabled = torch.enable_grad()
+                use theta = (Shapes.toScores p weights).reshape(b, 1L, m).expand(b, s, m).contiguous().requires_grad_(true)
+                use logp = ExactTensor.logProbability p call.Tau (theta.reshape(b * s, m)) (zs.reshape(b * s, m))
+                use total = (logp * advantage.reshape(b * s)).sum()
+                use surrogate = Safe.divScalar total (float s)
+                let gs = torch.autograd.grad(System.Collections.Generic.List [ surrogate ], System.Collections.Generic.List [ theta ])
+                gs.[0].sum([| 1L |])
+            Shapes.toWeightGradient p (g.reshape(grad.shape)))
