@@ -101,20 +101,6 @@ let upsample (grid: int) (mask: Tensor) : Tensor =
     let p = int64 patch
     mask.reshape(b, g, 1L, g, 1L).expand(b, g, p, g, p).reshape(b, 1L, g * p, g * p)
 
-/// L2X's relaxed subset sampler (Chen et al. 2018): k independent Gumbel-softmax samples over the m items at
-/// temperature t, combined by an elementwise maximum. Scores [B, m] → a relaxed k-hot mask [B, m] (each entry in [0, 1];
-/// the mask sums to at most k). Gumbel noise from `generator` only; intermediates belong to the caller's dispose scope.
-let relaxedSubset (k: int) (t: float) (generator: torch.Generator) (scores: Tensor) : Tensor =
-    let b, m = scores.shape.[0], scores.shape.[1]
-    let u = torch.rand([| b; int64 k; m |], dtype = scores.dtype, device = scores.device, generator = generator)
-    use logU = (Safe.clampMin u 1e-20).log()
-    use inner = (Safe.clampMin (logU.neg()) 1e-20).log()
-    use gumbel = inner.neg()
-    use perturbed = Safe.add (scores.unsqueeze(1L)) gumbel
-    let samples = torch.softmax(Safe.divScalar perturbed t, -1)
-    let struct (best, _) = samples.max(1L)
-    best
-
 // ----- models -------------------------------------------------------------------------------------------------------
 
 /// The classifier: conv 3×3 (16) - max-pool 2 - conv 3×3 (32) - max-pool 2 - dense 128 - dense 10. Images [B, 1, H, W].
@@ -355,7 +341,7 @@ let private trainExplainer (cfg: Config) (side: int) (classifier: Classifier) (t
                     let mask =
                         match selector with
                         | Layer estimatorOf -> Discrete.apply problem (estimatorOf k) generator true scores
-                        | L2xRelaxed t -> relaxedSubset k t generator scores
+                        | L2xRelaxed t -> Relaxed.subsetSampler k t generator scores
                         | RandomPatches -> failwith "unreachable"
                     let logits = classifier.forward (x * upsample grid mask)
                     // Summed over the batch (Adam is indifferent to the scale; I-MLE's λ multiplies per-image dL/dz).

@@ -59,30 +59,15 @@ module Discrete =
             match problem.Kind with
             | CategoricalKind -> ()
             | _ -> invalidArg "estimator" (sprintf "Gumbel-softmax needs a categorical problem; got '%s'." problem.Name)
-            use g = noiseTensor (Gumbel 1.0) generator weights.shape weights
             use theta = Shapes.toScores problem weights
-            use perturbed = Safe.add theta g
-            use logits = Safe.divScalar perturbed tau
-            torch.softmax(logits, -1)
+            Relaxed.gumbelSoftmax tau generator theta
         | RelaxedTopK tau ->
             let k =
                 match problem.Kind with
                 | KSubsetKind k -> k
                 | _ -> invalidArg "estimator" (sprintf "The relaxed top-k needs a k-subset problem; got '%s'." problem.Name)
-            // SoftSub (Xie and Ermon 2019): k rounds of softmax, each round suppressing what was already chosen.
-            use g = noiseTensor (Gumbel 1.0) generator [| b; m |] weights
             use theta = (Shapes.toScores problem weights).reshape(b, m)
-            let mutable alpha = Safe.add theta g
-            let mutable khot = torch.zeros_like(theta)
-            for _ in 1..k do
-                use logits = Safe.divScalar alpha tau
-                let p = torch.softmax(logits, -1)
-                khot <- Safe.add khot p
-                use remaining = Safe.subtractFrom 1.0 p
-                use floored = Safe.clampMin remaining 1e-20
-                use logRemaining = torch.log(floored)
-                alpha <- Safe.add alpha logRemaining
-            khot.reshape(weights.shape)
+            (Relaxed.topK k tau generator theta).reshape(weights.shape)
 
     /// Applies an estimator to weights [..batch, ...shape] in the problem's sense. `meanOutput` chooses between the
     /// mean over the S samples ([..batch, ...shape]) and all samples ([..batch, S, ...shape]) for I-MLE; perturbed
