@@ -77,7 +77,7 @@ let caseImle (quick: bool) (reference: string -> Stat option) (samples: int) =
     let r = torch.randn([| b; m |], dtype = f32, generator = g)
     let reps = if quick then 3 else (if samples = 1 then 15 else 7)
     let step () =
-        let y = Discrete.apply problem estimator g true w
+        let y = Discrete.apply problem estimator g w
         let loss = (y * r).sum()
         Training.backward loss
     // The floor: our noise draw, libtorch's two top-k and scatters, and the element-wise work of the step.
@@ -137,7 +137,7 @@ let caseGrid (quick: bool) (reference: string -> Stat option) (k: int) =
       Met = vsRef |> Option.map (fun x -> x >= 30.0)
       Notes =
         sprintf "ours on %d threads (TensorSolve.solve, float32 costs in, states out); floor column = the same solver on 1 thread (there is no natural libtorch floor: libtorch has no shortest-path op). Reference: heapq Dijkstra per map, pure Python, 1 thread."
-            (TensorSolve.degreeOfParallelism ())
+            (TensorSolve.defaultParallelism)
       Extra = [] }
 
 /// Case 4: one Warcraft-style training step (batch 70, K = 12, images [70, 3, 96, 96]) with I-MLE, and the
@@ -149,7 +149,7 @@ let caseWarcraft (quick: bool) (samples: int) =
     let kappa = float (int (1.3 * float k))
     let options = { ImleOptions.Create(kappa, 10.0) with Samples = samples }
     let g = new torch.Generator(4UL, torch.CPU)
-    let layer = new DiscreteLayer(problem, Imle options, g, true, false, "bench-layer")
+    let layer = new DiscreteLayer(problem, Imle options, { LayerOptions.Default with Generator = Some g; Name = "bench-layer" })
     layer.train()
     let model = new CostNet(k, 32L)
     model.train()
@@ -217,7 +217,7 @@ let caseMemory (steps: int) =
     let sw = Stopwatch.StartNew()
     for i in 1 .. steps do
         scoped (fun () ->
-            let y = Discrete.apply problem estimator g true w
+            let y = Discrete.apply problem estimator g w
             let loss = (y * r).sum()
             Training.backward loss)
         if i % every = 0 then

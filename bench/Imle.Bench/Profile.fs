@@ -28,10 +28,10 @@ let run () =
     let w = small.clone().requires_grad_(true)
     let est = Imle(ImleOptions.Create(8.0, 10.0))
     t "I-MLE fwd+bwd [64, 200]" 30 (fun () ->
-        let y = Discrete.apply p200 est g true w
+        let y = Discrete.apply p200 est g w
         Training.backward ((y * small).sum()))
     t "I-MLE fwd+bwd [64, 200], zero noise" 30 (fun () ->
-        let y = Discrete.apply p200 (Imle { ImleOptions.Create(8.0, 10.0) with Noise = Zero }) g true w
+        let y = Discrete.apply p200 (Imle { ImleOptions.Create(8.0, 10.0) with Noise = Zero }) g w
         Training.backward ((y * small).sum()))
     for k in [ 12; 30 ] do
         let problem = Problem.gridShortestPath k k Imle.Solvers.Eight

@@ -84,7 +84,7 @@ let main argv =
     let machine =
         [ "CPU", Machine.cpuModel ()
           "cores", string Environment.ProcessorCount
-          "threads", "torch.set_num_threads 2 on both sides; Imle's CPU solver rows on " + string (TensorSolve.degreeOfParallelism ()) + " threads"
+          "threads", "torch.set_num_threads 2 on both sides; Imle's CPU solver rows on " + string (TensorSolve.defaultParallelism) + " threads"
           ".NET", RuntimeInformation.FrameworkDescription
           "TorchSharp", string (typeof<torch.Tensor>.Assembly.GetName().Version)
           "libtorch", Machine.libtorchVersion root

@@ -27,7 +27,7 @@ let x = torch.randn(batch, features)
 let y = TensorSolve.solve problem (x.matmul(teacher).reshape(batch, rows, cols))
 
 let estimator = Estimator.Imle(ImleOptions.Create(1.0, 10.0).WithNoise(Gumbel 1.0).WithSamples 5)
-let layer = Layers.create problem estimator 42L
+let layer = Layers.create problem estimator (LayerOptions.Default.WithSeed 42L)
 let linear = torch.nn.Linear(int64 features, int64 (rows * cols))
 let optimizer = torch.optim.Adam(linear.parameters(), lr = 0.05)
 

@@ -13,15 +13,19 @@ public static class Discrete
     /// <param name="estimator">The estimator.</param>
     /// <param name="generator">The generator for the noise.</param>
     /// <param name="weights">The weights.</param>
-    /// <param name="meanOutput">For I-MLE: the mean over samples (true) or all samples as [..batch, S, ...shape].</param>
+    /// <param name="output">For I-MLE: the mean over samples (default) or all samples as [..batch, S, ...shape].</param>
+    /// <param name="parallelism">Threads for CPU solver rows (default: one per core).</param>
     /// <returns>The states, differentiable by the estimator.</returns>
-    public static Tensor Apply(ImleProblem problem, GradientEstimator estimator, Generator generator, Tensor weights, bool meanOutput = true)
+    public static Tensor Apply(ImleProblem problem, GradientEstimator estimator, Generator generator, Tensor weights,
+        SampleOutput output = SampleOutput.Mean, int? parallelism = null)
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(estimator, nameof(estimator));
         Guard.NotNull(generator, nameof(generator));
         Guard.NotNull(weights, nameof(weights));
-        return Imle.Torch.Discrete.apply(problem.Value, estimator.Value, generator, meanOutput, weights);
+        var options = new Imle.Torch.DiscreteOptions(Options.Output(output),
+            parallelism ?? Imle.Torch.TensorSolve.defaultParallelism, Microsoft.FSharp.Core.FSharpOption<Imle.Torch.AdaptiveLambdaCell>.None);
+        return Imle.Torch.Discrete.applyWith(options, problem.Value, estimator.Value, generator, weights);
     }
 
     /// <summary>MAP without noise and without gradient (what a layer returns in eval mode).</summary>
@@ -39,19 +43,25 @@ public static class Discrete
     /// device, others row by row on the CPU in parallel. Same shape, dtype and device as the input; no gradient.</summary>
     /// <param name="problem">The problem.</param>
     /// <param name="weights">Weights [..batch, ...problem shape].</param>
+    /// <param name="parallelism">Threads for CPU solver rows (default: one per core); results do not depend on it.</param>
     /// <returns>The MAP states.</returns>
-    public static Tensor Solve(ImleProblem problem, Tensor weights)
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="parallelism"/> &lt; 1.</exception>
+    public static Tensor Solve(ImleProblem problem, Tensor weights, int? parallelism = null)
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(weights, nameof(weights));
-        return Imle.Torch.TensorSolve.solve(problem.Value, weights);
+        return Imle.Torch.TensorSolve.solveWithParallelism(parallelism ?? Imle.Torch.TensorSolve.defaultParallelism, problem.Value, weights);
     }
 
-    /// <summary>The degree of parallelism for CPU solves of batch rows (default: the number of processors).</summary>
-    /// <exception cref="ArgumentOutOfRangeException">Set to a value &lt; 1.</exception>
-    public static int DegreeOfParallelism
+    /// <summary>MAP in maximisation terms: argmax over the feasible states of ⟨z, θ⟩ for scores θ, whatever the problem's
+    /// sense (a minimisation problem is solved on −θ).</summary>
+    /// <param name="problem">The problem.</param>
+    /// <param name="scores">Scores θ [..batch, ...problem shape].</param>
+    /// <returns>The MAP states.</returns>
+    public static Tensor SolveScores(ImleProblem problem, Tensor scores)
     {
-        get => Imle.Torch.TensorSolve.degreeOfParallelism();
-        set => Imle.Torch.TensorSolve.setDegreeOfParallelism(Guard.AtLeast(value, 1, nameof(value)));
+        Guard.NotNull(problem, nameof(problem));
+        Guard.NotNull(scores, nameof(scores));
+        return Imle.Torch.TensorSolve.solveScores(problem.Value, scores);
     }
 }

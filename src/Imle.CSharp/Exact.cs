@@ -67,7 +67,7 @@ public static class Exact
     {
         Check(problem, weights, tau);
         Guard.NotNull(random, nameof(random));
-        return Imle.Exact.sampleOf(problem.Value, tau, weights, random);
+        return Imle.Exact.sampleOf(problem.Value, tau, random, weights);
     }
 
     /// <summary>log Z of the k-subset distribution over m = θ.Length items, by dynamic programming (any m).</summary>
@@ -102,7 +102,7 @@ public static class Exact
     {
         CheckKSubset(scores, k, tau);
         Guard.NotNull(random, nameof(random));
-        return Imle.KSubset.sample(tau, k, scores, random);
+        return Imle.KSubset.sample(tau, k, random, scores);
     }
 
     private static void Check(ImleProblem problem, double[] weights, double tau)

@@ -22,9 +22,7 @@ public static class ExactTensors
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(weights, nameof(weights));
         Guard.NotNull(states, nameof(states));
-        Guard.Positive(tau, nameof(tau));
-        using var scores = ToScores(problem, weights);
-        return Imle.Torch.ExactTensor.logProbability(problem.Value, tau, scores, states);
+        return Imle.Torch.ExactTensor.logProbability(problem.Value, tau, weights, states);
     }
 
     /// <summary>Exact samples z ~ p(z; θ): for weights [B, ...problem shape] (or [B, m]), states [B, S, m] with the
@@ -41,12 +39,6 @@ public static class ExactTensors
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(weights, nameof(weights));
         Guard.NotNull(generator, nameof(generator));
-        Guard.AtLeast(samples, 1, nameof(samples));
-        Guard.Positive(tau, nameof(tau));
-        using var scores = ToScores(problem, weights);
-        return Imle.Torch.ExactTensor.sample(problem.Value, tau, samples, generator, scores);
+        return Imle.Torch.ExactTensor.sample(problem.Value, tau, samples, generator, weights);
     }
-
-    private static Tensor ToScores(ImleProblem problem, Tensor weights) =>
-        problem.Sense == OptimizationSense.Maximise ? weights.alias() : weights.neg();
 }

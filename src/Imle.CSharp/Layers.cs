@@ -77,18 +77,23 @@ public static class DiscreteLayers
     /// <param name="problem">The problem; see <see cref="Problems"/>.</param>
     /// <param name="estimator">The estimator; see <see cref="Estimators"/>.</param>
     /// <param name="seed">The seed of the layer's generator.</param>
-    /// <param name="meanOutput">For I-MLE with S samples: return their mean (true) or all of them as [..batch, S, ...shape].</param>
-    /// <param name="noiseInEval">Whether to perturb in eval mode too (default: plain MAP in eval mode).</param>
+    /// <param name="output">For I-MLE with S samples: their mean (default) or all of them as [..batch, S, ...shape].</param>
+    /// <param name="eval">In eval mode: plain MAP (default) or the same noisy sampling as in training.</param>
+    /// <param name="parallelism">Threads for CPU solver rows (default: one per core).</param>
     /// <param name="name">The module's name.</param>
     /// <returns>The layer.</returns>
+    /// <exception cref="ArgumentException">The estimator's settings are invalid or <paramref name="name"/> is empty.</exception>
     public static DiscreteModule Create(ImleProblem problem, GradientEstimator estimator, long seed = 0,
-        bool meanOutput = true, bool noiseInEval = false, string name = "DiscreteLayer")
+        SampleOutput output = SampleOutput.Mean, EvalBehaviour eval = EvalBehaviour.Map, int? parallelism = null,
+        string name = "DiscreteLayer")
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(estimator, nameof(estimator));
         if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("name must be a non-empty string.", nameof(name));
-        var layer = new Imle.Torch.DiscreteLayer(problem.Value, estimator.Value, new Generator(unchecked((ulong)seed)),
-            meanOutput, noiseInEval, name + ".inner");
+        var options = new Imle.Torch.LayerOptions(seed, Microsoft.FSharp.Core.FSharpOption<Generator>.None,
+            Options.Output(output), eval == EvalBehaviour.Sample ? Imle.Torch.EvalBehaviour.SampleInEval : Imle.Torch.EvalBehaviour.MapInEval,
+            parallelism ?? Imle.Torch.TensorSolve.defaultParallelism, name + ".inner");
+        var layer = new Imle.Torch.DiscreteLayer(problem.Value, estimator.Value, options);
         return new DiscreteModule(layer, problem, estimator, name);
     }
 }

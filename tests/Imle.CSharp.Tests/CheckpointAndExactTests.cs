@@ -149,11 +149,11 @@ public class ExactTensorTests
         var problem = Problems.KSubset(4, 2);
         var weights = torch.zeros(2, 4);
         Assert.Equal("states", Assert.Throws<ArgumentException>(() => ExactTensors.LogProbability(problem, weights, torch.zeros(2, 3))).ParamName);
-        Assert.Equal("scores", Assert.Throws<ArgumentException>(() => ExactTensors.LogProbability(problem, torch.zeros(2, 5), torch.zeros(2, 5))).ParamName);
+        Assert.Equal("weights", Assert.Throws<ArgumentException>(() => ExactTensors.LogProbability(problem, torch.zeros(2, 5), torch.zeros(2, 5))).ParamName);
         var nan = torch.tensor(new float[] { 0, float.NaN, 0, 0 }).reshape(1, 4);
-        Assert.Equal("scores", Assert.Throws<ArgumentException>(() => ExactTensors.Sample(problem, nan, 1, new Generator(1))).ParamName);
+        Assert.Equal("weights", Assert.Throws<ArgumentException>(() => ExactTensors.Sample(problem, nan, 1, new Generator(1))).ParamName);
         Assert.Throws<ArgumentOutOfRangeException>(() => ExactTensors.Sample(problem, weights, 0, new Generator(1)));
         Assert.Throws<ArgumentOutOfRangeException>(() => ExactTensors.LogProbability(problem, weights, weights, tau: 0.0));
-        Assert.Equal("scores", Assert.Throws<ArgumentException>(() => ExactTensors.LogProbability(problem, torch.zeros(new long[] { 2, 4 }, ScalarType.Int64), torch.zeros(2, 4))).ParamName);
+        Assert.Equal("weights", Assert.Throws<ArgumentException>(() => ExactTensors.LogProbability(problem, torch.zeros(new long[] { 2, 4 }, ScalarType.Int64), torch.zeros(2, 4))).ParamName);
     }
 }

@@ -40,7 +40,7 @@ let private close (what: string) (expected: float[]) (actual: float[]) =
 
 /// Three backward passes of a torch layer; returns the gradients and states after each.
 let private torchSteps (samples: int) (meanOutput: bool) =
-    use layer = new DiscreteLayer(problem, estimator samples, new torch.Generator(1UL), meanOutput, false, "aimle")
+    use layer = new DiscreteLayer(problem, estimator samples, { LayerOptions.Default with Seed = 1L; Output = (if meanOutput then MeanOfSamples else AllSamples) })
     layer.train ()
     let cell = layer.Adaptive.Value
     [ for _ in 1..3 do
@@ -78,8 +78,8 @@ let tests =
                 }
         test "two layers built from one estimator keep independent β" {
             let est = estimator 1
-            use a = new DiscreteLayer(problem, est, new torch.Generator(1UL), true, false, "a")
-            use b = new DiscreteLayer(problem, est, new torch.Generator(1UL), true, false, "b")
+            use a = new DiscreteLayer(problem, est, 1L)
+            use b = new DiscreteLayer(problem, est, 1L)
             a.train ()
             for _ in 1..3 do
                 use _ = torch.NewDisposeScope()
@@ -91,6 +91,6 @@ let tests =
         }
         test "Discrete.apply refuses an adaptive target without state (it would lose β)" {
             use w = torch.tensor(theta, dtype = torch.float64).reshape(1L, 4L)
-            Expect.throwsT<ArgumentException> (fun () -> Discrete.apply problem (estimator 1) (new torch.Generator(1UL)) true w |> ignore) "refused"
+            Expect.throwsT<ArgumentException> (fun () -> Discrete.apply problem (estimator 1) (new torch.Generator(1UL)) w |> ignore) "refused"
         }
     ]

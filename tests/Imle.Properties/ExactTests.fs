@@ -172,17 +172,17 @@ let private kSubsetDp =
             let states = Problem.kSubsets 6 3
             let exact = Exact.probabilities tau states theta
             let rng = Random(105)
-            let dp = Array.init n (fun _ -> KSubset.sample tau 3 theta rng)
+            let dp = Array.init n (fun _ -> KSubset.sample tau 3 rng theta)
             for z in dp do
                 Expect.equal (Array.sum z) 3.0 "exactly k ones"
             expectChiSquare "KSubset.sample" (countStates states dp) exact
             let rng2 = Random(106)
-            let en = Array.init n (fun _ -> Exact.sample tau states theta rng2)
+            let en = Array.init n (fun _ -> Exact.sample tau states rng2 theta)
             expectChiSquare "Exact.sample" (countStates states en) exact
         }
         test "Exact.sample returns a copy" {
             let states = Problem.kSubsets 3 1
-            let z = Exact.sample 1.0 states [| 0.0; 0.0; 0.0 |] (Random(1))
+            let z = Exact.sample 1.0 states (Random(1)) [| 0.0; 0.0; 0.0 |]
             z.[0] <- 42.0
             Expect.isFalse (states |> Array.exists (fun s -> s.[0] = 42.0)) "states unchanged"
         }
@@ -232,7 +232,7 @@ let private gradients =
             let mu = Exact.marginalsOf problem tau costs
             let expected = Exact.marginals tau states (Array.map (fun c -> -c) costs)
             Expect.sequenceEqual mu expected "marginalsOf negates costs"
-            let z = Exact.sampleOf problem tau costs (Random(3))
+            let z = Exact.sampleOf problem tau (Random(3)) costs
             Expect.isTrue (states |> Array.exists (fun s -> s = z)) "sampleOf returns a path"
         }
         test "gradientOf equals gradient for a Maximise problem" {
@@ -259,7 +259,7 @@ let private stability =
             Expect.floatClose Accuracy.medium (Array.sum mu) (float k) "marginals sum to k"
         // Near-deterministic: the marginals are the top-k indicator.
         Expect.sequenceEqual (KSubset.marginals tau k theta |> Array.map round) (Imle.Solvers.TopK.solve k theta) "top-k"
-        let z = KSubset.sample tau k theta rng
+        let z = KSubset.sample tau k rng theta
         Expect.equal (Array.sum z) (float k) "a sample has k ones"
         let p = Exact.probabilities tau states theta
         Expect.all p (fun x -> x >= 0.0 && x <= 1.0) "probabilities in [0, 1]"
@@ -278,14 +278,14 @@ let private validation =
         test "Exact: theta length mismatch" { throwsNaming "states" (fun () -> Exact.marginals 1.0 states [| 0.1; 0.2 |]) }
         test "Exact: NaN theta" { throwsNaming "theta" (fun () -> Exact.logPartition 1.0 states [| 0.1; nan; 0.3; 0.4 |]) }
         test "Exact: no states" { throwsNaming "states" (fun () -> Exact.logPartition 1.0 [||] theta) }
-        test "Exact.sample: null rng" { throwsNaming "rng" (fun () -> Exact.sample 1.0 states theta null) }
+        test "Exact.sample: null rng" { throwsNaming "rng" (fun () -> Exact.sample 1.0 states null theta) }
         test "Exact.gradientOf: weights length" {
             throwsNaming "weights" (fun () -> Exact.gradientOf (Problem.kSubset 4 2) 1.0 [| 0.1 |] (fun _ -> 0.0))
         }
         test "KSubset: tau = 0" { throwsNaming "tau" (fun () -> KSubset.logPartition 0.0 2 theta) }
         test "KSubset: tau infinite" { throwsNaming "tau" (fun () -> KSubset.marginals infinity 2 theta) }
         test "KSubset: k = 0" { throwsNaming "k" (fun () -> KSubset.marginals 1.0 0 theta) }
-        test "KSubset: k > m" { throwsNaming "k" (fun () -> KSubset.sample 1.0 5 theta (Random(1))) }
+        test "KSubset: k > m" { throwsNaming "k" (fun () -> KSubset.sample 1.0 5 (Random(1)) theta) }
         test "KSubset: NaN theta" { throwsNaming "theta" (fun () -> KSubset.logPartition 1.0 2 [| 0.1; infinity |]) }
         test "KSubset: z length mismatch" { throwsNaming "z" (fun () -> KSubset.logProbability 1.0 2 theta [| 1.0; 1.0 |]) }
         test "KSubset: non-binary z" { throwsNaming "z" (fun () -> KSubset.logProbability 1.0 2 theta [| 1.0; 0.5; 0.5; 0.0 |]) }

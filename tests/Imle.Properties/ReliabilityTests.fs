@@ -15,13 +15,17 @@ open Imle
 open Imle.Solvers
 open Imle.Torch
 
-/// `Discrete.apply`, with a fresh adaptive-λ state when the estimator's target is adaptive (which keeps state).
-let private applyAny (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (meanOutput: bool) (w: torch.Tensor) =
+/// `Discrete.applyWith` with the given solver threads and a fresh adaptive-λ state when the estimator's target is
+/// adaptive (which keeps state).
+let private applyAnyWith (parallelism: int) (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (w: torch.Tensor) =
     let adaptive =
         match estimator with
         | Imle { Target = Adaptive settings } -> Some(AdaptiveLambdaCell settings)
         | _ -> None
-    Discrete.applyWithState adaptive problem estimator generator meanOutput w
+    Discrete.applyWith { DiscreteOptions.Default with Adaptive = adaptive; Parallelism = parallelism } problem estimator generator w
+
+/// `applyAnyWith` with one solver thread per core.
+let private applyAny problem estimator generator w = applyAnyWith TensorSolve.defaultParallelism problem estimator generator w
 
 let private f64 = torch.float64
 let private f32 = torch.float32
@@ -312,11 +316,11 @@ let private constructorCase =
         "Knapsack NaN value", [ "values" ], (fun () -> Knapsack.solve [| 1; 1 |] 1 [| nan; 1.0 |] |> ignore)
         "Exact.logPartition tau=0", [ "tau" ], (fun () -> Exact.logPartition 0.0 (Problem.kSubsets 3 1) [| 1.0; 2.0; 3.0 |] |> ignore)
         "Exact.marginals wrong length", [ "states" ], (fun () -> Exact.marginals 1.0 (Problem.kSubsets 3 1) [| 1.0; 2.0 |] |> ignore)
-        "Exact.sample null rng", [ "rng" ], (fun () -> Exact.sample 1.0 (Problem.kSubsets 3 1) [| 1.0; 2.0; 3.0 |] null |> ignore)
+        "Exact.sample null rng", [ "rng" ], (fun () -> Exact.sample 1.0 (Problem.kSubsets 3 1) null [| 1.0; 2.0; 3.0 |] |> ignore)
         "Problem.states not enumerable", [ "enumeration" ], (fun () -> Problem.states (Problem.alignment 3 3 0.0) |> ignore)
         "AdaptiveLambda decay=1", [ "Decay" ], (fun () -> AdaptiveLambda.validate { AdaptiveLambda.Default with Decay = 1.0 } |> ignore)
-        "DiscreteLayer invalid estimator", [ "lambda" ], (fun () -> Layers.kSubset 5 2 -1.0 1 0L |> ignore)
-        "DiscreteLayer S=0", [ "Samples" ], (fun () -> Layers.kSubset 5 2 1.0 0 0L |> ignore)
+        "DiscreteLayer invalid estimator", [ "lambda" ], (fun () -> Layers.kSubset 5 2 { KSubsetLayerOptions.Default with Lambda = -1.0 } |> ignore)
+        "DiscreteLayer S=0", [ "Samples" ], (fun () -> Layers.kSubset 5 2 { KSubsetLayerOptions.Default with Lambda = 1.0; Samples = 0 } |> ignore)
         "TensorSolve DOP=0", [ "degreeOfParallelism" ], (fun () -> TensorSolve.solveWithParallelism 0 (Problem.kSubset 3 1) (torch.zeros(3L)) |> ignore)
         "Checkpoint.load missing model", [ "model" ], (fun () -> Checkpoint.load "nowhere.ckpt" null |> ignore)
     ]
@@ -335,7 +339,7 @@ let private exactCase =
             match which with
             | 0 -> "KSubset.logPartition", (fun () -> [| KSubset.logPartition tau k theta |])
             | 1 -> "KSubset.marginals", (fun () -> KSubset.marginals tau k theta)
-            | 2 -> "KSubset.sample", (fun () -> KSubset.sample tau k theta (Random 1))
+            | 2 -> "KSubset.sample", (fun () -> KSubset.sample tau k (Random 1) theta)
             | _ ->
                 "Exact.marginals (k-subsets)",
                 (fun () ->
@@ -417,9 +421,9 @@ let private discreteCase =
                     if torch.is_floating_point w then w.requires_grad_(true) |> ignore
                     let z =
                         if useLayer then
-                            use layer = Layers.create problem estimator (int64 seed)
+                            use layer = Layers.create problem estimator (LayerOptions.Default.WithSeed(int64 seed))
                             layer.forward w
-                        else applyAny problem estimator (new torch.Generator(uint64 seed)) true w
+                        else applyAny problem estimator (new torch.Generator(uint64 seed)) w
                     let upstream = torch.tensor(dy, dtype = f64).reshape(z.shape).``to``(z.dtype)
                     Training.backward ((z * upstream).sum())
                     if relaxed && dyPoisoned then Array.append (toArray z) [| 0.0 |]
@@ -562,13 +566,13 @@ let private badInputTests =
             for estimator in [ Imle(ImleOptions.Create(2.0, 1.0)); Blackbox 1.0; Identity(MeanCentre, Zero); StraightThrough Zero; Perturbed(Normal 1.0, 2); ScoreFunction 3 ] do
                 use _scope = torch.NewDisposeScope()
                 let w = torch.randn([| 3L; 5L |], dtype = f64).requires_grad_(true)
-                let z = applyAny problem estimator (new torch.Generator(1UL)) true w
+                let z = applyAny problem estimator (new torch.Generator(1UL)) w
                 let dy = torch.tensor(Array.create 15 nan, dtype = f64).reshape(3L, 5L)
                 Expect.throwsT<InvalidOperationException> (fun () -> Training.backward ((z * dy).sum())) "NaN dL/dz surfaces"
                 incr faults
                 // Recovered: the next call works.
                 let w2 = torch.randn([| 3L; 5L |], dtype = f64).requires_grad_(true)
-                let z2 = applyAny problem estimator (new torch.Generator(2UL)) true w2
+                let z2 = applyAny problem estimator (new torch.Generator(2UL)) w2
                 Training.backward (z2.sum())
                 Expect.isTrue (allFinite (toArray w2.grad)) "finite after recovery"
             // A user solver that turns infeasible after its first call: the forward succeeds, the backward fails.
@@ -579,7 +583,7 @@ let private badInputTests =
                 |> Problem.withFeasibility (fun z -> Array.sum z = 1.0)
             use _scope = torch.NewDisposeScope()
             let w = torch.randn([| 1L; 4L |], dtype = f64).requires_grad_(true)
-            let z = Discrete.apply flaky (Blackbox 1.0) (new torch.Generator(1UL)) true w
+            let z = Discrete.apply flaky (Blackbox 1.0) (new torch.Generator(1UL)) w
             Expect.throwsT<InvalidOperationException> (fun () -> Training.backward ((z * torch.ones_like(z)).sum())) "infeasible backward state surfaces"
             incr faults
             Interlocked.Add(faultCount, faults.Value) |> ignore
@@ -615,7 +619,7 @@ let private extremeTests =
                 let wArr = Array.init 40 (fun _ -> scale * Sampling.standardNormal rng)
                 let w = torch.tensor(wArr, dtype = f64).reshape(4L, 10L).requires_grad_(true)
                 for estimator in [ Imle(ImleOptions.Create(3.0, 1.0)); Imle((ImleOptions.Create(3.0, 1e6)).WithSamples(3)); Blackbox 1e-6 ] do
-                    let z = applyAny problem estimator (new torch.Generator(3UL)) true w
+                    let z = applyAny problem estimator (new torch.Generator(3UL)) w
                     let dy = torch.randn([| 4L; 10L |], dtype = f64, generator = new torch.Generator(4UL))
                     w.grad <- null
                     Training.backward ((z * dy).sum())
@@ -655,16 +659,18 @@ let private extremeTests =
 // =====================================================================================================================
 
 /// One I-MLE forward/backward on a batch: the noise, the states and the gradient, as bits.
-let private layerRun (problem: Problem) (estimator: Estimator) (seed: uint64) (batch: int) =
+let private layerRunWith (parallelism: int) (problem: Problem) (estimator: Estimator) (seed: uint64) (batch: int) =
     use _scope = torch.NewDisposeScope()
     let shape = Array.append [| int64 batch |] (Array.map int64 problem.Shape)
     let dataGen = new torch.Generator(seed + 100UL)
     let w = torch.rand(shape, dtype = f64, generator = dataGen) * 3.0
     w.requires_grad_(true) |> ignore
     let dy = torch.randn(shape, dtype = f64, generator = dataGen)
-    let z = applyAny problem estimator (new torch.Generator(seed)) true w
+    let z = applyAnyWith parallelism problem estimator (new torch.Generator(seed)) w
     Training.backward ((z * dy).sum())
     bits (toArray z), bits (toArray w.grad)
+
+let private layerRun problem estimator seed batch = layerRunWith TensorSolve.defaultParallelism problem estimator seed batch
 
 let private determinismTests =
     testList "determinism" [
@@ -688,7 +694,7 @@ let private determinismTests =
 
         test "CPU solvers: 1 thread = default parallelism = 8 threads, bit for bit (solve and full forward/backward)" {
             let problems = [ Problem.gridShortestPath 5 5 Eight; Problem.matching 4 5; Problem.alignment 4 4 0.3; Problem.knapsack [| 1; 2; 3; 4; 5 |] 7 ]
-            let dop = TensorSolve.degreeOfParallelism ()
+            let dop = TensorSolve.defaultParallelism
             for problem in problems do
                 use _scope = torch.NewDisposeScope()
                 let shape = Array.append [| 96L |] (Array.map int64 problem.Shape)
@@ -696,16 +702,11 @@ let private determinismTests =
                 let one = toArray (TensorSolve.solveWithParallelism 1 problem w)
                 Expect.equal (toArray (TensorSolve.solveWithParallelism dop problem w)) one (sprintf "%s: default (%d) = 1" problem.Name dop)
                 Expect.equal (toArray (TensorSolve.solveWithParallelism 8 problem w)) one (sprintf "%s: 8 = 1" problem.Name)
-            // Whole layer runs under the global setting (results do not depend on it, so other tests are unaffected).
+            // Whole forward/backward passes with 1 and with several solver threads (a per-call option, no global state).
             let estimator = Imle((ImleOptions.Create(2.0, 1.0)).WithSamples(2))
-            try
-                TensorSolve.setDegreeOfParallelism 1
-                let serial = problems |> List.map (fun p -> layerRun p estimator 21UL 64)
-                TensorSolve.setDegreeOfParallelism (max 2 dop)
-                let parallel' = problems |> List.map (fun p -> layerRun p estimator 21UL 64)
-                Expect.equal parallel' serial "layer states and gradients independent of the degree of parallelism"
-            finally
-                TensorSolve.setDegreeOfParallelism dop
+            let serial = problems |> List.map (fun p -> layerRunWith 1 p estimator 21UL 64)
+            let parallel' = problems |> List.map (fun p -> layerRunWith (max 2 dop) p estimator 21UL 64)
+            Expect.equal parallel' serial "layer states and gradients independent of the degree of parallelism"
         }
     ]
 
@@ -717,7 +718,7 @@ let private determinismTests =
 type private Net(inputs: int64, m: int, k: int, seed: int64) as this =
     inherit torch.nn.Module<torch.Tensor, torch.Tensor>("Net")
     let fc = torch.nn.Linear(inputs, int64 m, dtype = torch.float64)
-    let layer = Layers.kSubset m k 1.0 2 seed
+    let layer = Layers.kSubset m k { Lambda = 1.0; Samples = 2; Seed = seed }
     do this.RegisterComponents()
     member _.Layer = layer
     member _.Scores(x: torch.Tensor) = fc.forward x
@@ -773,7 +774,7 @@ let private longRunTests =
             // A slow user solver keeps the first forward pass inside the layer while the second one arrives.
             let slow =
                 Problem.create "slow-argmax" [| 4 |] Maximise (fun w -> Thread.Sleep 300; Argmax.solve w)
-            use layer = Layers.create slow (Blackbox 1.0) 1L
+            use layer = Layers.create slow (Blackbox 1.0) (LayerOptions.Default.WithSeed 1L)
             use started = new ManualResetEventSlim(false)
             let first =
                 Task.Run(fun () ->

@@ -34,13 +34,13 @@ let private parity (problem: Problem) (estimator: Estimator) (batch: int) (seed:
     let dyArr = Array.init (batch * m) (fun _ -> Sampling.standardNormal rng)
     use _scope = torch.NewDisposeScope()
     let w = torch.tensor(wArr, dtype = f64).reshape(shape).requires_grad_(true)
-    let z = Discrete.apply problem estimator (new torch.Generator(uint64 seed)) true w
+    let z = Discrete.apply problem estimator (new torch.Generator(uint64 seed)) w
     let dy = torch.tensor(dyArr, dtype = f64).reshape(shape)
     Training.backward ((z * dy).sum())
     let torchGrad = toArray w.grad
     let torchZ = toArray z
     // The same ε: a twin generator, the draw Discrete.apply makes first.
-    let samples = Reference.sampleCount estimator
+    let samples = Estimator.sampleCount estimator
     let noise = Reference.forwardNoiseOf estimator
     let epsShape =
         match estimator with
@@ -91,8 +91,8 @@ let private parityTests =
             use _scope = torch.NewDisposeScope()
             let w = torch.randn([| 4L; 8L |], dtype = f64)
             let est = Imle((ImleOptions.Create(3.0, 1.0)).WithSamples(5))
-            let all = Discrete.apply subset est (new torch.Generator(7UL)) false w
-            let mean = Discrete.apply subset est (new torch.Generator(7UL)) true w
+            let all = Discrete.applyWith { DiscreteOptions.Default with Output = AllSamples } subset est (new torch.Generator(7UL)) w
+            let mean = Discrete.apply subset est (new torch.Generator(7UL)) w
             Expect.sequenceEqual all.shape [| 4L; 5L; 8L |] "[B, S, m]"
             expectClose 1e-12 (toArray (all.mean([| 1L |]))) (toArray mean) "mean of samples"
         }
@@ -146,7 +146,7 @@ let private gradCheckTests =
             let exact = Exact.gradient 1.0 (Problem.states p) theta (fun z -> Array.fold2 (fun a x y -> a + x * y) 0.0 z c)
             let n = 4000L
             let w = torch.tensor(theta, dtype = f64).reshape(1L, 10L).expand(n, 10L).contiguous().requires_grad_(true)
-            let z = Discrete.apply p (ScoreFunction 10) (new torch.Generator(3UL)) true w
+            let z = Discrete.apply p (ScoreFunction 10) (new torch.Generator(3UL)) w
             Training.backward ((z * torch.tensor(c, dtype = f64)).sum())
             let mean = toArray (w.grad.mean([| 0L |]))
             let cos = TestUtil.cosine mean exact
@@ -198,7 +198,7 @@ let private lossTests =
             let y = TensorSolve.solve subset (torch.randn([| 2L; 8L |], dtype = f64))
             let l = Losses.fenchelYoung subset (Normal 1.0) 20 (new torch.Generator(5UL)) w y
             l.backward()
-            let yBar = Discrete.apply subset (Perturbed(Normal 1.0, 20)) (new torch.Generator(5UL)) true (w.detach())
+            let yBar = Discrete.apply subset (Perturbed(Normal 1.0, 20)) (new torch.Generator(5UL)) (w.detach())
             expectClose 1e-9 (toArray w.grad) (toArray ((yBar - y) / 2.0)) "(ȳ − y)/B"
             Expect.isGreaterThanOrEqual (l.ToDouble()) -1e-9 "the Fenchel–Young loss is non-negative"
         }
@@ -220,12 +220,12 @@ let private errorTests =
         test "NaN in dL/dz raises at Training.backward, naming dL/dz, and the process survives" {
             use _scope = torch.NewDisposeScope()
             let w = torch.randn([| 2L; 8L |], dtype = f64).requires_grad_(true)
-            let z = Discrete.apply subset (Imle(ImleOptions.Create(3.0, 1.0))) (new torch.Generator(1UL)) true w
+            let z = Discrete.apply subset (Imle(ImleOptions.Create(3.0, 1.0))) (new torch.Generator(1UL)) w
             let bad = (z * torch.tensor(Double.NaN, dtype = f64)).sum()
             let e = Expect.throwsC (fun () -> Training.backward bad) id
             Expect.stringContains e.Message "dL/dz" "names dL/dz"
             // The error is consumed: the next forward works.
-            let z2 = Discrete.apply subset (Imle(ImleOptions.Create(3.0, 1.0))) (new torch.Generator(1UL)) true w
+            let z2 = Discrete.apply subset (Imle(ImleOptions.Create(3.0, 1.0))) (new torch.Generator(1UL)) w
             Expect.equal z2.shape w.shape "next forward works"
         }
         test "a user solver returning an infeasible state in the backward pass is reported, not crashing" {
@@ -237,18 +237,18 @@ let private errorTests =
                     if calls > 2 then [| 1.0; 1.0; 1.0; 1.0 |] else TopK.solve 2 w)
                 |> Problem.withFeasibility (fun z -> Array.sum z = 2.0)
             let w = torch.randn([| 2L; 4L |], dtype = f64).requires_grad_(true)
-            let z = Discrete.apply flaky (Blackbox 1.0) (new torch.Generator(1UL)) true w
+            let z = Discrete.apply flaky (Blackbox 1.0) (new torch.Generator(1UL)) w
             let e = Expect.throwsC (fun () -> Training.backward ((z * torch.ones_like(z)).sum())) id
             Expect.stringContains e.Message "flaky" "names the problem"
         }
         test "bad weights: wrong trailing shape, NaN, integer dtype" {
             use _scope = torch.NewDisposeScope()
             let est = Imle(ImleOptions.Create(3.0, 1.0))
-            TestUtil.throwsNaming "weights" (fun () -> Discrete.apply subset est (new torch.Generator(1UL)) true (torch.randn([| 2L; 7L |])))
-            TestUtil.throwsNaming "weights" (fun () -> Discrete.apply subset est (new torch.Generator(1UL)) true (torch.full([| 2L; 8L |], Double.NaN.ToScalar())))
-            TestUtil.throwsNaming "weights" (fun () -> Discrete.apply subset est (new torch.Generator(1UL)) true (torch.ones([| 2L; 8L |], dtype = torch.int64)))
-            TestUtil.throwsNaming "lambda" (fun () -> Discrete.apply subset (Blackbox -1.0) (new torch.Generator(1UL)) true (torch.randn([| 2L; 8L |])))
-            TestUtil.throwsNaming "estimator" (fun () -> Discrete.apply subset (GumbelSoftmax 1.0) (new torch.Generator(1UL)) true (torch.randn([| 2L; 8L |])))
+            TestUtil.throwsNaming "weights" (fun () -> Discrete.apply subset est (new torch.Generator(1UL)) (torch.randn([| 2L; 7L |])))
+            TestUtil.throwsNaming "weights" (fun () -> Discrete.apply subset est (new torch.Generator(1UL)) (torch.full([| 2L; 8L |], Double.NaN.ToScalar())))
+            TestUtil.throwsNaming "weights" (fun () -> Discrete.apply subset est (new torch.Generator(1UL)) (torch.ones([| 2L; 8L |], dtype = torch.int64)))
+            TestUtil.throwsNaming "lambda" (fun () -> Discrete.apply subset (Blackbox -1.0) (new torch.Generator(1UL)) (torch.randn([| 2L; 8L |])))
+            TestUtil.throwsNaming "estimator" (fun () -> Discrete.apply subset (GumbelSoftmax 1.0) (new torch.Generator(1UL)) (torch.randn([| 2L; 8L |])))
         }
     ]
 
@@ -265,7 +265,7 @@ let private learnKSubset (estimator: Estimator) (steps: int) =
     let xTrain, yTrain = data 512
     let xTest, yTest = data 256
     let model = torch.nn.Linear(int64 d, int64 m, dtype = f64)
-    let layer = new DiscreteLayer(problem, estimator, new torch.Generator(3UL), true, false, "subset")
+    let layer = new DiscreteLayer(problem, estimator, { LayerOptions.Default with Seed = 3L; Name = "subset" })
     let opt = torch.optim.Adam(model.parameters(), lr = 0.05)
     for step in 0 .. steps - 1 do
         use _scope = torch.NewDisposeScope()
@@ -301,7 +301,7 @@ let private learnPaths (estimator: Estimator) (steps: int) =
         let idx = torch.arange(int64 ((step * 64) % 512), int64 ((step * 64) % 512 + 64), dtype = torch.int64)
         opt.zero_grad()
         let costs = torch.nn.functional.softplus(model.forward(xTrain.index_select(0L, idx))).reshape(-1L, 5L, 5L)
-        let z = Discrete.apply problem estimator g true costs
+        let z = Discrete.apply problem estimator g costs
         Training.backward (Losses.hamming z (yTrain.index_select(0L, idx)))
         opt.step() |> ignore
     use noGrad = torch.no_grad()
@@ -325,7 +325,7 @@ let private trainingTests =
         }
         test "eval mode returns the noiseless MAP state" {
             use _scope = torch.NewDisposeScope()
-            let layer = Layers.kSubset 8 3 1.0 1 5L
+            let layer = Layers.kSubset 8 3 { KSubsetLayerOptions.Default with Lambda = 1.0; Seed = 5L }
             layer.eval()
             let w = torch.randn([| 4L; 8L |], dtype = f64)
             Expect.sequenceEqual (toArray (layer.forward w)) (toArray (TensorSolve.solve subset w)) "MAP in eval"

@@ -271,7 +271,7 @@ let private solverTests =
                 w.index_put_((infinity).ToScalar(), [| torch.TensorIndex.Single 5L; torch.TensorIndex.Single 0L |]) |> ignore
                 TensorSolve.solveScores ks w)
             throwsNaming "weights" (fun () -> TensorSolve.solve grid null)
-            throwsNaming "degreeOfParallelism" (fun () -> TensorSolve.setDegreeOfParallelism 0)
+            throwsNaming "degreeOfParallelism" (fun () -> TensorSolve.solveWithParallelism 0 grid (torch.zeros(4L, 4L, dtype = torch.float64)) |> ignore)
         }
         test "invalid user states raise InvalidOperationException naming the problem" {
             let bad (name: string) (f: float[] -> float[]) =

@@ -43,7 +43,7 @@ let main argv =
     torch.set_num_threads (argument argv "--threads" 1)
     let inputs, m, k, batch = 12L, 20, 5, 8L
     use linear = torch.nn.Linear(inputs, int64 m, dtype = f64)
-    use layer = Layers.kSubset m k 1.0 2 3L
+    use layer = Layers.kSubset m k { Lambda = 1.0; Samples = 2; Seed = 3L }
     let optimizer = torch.optim.Adam(linear.parameters(), 0.01)
     use teacher = torch.randn([| inputs; int64 m |], dtype = f64, generator = new torch.Generator(1UL))
     let dataGen = new torch.Generator(2UL)

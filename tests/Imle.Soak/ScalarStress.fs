@@ -31,7 +31,7 @@ let private cases () : Case list =
     let gradientOf (problem: Problem) (estimator: Estimator) (y: torch.Tensor) () =
         generator.manual_seed 11L |> ignore
         let w = weights0.clone().requires_grad_(true)
-        let z = Discrete.apply problem estimator generator true w
+        let z = Discrete.apply problem estimator generator w
         let loss = Losses.hamming z y
         Training.backward loss
         w.grad.clone()
@@ -56,7 +56,7 @@ let private cases () : Case list =
       { Name = "relaxed top-k"; Run = gradientOf subsets (RelaxedTopK 0.5) target }
       { Name = "Fenchel-Young loss"; Run = lossGradient (fun w -> Losses.fenchelYoung subsets (Normal 1.0) 3 generator w target) }
       { Name = "optimal-value loss"; Run = lossGradient (fun w -> Losses.optimalValue subsets w) }
-      { Name = "regret loss"; Run = lossGradient (fun w -> Losses.regret (Discrete.apply subsets (Blackbox 5.0) generator true w) w target) }
+      { Name = "regret loss"; Run = lossGradient (fun w -> Losses.regret (Discrete.apply subsets (Blackbox 5.0) generator w) w target) }
       { Name = "exact log-probability"; Run = lossGradient (fun w -> ExactTensor.logProbability subsets 1.0 w target) } ]
 
 /// The load: threads that allocate managed memory, create and abandon native Scalars of other types (so that freed

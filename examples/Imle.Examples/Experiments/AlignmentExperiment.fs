@@ -462,7 +462,7 @@ let private trainMethod (cfg: Config) (scheme: Scheme) (train: SeqPair[]) (test:
                             batch |> Array.map (fun p ->
                                 let n, m = p.X.Length, p.Y.Length
                                 let weights = (Safe.add (pairScores p) (Safe.mulScalar g 2.0)).reshape(1L, int64 n, int64 m)
-                                let z = Discrete.apply (problemFor n m) estimator generator true weights
+                                let z = Discrete.apply (problemFor n m) estimator generator weights
                                 Losses.hamming z ((truthOf p).reshape(1L, int64 n, int64 m)))
                         torch.stack(losses).mean()
                 optimizer.zero_grad ()

@@ -340,7 +340,7 @@ let private trainExplainer (cfg: Config) (side: int) (classifier: Classifier) (t
                     let scores = explainer.forward x
                     let mask =
                         match selector with
-                        | Layer estimatorOf -> Discrete.apply problem (estimatorOf k) generator true scores
+                        | Layer estimatorOf -> Discrete.apply problem (estimatorOf k) generator scores
                         | L2xRelaxed t -> Relaxed.subsetSampler k t generator scores
                         | RandomPatches -> failwith "unreachable"
                     let logits = classifier.forward (x * upsample grid mask)

@@ -175,7 +175,7 @@ let private evaluate (model: SubsetVae) (spec: MethodSpec) (generator: torch.Gen
             use _ = torch.NewDisposeScope()
             let x = test.narrow(0L, int64 start, int64 (min 1000 (n - start)))
             let scores = model.forward x
-            let z = Discrete.apply problem spec.Estimator generator true scores
+            let z = Discrete.apply problem spec.Estimator generator scores
             let bce, kl = lossParts spec.K scores (model.Decode z) x
             bceSum <- bceSum + float (bce.item<float32>())
             klSum <- klSum + float (kl.item<float32>())
@@ -208,7 +208,7 @@ let private trainMethod (cfg: Config) (train: Tensor) (test: Tensor) (spec: Meth
                 let x = train.index_select(0L, index)
                 let b = float idx.Length
                 let scores = model.forward x
-                let z = Discrete.apply problem spec.Estimator generator true scores
+                let z = Discrete.apply problem spec.Estimator generator scores
                 let bce, kl = lossParts spec.K scores (model.Decode z) x
                 // Mean over the batch, as the reference implementations (this fixes the scale of dL/dz that λ multiplies).
                 use total = Safe.add bce kl

@@ -316,7 +316,7 @@ let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: War
                 let loss, perMap =
                     match spec.Training with
                     | Layer(estimator, kind) ->
-                        let z = Discrete.apply problem estimator generator true w
+                        let z = Discrete.apply problem estimator generator w
                         match kind with
                         | HammingSum -> Safe.mulScalar (Losses.hamming z y) (hammingToPerMap * float b), float b
                         | HammingPerMap -> Safe.mulScalar (Losses.hamming z y) hammingToPerMap, 1.0

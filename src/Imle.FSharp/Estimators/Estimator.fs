@@ -118,6 +118,25 @@ module Estimator =
         | RelaxedTopK tau -> Validate.positive "tau" tau
         estimator
 
+    /// The number of forward samples S an estimator draws (1 for those without samples).
+    let sampleCount (estimator: Estimator) : int =
+        match estimator with
+        | Imle o -> o.Samples
+        | Perturbed(_, s) -> s
+        | ScoreFunction s -> s
+        | Blackbox _ | Identity _ | StraightThrough _ | GumbelSoftmax _ | RelaxedTopK _ -> 1
+
+    /// The noise of the perturb-and-MAP forward pass (ẑ = MAP(θ + ε), S draws of it) for the estimators that have one:
+    /// I-MLE's noise, δ₀ for blackbox differentiation, the identity / straight-through / perturbed-optimizer noise.
+    /// None for the score function (exact samples) and the relaxations (their own Gumbel draws). Both backends draw
+    /// their forward noise from this one definition.
+    let forwardNoise (estimator: Estimator) : Noise option =
+        match estimator with
+        | Imle o -> Some o.Noise
+        | Blackbox _ -> Some Zero
+        | Identity(_, n) | StraightThrough n | Perturbed(n, _) -> Some n
+        | ScoreFunction _ | GumbelSoftmax _ | RelaxedTopK _ -> None
+
     /// A short description for reports.
     let describe (estimator: Estimator) : string =
         match estimator with

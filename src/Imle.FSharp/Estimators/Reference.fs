@@ -30,22 +30,11 @@ module Reference =
 
     let private add (a: float[]) (b: float[]) (scale: float) = Array.map2 (fun x y -> x + scale * y) a b
 
-    /// The number of forward samples an estimator draws.
-    let sampleCount (estimator: Estimator) =
-        match estimator with
-        | Imle o -> o.Samples
-        | Perturbed(_, s) -> s
-        | ScoreFunction s -> s
-        | Blackbox _ | Identity _ | StraightThrough _ | GumbelSoftmax _ | RelaxedTopK _ -> 1
-
     let private forwardNoise (estimator: Estimator) =
-        match estimator with
-        | Imle o -> o.Noise, o.InputTemperature
-        | Blackbox _ -> Zero, 1.0
-        | Identity(_, n) -> n, 1.0
-        | StraightThrough n -> n, 1.0
-        | Perturbed(n, _) -> n, 1.0
-        | ScoreFunction _ | GumbelSoftmax _ | RelaxedTopK _ ->
+        match Estimator.forwardNoise estimator, estimator with
+        | Some noise, Imle o -> noise, o.InputTemperature
+        | Some noise, _ -> noise, 1.0
+        | None, _ ->
             invalidArg "estimator" (sprintf "%s has no perturb-and-MAP forward pass in the reference core; use the TorchSharp layer (or Reference.scoreFunction for the score function)." (Estimator.describe estimator))
 
     /// The noise the estimator's forward pass perturbs with (δ₀ for blackbox differentiation).
@@ -57,7 +46,7 @@ module Reference =
         Estimator.validate estimator |> ignore
         Validate.length "weights" problem.Size weights
         Validate.allFinite "weights" weights
-        Validate.length "eps" (sampleCount estimator) eps
+        Validate.length "eps" (Estimator.sampleCount estimator) eps
         eps |> Array.iteri (fun i e -> Validate.length (sprintf "eps[%d]" i) problem.Size e; Validate.allFinite (sprintf "eps[%d]" i) e)
         let _, temperature = forwardNoise estimator
         let theta = Problem.toScores problem weights
@@ -69,7 +58,7 @@ module Reference =
         Estimator.validate estimator |> ignore
         if isNull rng then nullArg "rng"
         let noise = forwardNoiseOf estimator
-        let eps = Array.init (sampleCount estimator) (fun _ -> Noise.sample noise rng problem.Size)
+        let eps = Array.init (Estimator.sampleCount estimator) (fun _ -> Noise.sample noise rng problem.Size)
         forwardWithNoise problem estimator eps weights
 
     let private toWeightGradient (problem: Problem) (gradTheta: float[]) =
@@ -195,7 +184,7 @@ module Reference =
         let theta = Problem.toScores problem weights
         let states = Problem.states problem
         let mu = Exact.marginals tau states theta
-        let zs = Array.init samples (fun _ -> Exact.sample tau states theta rng)
+        let zs = Array.init samples (fun _ -> Exact.sample tau states rng theta)
         let ls = zs |> Array.map loss
         let total = Array.sum ls
         let g = Array.zeroCreate problem.Size

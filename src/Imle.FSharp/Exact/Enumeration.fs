@@ -78,7 +78,7 @@ module Exact =
 
     /// One exact draw z ~ p(z; θ) by inverting the cumulative distribution with a single uniform from `rng`.
     /// Returns a copy of the chosen state (mutating it does not affect `states`).
-    let sample (tau: float) (states: float[][]) (theta: float[]) (rng: Random) : float[] =
+    let sample (tau: float) (states: float[][]) (rng: Random) (theta: float[]) : float[] =
         let p = probabilities tau states theta
         checkRng rng
         let u = rng.NextDouble()
@@ -151,6 +151,6 @@ module Exact =
         | Minimise -> Array.map (fun x -> -x) g
 
     /// One exact draw from a problem's exponential family at `weights` in the problem's own sense.
-    let sampleOf (problem: Problem) (tau: float) (weights: float[]) (rng: Random) : float[] =
+    let sampleOf (problem: Problem) (tau: float) (rng: Random) (weights: float[]) : float[] =
         let states, theta = statesAndScores problem weights
-        sample tau states theta rng
+        sample tau states rng theta

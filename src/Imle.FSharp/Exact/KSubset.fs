@@ -76,7 +76,7 @@ module KSubset =
     /// One exact draw z ~ p(z; θ): a binary vector with exactly k ones, sampled sequentially with
     /// p(z_i = 1 | r ones still to place) = exp(θ_i/τ + B_{i+1}[r − 1] − B_i[r]). Uses one uniform per coordinate
     /// until all k ones are placed. O(m·k).
-    let sample (tau: float) (k: int) (theta: float[]) (rng: Random) : float[] =
+    let sample (tau: float) (k: int) (rng: Random) (theta: float[]) : float[] =
         let a = scaled tau k theta
         if isNull rng then nullArg "rng"
         let m = a.Length

@@ -5,49 +5,6 @@ open System.Collections.Generic
 open TorchSharp
 open Imle
 
-/// Shape bookkeeping shared by the autograd functions: weights [..batch, ...problem.Shape] are viewed as [B, m].
-module internal Shapes =
-
-    /// Checks `weights` with `TensorSolve.validate` (trailing dims = the problem's shape, finite floating entries) and
-    /// returns the batch dims.
-    let batchDims (parameter: string) (problem: Problem) (weights: Tensor) : int64[] =
-        TensorSolve.validate parameter problem weights
-        let shape = weights.shape
-        shape.[.. shape.Length - problem.Shape.Length - 1]
-
-    let batchSize (dims: int64[]) = Array.fold (*) 1L dims
-
-    /// The shape of weights (and of their gradient): the batch dims followed by the problem's state shape.
-    let weightShape (batchDims: int64[]) (problem: Problem) : int64[] =
-        Array.append batchDims (Array.map int64 problem.Shape)
-
-    /// Scores θ from weights in the problem's sense (θ = −c for minimisation).
-    let toScores (problem: Problem) (weights: Tensor) : Tensor =
-        match problem.Sense with
-        | Maximise -> weights.alias()
-        | Minimise -> weights.neg()
-
-    /// dL/dw from dL/dθ.
-    let toWeightGradient (problem: Problem) (gradTheta: Tensor) : Tensor =
-        match problem.Sense with
-        | Maximise -> gradTheta
-        | Minimise -> gradTheta.neg()
-
-    /// MAP(θ + scale·ε) in maximisation terms for scores θ [B, 1, m] and noise ε [B, S, m] → states [B, S, m].
-    let solvePerturbed (problem: Problem) (theta: Tensor) (eps: Tensor) (scale: float) : Tensor =
-        let b, s, m = eps.shape.[0], eps.shape.[1], eps.shape.[2]
-        use scaled = if scale = 1.0 then eps.alias() else Safe.mulScalar eps scale
-        use perturbed = Safe.add theta scaled
-        use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 problem.Shape))
-        use z = TensorSolve.solveScores problem flat
-        z.reshape(b, s, m)
-
-    /// Checks an upstream gradient for NaN/∞ before an estimator uses it.
-    let checkGradient (name: string) (grad: Tensor) =
-        use finite = torch.isfinite(grad).all()
-        if not (finite.item<bool>()) then
-            invalidOp (sprintf "%s: the incoming gradient dL/dz contains NaN or infinite entries; the estimator cannot use it (check the downstream loss)." name)
-
 /// Errors raised inside autograd backward passes. libtorch calls `backward` from native code, where a managed exception
 /// would end the process; so every Imle backward pass catches its exceptions, records them here and returns a NaN
 /// gradient. The error is rethrown, with its original message, by `Training.backward` and by the next forward pass of
@@ -85,70 +42,108 @@ module BackwardErrors =
         for _ in 2..inputs do result.Add null
         result
 
-/// What an I-MLE call needs besides θ; saved in the autograd context (TorchSharp keeps one function instance per type,
-/// so nothing per call may live in fields).
-type internal ImleCall =
+/// What every autograd call needs besides its weights, saved in the autograd context (TorchSharp keeps one function
+/// instance per type, so nothing per call may live in fields): the problem, the weights' batch dims, the solver
+/// threads and the estimator's own data.
+type internal Call<'Details> =
     { Problem: Problem
-      Options: ImleOptions
+      BatchDims: int64[]
+      /// Threads for the CPU solver rows.
+      Parallelism: int
+      Details: 'Details }
+
+    /// B, the number of rows (product of the batch dims).
+    member this.Rows = Shapes.batchSize this.BatchDims
+    /// m, the number of entries of a state.
+    member this.Size = int64 this.Problem.Size
+    /// The weights' (and their gradient's) shape.
+    member this.WeightShape = Shapes.weightShape this.BatchDims this.Problem
+
+/// The preamble and the guarded backward every autograd function shares.
+module internal Calls =
+
+    /// Saves the call in the context and returns θ (maximisation terms) as [B, 1, m].
+    let start (ctx: torch.autograd.AutogradContext) (call: Call<'D>) (weights: Tensor) : Tensor =
+        ctx.save_data("call", call)
+        (Shapes.toScores call.Problem weights).reshape(call.Rows, 1L, call.Size)
+
+    /// MAP(θ + scale·ε) in maximisation terms for scores θ [B, 1, m] (or [B, S, m]) and noise ε [B, S, m] → states
+    /// [B, S, m]. θ and ε are validated already (θ at the entry point, ε drawn by TensorNoise), so the solve skips the
+    /// checks (each would force a device sync).
+    let solvePerturbed (call: Call<'D>) (theta: Tensor) (eps: Tensor) (scale: float) : Tensor =
+        let b, s, m = eps.shape.[0], eps.shape.[1], eps.shape.[2]
+        use scaled = if scale = 1.0 then eps.alias() else Safe.mulScalar eps scale
+        use perturbed = Safe.add theta scaled
+        use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 call.Problem.Shape))
+        use z = TensorSolve.solveScoresValidated call.Parallelism call.Problem flat
+        z.reshape(b, s, m)
+
+    /// A guarded backward pass: reads the call, checks dL/dz, runs `body` (which returns dL/dw with the weights' number
+    /// of entries) and reshapes its result to the weights' shape; errors are recorded (`BackwardErrors`), never thrown
+    /// into libtorch. `inputs` is the number of arguments `apply` was called with.
+    let guarded (name: string) (inputs: int) (ctx: torch.autograd.AutogradContext) (grad: Tensor) (body: Call<'D> -> Tensor) =
+        let call = ctx.get_data("call") :?> Call<'D>
+        BackwardErrors.guard call.WeightShape grad inputs (fun () ->
+            Shapes.checkGradient name grad
+            (body call).reshape(call.WeightShape))
+
+    /// `guarded` for a body that returns dL/dθ (maximisation terms): mapped to dL/dw in the problem's sense.
+    let backward (name: string) (inputs: int) (ctx: torch.autograd.AutogradContext) (grad: Tensor) (body: Call<'D> -> Tensor) =
+        guarded name inputs ctx grad (fun call -> Shapes.toWeightGradient call.Problem (body call))
+
+/// I-MLE's own call data.
+type internal ImleDetails =
+    { Options: ImleOptions
       /// ε, shape [B, S, m].
       Eps: Tensor
       MeanOutput: bool
-      BatchDims: int64[]
       /// The layer's adaptive-λ state, for an adaptive target.
       Adaptive: AdaptiveLambdaCell option }
 
 /// I-MLE (Eq. 9, Algorithm 1) as a TorchSharp autograd function over weights [B, ...]. Forward: ẑ = MAP(θ + τ_in·ε)
-/// per sample; backward: (ẑ − MAP(θ' + τ_t·ε))/λ with the same ε, averaged over the S samples.
+/// per sample; backward: (ẑ − MAP(θ' + τ_t·ε))/λ with the same ε, averaged over the S samples. θ' is the target's rule
+/// (Target.build, here on tensors; parity with the reference core is tested).
 type internal ImleFunction() =
     inherit torch.autograd.SingleTensorFunction<ImleFunction>()
     override _.Name = "ImleFunction"
 
     override _.forward(ctx, args) =
         let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> ImleCall
-        let p = call.Problem
-        let m = int64 p.Size
-        let b = Shapes.batchSize call.BatchDims
-        let s = int64 call.Options.Samples
-        use theta = (Shapes.toScores p weights).reshape(b, 1L, m)
-        let z3 = Shapes.solvePerturbed p theta call.Eps call.Options.InputTemperature
+        let call = args.[1] :?> Call<ImleDetails>
+        let d = call.Details
+        let b, m, s = call.Rows, call.Size, int64 d.Options.Samples
+        use theta = Calls.start ctx call weights
+        let z3 = Calls.solvePerturbed call theta d.Eps d.Options.InputTemperature
         ctx.save_for_backward(List [ theta.detach().reshape(b, m); z3 ])
-        ctx.save_data("call", call)
-        let stateDims = Array.map int64 p.Shape
-        if call.MeanOutput then
-            z3.mean([| 1L |]).reshape(Array.append call.BatchDims stateDims)
-        else
-            z3.reshape(Array.concat [ call.BatchDims; [| s |]; stateDims ])
+        let stateDims = Array.map int64 call.Problem.Shape
+        if d.MeanOutput then z3.mean([| 1L |]).reshape(call.WeightShape)
+        else z3.reshape(Array.concat [ call.BatchDims; [| s |]; stateDims ])
 
     override _.backward(ctx, grad) =
-        let call = ctx.get_data("call") :?> ImleCall
-        BackwardErrors.guard (Shapes.weightShape call.BatchDims call.Problem) grad 2 (fun () ->
+        Calls.backward "I-MLE" 2 ctx grad (fun (call: Call<ImleDetails>) ->
             let saved = ctx.get_saved_variables()
             let theta, z = saved.[0], saved.[1]
-            let p = call.Problem
-            let o = call.Options
-            let m = int64 p.Size
-            let b = Shapes.batchSize call.BatchDims
-            let s = int64 o.Samples
-            Shapes.checkGradient "I-MLE" grad
+            let d = call.Details
+            let o = d.Options
+            let b, m, s = call.Rows, call.Size, int64 o.Samples
             use dy =
-                if call.MeanOutput then grad.reshape(b, 1L, m).expand(b, s, m).contiguous()
+                if d.MeanOutput then grad.reshape(b, 1L, m).expand(b, s, m).contiguous()
                 else grad.reshape(b, s, m)
             use thetaS = theta.unsqueeze(1L).expand(b, s, m)
-            let solveAt (target: Tensor) = Shapes.solvePerturbed p target call.Eps o.TargetTemperature
+            let solveAt (target: Tensor) = Calls.solvePerturbed call target d.Eps o.TargetTemperature
             let lambda =
                 match o.Target with
                 | Adaptive _ ->
                     // As torch-adaptive-imle: ‖θ‖ over the batch (each instance once), ‖dL/dz‖ over all B·S samples.
                     use tn = theta.norm()
                     use gn = dy.norm()
-                    Target.lambdaFor o.Target (call.Adaptive |> Option.map (fun c -> c.State)) (tn.ToDouble()) (gn.ToDouble())
+                    Target.lambdaFor o.Target (d.Adaptive |> Option.map (fun c -> c.State)) (tn.ToDouble()) (gn.ToDouble())
                 | target -> Target.lambdaFor target None 0.0 0.0
             let diff =
                 match o.Target with
                 | Pid _ | Adaptive _ ->
+                    use step = Safe.mulScalar dy lambda
                     if o.Symmetric then
-                        use step = Safe.mulScalar dy lambda
                         use up = Safe.add thetaS step
                         use down = thetaS - step
                         use zUp = solveAt up
@@ -156,7 +151,6 @@ type internal ImleFunction() =
                         use difference = zUp - zDown
                         Safe.mulScalar difference 0.5
                     else
-                        use step = Safe.mulScalar dy lambda
                         use target = thetaS - step
                         use z' = solveAt target
                         z - z'
@@ -181,201 +175,154 @@ type internal ImleFunction() =
                     use z' = solveAt target
                     z - z'
             use diff = diff
-            match call.Adaptive with
+            match d.Adaptive with
             | Some cell ->
                 use nz = diff.ne(torch.zeros_like(diff)).sum(-1L, false, Nullable torch.float64).mean()
                 cell.Record(nz.item<float>())
             | None -> ()
             let scale = match o.Scaling with DivideByLambda when lambda > 0.0 -> 1.0 / lambda | _ -> 1.0
             use sampleMean = diff.mean([| 1L |])
-            use meanDiff = Safe.mulScalar sampleMean scale
-            let g = Shapes.toWeightGradient p (meanDiff.reshape(Shapes.weightShape call.BatchDims p))
-            g)
-
-/// What the identity / straight-through backward needs.
-type internal IdentityCall =
-    { Problem: Problem
-      Projection: Projection
-      Eps: Tensor
-      BatchDims: int64[] }
+            Safe.mulScalar sampleMean scale)
 
 /// Straight-through and identity with projection (Sahoo et al.): forward ẑ = MAP(θ + ε); backward dL/dθ = P(dL/dz).
+/// Call data: the projection and ε [B, 1, m].
 type internal IdentityFunction() =
     inherit torch.autograd.SingleTensorFunction<IdentityFunction>()
     override _.Name = "IdentityFunction"
 
     override _.forward(ctx, args) =
         let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> IdentityCall
-        ctx.save_data("call", call)
-        use theta = Shapes.toScores call.Problem weights
-        use perturbed = Safe.add theta call.Eps
-        TensorSolve.solveScores call.Problem perturbed
+        let call = args.[1] :?> Call<Projection * Tensor>
+        let _, eps = call.Details
+        use theta = Calls.start ctx call weights
+        use z = Calls.solvePerturbed call theta eps 1.0
+        z.reshape(weights.shape)
 
     override _.backward(ctx, grad) =
-        let call = ctx.get_data("call") :?> IdentityCall
-        BackwardErrors.guard (Shapes.weightShape call.BatchDims call.Problem) grad 2 (fun () ->
-            Shapes.checkGradient "identity" grad
-            let p = call.Problem
-            let b = Shapes.batchSize call.BatchDims
-            use flat = grad.reshape(b, int64 p.Size)
-            use projected =
-                match call.Projection with
-                | NoProjection -> flat.alias()
-                | MeanCentre -> flat - flat.mean([| 1L |], true)
-                | Standardise ->
-                    use centred = flat - flat.mean([| 1L |], true)
-                    use sd = (centred * centred).mean([| 1L |], true).sqrt()
-                    use safe = torch.where(sd.eq(torch.zeros_like(sd)), torch.ones_like(sd), sd)
-                    centred / safe
-            Shapes.toWeightGradient p (projected.reshape(grad.shape)))
-
-/// What the perturbed-optimizer backward needs.
-type internal PerturbedCall =
-    { Problem: Problem
-      Noise: Noise
-      /// ε, shape [B, S, m].
-      Eps: Tensor
-      BatchDims: int64[] }
+        Calls.backward "identity" 2 ctx grad (fun (call: Call<Projection * Tensor>) ->
+            let projection, _ = call.Details
+            use flat = grad.reshape(call.Rows, call.Size)
+            match projection with
+            | NoProjection -> flat.alias()
+            | MeanCentre -> flat - flat.mean([| 1L |], true)
+            | Standardise ->
+                use centred = flat - flat.mean([| 1L |], true)
+                use sd = (centred * centred).mean([| 1L |], true).sqrt()
+                use safe = torch.where(sd.eq(torch.zeros_like(sd)), torch.ones_like(sd), sd)
+                centred / safe)
 
 /// Perturbed optimizers (Berthet et al. 2020): forward ȳ = (1/S)·Σ MAP(θ + εₛ); backward
-/// J·v = (1/S)·Σ ⟨yₛ, v⟩·∇ν(εₛ/σ)/σ, with ∇ν(Z) = Z for Normal and 1 − e^(−Z) for Gumbel noise.
+/// J·v = (1/S)·Σ ⟨yₛ, v⟩·∇ν(εₛ/σ)/σ, with ∇ν(Z) = Z for Normal and 1 − e^(−Z) for Gumbel noise. Call data: the
+/// noise and ε [B, S, m].
 type internal PerturbedFunction() =
     inherit torch.autograd.SingleTensorFunction<PerturbedFunction>()
     override _.Name = "PerturbedFunction"
 
     override _.forward(ctx, args) =
         let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> PerturbedCall
-        let p = call.Problem
-        let m = int64 p.Size
-        let b = Shapes.batchSize call.BatchDims
-        use theta = (Shapes.toScores p weights).reshape(b, 1L, m)
-        let ys = Shapes.solvePerturbed p theta call.Eps 1.0
+        let call = args.[1] :?> Call<Noise * Tensor>
+        let _, eps = call.Details
+        use theta = Calls.start ctx call weights
+        let ys = Calls.solvePerturbed call theta eps 1.0
         ctx.save_for_backward(List [ ys ])
-        ctx.save_data("call", call)
         ys.mean([| 1L |]).reshape(weights.shape)
 
     override _.backward(ctx, grad) =
-        let call = ctx.get_data("call") :?> PerturbedCall
-        BackwardErrors.guard (Shapes.weightShape call.BatchDims call.Problem) grad 2 (fun () ->
-            Shapes.checkGradient "perturbed optimizer" grad
+        Calls.backward "perturbed optimizer" 2 ctx grad (fun (call: Call<Noise * Tensor>) ->
+            let noise, eps = call.Details
             let ys = ctx.get_saved_variables().[0]
-            let p = call.Problem
-            let b = Shapes.batchSize call.BatchDims
-            let m = int64 p.Size
-            use v = grad.reshape(b, 1L, m)
+            use v = grad.reshape(call.Rows, 1L, call.Size)
             use dots = (ys * v).sum([| 2L |], true) // [B, S, 1]
             let sigma =
-                match call.Noise with
+                match noise with
                 | Normal sigma -> sigma
                 | Gumbel tau -> tau
                 | other -> invalidOp (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
-            use zStd = Safe.divScalar call.Eps sigma
+            use zStd = Safe.divScalar eps sigma
             use gradNu =
-                match call.Noise with
+                match noise with
                 | Gumbel _ ->
                     use decay = torch.exp(zStd.neg())
                     Safe.subtractFrom 1.0 decay
                 | _ -> zStd.alias()
             use weighted = dots * gradNu
             use terms = Safe.divScalar weighted sigma
-            use g = terms.mean([| 1L |])
-            Shapes.toWeightGradient p (g.reshape(grad.shape)))
+            terms.mean([| 1L |]))
 
 /// The optimal value OPT(w) = ⟨z*(w), w⟩ of a linear problem as a differentiable function of the weights
-/// (Gao et al.): its generalized gradient is the optimal solution z*(w).
+/// (Gao et al.): its generalized gradient is the optimal solution z*(w), in the problem's own sense.
 type internal OptimalValueFunction() =
     inherit torch.autograd.SingleTensorFunction<OptimalValueFunction>()
     override _.Name = "OptimalValueFunction"
 
     override _.forward(ctx, args) =
         let weights = args.[0] :?> Tensor
-        let problem = args.[1] :?> Problem
-        let dims = Shapes.batchDims "weights" problem weights
-        let b = Shapes.batchSize dims
-        let z = TensorSolve.solve problem weights
+        let call = args.[1] :?> Call<unit>
+        ctx.save_data("call", call)
+        let z = TensorSolve.solveValidated call.Parallelism call.Problem weights
         ctx.save_for_backward(List [ z ])
-        use prod = (z * weights).reshape(b, int64 problem.Size)
-        prod.sum([| 1L |]).reshape(dims)
+        use prod = (z * weights).reshape(call.Rows, call.Size)
+        prod.sum([| 1L |]).reshape(call.BatchDims)
 
     override _.backward(ctx, grad) =
-        BackwardErrors.guard (ctx.get_saved_variables().[0].shape) grad 2 (fun () ->
+        // dOPT/dw = z*, already in the weights' own sense.
+        Calls.guarded "optimal value" 2 ctx grad (fun (call: Call<unit>) ->
             let z = ctx.get_saved_variables().[0]
-            Shapes.checkGradient "optimal value" grad
-            let extra = z.shape.Length - grad.shape.Length
-            use g = grad.reshape(Array.append grad.shape (Array.create extra 1L))
-            z * g)
+            use g = grad.reshape(call.Rows, 1L)
+            use zFlat = z.reshape(call.Rows, call.Size)
+            zFlat * g)
 
-/// The Fenchel–Young loss of perturbed optimizers (Berthet et al. 2020), batched: value
-/// F(θ) − ⟨θ, y⟩ with F(θ) = E[max_z ⟨z, θ + ε⟩], gradient ȳ(θ) − y w.r.t. θ (sign flipped for costs).
-type internal FenchelYoungCall =
-    { Problem: Problem
-      Eps: Tensor
-      Target: Tensor
-      BatchDims: int64[] }
-
+/// The Fenchel–Young loss of perturbed optimizers (Berthet et al. 2020), batched: value F(θ) − ⟨θ, y⟩ with
+/// F(θ) = E[max_z ⟨z, θ + ε⟩], averaged over the batch; gradient ȳ(θ) − y w.r.t. θ. Call data: ε [B, S, m] and the
+/// target states y.
 type internal FenchelYoungFunction() =
     inherit torch.autograd.SingleTensorFunction<FenchelYoungFunction>()
     override _.Name = "FenchelYoungFunction"
 
     override _.forward(ctx, args) =
         let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> FenchelYoungCall
-        let p = call.Problem
-        let m = int64 p.Size
-        let b = Shapes.batchSize call.BatchDims
-        use theta = (Shapes.toScores p weights).reshape(b, 1L, m)
-        use ys = Shapes.solvePerturbed p theta call.Eps 1.0
-        use perturbed = Safe.add theta call.Eps
+        let call = args.[1] :?> Call<Tensor * Tensor>
+        let eps, target = call.Details
+        let b, m = call.Rows, call.Size
+        use theta = Calls.start ctx call weights
+        use ys = Calls.solvePerturbed call theta eps 1.0
+        use perturbed = Safe.add theta eps
         use values = (ys * perturbed).sum([| 2L |]).mean([| 1L |]) // F(θ) per row
-        use y = call.Target.reshape(b, m).``to``(weights.dtype, weights.device)
+        use y = target.reshape(b, m).``to``(weights.dtype, weights.device)
         use linear = (theta.squeeze(1L) * y).sum([| 1L |])
         let yBar = ys.mean([| 1L |])
         ctx.save_for_backward(List [ yBar; y.alias() ])
-        ctx.save_data("call", call)
         (values - linear).mean()
 
     override _.backward(ctx, grad) =
-        let call = ctx.get_data("call") :?> FenchelYoungCall
-        BackwardErrors.guard (Shapes.weightShape call.BatchDims call.Problem) grad 2 (fun () ->
+        Calls.backward "Fenchel-Young loss" 2 ctx grad (fun (call: Call<Tensor * Tensor>) ->
             let saved = ctx.get_saved_variables()
             let yBar, y = saved.[0], saved.[1]
-            let b = Shapes.batchSize call.BatchDims
             use residual = yBar - y
             use weighted = residual * grad
-            use diff = Safe.divScalar weighted (float b)
-            let g = Shapes.toWeightGradient call.Problem (diff.reshape(Shapes.weightShape call.BatchDims call.Problem))
-            g)
+            Safe.divScalar weighted (float call.Rows))
 
 /// The score-function backward: REINFORCE with the reward ⟨dL/dz, z⟩ (exact for losses linear in z up to a constant
-/// over C, such as ‖z − b‖² on k-subsets) and a leave-one-out baseline over the S samples.
-type internal ScoreFunctionCall =
-    { Problem: Problem
-      Tau: float
-      BatchDims: int64[] }
-
+/// over C, such as ‖z − b‖² on k-subsets) and a leave-one-out baseline over the S samples. Call data: τ. The exact
+/// samples [B, S, m] are drawn outside and passed as the third argument.
 type internal ScoreFunctionFunction() =
     inherit torch.autograd.SingleTensorFunction<ScoreFunctionFunction>()
     override _.Name = "ScoreFunctionFunction"
 
     override _.forward(ctx, args) =
         let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> ScoreFunctionCall
-        let zs = args.[2] :?> Tensor // [B, S, m], drawn outside
-        ctx.save_for_backward(System.Collections.Generic.List [ weights.detach(); zs ])
+        let call = args.[1] :?> Call<float>
+        let zs = args.[2] :?> Tensor
         ctx.save_data("call", call)
+        ctx.save_for_backward(List [ weights.detach(); zs ])
         zs.mean([| 1L |]).reshape(weights.shape)
 
     override _.backward(ctx, grad) =
-        let call = ctx.get_data("call") :?> ScoreFunctionCall
-        BackwardErrors.guard (Shapes.weightShape call.BatchDims call.Problem) grad 3 (fun () ->
-            Shapes.checkGradient "score function" grad
+        Calls.backward "score function" 3 ctx grad (fun (call: Call<float>) ->
             let saved = ctx.get_saved_variables()
             let weights, zs = saved.[0], saved.[1]
             let p = call.Problem
-            let b = Shapes.batchSize call.BatchDims
-            let m = int64 p.Size
+            let b, m = call.Rows, call.Size
             let s = zs.shape.[1]
             use dy = grad.reshape(b, 1L, m)
             use reward = (zs * dy).sum([| 2L |]) // [B, S]
@@ -385,12 +332,10 @@ type internal ScoreFunctionFunction() =
                     Safe.divScalar others (float (s - 1L))
                 else torch.zeros_like(reward)
             use advantage = reward - baseline
-            let g =
-                use enabled = torch.enable_grad()
-                use theta = (Shapes.toScores p weights).reshape(b, 1L, m).expand(b, s, m).contiguous().requires_grad_(true)
-                use logp = ExactTensor.logProbability p call.Tau (theta.reshape(b * s, m)) (zs.reshape(b * s, m))
-                use total = (logp * advantage.reshape(b * s)).sum()
-                use surrogate = Safe.divScalar total (float s)
-                let gs = torch.autograd.grad(System.Collections.Generic.List [ surrogate ], System.Collections.Generic.List [ theta ])
-                gs.[0].sum([| 1L |])
-            Shapes.toWeightGradient p (g.reshape(grad.shape)))
+            use enabled = torch.enable_grad()
+            use theta = (Shapes.toScores p weights).reshape(b, 1L, m).expand(b, s, m).contiguous().requires_grad_(true)
+            use logp = ExactTensor.logProbabilityOfScores p call.Details (theta.reshape(b * s, m)) (zs.reshape(b * s, m))
+            use total = (logp * advantage.reshape(b * s)).sum()
+            use surrogate = Safe.divScalar total (float s)
+            let gs = torch.autograd.grad(List [ surrogate ], List [ theta ])
+            gs.[0].sum([| 1L |]))

@@ -1,60 +1,84 @@
 namespace Imle.Torch
 
-open System
 open TorchSharp
 open Imle
 
+/// What a discrete call returns when its estimator draws S samples.
+type SampleOutput =
+    /// The mean over the S samples, shaped like the weights (the default).
+    | MeanOfSamples
+    /// All samples, [..batch, S, ...shape] (I-MLE; the other estimators always return the mean).
+    | AllSamples
+
+/// Options of a discrete call besides its problem, estimator, generator and weights.
+type DiscreteOptions =
+    {
+        /// The mean over samples or all samples.
+        Output: SampleOutput
+        /// Threads for the CPU solver rows (≥ 1; results do not depend on it).
+        Parallelism: int
+        /// The adaptive-λ state an adaptive target (AIMLE) needs; None for every other estimator.
+        Adaptive: AdaptiveLambdaCell option
+    }
+
+    /// Mean over samples, one solver thread per core, no adaptive state.
+    static member Default = { Output = MeanOfSamples; Parallelism = TensorSolve.defaultParallelism; Adaptive = None }
+
 /// The differentiable discrete layers as functions: each estimator's forward (MAP states, samples or their mean)
-/// with its backward attached.
+/// with its backward attached. Mirrors `Reference` (the array backend) estimator by estimator. Entry points validate
+/// their arguments once; the autograd functions work on validated tensors.
 [<RequireQualifiedAccess>]
 module Discrete =
+
+    /// MAP with the given solver threads, without noise or gradient, for weights validated by the caller.
+    let internal mapValidated (parallelism: int) (problem: Problem) (weights: Tensor) : Tensor =
+        use noGrad = torch.no_grad()
+        TensorSolve.solveValidated parallelism problem (weights.detach())
 
     /// MAP without noise and without gradient: eval-mode output.
     let map (problem: Problem) (weights: Tensor) : Tensor =
         BackwardErrors.throwIfAny ()
         Shapes.batchDims "weights" problem weights |> ignore
-        use noGrad = torch.no_grad()
-        TensorSolve.solve problem (weights.detach())
+        mapValidated TensorSolve.defaultParallelism problem weights
 
-    let private noiseTensor (noise: Noise) (generator: torch.Generator) (shape: int64[]) (like: Tensor) =
-        TensorNoise.sample noise generator shape like.dtype like.device
-
-    /// `apply` with the adaptive-λ state an adaptive target needs (None for every other estimator); the state is
-    /// updated by the backward pass.
-    let applyWithState (adaptive: AdaptiveLambdaCell option) (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (meanOutput: bool) (weights: Tensor) : Tensor =
-        BackwardErrors.throwIfAny ()
-        match estimator, adaptive with
+    /// Checks the options against the estimator (its adaptive state; parallelism ≥ 1).
+    let internal validateOptions (options: DiscreteOptions) (estimator: Estimator) =
+        Validate.intAtLeast "Parallelism" 1 options.Parallelism
+        match estimator, options.Adaptive with
         | Imle { Target = Adaptive settings }, Some cell when cell.Settings <> settings ->
-            invalidArg "adaptive" "the adaptive-λ state was made for other settings than the estimator's target."
+            invalidArg "Adaptive" "the adaptive-λ state was made for other settings than the estimator's target."
         | Imle { Target = Adaptive _ }, None ->
-            invalidArg "estimator" "An adaptive-λ target (AIMLE) keeps β between backward passes: use a DiscreteLayer (which owns that state) or Discrete.applyWithState."
+            invalidArg "estimator" "An adaptive-λ target (AIMLE) keeps β between backward passes: use a DiscreteLayer (which owns that state) or pass one in DiscreteOptions.Adaptive."
         | _ -> ()
-        Estimator.validate estimator |> ignore
+
+    /// The forward pass for a validated estimator and options (a layer validates them once, when it is built); the
+    /// weights are validated here, as the one input that is new on every call.
+    let internal applyValidated (options: DiscreteOptions) (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (weights: Tensor) : Tensor =
+        BackwardErrors.throwIfAny ()
         if isNull generator then nullArg "generator"
         let dims = Shapes.batchDims "weights" problem weights
         let b = Shapes.batchSize dims
         let m = int64 problem.Size
+        let call details : Call<_> = { Problem = problem; BatchDims = dims; Parallelism = options.Parallelism; Details = details }
+        let eps () =
+            match Estimator.forwardNoise estimator with
+            | Some noise ->
+                TensorNoise.sample noise generator [| b; int64 (Estimator.sampleCount estimator); m |] weights.dtype weights.device
+            | None -> invalidOp "unreachable: the estimator has no perturb-and-MAP forward pass"
         match estimator with
         | Imle o ->
-            let eps = noiseTensor o.Noise generator [| b; int64 o.Samples; m |] weights
-            let cell = match o.Target with Adaptive _ -> adaptive | _ -> None
-            ImleFunction.apply(weights, ({ Problem = problem; Options = o; Eps = eps; MeanOutput = meanOutput; BatchDims = dims; Adaptive = cell }: ImleCall))
+            let adaptive = match o.Target with Adaptive _ -> options.Adaptive | _ -> None
+            let details = { Options = o; Eps = eps (); MeanOutput = (options.Output = MeanOfSamples); Adaptive = adaptive }
+            ImleFunction.apply(weights, call details)
         | Blackbox lambda ->
-            let eps = torch.zeros([| b; 1L; m |], dtype = weights.dtype, device = weights.device)
-            ImleFunction.apply(weights, ({ Problem = problem; Options = ImleOptions.Blackbox lambda; Eps = eps; MeanOutput = true; BatchDims = dims; Adaptive = None }: ImleCall))
-        | Identity(projection, noise) ->
-            use eps = noiseTensor noise generator weights.shape weights
-            IdentityFunction.apply(weights, ({ Problem = problem; Projection = projection; Eps = eps; BatchDims = dims }: IdentityCall))
-        | StraightThrough noise ->
-            use eps = noiseTensor noise generator weights.shape weights
-            IdentityFunction.apply(weights, ({ Problem = problem; Projection = NoProjection; Eps = eps; BatchDims = dims }: IdentityCall))
-        | Perturbed(noise, samples) ->
-            let eps = noiseTensor noise generator [| b; int64 samples; m |] weights
-            PerturbedFunction.apply(weights, ({ Problem = problem; Noise = noise; Eps = eps; BatchDims = dims }: PerturbedCall))
+            let details = { Options = ImleOptions.Blackbox lambda; Eps = eps (); MeanOutput = true; Adaptive = None }
+            ImleFunction.apply(weights, call details)
+        | Identity(projection, _) -> IdentityFunction.apply(weights, call (projection, eps ()))
+        | StraightThrough _ -> IdentityFunction.apply(weights, call (NoProjection, eps ()))
+        | Perturbed(noise, _) -> PerturbedFunction.apply(weights, call (noise, eps ()))
         | ScoreFunction samples ->
-            use theta = Shapes.toScores problem weights
-            let zs = ExactTensor.sample problem 1.0 samples generator theta
-            ScoreFunctionFunction.apply(weights, ({ Problem = problem; Tau = 1.0; BatchDims = dims }: ScoreFunctionCall), zs)
+            let zs = ExactTensor.sample problem 1.0 samples generator weights
+            ScoreFunctionFunction.apply(weights, call 1.0, zs)
         | GumbelSoftmax tau ->
             match problem.Kind with
             | CategoricalKind -> ()
@@ -69,9 +93,15 @@ module Discrete =
             use theta = (Shapes.toScores problem weights).reshape(b, m)
             (Relaxed.topK k tau generator theta).reshape(weights.shape)
 
-    /// Applies an estimator to weights [..batch, ...shape] in the problem's sense. `meanOutput` chooses between the
-    /// mean over the S samples ([..batch, ...shape]) and all samples ([..batch, S, ...shape]) for I-MLE; perturbed
-    /// optimizers and the score function always return the mean. Noise is drawn from `generator` only. An adaptive-λ
-    /// target needs state: use a `DiscreteLayer` or `applyWithState`.
-    let apply (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (meanOutput: bool) (weights: Tensor) : Tensor =
-        applyWithState None problem estimator generator meanOutput weights
+    /// Applies an estimator to weights [..batch, ...shape] in the problem's sense, with options (all samples instead of
+    /// their mean, solver threads, the adaptive-λ state of an AIMLE target). Noise is drawn from `generator` only.
+    let applyWith (options: DiscreteOptions) (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (weights: Tensor) : Tensor =
+        Estimator.validate estimator |> ignore
+        validateOptions options estimator
+        applyValidated options problem estimator generator weights
+
+    /// Applies an estimator to weights [..batch, ...shape] in the problem's sense and returns the mean over its samples
+    /// (shaped like the weights), with the estimator's backward pass attached. Noise is drawn from `generator` only.
+    /// An adaptive-λ target needs state: use a `DiscreteLayer` or `applyWith`.
+    let apply (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (weights: Tensor) : Tensor =
+        applyWith DiscreteOptions.Default problem estimator generator weights

@@ -9,18 +9,18 @@ open Imle
 [<RequireQualifiedAccess>]
 module ExactTensor =
 
-    /// Checks scores for the exact distribution: a finite floating tensor whose trailing dims are the problem's shape
+    /// Checks weights for the exact distribution: a finite floating tensor whose trailing dims are the problem's shape
     /// or its size m, over a problem whose partition function is computable (a k-subset problem or an enumerable one).
-    let private checkScores (problem: Problem) (scores: Tensor) =
+    let private checkWeights (problem: Problem) (weights: Tensor) =
         if isNull (box problem) then nullArg "problem"
-        if isNull scores then nullArg "scores"
-        let shape = scores.shape
+        if isNull weights then nullArg "weights"
+        let shape = weights.shape
         if problem.Shape.Length > 1 && shape.Length >= 1 && shape.[shape.Length - 1] = int64 problem.Size then
             // Flattened [..., m]: check it viewed as [..., ...problem.Shape].
-            use asStates = scores.reshape(Array.append shape.[.. shape.Length - 2] (Array.map int64 problem.Shape))
-            TensorSolve.validate "scores" problem asStates
+            use asStates = weights.reshape(Array.append shape.[.. shape.Length - 2] (Array.map int64 problem.Shape))
+            TensorSolve.validate "weights" problem asStates
         else
-            TensorSolve.validate "scores" problem scores
+            TensorSolve.validate "weights" problem weights
         match problem.Kind with
         | KSubsetKind _ -> ()
         | _ when problem.Enumerate.IsSome -> ()
@@ -28,15 +28,8 @@ module ExactTensor =
             invalidArg "problem"
                 (sprintf "problem '%s' cannot be enumerated, so its exact distribution is not available (k-subset problems and enumerable ones are)." problem.Name)
 
-    /// log p(z; θ) = ⟨z, θ⟩/τ − A(θ) for scores θ and states z of shape [..., ...problem.Shape] (or flattened
-    /// [..., m]), differentiable in θ. Uses the k-subset
-    /// dynamic programme for k-subset problems and enumeration otherwise.
-    let logProbability (problem: Problem) (tau: float) (scores: Tensor) (states: Tensor) : Tensor =
-        Validate.positive "tau" tau
-        checkScores problem scores
-        if isNull states then nullArg "states"
-        if states.shape <> scores.shape then
-            invalidArg "states" (sprintf "states must have the shape of scores, %A; got %A." scores.shape states.shape)
+    /// log p(z; θ) for validated scores θ (maximisation terms); see `logProbability`.
+    let internal logProbabilityOfScores (problem: Problem) (tau: float) (scores: Tensor) (states: Tensor) : Tensor =
         let m = int64 problem.Size
         use flat = scores.reshape(-1L, m)
         use theta = Safe.divScalar flat tau
@@ -69,14 +62,28 @@ module ExactTensor =
             else shape.[.. shape.Length - 2]
         (energy - logZ).reshape(leading)
 
-    /// `samples` exact samples of p(z; θ) for each row of scores [B, m] → [B, S, m] (drawn from `generator`).
-    let sample (problem: Problem) (tau: float) (samples: int) (generator: torch.Generator) (scores: Tensor) : Tensor =
+    /// log p(z; θ) = ⟨z, θ⟩/τ − A(θ) for weights in the problem's sense (θ = w for maximisation, −w for costs) and
+    /// states z, both of shape [..., ...problem.Shape] (or flattened [..., m]), differentiable in the weights. Uses the
+    /// k-subset dynamic programme for k-subset problems and enumeration otherwise.
+    let logProbability (problem: Problem) (tau: float) (weights: Tensor) (states: Tensor) : Tensor =
+        Validate.positive "tau" tau
+        checkWeights problem weights
+        if isNull states then nullArg "states"
+        if states.shape <> weights.shape then
+            invalidArg "states" (sprintf "states must have the shape of weights, %A; got %A." weights.shape states.shape)
+        use theta = Shapes.toScores problem weights
+        logProbabilityOfScores problem tau theta states
+
+    /// `samples` exact samples of p(z; θ) for each row of weights [B, m] in the problem's sense (θ = w, or −w for
+    /// costs) → states [B, S, m], drawn from `generator`.
+    let sample (problem: Problem) (tau: float) (samples: int) (generator: torch.Generator) (weights: Tensor) : Tensor =
         Validate.positive "tau" tau
         Validate.intAtLeast "samples (S)" 1 samples
         if isNull generator then nullArg "generator"
-        checkScores problem scores
+        checkWeights problem weights
         let m = int64 problem.Size
-        use theta = scores.detach().reshape(-1L, m).``to``(torch.float64, torch.CPU)
+        use scores = Shapes.toScores problem (weights.detach())
+        use theta = scores.reshape(-1L, m).``to``(torch.float64, torch.CPU)
         let b = theta.shape.[0]
         let values = theta.data<float>().ToArray()
         use seedTensor = torch.randint(int64 Int32.MaxValue, [| 1L |], dtype = torch.int64, generator = generator)
@@ -86,10 +93,10 @@ module ExactTensor =
             | KSubsetKind k ->
                 Array.init (int b * samples) (fun r ->
                     let row = Array.sub values (r / samples * int m) (int m)
-                    KSubset.sample tau k row rng)
+                    KSubset.sample tau k rng row)
             | _ ->
                 let all = Problem.states problem
                 Array.init (int b * samples) (fun r ->
                     let row = Array.sub values (r / samples * int m) (int m)
-                    Exact.sample tau all row rng)
-        torch.tensor(Array.concat rows).reshape(b, int64 samples, m).``to``(scores.dtype, scores.device)
+                    Exact.sample tau all rng row)
+        torch.tensor(Array.concat rows).reshape(b, int64 samples, m).``to``(weights.dtype, weights.device)

@@ -63,8 +63,7 @@ module GradCheck =
         match estimator with
         | ScoreFunction s ->
             // True REINFORCE: ℓ(z) values, exact samples, leave-one-out baseline over each row's S samples.
-            use theta = Shapes.toScores problem w
-            use zs = ExactTensor.sample problem 1.0 s generator theta // [N, S, m]
+            use zs = ExactTensor.sample problem 1.0 s generator w // [N, S, m]
             use zsShaped = zs.reshape(Array.append [| n; int64 s |] stateShape)
             use values = (loss zsShaped).reshape(n, int64 s).detach()
             use baseline =
@@ -72,15 +71,15 @@ module GradCheck =
                     use others = values.sum([| 1L |], true) - values
                     Safe.divScalar others (float (s - 1))
                 else torch.zeros_like(values)
-            use thetaS = theta.reshape(n, 1L, m).expand(n, int64 s, m).reshape(n * int64 s, m)
-            use logp = ExactTensor.logProbability problem 1.0 thetaS (zs.reshape(n * int64 s, m))
+            use wS = w.reshape(n, 1L, m).expand(n, int64 s, m).reshape(n * int64 s, m)
+            use logp = ExactTensor.logProbability problem 1.0 wS (zs.reshape(n * int64 s, m))
             use total = (logp * (values - baseline).reshape(n * int64 s)).sum()
             use surrogate = Safe.divScalar total (float s)
             surrogate.backward()
         | _ ->
             // An adaptive target starts from its initial state (β₀) for this one backward pass.
             let adaptive = match estimator with Imle { Target = Adaptive settings } -> Some(AdaptiveLambdaCell settings) | _ -> None
-            let z = Discrete.applyWithState adaptive problem estimator generator true w
+            let z = Discrete.applyWith { DiscreteOptions.Default with Adaptive = adaptive } problem estimator generator w
             use l = (loss z).sum()
             l.backward()
         use grads = w.grad.reshape(n, m).detach().cpu()

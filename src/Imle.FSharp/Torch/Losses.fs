@@ -50,13 +50,15 @@ module Losses =
         sameShape "weights" weights "target" target
         let b = Shapes.batchSize dims
         use eps = TensorNoise.sample noise generator [| b; int64 samples; int64 problem.Size |] weights.dtype weights.device
-        FenchelYoungFunction.apply(weights, ({ Problem = problem; Eps = eps; Target = target; BatchDims = dims }: FenchelYoungCall))
+        let call : Call<Tensor * Tensor> = { Problem = problem; BatchDims = dims; Parallelism = TensorSolve.defaultParallelism; Details = (eps, target) }
+        FenchelYoungFunction.apply(weights, call)
 
     /// The optimal value OPT(w) = ⟨z*(w), w⟩ of a linear problem, per batch row, as a loss whose generalized gradient
     /// is the optimal state z*(w) (Gao et al.). Shape: weights [..batch, ...shape] → [..batch].
     let optimalValue (problem: Problem) (weights: Tensor) : Tensor =
-        Shapes.batchDims "weights" problem weights |> ignore
-        OptimalValueFunction.apply(weights, problem)
+        let dims = Shapes.batchDims "weights" problem weights
+        let call : Call<unit> = { Problem = problem; BatchDims = dims; Parallelism = TensorSolve.defaultParallelism; Details = () }
+        OptimalValueFunction.apply(weights, call)
 
     /// The optimal global-alignment score of sequences of lengths n and m, for substitution scores [..batch, n, m] and
     /// a gap penalty (a scalar tensor, learnable): max over alignments of Σ z·s − gap·(unaligned positions). Its

@@ -23,16 +23,9 @@ open Imle
 [<RequireQualifiedAccess>]
 module TensorSolve =
 
-    let mutable private parallelism = Environment.ProcessorCount
-
-    /// The degree of parallelism used for CPU rows (default: Environment.ProcessorCount).
-    let degreeOfParallelism () = parallelism
-
-    /// Sets the degree of parallelism used for CPU rows (at least 1). Results do not depend on it: rows are
-    /// independent and each is solved by the same deterministic oracle.
-    let setDegreeOfParallelism (value: int) =
-        Validate.intAtLeast "degreeOfParallelism" 1 value
-        parallelism <- value
+    /// The default number of threads for CPU rows: one per core. Layers and `solveWithParallelism` take their own;
+    /// results never depend on it (rows are independent, each solved by the same deterministic oracle).
+    let defaultParallelism = Environment.ProcessorCount
 
     let private shapeText (dims: seq<int64>) = "[" + String.Join(", ", dims) + "]"
 
@@ -93,8 +86,9 @@ module TensorSolve =
             with :? AggregateException as e when e.InnerExceptions.Count > 0 ->
                 ExceptionDispatchInfo.Capture(e.InnerExceptions.[0]).Throw()
 
-    /// The batched solve behind every entry point; `weights` has been validated.
-    let private solveValidated (dop: int) (problem: Problem) (weights: torch.Tensor) : torch.Tensor =
+    /// The batched solve behind every entry point; `weights` has been validated (internal callers pass tensors that
+    /// were validated at the public entry point, so no check forces a device sync twice).
+    let internal solveValidated (dop: int) (problem: Problem) (weights: torch.Tensor) : torch.Tensor =
         use scope = torch.NewDisposeScope()
         let size = int64 problem.Size
         let rows = if size = 0L then 0L else weights.numel () / size
@@ -132,14 +126,18 @@ module TensorSolve =
     /// and device. Bit for bit equal to `Problem.solve` row by row (device top-k: for distinct scores). A user solver
     /// that returns a misshaped, non-binary or infeasible state raises InvalidOperationException naming the problem.
     let solve (problem: Problem) (weights: torch.Tensor) : torch.Tensor =
-        solveWithParallelism parallelism problem weights
+        solveWithParallelism defaultParallelism problem weights
+
+    /// MAP in maximisation terms for validated scores (see `solveScores`).
+    let internal solveScoresValidated (dop: int) (problem: Problem) (scores: torch.Tensor) : torch.Tensor =
+        match problem.Sense with
+        | Maximise -> solveValidated dop problem scores
+        | Minimise ->
+            use negated = scores.detach().neg()
+            solveValidated dop problem negated
 
     /// MAP in maximisation terms: argmax_{z ∈ C} ⟨z, θ⟩ for scores θ whatever the problem's sense (a Minimise problem
     /// is solved on −θ). Same shapes and guarantees as `solve`.
     let solveScores (problem: Problem) (scores: torch.Tensor) : torch.Tensor =
         validate "scores" problem scores
-        match problem.Sense with
-        | Maximise -> solveValidated parallelism problem scores
-        | Minimise ->
-            use negated = scores.detach().neg()
-            solveValidated parallelism problem negated
+        solveScoresValidated defaultParallelism problem scores
