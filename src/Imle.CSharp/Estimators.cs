@@ -97,8 +97,10 @@ public sealed class ImleEstimator : GradientEstimator
     private readonly ImleNoise noise;
     private readonly ImleTarget target;
 
+    // The F# core validates the options (ranges, and that the symmetric variant needs a PID or adaptive target): the
+    // rules live there once; the façade maps types.
     internal ImleEstimator(Imle.ImleOptions options, ImleNoise noise, ImleTarget target)
-        : base(Imle.Estimator.NewImle(options))
+        : base(Imle.EstimatorModule.validate(Imle.Estimator.NewImle(options)))
     {
         this.options = options;
         this.noise = noise;
@@ -142,13 +144,8 @@ public sealed class ImleEstimator : GradientEstimator
     /// <param name="target">The target; see <see cref="Targets"/>.</param>
     /// <returns>The new estimator.</returns>
     /// <exception cref="ArgumentException">The estimator is symmetric and the target is neither PID nor adaptive.</exception>
-    public ImleEstimator WithTarget(ImleTarget target)
-    {
-        Guard.NotNull(target, nameof(target));
-        if (options.Symmetric && !(target.Value.IsPid || target.Value.IsAdaptive))
-            throw new ArgumentException("The symmetric variant needs a PID or adaptive target.", nameof(target));
-        return new(options.WithTarget(target.Value), noise, target);
-    }
+    public ImleEstimator WithTarget(ImleTarget target) =>
+        new(options.WithTarget(Guard.NotNull(target, nameof(target)).Value), noise, target);
 
     /// <summary>With the PID target θ' = θ − λ·dL/dz for the given λ.</summary>
     /// <param name="lambda">λ &gt; 0.</param>
@@ -165,13 +162,8 @@ public sealed class ImleEstimator : GradientEstimator
     /// <summary>The central-difference variant (MAP(θ + λ·dL/dz + ε) − MAP(θ − λ·dL/dz + ε)) / 2.</summary>
     /// <param name="symmetric">Whether to switch it on (default) or off.</param>
     /// <returns>The new estimator.</returns>
-    /// <exception cref="InvalidOperationException">The target is neither PID nor adaptive.</exception>
-    public ImleEstimator Symmetric(bool symmetric = true)
-    {
-        if (symmetric && !(target.Value.IsPid || target.Value.IsAdaptive))
-            throw new InvalidOperationException("The symmetric variant needs a PID or adaptive target; set it first with WithTarget or WithLambda.");
-        return new(options.WithSymmetric(symmetric), noise, target);
-    }
+    /// <exception cref="ArgumentException">The target is neither PID nor adaptive.</exception>
+    public ImleEstimator Symmetric(bool symmetric = true) => new(options.WithSymmetric(symmetric), noise, target);
 
     /// <summary>Returns z − z' without dividing by λ (Algorithm 1 as written; λ folded into the learning rate).</summary>
     /// <param name="unscaled">Whether to leave the estimate unscaled (default) or divide by λ.</param>

@@ -157,9 +157,8 @@ public static class ReferenceEstimators
         Guard.Length(weights, problem.Size, nameof(weights));
         Guard.NotNull(lossGradient, nameof(lossGradient));
         Guard.NotNull(random, nameof(random));
-        var pass = Imle.Reference.forward(problem.Value, estimator.Value, random, weights);
-        var grads = Array.ConvertAll(pass.States, z => lossGradient(z));
-        var gradient = Imle.Reference.backward(problem.Value, estimator.Value, pass, grads);
+        var (pass, gradient) = Imle.Reference.estimate(problem.Value, estimator.Value, random, weights,
+            Microsoft.FSharp.Core.FuncConvert.FromFunc(lossGradient));
         return new ReferenceEstimate(pass.States, gradient);
     }
 

@@ -172,7 +172,7 @@ public class ApiTests
         var unscaled = e.Unscaled().WithTarget(Targets.Pid(3));
         Assert.False(unscaled.IsDividedByLambda);
         Assert.True(e.IsDividedByLambda); // the original is unchanged
-        Assert.Throws<InvalidOperationException>(() => Estimators.Imle().WithTarget(Targets.CombOpt).Symmetric());
+        Assert.Throws<ArgumentException>(() => Estimators.Imle().WithTarget(Targets.CombOpt).Symmetric());
     }
 
     [Fact]

@@ -369,8 +369,14 @@ let private referenceCase =
         return { Description = sprintf "Reference.estimate %s on %s, w=%A dy=%A" (Estimator.describe estimator) problem.Name weights dy
                  Invalid = invalid
                  Run = fun () ->
-                    let _, g = Reference.estimate problem estimator (Random seed) weights (fun _ -> dy)
-                    g }
+                    match estimator with
+                    | Imle { Target = Adaptive settings } ->
+                        // An adaptive target carries state: the stateful backward with its initial state.
+                        let pass = Reference.forward problem estimator (Random seed) weights
+                        fst (Reference.backwardAdaptive problem estimator (AdaptiveLambda.initial settings) pass (pass.States |> Array.map (fun _ -> dy)))
+                    | _ ->
+                        let _, g = Reference.estimate problem estimator (Random seed) weights (fun _ -> dy)
+                        g }
     }
 
 /// Discrete.apply (or a DiscreteLayer) forward + Training.backward on tensors, with bad shapes, dtypes, NaN weights
