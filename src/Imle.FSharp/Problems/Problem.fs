@@ -99,15 +99,16 @@ module Problem =
         { name = name; shape = Array.copy shape; sense = sense; solve = solve; solveSpan = None; kind = UserDefined
           enumerate = None; isFeasible = None }
 
+    /// The array form of a span solver: a fresh state array per call.
+    let private arraySolver (shape: int[]) (solve: SpanSolver) (w: float[]) =
+        let z = Array.zeroCreate (Array.fold (*) 1 shape)
+        solve.Invoke(ReadOnlySpan w, Span z)
+        z
+
     /// A problem from a user's span-based MAP function (no allocation per call; rows of a batch are solved in place).
     let createSpan (name: string) (shape: int[]) (sense: Sense) (solve: SpanSolver) : Problem =
         if isNull solve then nullArg "solve"
-        let size = Array.fold (*) 1 shape
-        let arraySolve (w: float[]) =
-            let z = Array.zeroCreate size
-            solve.Invoke(ReadOnlySpan w, Span z)
-            z
-        { create name shape sense arraySolve with solveSpan = Some solve }
+        { create name shape sense (arraySolver shape solve) with solveSpan = Some solve }
 
     /// Adds an enumeration of the state space (enables exact quantities and the score-function estimator).
     let withEnumeration (enumerate: unit -> float[][]) (problem: Problem) : Problem =
@@ -191,31 +192,26 @@ module Problem =
 
     let private hasExactly (k: int) (state: float[]) = Array.sum state = float k
 
+    /// A ready-made problem: one solver, called over spans (batch rows in place) or arrays (through the same span
+    /// solver), with its family tag, enumeration (if small) and feasibility test.
+    let private readyMade name (shape: int[]) sense kind (span: SpanSolver) enumerate isFeasible : Problem =
+        { create name shape sense (arraySolver shape span) with
+            solveSpan = Some span; kind = kind; enumerate = enumerate; isFeasible = Some isFeasible }
+
     /// Categorical distribution over m classes (Example 1): one-hot states, MAP = argmax. Enumerable.
     let categorical (m: int) : Problem =
         Validate.intAtLeast "m" 1 m
-        { name = sprintf "categorical(m=%d)" m
-          shape = [| m |]
-          sense = Maximise
-          solve = Argmax.solve
-          solveSpan = Some(SpanSolver(fun w z -> Argmax.solveInto (w, z)))
-          kind = CategoricalKind
-          enumerate = Some(fun () -> kSubsets m 1)
-          isFeasible = Some(hasExactly 1) }
+        readyMade (sprintf "categorical(m=%d)" m) [| m |] Maximise CategoricalKind
+            (SpanSolver(fun w z -> Argmax.solveInto (w, z))) (Some(fun () -> kSubsets m 1)) (hasExactly 1)
 
     /// k-subsets of m items (Example 2): exactly k ones, MAP = top-k (ties to the lower index). Enumerable when
     /// C(m, k) ≤ 200,000; exact quantities for larger m use the dynamic programme in `KSubset`.
     let kSubset (m: int) (k: int) : Problem =
         Validate.intAtLeast "m" 1 m
         Validate.intInRange "k" 1 m k
-        { name = sprintf "k-subset(m=%d, k=%d)" m k
-          shape = [| m |]
-          sense = Maximise
-          solve = TopK.solve k
-          solveSpan = Some(SpanSolver(fun w z -> TopK.solveInto (k, w, z)))
-          kind = KSubsetKind k
-          enumerate = if choose m k <= 200000.0 then Some(fun () -> kSubsets m k) else None
-          isFeasible = Some(hasExactly k) }
+        readyMade (sprintf "k-subset(m=%d, k=%d)" m k) [| m |] Maximise (KSubsetKind k)
+            (SpanSolver(fun w z -> TopK.solveInto (k, w, z)))
+            (if choose m k <= 200000.0 then Some(fun () -> kSubsets m k) else None) (hasExactly k)
 
     /// Simple paths of a grid graph from the top-left to the bottom-right cell, by depth-first search
     /// (only for small grids: the count grows exponentially).
@@ -244,12 +240,8 @@ module Problem =
     let gridShortestPath (rows: int) (cols: int) (neighbourhood: Neighbourhood) : Problem =
         Validate.intAtLeast "rows" 1 rows
         Validate.intAtLeast "cols" 1 cols
-        { name = sprintf "grid-shortest-path(%dx%d, %A)" rows cols neighbourhood
-          shape = [| rows; cols |]
-          sense = Minimise
-          solve = fun costs -> GridShortestPath.solve rows cols neighbourhood (Array.map (max 0.0) costs)
-          solveSpan =
-            Some(SpanSolver(fun w z ->
+        let solve =
+            SpanSolver(fun w z ->
                 // Clamp at 0 without a managed copy: negative costs are rare, so check first.
                 let mutable negative = false
                 for i in 0 .. w.Length - 1 do
@@ -260,10 +252,10 @@ module Problem =
                         clamped.[i] <- max 0.0 w.[i]
                     GridShortestPath.solveInto (rows, cols, neighbourhood, ReadOnlySpan clamped, z) |> ignore
                 else
-                    GridShortestPath.solveInto (rows, cols, neighbourhood, w, z) |> ignore))
-          kind = GridPathKind
-          enumerate = if rows * cols <= 9 then Some(fun () -> gridPaths rows cols neighbourhood) else None
-          isFeasible = Some(GridShortestPath.isPath rows cols neighbourhood) }
+                    GridShortestPath.solveInto (rows, cols, neighbourhood, w, z) |> ignore)
+        readyMade (sprintf "grid-shortest-path(%dx%d, %A)" rows cols neighbourhood) [| rows; cols |] Minimise GridPathKind solve
+            (if rows * cols <= 9 then Some(fun () -> gridPaths rows cols neighbourhood) else None)
+            (GridShortestPath.isPath rows cols neighbourhood)
 
     /// Global sequence alignment of lengths n and m (Gao et al.): scores s[i, j] for aligning i with j, a constant
     /// gap penalty; the state is the indicator of aligned pairs over the n×m score matrix. Maximises
@@ -272,28 +264,16 @@ module Problem =
         Validate.intAtLeast "n" 1 n
         Validate.intAtLeast "m" 1 m
         Validate.atLeast "gap" 0.0 gap
-        { name = sprintf "alignment(%dx%d, gap=%g)" n m gap
-          shape = [| n; m |]
-          sense = Maximise
-          solve = Alignment.solve n m gap
-          solveSpan = Some(SpanSolver(fun w z -> Alignment.solveInto (n, m, gap, w, z) |> ignore))
-          kind = AlignmentKind
-          enumerate = None
-          isFeasible = Some(Alignment.isAlignment n m) }
+        readyMade (sprintf "alignment(%dx%d, gap=%g)" n m gap) [| n; m |] Maximise AlignmentKind
+            (SpanSolver(fun w z -> Alignment.solveInto (n, m, gap, w, z) |> ignore)) None (Alignment.isAlignment n m)
 
     /// Minimum-cost bipartite matching (Hungarian): every one of `rows` left nodes to a distinct one of `cols` ≥ rows
     /// right nodes; the state is the assignment indicator matrix. Minimises cost.
     let matching (rows: int) (cols: int) : Problem =
         Validate.intAtLeast "rows" 1 rows
         Validate.intInRange "cols" rows Int32.MaxValue cols
-        { name = sprintf "matching(%dx%d)" rows cols
-          shape = [| rows; cols |]
-          sense = Minimise
-          solve = Matching.solve rows cols
-          solveSpan = Some(SpanSolver(fun w z -> Matching.solveInto (rows, cols, w, z) |> ignore))
-          kind = MatchingKind
-          enumerate = None
-          isFeasible = Some(Matching.isMatching rows cols) }
+        readyMade (sprintf "matching(%dx%d)" rows cols) [| rows; cols |] Minimise MatchingKind
+            (SpanSolver(fun w z -> Matching.solveInto (rows, cols, w, z) |> ignore)) None (Matching.isMatching rows cols)
 
     /// Minimum spanning tree (Kruskal) of a connected graph with `nodes` nodes and the given edges; the state is the
     /// indicator over edges. Minimises total edge cost.
@@ -304,14 +284,8 @@ module Problem =
             if u < 0 || u >= nodes || v < 0 || v >= nodes then
                 invalidArg "edges" (sprintf "edges[%d] = (%d, %d) names a node outside [0, %d)." i u v nodes))
         let edges = Array.copy edges
-        { name = sprintf "spanning-tree(%d nodes, %d edges)" nodes edges.Length
-          shape = [| edges.Length |]
-          sense = Minimise
-          solve = SpanningTree.solve nodes edges
-          solveSpan = Some(SpanSolver(fun w z -> SpanningTree.solveInto (nodes, edges, w, z) |> ignore))
-          kind = SpanningTreeKind
-          enumerate = None
-          isFeasible = Some(SpanningTree.isSpanningTree nodes edges) }
+        readyMade (sprintf "spanning-tree(%d nodes, %d edges)" nodes edges.Length) [| edges.Length |] Minimise SpanningTreeKind
+            (SpanSolver(fun w z -> SpanningTree.solveInto (nodes, edges, w, z) |> ignore)) None (SpanningTree.isSpanningTree nodes edges)
 
     /// 0/1 knapsack: maximise Σ z·value subject to Σ z·itemWeight ≤ capacity (integer weights, dynamic programming).
     let knapsack (itemWeights: int[]) (capacity: int) : Problem =
@@ -320,11 +294,6 @@ module Problem =
         itemWeights |> Array.iteri (fun i w -> if w < 0 then invalidArg "itemWeights" (sprintf "itemWeights[%d] must be >= 0; got %d." i w))
         Validate.intAtLeast "capacity" 0 capacity
         let itemWeights = Array.copy itemWeights
-        { name = sprintf "knapsack(%d items, capacity %d)" itemWeights.Length capacity
-          shape = [| itemWeights.Length |]
-          sense = Maximise
-          solve = Knapsack.solve itemWeights capacity
-          solveSpan = Some(SpanSolver(fun w z -> Knapsack.solveInto (itemWeights, capacity, w, z) |> ignore))
-          kind = KnapsackKind
-          enumerate = None
-          isFeasible = Some(fun z -> Array.fold2 (fun s w x -> s + float w * x) 0.0 itemWeights z <= float capacity) }
+        readyMade (sprintf "knapsack(%d items, capacity %d)" itemWeights.Length capacity) [| itemWeights.Length |] Maximise KnapsackKind
+            (SpanSolver(fun w z -> Knapsack.solveInto (itemWeights, capacity, w, z) |> ignore)) None
+            (fun z -> Array.fold2 (fun s w x -> s + float w * x) 0.0 itemWeights z <= float capacity)
