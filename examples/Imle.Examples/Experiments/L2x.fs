@@ -533,8 +533,8 @@ let private commandLine (cfg: Config) (full: bool) =
 // ----- the command's checks ------------------------------------------------------------------------------------------
 
 /// Seconds per training image and epoch of the classifier or of one selector at one k (measured here: 190 to 470 µs on
-/// 2 cores).
-let private secondsPerImage = 250e-6
+/// 2 cores, 1.3 ms with --tune, which also evaluates each candidate).
+let private secondsPerImage = 400e-6
 
 /// Memory per image of a training batch: the explainer's and the classifier's convolution activations and gradients
 /// (16 and 32 channels at full resolution).
