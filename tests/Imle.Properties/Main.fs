@@ -15,6 +15,7 @@ let allTests =
         IdxTests.tests
         ScalarLifetimeTests.tests
         AdaptiveLambdaTests.tests
+        CliTests.tests
     ]
 
 [<EntryPoint>]
