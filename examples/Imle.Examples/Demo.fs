@@ -4,6 +4,7 @@ module Imle.Examples.Demo
 
 open System.Diagnostics
 open System.IO
+open Imle.Examples
 open Imle.Examples.Output
 open Imle.Examples.Experiments
 
@@ -47,3 +48,7 @@ let run (ctx: RunContext) : int =
     writeReport ctx "demo" md
     printfn "demo finished in %.0f s" sw.Elapsed.TotalSeconds
     0
+
+/// The demo's plan: fixed sizes (a few minutes, well under the limits), so only the output folder is checked.
+let plan (ctx: RunContext) : Cli.Plan =
+    { Folders = [ "--out", ctx.OutDir ]; Needs = []; Run = fun () -> run ctx }

@@ -1,4 +1,8 @@
 /// The experiments console app: `dotnet run --project examples/Imle.Examples -c Release -- <command> [options]`.
+///
+/// Every command goes the same way: Argu parses the line, the command's `plan` checks its options, `Cli.execute` checks
+/// the estimates and the output folders and runs the work. Exit codes: 0 done; 2 a bad command line (one line on stderr
+/// naming the option or path); 1 any other error (one line on stderr; `--debug` or IMLE_DEBUG=1 adds the stack trace).
 module Imle.Examples.Program
 
 open System
@@ -16,7 +20,7 @@ type DemoArgs =
             | Seed _ -> "random seed (default 0)"
             | Out _ -> "output folder (default out/demo)"
 
-/// The commands.
+/// The commands, and the two flags every command accepts (taken from anywhere on the line, see `main`).
 type Command =
     | [<CliPrefix(CliPrefix.None)>] Demo of ParseResults<DemoArgs>
     | [<CliPrefix(CliPrefix.None)>] Gradcheck of ParseResults<GradCheckCommand.Args>
@@ -25,6 +29,8 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Vae of ParseResults<Vae.Args>
     | [<CliPrefix(CliPrefix.None)>] L2x of ParseResults<L2x.Args>
     | [<CliPrefix(CliPrefix.None)>] Alignment of ParseResults<AlignmentExperiment.Args>
+    | Dry_Run
+    | Debug
     interface IArgParserTemplate with
         member this.Usage =
             match this with
@@ -35,27 +41,86 @@ type Command =
             | Vae _ -> "paper Fig. 4: discrete 10-of-20 subset VAE on Fashion-MNIST"
             | L2x _ -> "learning to explain: select k patches of a Fashion-MNIST image"
             | Alignment _ -> "optimal-value loss with generalized gradients on global sequence alignment"
+            | Dry_Run -> "check the options, the output folders and the estimates, print the estimates and stop"
+            | Debug -> "print the stack trace of an error (also IMLE_DEBUG=1)"
+
+let private commandNames = [ "demo"; "gradcheck"; "synthetic"; "warcraft"; "vae"; "l2x"; "alignment" ]
 
 let private context (name: string) (seed: int option) (out: string option) (quick: bool) =
-    { Seed = defaultArg seed 0; OutDir = defaultArg out (IO.Path.Combine("out", name)); Quick = quick }
+    match out with
+    | Some o when String.IsNullOrWhiteSpace o -> Cli.usageError "--out must name a folder; got an empty value."
+    | _ -> { Seed = defaultArg seed 0; OutDir = defaultArg out (IO.Path.Combine("out", name)); Quick = quick }
+
+/// The command's name and its plan (built lazily: building it checks the options).
+let private planOf (results: ParseResults<Command>) : string * (unit -> Cli.Plan) =
+    match results.GetSubCommand() with
+    | Demo a -> "demo", fun () -> Demo.plan (context "demo" (a.TryGetResult DemoArgs.Seed) (a.TryGetResult DemoArgs.Out) true)
+    | Gradcheck a -> "gradcheck", fun () -> GradCheckCommand.plan (context "gradcheck" (a.TryGetResult GradCheckCommand.Seed) (a.TryGetResult GradCheckCommand.Out) false) a
+    | Synthetic a -> "synthetic", fun () -> Synthetic.plan (context "synthetic" (a.TryGetResult Synthetic.Seed) (a.TryGetResult Synthetic.Out) false) a
+    | Warcraft a -> "warcraft", fun () -> Warcraft.plan (context "warcraft" (a.TryGetResult Warcraft.Seed) (a.TryGetResult Warcraft.Out) false) a
+    | Vae a -> "vae", fun () -> Vae.plan (context "vae" (a.TryGetResult Vae.Seed) (a.TryGetResult Vae.Out) false) a
+    | L2x a -> "l2x", fun () -> L2x.plan (context "l2x" (a.TryGetResult L2x.Seed) (a.TryGetResult L2x.Out) false) a
+    | Alignment a -> "alignment", fun () -> AlignmentExperiment.plan (context "alignment" (a.TryGetResult AlignmentExperiment.Seed) (a.TryGetResult AlignmentExperiment.Out) false) a
+    | Dry_Run | Debug -> invalidOp "not a command"
+
+/// The exception worth reporting: the first inner one of aggregates, type initialisers and reflection calls.
+let rec private innermost (e: exn) =
+    match e with
+    | :? AggregateException as a when a.InnerExceptions.Count > 0 -> innermost (a.Flatten().InnerExceptions.[0])
+    | :? TypeInitializationException | :? Reflection.TargetInvocationException when not (isNull e.InnerException) -> innermost e.InnerException
+    | _ -> e
 
 [<EntryPoint>]
 let main argv =
+    // --debug and --dry-run are accepted anywhere on the line (before or after the command's own options).
+    let debug = Array.contains "--debug" argv || Environment.GetEnvironmentVariable "IMLE_DEBUG" = "1"
+    let dryRun = Array.contains "--dry-run" argv
+    let argv = argv |> Array.filter (fun a -> a <> "--debug" && a <> "--dry-run")
+    let command = argv |> Array.tryFind (fun a -> List.contains a commandNames)
+    let prefix = match command with Some c -> c + ": " | None -> ""
+    /// One line on stderr for an unexpected error (with the stack trace under --debug).
+    let crash (e: exn) =
+        let e = innermost e
+        if debug then eprintfn "%s%O" prefix e
+        else eprintfn "%serror: %s: %s (run with --debug or IMLE_DEBUG=1 for the stack trace)" prefix (e.GetType().Name) (Cli.firstLine e.Message)
+    // An exception on another thread would otherwise abort the process (exit code 134).
+    AppDomain.CurrentDomain.UnhandledException.Add(fun a ->
+        (match a.ExceptionObject with
+         | :? Cli.UsageException as e -> eprintfn "%s%s" prefix e.Message; Console.Error.Flush(); exit 2
+         | :? exn as e -> crash e
+         | o -> eprintfn "%serror: %O" prefix o)
+        Console.Error.Flush()
+        exit 1)
     let parser = ArgumentParser.Create<Command>(programName = "Imle.Examples")
     try
         let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
-        match results.GetSubCommand() with
-        | Demo a -> Demo.run (context "demo" (a.TryGetResult DemoArgs.Seed) (a.TryGetResult DemoArgs.Out) true)
-        | Gradcheck a -> GradCheckCommand.run (context "gradcheck" (a.TryGetResult GradCheckCommand.Seed) (a.TryGetResult GradCheckCommand.Out) false) a
-        | Synthetic a -> Synthetic.run (context "synthetic" (a.TryGetResult Synthetic.Seed) (a.TryGetResult Synthetic.Out) false) a
-        | Warcraft a -> Warcraft.run (context "warcraft" (a.TryGetResult Warcraft.Seed) (a.TryGetResult Warcraft.Out) false) a
-        | Vae a -> Vae.run (context "vae" (a.TryGetResult Vae.Seed) (a.TryGetResult Vae.Out) false) a
-        | L2x a -> L2x.run (context "l2x" (a.TryGetResult L2x.Seed) (a.TryGetResult L2x.Out) false) a
-        | Alignment a -> AlignmentExperiment.run (context "alignment" (a.TryGetResult AlignmentExperiment.Seed) (a.TryGetResult AlignmentExperiment.Out) false) a
+        let name, makePlan = planOf results
+        let plan =
+            try makePlan ()
+            with
+            | :? Cli.UsageException -> reraise ()
+            | :? ArgumentException as e -> raise (Cli.UsageException(Cli.argumentMessage e))
+        Cli.execute name dryRun plan
     with
+    | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
+        printfn "%s" (e.Message.TrimEnd())
+        printfn "\n%s" (Cli.limitsHelp ())
+        0
     | :? ArguParseException as e ->
-        eprintfn "%s" e.Message
-        (if e.ErrorCode = ErrorCode.HelpText then 0 else 2)
-    | :? ArgumentException as e ->
-        eprintfn "Invalid argument: %s" e.Message
+        if argv.Length = 0 then eprintfn "%s" (e.Message.TrimEnd())
+        else
+            let line = Cli.firstLine e.Message
+            let line = if line.StartsWith "ERROR: " then line.Substring 7 else line
+            eprintfn "%s%s (see `Imle.Examples %s--help`)" prefix line (match command with Some c -> c + " " | None -> "")
         2
+    | :? Cli.UsageException as e ->
+        eprintfn "%s%s" prefix e.Message
+        2
+    | e ->
+        match innermost e with
+        | :? Cli.UsageException as u ->
+            eprintfn "%s%s" prefix u.Message
+            2
+        | _ ->
+            crash e
+            1

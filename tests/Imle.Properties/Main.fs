@@ -16,6 +16,7 @@ let allTests =
         ScalarLifetimeTests.tests
         AdaptiveLambdaTests.tests
         ProblemConsistencyTests.tests
+        CliTests.tests
     ]
 
 [<EntryPoint>]

@@ -31,6 +31,39 @@ let deviceName (value: string) : string =
 let positiveInt (name: string) (value: int) : int =
     if value < 1 then invalidArg name (sprintf "--%s must be at least 1; got %d." name value) else value
 
+/// Checks that an integer option is at least `lo` and returns it.
+let intAtLeast (name: string) (lo: int) (value: int) : int =
+    if value < lo then invalidArg name (sprintf "--%s must be at least %d; got %d." name lo value) else value
+
+/// Checks that a float option is positive and finite (not NaN or ∞) and returns it.
+let positiveFloat (name: string) (value: float) : float =
+    if not (value > 0.0) || Double.IsInfinity value then
+        invalidArg name (sprintf "--%s must be a positive finite number; got %g." name value)
+    value
+
+/// Checks that a float option is at least 0 and finite and returns it.
+let nonNegativeFloat (name: string) (value: float) : float =
+    if not (value >= 0.0) || Double.IsInfinity value then
+        invalidArg name (sprintf "--%s must be a finite number >= 0; got %g." name value)
+    value
+
+/// Checks that a list option has at least one value and returns it.
+let nonEmpty (name: string) (values: 'T list) : 'T list =
+    if values.IsEmpty then invalidArg name (sprintf "--%s needs at least one value." name) else values
+
+/// Checks a list of ids (e.g. `--methods`) against the known ones: at least one, each known. Returns them normalised.
+let knownIds (name: string) (known: string list) (ids: string list) : string list =
+    let ids = nonEmpty name ids |> List.map (fun s -> s.Trim().ToLowerInvariant())
+    match ids |> List.tryFind (fun id -> not (List.contains id known)) with
+    | Some bad -> invalidArg name (sprintf "--%s: unknown value '%s'; known: %s." name bad (String.Join(", ", known)))
+    | None -> ids
+
+/// Checks an explicit `--batch` against the number of training items (a larger batch would silently be the whole set).
+let batchAtMost (itemsOption: string) (items: int) (batch: int) : int =
+    if batch > items then
+        invalidArg "batch" (sprintf "--batch %d is larger than --%s %d (the whole training set); use at most %d." batch itemsOption items items)
+    batch
+
 /// Creates the output folder and returns its full path.
 let ensureDir (dir: string) =
     let full = Path.GetFullPath dir

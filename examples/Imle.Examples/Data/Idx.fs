@@ -224,3 +224,26 @@ let tryLoad (dir: string) : Dataset option =
     | :? IdxFormatException as e ->
         eprintfn "Cannot read the dataset: %s" e.Message
         None
+
+/// The sizes of an MNIST-layout folder read from the two image files' headers only (no pixels): training images, test
+/// images, rows and columns; None when a file is missing or its header is unreadable (loading it then says why). The
+/// commands use it to estimate a run's memory and time before loading anything.
+type IdxSizes = { Train: int; Test: int; Rows: int; Cols: int }
+
+/// See IdxSizes.
+let tryPeek (dir: string) : IdxSizes option =
+    try
+        let files = findFiles dir
+        let header (path: string) =
+            use file = File.OpenRead path
+            let first = [| byte (file.ReadByte()); byte (file.ReadByte()) |]
+            file.Seek(0L, SeekOrigin.Begin) |> ignore
+            use stream = if isGzip first then new GZipStream(file, CompressionMode.Decompress) :> Stream else file :> Stream
+            let bytes = Array.zeroCreate<byte> 16
+            stream.ReadExactly(bytes, 0, 16)
+            let at (i: int) = BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, i, 4))
+            if at 0 <> ImagesMagic || at 4 < 0 || at 8 < 1 || at 12 < 1 then None else Some(at 4, at 8, at 12)
+        match header files.[0], header files.[2] with
+        | Some(train, rows, cols), Some(test, _, _) -> Some { Train = train; Test = test; Rows = rows; Cols = cols }
+        | _ -> None
+    with _ -> None

@@ -12,6 +12,7 @@ open Argu
 open TorchSharp
 open Imle
 open Imle.Torch
+open Imle.Examples
 open Imle.Examples.Output
 open Imle.Examples.Experiments.WarcraftMaps
 
@@ -36,11 +37,11 @@ type Args =
             match this with
             | Seed _ -> "random seed for maps, initialisation and noise (default 0)"
             | Out _ -> "output folder (default out/warcraft)"
-            | K _ -> "grid sizes, e.g. --k 12 18 24 30 (default 12; with --full all four)"
+            | K _ -> "grid sizes, each at least 2, e.g. --k 12 18 24 30 (default 12; with --full all four)"
             | Epochs _ -> "training epochs per method (default 8; --full: 50)"
             | Train_Maps _ -> "training maps (default 1000; --full: 10000)"
             | Test_Maps _ -> "test maps (default 200; --full: 1000)"
-            | Batch _ -> "batch size (default 70)"
+            | Batch _ -> "batch size, at most --train-maps (default 70, or --train-maps if fewer)"
             | Methods _ -> "methods to run: imle-mm imle-mm-delta0 imle-mumu imle-fact2 bb dpo identity regression (default all)"
             | Full -> "the paper's protocol: 50 epochs, batch 70, 10,000 training and 1,000 test maps, K = 12 18 24 30"
             | Device _ -> "torch device: cpu or cuda (default cpu)"
@@ -497,24 +498,82 @@ let runQuick (ctx: RunContext) : WarcraftRow[] =
           Command = "" }
     runExperiment { cfg with Command = commandLine cfg false }
 
-/// Runs the experiment from the command line.
-let run (ctx: RunContext) (args: ParseResults<Args>) : int =
+// ----- the command's checks ------------------------------------------------------------------------------------------
+
+/// Bytes of one map in memory and in the cache: the image (3 bytes per pixel, 8×8 pixels per cell), terrain, costs
+/// (float32) and path per cell, plus the record.
+let private mapBytes (k: int) = float (3 * TilePixels * TilePixels + 6) * float k * float k + 200.0
+
+/// Memory per map of a training batch, per cell: the float image (768 bytes) and the CNN's activations and their
+/// gradients at 32 channels × 4 positions per cell (about 11 KB); measured order of magnitude, not exact.
+let private batchBytesPerCell = 12288.0
+
+/// Seconds to generate one map, per cell (measured here: about 13 µs on 2 cores).
+let private generateSecondsPerCell = 13e-6
+
+/// Seconds per training map, epoch and method, per cell (measured here: 3.6 to 8 µs at K = 12 for the full
+/// protocol's methods on 2 cores); a test map costs 0.4 of that per epoch (forward pass only).
+let private trainSecondsPerCell = 5e-6
+
+/// Checks the options and returns the command's plan. Memory: the maps of the largest K (all of them are held) and
+/// one batch; disk: the maps not yet in the cache; time: generating those maps and every method's epochs.
+let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let full = args.Contains Full
     let deviceName = deviceName (args.GetResult(Device, defaultValue = "cpu"))
-    let positive = positiveInt
-    let cfg =
-        { Ks = args.GetResult(K, defaultValue = (if full then [ 12; 18; 24; 30 ] else [ 12 ]))
-          Epochs = positive "epochs" (args.GetResult(Epochs, defaultValue = (if full then 50 else 8)))
-          TrainMaps = positive "train-maps" (args.GetResult(Train_Maps, defaultValue = (if full then 10000 else 1000)))
-          TestMaps = positive "test-maps" (args.GetResult(Test_Maps, defaultValue = (if full then 1000 else 200)))
-          Batch = positive "batch" (args.GetResult(Batch, defaultValue = 70))
-          MethodIds = args.GetResult(Methods, defaultValue = methodIds) |> List.map (fun s -> s.Trim().ToLowerInvariant())
-          Device = torch.device deviceName
-          DeviceName = deviceName
-          CacheDir = args.GetResult(Cache, defaultValue = defaultCache ctx.OutDir)
-          Lr = args.GetResult(Lr, defaultValue = 5e-4)
-          Seed = ctx.Seed
-          OutDir = ctx.OutDir
-          Command = "" }
-    runExperiment { cfg with Command = commandLine cfg full } |> ignore
-    0
+    let ks =
+        nonEmpty "k" (args.GetResult(K, defaultValue = (if full then [ 12; 18; 24; 30 ] else [ 12 ])))
+        |> List.map (fun k -> if k < 2 then invalidArg "k" (sprintf "--k values must be at least 2; got %d." k) else k)
+    let epochs = positiveInt "epochs" (args.GetResult(Epochs, defaultValue = (if full then 50 else 8)))
+    let trainMaps = positiveInt "train-maps" (args.GetResult(Train_Maps, defaultValue = (if full then 10000 else 1000)))
+    let testMaps = positiveInt "test-maps" (args.GetResult(Test_Maps, defaultValue = (if full then 1000 else 200)))
+    let batch =
+        match args.TryGetResult Batch with
+        | Some b -> positiveInt "batch" b |> batchAtMost "train-maps" trainMaps
+        | None -> min 70 trainMaps
+    let methods = knownIds "methods" methodIds (args.GetResult(Methods, defaultValue = methodIds))
+    let lr = positiveFloat "lr" (args.GetResult(Lr, defaultValue = 5e-4))
+    let cacheDir = args.GetResult(Cache, defaultValue = defaultCache ctx.OutDir)
+    let kMax = List.max ks
+    let cells (k: int) = float k * float k
+    let ksText = "--k " + String.Join(" ", ks)
+    let splits = [ "train", trainMaps; "test", testMaps ]
+    let uncached =
+        [ for k in List.distinct ks do
+            for split, count in splits do
+                if not (File.Exists(cachePath cacheDir k count ctx.Seed split)) then yield k, count ]
+    let cacheBytes = uncached |> List.sumBy (fun (k, count) -> float count * mapBytes k)
+    let generateSeconds = uncached |> List.sumBy (fun (k, count) -> float count * cells k * generateSecondsPerCell)
+    let trainSeconds =
+        ks |> List.sumBy (fun k ->
+            float methods.Length * float epochs * (float trainMaps + 0.4 * float testMaps) * cells k * trainSecondsPerCell)
+    let mapsOptions = Cli.describe [ ksText; sprintf "--train-maps %d" trainMaps; sprintf "--test-maps %d" testMaps ]
+    { Folders = [ "--out", ctx.OutDir; "--cache", cacheDir ]
+      Needs =
+        [ Cli.Memory(Cli.describe [ sprintf "--k %d" kMax; sprintf "--train-maps %d" trainMaps; sprintf "--test-maps %d" testMaps ],
+                     "map data", float (trainMaps + testMaps) * mapBytes kMax)
+          Cli.Memory(Cli.describe [ sprintf "--k %d" kMax; sprintf "--batch %d" batch ], "one batch's images and activations",
+                     float batch * cells kMax * batchBytesPerCell)
+          // A batch's images are copied through one byte array (see `tensors`).
+          Cli.SingleArray(Cli.describe [ sprintf "--k %d" kMax; sprintf "--batch %d" batch ], "a batch of images",
+                          float batch * 3.0 * (float TilePixels * float kMax) ** 2.0)
+          Cli.Disk(mapsOptions, "the map cache", cacheDir, cacheBytes)
+          Cli.Time(Cli.describe [ ksText; sprintf "--epochs %d" epochs; sprintf "--train-maps %d" trainMaps; sprintf "--test-maps %d" testMaps
+                                  sprintf "%d method%s" methods.Length (if methods.Length = 1 then "" else "s") ],
+                   Cli.cpuSeconds (generateSeconds + trainSeconds / Cli.deviceSpeedup deviceName)) ]
+      Run = fun () ->
+        let cfg =
+            { Ks = ks
+              Epochs = epochs
+              TrainMaps = trainMaps
+              TestMaps = testMaps
+              Batch = batch
+              MethodIds = methods
+              Device = torch.device deviceName
+              DeviceName = deviceName
+              CacheDir = cacheDir
+              Lr = lr
+              Seed = ctx.Seed
+              OutDir = ctx.OutDir
+              Command = "" }
+        runExperiment { cfg with Command = commandLine cfg full } |> ignore
+        0 }
