@@ -10,7 +10,7 @@ open Imle
 /// gradient. The error is rethrown, with its original message, by `Training.backward` and by the next forward pass of
 /// any Imle layer or function, so it cannot pass unnoticed.
 [<RequireQualifiedAccess>]
-module BackwardErrors =
+module internal BackwardErrors =
     // Per thread: libtorch's CPU autograd engine runs a backward pass on the thread that called backward(), so an
     // error belongs to that thread's training loop and must not surface in another thread's.
     let private queues = new System.Threading.ThreadLocal<System.Collections.Concurrent.ConcurrentQueue<exn>>(fun () -> System.Collections.Concurrent.ConcurrentQueue<exn>())
