@@ -34,6 +34,21 @@ let tests =
             use w = torch.tensor([| 1.0; 2.0; 3.0; 4.0 |], dtype = torch.float64).reshape(1L, 4L)
             Expect.throwsT<System.InvalidOperationException> (fun () -> TensorSolve.solve p w |> ignore) "torch"
         }
+        test "grid shortest paths with negative costs: clamp (default) or tf-imle's per-map shift, in both backends" {
+            let rng = System.Random 11
+            for _ in 1..50 do
+                let w = Array.init 36 (fun _ -> rng.NextDouble() * 4.0 - 1.0) // about a quarter negative
+                let lowest = Array.min w
+                let clamp = Problem.gridShortestPath 6 6 Imle.Solvers.Eight
+                let shift = Problem.gridShortestPathWith ShiftToZero 6 6 Imle.Solvers.Eight
+                let expectedClamp = Imle.Solvers.GridShortestPath.solve 6 6 Imle.Solvers.Eight (Array.map (max 0.0) w)
+                let expectedShift = Imle.Solvers.GridShortestPath.solve 6 6 Imle.Solvers.Eight (Array.map (fun c -> c - min 0.0 lowest) w)
+                Expect.equal (Problem.solve clamp w) expectedClamp "clamped"
+                Expect.equal (Problem.solve shift w) expectedShift "shifted"
+                use t = torch.tensor(w, dtype = torch.float64).reshape(1L, 6L, 6L)
+                use zs = TensorSolve.solve shift t
+                Expect.equal (zs.data<float>().ToArray()) expectedShift "torch backend, shifted"
+        }
         test "ready-made problems keep their kind and shape is copied out" {
             let p = Problem.kSubset 10 3
             Expect.equal p.Kind (KSubsetKind 3) "kind"

@@ -14,6 +14,15 @@ type Sense =
 /// solve batch rows in place over tensor memory without per-row managed copies.
 type SpanSolver = delegate of weights: ReadOnlySpan<float> * state: Span<float> -> unit
 
+/// What a grid shortest-path problem does with negative vertex costs (Dijkstra needs costs ≥ 0, and perturbed costs
+/// can fall below 0).
+type NegativeCosts =
+    /// Clamp each negative cost to 0 (blackbox-backprop's convention; the default).
+    | ClampToZero
+    /// Subtract the map's minimum cost from every cell so that the minimum is 0 (tf-imle's Warcraft code). This adds the
+    /// same constant to every cell, so it favours paths through fewer cells.
+    | ShiftToZero
+
 /// Which ready-made family a problem is; lets a backend pick a device-native solver (e.g. top-k on the tensor's device).
 type ProblemKind =
     /// One-hot states (Example 1).
@@ -235,27 +244,35 @@ module Problem =
 
     /// Shortest path on a rows×cols grid with vertex costs (Warcraft setting): from the top-left to the bottom-right
     /// cell, moving to 4 or 8 neighbours; the state is the path's cells as an indicator matrix. Minimises cost.
-    /// Dijkstra needs non-negative costs: perturbed costs below 0 (noise can push them there) are clamped to 0
-    /// before the solver runs. Enumerable for grids of at most 9 cells (3×3).
-    let gridShortestPath (rows: int) (cols: int) (neighbourhood: Neighbourhood) : Problem =
+    /// Dijkstra needs non-negative costs; perturbed costs can fall below 0, and `negativeCosts` says what happens then
+    /// (only to maps that have a negative cost; others are solved as they are). Enumerable for grids of at most 9 cells.
+    let gridShortestPathWith (negativeCosts: NegativeCosts) (rows: int) (cols: int) (neighbourhood: Neighbourhood) : Problem =
         Validate.intAtLeast "rows" 1 rows
         Validate.intAtLeast "cols" 1 cols
         let solve =
             SpanSolver(fun w z ->
-                // Clamp at 0 without a managed copy: negative costs are rare, so check first.
-                let mutable negative = false
+                // Negative costs are rare, so check first and copy only then.
+                let mutable lowest = 0.0
                 for i in 0 .. w.Length - 1 do
-                    if w.[i] < 0.0 then negative <- true
-                if negative then
-                    let clamped = Array.zeroCreate w.Length
+                    if w.[i] < lowest then lowest <- w.[i]
+                if lowest < 0.0 then
+                    let adjusted = Array.zeroCreate w.Length
                     for i in 0 .. w.Length - 1 do
-                        clamped.[i] <- max 0.0 w.[i]
-                    GridShortestPath.solveInto (rows, cols, neighbourhood, ReadOnlySpan clamped, z) |> ignore
+                        adjusted.[i] <-
+                            match negativeCosts with
+                            | ClampToZero -> max 0.0 w.[i]
+                            | ShiftToZero -> w.[i] - lowest
+                    GridShortestPath.solveInto (rows, cols, neighbourhood, ReadOnlySpan adjusted, z) |> ignore
                 else
                     GridShortestPath.solveInto (rows, cols, neighbourhood, w, z) |> ignore)
-        readyMade (sprintf "grid-shortest-path(%dx%d, %A)" rows cols neighbourhood) [| rows; cols |] Minimise GridPathKind solve
+        let policy = match negativeCosts with ClampToZero -> "" | ShiftToZero -> ", shift"
+        readyMade (sprintf "grid-shortest-path(%dx%d, %A%s)" rows cols neighbourhood policy) [| rows; cols |] Minimise GridPathKind solve
             (if rows * cols <= 9 then Some(fun () -> gridPaths rows cols neighbourhood) else None)
             (GridShortestPath.isPath rows cols neighbourhood)
+
+    /// `gridShortestPathWith ClampToZero`: negative costs are clamped to 0 (blackbox-backprop's convention).
+    let gridShortestPath (rows: int) (cols: int) (neighbourhood: Neighbourhood) : Problem =
+        gridShortestPathWith ClampToZero rows cols neighbourhood
 
     /// Global sequence alignment of lengths n and m (Gao et al.): scores s[i, j] for aligning i with j, a constant
     /// gap penalty; the state is the indicator of aligned pairs over the n×m score matrix. Maximises
