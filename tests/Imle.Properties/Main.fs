@@ -13,6 +13,7 @@ let allTests =
         TorchEstimatorTests.tests
         ReliabilityTests.tests
         IdxTests.tests
+        WarcraftDataTests.tests
         ScalarLifetimeTests.tests
         AdaptiveLambdaTests.tests
         ProblemConsistencyTests.tests

@@ -21,6 +21,7 @@ let private assemblies =
     [ "src/Imle.FSharp", "Imle.FSharp"
       "src/Imle.CSharp", "Imle.CSharp"
       "src/Imle.OrTools", "Imle.OrTools"
+      "src/Imle.Data", "Imle.Data"
       "src/Imle.CSharp.OrTools", "Imle.CSharp.OrTools"
       "examples/Imle.Examples", "Imle.Examples"
       "examples/Imle.CSharp.Example", "Imle.CSharp.Example"

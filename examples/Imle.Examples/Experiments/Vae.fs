@@ -14,7 +14,7 @@ open TorchSharp
 open Imle
 open Imle.Torch
 open Imle.Examples.Output
-open Imle.Examples.Data
+open Imle.Data
 
 type private Tensor = torch.Tensor
 

@@ -12,8 +12,10 @@ open Argu
 open TorchSharp
 open Imle
 open Imle.Torch
+open Imle.Data
+open Imle.Data.WarcraftMaps
 open Imle.Examples.Output
-open Imle.Examples.Experiments.WarcraftMaps
+open Imle.Examples.Experiments.WarcraftPictures
 
 type private Tensor = torch.Tensor
 
@@ -171,33 +173,6 @@ let private paperFor (spec: MethodSpec) (k: int) =
     | Some c, Some row -> row.[c]
     | _ -> "–"
 
-// ----- the model ----------------------------------------------------------------------------------------------------
-
-/// A small CNN standing in for the truncated ResNet18: a 4×4 stride-4 stem (image / 4, i.e. 2×2 positions per
-/// 8×8 cell), a 3×3 convolution and one residual 3×3 block, all with batch norm, a 1×1 head to one channel, adaptive
-/// max-pooling to K×K and softplus (costs must be positive for Dijkstra). Image [B, 3, 8K, 8K] → costs [B, K, K].
-type CostNet(k: int, width: int64) as this =
-    inherit torch.nn.Module<Tensor, Tensor>("WarcraftCostNet")
-    let conv1 = torch.nn.Conv2d(3L, width, 4L, stride = 4L, padding = 0L, bias = false)
-    let bn1 = torch.nn.BatchNorm2d(width)
-    let conv2 = torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
-    let bn2 = torch.nn.BatchNorm2d(width)
-    let conv3 = torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
-    let bn3 = torch.nn.BatchNorm2d(width)
-    let head = torch.nn.Conv2d(width, 1L, 1L)
-    do this.RegisterComponents()
-
-    override _.forward(x: Tensor) : Tensor =
-        let a1 = torch.nn.functional.relu (bn1.forward (conv1.forward x))
-        let a2 = torch.nn.functional.relu (bn2.forward (conv2.forward a1))
-        let a3 = torch.nn.functional.relu (Safe.add (bn3.forward (conv3.forward a2)) a2)
-        let h = head.forward a3
-        let pooled = torch.nn.functional.adaptive_max_pool2d (h, [| int64 k; int64 k |])
-        // softplus(h) = log(1 + eʰ) = logaddexp(h, 0): positive costs, with no temporary Scalar (see Safe).
-        use logits = pooled.squeeze(1L)
-        use zero = torch.zeros_like(logits)
-        torch.logaddexp(logits, zero)
-
 // ----- data to tensors ----------------------------------------------------------------------------------------------
 
 /// Images [B, 3, 8K, 8K] in [0, 1], true costs [B, K, K] and true paths [B, K, K] for the maps `idx`, on `device`.
@@ -220,7 +195,7 @@ let private tensors (maps: WarcraftMap[]) (idx: int[]) (device: torch.Device) : 
     x, c, y
 
 /// Optimal-path accuracy (%), cell accuracy (%) and the predicted path of test map 0.
-let private evaluate (model: CostNet) (maps: WarcraftMap[]) (batch: int) (device: torch.Device) : float * float * float[] =
+let private evaluate (model: WarcraftCostNet) (maps: WarcraftMap[]) (batch: int) (device: torch.Device) : float * float * float[] =
     let k = maps.[0].K
     let problem = WarcraftMaps.problem k
     let cells = k * k
@@ -289,7 +264,7 @@ let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: War
     let watch = Stopwatch.StartNew()
     let problem = WarcraftMaps.problem k
     torch.random.manual_seed (int64 cfg.Seed) |> ignore
-    let model = new CostNet(k, 32L)
+    let model = new WarcraftCostNet(k, 32L)
     model.``to``(cfg.Device) |> ignore
     let optimizer = torch.optim.Adam(model.parameters (), cfg.Lr)
     let milestones = [| int (round (0.6 * float cfg.Epochs)); int (round (0.8 * float cfg.Epochs)) |] |> Array.distinct
