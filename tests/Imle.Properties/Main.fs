@@ -14,6 +14,7 @@ let allTests =
         ReliabilityTests.tests
         IdxTests.tests
         WarcraftDataTests.tests
+        TrainingTests.tests
         ScalarLifetimeTests.tests
         AdaptiveLambdaTests.tests
         ProblemConsistencyTests.tests

@@ -415,14 +415,11 @@ let private trainMethod (cfg: Config) (scheme: Scheme) (train: SeqPair[]) (test:
     let watch = Stopwatch()
     progress spec.Name (cfg.Epochs * steps) (fun tick ->
         for epoch in 1 .. cfg.Epochs do
-            let rng = Random(cfg.Seed * 1000 + epoch)
-            let order = Array.init train.Length id
-            rng.Shuffle order
             let mutable sum = 0.0
             watch.Start()
-            for step in 0 .. steps - 1 do
+            for indices in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) train.Length cfg.Batch do
                 use _ = torch.NewDisposeScope()
-                let batch = order.[step * cfg.Batch .. min train.Length ((step + 1) * cfg.Batch) - 1] |> Array.map (fun i -> train.[i])
+                let batch = indices |> Array.map (fun i -> train.[i])
                 let s = Safe.mulScalar (Safe.add u (u.t ())) 0.5
                 let g = softplus rho
                 let pairScores (p: SeqPair) =

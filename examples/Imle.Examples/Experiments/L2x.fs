@@ -233,12 +233,9 @@ let private trainClassifier (cfg: Config) (side: int) (train: Tensor) (trainLabe
     let steps = (n + cfg.Batch - 1) / cfg.Batch
     progress "classifier" (cfg.ClassifierEpochs * steps) (fun tick ->
         for epoch in 1 .. cfg.ClassifierEpochs do
-            let rng = Random(cfg.Seed * 1000 + epoch)
-            let order = Array.init n int64
-            rng.Shuffle order
-            for s in 0 .. steps - 1 do
+            for batch in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) n cfg.Batch do
                 use _ = torch.NewDisposeScope()
-                let index = torch.tensor(order.[s * cfg.Batch .. min n ((s + 1) * cfg.Batch) - 1], device = cfg.Device)
+                let index = torch.tensor(Array.map int64 batch, device = cfg.Device)
                 let x = train.index_select(0L, index).reshape(-1L, 1L, int64 side, int64 side)
                 let y = trainLabels.index_select(0L, index)
                 let loss = torch.nn.functional.cross_entropy(model.forward x, y)
@@ -328,13 +325,10 @@ let private trainExplainer (cfg: Config) (side: int) (classifier: Classifier) (t
         let mutable lastLoss = nan
         progress (sprintf "k=%d %s" k spec.Name) (cfg.Epochs * steps) (fun tick ->
             for epoch in 1 .. cfg.Epochs do
-                let rng = Random(cfg.Seed * 1000 + epoch)
-                let order = Array.init n int64
-                rng.Shuffle order
                 let mutable sum = 0.0
-                for s in 0 .. steps - 1 do
+                for batch in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) n cfg.Batch do
                     use _ = torch.NewDisposeScope()
-                    let index = torch.tensor(order.[s * cfg.Batch .. min n ((s + 1) * cfg.Batch) - 1], device = cfg.Device)
+                    let index = torch.tensor(Array.map int64 batch, device = cfg.Device)
                     let x = train.index_select(0L, index).reshape(-1L, 1L, int64 side, int64 side)
                     let y = trainPred.index_select(0L, index)
                     let scores = explainer.forward x

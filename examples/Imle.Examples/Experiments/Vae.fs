@@ -196,14 +196,11 @@ let private trainMethod (cfg: Config) (train: Tensor) (test: Tensor) (spec: Meth
     let rows = ResizeArray<VaeRow>()
     progress (sprintf "VAE %s" spec.Name) (cfg.Epochs * steps) (fun tick ->
         for epoch in 1 .. cfg.Epochs do
-            let rng = Random(cfg.Seed * 1000 + epoch)
-            let order = Array.init n int64
-            rng.Shuffle order
             let mutable sum = 0.0
             model.train ()
-            for s in 0 .. steps - 1 do
+            for batch in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) n cfg.Batch do
                 use _ = torch.NewDisposeScope()
-                let idx = order.[s * cfg.Batch .. min n ((s + 1) * cfg.Batch) - 1]
+                let idx = Array.map int64 batch
                 let index = torch.tensor(idx, device = cfg.Device)
                 let x = train.index_select(0L, index)
                 let b = float idx.Length

@@ -277,13 +277,9 @@ let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: War
     let last = ref (0.0, 0.0, [||])
     progress (sprintf "K=%d %s" k spec.Name) (cfg.Epochs * steps) (fun tick ->
         for epoch in 0 .. cfg.Epochs - 1 do
-            let rng = Random(cfg.Seed * 1000 + epoch)
-            let order = Array.init train.Length id
-            rng.Shuffle order
             let mutable sum = 0.0
-            for s in 0 .. steps - 1 do
+            for idx in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) train.Length cfg.Batch do
                 use _ = torch.NewDisposeScope()
-                let idx = order.[s * cfg.Batch .. min train.Length ((s + 1) * cfg.Batch) - 1]
                 let b = idx.Length
                 let x, c, y = tensors train idx cfg.Device
                 let w = model.forward x
