@@ -84,12 +84,13 @@ type WarcraftRow =
 
 /// How the combinatorial losses are scaled (it matters: Eq. 14 and the λ of PID/BB read dL/dz's magnitude).
 type LossKind =
-    /// ℓ_H summed over the cells and the maps of the batch: dL/dz = 1 − 2y per cell, so Eq. 14's target is
-    /// θ' = 2y − 1 (costs −1 on the true path, +1 elsewhere), on the scale of the noise.
+    /// ℓ_H summed over the cells and the maps of the batch (`Reduction.Sum`): dL/dz = 1 − 2y per cell, so Eq. 14's
+    /// target is θ' = 2y − 1 (costs −1 on the true path, +1 elsewhere), on the scale of the noise.
     | HammingSum
-    /// ℓ_H summed over the cells, averaged over the maps (Pogančić et al.'s HammingLoss): dL/dz = (1 − 2y)/B.
+    /// ℓ_H summed over the cells, averaged over the maps (`Reduction.Mean`, Pogančić et al.'s HammingLoss):
+    /// dL/dz = (1 − 2y)/B.
     | HammingPerMap
-    /// Regret ℓ_R = ⟨c, z − y⟩ summed over the maps: dL/dz = c, the true costs (Fact 2).
+    /// Regret ℓ_R = ⟨c, z − y⟩ summed over the maps (`Reduction.Sum`): dL/dz = c, the true costs (Fact 2).
     | RegretSum
 
 /// How a method trains.
@@ -251,15 +252,6 @@ type private MethodRun =
       TestAccuracy: float[]
       SamplePath: float[] }
 
-/// The factor that turns `Losses.hamming` into ℓ_H summed over the cells and averaged over the maps of a batch of
-/// K×K states, found by probing it once (z = 1, y = 0 on [2, K, K]: that convention gives K²), so the loss scales
-/// stay right whichever reduction the library uses.
-let private hammingFactor (k: int) =
-    use _ = torch.NewDisposeScope()
-    let z = torch.ones([| 2L; int64 k; int64 k |])
-    let y = torch.zeros([| 2L; int64 k; int64 k |])
-    float (k * k) / float ((Losses.hamming z y).item<float32> ())
-
 let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: WarcraftMap[]) (spec: MethodSpec) : MethodRun =
     let watch = Stopwatch.StartNew()
     let problem = WarcraftMaps.problem k
@@ -271,7 +263,6 @@ let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: War
     let scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, 0.1)
     use generator = new torch.Generator(uint64 (cfg.Seed * 7919 + 17), cfg.Device)
     let steps = (train.Length + cfg.Batch - 1) / cfg.Batch
-    let hammingToPerMap = hammingFactor k
     let losses = Array.zeroCreate cfg.Epochs
     let accuracy = Array.zeroCreate cfg.Epochs
     let last = ref (0.0, 0.0, [||])
@@ -289,9 +280,9 @@ let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: War
                     | Layer(estimator, kind) ->
                         let z = Discrete.apply problem estimator generator true w
                         match kind with
-                        | HammingSum -> Safe.mulScalar (Losses.hamming z y) (hammingToPerMap * float b), float b
-                        | HammingPerMap -> Safe.mulScalar (Losses.hamming z y) hammingToPerMap, 1.0
-                        | RegretSum -> Safe.mulScalar (Losses.regret z c y) (float b), float b
+                        | HammingSum -> Losses.hammingWith Reduction.Sum z y, float b
+                        | HammingPerMap -> Losses.hammingWith Reduction.Mean z y, 1.0
+                        | RegretSum -> Losses.regretWith Reduction.Sum z c y, float b
                     | FenchelYoungLoss(noise, samples) -> Losses.fenchelYoung problem noise samples generator w y, 1.0
                     | CostRegression -> torch.nn.functional.mse_loss(w, c, torch.nn.Reduction.Mean), 1.0
                 optimizer.zero_grad ()
