@@ -334,10 +334,14 @@ let private referenceCase =
         let! dy, dyPoisoned = vectorGen dyLen
         let! seed = Gen.choose (0, 1000)
         let noForward = match estimator with ScoreFunction _ | GumbelSoftmax _ | RelaxedTopK _ -> [ "estimator" ] | _ -> []
+        // An adaptive-λ target keeps state between backward passes: Reference.estimate refuses it at the start of its
+        // backward pass (after the forward pass has checked the weights), naming the estimator.
+        let adaptive = match estimator with Imle { Target = Adaptive _ } -> [ "estimator" ] | _ -> []
         let invalid =
             if not bad.IsEmpty then bad
             elif not noForward.IsEmpty then noForward
             elif wPoisoned then [ "weights" ]
+            elif not adaptive.IsEmpty then adaptive
             elif dyPoisoned || dyLen <> m then [ "gradients" ]
             else []
         return { Description = sprintf "Reference.estimate %s on %s, w=%A dy=%A" (Estimator.describe estimator) problem.Name weights dy
