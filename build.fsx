@@ -79,7 +79,7 @@ let runScripts () =
     (results |> Array.filter id |> Array.length), (results |> Array.filter not |> Array.length)
 
 let packageDir = Path.Combine(root, "artifacts", "packages")
-let packProjects = [ "src/Imle.FSharp"; "src/Imle.CSharp"; "src/Imle.OrTools"; "src/Imle.CSharp.OrTools" ]
+let packProjects = [ "src/Imle.FSharp"; "src/Imle.CSharp"; "src/Imle.OrTools"; "src/Imle.CSharp.OrTools"; "src/Imle.Data" ]
 
 let version =
     let m = Regex.Match(File.ReadAllText(Path.Combine(root, "Directory.Build.props")), @"<Version>([^<]+)</Version>")
@@ -106,7 +106,7 @@ let checkPackage (id: string) (expected: string list) : string list =
           if deps |> Set.exists (fun d -> d.StartsWith("libtorch", StringComparison.OrdinalIgnoreCase)) then
               yield id + ": depends on a libtorch native package" ]
 
-/// `dotnet pack` of the four libraries into artifacts/packages (from the Release build, which must exist).
+/// `dotnet pack` of the five libraries into artifacts/packages (from the Release build, which must exist).
 /// packaging/Pack.targets adds the README and symbols and keeps only direct dependencies; it is applied through
 /// CustomAfterMicrosoftCommonTargets for the restore and the pack, then a plain restore puts the obj folders back as a
 /// normal build expects them. Returns false (after printing why) on any failure.
@@ -130,6 +130,7 @@ let packPackages () : bool =
             @ checkPackage "Imle.CSharp" [ "FSharp.Core"; "Imle.FSharp"; "TorchSharp" ]
             @ checkPackage "Imle.OrTools" [ "FSharp.Core"; "Google.OrTools"; "Google.Protobuf"; "Imle.FSharp" ]
             @ checkPackage "Imle.CSharp.OrTools" [ "Google.OrTools"; "Imle.CSharp"; "Imle.OrTools" ]
+            @ checkPackage "Imle.Data" [ "FSharp.Core"; "Imle.FSharp"; "TorchSharp" ]
         problems |> List.iter (eprintfn "pack: %s")
         printfn "packages in %s:" packageDir
         Directory.GetFiles packageDir |> Array.sort |> Array.iter (fun f -> printfn "  %s" (Path.GetFileName f))

@@ -31,9 +31,9 @@ let ratio (a: Stat option) (b: Stat option) =
     | Some a, Some b when b.Median > 0.0 -> Some(a.Median / b.Median)
     | _ -> None
 
-/// The Warcraft cost network (a small CNN standing in for the truncated ResNet18, as in the examples app):
+/// The Warcraft cost network (a small CNN standing in for the truncated ResNet18, the one the examples app trains):
 /// [B, 3, 8K, 8K] → positive costs [B, K, K].
-type CostNet = Imle.Examples.Experiments.Warcraft.CostNet
+type CostNet = Imle.Data.WarcraftCostNet
 
 /// Warcraft-like vertex costs (the five terrain costs) for `b` maps of K×K, from a seeded System.Random.
 let warcraftCosts (seed: int) (b: int) (k: int) : Tensor =

@@ -7,20 +7,28 @@ namespace Imle.CSharp;
 /// <summary>Losses over discrete states.</summary>
 public static class Losses
 {
-    /// <summary>Hamming loss z∘(1 − y) + y∘(1 − z), summed over the state and averaged over the batch (first dim).</summary>
+    /// <summary>Hamming loss z∘(1 − y) + y∘(1 − z), summed over each state and reduced over the batch (first dim) as
+    /// <paramref name="reduction"/> says: by default averaged over the batch.</summary>
     /// <param name="z">Predicted states.</param>
     /// <param name="y">Target states, same shape.</param>
-    /// <returns>A scalar loss.</returns>
-    public static Tensor Hamming(Tensor z, Tensor y) =>
-        Imle.Torch.Losses.hamming(Guard.NotNull(z, nameof(z)), Guard.NotNull(y, nameof(y)));
+    /// <param name="reduction">Mean over the batch (default), Sum, or PerSample (one loss per state).</param>
+    /// <returns>A scalar loss, or [B] losses for <see cref="LossReduction.PerSample"/>.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reduction"/> is not a defined value.</exception>
+    public static Tensor Hamming(Tensor z, Tensor y, LossReduction reduction = LossReduction.Mean) =>
+        Imle.Torch.Losses.hammingWith(LossReductions.ToCore(reduction, nameof(reduction)),
+            Guard.NotNull(z, nameof(z)), Guard.NotNull(y, nameof(y)));
 
-    /// <summary>Regret ⟨c, z − z*⟩ averaged over the batch.</summary>
+    /// <summary>Regret ⟨c, z − z*⟩, summed over each state and reduced over the batch as <paramref name="reduction"/>
+    /// says: by default averaged over the batch.</summary>
     /// <param name="z">Predicted states [B, ...].</param>
     /// <param name="costs">True costs, same shape.</param>
     /// <param name="optimal">The optimal states for the true costs, same shape.</param>
-    /// <returns>A scalar loss.</returns>
-    public static Tensor Regret(Tensor z, Tensor costs, Tensor optimal) =>
-        Imle.Torch.Losses.regret(Guard.NotNull(z, nameof(z)), Guard.NotNull(costs, nameof(costs)), Guard.NotNull(optimal, nameof(optimal)));
+    /// <param name="reduction">Mean over the batch (default), Sum, or PerSample (one loss per state).</param>
+    /// <returns>A scalar loss, or [B] losses for <see cref="LossReduction.PerSample"/>.</returns>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="reduction"/> is not a defined value.</exception>
+    public static Tensor Regret(Tensor z, Tensor costs, Tensor optimal, LossReduction reduction = LossReduction.Mean) =>
+        Imle.Torch.Losses.regretWith(LossReductions.ToCore(reduction, nameof(reduction)),
+            Guard.NotNull(z, nameof(z)), Guard.NotNull(costs, nameof(costs)), Guard.NotNull(optimal, nameof(optimal)));
 
     /// <summary>The Fenchel–Young loss of perturbed optimizers (Berthet et al.), averaged over the batch; its gradient
     /// w.r.t. the scores is ȳ(θ) − y.</summary>

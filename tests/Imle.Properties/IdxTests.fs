@@ -1,11 +1,11 @@
-/// The IDX reader and writer of the examples (MNIST / Fashion-MNIST format): round trips of plain and gzip files, the
+/// The IDX reader and writer of Imle.Data (MNIST / Fashion-MNIST format): round trips of plain and gzip files, the
 /// dataset loader on a small fixture folder, and clear errors for bad magic numbers, truncated and missing files.
 module Imle.Tests.IdxTests
 
 open System
 open System.IO
 open Expecto
-open Imle.Examples.Data
+open Imle.Data
 
 /// A fresh temporary folder, deleted by the returned disposable.
 let private tempDir () =

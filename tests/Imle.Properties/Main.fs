@@ -13,6 +13,8 @@ let allTests =
         TorchEstimatorTests.tests
         ReliabilityTests.tests
         IdxTests.tests
+        WarcraftDataTests.tests
+        TrainingTests.tests
         ScalarLifetimeTests.tests
         AdaptiveLambdaTests.tests
         ProblemConsistencyTests.tests

@@ -21,7 +21,9 @@ let private assemblies =
     [ "src/Imle.FSharp", "Imle.FSharp"
       "src/Imle.CSharp", "Imle.CSharp"
       "src/Imle.OrTools", "Imle.OrTools"
+      "src/Imle.Data", "Imle.Data"
       "src/Imle.CSharp.OrTools", "Imle.CSharp.OrTools"
+      "src/Imle.Data", "Imle.Data"
       "examples/Imle.Examples", "Imle.Examples"
       "examples/Imle.CSharp.Example", "Imle.CSharp.Example"
       "bench/Imle.Bench", "Imle.Bench" ]

@@ -213,6 +213,41 @@ let private lossTests =
             let c = torch.tensor([| 1.0; 2.0; 3.0; 4.0 |], dtype = f64)
             Expect.floatClose Accuracy.high ((Losses.regret z c y).ToDouble()) 1.0 "⟨c, z − y⟩ = 4 − 3"
         }
+        test "Hamming and regret with an explicit reduction: Sum, Mean (the default), PerSample" {
+            use _scope = torch.NewDisposeScope()
+            // Three states of 2×2 entries differing from the target in 1, 2 and 4 entries.
+            let y = torch.tensor([| 1.0; 0.0; 0.0; 1.0 |], dtype = f64).reshape(1L, 2L, 2L).expand(3L, 2L, 2L).contiguous()
+            let z = torch.tensor([| 1.0; 1.0; 0.0; 1.0;  0.0; 1.0; 0.0; 1.0;  0.0; 1.0; 1.0; 0.0 |], dtype = f64).reshape(3L, 2L, 2L)
+            let value (t: torch.Tensor) = t.ToDouble()
+            Expect.equal (value (Losses.hammingWith Reduction.Sum z y)) 7.0 "Sum: 1 + 2 + 4"
+            Expect.floatClose Accuracy.veryHigh (value (Losses.hammingWith Reduction.Mean z y)) (7.0 / 3.0) "Mean: 7 / 3"
+            let perSample = Losses.hammingWith Reduction.PerSample z y
+            Expect.equal perSample.shape [| 3L |] "PerSample: one loss per state"
+            Expect.equal (toArray perSample) [| 1.0; 2.0; 4.0 |] "PerSample: 1, 2, 4"
+            let zf, yf = z.``to``(torch.float32), y.``to``(torch.float32)
+            let single (t: torch.Tensor) = t.ToSingle()
+            Expect.equal (single (Losses.hammingWith Reduction.Mean zf yf)) (single (Losses.hamming zf yf)) "Mean is hamming, bit for bit"
+            let one = z.[0L].flatten()
+            Expect.equal (Losses.hammingWith Reduction.PerSample one (y.[0L].flatten())).shape [||] "one state of rank 1: a scalar"
+            // Gradients: Sum gives dL/dz = 1 − 2y whatever the batch size; Mean divides it by B.
+            let gradOf reduction =
+                let zg = z.detach().clone().requires_grad_(true)
+                (Losses.hammingWith reduction zg y).backward()
+                toArray zg.grad
+            let expected = toArray y |> Array.map (fun v -> 1.0 - 2.0 * v)
+            Expect.equal (gradOf Reduction.Sum) expected "Sum: dL/dz = 1 − 2y"
+            expectClose 1e-15 (gradOf Reduction.Mean) (expected |> Array.map (fun g -> g / 3.0)) "Mean: (1 − 2y)/B"
+            // Regret: ⟨c, z − y⟩ per state.
+            let c = torch.tensor([| 1.0; 2.0; 3.0; 4.0 |], dtype = f64).reshape(1L, 2L, 2L).expand(3L, 2L, 2L).contiguous()
+            Expect.equal (toArray (Losses.regretWith Reduction.PerSample z c y)) [| 2.0; 1.0; 0.0 |] "regret per state"
+            Expect.equal (value (Losses.regretWith Reduction.Sum z c y)) 3.0 "regret summed"
+            Expect.floatClose Accuracy.veryHigh (value (Losses.regretWith Reduction.Mean z c y)) 1.0 "regret averaged"
+            Expect.floatClose Accuracy.veryHigh (value (Losses.regret z c y)) 1.0 "regret is the Mean"
+            // An empty batch: nothing to sum.
+            let empty = torch.zeros([| 0L; 2L; 2L |], dtype = f64)
+            Expect.equal (value (Losses.hammingWith Reduction.Sum empty empty)) 0.0 "empty batch: Sum 0"
+            Expect.equal (Losses.hammingWith Reduction.PerSample empty empty).shape [| 0L |] "empty batch: PerSample []"
+        }
     ]
 
 let private errorTests =

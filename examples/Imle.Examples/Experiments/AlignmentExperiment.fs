@@ -20,6 +20,7 @@ open Imle.Solvers
 open Imle.Torch
 open Imle.Examples
 open Imle.Examples.Output
+open Imle.Examples.Experiments.AlignmentReport
 
 type private Tensor = torch.Tensor
 
@@ -147,19 +148,6 @@ let makePair (rng: Random) (scheme: Scheme) (length: int) : SeqPair =
 
 // ----- metrics ------------------------------------------------------------------------------------------------------
 
-/// Test metrics of one scoring scheme.
-type Metrics =
-    {
-        /// Micro F1 of predicted aligned pairs against the true aligned pairs, over all test pairs.
-        F1: float
-        /// Share of test pairs whose predicted alignment equals the true one.
-        Exact: float
-        /// Share of test pairs whose predicted alignment is optimal under (S*, g*) (ties with the truth count).
-        Optimal: float
-        /// Micro F1 against the evolutionary alignments.
-        EvolutionF1: float
-    }
-
 /// Aligns every test pair with (s, gap) by Needleman–Wunsch and scores the alignments.
 let evaluate (scheme: Scheme) (s: float[,]) (gap: float) (pairs: SeqPair[]) : Metrics =
     let mutable tp = 0.0
@@ -255,33 +243,6 @@ let private methodSpecs (gamma: float) (margin: float) (svmMargin: float) =
         Name = "blackbox (Hamming)"
         Description = "the same alignment layer with blackbox differentiation (λ = 3), Hamming loss to the true alignment"
         Kind = Layer(Blackbox 3.0) } ]
-
-/// One result row: a method after one epoch (epoch 0: the initial parameters).
-type AlignmentRow =
-    {
-        Method: string
-        MethodId: string
-        Epoch: int
-        /// Mean training loss over the epoch (the method's own loss; NaN at epoch 0).
-        TrainLoss: float
-        /// Micro F1 of the predicted aligned pairs on the held-out pairs.
-        TestF1: float
-        /// Share of held-out pairs aligned exactly as the truth.
-        ExactMatch: float
-        /// Share of held-out pairs whose predicted alignment is optimal under (S*, g*).
-        OptimalUnderTruth: float
-        /// Micro F1 against the evolutionary alignments of the held-out pairs.
-        EvolutionF1: float
-        /// Cosine of the learned effective scores S + 2g with S* + 2g* (upper triangles).
-        EffectiveCosine: float
-        /// Cosine of the learned (S, g) with (S*, g*).
-        RawCosine: float
-        /// The learned gap cost.
-        Gap: float
-        /// Training seconds so far (evaluation excluded).
-        Seconds: float
-        Seed: int
-    }
 
 /// What a run needs.
 type Config =
@@ -416,14 +377,11 @@ let private trainMethod (cfg: Config) (scheme: Scheme) (train: SeqPair[]) (test:
     let watch = Stopwatch()
     progress spec.Name (cfg.Epochs * steps) (fun tick ->
         for epoch in 1 .. cfg.Epochs do
-            let rng = Random(cfg.Seed * 1000 + epoch)
-            let order = Array.init train.Length id
-            rng.Shuffle order
             let mutable sum = 0.0
             watch.Start()
-            for step in 0 .. steps - 1 do
+            for indices in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) train.Length cfg.Batch do
                 use _ = torch.NewDisposeScope()
-                let batch = order.[step * cfg.Batch .. min train.Length ((step + 1) * cfg.Batch) - 1] |> Array.map (fun i -> train.[i])
+                let batch = indices |> Array.map (fun i -> train.[i])
                 let s = Safe.mulScalar (Safe.add u (u.t ())) 0.5
                 let g = softplus rho
                 let pairScores (p: SeqPair) =
@@ -481,8 +439,6 @@ let private trainMethod (cfg: Config) (scheme: Scheme) (train: SeqPair[]) (test:
 
 // ----- the experiment -----------------------------------------------------------------------------------------------
 
-let private pct (x: float) = fmt 1 (100.0 * x)
-
 /// Runs the configured experiment: task, data, every method, results.json, plots, report.md. Returns the rows.
 let runExperiment (cfg: Config) : AlignmentRow[] =
     let dir = ensureDir cfg.OutDir
@@ -506,7 +462,6 @@ let runExperiment (cfg: Config) : AlignmentRow[] =
     let rows = runs |> List.collect (fun (_, r) -> r.Rows) |> Array.ofList
     writeJson (Path.Combine(dir, "results.json")) rows
     let finals = runs |> List.map (fun (spec, r) -> spec, r, List.last r.Rows)
-    let initial = match runs with (_, r) :: _ -> Some r.Rows.Head | [] -> None
     let epochs (r: MethodRun) = r.Rows |> List.map (fun x -> float x.Epoch) |> Array.ofList
     linePlot (Path.Combine(dir, "test-f1.png")) "Held-out alignment F1 per epoch (epoch 0: initial parameters)" "epoch" "test F1"
         (runs |> List.map (fun (spec, r) -> { Label = spec.Name; X = epochs r; Y = r.Rows |> List.map (fun x -> x.TestF1) |> Array.ofList; Band = None }))
@@ -523,110 +478,17 @@ let runExperiment (cfg: Config) : AlignmentRow[] =
     heatmap (Path.Combine(dir, "scores-true.png")) "Hidden effective scores S* + 2g* (unit norm)" "letter" "letter" (effective scheme.S scheme.Gap)
     for (spec, r, _) in finals do
         heatmap (Path.Combine(dir, sprintf "scores-%s.png" spec.Id)) (sprintf "Learned effective scores S + 2g, %s (unit norm)" spec.Name) "letter" "letter" (effective r.S r.Gap)
-    let md =
-        table "Global alignment: held-out metrics after training"
-            [| "method"; "test F1"; "exact %"; "optimal %"; "F1 evo"; "cos eff"; "cos raw"; "g"; "train s" |]
-            [| for (spec, _, last) in finals do
-                   yield
-                       [| spec.Name; fmt 3 last.TestF1; pct last.ExactMatch; pct last.OptimalUnderTruth; fmt 3 last.EvolutionF1
-                          fmt 3 last.EffectiveCosine; fmt 3 last.RawCosine; fmt 3 last.Gap; fmt 1 last.Seconds |]
-               match initial with
-               | Some i ->
-                   yield
-                       [| "initial (S, g)"; fmt 3 i.TestF1; pct i.ExactMatch; pct i.OptimalUnderTruth; fmt 3 i.EvolutionF1
-                          fmt 3 i.EffectiveCosine; fmt 3 i.RawCosine; fmt 3 i.Gap; "–" |]
-               | None -> ()
-               yield
-                   [| "hidden (S*, g*)"; fmt 3 oracle.F1; pct oracle.Exact; pct oracle.Optimal; fmt 3 oracle.EvolutionF1
-                      "1.000"; "1.000"; fmt 3 scheme.Gap; "–" |] |]
-    let summary =
-        let lines =
-            finals |> List.map (fun (spec, r, last) ->
-                let reach =
-                    r.Rows |> List.tryFind (fun x -> x.TestF1 >= 0.99)
-                    |> Option.map (fun x -> sprintf "first reached test F1 ≥ 0.99 after epoch %d" x.Epoch)
-                    |> Option.defaultValue "never reached test F1 ≥ 0.99"
-                sprintf "- **%s**: test F1 %s, exact match %s%% after %d epochs (%s s of training); %s; cos(S + 2g, S* + 2g*) = %s."
-                    spec.Name (fmt 3 last.TestF1) (pct last.ExactMatch) last.Epoch (fmt 1 last.Seconds) reach (fmt 3 last.EffectiveCosine))
-        let best =
-            match finals with
-            | [] -> ""
-            | _ ->
-                let top = finals |> List.map (fun (_, _, l) -> l.ExactMatch) |> List.max
-                let names = finals |> List.filter (fun (_, _, l) -> l.ExactMatch = top) |> List.map (fun (spec, _, _) -> spec.Name)
-                sprintf "\n\nHighest held-out exact match in this run: %s (%s%%; one seed, %d test pairs, so differences of a few points are within noise)."
-                    (String.Join(", ", names)) (pct top) test.Length
-        String.Join("\n", lines) + best
-    let trueMatrix =
-        let a = cfg.Letters
-        markdownTable
-            (Array.append [| "S*" |] (Array.init a (fun j -> string letters.[j])))
-            (Array.init a (fun i -> Array.append [| string letters.[i] |] (Array.init a (fun j -> fmt 2 scheme.S.[i, j]))))
-    let example =
-        let p = test.[0]
-        sprintf "Example test pair: X = `%s`, Y = `%s` (%d aligned pairs in the truth)." (show p.X) (show p.Y) (int (Array.sum p.Truth))
-    let report =
-        String.Join("\n",
-            [ "# Global sequence alignment: learning (S, g) through Needleman–Wunsch"
-              ""
-              "Reproduce with:"
-              ""
-              "```"
-              cfg.Command
-              "```"
-              ""
-              sprintf "Settings: alphabet of %d letters, %d training and %d held-out pairs, ancestor length %d, %d epochs, batch %d pairs, Adam lr %g with cosine decay to 0, margin μ = %g (opt-value, soft-nw) and %g (opt-value-svm), soft-NW γ = %g, seed %d, CPU float64."
-                  cfg.Letters cfg.Pairs cfg.TestPairs cfg.Length cfg.Epochs cfg.Batch cfg.Lr cfg.Margin cfg.SvmMargin cfg.Gamma cfg.Seed
-              ""
-              "## Task"
-              ""
-              sprintf "A hidden symmetric substitution matrix S* (diagonal U(1.5, 3), off-diagonal U(−4, 0.5)) and gap cost g* = %.3f. Each pair: a uniform random ancestor X of the given length; Y evolved from X (each position deleted with probability 0.1, else substituted with probability 0.3 by b ≠ a with probability ∝ exp S*[a, b]; runs of random insertions, each further letter with probability 0.1). **The ground-truth alignment is the Needleman–Wunsch alignment under (S*, g*)** (so the truth is realisable by the model); the evolutionary alignment is kept for reference only: NW under (S*, g*) agrees with it at F1 %.3f on the test pairs. Test pairs: mean |X| = %.1f, |Y| = %.1f; the truth aligns %.0f%% of the shorter sequence's positions."
-                  scheme.Gap oracle.EvolutionF1 (meanLength (fun p -> p.X.Length)) (meanLength (fun p -> p.Y.Length)) (100.0 * alignedShare)
-              ""
-              trueMatrix
-              ""
-              example
-              ""
-              "The model is (S, g) itself: S = (U + Uᵀ)/2 with U ∈ R^{A×A} learnable (initial N(0, 0.1²)), g = softplus(ρ) (initially 0.5). Predictions are hard Needleman–Wunsch alignments under the learned (S, g) for every method."
-              ""
-              "## Methods"
-              ""
-              String.Join("\n", specs |> List.map (fun s -> sprintf "- **%s** (`%s`): %s." s.Name s.Id s.Description))
-              ""
-              "Here y is the true alignment's indicator, |y| its number of aligned pairs, score(y; S, g) = Σ y·s − g·(n + m − 2|y|), and μ·Σ z(1 − 2y) + μ|y| is μ times the Hamming distance of an alignment z to y. It is linear in z, so the loss-augmented problem is again an alignment and `Losses.alignmentScore` solves it (a structured SVM). With μ = 0 the loss is the structured perceptron: L = OPT − score(y) ≥ 0, zero exactly when the true alignment is optimal; it is positively homogeneous, so it fixes no scale (and is also 0 at S = 0, g = 0, which plain gradient steps from a random start did not approach here)."
-              ""
-              "## Results"
-              ""
-              "Metrics on the held-out pairs, after the last epoch: test F1 = micro F1 of the predicted aligned pairs (i, j) against the true ones; exact % = share of pairs aligned exactly as the truth; optimal % = share whose predicted alignment has the optimal value under (S*, g*) (equal to exact % unless the learned scheme picks a different alignment of equal true value); F1 evo = F1 against the evolutionary alignments; cos eff = cosine of the learned effective scores S + 2g with S* + 2g* (upper triangles); cos raw = cosine of (S, g) with (S*, g*); g = the learned gap; train s = training time without evaluation (wall clock, on a shared machine)."
-              ""
-              md
-              ""
-              "**Identifiability.** Σ z·s − g·(n + m − 2Σz) = ⟨z, s + 2g⟩ − g·(n + m): the alignment depends on (S, g) only through the effective scores S + 2g, and only up to a positive factor. So (S*, g*) can be recovered at best up to scale and up to the shift (S − 2c, g + c); cos(S + 2g, S* + 2g*) measures what is identifiable, the raw cosine of (S, g) with (S*, g*) is shown for completeness."
-              ""
-              "## What it shows"
-              ""
-              summary
-              ""
-              "- The optimal-value loss needs only the Needleman–Wunsch solver: its forward is one DP per pair, its backward the (loss-augmented) optimal alignment and its unaligned count, which is the generalized gradient of Gao et al.; no relaxation and no hyperparameter besides the margin."
-              "- The soft-NW baseline needs its own differentiable DP (here N + M anti-diagonal steps of tensor ops per padded batch, then autograd through all of them), which is what makes it the slowest method here; it optimises a smoothed objective (a CRF over edit paths at temperature γ, which tends to the optimal-value loss as γ → 0) while prediction uses the hard DP."
-              "- I-MLE and blackbox differentiate the alignment *layer* under a Hamming loss: the loss is piecewise constant in (S, g), the gradient comes from perturbed (I-MLE: Gumbel noise and the PID target θ − λ·dL/dz) or interpolated (blackbox) solutions, and the scale of (S, g) is free."
-              "- With the Hamming loss, blackbox's target scores are θ' = θ + λ(2y − 1) and its update direction is z(θ') − z(θ); once λ is large enough that z(θ') = y, this is the perceptron update y − z(θ) scaled by 1/λ, i.e. the generalized gradient of the opt-value loss with μ = 0. That is why the two behave alike here."
-              "- The margin variant shows the cost of a fixed margin without regularisation: to satisfy it the scheme's scale must grow (see its larger learned g), and at the same learning rate and schedule it ends behind the perceptron (μ = 0) in exact matches."
-              ""
-              "## Plots"
-              ""
-              "- `test-f1.png`: held-out F1 per epoch per method (epoch 0: initial parameters)"
-              "- `exact-match.png`: held-out exact-match share per epoch"
-              "- `effective-cosine.png`: cosine of the learned S + 2g with S* + 2g* per epoch"
-              "- `scores-true.png`, `scores-<method>.png`: the hidden and learned effective score matrices, unit norm"
-              ""
-              "## Caveats"
-              ""
-              "- Synthetic task with a realisable truth (NW under (S*, g*)); with the evolutionary alignment as the truth no scheme would be perfect (see the F1 evo column of the truth row)."
-              "- One seed; small alphabet and short sequences so that the default run takes about a minute on two CPU cores."
-              "- The soft DP sums over edit paths, not alignments: an alignment with adjacent gaps in both sequences is counted once per ordering of those gaps."
-              "" ])
-    writeReport { Seed = cfg.Seed; OutDir = dir; Quick = false } "alignment" report
+    let example = test.[0]
+    AlignmentReport.write dir
+        { Command = cfg.Command; Letters = cfg.Letters; Pairs = cfg.Pairs; TestPairs = cfg.TestPairs; Length = cfg.Length
+          Epochs = cfg.Epochs; Batch = cfg.Batch; Lr = cfg.Lr; Gamma = cfg.Gamma; Margin = cfg.Margin; SvmMargin = cfg.SvmMargin
+          Seed = cfg.Seed }
+        { Alphabet = letters.Substring(0, cfg.Letters); S = scheme.S; Gap = scheme.Gap; Oracle = oracle
+          MeanLengthX = meanLength (fun p -> p.X.Length); MeanLengthY = meanLength (fun p -> p.Y.Length)
+          AlignedShare = alignedShare; HeldOutPairs = test.Length; ExampleX = show example.X; ExampleY = show example.Y
+          ExampleAligned = int (Array.sum example.Truth) }
+        (specs |> List.map (fun s -> ({ Id = s.Id; Name = s.Name; Description = s.Description }: MethodNote)))
+        (runs |> List.map (fun (_, r) -> r.Rows))
     rows
 
 /// The command line that reproduces a configuration.

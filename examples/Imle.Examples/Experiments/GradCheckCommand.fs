@@ -10,6 +10,7 @@ open Imle.Solvers
 open Imle.Torch
 open Imle.Examples
 open Imle.Examples.Output
+open Imle.Examples.Experiments.GradCheckReport
 
 /// Command-line arguments.
 type Args =
@@ -22,9 +23,6 @@ type Args =
             | Seed _ -> "random seed (default 0)"
             | Out _ -> "output folder (default out/gradcheck)"
             | Samples _ -> "Monte Carlo gradient draws per estimator, at least 2 (default 4000)"
-
-/// One row of results.json.
-type Row = { Problem: string; Estimator: string; Samples: int; Cosine: float; RelativeBias: float; Variance: float }
 
 /// The estimators checked on k-subsets.
 let kSubsetEstimators (k: int) =
@@ -75,21 +73,12 @@ let check (seed: int) (samples: int) (onStep: unit -> unit) : Row[] =
 /// The number of checks `check` runs (for progress bars).
 let checkCount = 10 + 4 + 6
 
-/// Prints the rows as a table and returns its Markdown.
-let printRows (rows: Row[]) =
-    table "Estimators against the exact gradient (cosine 1 = exact direction)"
-        [| "problem"; "estimator"; "samples"; "cosine"; "relative bias"; "variance" |]
-        (rows |> Array.map (fun r -> [| r.Problem; r.Estimator; string r.Samples; fmt 3 r.Cosine; fmt 3 r.RelativeBias; fmt 3 r.Variance |]))
-
 /// Runs the checks with `samples` draws per estimator and writes the report.
 let run (ctx: RunContext) (samples: int) : int =
     let rows = progress "gradient checks" checkCount (fun step -> check ctx.Seed samples step)
-    let md = printRows rows
     let dir = ensureDir ctx.OutDir
     writeJson (Path.Combine(dir, "results.json")) rows
-    writeReport ctx "gradcheck"
-        (sprintf "# Gradient check\n\nCommand: `dotnet run --project examples/Imle.Examples -c Release -- gradcheck --seed %d --samples %d --out %s`\n\nThe exact gradient is ∇θ E_p[ℓ(z)] at τ = 1 by enumeration. Relaxations (Gumbel-softmax, relaxed top-k) are compared on their relaxed outputs.\n\n%s\n"
-            ctx.Seed samples ctx.OutDir md)
+    GradCheckReport.write ctx samples rows
     0
 
 /// Checks the options and returns the command's plan (memory and time grow with --samples: every estimator draws all

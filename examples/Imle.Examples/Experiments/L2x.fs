@@ -17,7 +17,8 @@ open Imle
 open Imle.Torch
 open Imle.Examples
 open Imle.Examples.Output
-open Imle.Examples.Data
+open Imle.Data
+open Imle.Examples.Experiments.L2xReport
 
 type private Tensor = torch.Tensor
 
@@ -58,36 +59,6 @@ type Args =
             | Lambda _ -> "I-MLE λ (default 10; the paper chose from 10, 100, 1000)"
             | Noise_Tau _ -> "temperature τ of the SoG noise of I-MLE, STE and identity, as a multiple of k (default 1, i.e. τ = k; the paper chose k, 2k or 3k)"
             | Tune -> "choose I-MLE's λ from {10, 100, 1000} and τ from {k, 2k, 3k} per k on a validation split (the last 10% of the training images, which no selector then trains on), as the paper did"
-
-/// One result: a selector at one k.
-type L2xRow =
-    {
-        /// The selector as the report names it.
-        Method: string
-        /// The selector's command-line id.
-        MethodId: string
-        /// Selected patches (of 49).
-        K: int
-        /// Share of test images on which the frozen classifier predicts the same class from the k selected patches
-        /// (hard top-k of the explainer's scores) as from the full image, in percent.
-        PostHocAccuracy: float
-        /// Mean training loss (cross-entropy against the classifier's full-image prediction) in the last epoch.
-        FinalTrainLoss: float
-        /// Explainer epochs.
-        Epochs: int
-        /// Training images.
-        TrainSize: int
-        /// Test images.
-        TestSize: int
-        /// Training and evaluation time in seconds.
-        Seconds: float
-        /// The paper's BeerAdvocate (aroma) test MSE × 100 for the closest method and k, or "–".
-        PaperBeerMse: string
-        /// The torch device.
-        Device: string
-        /// The seed.
-        Seed: int
-    }
 
 // ----- patches and the relaxed L2X sampler --------------------------------------------------------------------------
 
@@ -185,14 +156,6 @@ let methodSpecs (lambda: float) (tauFactor: float) : MethodSpec list =
 /// The selector ids.
 let methodIds = methodSpecs 10.0 1.0 |> List.map (fun s -> s.Id)
 
-/// The paper's Table 1 / appendix (BeerAdvocate aroma, test MSE × 100) at k = 5 / 10 / 15, from Niepert et al. 2021 (Table 1).
-let paperBeer : (string * float[]) list =
-    [ "I-MLE", [| 2.62; 2.71; 2.91 |]
-      "L2X", [| 5.75; 6.68; 7.71 |]
-      "SoftSub", [| 2.57; 2.67; 2.52 |]
-      "STE", [| nan; 4.44; nan |]
-      "Identity", [| 2.62; 2.47; 2.39 |] ]
-
 /// The paper's number for the row closest in k (our k = 4 / 8 / 16 against its 5 / 10 / 15), or "–".
 let private paperFor (spec: MethodSpec) (k: int) =
     match spec.PaperRow |> Option.bind (fun r -> paperBeer |> List.tryFind (fun (n, _) -> n = r)) with
@@ -234,12 +197,9 @@ let private trainClassifier (cfg: Config) (side: int) (train: Tensor) (trainLabe
     let steps = (n + cfg.Batch - 1) / cfg.Batch
     progress "classifier" (cfg.ClassifierEpochs * steps) (fun tick ->
         for epoch in 1 .. cfg.ClassifierEpochs do
-            let rng = Random(cfg.Seed * 1000 + epoch)
-            let order = Array.init n int64
-            rng.Shuffle order
-            for s in 0 .. steps - 1 do
+            for batch in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) n cfg.Batch do
                 use _ = torch.NewDisposeScope()
-                let index = torch.tensor(order.[s * cfg.Batch .. min n ((s + 1) * cfg.Batch) - 1], device = cfg.Device)
+                let index = torch.tensor(Array.map int64 batch, device = cfg.Device)
                 let x = train.index_select(0L, index).reshape(-1L, 1L, int64 side, int64 side)
                 let y = trainLabels.index_select(0L, index)
                 let loss = torch.nn.functional.cross_entropy(model.forward x, y)
@@ -329,13 +289,10 @@ let private trainExplainer (cfg: Config) (side: int) (classifier: Classifier) (t
         let mutable lastLoss = nan
         progress (sprintf "k=%d %s" k spec.Name) (cfg.Epochs * steps) (fun tick ->
             for epoch in 1 .. cfg.Epochs do
-                let rng = Random(cfg.Seed * 1000 + epoch)
-                let order = Array.init n int64
-                rng.Shuffle order
                 let mutable sum = 0.0
-                for s in 0 .. steps - 1 do
+                for batch in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) n cfg.Batch do
                     use _ = torch.NewDisposeScope()
-                    let index = torch.tensor(order.[s * cfg.Batch .. min n ((s + 1) * cfg.Batch) - 1], device = cfg.Device)
+                    let index = torch.tensor(Array.map int64 batch, device = cfg.Device)
                     let x = train.index_select(0L, index).reshape(-1L, 1L, int64 side, int64 side)
                     let y = trainPred.index_select(0L, index)
                     let scores = explainer.forward x
@@ -367,23 +324,6 @@ let tuneTauFactors = [ 1.0; 2.0; 3.0 ]
 let private imleSpec (lambda: float) (tauFactor: float) =
     let spec = methodSpecs lambda tauFactor |> List.find (fun s -> s.Id = "imle")
     { spec with Name = sprintf "I-MLE SoG (λ = %g, τ = %g·k)" lambda tauFactor }
-
-/// The report's section on the validation search: per k, validation post-hoc accuracy for every (λ, τ).
-let private tuningSection (tuning: (int * (float * float * (float * float * float) list)) list) =
-    if tuning.IsEmpty then ""
-    else
-        let perK (k, (lambda, tauFactor, scores: (float * float * float) list)) =
-            let title = sprintf "k = %d: validation post-hoc accuracy (%%); chosen λ = %g, τ = %g·k" k lambda tauFactor
-            title + ":\n\n" +
-            table title
-                (Array.append [| "λ \\ τ" |] (tuneTauFactors |> List.map (sprintf "%g·k") |> Array.ofList))
-                (tuneLambdas
-                 |> List.map (fun l ->
-                     Array.append [| sprintf "%g" l |]
-                         (tuneTauFactors |> List.map (fun t ->
-                             scores |> List.find (fun (l', t', _) -> l' = l && t' = t) |> fun (_, _, a) -> fmt 1 a) |> Array.ofList))
-                 |> Array.ofList)
-        String.Join("\n\n", "## I-MLE's λ and τ, chosen on the validation split" :: List.map perK tuning) + "\n"
 
 /// Runs the configured experiment: data, the classifier, every selector at every k, results.json, the plot, report.md.
 /// None when the data is missing.
@@ -443,70 +383,13 @@ let runExperiment (cfg: Config) : L2xRow[] option =
         writeJson (Path.Combine(dir, "results.json")) rows
         barPlot (Path.Combine(dir, "post-hoc-accuracy.png")) "Post-hoc accuracy on Fashion-MNIST patches (%)" "%"
             (rows |> Array.map (fun r -> sprintf "%s k=%d" r.MethodId r.K)) (rows |> Array.map (fun r -> r.PostHocAccuracy))
-        let md =
-            table "L2X on image patches: post-hoc accuracy (%), higher is better"
-                (Array.append [| "method" |] (cfg.Ks |> List.map (sprintf "k = %d") |> Array.ofList)
-                 |> fun h -> Array.append h [| "paper: BeerAdvocate MSE×100 (k=5 / 10 / 15, different data and metric)"; "seconds" |])
-                (specs |> List.map (fun spec ->
-                    let spec = if spec.Id = "imle" && not tuning.IsEmpty then { spec with Name = "I-MLE SoG (λ, τ tuned per k)" } else spec
-                    let mine = rows |> Array.filter (fun r -> r.MethodId = spec.Id)
-                    let paper =
-                        match spec.PaperRow |> Option.bind (fun r -> paperBeer |> List.tryFind (fun (n, _) -> n = r)) with
-                        | Some(_, v) -> String.Join(" / ", v |> Array.map (fmt 2))
-                        | None -> "–"
-                    Array.concat
-                        [ [| spec.Name |]
-                          cfg.Ks |> List.map (fun k -> mine |> Array.tryFind (fun r -> r.K = k) |> Option.map (fun r -> fmt 1 r.PostHocAccuracy) |> Option.defaultValue "–") |> Array.ofList
-                          [| paper; fmt 0 (mine |> Array.sumBy (fun r -> r.Seconds)) |] ])
-                 |> Array.ofList)
-        let dataName = Idx.datasetName cfg.DataDir
-        let report =
-            String.Join("\n",
-                [ "# Learning to explain: k of 49 image patches (paper Sec. 5.2, Table 1 setting)"
-                  ""
-                  "Reproduce with:"
-                  ""
-                  "```"
-                  cfg.Command
-                  "```"
-                  ""
-                  (if cfg.Tune then sprintf "With `--tune`: the selectors train on the first %d training images; the last %d are the validation split for I-MLE's λ and τ." nFit nValid else "")
-                  ""
-                  sprintf "Settings: %s, %d training and %d test images (first N), %d×%d patches of %d×%d pixels (%d), k = %s, classifier %d epochs, explainer %d epochs per selector and k, batch %d, Adam lr %g, seed %d, device %s; total wall time %.0f s."
-                      dataName nTrain nTest grid grid patch patch (grid * grid) (String.Join(", ", cfg.Ks)) cfg.ClassifierEpochs cfg.Epochs cfg.Batch cfg.Lr cfg.Seed cfg.DeviceName totalWatch.Elapsed.TotalSeconds
-                  ""
-                  sprintf "Classifier (conv 16 - pool - conv 32 - pool - dense 128 - dense 10), trained on full images with the true labels and then frozen: test accuracy %.2f%%." classifierAccuracy
-                  ""
-                  "Explainer: a small CNN (conv 16 - conv 16 - pool - conv 32 - pool - 1×1 conv) giving one score per 4×4 patch. Training: the selector turns the scores into a k-hot (or relaxed) patch mask, the mask is upsampled to pixels (other pixels set to 0), and the loss is the cross-entropy of the *frozen classifier* on the masked image against the classifier's own full-image prediction (summed over the batch). No separate approximator is trained (L2X trains a variational approximator jointly; here the classifier itself is the model being explained and the one the metric uses)."
-                  ""
-                  "Metric: post-hoc accuracy — the share of test images on which the frozen classifier, given only the k patches chosen by the hard top-k of the explainer's scores (no noise), predicts the same class as on the full image."
-                  ""
-                  md
-                  ""
-                  tuningSection tuning
-                  "Selectors:"
-                  ""
-                  String.Join("\n", specs |> List.map (fun s ->
-                      let description =
-                          if s.Id = "imle" && not tuning.IsEmpty then
-                              "I-MLE on the k-subset (top-k) problem, PID target, gradient divided by λ, S = 1, SoG(κ = k, τ, s = 10) noise; λ ∈ {10, 100, 1000} and τ ∈ {k, 2k, 3k} chosen per k on the validation split (above)"
-                          else s.Description
-                      sprintf "- **%s** (`%s`): %s" s.Name s.Id description))
-                  ""
-                  "## Paper (different data and metric)"
-                  ""
-                  "paper, Table 1 and appendix (BeerAdvocate aroma, selecting k of the words of a review, test MSE × 100 of the rating predicted from the selected words, lower is better): I-MLE 2.62 / 2.71 / 2.91, L2X 5.75 / 6.68 / 7.71, SoftSub 2.57 / 2.67 / 2.52, identity with projection 2.62 / 2.47 / 2.39 for k = 5 / 10 / 15; STE (SoG, τ = 30) 4.44 at k = 10. Its qualitative result: I-MLE is on par with SoftSub and identity and clearly better than L2X's relaxed sampler. The columns above are not comparable in value: different data (image patches instead of words), different metric (post-hoc accuracy, higher is better)."
-                  ""
-                  "## Plots"
-                  ""
-                  "- `post-hoc-accuracy.png`: post-hoc accuracy per selector and k"
-                  ""
-                  "## Caveats"
-                  ""
-                  "- BeerAdvocate is not available here; Fashion-MNIST patches stand in (the original L2X paper's MNIST setting). " + (if tuning.IsEmpty then "No hyperparameter search: I-MLE λ, the SoG temperature and the relaxation temperatures are fixed (the paper tuned them on validation MSE)." else "I-MLE's λ and τ are chosen on a validation split (as the paper did, on its grid); the other selectors' temperatures are fixed.")
-                  "- One seed; unless run with `--full`, a subset of the images and few epochs."
-                  "" ])
-        writeReport { Seed = cfg.Seed; OutDir = dir; Quick = false } "l2x" report
+        L2xReport.write dir
+            { Command = cfg.Command; DataDir = cfg.DataDir; Tune = cfg.Tune; TrainImages = nTrain; TestImages = nTest
+              FitImages = nFit; ValidationImages = nValid; Grid = grid; Patch = patch; Ks = cfg.Ks
+              ClassifierEpochs = cfg.ClassifierEpochs; Epochs = cfg.Epochs; Batch = cfg.Batch; Lr = cfg.Lr; Seed = cfg.Seed
+              DeviceName = cfg.DeviceName; Seconds = totalWatch.Elapsed.TotalSeconds; ClassifierAccuracy = classifierAccuracy }
+            (specs |> List.map (fun s -> ({ Id = s.Id; Name = s.Name; Description = s.Description; PaperRow = s.PaperRow }: SelectorNote)))
+            tuning rows
         classifier.Dispose()
         Some rows
 

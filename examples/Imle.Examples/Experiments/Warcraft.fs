@@ -13,8 +13,11 @@ open TorchSharp
 open Imle
 open Imle.Torch
 open Imle.Examples
+open Imle.Data
+open Imle.Data.WarcraftMaps
 open Imle.Examples.Output
-open Imle.Examples.Experiments.WarcraftMaps
+open Imle.Examples.Experiments.WarcraftPictures
+open Imle.Examples.Experiments.WarcraftReport
 
 type private Tensor = torch.Tensor
 
@@ -48,47 +51,15 @@ type Args =
             | Cache _ -> "folder of the map cache (default <out>/../cache)"
             | Lr _ -> "Adam learning rate (default 5e-4, decayed x0.1 at 60% and 80% of the epochs)"
 
-/// One result: a method at one grid size.
-type WarcraftRow =
-    {
-        /// The method as the report names it.
-        Method: string
-        /// The method's command-line id.
-        MethodId: string
-        /// The I-MLE target distribution (or the loss / gradient rule) used.
-        Target: string
-        /// Grid side K.
-        K: int
-        /// Training epochs.
-        Epochs: int
-        /// Training maps.
-        TrainMaps: int
-        /// Test maps.
-        TestMaps: int
-        /// Batch size.
-        Batch: int
-        /// Percentage of test maps whose predicted path has optimal cost under the true costs (1e-4 relative).
-        OptimalPathAccuracy: float
-        /// Percentage of test cells on which the predicted path indicator equals the true one.
-        CellAccuracy: float
-        /// The paper's number for this method and K (mean ± sd over 5 runs), or "–".
-        Paper: string
-        /// Training and evaluation time in seconds.
-        Seconds: float
-        /// The torch device.
-        Device: string
-        /// The seed.
-        Seed: int
-    }
-
 /// How the combinatorial losses are scaled (it matters: Eq. 14 and the λ of PID/BB read dL/dz's magnitude).
 type LossKind =
-    /// ℓ_H summed over the cells and the maps of the batch: dL/dz = 1 − 2y per cell, so Eq. 14's target is
-    /// θ' = 2y − 1 (costs −1 on the true path, +1 elsewhere), on the scale of the noise.
+    /// ℓ_H summed over the cells and the maps of the batch (`Reduction.Sum`): dL/dz = 1 − 2y per cell, so Eq. 14's
+    /// target is θ' = 2y − 1 (costs −1 on the true path, +1 elsewhere), on the scale of the noise.
     | HammingSum
-    /// ℓ_H summed over the cells, averaged over the maps (Pogančić et al.'s HammingLoss): dL/dz = (1 − 2y)/B.
+    /// ℓ_H summed over the cells, averaged over the maps (`Reduction.Mean`, Pogančić et al.'s HammingLoss):
+    /// dL/dz = (1 − 2y)/B.
     | HammingPerMap
-    /// Regret ℓ_R = ⟨c, z − y⟩ summed over the maps: dL/dz = c, the true costs (Fact 2).
+    /// Regret ℓ_R = ⟨c, z − y⟩ summed over the maps (`Reduction.Sum`): dL/dz = c, the true costs (Fact 2).
     | RegretSum
 
 /// How a method trains.
@@ -172,33 +143,6 @@ let private paperFor (spec: MethodSpec) (k: int) =
     | Some c, Some row -> row.[c]
     | _ -> "–"
 
-// ----- the model ----------------------------------------------------------------------------------------------------
-
-/// A small CNN standing in for the truncated ResNet18: a 4×4 stride-4 stem (image / 4, i.e. 2×2 positions per
-/// 8×8 cell), a 3×3 convolution and one residual 3×3 block, all with batch norm, a 1×1 head to one channel, adaptive
-/// max-pooling to K×K and softplus (costs must be positive for Dijkstra). Image [B, 3, 8K, 8K] → costs [B, K, K].
-type CostNet(k: int, width: int64) as this =
-    inherit torch.nn.Module<Tensor, Tensor>("WarcraftCostNet")
-    let conv1 = torch.nn.Conv2d(3L, width, 4L, stride = 4L, padding = 0L, bias = false)
-    let bn1 = torch.nn.BatchNorm2d(width)
-    let conv2 = torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
-    let bn2 = torch.nn.BatchNorm2d(width)
-    let conv3 = torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
-    let bn3 = torch.nn.BatchNorm2d(width)
-    let head = torch.nn.Conv2d(width, 1L, 1L)
-    do this.RegisterComponents()
-
-    override _.forward(x: Tensor) : Tensor =
-        let a1 = torch.nn.functional.relu (bn1.forward (conv1.forward x))
-        let a2 = torch.nn.functional.relu (bn2.forward (conv2.forward a1))
-        let a3 = torch.nn.functional.relu (Safe.add (bn3.forward (conv3.forward a2)) a2)
-        let h = head.forward a3
-        let pooled = torch.nn.functional.adaptive_max_pool2d (h, [| int64 k; int64 k |])
-        // softplus(h) = log(1 + eʰ) = logaddexp(h, 0): positive costs, with no temporary Scalar (see Safe).
-        use logits = pooled.squeeze(1L)
-        use zero = torch.zeros_like(logits)
-        torch.logaddexp(logits, zero)
-
 // ----- data to tensors ----------------------------------------------------------------------------------------------
 
 /// Images [B, 3, 8K, 8K] in [0, 1], true costs [B, K, K] and true paths [B, K, K] for the maps `idx`, on `device`.
@@ -221,7 +165,7 @@ let private tensors (maps: WarcraftMap[]) (idx: int[]) (device: torch.Device) : 
     x, c, y
 
 /// Optimal-path accuracy (%), cell accuracy (%) and the predicted path of test map 0.
-let private evaluate (model: CostNet) (maps: WarcraftMap[]) (batch: int) (device: torch.Device) : float * float * float[] =
+let private evaluate (model: WarcraftCostNet) (maps: WarcraftMap[]) (batch: int) (device: torch.Device) : float * float * float[] =
     let k = maps.[0].K
     let problem = WarcraftMaps.problem k
     let cells = k * k
@@ -277,39 +221,25 @@ type private MethodRun =
       TestAccuracy: float[]
       SamplePath: float[] }
 
-/// The factor that turns `Losses.hamming` into ℓ_H summed over the cells and averaged over the maps of a batch of
-/// K×K states, found by probing it once (z = 1, y = 0 on [2, K, K]: that convention gives K²), so the loss scales
-/// stay right whichever reduction the library uses.
-let private hammingFactor (k: int) =
-    use _ = torch.NewDisposeScope()
-    let z = torch.ones([| 2L; int64 k; int64 k |])
-    let y = torch.zeros([| 2L; int64 k; int64 k |])
-    float (k * k) / float ((Losses.hamming z y).item<float32> ())
-
 let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: WarcraftMap[]) (spec: MethodSpec) : MethodRun =
     let watch = Stopwatch.StartNew()
     let problem = WarcraftMaps.problem k
     torch.random.manual_seed (int64 cfg.Seed) |> ignore
-    let model = new CostNet(k, 32L)
+    let model = new WarcraftCostNet(k, 32L)
     model.``to``(cfg.Device) |> ignore
     let optimizer = torch.optim.Adam(model.parameters (), cfg.Lr)
     let milestones = [| int (round (0.6 * float cfg.Epochs)); int (round (0.8 * float cfg.Epochs)) |] |> Array.distinct
     let scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, 0.1)
     use generator = new torch.Generator(uint64 (cfg.Seed * 7919 + 17), cfg.Device)
     let steps = (train.Length + cfg.Batch - 1) / cfg.Batch
-    let hammingToPerMap = hammingFactor k
     let losses = Array.zeroCreate cfg.Epochs
     let accuracy = Array.zeroCreate cfg.Epochs
     let last = ref (0.0, 0.0, [||])
     progress (sprintf "K=%d %s" k spec.Name) (cfg.Epochs * steps) (fun tick ->
         for epoch in 0 .. cfg.Epochs - 1 do
-            let rng = Random(cfg.Seed * 1000 + epoch)
-            let order = Array.init train.Length id
-            rng.Shuffle order
             let mutable sum = 0.0
-            for s in 0 .. steps - 1 do
+            for idx in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) train.Length cfg.Batch do
                 use _ = torch.NewDisposeScope()
-                let idx = order.[s * cfg.Batch .. min train.Length ((s + 1) * cfg.Batch) - 1]
                 let b = idx.Length
                 let x, c, y = tensors train idx cfg.Device
                 let w = model.forward x
@@ -319,9 +249,9 @@ let private trainMethod (cfg: Config) (k: int) (train: WarcraftMap[]) (test: War
                     | Layer(estimator, kind) ->
                         let z = Discrete.apply problem estimator generator w
                         match kind with
-                        | HammingSum -> Safe.mulScalar (Losses.hamming z y) (hammingToPerMap * float b), float b
-                        | HammingPerMap -> Safe.mulScalar (Losses.hamming z y) hammingToPerMap, 1.0
-                        | RegretSum -> Safe.mulScalar (Losses.regret z c y) (float b), float b
+                        | HammingSum -> Losses.hammingWith Reduction.Sum z y, float b
+                        | HammingPerMap -> Losses.hammingWith Reduction.Mean z y, 1.0
+                        | RegretSum -> Losses.regretWith Reduction.Sum z c y, float b
                     | FenchelYoungLoss(noise, samples) -> Losses.fenchelYoung problem noise samples generator w y, 1.0
                     | CostRegression -> torch.nn.functional.mse_loss(w, c, torch.nn.Reduction.Mean), 1.0
                 optimizer.zero_grad ()
@@ -362,21 +292,6 @@ let private pathColours =
     [| SkiaSharp.SKColors.Red; SkiaSharp.SKColors.Blue; SkiaSharp.SKColors.Orange; SkiaSharp.SKColors.Magenta
        SkiaSharp.SKColors.Cyan; SkiaSharp.SKColors.Yellow; SkiaSharp.SKColors.Black; SkiaSharp.SKColors.Purple |]
 
-/// The results as a Markdown table (ours beside the paper's), also printed to the console.
-let resultsTable (rows: WarcraftRow[]) : string =
-    table "Warcraft shortest path: optimal-path accuracy (ours vs paper)"
-        [| "method"; "K"; "ours: optimal path %"; "ours: cell %"; "paper %"; "epochs"; "train maps"; "seconds" |]
-        (rows |> Array.map (fun r ->
-            [| r.Method; string r.K; fmt 1 r.OptimalPathAccuracy; fmt 1 r.CellAccuracy; r.Paper; string r.Epochs
-               string r.TrainMaps; fmt 0 r.Seconds |]))
-
-/// The target distribution / loss of each method, as a Markdown list.
-let targetsList (rows: WarcraftRow[]) : string =
-    rows
-    |> Array.distinctBy (fun r -> r.MethodId)
-    |> Array.map (fun r -> sprintf "- **%s** (`%s`): %s" r.Method r.MethodId r.Target)
-    |> fun lines -> String.Join("\n", lines)
-
 /// Runs the configured experiment: data (cached), every method at every K, results.json, plots, report.md.
 let runExperiment (cfg: Config) : WarcraftRow[] =
     let dir = ensureDir cfg.OutDir
@@ -388,7 +303,7 @@ let runExperiment (cfg: Config) : WarcraftRow[] =
             | None -> invalidArg "methods" (sprintf "Unknown method '%s'; known: %s." id (String.Join(", ", methodIds))))
     cfg.Ks |> List.iter (fun k -> if k < 2 then invalidArg "k" (sprintf "K must be at least 2; got %d." k))
     specsFor 12 |> ignore
-    let datasetNotes = ResizeArray<string>()
+    let mapSummaries = ResizeArray<MapSummary>()
     let allRuns = ResizeArray<MethodRun>()
     for k in cfg.Ks do
         let load split count =
@@ -398,12 +313,7 @@ let runExperiment (cfg: Config) : WarcraftRow[] =
             maps
         let train = load "train" cfg.TrainMaps
         let test = load "test" cfg.TestMaps
-        let shares = terrainShares train
-        datasetNotes.Add(
-            sprintf "K = %d: image %d×%d px; terrain shares %s; mean true path length %.1f cells (κ = int(1.3·K) = %d)"
-                k (imageSide k) (imageSide k)
-                (String.Join(", ", Array.map2 (fun (n: string) s -> sprintf "%s %.0f%%" n (100.0 * s)) terrainNames shares))
-                (meanPathLength train) (int (1.3 * float k)))
+        mapSummaries.Add { GridSide = k; TerrainShares = terrainShares train; MeanPathLength = meanPathLength train }
         let runs = specsFor k |> List.map (trainMethod cfg k train test)
         allRuns.AddRange runs
         // Pictures: a sample test map with the true path and every method's prediction; curves per method.
@@ -423,51 +333,10 @@ let runExperiment (cfg: Config) : WarcraftRow[] =
         (allRuns |> Seq.map (fun r -> {| method = r.Row.Method; k = r.Row.K; trainingLoss = r.Losses; testOptimalPathAccuracy = r.TestAccuracy |}) |> Array.ofSeq)
     barPlot (Path.Combine(dir, "accuracy.png")) "Optimal-path accuracy on test maps" "%"
         (rows |> Array.map (fun r -> sprintf "%s K=%d" r.MethodId r.K)) (rows |> Array.map (fun r -> r.OptimalPathAccuracy))
-    let md = resultsTable rows
-    let report =
-        String.Join("\n",
-            [ "# Warcraft-style shortest path (paper Table 2)"
-              ""
-              "Reproduce with:"
-              ""
-              "```"
-              cfg.Command
-              "```"
-              ""
-              sprintf "Settings: K = %s, %d epochs, %d training maps, %d test maps, batch %d, Adam lr %g (×0.1 at 60%% and 80%% of the epochs), seed %d, device %s."
-                  (String.Join(", ", cfg.Ks)) cfg.Epochs cfg.TrainMaps cfg.TestMaps cfg.Batch cfg.Lr cfg.Seed cfg.DeviceName
-              ""
-              "Metric: the share of test maps whose predicted path (Dijkstra on the predicted costs, 8 neighbours) has optimal cost under the true costs (1e-4 relative); cell accuracy is the share of cells where the predicted path indicator equals the true one. \"paper\" is Table 2 of Niepert et al. (2021), mean ± sd over 5 runs with 50 epochs on 10,000 real Warcraft II maps."
-              ""
-              md
-              ""
-              "Targets and losses:"
-              ""
-              targetsList rows
-              ""
-              "## Data"
-              ""
-              "Procedurally generated maps (not the Warcraft II tile set, which is not available here): terrain from two smoothed random fields (elevation, moisture) cut at per-map quantiles plus random-walk roads; costs grass 0.8, road 1.2, forest 3.5, dense forest 5.3, rock 7.7, water 9.2; each cell an 8×8 textured tile with per-tile variation; deterministic from the seed and cached."
-              ""
-              String.Join("\n", datasetNotes |> Seq.map (fun s -> "- " + s))
-              ""
-              "## Plots"
-              ""
-              String.Join("\n", cfg.Ks |> List.map (fun k ->
-                  sprintf "- `sample-map-K%d.png`: a test map with the true path (red) and each method's path\n- `training-loss-K%d.png`, `test-accuracy-K%d.png`: curves per epoch" k k k))
-              "- `accuracy.png`: optimal-path accuracy per method"
-              ""
-              "## Caveats"
-              ""
-              "- Different data: procedural maps with six terrain types stand in for the Warcraft II maps, so the numbers are comparable in kind, not in value."
-              "- Smaller model: a 3-layer CNN (4×4 stride-4 stem, two 3×3 convolutions, 32 channels) with batch norm and one residual block, adaptive max-pool to K×K and softplus, instead of the truncated ResNet18."
-              "- One seed per row (the paper: 5); unless run with `--full`, far fewer maps and epochs than the paper's 10,000 maps × 50 epochs."
-              "- `imle-mm-delta0` is `imle-mm` without noise (ρ = δ₀): by Fact 1 it is the perceptron rule, which BB approaches for large λ, so comparing it with `imle-mm` isolates the effect of the SoG noise on the MAP-MAP target."
-              "- μ-μ: the paper's μ-μ row was produced with a target built from the *true* cell costs (anchors: tf-imle code). Here `imle-mumu` is the honest gradient-based version (PID target from dL/dz of the Hamming loss, λ = 10), and `imle-fact2` is Fact 2 made explicit: Eq. 14 applied to the regret loss ℓ_R, whose gradient dL/dz is the true cost vector, so θ' = −c_true. It therefore trains on the true costs (stronger supervision than paths), like the paper's row."
-              "- Loss scaling: Eq. 14 reads dL/dz directly, so `imle-mm` sums ℓ_H over cells and maps (dL/dz = 1 − 2y, the target θ' = 2y − 1 sits on the noise's scale); `imle-fact2` sums ℓ_R over maps (dL/dz = c). BB, PID μ-μ and identity use Pogančić et al.'s Hamming loss (summed over cells, averaged over maps), for which BB's λ = 20 was chosen."
-              "- DPO uses the Fenchel–Young loss with Normal(σ = 1) perturbations and 10 samples; identity with projection uses mean-centring and SoG noise in the forward pass; the regression baseline fits the true costs by MSE and never sees the solver in training."
-              "" ])
-    writeReport { Seed = cfg.Seed; OutDir = dir; Quick = false } "warcraft" report
+    WarcraftReport.write dir
+        { Command = cfg.Command; Ks = cfg.Ks; Epochs = cfg.Epochs; TrainMaps = cfg.TrainMaps; TestMaps = cfg.TestMaps
+          Batch = cfg.Batch; Lr = cfg.Lr; Seed = cfg.Seed; DeviceName = cfg.DeviceName }
+        (List.ofSeq mapSummaries) rows
     rows
 
 /// The command line that reproduces a configuration.

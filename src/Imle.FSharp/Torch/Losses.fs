@@ -3,6 +3,20 @@ namespace Imle.Torch
 open TorchSharp
 open Imle
 
+/// How `Losses.hammingWith` and `Losses.regretWith` reduce a batch of per-entry losses. The batch is the first dim of
+/// tensors of rank ≥ 2 (states [B, ...]); a tensor of rank ≤ 1 is one state, a batch of one.
+[<RequireQualifiedAccess>]
+type Reduction =
+    /// The sum over every entry of every state of the batch: a scalar. dL/dz is then of order 1 per entry, whatever
+    /// the batch size (the scale Eq. 14's target θ' = θ − dL/dz is built for).
+    | Sum
+    /// The mean over the batch of the per-state sums (the sum divided by B): a scalar. What `Losses.hamming` and
+    /// `Losses.regret` return (Pogančić et al.'s convention).
+    | Mean
+    /// The per-state sums, without reducing over the batch: a tensor [B] for states [B, ...], a scalar for one
+    /// state of rank ≤ 1.
+    | PerSample
+
 /// Losses over discrete states: the paper's (Hamming ℓ_H, regret ℓ_R), Berthet et al.'s Fenchel–Young loss, and
 /// Gao et al.'s optimal-value loss with generalized gradients.
 [<RequireQualifiedAccess>]
@@ -14,30 +28,55 @@ module Losses =
         if x.shape <> y.shape then
             invalidArg b (sprintf "%s has shape %A but %s has shape %A; they must match." b y.shape a x.shape)
 
-    /// Hamming loss ℓ_H(z, y) = z∘(1 − y) + y∘(1 − z) (paper Sec. 4), summed over the state's entries and averaged
-    /// over the batch (the first dim of tensors of rank ≥ 2), as in Pogančić et al.'s code. Summing over the state keeps
-    /// dL/dz of order 1, which is the scale λ and the Eq. 14 target are tuned for.
-    let hamming (z: Tensor) (y: Tensor) : Tensor =
+    /// Reduces per-entry losses [B, ...] (or one state of rank ≤ 1) as `reduction` says.
+    let private reduce (reduction: Reduction) (entries: Tensor) : Tensor =
+        let rank = entries.shape.Length
+        match reduction with
+        | Reduction.Sum -> entries.sum()
+        | Reduction.Mean ->
+            let batch = if rank >= 2 then entries.shape.[0] else 1L
+            use total = entries.sum()
+            Safe.divScalar total (float batch)
+        | Reduction.PerSample ->
+            if rank >= 2 then
+                use flat = entries.flatten(1L)
+                flat.sum(1L)
+            else
+                entries.sum()
+
+    /// Hamming loss ℓ_H(z, y) = z∘(1 − y) + y∘(1 − z) (paper Sec. 4) of states z and targets y of the same shape
+    /// [B, ...], summed over each state's entries and reduced over the batch as `reduction` says (`Reduction.Mean` is
+    /// `hamming`).
+    let hammingWith (reduction: Reduction) (z: Tensor) (y: Tensor) : Tensor =
+        if isNull (box reduction) then nullArg "reduction"
         sameShape "z" z "y" y
         use notY = Safe.subtractFrom 1.0 y
         use notZ = Safe.subtractFrom 1.0 z
         use a = z * notY
         use b = y * notZ
-        let batch = if z.shape.Length >= 2 then z.shape.[0] else 1L
         use both = Safe.add a b
-        use total = both.sum()
-        Safe.divScalar total (float batch)
+        reduce reduction both
 
-    /// Regret ℓ_R = ⟨c, z − z*⟩ averaged over the batch: the excess true cost of the predicted state z over the
-    /// optimal state z* for the true costs c (all of shape [B, ...]).
-    let regret (z: Tensor) (costs: Tensor) (optimal: Tensor) : Tensor =
+    /// Hamming loss ℓ_H(z, y) = z∘(1 − y) + y∘(1 − z) (paper Sec. 4), summed over the state's entries and averaged
+    /// over the batch (the first dim of tensors of rank ≥ 2), as in Pogančić et al.'s code: `hammingWith Reduction.Mean`.
+    /// Summing over the state keeps dL/dz of order 1 per map, which is the scale λ is tuned for; `hammingWith
+    /// Reduction.Sum` keeps dL/dz = 1 − 2y per entry whatever the batch size (the scale of Eq. 14's target).
+    let hamming (z: Tensor) (y: Tensor) : Tensor = hammingWith Reduction.Mean z y
+
+    /// Regret ℓ_R = ⟨c, z − z*⟩: the excess true cost of the predicted state z over the optimal state z* for the true
+    /// costs c (all of shape [B, ...]), summed over each state's entries and reduced over the batch as `reduction`
+    /// says (`Reduction.Mean` is `regret`). Its gradient w.r.t. z is c (Fact 2).
+    let regretWith (reduction: Reduction) (z: Tensor) (costs: Tensor) (optimal: Tensor) : Tensor =
+        if isNull (box reduction) then nullArg "reduction"
         sameShape "z" z "costs" costs
         sameShape "z" z "optimal" optimal
         use diff = z - optimal
         use prod = costs * diff
-        let b = if z.shape.Length > 1 then z.shape.[0] else 1L
-        use total = prod.sum()
-        Safe.divScalar total (float b)
+        reduce reduction prod
+
+    /// Regret ℓ_R = ⟨c, z − z*⟩ averaged over the batch: the excess true cost of the predicted state z over the
+    /// optimal state z* for the true costs c (all of shape [B, ...]); `regretWith Reduction.Mean`.
+    let regret (z: Tensor) (costs: Tensor) (optimal: Tensor) : Tensor = regretWith Reduction.Mean z costs optimal
 
     /// The Fenchel–Young loss of perturbed optimizers (Berthet et al.): F(θ) − ⟨θ, y⟩ with
     /// F(θ) = E[max_z ⟨z, θ + ε⟩] estimated with `samples` draws of `noise` from `generator`, averaged over the batch;

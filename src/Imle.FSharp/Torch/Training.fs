@@ -15,3 +15,17 @@ module Training =
         if isNull loss then nullArg "loss"
         loss.backward()
         BackwardErrors.throwIfAny ()
+
+    /// Shuffled mini-batches of the indices 0 .. count − 1, for one epoch: shuffles them with `rng.Shuffle`
+    /// (Fisher–Yates: one `rng.Next` per index but the last), then cuts them in order into ⌈count / batchSize⌉ batches
+    /// of `batchSize` indices, the last one shorter when `count` is not a multiple. Every index appears exactly once.
+    /// The batches depend only on the generator's state, so a generator seeded per epoch (the examples use
+    /// `Random(seed * 1000 + epoch)`) gives the same batches on every run. `count` ≥ 0 (0 gives no batch),
+    /// `batchSize` ≥ 1; otherwise an ArgumentException naming the parameter.
+    let shuffledBatches (rng: Random) (count: int) (batchSize: int) : int[][] =
+        if isNull rng then nullArg "rng"
+        Validate.intAtLeast "count" 0 count
+        Validate.intAtLeast "batchSize" 1 batchSize
+        let order = Array.init count id
+        rng.Shuffle order
+        Array.chunkBySize batchSize order

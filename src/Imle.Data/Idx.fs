@@ -1,10 +1,11 @@
 /// IDX files (the MNIST / Fashion-MNIST format): a reader for unsigned-byte IDX arrays (plain or gzip-compressed,
 /// recognised by content, not by name), a writer (for tests and small fixtures), and a loader of the four standard files
-/// of a dataset folder as float32 tensors.
+/// of a dataset folder as float32 tensors. Null or out-of-range arguments raise ArgumentException (naming the
+/// parameter); malformed files raise IdxFormatException, missing ones DatasetNotFoundException.
 ///
 /// Format: a 4-byte magic number 0x00 0x00 TYPE NDIMS (TYPE 0x08 = unsigned byte; images 0x00000803, labels
 /// 0x00000801), NDIMS big-endian int32 sizes, then the values in row-major order.
-module Imle.Examples.Data.Idx
+module Imle.Data.Idx
 
 open System
 open System.Buffers.Binary
@@ -13,10 +14,11 @@ open System.IO.Compression
 open TorchSharp
 
 /// An IDX file could not be read: a bad magic number, an unsupported element type, a truncated or over-long file.
+/// The message names the file and what is wrong.
 type IdxFormatException(message: string) =
     inherit Exception(message)
 
-/// The dataset's files are not where they were looked for.
+/// The dataset's files are not where they were looked for; the message names the missing files and how to get them.
 type DatasetNotFoundException(message: string) =
     inherit Exception(message)
 
@@ -34,13 +36,30 @@ let DefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist"
 
 /// How a report names the data in `dir`: "Fashion-MNIST" for a Fashion-MNIST folder, otherwise its path.
 let datasetName (dir: string) =
+    Check.notNull "dir" dir
     if dir.Contains("fashion", System.StringComparison.OrdinalIgnoreCase) then "Fashion-MNIST" else "the IDX data in " + dir
 
 /// An unsigned-byte IDX array: its dimensions and its values in row-major order.
-type IdxArray = { Dims: int[]; Data: byte[] }
+type IdxArray =
+    {
+        /// The dimensions, outermost first.
+        Dims: int[]
+        /// The values in row-major order (the product of `Dims` bytes).
+        Data: byte[]
+    }
 
 /// Images of one IDX image file: count, rows, columns and count·rows·columns pixel bytes (0 = background).
-type IdxImages = { Count: int; Rows: int; Cols: int; Pixels: byte[] }
+type IdxImages =
+    {
+        /// The number of images.
+        Count: int
+        /// Pixel rows per image.
+        Rows: int
+        /// Pixel columns per image.
+        Cols: int
+        /// Count·rows·columns bytes, image after image, each row-major.
+        Pixels: byte[]
+    }
 
 let private fail fmt = Printf.kprintf (fun s -> raise (IdxFormatException s)) fmt
 
@@ -66,6 +85,8 @@ let private readBytes (path: string) : byte[] =
 
 /// Parses the bytes of an unsigned-byte IDX file; `source` names the file in error messages.
 let parse (source: string) (bytes: byte[]) : IdxArray =
+    Check.notNull "source" source
+    Check.notNull "bytes" bytes
     if bytes.Length < 4 then
         fail "%s: %d bytes is too short for an IDX file (the magic number alone takes 4)." source bytes.Length
     let magic = BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, 0, 4))
@@ -91,8 +112,10 @@ let parse (source: string) (bytes: byte[]) : IdxArray =
             (available - count) count (String.Join("×", dims))
     { Dims = dims; Data = bytes.[header .. header + int count - 1] }
 
-/// Reads an unsigned-byte IDX file of any rank (plain or gzip-compressed).
-let read (path: string) : IdxArray = parse path (readBytes path)
+/// Reads an unsigned-byte IDX file of any rank (plain or gzip-compressed); FileNotFoundException when it is absent.
+let read (path: string) : IdxArray =
+    Check.nonEmpty "path" path
+    parse path (readBytes path)
 
 /// Reads an IDX image file (magic 0x00000803: count × rows × columns bytes).
 let readImages (path: string) : IdxImages =
@@ -112,6 +135,8 @@ let readLabels (path: string) : byte[] =
 
 /// The bytes of an unsigned-byte IDX file with the given dimensions and values.
 let encode (dims: int[]) (data: byte[]) : byte[] =
+    Check.notNull "dims" dims
+    Check.notNull "data" data
     if dims.Length < 1 || dims.Length > 255 then invalidArg "dims" (sprintf "IDX files have 1 to 255 dimensions; got %d." dims.Length)
     if dims |> Array.exists (fun d -> d < 0) then invalidArg "dims" "Dimensions must be non-negative."
     let count = dims |> Array.fold (fun acc d -> acc * int64 d) 1L
@@ -127,6 +152,7 @@ let encode (dims: int[]) (data: byte[]) : byte[] =
 
 /// Writes an unsigned-byte IDX file, gzip-compressed when the path ends in ".gz".
 let write (path: string) (dims: int[]) (data: byte[]) : unit =
+    Check.nonEmpty "path" path
     let bytes = encode dims data
     if path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) then
         use file = File.Create path
@@ -135,33 +161,54 @@ let write (path: string) (dims: int[]) (data: byte[]) : unit =
     else
         File.WriteAllBytes(path, bytes)
 
-/// Writes an IDX image file of `count` images of rows × cols bytes.
+/// Writes an IDX image file of `count` images of rows × cols bytes (gzip-compressed when the path ends in ".gz").
 let writeImages (path: string) (count: int) (rows: int) (cols: int) (pixels: byte[]) : unit =
+    Imle.Validate.intAtLeast "count" 0 count
+    Imle.Validate.intAtLeast "rows" 0 rows
+    Imle.Validate.intAtLeast "cols" 0 cols
+    Check.notNull "pixels" pixels
+    if int64 pixels.Length <> int64 count * int64 rows * int64 cols then
+        invalidArg "pixels" (sprintf "%d images of %d×%d need %d bytes; got %d." count rows cols (int64 count * int64 rows * int64 cols) pixels.Length)
     write path [| count; rows; cols |] pixels
 
-/// Writes an IDX label file.
-let writeLabels (path: string) (labels: byte[]) : unit = write path [| labels.Length |] labels
+/// Writes an IDX label file (gzip-compressed when the path ends in ".gz").
+let writeLabels (path: string) (labels: byte[]) : unit =
+    Check.notNull "labels" labels
+    write path [| labels.Length |] labels
 
 /// A dataset of the MNIST layout as tensors on the CPU: images [N, rows·cols] float32 in [0, 1], labels [N] int64.
 type Dataset =
-    { TrainImages: torch.Tensor
-      TrainLabels: torch.Tensor
-      TestImages: torch.Tensor
-      TestLabels: torch.Tensor
-      Rows: int
-      Cols: int
-      /// The four files read (train images, train labels, test images, test labels).
-      Files: string[] }
+    {
+        /// Training images [N, rows·cols], float32 in [0, 1].
+        TrainImages: torch.Tensor
+        /// Training labels [N], int64.
+        TrainLabels: torch.Tensor
+        /// Test images [M, rows·cols], float32 in [0, 1].
+        TestImages: torch.Tensor
+        /// Test labels [M], int64.
+        TestLabels: torch.Tensor
+        /// Pixel rows per image.
+        Rows: int
+        /// Pixel columns per image.
+        Cols: int
+        /// The four files read (train images, train labels, test images, test labels).
+        Files: string[]
+    }
 
 /// The file names tried for each of the four files: the standard names (`train-images-idx3-ubyte`) and the
 /// dotted variant (`train-images.idx3-ubyte`), each plain or with ".gz".
 let candidateNames (stem: string) (what: string) (idx: string) : string list =
+    Check.notNull "stem" stem
+    Check.notNull "what" what
+    Check.notNull "idx" idx
     [ for name in [ sprintf "%s-%s-%s-ubyte" stem what idx; sprintf "%s-%s.%s-ubyte" stem what idx ] do
         yield name
         yield name + ".gz" ]
 
-/// The message shown when a dataset folder lacks its files.
+/// The message shown when a dataset folder lacks its files (`missing`: the standard names of the absent files).
 let missingMessage (dir: string) (missing: string list) : string =
+    Check.notNull "dir" dir
+    Check.notNull "missing" missing
     sprintf
         "The dataset was not found in '%s': no %s. Install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` (it puts the IDX files in %s), or pass --data DIR pointing at a folder holding train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (optionally .gz; MNIST's files work too)."
         dir (String.Join(", ", missing |> List.map (fun s -> s + "[.gz]"))) DefaultFashionMnistDir
@@ -169,6 +216,7 @@ let missingMessage (dir: string) (missing: string list) : string =
 /// Finds the four files in `dir`: [| trainImages; trainLabels; testImages; testLabels |], or raises
 /// DatasetNotFoundException saying what is missing and how to get the data.
 let findFiles (dir: string) : string[] =
+    Check.nonEmpty "dir" dir
     let wanted = [ "train", "images", "idx3"; "train", "labels", "idx1"; "t10k", "images", "idx3"; "t10k", "labels", "idx1" ]
     let found =
         wanted |> List.map (fun (stem, what, idx) ->
@@ -193,6 +241,7 @@ let private labelsTensor (labels: byte[]) =
 /// float32 in [0, 1], labels [N] int64. Raises DatasetNotFoundException (with how to get the data) when files are
 /// missing and IdxFormatException when one is malformed or the counts disagree.
 let loadFashionMnist (dir: string) : Dataset =
+    Check.nonEmpty "dir" dir
     let files = findFiles dir
     let trainImages = readImages files.[0]
     let trainLabels = readLabels files.[1]
@@ -212,9 +261,10 @@ let loadFashionMnist (dir: string) : Dataset =
       Cols = trainImages.Cols
       Files = files }
 
-/// `loadFashionMnist` for a command: prints the error (missing data, malformed file) without a stack trace and returns
-/// None instead of raising.
+/// `loadFashionMnist` for a command-line program: prints the error (missing data, malformed file) to stderr without a
+/// stack trace and returns None instead of raising (a null or empty `dir` still raises ArgumentException).
 let tryLoad (dir: string) : Dataset option =
+    Check.nonEmpty "dir" dir
     try
         Some(loadFashionMnist dir)
     with
@@ -228,7 +278,17 @@ let tryLoad (dir: string) : Dataset option =
 /// The sizes of an MNIST-layout folder read from the two image files' headers only (no pixels): training images, test
 /// images, rows and columns; None when a file is missing or its header is unreadable (loading it then says why). The
 /// commands use it to estimate a run's memory and time before loading anything.
-type IdxSizes = { Train: int; Test: int; Rows: int; Cols: int }
+type IdxSizes =
+    {
+        /// Training images.
+        Train: int
+        /// Test images.
+        Test: int
+        /// Rows of an image.
+        Rows: int
+        /// Columns of an image.
+        Cols: int
+    }
 
 /// See IdxSizes.
 let tryPeek (dir: string) : IdxSizes option =

@@ -5,26 +5,32 @@
 /// roads drawn as random walks across the map); every cell is rendered as a textured 8×8-pixel RGB tile with per-tile
 /// variation, so the image has (8K)×(8K) pixels. The ground truth is the true cost matrix and the 8-neighbour
 /// minimum-cost path from the top-left to the bottom-right cell (Imle's Dijkstra). Everything is deterministic from
-/// (seed, K, split, index) and data sets are cached on disk.
-module Imle.Examples.Experiments.WarcraftMaps
+/// (seed, K, split, index) and data sets are cached on disk. Invalid arguments raise ArgumentException naming the
+/// parameter.
+module Imle.Data.WarcraftMaps
 
 open System
 open System.IO
 open Imle
 open Imle.Solvers
-open SkiaSharp
 
 /// Pixels per cell side.
 [<Literal>]
 let TilePixels = 8
 
-/// The terrain types, with their fixed costs.
+/// The terrain types; the value indexes `terrainCosts` and `terrainNames`.
 type Terrain =
+    /// Cost 0.8.
     | Grass = 0uy
+    /// Cost 1.2.
     | Road = 1uy
+    /// Cost 3.5.
     | Forest = 2uy
+    /// Cost 5.3.
     | DenseForest = 3uy
+    /// Cost 7.7.
     | Rock = 4uy
+    /// Cost 9.2.
     | Water = 5uy
 
 /// The vertex cost of each terrain (index = terrain value).
@@ -50,14 +56,19 @@ type WarcraftMap =
         Image: byte[]
     }
 
-/// The side of the image in pixels.
-let imageSide (k: int) = TilePixels * k
+/// The side of the image of a K×K map in pixels (8K).
+let imageSide (k: int) =
+    Validate.intAtLeast "k" 1 k
+    TilePixels * k
 
-/// The number of bytes of one image.
+/// The number of bytes of the image of a K×K map (3·8K·8K).
 let imageBytes (k: int) = 3 * imageSide k * imageSide k
 
-/// The problem every map is solved with.
-let problem (k: int) = Problem.gridShortestPath k k Eight
+/// The problem every K×K map is solved with: the 8-neighbour minimum-cost path from the top-left to the bottom-right
+/// cell.
+let problem (k: int) =
+    Validate.intAtLeast "k" 1 k
+    Problem.gridShortestPath k k Eight
 
 // ----- deterministic seeding ------------------------------------------------------------------------------------------
 
@@ -204,8 +215,12 @@ let private render (rng: Random) (k: int) (cells: byte[]) : byte[] =
             image.[2 * plane + offset] <- toByte b)
     image
 
-/// Generates map `index` of a split (0 train, 1 test) at size k from the seed.
+/// Generates map `index` of a split (0 train, 1 test) at size k ≥ 2 from the seed; the map depends only on
+/// (seed, k, split, index).
 let generate (seed: int) (k: int) (split: int) (index: int) : WarcraftMap =
+    Validate.intAtLeast "k" 2 k
+    Validate.intInRange "split" 0 1 split
+    Validate.intAtLeast "index" 0 index
     let rng = Random(mapSeed seed k split index)
     let cells = terrain rng k
     let costs = cells |> Array.map (fun t -> terrainCosts.[int t])
@@ -259,13 +274,22 @@ let private tryLoad (path: string) (seed: int) (k: int) (count: int) : WarcraftM
                     { K = k; Terrain = terrain; Costs = costs; Path = path; PathCost = pathCost; Image = image }))
         with :? IOException | :? EndOfStreamException -> None
 
-/// The cache file of a split.
+/// The cache file of a split ("train" or "test") of `count` maps of size k from `seed`, inside `cacheDir`.
 let cachePath (cacheDir: string) (k: int) (count: int) (seed: int) (split: string) =
+    Check.nonEmpty "cacheDir" cacheDir
+    Check.nonEmpty "split" split
     Path.Combine(cacheDir, sprintf "warcraft-%s-%d-%d-%d.bin" split k count seed)
 
 /// A data set: loaded from the cache when there, otherwise generated (calling `step` once per map, in parallel over
-/// maps; each map depends only on (seed, k, split, index)) and cached. Returns the maps and whether they came from the cache.
+/// maps; each map depends only on (seed, k, split, index)) and cached. `split` is "train" or "test"; k ≥ 2; count ≥ 0.
+/// Returns the maps and whether they came from the cache.
 let dataset (cacheDir: string) (seed: int) (k: int) (split: string) (count: int) (step: unit -> unit) : WarcraftMap[] * bool =
+    Check.nonEmpty "cacheDir" cacheDir
+    Validate.intAtLeast "k" 2 k
+    Check.notNull "split" split
+    if split <> "train" && split <> "test" then invalidArg "split" (sprintf "split must be \"train\" or \"test\"; got \"%s\"." split)
+    Validate.intAtLeast "count" 0 count
+    Check.notNull "step" step
     let file = cachePath cacheDir k count seed split
     match tryLoad file seed k count with
     | Some maps -> maps, true
@@ -284,18 +308,24 @@ let dataset (cacheDir: string) (seed: int) (k: int) (split: string) (count: int)
 
 /// The share of cells of each terrain type over a set of maps.
 let terrainShares (maps: WarcraftMap[]) : float[] =
+    Validate.notNull "maps" maps
     let counts = Array.zeroCreate terrainCosts.Length
     for m in maps do
         for t in m.Terrain do counts.[int t] <- counts.[int t] + 1.0
     let total = Array.sum counts
     counts |> Array.map (fun c -> c / max 1.0 total)
 
-/// The mean number of cells on the true paths.
+/// The mean number of cells on the true paths (of at least one map).
 let meanPathLength (maps: WarcraftMap[]) =
+    Validate.notNull "maps" maps
+    if maps.Length = 0 then invalidArg "maps" "maps must hold at least one map."
     maps |> Array.averageBy (fun m -> m.Path |> Array.sumBy float)
 
-/// The cells of a path indicator in walking order from (0, 0) (for drawing).
+/// The cells (row, column) of a K×K path indicator (row-major, entries > 0.5 on the path) in walking order from
+/// (0, 0), for drawing; empty when (0, 0) is not on the path.
 let orderedPath (k: int) (indicator: float[]) : (int * int)[] =
+    Validate.intAtLeast "k" 1 k
+    Validate.length "indicator" (k * k) indicator
     let onPath r c = r >= 0 && r < k && c >= 0 && c < k && indicator.[r * k + c] > 0.5
     if not (onPath 0 0) then [||]
     else
@@ -311,41 +341,3 @@ let orderedPath (k: int) (indicator: float[]) : (int * int)[] =
                 |> Array.map (fun (dr, dc) -> r + dr, c + dc)
                 |> Array.tryFind (fun (r2, c2) -> onPath r2 c2 && not (visited.Contains(r2 * k + c2)))
         result.ToArray()
-
-/// Writes the map as PNG (scaled up `scale` times) with paths drawn over it: (label, colour, path indicator) each,
-/// and a legend strip below.
-let savePng (file: string) (map: WarcraftMap) (scale: int) (paths: (string * SKColor * float[]) list) =
-    let side = imageSide map.K
-    let plane = side * side
-    let width = side * scale
-    let legend = 22 * max 1 paths.Length + 8
-    use bitmap = new SKBitmap(width, width + legend)
-    use canvas = new SKCanvas(bitmap)
-    canvas.Clear(SKColors.White)
-    use pixel = new SKPaint(IsAntialias = false)
-    for y in 0 .. side - 1 do
-        for x in 0 .. side - 1 do
-            let o = y * side + x
-            pixel.Color <- SKColor(map.Image.[o], map.Image.[plane + o], map.Image.[2 * plane + o])
-            canvas.DrawRect(float32 (x * scale), float32 (y * scale), float32 scale, float32 scale, pixel)
-    let cell = float32 (TilePixels * scale)
-    use font = new SKFont(SKTypeface.Default, 15.0f)
-    paths |> List.iteri (fun i (label, colour, indicator) ->
-        let cells = orderedPath map.K indicator
-        let shift = float32 (i - (paths.Length - 1) / 2) * 3.0f
-        let centre (r, c) = SKPoint(float32 c * cell + cell / 2.0f + shift, float32 r * cell + cell / 2.0f + shift)
-        use line = new SKPaint(Color = colour, StrokeWidth = 3.0f, IsAntialias = true, Style = SKPaintStyle.Stroke)
-        use dot = new SKPaint(Color = colour, IsAntialias = true, Style = SKPaintStyle.Fill)
-        for j in 1 .. cells.Length - 1 do
-            canvas.DrawLine(centre cells.[j - 1], centre cells.[j], line)
-        for j in 0 .. indicator.Length - 1 do
-            if indicator.[j] > 0.5 then
-                let p = centre (j / map.K, j % map.K)
-                canvas.DrawCircle(p, 4.0f, dot)
-        let y = float32 (width + 20 + 22 * i)
-        canvas.DrawRect(8.0f, y - 12.0f, 24.0f, 12.0f, dot)
-        use text = new SKPaint(Color = SKColors.Black, IsAntialias = true)
-        canvas.DrawText(label, 40.0f, y, font, text))
-    use image = SKImage.FromBitmap bitmap
-    use data = image.Encode(SKEncodedImageFormat.Png, 100)
-    File.WriteAllBytes(file, data.ToArray())
