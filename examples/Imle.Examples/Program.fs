@@ -10,18 +10,18 @@ open Argu
 open Imle.Examples.Output
 open Imle.Examples.Experiments
 
-/// Arguments of the demo.
+/// Arguments of the demo: only the shared ones (--seed, --out), so its own list holds a hidden placeholder (an Argu
+/// subcommand needs a union with at least one case).
 type DemoArgs =
-    | Seed of int
-    | Out of string
+    | [<Hidden>] No_Options
     interface IArgParserTemplate with
-        member this.Usage =
-            match this with
-            | Seed _ -> "random seed (default 0)"
-            | Out _ -> "output folder (default out/demo)"
+        member this.Usage = "the demo takes only the shared options"
 
 /// The commands, and the two flags every command accepts (taken from anywhere on the line, see `main`).
 type Command =
+    | [<Inherit>] Seed of int
+    | [<Inherit>] Out of string
+    | [<Inherit>] Device of string
     | [<CliPrefix(CliPrefix.None)>] Demo of ParseResults<DemoArgs>
     | [<CliPrefix(CliPrefix.None)>] Gradcheck of ParseResults<GradCheckCommand.Args>
     | [<CliPrefix(CliPrefix.None)>] Synthetic of ParseResults<Synthetic.Args>
@@ -34,6 +34,9 @@ type Command =
     interface IArgParserTemplate with
         member this.Usage =
             match this with
+            | Seed _ -> "random seed (default 0); data, initialisation and noise derive from it"
+            | Out _ -> "output folder (default out/<command>)"
+            | Device _ -> "torch device: cpu or cuda (default cpu; warcraft, vae and l2x train on it)"
             | Demo _ -> "the main job: a reduced synthetic experiment and a 12x12 Warcraft-style run"
             | Gradcheck _ -> "every estimator against the exact gradient on small problems"
             | Synthetic _ -> "paper Fig. 3: 5-subsets of 10, optimality-gap curves over 100 runs"
@@ -46,22 +49,28 @@ type Command =
 
 let private commandNames = [ "demo"; "gradcheck"; "synthetic"; "warcraft"; "vae"; "l2x"; "alignment" ]
 
-let private context (name: string) (seed: int option) (out: string option) (quick: bool) =
+/// The shared options (--seed, --out, --device: defined once, on the top level, and accepted after any command).
+let private context (results: ParseResults<Command>) (name: string) (quick: bool) =
+    let out = results.TryGetResult Out
     match out with
     | Some o when String.IsNullOrWhiteSpace o -> Cli.usageError "--out must name a folder; got an empty value."
-    | _ -> { Seed = defaultArg seed 0; OutDir = defaultArg out (IO.Path.Combine("out", name)); Quick = quick }
+    | _ ->
+        { Seed = results.GetResult(Seed, defaultValue = 0)
+          OutDir = defaultArg out (IO.Path.Combine("out", name))
+          Quick = quick
+          Device = results.GetResult(Device, defaultValue = "cpu") }
 
 /// The command's name and its plan (built lazily: building it checks the options).
 let private planOf (results: ParseResults<Command>) : string * (unit -> Cli.Plan) =
     match results.GetSubCommand() with
-    | Demo a -> "demo", fun () -> Demo.plan (context "demo" (a.TryGetResult DemoArgs.Seed) (a.TryGetResult DemoArgs.Out) true)
-    | Gradcheck a -> "gradcheck", fun () -> GradCheckCommand.plan (context "gradcheck" (a.TryGetResult GradCheckCommand.Seed) (a.TryGetResult GradCheckCommand.Out) false) a
-    | Synthetic a -> "synthetic", fun () -> Synthetic.plan (context "synthetic" (a.TryGetResult Synthetic.Seed) (a.TryGetResult Synthetic.Out) false) a
-    | Warcraft a -> "warcraft", fun () -> Warcraft.plan (context "warcraft" (a.TryGetResult Warcraft.Seed) (a.TryGetResult Warcraft.Out) false) a
-    | Vae a -> "vae", fun () -> Vae.plan (context "vae" (a.TryGetResult Vae.Seed) (a.TryGetResult Vae.Out) false) a
-    | L2x a -> "l2x", fun () -> L2x.plan (context "l2x" (a.TryGetResult L2x.Seed) (a.TryGetResult L2x.Out) false) a
-    | Alignment a -> "alignment", fun () -> AlignmentExperiment.plan (context "alignment" (a.TryGetResult AlignmentExperiment.Seed) (a.TryGetResult AlignmentExperiment.Out) false) a
-    | Dry_Run | Debug -> invalidOp "not a command"
+    | Demo _ -> "demo", fun () -> Demo.plan (context results "demo" true)
+    | Gradcheck a -> "gradcheck", fun () -> GradCheckCommand.plan (context results "gradcheck" false) a
+    | Synthetic a -> "synthetic", fun () -> Synthetic.plan (context results "synthetic" false) a
+    | Warcraft a -> "warcraft", fun () -> Warcraft.plan (context results "warcraft" false) a
+    | Vae a -> "vae", fun () -> Vae.plan (context results "vae" false) a
+    | L2x a -> "l2x", fun () -> L2x.plan (context results "l2x" false) a
+    | Alignment a -> "alignment", fun () -> AlignmentExperiment.plan (context results "alignment" false) a
+    | Seed _ | Out _ | Device _ | Dry_Run | Debug -> invalidOp "not a command"
 
 /// The exception worth reporting: the first inner one of aggregates, type initialisers and reflection calls.
 let rec private innermost (e: exn) =

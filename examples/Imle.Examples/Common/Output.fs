@@ -16,6 +16,8 @@ type RunContext =
         OutDir: string
         /// Reduced sizes (the demo's setting).
         Quick: bool
+        /// The torch device name from `--device` ("cpu" unless given; used by the commands that train on tensors).
+        Device: string
     }
 
 /// Checks a `--device` value (cpu, cuda or cuda:N; CUDA only where available) and returns it normalised.

@@ -26,8 +26,6 @@ type private Tensor = torch.Tensor
 
 /// Command-line arguments.
 type Args =
-    | Seed of int
-    | Out of string
     | Epochs of int
     | Pairs of int
     | Test_Pairs of int
@@ -42,8 +40,6 @@ type Args =
     interface IArgParserTemplate with
         member this.Usage =
             match this with
-            | Seed _ -> "random seed for the task, the data, initialisation and noise (default 0)"
-            | Out _ -> "output folder (default out/alignment)"
             | Epochs _ -> "training epochs per method (default 20)"
             | Pairs _ -> "training pairs (default 480)"
             | Test_Pairs _ -> "held-out test pairs (default 400)"

@@ -198,4 +198,4 @@ let write (dir: string) (settings: AlignmentSettings) (task: TaskSummary) (specs
               "- One seed; small alphabet and short sequences so that the default run takes about a minute on two CPU cores."
               "- The soft DP sums over edit paths, not alignments: an alignment with adjacent gaps in both sequences is counted once per ordering of those gaps."
               "" ])
-    writeReport { Seed = settings.Seed; OutDir = dir; Quick = false } "alignment" report
+    writeReport { Seed = settings.Seed; OutDir = dir; Quick = false; Device = "cpu" } "alignment" report

@@ -14,14 +14,10 @@ open Imle.Examples.Experiments.GradCheckReport
 
 /// Command-line arguments.
 type Args =
-    | Seed of int
-    | Out of string
     | Samples of int
     interface IArgParserTemplate with
         member this.Usage =
             match this with
-            | Seed _ -> "random seed (default 0)"
-            | Out _ -> "output folder (default out/gradcheck)"
             | Samples _ -> "Monte Carlo gradient draws per estimator, at least 2 (default 4000)"
 
 /// The estimators checked on k-subsets.

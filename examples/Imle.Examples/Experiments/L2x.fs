@@ -24,8 +24,6 @@ type private Tensor = torch.Tensor
 
 /// Command-line arguments.
 type Args =
-    | Seed of int
-    | Out of string
     | K of int list
     | Epochs of int
     | Classifier_Epochs of int
@@ -35,7 +33,6 @@ type Args =
     | Methods of string list
     | Full
     | Data of string
-    | Device of string
     | Lr of float
     | Lambda of float
     | Noise_Tau of float
@@ -43,8 +40,6 @@ type Args =
     interface IArgParserTemplate with
         member this.Usage =
             match this with
-            | Seed _ -> "random seed for initialisation, shuffling and noise (default 0)"
-            | Out _ -> "output folder (default out/l2x)"
             | K _ -> "numbers of selected patches, each 1 to 49 for 28×28 images, e.g. --k 4 8 16 (default 4 8 16)"
             | Epochs _ -> "explainer training epochs per method and k (default 2; --full: 10)"
             | Classifier_Epochs _ -> "classifier training epochs (default 2; --full: 10)"
@@ -54,7 +49,6 @@ type Args =
             | Methods _ -> "selectors: imle l2x softsub ste identity random (default all)"
             | Full -> "a longer protocol: 10 classifier and 10 explainer epochs on all images"
             | Data _ -> sprintf "folder with the IDX files (default %s; MNIST's files work too)" Idx.DefaultFashionMnistDir
-            | Device _ -> "torch device: cpu or cuda (default cpu)"
             | Lr _ -> "Adam learning rate (default 1e-3)"
             | Lambda _ -> "I-MLE λ (default 10; the paper chose from 10, 100, 1000)"
             | Noise_Tau _ -> "temperature τ of the SoG noise of I-MLE, STE and identity, as a multiple of k (default 1, i.e. τ = k; the paper chose k, 2k or 3k)"
@@ -416,7 +410,7 @@ let private evaluationBytes = 400e6
 /// classifier's epochs, every selector's epochs at every k, and with --tune the 9 (λ, τ) candidates per k.
 let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let full = args.Contains Full
-    let deviceName = deviceName (args.GetResult(Device, defaultValue = "cpu"))
+    let deviceName = deviceName ctx.Device
     let dataDir = args.GetResult(Data, defaultValue = Idx.DefaultFashionMnistDir)
     let sizes = Idx.tryPeek dataDir
     // The patches of the data's images (side / 4 squared), 49 for 28×28 (Fashion-MNIST) when the files are not there.

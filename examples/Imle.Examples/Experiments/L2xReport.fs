@@ -171,4 +171,4 @@ let write (dir: string) (settings: L2xSettings) (specs: SelectorNote list)
               "- BeerAdvocate is not available here; Fashion-MNIST patches stand in (the original L2X paper's MNIST setting). " + (if tuning.IsEmpty then "No hyperparameter search: I-MLE λ, the SoG temperature and the relaxation temperatures are fixed (the paper tuned them on validation MSE)." else "I-MLE's λ and τ are chosen on a validation split (as the paper did, on its grid); the other selectors' temperatures are fixed.")
               "- One seed; unless run with `--full`, a subset of the images and few epochs."
               "" ])
-    writeReport { Seed = settings.Seed; OutDir = dir; Quick = false } "l2x" report
+    writeReport { Seed = settings.Seed; OutDir = dir; Quick = false; Device = "cpu" } "l2x" report

@@ -18,8 +18,6 @@ open Imle.Examples.Experiments.SyntheticReport
 
 /// Command-line arguments.
 type Args =
-    | Seed of int
-    | Out of string
     | Runs of int
     | Steps of int
     | Sfe_Steps of int
@@ -30,8 +28,6 @@ type Args =
     interface IArgParserTemplate with
         member this.Usage =
             match this with
-            | Seed _ -> "random seed (default 0); b, θ₀ and every run's noise derive from it"
-            | Out _ -> "output folder (default out/synthetic)"
             | Runs _ -> "independent runs per method and per grid cell (default 100)"
             | Steps _ -> "SGD steps for I-MLE and STE, and in the grid (default 50)"
             | Sfe_Steps _ -> "SGD steps for the score-function estimator (default 10 × --steps)"

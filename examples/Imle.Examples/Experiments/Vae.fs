@@ -22,8 +22,6 @@ type private Tensor = torch.Tensor
 
 /// Command-line arguments.
 type Args =
-    | Seed of int
-    | Out of string
     | Epochs of int
     | Train_Size of int
     | Test_Size of int
@@ -31,13 +29,10 @@ type Args =
     | Methods of string list
     | Full
     | Data of string
-    | Device of string
     | Lr of float
     interface IArgParserTemplate with
         member this.Usage =
             match this with
-            | Seed _ -> "random seed for initialisation, shuffling and noise (default 0)"
-            | Out _ -> "output folder (default out/vae)"
             | Epochs _ -> "training epochs per method (default 3; --full: 100)"
             | Train_Size _ -> "training images, the first N of the training set (default 10000; --full: all 60000)"
             | Test_Size _ -> "test images, the first N of the test set (default 2000; --full: all 10000)"
@@ -45,7 +40,6 @@ type Args =
             | Methods _ -> "methods to run: imle-sog imle-gumbel imle-gumbel1 ste gsm (default all)"
             | Full -> "the paper's protocol: 100 epochs on all training images, all test images"
             | Data _ -> sprintf "folder with the IDX files (default %s; MNIST's files work too)" Idx.DefaultFashionMnistDir
-            | Device _ -> "torch device: cpu or cuda (default cpu)"
             | Lr _ -> "Adam learning rate (default 1e-3)"
 
 // ----- methods ------------------------------------------------------------------------------------------------------
@@ -260,7 +254,7 @@ let private batchBytesPerImage = 40e3
 /// one batch; time: every method's epochs over the training and test images used.
 let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let full = args.Contains Full
-    let deviceName = deviceName (args.GetResult(Device, defaultValue = "cpu"))
+    let deviceName = deviceName ctx.Device
     let epochs = positiveInt "epochs" (args.GetResult(Epochs, defaultValue = (if full then 100 else 3)))
     let trainSize = positiveInt "train-size" (args.GetResult(Train_Size, defaultValue = (if full then 60000 else 10000)))
     let testSize = positiveInt "test-size" (args.GetResult(Test_Size, defaultValue = (if full then 10000 else 2000)))

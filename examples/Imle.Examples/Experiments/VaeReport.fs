@@ -128,4 +128,4 @@ let write (dir: string) (settings: VaeSettings) (runs: VaeRow list list) : unit 
               "- One seed; unless run with `--full`, a fraction of the training set and a few epochs instead of 100, so only the early part of the paper's curves is reproduced."
               "- The test loss uses one noisy sample per image (like the reference), so it fluctuates by a fraction of a unit between evaluations."
               "" ])
-    writeReport { Seed = settings.Seed; OutDir = dir; Quick = false } "vae" report
+    writeReport { Seed = settings.Seed; OutDir = dir; Quick = false; Device = "cpu" } "vae" report

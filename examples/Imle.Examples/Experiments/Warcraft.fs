@@ -23,8 +23,6 @@ type private Tensor = torch.Tensor
 
 /// Command-line arguments.
 type Args =
-    | Seed of int
-    | Out of string
     | K of int list
     | Epochs of int
     | Train_Maps of int
@@ -32,14 +30,11 @@ type Args =
     | Batch of int
     | Methods of string list
     | Full
-    | Device of string
     | Cache of string
     | Lr of float
     interface IArgParserTemplate with
         member this.Usage =
             match this with
-            | Seed _ -> "random seed for maps, initialisation and noise (default 0)"
-            | Out _ -> "output folder (default out/warcraft)"
             | K _ -> "grid sizes, each at least 2, e.g. --k 12 18 24 30 (default 12; with --full all four)"
             | Epochs _ -> "training epochs per method (default 8; --full: 50)"
             | Train_Maps _ -> "training maps (default 1000; --full: 10000)"
@@ -47,7 +42,6 @@ type Args =
             | Batch _ -> "batch size, at most --train-maps (default 70, or --train-maps if fewer)"
             | Methods _ -> "methods to run: imle-mm imle-mm-delta0 imle-mumu imle-fact2 bb dpo identity regression (default all)"
             | Full -> "the paper's protocol: 50 epochs, batch 70, 10,000 training and 1,000 test maps, K = 12 18 24 30"
-            | Device _ -> "torch device: cpu or cuda (default cpu)"
             | Cache _ -> "folder of the map cache (default <out>/../cache)"
             | Lr _ -> "Adam learning rate (default 5e-4, decayed x0.1 at 60% and 80% of the epochs)"
 
@@ -388,7 +382,7 @@ let private trainSecondsPerCell = 5e-6
 /// one batch; disk: the maps not yet in the cache; time: generating those maps and every method's epochs.
 let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let full = args.Contains Full
-    let deviceName = deviceName (args.GetResult(Device, defaultValue = "cpu"))
+    let deviceName = deviceName ctx.Device
     let ks =
         nonEmpty "k" (args.GetResult(K, defaultValue = (if full then [ 12; 18; 24; 30 ] else [ 12 ])))
         |> List.map (fun k -> if k < 2 then invalidArg "k" (sprintf "--k values must be at least 2; got %d." k) else k)

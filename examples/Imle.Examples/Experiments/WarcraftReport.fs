@@ -129,4 +129,4 @@ let write (dir: string) (settings: WarcraftSettings) (maps: MapSummary list) (ro
               "- Loss scaling: Eq. 14 reads dL/dz directly, so `imle-mm` sums ℓ_H over cells and maps (dL/dz = 1 − 2y, the target θ' = 2y − 1 sits on the noise's scale); `imle-fact2` sums ℓ_R over maps (dL/dz = c). BB, PID μ-μ and identity use Pogančić et al.'s Hamming loss (summed over cells, averaged over maps), for which BB's λ = 20 was chosen."
               "- DPO uses the Fenchel–Young loss with Normal(σ = 1) perturbations and 10 samples; identity with projection uses mean-centring and SoG noise in the forward pass; the regression baseline fits the true costs by MSE and never sees the solver in training."
               "" ])
-    writeReport { Seed = settings.Seed; OutDir = dir; Quick = false } "warcraft" report
+    writeReport { Seed = settings.Seed; OutDir = dir; Quick = false; Device = "cpu" } "warcraft" report
