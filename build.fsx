@@ -255,7 +255,9 @@ match target with
           runCounted "dotnet" (sprintf "tests/Imle.OrTools.Tests/bin/%s/net10.0/Imle.OrTools.Tests.dll --summary" configuration)
           runCSharpTests ()
           runScripts ()
-          (if packPackages () && packTest () then 1, 0 else (eprintfn "pack or pack-test failed"; 0, 1)) ]
+          (if packPackages () && packTest () then 1, 0 else (eprintfn "pack or pack-test failed"; 0, 1))
+          // The code is formatted with Fantomas (settings in .editorconfig): one check, counted as one test.
+          (if formatCheck () then 1, 0 else 0, 1) ]
     let passed = results |> List.sumBy fst
     let failed = results |> List.sumBy snd
     printfn "test wall time: %.1f s" sw.Elapsed.TotalSeconds
