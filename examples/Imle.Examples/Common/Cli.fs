@@ -95,6 +95,18 @@ type Need =
     /// One .NET array of `bytes` bytes, for `what`: a hard limit (Array.MaxLength), checked even with IMLE_NO_LIMITS=1.
     | SingleArray of options: string * what: string * bytes: float
 
+/// The sizes an image experiment (VAE, L2X) estimates its budget from: the images it will use (the requested train and
+/// test sizes, capped by the data set's real sizes when its headers could be read), pixels per image, how to name the
+/// data in a message, and the images loaded in all. Without readable headers, 28×28 images of the requested sizes.
+let imageDataSizes (dataDir: string) (sizes: Imle.Data.Idx.IdxSizes option) (trainSize: int) (testSize: int) =
+    match sizes with
+    | Some d ->
+        min trainSize d.Train, min testSize d.Test, float d.Rows * float d.Cols,
+        sprintf "--data %s (%d images)" dataDir (d.Train + d.Test), float d.Train + float d.Test
+    | None ->
+        trainSize, testSize, 784.0, describe [ sprintf "--train-size %d" trainSize; sprintf "--test-size %d" testSize ],
+        float trainSize + float testSize
+
 /// The free space of the file system holding `folder` (the mount point with the longest matching root), if known.
 let freeDiskBytes (folder: string) : int64 option =
     try

@@ -431,14 +431,7 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let lambda = positiveFloat "lambda" (args.GetResult(Lambda, defaultValue = 10.0))
     let tauFactor = positiveFloat "noise-tau" (args.GetResult(Noise_Tau, defaultValue = 1.0))
     let tune = args.Contains Tune
-    let nTrain, nTest, pixels, dataOptions, dataImages =
-        match sizes with
-        | Some d ->
-            min trainSize d.Train, min testSize d.Test, float d.Rows * float d.Cols,
-            sprintf "--data %s (%d images)" dataDir (d.Train + d.Test), float d.Train + float d.Test
-        | None ->
-            trainSize, testSize, 784.0, Cli.describe [ sprintf "--train-size %d" trainSize; sprintf "--test-size %d" testSize ],
-            float trainSize + float testSize
+    let nTrain, nTest, pixels, dataOptions, dataImages = Cli.imageDataSizes dataDir sizes trainSize testSize
     let batchUsed = min batch nTrain
     let selectorRuns = float ks.Length * float methods.Length + (if tune && List.contains "imle" methods then 9.0 * float ks.Length else 0.0)
     let imageEpochs = float nTrain * (float classifierEpochs + selectorRuns * float epochs) + float nTest * (float classifierEpochs + selectorRuns) * 0.3

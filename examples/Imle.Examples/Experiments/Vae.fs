@@ -266,14 +266,7 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let lr = positiveFloat "lr" (args.GetResult(Lr, defaultValue = 1e-3))
     let dataDir = args.GetResult(Data, defaultValue = Idx.DefaultFashionMnistDir)
     let sizes = Idx.tryPeek dataDir
-    let nTrain, nTest, pixels, dataOptions, dataImages =
-        match sizes with
-        | Some d ->
-            min trainSize d.Train, min testSize d.Test, float d.Rows * float d.Cols,
-            sprintf "--data %s (%d images)" dataDir (d.Train + d.Test), float d.Train + float d.Test
-        | None ->
-            trainSize, testSize, 784.0, Cli.describe [ sprintf "--train-size %d" trainSize; sprintf "--test-size %d" testSize ],
-            float trainSize + float testSize
+    let nTrain, nTest, pixels, dataOptions, dataImages = Cli.imageDataSizes dataDir sizes trainSize testSize
     let batchUsed = min batch nTrain
     { Folders = [ "--out", ctx.OutDir ]
       Needs =
