@@ -17,6 +17,7 @@ let allTests =
         AdaptiveLambdaTests.tests
         ProblemConsistencyTests.tests
         CliTests.tests
+        DflTests.tests
     ]
 
 [<EntryPoint>]
