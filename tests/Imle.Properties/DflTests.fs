@@ -7,6 +7,8 @@ open Expecto
 open Imle
 open Imle.Solvers
 open Imle.Dfl
+open TorchSharp
+open Imle.Torch
 
 let private dot (w: float[]) (z: float[]) = Array.fold2 (fun s a b -> s + a * b) 0.0 w z
 
@@ -285,8 +287,121 @@ let private dataTests =
         }
     ]
 
+/// SPO+ through the library on rows [B][m]: the loss (batch mean) and its gradient w.r.t. the predictions.
+let private spo (problem: Problem) (predicted: float[][]) (costs: float[][]) : float * float[][] =
+    let m = problem.Size
+    let b = predicted.Length
+    use _scope = torch.NewDisposeScope()
+    let tensor (rows: float[][]) = torch.tensor(Array.concat rows, dtype = torch.float64).reshape(int64 b, int64 m)
+    let solutions = costs |> Array.map (Problem.solve problem)
+    let chat = (tensor predicted).requires_grad_(true)
+    let loss = DflLosses.spoPlus problem chat (tensor costs) (tensor solutions)
+    Training.backward loss
+    let g = chat.grad.contiguous().data<float>().ToArray()
+    loss.ToDouble(), Array.chunkBySize m g
+
+/// SPO+ of one instance from its definition, on arrays, in the problem's own sense (the test's own formula).
+let private spoByHand (problem: Problem) (chat: float[]) (c: float[]) =
+    let wc = Problem.solve problem c
+    let a = Array.map2 (fun x y -> 2.0 * x - y) chat c
+    let wa = Problem.solve problem a
+    let value = -(dot a wa) + 2.0 * dot chat wc - dot c wc
+    match problem.Sense with Minimise -> value | Maximise -> -value
+
+let private spoProblems () =
+    let weights, _ = Generators.knapsack 1 5 10 1 1 0.0 4
+    [ Problem.gridDagShortestPath 5 5, (fun (rng: Random) -> 2.0 * rng.NextDouble() - 0.5)
+      Problem.knapsack weights.[0] 2500, (fun (rng: Random) -> 10.0 * rng.NextDouble() - 1.0) ]
+
+let private spoTests =
+    testList "SPO+" [
+        test "loss >= 0, = 0 at the true costs, equals the definition (shortest path: Minimise; knapsack: Maximise)" {
+            let rng = Random 21
+            for problem, draw in spoProblems () do
+                let m = problem.Size
+                for _ in 1 .. 30 do
+                    let c = Array.init 3 (fun _ -> Array.init m (fun _ -> draw rng))
+                    let chat = Array.init 3 (fun _ -> Array.init m (fun _ -> draw rng))
+                    let loss, _ = spo problem chat c
+                    Expect.isGreaterThanOrEqual loss -1e-9 (sprintf "%s: loss >= 0" problem.Name)
+                    let expected = Array.map2 (spoByHand problem) chat c |> Array.average
+                    Expect.floatClose Accuracy.high loss expected "the definition, batch mean"
+                    let atTruth, _ = spo problem c c
+                    Expect.floatClose Accuracy.veryHigh atTruth 0.0 "0 at the true costs"
+        }
+        test "the gradient is 2(w*(c) - w*(2c^ - c))/B for Minimise and 2(w*(2v^ - v) - w*(v))/B for Maximise" {
+            let rng = Random 22
+            for problem, draw in spoProblems () do
+                let m = problem.Size
+                let c = Array.init 4 (fun _ -> Array.init m (fun _ -> draw rng))
+                let chat = Array.init 4 (fun _ -> Array.init m (fun _ -> draw rng))
+                let _, g = spo problem chat c
+                for i in 0 .. 3 do
+                    let wc = Problem.solve problem c.[i]
+                    let wa = Problem.solve problem (Array.map2 (fun x y -> 2.0 * x - y) chat.[i] c.[i])
+                    let expected =
+                        match problem.Sense with
+                        | Minimise -> Array.map2 (fun x y -> 2.0 * (x - y) / 4.0) wc wa
+                        | Maximise -> Array.map2 (fun x y -> 2.0 * (y - x) / 4.0) wc wa
+                    Expect.equal g.[i] expected (sprintf "%s row %d" problem.Name i)
+        }
+        test "convex in the prediction: midpoint inequality on 200 random pairs per problem" {
+            let rng = Random 23
+            for problem, draw in spoProblems () do
+                let m = problem.Size
+                for _ in 1 .. 200 do
+                    let c = Array.init m (fun _ -> draw rng)
+                    let x = Array.init m (fun _ -> draw rng)
+                    let y = Array.init m (fun _ -> draw rng)
+                    let mid = Array.map2 (fun a b -> 0.5 * (a + b)) x y
+                    let f v = fst (spo problem [| v |] [| c |])
+                    Expect.isLessThanOrEqual (f mid) (0.5 * (f x + f y) + 1e-9) (sprintf "%s: midpoint" problem.Name)
+        }
+        test "the gradient matches central finite differences where the loss is differentiable" {
+            let rng = Random 24
+            let h = 1e-6
+            for problem, draw in spoProblems () do
+                let m = problem.Size
+                for _ in 1 .. 5 do
+                    let c = Array.init m (fun _ -> draw rng)
+                    let chat = Array.init m (fun _ -> draw rng)
+                    let _, g = spo problem [| chat |] [| c |]
+                    let a (v: float[]) = Problem.solve problem (Array.map2 (fun x y -> 2.0 * x - y) v c)
+                    let atChat = a chat
+                    let mutable checkedCoordinates = 0
+                    for j in 0 .. m - 1 do
+                        let up = Array.copy chat
+                        up.[j] <- up.[j] + h
+                        let down = Array.copy chat
+                        down.[j] <- down.[j] - h
+                        // Piecewise linear: differentiable at chat along j when w*(2c^ - c) does not change within +-h.
+                        if a up = atChat && a down = atChat then
+                            checkedCoordinates <- checkedCoordinates + 1
+                            let fd = (spoByHand problem up c - spoByHand problem down c) / (2.0 * h)
+                            Expect.floatClose { absolute = 1e-6; relative = 1e-6 } g.[0].[j] fd (sprintf "%s coordinate %d" problem.Name j)
+                    Expect.isGreaterThan checkedCoordinates (m / 2) "most coordinates are differentiable points"
+        }
+        test "argument errors name the parameter; errors do not reach libtorch" {
+            let problem = Problem.gridDagShortestPath 5 5
+            use ok = torch.ones(2L, 40L, dtype = torch.float64)
+            use wrong = torch.ones(2L, 39L, dtype = torch.float64)
+            use other = torch.ones(3L, 40L, dtype = torch.float64)
+            use bad = torch.full(2L, 40L, Double.NaN, dtype = torch.float64)
+            TestUtil.throwsNaming "predicted" (fun () -> DflLosses.spoPlus problem wrong ok ok)
+            TestUtil.throwsNaming "trueCosts" (fun () -> DflLosses.spoPlus problem ok other ok)
+            TestUtil.throwsNaming "trueCosts" (fun () -> DflLosses.spoPlus problem ok bad ok)
+            TestUtil.throwsNaming "trueSolutions" (fun () -> DflLosses.spoPlus problem ok ok other)
+            // A NaN upstream gradient is recorded and rethrown by Training.backward, not thrown into native code.
+            use chat = torch.ones(2L, 40L, dtype = torch.float64).requires_grad_(true)
+            use loss = DflLosses.spoPlus problem chat ok ok
+            use nanLoss = loss * torch.tensor(Double.NaN, dtype = torch.float64)
+            Expect.throwsT<InvalidOperationException> (fun () -> Training.backward nanLoss) "NaN dL/dloss surfaces"
+        }
+    ]
+
 let tests =
     testList "DFL" [
         solverTests
         dataTests
+        spoTests
     ]
