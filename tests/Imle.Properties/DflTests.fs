@@ -399,9 +399,91 @@ let private spoTests =
         }
     ]
 
+/// Φ, the standard normal CDF (Abramowitz–Stegun 7.1.26 through erf; absolute error < 1.5e-7).
+let private normalCdf (x: float) =
+    let z = abs x / sqrt 2.0
+    let t = 1.0 / (1.0 + 0.3275911 * z)
+    let erf = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp (-z * z)
+    if x >= 0.0 then 0.5 * (1.0 + erf) else 0.5 * (1.0 - erf)
+
+let private multiplicativeTests =
+    testList "multiplicative perturbation" [
+        test "perturbed optimizer: mean and Jacobian match the closed form on two classes (S = 200,000; 6 sd)" {
+            // Categorical over 2 with scores (a, b) > 0: y_1 = 1 iff log a + σZ_1 > log b + σZ_2, so
+            // P_1 = Φ(d), d = (log a − log b)/(σ√2), and dP_1/da = φ(d)/(σ√2·a), dP_1/db = −φ(d)/(σ√2·b).
+            let a, b, sigma = 1.3, 0.8, 0.7
+            let problem = Problem.categorical 2
+            use _scope = torch.NewDisposeScope()
+            let w = torch.tensor([| a; b |], dtype = torch.float64).reshape(1L, 2L).requires_grad_(true)
+            let y = Multiplicative.perturbedOptimizer problem sigma 200000 (new torch.Generator(7UL)) w
+            let dy = torch.tensor([| 1.0; 0.0 |], dtype = torch.float64).reshape(1L, 2L)
+            Training.backward ((y * dy).sum())
+            let d = (log a - log b) / (sigma * sqrt 2.0)
+            let density = exp (-0.5 * d * d) / sqrt (2.0 * Math.PI)
+            let p1 = y.detach().data<float>().ToArray().[0]
+            Expect.floatClose { absolute = 6.0 * 0.5 / sqrt 200000.0; relative = 0.0 } p1 (normalCdf d) "P(y_1 = 1)"
+            let g = w.grad.data<float>().ToArray()
+            // sd of Z_1·y_1/(σa) is at most 1/(σa) per draw.
+            Expect.floatClose { absolute = 6.0 / (sigma * a * sqrt 200000.0); relative = 0.0 } g.[0] (density / (sigma * sqrt 2.0 * a)) "dP_1/da"
+            Expect.floatClose { absolute = 6.0 / (sigma * b * sqrt 200000.0); relative = 0.0 } g.[1] (-density / (sigma * sqrt 2.0 * b)) "dP_1/db"
+        }
+        test "the perturbation keeps signs: costs all negative stay negative on a non-negative-only oracle" {
+            // A user oracle that refuses any non-negative cost: additive noise would trip it, multiplicative cannot.
+            let strict =
+                Problem.create "negative-costs-only" [| 3 |] Minimise (fun c ->
+                    if c |> Array.exists (fun x -> x >= 0.0) then invalidOp "a cost crossed 0"
+                    let i = Array.findIndex ((=) (Array.min c)) c
+                    Array.init 3 (fun j -> if j = i then 1.0 else 0.0))
+            use _scope = torch.NewDisposeScope()
+            let w = torch.tensor([| -1.0; -2.0; -0.5 |], dtype = torch.float64).reshape(1L, 3L)
+            let y = Multiplicative.perturbedOptimizer strict 2.0 500 (new torch.Generator(3UL)) w
+            let total = y.sum().ToDouble()
+            Expect.floatClose Accuracy.veryHigh total 1.0 "a distribution over states"
+        }
+        test "Fenchel-Young: >= 0 in both senses, gradient w - E[y f] (Minimise) and E[y f] - w (Maximise) as sigma -> 0" {
+            let rng = Random 31
+            for problem, draw in spoProblems () do
+                let m = problem.Size
+                for _ in 1 .. 10 do
+                    use _scope = torch.NewDisposeScope()
+                    let c = Array.init 2 (fun _ -> Array.init m (fun _ -> abs (draw rng) + 0.1))
+                    let truth = Array.init 2 (fun _ -> Array.init m (fun _ -> abs (draw rng) + 0.1))
+                    let wTrue = truth |> Array.map (Problem.solve problem)
+                    let ct = torch.tensor(Array.concat c, dtype = torch.float64).reshape(2L, int64 m).requires_grad_(true)
+                    let target = torch.tensor(Array.concat wTrue, dtype = torch.float64).reshape(2L, int64 m)
+                    let loss = Multiplicative.fenchelYoung problem 0.5 20 (new torch.Generator(5UL)) ct target
+                    Expect.isGreaterThanOrEqual (loss.ToDouble()) -1e-9 (sprintf "%s: loss >= 0" problem.Name)
+                    // σ → 0: ℓ → sign·(⟨c, w⟩ − ⟨c, y(c)⟩) and the gradient → sign·(w − y(c))/B.
+                    let ct0 = torch.tensor(Array.concat c, dtype = torch.float64).reshape(2L, int64 m).requires_grad_(true)
+                    let loss0 = Multiplicative.fenchelYoung problem 1e-9 1 (new torch.Generator(5UL)) ct0 target
+                    Training.backward loss0
+                    let sign = match problem.Sense with Minimise -> 1.0 | Maximise -> -1.0
+                    let expected = Array.init 2 (fun i -> sign * (dot c.[i] wTrue.[i] - dot c.[i] (Problem.solve problem c.[i]))) |> Array.average
+                    Expect.floatClose { absolute = 1e-6; relative = 1e-6 } (loss0.ToDouble()) expected "sigma -> 0 loss"
+                    let g = ct0.grad.data<float>().ToArray() |> Array.chunkBySize m
+                    for i in 0 .. 1 do
+                        let y = Problem.solve problem c.[i]
+                        let e = Array.map2 (fun wt yi -> sign * (wt - yi) / 2.0) wTrue.[i] y
+                        for j in 0 .. m - 1 do
+                            Expect.floatClose { absolute = 1e-6; relative = 1e-6 } g.[i].[j] e.[j] "sigma -> 0 gradient"
+        }
+        test "argument errors name the parameter" {
+            let problem = Problem.gridDagShortestPath 3 3
+            use ok = torch.ones(2L, 12L, dtype = torch.float64)
+            use zero = torch.zeros(2L, 12L, dtype = torch.float64)
+            use gen = new torch.Generator(1UL)
+            TestUtil.throwsNaming "weights" (fun () -> Multiplicative.perturbedOptimizer problem 1.0 1 gen zero)
+            TestUtil.throwsNaming "sigma" (fun () -> Multiplicative.perturbedOptimizer problem 0.0 1 gen ok)
+            TestUtil.throwsNaming "samples" (fun () -> Multiplicative.perturbedOptimizer problem 1.0 0 gen ok)
+            TestUtil.throwsNaming "target" (fun () -> Multiplicative.fenchelYoung problem 1.0 1 gen ok (torch.ones(2L, 11L)))
+            TestUtil.throwsNaming "weights" (fun () -> Multiplicative.fenchelYoung problem 1.0 1 gen (torch.ones(2L, 11L)) (torch.ones(2L, 11L)))
+        }
+    ]
+
 let tests =
     testList "DFL" [
         solverTests
         dataTests
         spoTests
+        multiplicativeTests
     ]
