@@ -540,6 +540,14 @@ let private contrastiveTests =
                     yield pool.Count ]
             Expect.equal (counts 9) (counts 9) "same seed, same pool history"
             let grown = counts 9
+            // One dispose scope per training step (as a training loop has): the pool's tensor must outlive each scope.
+            let pool = SolutionPool(problem, start, 0.0, 4)
+            for _ in 1 .. 3 do
+                use _step = torch.NewDisposeScope()
+                let p = torch.tensor(Array.concat chat, dtype = torch.float32).reshape(8L, 40L)
+                let t = torch.tensor(Array.concat (Array.replicate 8 start.[0]), dtype = torch.float32).reshape(8L, 40L)
+                Expect.isTrue (Double.IsFinite((Contrastive.nce pool p t).ToDouble())) "NCE in a fresh dispose scope"
+                Expect.isTrue (Double.IsFinite((Contrastive.cmap pool p t).ToDouble())) "CMAP in a fresh dispose scope"
             Expect.isTrue (List.last grown > 1 && List.last grown < 1 + 8 * 20) "ratio 0.5 solves some batches, not all"
         }
         test "argument errors name the parameter" {

@@ -65,7 +65,9 @@ type SolutionPool(problem: Problem, initial: float[][], solveRatio: float, seed:
                 match cached with
                 | Some t -> t
                 | None ->
-                    let t = torch.tensor(Array.concat (Array.ofSeq states)).reshape(int64 states.Count, int64 problem.Size)
+                    // The pool owns this tensor across training steps: keep it out of the caller's dispose scope.
+                    use flat = torch.tensor(Array.concat (Array.ofSeq states))
+                    let t = flat.reshape(int64 states.Count, int64 problem.Size).DetachFromDisposeScope()
                     cached <- Some t
                     t
             let converted = t.``to``(predicted.dtype, predicted.device)
