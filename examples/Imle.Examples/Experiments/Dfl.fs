@@ -2,7 +2,8 @@
 /// experiments): a linear model maps p = 5 features to the 40 arc costs of the 5×5 grid network; the decision is the
 /// shortest path under the predicted costs; the metric is the normalised regret on a test set. Data from
 /// `Imle.Dfl.Generators.shortestPath` (polynomial degree deg, multiplicative noise of half-width 0.5). Methods: two-stage
-/// regression, SPO+, DBB (blackbox differentiation), DPO (perturbed optimizer), PFYL (Fenchel–Young), I-MLE and AIMLE.
+/// regression, SPO+, DBB (blackbox differentiation), DPO (perturbed optimizer), PFYL (Fenchel–Young), I-MLE, AIMLE, and
+/// the contrastive NCE and CMAP over a solution pool.
 module Imle.Examples.Experiments.Dfl
 
 open System
@@ -40,7 +41,7 @@ type Args =
             | Train_Size _ -> "training instances (default 1000)"
             | Test_Size _ -> "test instances (default 1000)"
             | Batch _ -> "batch size, at most --train-size (default 32)"
-            | Methods _ -> "methods to run: 2s spo+ dbb dpo pfyl imle aimle (default all)"
+            | Methods _ -> "methods to run: 2s spo+ dbb dpo pfyl imle aimle nce cmap (default all)"
             | Lr _ -> "Adam learning rate (default 0.01)"
             | Noise_Width _ -> "half-width of the multiplicative noise, in [0, 1) (default 0.5)"
 
@@ -69,6 +70,8 @@ type private Method =
     | LayerHamming of Estimator
     /// The Fenchel–Young loss of perturbed optimizers against w*.
     | FenchelYoung of Noise * samples: int
+    /// A contrastive loss over a solution pool seeded with the training optima, grown with a solve ratio.
+    | ContrastiveLoss of cmap: bool * solveRatio: float
 
 /// The methods, their ids and what each one is, in report order.
 let private methods : (string * Method * string) list =
@@ -81,7 +84,9 @@ let private methods : (string * Method * string) list =
       "imle", LayerRegret(Imle { ImleOptions.Create(5.0, 10.0) with Noise = sog; Samples = 10 }),
       sprintf "I-MLE, PID target λ = 10, %s, S = 10, regret loss" (Noise.describe sog)
       "aimle", LayerRegret(Imle { ImleOptions.Create(5.0, 1.0) with Noise = sog; Samples = 10; Target = Adaptive AdaptiveLambda.Default }),
-      sprintf "AIMLE (adaptive λ, torch-adaptive-imle's defaults), %s, S = 10, regret loss" (Noise.describe sog) ]
+      sprintf "AIMLE (adaptive λ, torch-adaptive-imle's defaults), %s, S = 10, regret loss" (Noise.describe sog)
+      "nce", ContrastiveLoss(false, 0.05), "NCE (Mulamba et al. 2021) over a pool seeded with the training optima, solve ratio 0.05"
+      "cmap", ContrastiveLoss(true, 0.05), "CMAP (Mulamba et al. 2021) over a pool seeded with the training optima, solve ratio 0.05" ]
 
 /// The command-line ids of the methods, in the order they run.
 let methodIds = methods |> List.map (fun (id, _, _) -> id)
@@ -128,6 +133,10 @@ let private trainMethod (cfg: Config) (deg: int) (train: DflDataset) (test: DflD
         | LayerRegret estimator | LayerHamming estimator ->
             Some(new DiscreteLayer(problem, estimator, LayerOptions.Default.WithSeed(int64 (cfg.Seed * 31 + 5))))
         | _ -> None
+    let pool =
+        match method with
+        | ContrastiveLoss(_, ratio) -> Some(SolutionPool(problem, train.Solutions, ratio, cfg.Seed * 13 + 1))
+        | _ -> None
     use x = tensorOf train.Features
     use c = tensorOf train.Costs
     use w = tensorOf train.Solutions
@@ -150,6 +159,8 @@ let private trainMethod (cfg: Config) (deg: int) (train: DflDataset) (test: DflD
                 | LayerRegret _ -> Losses.regret (layer.Value.forward predicted) cb wb
                 | LayerHamming _ -> Losses.hamming (layer.Value.forward predicted) wb
                 | FenchelYoung(noise, samples) -> Losses.fenchelYoung problem noise samples generator predicted wb
+                | ContrastiveLoss(false, _) -> Contrastive.nce pool.Value predicted wb
+                | ContrastiveLoss(true, _) -> Contrastive.cmap pool.Value predicted wb
             optimizer.zero_grad ()
             Training.backward loss
             optimizer.step () |> ignore
