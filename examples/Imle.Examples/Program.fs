@@ -29,6 +29,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Vae of ParseResults<Vae.Args>
     | [<CliPrefix(CliPrefix.None)>] L2x of ParseResults<L2x.Args>
     | [<CliPrefix(CliPrefix.None)>] Alignment of ParseResults<AlignmentExperiment.Args>
+    | [<CliPrefix(CliPrefix.None)>] Dfl of ParseResults<Dfl.Args>
     | Dry_Run
     | Debug
     interface IArgParserTemplate with
@@ -44,10 +45,11 @@ type Command =
             | Vae _ -> "paper Fig. 4: discrete 10-of-20 subset VAE on Fashion-MNIST"
             | L2x _ -> "learning to explain: select k patches of a Fashion-MNIST image"
             | Alignment _ -> "optimal-value loss with generalized gradients on global sequence alignment"
+            | Dfl _ -> "decision-focused learning: PyEPO's 5x5 shortest-path benchmark, normalised regret per method and degree"
             | Dry_Run -> "check the options, the output folders and the estimates, print the estimates and stop"
             | Debug -> "print the stack trace of an error (also IMLE_DEBUG=1)"
 
-let private commandNames = [ "demo"; "gradcheck"; "synthetic"; "warcraft"; "vae"; "l2x"; "alignment" ]
+let private commandNames = [ "demo"; "gradcheck"; "synthetic"; "warcraft"; "vae"; "l2x"; "alignment"; "dfl" ]
 
 /// The shared options (--seed, --out, --device: defined once, on the top level, and accepted after any command).
 let private context (results: ParseResults<Command>) (name: string) (quick: bool) =
@@ -70,6 +72,7 @@ let private planOf (results: ParseResults<Command>) : string * (unit -> Cli.Plan
     | Vae a -> "vae", fun () -> Vae.plan (context results "vae" false) a
     | L2x a -> "l2x", fun () -> L2x.plan (context results "l2x" false) a
     | Alignment a -> "alignment", fun () -> AlignmentExperiment.plan (context results "alignment" false) a
+    | Dfl a -> "dfl", fun () -> Dfl.plan (context results "dfl" false) a
     | Seed _ | Out _ | Device _ | Dry_Run | Debug -> invalidOp "not a command"
 
 /// The exception worth reporting: the first inner one of aggregates, type initialisers and reflection calls.

@@ -125,7 +125,7 @@ let private expectRefusals (code: int) (seconds: float) (tokens: Outcome -> stri
     if problems.Length > 0 then
         failtestf "%d of %d runs misbehaved:\n%s" problems.Length outcomes.Length (String.Join("\n", problems))
 
-let private commands = [ "demo"; "gradcheck"; "synthetic"; "warcraft"; "vae"; "l2x"; "alignment" ]
+let private commands = [ "demo"; "gradcheck"; "synthetic"; "warcraft"; "vae"; "l2x"; "alignment"; "dfl" ]
 
 /// Absurd sizes per command (every size option, one at a time); the refusal names the option and value.
 let private oversized =
@@ -157,7 +157,12 @@ let private oversized =
       [ "alignment"; "--pairs"; big ]
       [ "alignment"; "--test-pairs"; big ]
       [ "alignment"; "--batch"; big ]
-      [ "alignment"; "--alphabet"; "1000" ] ]
+      [ "alignment"; "--alphabet"; "1000" ]
+      [ "dfl"; "--deg"; big ]
+      [ "dfl"; "--epochs"; big ]
+      [ "dfl"; "--train-size"; big ]
+      [ "dfl"; "--test-size"; big ]
+      [ "dfl"; "--batch"; big ] ]
 
 /// Zero, negative, NaN and infinite values of every numeric option (cycling through the bad values).
 let private badNumbers =
@@ -167,13 +172,15 @@ let private badNumbers =
           "gradcheck", [ "samples" ]
           "vae", [ "epochs"; "train-size"; "test-size"; "batch" ]
           "l2x", [ "k"; "epochs"; "classifier-epochs"; "train-size"; "test-size"; "batch" ]
-          "alignment", [ "epochs"; "pairs"; "test-pairs"; "length"; "alphabet"; "batch" ] ]
+          "alignment", [ "epochs"; "pairs"; "test-pairs"; "length"; "alphabet"; "batch" ]
+          "dfl", [ "deg"; "epochs"; "train-size"; "test-size"; "batch" ] ]
     let floats =
         [ "warcraft", [ "lr" ]
           "synthetic", [ "sog-tau" ]
           "vae", [ "lr" ]
           "l2x", [ "lr"; "lambda"; "noise-tau" ]
-          "alignment", [ "lr"; "gamma"; "margin"; "svm-margin" ] ]
+          "alignment", [ "lr"; "gamma"; "margin"; "svm-margin" ]
+          "dfl", [ "lr" ] ]
     let badInts = [| "0"; "-1"; "-2147483648" |]
     let badFloats = [| "0"; "-1"; "NaN"; "Infinity"; "-Infinity" |]
     let expand (pairs: (string * string list) list) (bad: string[]) =
@@ -202,7 +209,7 @@ let private fuzzCase: Gen<string list> =
     let options =
         [ "seed"; "out"; "k"; "epochs"; "train-maps"; "test-maps"; "batch"; "methods"; "lr"; "runs"; "steps"; "sfe-steps"
           "samples"; "train-size"; "test-size"; "classifier-epochs"; "lambda"; "noise-tau"; "pairs"; "test-pairs"; "length"
-          "alphabet"; "gamma"; "margin"; "svm-margin"; "sog-tau"; "data"; "cache"; "device"; "full"; "no-grid"; "tune"; "bogus" ]
+          "alphabet"; "gamma"; "margin"; "svm-margin"; "sog-tau"; "data"; "cache"; "device"; "full"; "no-grid"; "tune"; "deg"; "noise-width"; "bogus" ]
     let values =
         [ "1"; "2"; "3"; "12"; "0"; "-1"; "-2147483648"; "2147483647"; "99999999999"; "0.5"; "1e-3"; "NaN"; "Infinity"
           "abc"; ""; "/proc/nope"; "/etc/hostname"; "cuda"; "cpu"; "imle"; "bb"; "opt-value"; "--help" ]
@@ -241,7 +248,7 @@ let tests =
                 for path, reason in reasons do
                     if List.last o.Args = path then
                         Expect.stringContains o.Stderr reason (sprintf "the reason, for %s" o.Line)
-            Expect.stringContains outcomes.[10].Stderr "not a directory" "a file on the way"
+            Expect.stringContains outcomes.[commands.Length + 3].Stderr "not a directory" "a file on the way"
         }
 
         test "oversized sizes of every command: refused before any work, with the estimate and the limit" {

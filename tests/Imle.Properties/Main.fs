@@ -19,6 +19,7 @@ let allTests =
         AdaptiveLambdaTests.tests
         ProblemConsistencyTests.tests
         CliTests.tests
+        DflTests.tests
     ]
 
 [<EntryPoint>]

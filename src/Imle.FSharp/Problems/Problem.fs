@@ -41,6 +41,10 @@ type ProblemKind =
     | KnapsackKind
     /// A user's MAP function (or an ILP).
     | UserDefined
+    /// Shortest source–sink paths in a DAG with signed arc costs (arc indicator).
+    | DagPathKind
+    /// Travelling-salesperson tours (edge indicator).
+    | TourKind
 
 /// A constrained exponential family p(z; θ) ∝ exp(⟨z, θ⟩/τ) over a set C of binary states (paper Eq. 3),
 /// given by its MAP oracle. States and weights are flat arrays of `Size` entries laid out row-major in `Shape`.
@@ -314,3 +318,28 @@ module Problem =
         readyMade (sprintf "knapsack(%d items, capacity %d)" itemWeights.Length capacity) [| itemWeights.Length |] Maximise KnapsackKind
             (SpanSolver(fun w z -> Knapsack.solveInto (itemWeights, capacity, w, z) |> ignore)) None
             (fun z -> Array.fold2 (fun s w x -> s + float w * x) 0.0 itemWeights z <= float capacity)
+
+    /// Shortest source–sink path in a directed acyclic graph with arc costs of any sign (dynamic programming in
+    /// topological order, `DagShortestPath`; exact for negative costs, unlike Dijkstra); the state is the indicator
+    /// over the DAG's arcs. Minimises cost. Enumerable when the DAG has at most 200,000 paths.
+    let dagShortestPath (dag: Dag) : Problem =
+        if isNull (box dag) then nullArg "dag"
+        readyMade (sprintf "dag-shortest-path(%d nodes, %d arcs)" dag.Nodes dag.ArcCount) [| dag.ArcCount |] Minimise DagPathKind
+            (SpanSolver(fun w z -> DagShortestPath.solveInto (dag, w, z) |> ignore))
+            (if DagShortestPath.pathCount dag <= 200000.0 then Some(fun () -> DagShortestPath.paths 200000 dag) else None)
+            (DagShortestPath.isPath dag)
+
+    /// PyEPO's shortest-path problem: the rows×cols grid network (`DagShortestPath.gridArcs`, PyEPO's arc order; 40
+    /// arcs on 5×5) from node 0 to node rows·cols − 1, arc costs of any sign, state = arc indicator. Minimises cost.
+    let gridDagShortestPath (rows: int) (cols: int) : Problem =
+        (dagShortestPath (DagShortestPath.grid rows cols)).WithName(sprintf "grid-dag-shortest-path(%dx%d)" rows cols)
+
+    /// The symmetric travelling-salesperson problem on `cities` cities (3 ≤ cities ≤ HeldKarp.maxCities), solved
+    /// exactly by Held–Karp; costs and state are indexed by the edges (i, j), i &lt; j, in lexicographic order
+    /// (`HeldKarp.edges`). Minimises tour cost. Enumerable for at most 9 cities.
+    let travellingSalesperson (cities: int) : Problem =
+        Validate.intInRange "cities" 3 HeldKarp.maxCities cities
+        readyMade (sprintf "tsp(%d cities)" cities) [| cities * (cities - 1) / 2 |] Minimise TourKind
+            (SpanSolver(fun w z -> HeldKarp.solveInto (cities, w, z) |> ignore))
+            (if cities <= 9 then Some(fun () -> HeldKarp.tours cities) else None)
+            (HeldKarp.isTour cities)
