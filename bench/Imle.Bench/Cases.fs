@@ -16,15 +16,17 @@ let private f32 = torch.ScalarType.Float32
 
 /// A row of results.json.
 type Row =
-    { Case: string
-      Ours: Stat option
-      Reference: Stat option
-      Floor: Stat option
-      Target: string
-      /// Whether the target is met (None: nothing to judge).
-      Met: bool option
-      Notes: string
-      Extra: (string * JsonNode) list }
+    {
+        Case: string
+        Ours: Stat option
+        Reference: Stat option
+        Floor: Stat option
+        Target: string
+        /// Whether the target is met (None: nothing to judge).
+        Met: bool option
+        Notes: string
+        Extra: (string * JsonNode) list
+    }
 
 let ratio (a: Stat option) (b: Stat option) =
     match a, b with
@@ -49,20 +51,29 @@ let caseNoise (quick: bool) (reference: string -> Stat option) =
     let b, m, s = 1024L, 1000L, 10L
     let g = new torch.Generator(1UL, torch.CPU)
     let reps = if quick then 5 else 15
+
     let ours, floor =
-        timePair 2 reps
-            (fun () -> TensorNoise.sample (sog 32.0) g [| b; m |] f32 torch.CPU |> ignore)
-            (fun () -> torch.rand([| s * b * m |], dtype = f32, generator = g) |> ignore)
-    let normals = time 2 reps (fun () -> torch.randn([| s * b * m |], dtype = f32, generator = g) |> ignore)
+        timePair 2 reps (fun () -> TensorNoise.sample (sog 32.0) g [| b; m |] f32 torch.CPU |> ignore) (fun () ->
+            torch.rand ([| s * b * m |], dtype = f32, generator = g) |> ignore)
+
+    let normals =
+        time 2 reps (fun () -> torch.randn ([| s * b * m |], dtype = f32, generator = g) |> ignore)
+
     let r = reference "sog-noise"
     let vsRef = ratio r (Some ours)
+
     { Case = "1. SoG noise [1024, 1000], κ = 32, s = 10 (float32)"
-      Ours = Some ours; Reference = r; Floor = Some floor
+      Ours = Some ours
+      Reference = r
+      Floor = Some floor
       Target = "≥ 3× faster than the reference"
       Met = vsRef |> Option.map (fun x -> x >= 3.0)
       Notes =
-        sprintf "floor: %d uniforms (torch.rand) with the same generator; %d standard normals (torch.randn) take %.1f ms. Marsaglia–Tsang needs one normal and one uniform per Gamma draw (≥ 1.05 proposals), so ≥ 2 floors is the algorithmic bound."
-            (s * b * m) (s * b * m) normals.Median
+        sprintf
+            "floor: %d uniforms (torch.rand) with the same generator; %d standard normals (torch.randn) take %.1f ms. Marsaglia–Tsang needs one normal and one uniform per Gamma draw (≥ 1.05 proposals), so ≥ 2 floors is the algorithmic bound."
+            (s * b * m)
+            (s * b * m)
+            normals.Median
       Extra = [ "normalsMs", JsonValue.Create normals.Median :> JsonNode ] }
 
 /// Case 2: the k-subset I-MLE layer forward + backward, [1024, 1000], k = 32, SoG noise, S samples.
@@ -70,12 +81,17 @@ let caseImle (quick: bool) (reference: string -> Stat option) (samples: int) =
     let b, m, k, lambda = 1024L, 1000L, 32, 10.0
     let s = int64 samples
     let problem = Problem.kSubset (int m) k
-    let options = { ImleOptions.Create(float k, lambda) with Samples = samples }
+
+    let options =
+        { ImleOptions.Create(float k, lambda) with
+            Samples = samples }
+
     let estimator = Imle options
     let g = new torch.Generator(2UL, torch.CPU)
     let w = torch.randn([| b; m |], dtype = f32, generator = g).requires_grad_(true)
-    let r = torch.randn([| b; m |], dtype = f32, generator = g)
+    let r = torch.randn ([| b; m |], dtype = f32, generator = g)
     let reps = if quick then 3 else (if samples = 1 then 15 else 7)
+
     let step () =
         let y = Discrete.apply problem estimator g w
         let loss = (y * r).sum()
@@ -84,59 +100,81 @@ let caseImle (quick: bool) (reference: string -> Stat option) (samples: int) =
     // λ as an explicit Scalar that lives as long as the case: an implicit float → Scalar conversion per call would make a
     // finalisable native object that the GC may free while libtorch still uses it.
     use lambdaScalar = lambda.ToScalar()
+
     let mapOf (scores: Tensor) =
-        let struct (_, idx) = scores.topk(k, dim = 1)
-        use ones = torch.ones(idx.shape, dtype = f32)
+        let struct (_, idx) = scores.topk (k, dim = 1)
+        use ones = torch.ones (idx.shape, dtype = f32)
         torch.zeros_like(scores).scatter_(1L, idx, ones)
+
     let ours, floor =
         timePair 2 reps step (fun () ->
-            use _noGrad = torch.no_grad()
+            use _noGrad = torch.no_grad ()
             let eps = TensorNoise.sample (sog (float k)) g [| b; s; m |] f32 torch.CPU
             let theta = w.detach().view(b, 1L, m)
             let z = mapOf ((Safe.add theta eps).view(b * s, m))
             let y = z.view(b, s, m).mean([| 1L |])
             let _loss = (y * r).sum()
-            let target = (Safe.add (theta - r.view(b, 1L, m) * lambdaScalar) eps).view(b * s, m)
+
+            let target =
+                (Safe.add (theta - r.view (b, 1L, m) * lambdaScalar) eps).view(b * s, m)
+
             let z' = mapOf target
             ((z - z').view(b, s, m).mean([| 1L |]) / lambdaScalar) |> ignore)
     // Parts, for the profile of a miss.
-    let noise = time 1 reps (fun () -> TensorNoise.sample (sog (float k)) g [| b; s; m |] f32 torch.CPU |> ignore)
-    let scores = torch.randn([| b * s; m |], dtype = f32, generator = g)
+    let noise =
+        time 1 reps (fun () -> TensorNoise.sample (sog (float k)) g [| b; s; m |] f32 torch.CPU |> ignore)
+
+    let scores = torch.randn ([| b * s; m |], dtype = f32, generator = g)
     let topk = time 1 reps (fun () -> mapOf scores |> ignore)
     let rf = reference (sprintf "imle-ksubset-S%d" samples)
     let vsRef = ratio rf (Some ours)
     let vsFloor = ratio (Some ours) (Some floor)
+
     let met =
         match vsRef, vsFloor with
         | Some a, Some f -> Some(a >= 3.0 && f <= 1.3)
         | None, Some f -> Some(f <= 1.3)
         | _ -> None
+
     { Case = sprintf "2. k-subset I-MLE layer fwd+bwd [1024, 1000], k = 32, SoG, S = %d" samples
-      Ours = Some ours; Reference = rf; Floor = Some floor
+      Ours = Some ours
+      Reference = rf
+      Floor = Some floor
       Target = "≥ 3× faster than the reference; ≤ 1.3× the floor"
       Met = met
       Notes =
-        sprintf "λ = 10, loss = Σ y·r. floor = our SoG draw [B, S, m] + two topk/scatter + the element-wise work, no autograd. Parts: noise %.1f ms, one topk+scatter over [%d, %d] %.1f ms."
-            noise.Median (b * s) m topk.Median
-      Extra = [ "noiseMs", JsonValue.Create noise.Median :> JsonNode; "topkScatterMs", JsonValue.Create topk.Median :> JsonNode ] }
+        sprintf
+            "λ = 10, loss = Σ y·r. floor = our SoG draw [B, S, m] + two topk/scatter + the element-wise work, no autograd. Parts: noise %.1f ms, one topk+scatter over [%d, %d] %.1f ms."
+            noise.Median
+            (b * s)
+            m
+            topk.Median
+      Extra =
+        [ "noiseMs", JsonValue.Create noise.Median :> JsonNode
+          "topkScatterMs", JsonValue.Create topk.Median :> JsonNode ] }
 
 /// Case 3: grid shortest path, 8 neighbours, vertex costs, batch 70.
 let caseGrid (quick: bool) (reference: string -> Stat option) (k: int) =
     let problem = Problem.gridShortestPath k k Imle.Solvers.Eight
     let costs = warcraftCosts k 70 k
     let reps = if quick then 11 else 51
+
     let ours, oneThread =
-        timePair 5 reps
-            (fun () -> TensorSolve.solve problem costs |> ignore)
-            (fun () -> TensorSolve.solveWithParallelism 1 problem costs |> ignore)
+        timePair 5 reps (fun () -> TensorSolve.solve problem costs |> ignore) (fun () ->
+            TensorSolve.solveWithParallelism 1 problem costs |> ignore)
+
     let rf = reference (sprintf "grid-path-K%d" k)
     let vsRef = ratio rf (Some ours)
+
     { Case = sprintf "3. grid shortest path, 8-neighbour vertex costs, batch 70, K = %d" k
-      Ours = Some ours; Reference = rf; Floor = Some oneThread
+      Ours = Some ours
+      Reference = rf
+      Floor = Some oneThread
       Target = "≥ 30× faster than heapq Dijkstra"
       Met = vsRef |> Option.map (fun x -> x >= 30.0)
       Notes =
-        sprintf "ours on %d threads (TensorSolve.solve, float32 costs in, states out); floor column = the same solver on 1 thread (there is no natural libtorch floor: libtorch has no shortest-path op). Reference: heapq Dijkstra per map, pure Python, 1 thread."
+        sprintf
+            "ours on %d threads (TensorSolve.solve, float32 costs in, states out); floor column = the same solver on 1 thread (there is no natural libtorch floor: libtorch has no shortest-path op). Reference: heapq Dijkstra per map, pure Python, 1 thread."
             (TensorSolve.defaultParallelism)
       Extra = [] }
 
@@ -147,17 +185,34 @@ let caseWarcraft (quick: bool) (samples: int) =
     torch.random.manual_seed 4L |> ignore
     let problem = Problem.gridShortestPath k k Imle.Solvers.Eight
     let kappa = float (int (1.3 * float k))
-    let options = { ImleOptions.Create(kappa, 10.0) with Samples = samples }
+
+    let options =
+        { ImleOptions.Create(kappa, 10.0) with
+            Samples = samples }
+
     let g = new torch.Generator(4UL, torch.CPU)
-    let layer = new DiscreteLayer(problem, Imle options, { LayerOptions.Default with Generator = Some g; Name = "bench-layer" })
-    layer.train()
+
+    let layer =
+        new DiscreteLayer(
+            problem,
+            Imle options,
+            { LayerOptions.Default with
+                Generator = Some g
+                Name = "bench-layer" }
+        )
+
+    layer.train ()
     let model = new CostNet(k, 32L)
-    model.train()
-    let optimizer = torch.optim.Adam(model.parameters(), lr = 5e-4)
-    let images = torch.rand([| int64 b; 3L; int64 (8 * k); int64 (8 * k) |], dtype = f32, generator = g)
+    model.train ()
+    let optimizer = torch.optim.Adam(model.parameters (), lr = 5e-4)
+
+    let images =
+        torch.rand ([| int64 b; 3L; int64 (8 * k); int64 (8 * k) |], dtype = f32, generator = g)
+
     let paths =
         use trueCosts = warcraftCosts 40 b k
         TensorSolve.solve problem trueCosts
+
     let reps = if quick then 5 else 15
     // One step, split into its parts inside the step itself: the CNN forward, the discrete part (the layer's forward
     // and backward with the Hamming loss, on a leaf that cuts the graph at the costs), and the CNN backward + Adam
@@ -165,7 +220,7 @@ let caseWarcraft (quick: bool) (samples: int) =
     let step () =
         use _scope = torch.NewDisposeScope()
         let total = Stopwatch.StartNew()
-        optimizer.zero_grad()
+        optimizer.zero_grad ()
         let costs = model.forward images
         let part = Stopwatch.StartNew()
         let leaf = costs.detach().requires_grad_(true)
@@ -175,25 +230,35 @@ let caseWarcraft (quick: bool) (samples: int) =
         let gradCosts = leaf.grad
         let discreteMs = part.Elapsed.TotalMilliseconds
         (costs * gradCosts).sum().backward()
-        optimizer.step() |> ignore
+        optimizer.step () |> ignore
         total.Elapsed.TotalMilliseconds, discreteMs
+
     let clock = Stopwatch.StartNew()
     let mutable n = 0
+
     while n < 3 || (clock.Elapsed.TotalSeconds < 1.5 && n < 200) do
         step () |> ignore
         n <- n + 1
+
     let runs = Array.init reps (fun _ -> step ())
     let stepStat = stat (Array.map fst runs)
     let discrete = stat (Array.map snd runs)
     let share = (runs |> Array.map (fun (t, d) -> d / t) |> stat).Median
     let step = stepStat
+
     { Case = sprintf "4. Warcraft training step, batch 70, K = 12, I-MLE S = %d: solver+estimator share" samples
-      Ours = Some step; Reference = None; Floor = None
+      Ours = Some step
+      Reference = None
+      Floor = None
       Target = "solver+estimator < 10 % of the step"
       Met = Some(share < 0.10)
       Notes =
-        sprintf "whole step (CNN fwd, layer, Hamming loss, backward, Adam) %.1f ms; discrete part (layer fwd + Hamming loss + layer bwd, timed inside the same steps) %.2f ms; median per-step share %.1f %%. I-MLE: SoG(κ = %g, 10 terms), λ = 10, PID target, mean output. No Python counterpart (its CNN would run on the reference BLAS)."
-            step.Median discrete.Median (100.0 * share) kappa
+        sprintf
+            "whole step (CNN fwd, layer, Hamming loss, backward, Adam) %.1f ms; discrete part (layer fwd + Hamming loss + layer bwd, timed inside the same steps) %.2f ms; median per-step share %.1f %%. I-MLE: SoG(κ = %g, 10 terms), λ = 10, PID target, mean output. No Python counterpart (its CNN would run on the reference BLAS)."
+            step.Median
+            discrete.Median
+            (100.0 * share)
+            kappa
       Extra =
         [ "discreteMs", JsonValue.Create discrete.Median :> JsonNode
           "discreteMinMs", JsonValue.Create discrete.Min :> JsonNode
@@ -207,7 +272,7 @@ let caseMemory (steps: int) =
     let estimator = Imle(ImleOptions.Create(float k, 10.0))
     let g = new torch.Generator(5UL, torch.CPU)
     let w = torch.randn([| b; m |], dtype = f32, generator = g).requires_grad_(true)
-    let r = torch.randn([| b; m |], dtype = f32, generator = g)
+    let r = torch.randn ([| b; m |], dtype = f32, generator = g)
     let every = 500
     let proc = Process.GetCurrentProcess()
     let samples = Collections.Generic.List<int * float>()
@@ -215,35 +280,61 @@ let caseMemory (steps: int) =
     proc.Refresh()
     samples.Add(0, mib proc.WorkingSet64)
     let sw = Stopwatch.StartNew()
-    for i in 1 .. steps do
+
+    for i in 1..steps do
         scoped (fun () ->
             let y = Discrete.apply problem estimator g w
             let loss = (y * r).sum()
             Training.backward loss)
+
         if i % every = 0 then
             proc.Refresh()
             samples.Add(i, mib proc.WorkingSet64)
+
     let perStep = sw.Elapsed.TotalMilliseconds / float (max 1 steps)
     // Warm-up: the first 20 % of the steps (at least the first sample after the start).
     let warm = max every (steps / 5)
     let after = samples |> Seq.filter (fun (i, _) -> i >= warm) |> Seq.toArray
+
     let baseline, growth, peak =
-        if after.Length = 0 then nan, nan, nan
+        if after.Length = 0 then
+            nan, nan, nan
         else
             let baseline = snd after.[0]
             let peak = after |> Array.map snd |> Array.max
             baseline, 100.0 * (peak - baseline) / baseline, peak
+
     let last = snd samples.[samples.Count - 1]
+
     { Case = sprintf "5. resident memory, %d steps of case 2 at [64, 200], k = 8 (S = 1)" steps
-      Ours = Some { Median = perStep; Min = perStep; Max = perStep; Reps = steps }; Reference = None; Floor = None
+      Ours =
+        Some
+            { Median = perStep
+              Min = perStep
+              Max = perStep
+              Reps = steps }
+      Reference = None
+      Floor = None
       Target = "working set flat within 10 % after warm-up"
       Met = if Double.IsNaN growth then None else Some(growth <= 10.0)
       Notes =
-        sprintf "Process.WorkingSet64 every %d steps: %.1f MiB at step %d (after warm-up), peak %.1f MiB after it, %.1f MiB at the end: growth %.1f %%. oursMs = mean ms per step. Samples (step: MiB): %s"
-            every baseline warm peak last growth
+        sprintf
+            "Process.WorkingSet64 every %d steps: %.1f MiB at step %d (after warm-up), peak %.1f MiB after it, %.1f MiB at the end: growth %.1f %%. oursMs = mean ms per step. Samples (step: MiB): %s"
+            every
+            baseline
+            warm
+            peak
+            last
+            growth
             (samples |> Seq.map (fun (i, v) -> sprintf "%d: %.0f" i v) |> String.concat ", ")
       Extra =
         [ "baselineMiB", JsonValue.Create baseline :> JsonNode
           "peakMiB", JsonValue.Create peak :> JsonNode
           "growthPercent", JsonValue.Create growth :> JsonNode
-          "samples", JsonArray(samples |> Seq.map (fun (i, v) -> JsonArray(JsonValue.Create i, JsonValue.Create v) :> JsonNode) |> Seq.toArray) :> JsonNode ] }
+          "samples",
+          JsonArray(
+              samples
+              |> Seq.map (fun (i, v) -> JsonArray(JsonValue.Create i, JsonValue.Create v) :> JsonNode)
+              |> Seq.toArray
+          )
+          :> JsonNode ] }

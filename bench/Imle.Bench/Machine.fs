@@ -6,9 +6,13 @@ open System.IO
 
 let repoRoot () =
     let rec up (d: DirectoryInfo) =
-        if isNull d then Directory.GetCurrentDirectory()
-        elif File.Exists(Path.Combine(d.FullName, "Imle.sln")) then d.FullName
-        else up d.Parent
+        if isNull d then
+            Directory.GetCurrentDirectory()
+        elif File.Exists(Path.Combine(d.FullName, "Imle.sln")) then
+            d.FullName
+        else
+            up d.Parent
+
     up (DirectoryInfo AppContext.BaseDirectory)
 
 let cpuModel () =
@@ -17,10 +21,16 @@ let cpuModel () =
         |> Array.tryFind (fun l -> l.StartsWith "model name")
         |> Option.map (fun l -> l.Substring(l.IndexOf ':' + 1).Trim())
         |> Option.defaultValue "unknown"
-    with _ -> "unknown"
+    with _ ->
+        "unknown"
 
 let loadAverage () =
-    try (File.ReadAllText "/proc/loadavg").Split(' ') |> Array.take 3 |> String.concat " " with _ -> "unknown"
+    try
+        (File.ReadAllText "/proc/loadavg").Split(' ')
+        |> Array.take 3
+        |> String.concat " "
+    with _ ->
+        "unknown"
 
 let libtorchVersion (root: string) =
     try
@@ -28,4 +38,5 @@ let libtorchVersion (root: string) =
         |> Array.tryFind (fun l -> l.TrimStart().StartsWith "libtorch-cpu-linux-x64 (")
         |> Option.map (fun l -> l.Trim().Replace("libtorch-cpu-linux-x64 ", "").Trim('(', ')'))
         |> Option.defaultValue "unknown"
-    with _ -> "unknown"
+    with _ ->
+        "unknown"

@@ -28,47 +28,85 @@ let private usage =
 let main argv =
     let args = Array.toList argv
     let has flag = List.contains flag args
-    let valueOf flag = args |> List.pairwise |> List.tryFind (fun (a, _) -> a = flag) |> Option.map snd
-    let known = set [ "--quick"; "--steps"; "--out"; "--profile"; "--no-reference"; "--cases"; "--help" ]
+
+    let valueOf flag =
+        args |> List.pairwise |> List.tryFind (fun (a, _) -> a = flag) |> Option.map snd
+
+    let known =
+        set
+            [ "--quick"
+              "--steps"
+              "--out"
+              "--profile"
+              "--no-reference"
+              "--cases"
+              "--help" ]
+
     match args |> List.filter (fun a -> a.StartsWith "--" && not (known.Contains a)) with
     | unknown :: _ ->
-        eprintfn "Unknown option '%s'. Options: --quick, --steps N, --cases 1,3,5, --no-reference, --profile, --out DIR, --help." unknown
+        eprintfn
+            "Unknown option '%s'. Options: --quick, --steps N, --cases 1,3,5, --no-reference, --profile, --out DIR, --help."
+            unknown
+
         exit 2
     | [] -> ()
+
     if has "--help" then
         printfn "%s" usage
         exit 0
+
     let quick = has "--quick"
+
     let steps =
         match valueOf "--steps" with
         | None -> 10000
         | Some v ->
             match Int32.TryParse v with
             | true, n when n >= 1 -> n
-            | _ -> eprintfn "--steps must be a positive integer; got '%s'." v; exit 2
+            | _ ->
+                eprintfn "--steps must be a positive integer; got '%s'." v
+                exit 2
+
     let root = Machine.repoRoot ()
     let outDir = valueOf "--out" |> Option.defaultValue (Path.Combine(root, "bench"))
     Directory.CreateDirectory outDir |> ignore
     torch.set_num_threads 2
     let loadBefore = Machine.loadAverage ()
+
     if has "--profile" then
         Profile.run ()
         exit 0
 
     // The reference first, alone, so that the two sides never run at the same time.
-    let reference = if has "--no-reference" then None else Reference.run root quick
+    let reference =
+        if has "--no-reference" then
+            None
+        else
+            Reference.run root quick
+
     let refStat = Reference.stat reference
 
     let report (r: Row) =
-        printfn "%-80s ours %s | ref %s | floor %s | met %A" r.Case (Report.cell r.Ours) (Report.cell r.Reference) (Report.cell r.Floor) r.Met
+        printfn
+            "%-80s ours %s | ref %s | floor %s | met %A"
+            r.Case
+            (Report.cell r.Ours)
+            (Report.cell r.Reference)
+            (Report.cell r.Floor)
+            r.Met
+
         r
+
     printfn "running the Imle cases ..."
     // --cases 1,3,5 runs only those cases (default: all).
     let selected =
         valueOf "--cases"
         |> Option.map (fun s -> s.Split(',') |> Array.map (fun x -> int (x.Trim())) |> Set.ofArray)
-        |> Option.defaultValue (Set.ofList [ 1 .. 5 ])
-    let run (case: int) (f: unit -> Row) = if selected.Contains case then [ report (f ()) ] else []
+        |> Option.defaultValue (Set.ofList [ 1..5 ])
+
+    let run (case: int) (f: unit -> Row) =
+        if selected.Contains case then [ report (f ()) ] else []
+
     let rows =
         List.concat
             [ run 1 (fun () -> caseNoise quick refStat)
@@ -79,22 +117,35 @@ let main argv =
               run 4 (fun () -> caseWarcraft quick 1)
               run 4 (fun () -> caseWarcraft quick 10)
               run 5 (fun () -> caseMemory steps) ]
+
     let loadAfter = Machine.loadAverage ()
 
     let machine =
         [ "CPU", Machine.cpuModel ()
           "cores", string Environment.ProcessorCount
-          "threads", "torch.set_num_threads 2 on both sides; Imle's CPU solver rows on " + string (TensorSolve.defaultParallelism) + " threads"
+          "threads",
+          "torch.set_num_threads 2 on both sides; Imle's CPU solver rows on "
+          + string (TensorSolve.defaultParallelism)
+          + " threads"
           ".NET", RuntimeInformation.FrameworkDescription
           "TorchSharp", string (typeof<torch.Tensor>.Assembly.GetName().Version)
           "libtorch", Machine.libtorchVersion root
           "Python", Reference.text reference "python"
-          "Python torch", Reference.text reference "torch" + " (Debian python3-torch, reference BLAS; only non-BLAS operations are compared)"
+          "Python torch",
+          Reference.text reference "torch"
+          + " (Debian python3-torch, reference BLAS; only non-BLAS operations are compared)"
           "numpy", Reference.text reference "numpy"
-          "OMP_WAIT_POLICY", (match Environment.GetEnvironmentVariable "OMP_WAIT_POLICY" with null -> "unset (libgomp default: idle threads spin)" | v -> v)
+          "OMP_WAIT_POLICY",
+          (match Environment.GetEnvironmentVariable "OMP_WAIT_POLICY" with
+           | null -> "unset (libgomp default: idle threads spin)"
+           | v -> v)
           "load average (1, 5, 15 min) before / after", loadBefore + " / " + loadAfter
           "date (UTC)", DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm") ]
-    let commandLine = "dotnet bench/Imle.Bench/bin/Release/net10.0/Imle.Bench.dll" + (if argv.Length > 0 then " " + String.Join(" ", argv) else "")
+
+    let commandLine =
+        "dotnet bench/Imle.Bench/bin/Release/net10.0/Imle.Bench.dll"
+        + (if argv.Length > 0 then " " + String.Join(" ", argv) else "")
+
     Report.write outDir machine rows commandLine
     printfn "load average before / after: %s / %s" loadBefore loadAfter
     0

@@ -11,39 +11,59 @@ open Imle.Bench.Timing
 
 /// Runs a process, returning its exit code and stdout (stderr passes through).
 let runProcess (file: string) (args: string) (workDir: string) =
-    let psi = ProcessStartInfo(file, args, WorkingDirectory = workDir, UseShellExecute = false, RedirectStandardOutput = true)
+    let psi =
+        ProcessStartInfo(file, args, WorkingDirectory = workDir, UseShellExecute = false, RedirectStandardOutput = true)
+
     try
         use p = Process.Start psi
         let out = p.StandardOutput.ReadToEnd()
         p.WaitForExit()
         p.ExitCode, out
-    with e -> -1, e.Message
+    with e ->
+        -1, e.Message
 
 /// Debian's interpreter: the one python3-torch installs into (not necessarily the `python3` first on PATH).
 let python = "/usr/bin/python3"
 
 /// Whether /usr/bin/python3 imports torch and numpy (its ImportError is not shown: `run` prints a note instead).
 let available (root: string) =
-    let psi = ProcessStartInfo(python, "-c \"import torch, numpy\"", WorkingDirectory = root, UseShellExecute = false,
-                               RedirectStandardOutput = true, RedirectStandardError = true)
+    let psi =
+        ProcessStartInfo(
+            python,
+            "-c \"import torch, numpy\"",
+            WorkingDirectory = root,
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true
+        )
+
     try
         use p = Process.Start psi
         p.StandardOutput.ReadToEnd() |> ignore
         p.StandardError.ReadToEnd() |> ignore
         p.WaitForExit()
         p.ExitCode = 0
-    with _ -> false
+    with _ ->
+        false
 
 /// Runs bench/reference.py and returns its JSON, or None (after printing why) when it cannot run.
 let run (root: string) (quick: bool) : JsonNode option =
     if not (available root) then
-        printfn "NOTE: PyTorch reference skipped: %s cannot import torch and numpy. Install Debian's python3-torch and" python
-        printfn "      python3-numpy (`dotnet fsi build.fsx bench` does it), or pass --no-reference. Reference columns stay empty."
+        printfn
+            "NOTE: PyTorch reference skipped: %s cannot import torch and numpy. Install Debian's python3-torch and"
+            python
+
+        printfn
+            "      python3-numpy (`dotnet fsi build.fsx bench` does it), or pass --no-reference. Reference columns stay empty."
+
         None
     else
         printfn "running the PyTorch reference (bench/reference.py) ..."
         let script = Path.Combine(root, "bench", "reference.py")
-        let code, out = runProcess python (sprintf "\"%s\"%s" script (if quick then " --quick" else "")) root
+
+        let code, out =
+            runProcess python (sprintf "\"%s\"%s" script (if quick then " --quick" else "")) root
+
         if code <> 0 then
             eprintfn "reference.py failed with exit code %d" code
             None
@@ -56,11 +76,18 @@ let stat (reference: JsonNode option) (name: string) : Stat option =
     reference
     |> Option.bind (fun j ->
         let c = j.["cases"].[name]
-        if isNull c then None
+
+        if isNull c then
+            None
         else
-            Some { Median = c.["median"].GetValue<float>(); Min = c.["min"].GetValue<float>()
-                   Max = c.["max"].GetValue<float>(); Reps = c.["reps"].GetValue<int>() })
+            Some
+                { Median = c.["median"].GetValue<float>()
+                  Min = c.["min"].GetValue<float>()
+                  Max = c.["max"].GetValue<float>()
+                  Reps = c.["reps"].GetValue<int>() })
 
 /// A top-level field of the reference's JSON (its Python, torch and numpy versions) as text, or "not run".
 let text (reference: JsonNode option) (key: string) =
-    reference |> Option.map (fun j -> j.[key].ToString()) |> Option.defaultValue "not run"
+    reference
+    |> Option.map (fun j -> j.[key].ToString())
+    |> Option.defaultValue "not run"

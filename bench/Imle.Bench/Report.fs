@@ -23,16 +23,29 @@ let private toJson (row: Row) : JsonNode =
     o.["ratioToFloor"] <- num (ratio row.Ours row.Floor)
     o.["oursMinMs"] <- num (row.Ours |> Option.map (fun s -> s.Min))
     o.["oursMaxMs"] <- num (row.Ours |> Option.map (fun s -> s.Max))
-    o.["oursReps"] <- (row.Ours |> Option.map (fun s -> JsonValue.Create s.Reps :> JsonNode) |> Option.toObj)
+
+    o.["oursReps"] <-
+        (row.Ours
+         |> Option.map (fun s -> JsonValue.Create s.Reps :> JsonNode)
+         |> Option.toObj)
+
     o.["referenceMinMs"] <- num (row.Reference |> Option.map (fun s -> s.Min))
     o.["referenceMaxMs"] <- num (row.Reference |> Option.map (fun s -> s.Max))
-    o.["referenceReps"] <- (row.Reference |> Option.map (fun s -> JsonValue.Create s.Reps :> JsonNode) |> Option.toObj)
+
+    o.["referenceReps"] <-
+        (row.Reference
+         |> Option.map (fun s -> JsonValue.Create s.Reps :> JsonNode)
+         |> Option.toObj)
+
     o.["floorMinMs"] <- num (row.Floor |> Option.map (fun s -> s.Min))
     o.["floorMaxMs"] <- num (row.Floor |> Option.map (fun s -> s.Max))
     o.["target"] <- JsonValue.Create row.Target
     o.["targetMet"] <- (row.Met |> Option.map (fun b -> JsonValue.Create b :> JsonNode) |> Option.toObj)
     o.["notes"] <- JsonValue.Create row.Notes
-    for key, value in row.Extra do o.[key] <- value
+
+    for key, value in row.Extra do
+        o.[key] <- value
+
     o :> JsonNode
 
 let private fmt (x: float option) =
@@ -49,7 +62,8 @@ let cell (s: Stat option) =
 
 /// What the profile (`--profile`) showed about the misses; kept with the numbers.
 let private knownBounds =
-    String.concat "\n"
+    String.concat
+        "\n"
         [ "## Profile of the misses (from `Imle.Bench --profile`)"
           ""
           "- Grid paths: TensorSolve's own overhead (validation, float32→float64, states back) is < 0.1 ms; the time is GridShortestPath.solveInto itself: ≈ 11–12 µs per 12×12 map and ≈ 90 µs per 30×30 map on one thread, against ≈ 115 µs and ≈ 800 µs per map for heapq. The 2-thread speed-up is ≈ 1.6× at K = 12 but ≈ 1.0–1.3× at K = 30: above libtorch's grain size (32,768 elements) the conversions run in an OpenMP region, and libgomp's idle thread then spins (OMP_WAIT_POLICY unset) on the core Parallel.For needs. With OMP_WAIT_POLICY=PASSIVE, K = 30 takes 3.9–4.7 ms on 2 threads (≈ 1.5–1.7×)."
@@ -61,39 +75,90 @@ let private markdown (machine: (string * string) list) (rows: Row list) (command
     let line (s: string) = sb.AppendLine s |> ignore
     line "# Imle benchmark results"
     line ""
-    line (sprintf "Produced by `%s` (bench/Imle.Bench; the PyTorch reference is bench/reference.py, run in the same session). Times in milliseconds: median (min–max) over the repetitions, each after a warm-up; ratios are of medians. `ours / ref` below 1 means Imle is faster (speed-up = 1 / ratio)." commandLine)
+
+    line (
+        sprintf
+            "Produced by `%s` (bench/Imle.Bench; the PyTorch reference is bench/reference.py, run in the same session). Times in milliseconds: median (min–max) over the repetitions, each after a warm-up; ratios are of medians. `ours / ref` below 1 means Imle is faster (speed-up = 1 / ratio)."
+            commandLine
+    )
+
     line ""
     line "## Machine"
     line ""
-    for k, v in machine do line (sprintf "- %s: %s" k v)
+
+    for k, v in machine do
+        line (sprintf "- %s: %s" k v)
+
     line ""
     line "## Results"
     line ""
     line "| case | ours ms | reference ms | floor ms | ours / ref | speed-up | ours / floor | target | met |"
     line "|---|---|---|---|---|---|---|---|---|"
+
     for r in rows do
         let vsRef = ratio r.Ours r.Reference
-        let speedUp = vsRef |> Option.map (fun x -> sprintf "%.1f×" (1.0 / x)) |> Option.defaultValue "–"
-        let met = match r.Met with Some true -> "yes" | Some false -> "**no**" | None -> "–"
-        line (sprintf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |"
-                  r.Case (cell r.Ours) (cell r.Reference) (cell r.Floor) (fmt vsRef) speedUp (fmt (ratio r.Ours r.Floor)) r.Target met)
+
+        let speedUp =
+            vsRef
+            |> Option.map (fun x -> sprintf "%.1f×" (1.0 / x))
+            |> Option.defaultValue "–"
+
+        let met =
+            match r.Met with
+            | Some true -> "yes"
+            | Some false -> "**no**"
+            | None -> "–"
+
+        line (
+            sprintf
+                "| %s | %s | %s | %s | %s | %s | %s | %s | %s |"
+                r.Case
+                (cell r.Ours)
+                (cell r.Reference)
+                (cell r.Floor)
+                (fmt vsRef)
+                speedUp
+                (fmt (ratio r.Ours r.Floor))
+                r.Target
+                met
+        )
+
     line ""
     line "## Notes per case"
     line ""
-    for r in rows do line (sprintf "- **%s**: %s" r.Case r.Notes)
+
+    for r in rows do
+        line (sprintf "- **%s**: %s" r.Case r.Notes)
+
     line ""
-    line "Floors are timed alone in the same process: noise — the same count of uniforms from libtorch; I-MLE step — our noise draw + libtorch's two top-k + scatter + the element-wise work; grid paths — our solver on 1 thread (no libtorch floor exists). Case 4 has no Python counterpart: its CNN would run on Debian's single-threaded reference BLAS, which says nothing about I-MLE."
+
+    line
+        "Floors are timed alone in the same process: noise — the same count of uniforms from libtorch; I-MLE step — our noise draw + libtorch's two top-k + scatter + the element-wise work; grid paths — our solver on 1 thread (no libtorch floor exists). Case 4 has no Python counterpart: its CNN would run on Debian's single-threaded reference BLAS, which says nothing about I-MLE."
+
     line ""
     line knownBounds
     sb.ToString()
 
 /// Writes results.json (the array of rows), machine.json (the machine, apart from the rows) and results.md to `outDir`.
 let write (outDir: string) (machine: (string * string) list) (rows: Row list) (commandLine: string) =
-    let options = JsonSerializerOptions(WriteIndented = true, Encoder = Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping)
+    let options =
+        JsonSerializerOptions(
+            WriteIndented = true,
+            Encoder = Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping
+        )
+
     let array = JsonArray(rows |> List.map toJson |> List.toArray)
     File.WriteAllText(Path.Combine(outDir, "results.json"), array.ToJsonString options)
     let json = JsonObject()
-    for k, v in machine do json.[k] <- JsonValue.Create v
+
+    for k, v in machine do
+        json.[k] <- JsonValue.Create v
+
     File.WriteAllText(Path.Combine(outDir, "machine.json"), json.ToJsonString options)
     File.WriteAllText(Path.Combine(outDir, "results.md"), markdown machine rows commandLine)
-    printfn "wrote %s, %s and %s" (Path.Combine(outDir, "results.json")) (Path.Combine(outDir, "machine.json")) (Path.Combine(outDir, "results.md"))
+
+    printfn
+        "wrote %s, %s and %s"
+        (Path.Combine(outDir, "results.json"))
+        (Path.Combine(outDir, "machine.json"))
+        (Path.Combine(outDir, "results.md"))

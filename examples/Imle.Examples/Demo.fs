@@ -12,26 +12,64 @@ open Imle.Examples.Experiments
 let run (ctx: RunContext) : int =
     let sw = Stopwatch.StartNew()
     let dir = ensureDir ctx.OutDir
-    Spectre.Console.AnsiConsole.MarkupLine "[bold]1/2 Synthetic experiment (paper Fig. 3): 5-subsets of 10, exact expected loss, 100 runs[/]"
+
+    Spectre.Console.AnsiConsole.MarkupLine
+        "[bold]1/2 Synthetic experiment (paper Fig. 3): 5-subsets of 10, exact expected loss, 100 runs[/]"
+
     let synthetic = Synthetic.runQuick ctx
+
     let syntheticMd =
-        table "Synthetic: final optimality gap (mean ± std over runs, lower is better)"
+        table
+            "Synthetic: final optimality gap (mean ± std over runs, lower is better)"
             [| "method"; "noise"; "lr"; "λ"; "steps"; "final gap" |]
-            (synthetic |> Array.map (fun r ->
-                [| r.Method; r.Noise; fmt 4 r.LearningRate; fmt 1 r.Lambda; string r.Steps; sprintf "%s ± %s" (fmt 3 r.FinalGapMean) (fmt 3 r.FinalGapStd) |]))
-    Spectre.Console.AnsiConsole.MarkupLine "[bold]2/2 Warcraft-style shortest paths (paper Table 2), K = 12: I-MLE vs blackbox differentiation[/]"
+            (synthetic
+             |> Array.map (fun r ->
+                 [| r.Method
+                    r.Noise
+                    fmt 4 r.LearningRate
+                    fmt 1 r.Lambda
+                    string r.Steps
+                    sprintf "%s ± %s" (fmt 3 r.FinalGapMean) (fmt 3 r.FinalGapStd) |]))
+
+    Spectre.Console.AnsiConsole.MarkupLine
+        "[bold]2/2 Warcraft-style shortest paths (paper Table 2), K = 12: I-MLE vs blackbox differentiation[/]"
+
     let warcraft = Warcraft.runQuick ctx
+
     let warcraftMd =
-        table "Warcraft-style 12×12: share of test maps whose predicted path has optimal cost"
-            [| "method"; "target"; "epochs"; "train maps"; "optimal path (ours, %)"; "cell accuracy (%)"; "paper (%, full protocol)" |]
-            (warcraft |> Array.map (fun r ->
-                [| r.Method; r.Target; string r.Epochs; string r.TrainMaps; fmt 1 r.OptimalPathAccuracy; fmt 1 r.CellAccuracy; r.Paper |]))
-    writeJson (Path.Combine(dir, "results.json")) {| synthetic = synthetic; warcraft = warcraft |}
+        table
+            "Warcraft-style 12×12: share of test maps whose predicted path has optimal cost"
+            [| "method"
+               "target"
+               "epochs"
+               "train maps"
+               "optimal path (ours, %)"
+               "cell accuracy (%)"
+               "paper (%, full protocol)" |]
+            (warcraft
+             |> Array.map (fun r ->
+                 [| r.Method
+                    r.Target
+                    string r.Epochs
+                    string r.TrainMaps
+                    fmt 1 r.OptimalPathAccuracy
+                    fmt 1 r.CellAccuracy
+                    r.Paper |]))
+
+    writeJson
+        (Path.Combine(dir, "results.json"))
+        {| synthetic = synthetic
+           warcraft = warcraft |}
+
     let md =
-        String.concat "\n"
+        String.concat
+            "\n"
             [ "# Imle demo"
               ""
-              sprintf "Command: `dotnet fsi build.fsx demo` (seed %d), %.0f s on this machine." ctx.Seed sw.Elapsed.TotalSeconds
+              sprintf
+                  "Command: `dotnet fsi build.fsx demo` (seed %d), %.0f s on this machine."
+                  ctx.Seed
+                  sw.Elapsed.TotalSeconds
               ""
               "## Synthetic (paper Fig. 3, reduced: curves only, no λ × lr grid)"
               ""
@@ -45,10 +83,13 @@ let run (ctx: RunContext) : int =
               ""
               "Details: `warcraft/report.md`. The paper's numbers come from 10,000 Warcraft II maps, 50 epochs and a ResNet18; ours from procedurally generated maps and a small CNN in a few epochs."
               "" ]
+
     writeReport ctx "demo" md
     printfn "demo finished in %.0f s" sw.Elapsed.TotalSeconds
     0
 
 /// The demo's plan: fixed sizes (a few minutes, well under the limits), so only the output folder is checked.
 let plan (ctx: RunContext) : Cli.Plan =
-    { Folders = [ "--out", ctx.OutDir ]; Needs = []; Run = fun () -> run ctx }
+    { Folders = [ "--out", ctx.OutDir ]
+      Needs = []
+      Run = fun () -> run ctx }

@@ -14,6 +14,7 @@ open Imle.Examples.Experiments
 /// subcommand needs a union with at least one case).
 type DemoArgs =
     | [<Hidden>] No_Options
+
     interface IArgParserTemplate with
         member this.Usage = "the demo takes only the shared options"
 
@@ -32,6 +33,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Dfl of ParseResults<Dfl.Args>
     | Dry_Run
     | Debug
+
     interface IArgParserTemplate with
         member this.Usage =
             match this with
@@ -45,15 +47,25 @@ type Command =
             | Vae _ -> "paper Fig. 4: discrete 10-of-20 subset VAE on Fashion-MNIST"
             | L2x _ -> "learning to explain: select k patches of a Fashion-MNIST image"
             | Alignment _ -> "optimal-value loss with generalized gradients on global sequence alignment"
-            | Dfl _ -> "decision-focused learning: PyEPO's 5x5 shortest-path benchmark, normalised regret per method and degree"
+            | Dfl _ ->
+                "decision-focused learning: PyEPO's 5x5 shortest-path benchmark, normalised regret per method and degree"
             | Dry_Run -> "check the options, the output folders and the estimates, print the estimates and stop"
             | Debug -> "print the stack trace of an error (also IMLE_DEBUG=1)"
 
-let private commandNames = [ "demo"; "gradcheck"; "synthetic"; "warcraft"; "vae"; "l2x"; "alignment"; "dfl" ]
+let private commandNames =
+    [ "demo"
+      "gradcheck"
+      "synthetic"
+      "warcraft"
+      "vae"
+      "l2x"
+      "alignment"
+      "dfl" ]
 
 /// The shared options (--seed, --out, --device: defined once, on the top level, and accepted after any command).
 let private context (results: ParseResults<Command>) (name: string) (quick: bool) =
     let out = results.TryGetResult Out
+
     match out with
     | Some o when String.IsNullOrWhiteSpace o -> Cli.usageError "--out must name a folder; got an empty value."
     | _ ->
@@ -73,45 +85,74 @@ let private planOf (results: ParseResults<Command>) : string * (unit -> Cli.Plan
     | L2x a -> "l2x", fun () -> L2x.plan (context results "l2x" false) a
     | Alignment a -> "alignment", fun () -> AlignmentExperiment.plan (context results "alignment" false) a
     | Dfl a -> "dfl", fun () -> Dfl.plan (context results "dfl" false) a
-    | Seed _ | Out _ | Device _ | Dry_Run | Debug -> invalidOp "not a command"
+    | Seed _
+    | Out _
+    | Device _
+    | Dry_Run
+    | Debug -> invalidOp "not a command"
 
 /// The exception worth reporting: the first inner one of aggregates, type initialisers and reflection calls.
 let rec private innermost (e: exn) =
     match e with
     | :? AggregateException as a when a.InnerExceptions.Count > 0 -> innermost (a.Flatten().InnerExceptions.[0])
-    | :? TypeInitializationException | :? Reflection.TargetInvocationException when not (isNull e.InnerException) -> innermost e.InnerException
+    | :? TypeInitializationException
+    | :? Reflection.TargetInvocationException when not (isNull e.InnerException) -> innermost e.InnerException
     | _ -> e
 
 [<EntryPoint>]
 let main argv =
     // --debug and --dry-run are accepted anywhere on the line (before or after the command's own options).
-    let debug = Array.contains "--debug" argv || Environment.GetEnvironmentVariable "IMLE_DEBUG" = "1"
+    let debug =
+        Array.contains "--debug" argv
+        || Environment.GetEnvironmentVariable "IMLE_DEBUG" = "1"
+
     let dryRun = Array.contains "--dry-run" argv
     let argv = argv |> Array.filter (fun a -> a <> "--debug" && a <> "--dry-run")
     let command = argv |> Array.tryFind (fun a -> List.contains a commandNames)
-    let prefix = match command with Some c -> c + ": " | None -> ""
+
+    let prefix =
+        match command with
+        | Some c -> c + ": "
+        | None -> ""
+
     /// One line on stderr for an unexpected error (with the stack trace under --debug).
     let crash (e: exn) =
         let e = innermost e
-        if debug then eprintfn "%s%O" prefix e
-        else eprintfn "%serror: %s: %s (run with --debug or IMLE_DEBUG=1 for the stack trace)" prefix (e.GetType().Name) (Cli.firstLine e.Message)
+
+        if debug then
+            eprintfn "%s%O" prefix e
+        else
+            eprintfn
+                "%serror: %s: %s (run with --debug or IMLE_DEBUG=1 for the stack trace)"
+                prefix
+                (e.GetType().Name)
+                (Cli.firstLine e.Message)
     // An exception on another thread would otherwise abort the process (exit code 134).
     AppDomain.CurrentDomain.UnhandledException.Add(fun a ->
         (match a.ExceptionObject with
-         | :? Cli.UsageException as e -> eprintfn "%s%s" prefix e.Message; Console.Error.Flush(); exit 2
+         | :? Cli.UsageException as e ->
+             eprintfn "%s%s" prefix e.Message
+             Console.Error.Flush()
+             exit 2
          | :? exn as e -> crash e
          | o -> eprintfn "%serror: %O" prefix o)
+
         Console.Error.Flush()
         exit 1)
+
     let parser = ArgumentParser.Create<Command>(programName = "Imle.Examples")
+
     try
         let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
         let name, makePlan = planOf results
+
         let plan =
-            try makePlan ()
+            try
+                makePlan ()
             with
             | :? Cli.UsageException -> reraise ()
             | :? ArgumentException as e -> raise (Cli.UsageException(Cli.argumentMessage e))
+
         Cli.execute name dryRun plan
     with
     | :? ArguParseException as e when e.ErrorCode = ErrorCode.HelpText ->
@@ -119,11 +160,20 @@ let main argv =
         printfn "\n%s" (Cli.limitsHelp ())
         0
     | :? ArguParseException as e ->
-        if argv.Length = 0 then eprintfn "%s" (e.Message.TrimEnd())
+        if argv.Length = 0 then
+            eprintfn "%s" (e.Message.TrimEnd())
         else
             let line = Cli.firstLine e.Message
             let line = if line.StartsWith "ERROR: " then line.Substring 7 else line
-            eprintfn "%s%s (see `Imle.Examples %s--help`)" prefix line (match command with Some c -> c + " " | None -> "")
+
+            eprintfn
+                "%s%s (see `Imle.Examples %s--help`)"
+                prefix
+                line
+                (match command with
+                 | Some c -> c + " "
+                 | None -> "")
+
         2
     | :? Cli.UsageException as e ->
         eprintfn "%s%s" prefix e.Message

@@ -20,6 +20,7 @@ let estimators =
       RelaxedTopK 1.0 ]
 
 printfn "%-56s %8s %10s %10s" "estimator" "cosine" "rel. bias" "variance"
+
 let results =
     [ for estimator in estimators do
           let r = GradCheck.run problem estimator weights loss 2000 7L
@@ -28,6 +29,7 @@ let results =
 
 // Sanity check for CI: the score function is unbiased, so its mean gradient points along the exact one.
 let score = results |> List.find (fun r -> r.Estimator.StartsWith "ScoreFunction")
+
 if score.Cosine < 0.9 then
     eprintfn "unexpected: score-function cosine %.3f < 0.9" score.Cosine
     exit 1

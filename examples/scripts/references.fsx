@@ -9,9 +9,24 @@ open System.Runtime.InteropServices
 
 do
     // fsi has no deps.json to point TorchSharp at runtimes/<rid>/native: load the native library by path once.
-    let bin = Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "tests", "Imle.Properties", "bin", "Release", "net10.0")
-    let rid = if RuntimeInformation.IsOSPlatform OSPlatform.Linux then "linux-x64" else RuntimeInformation.RuntimeIdentifier
-    let name = if RuntimeInformation.IsOSPlatform OSPlatform.Linux then "libLibTorchSharp.so" else "LibTorchSharp"
+    let bin =
+        Path.Combine(__SOURCE_DIRECTORY__, "..", "..", "tests", "Imle.Properties", "bin", "Release", "net10.0")
+
+    let rid =
+        if RuntimeInformation.IsOSPlatform OSPlatform.Linux then
+            "linux-x64"
+        else
+            RuntimeInformation.RuntimeIdentifier
+
+    let name =
+        if RuntimeInformation.IsOSPlatform OSPlatform.Linux then
+            "libLibTorchSharp.so"
+        else
+            "LibTorchSharp"
+
     let native = Path.Combine(bin, "runtimes", rid, "native", name)
-    if File.Exists native then NativeLibrary.Load native |> ignore
-    else eprintfn "references.fsx: %s not found; build the solution first (dotnet fsi build.fsx build)." native
+
+    if File.Exists native then
+        NativeLibrary.Load native |> ignore
+    else
+        eprintfn "references.fsx: %s not found; build the solution first (dotnet fsi build.fsx build)." native

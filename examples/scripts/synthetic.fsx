@@ -10,7 +10,9 @@ open Imle
 let m, k = 10, 5
 let problem = Problem.kSubset m k
 let states = Problem.states problem // all C(10, 5) = 252 states: exact losses are cheap
-let squaredDistance (b: float[]) (z: float[]) = Array.fold2 (fun s zi bi -> s + (zi - bi) ** 2.0) 0.0 z b
+
+let squaredDistance (b: float[]) (z: float[]) =
+    Array.fold2 (fun s zi bi -> s + (zi - bi) ** 2.0) 0.0 z b
 
 /// Trains θ for 500 steps of gradient descent with learning rate `lr`; returns the gap
 /// E_p[‖z − b‖²] − min_z ‖z − b‖² before and after training.
@@ -19,11 +21,18 @@ let gaps (estimator: Estimator) (lr: float) (seed: int) =
     let b = Array.init m (fun _ -> Sampling.standardNormal rng)
     let mutable theta = Array.init m (fun _ -> Sampling.standardNormal rng)
     let best = states |> Array.map (squaredDistance b) |> Array.min
-    let gap () = Exact.expectedLossOf problem 1.0 theta (squaredDistance b) - best
+
+    let gap () =
+        Exact.expectedLossOf problem 1.0 theta (squaredDistance b) - best
+
     let initial = gap ()
+
     for _ in 1..500 do
-        let _, grad = Reference.estimate problem estimator rng theta (fun z -> Array.map2 (fun zi bi -> 2.0 * (zi - bi)) z b)
+        let _, grad =
+            Reference.estimate problem estimator rng theta (fun z -> Array.map2 (fun zi bi -> 2.0 * (zi - bi)) z b)
+
         theta <- Array.map2 (fun t g -> t - lr * g) theta grad
+
     initial, gap ()
 
 let estimators =
@@ -34,6 +43,7 @@ let estimators =
 // Each estimator gets its best learning rate from a small grid (on seeds 1-5; the gap is the mean over them).
 let learningRates = [ 0.01; 0.05; 0.2; 0.5; 1.0 ]
 printfn "%-30s %8s %12s %10s" "estimator" "best lr" "initial gap" "final gap"
+
 let results =
     [ for name, estimator in estimators do
           let lr, (initial, final) =
@@ -42,6 +52,7 @@ let results =
                   let runs = List.map (gaps estimator lr) [ 1..5 ]
                   lr, (List.averageBy fst runs, List.averageBy snd runs))
               |> List.minBy (fun (_, (_, final)) -> final)
+
           printfn "%-30s %8g %12.4f %10.4f" name lr initial final
           initial, final ]
 

@@ -37,7 +37,11 @@ let DefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist"
 /// How a report names the data in `dir`: "Fashion-MNIST" for a Fashion-MNIST folder, otherwise its path.
 let datasetName (dir: string) =
     Check.notNull "dir" dir
-    if dir.Contains("fashion", System.StringComparison.OrdinalIgnoreCase) then "Fashion-MNIST" else "the IDX data in " + dir
+
+    if dir.Contains("fashion", System.StringComparison.OrdinalIgnoreCase) then
+        "Fashion-MNIST"
+    else
+        "the IDX data in " + dir
 
 /// An unsigned-byte IDX array: its dimensions and its values in row-major order.
 type IdxArray =
@@ -61,15 +65,19 @@ type IdxImages =
         Pixels: byte[]
     }
 
-let private fail fmt = Printf.kprintf (fun s -> raise (IdxFormatException s)) fmt
+let private fail fmt =
+    Printf.kprintf (fun s -> raise (IdxFormatException s)) fmt
 
-let private isGzip (bytes: byte[]) = bytes.Length >= 2 && bytes.[0] = 0x1fuy && bytes.[1] = 0x8buy
+let private isGzip (bytes: byte[]) =
+    bytes.Length >= 2 && bytes.[0] = 0x1fuy && bytes.[1] = 0x8buy
 
 /// The bytes of a file, decompressed when they are a gzip stream (whatever the file's name).
 let private readBytes (path: string) : byte[] =
     if not (File.Exists path) then
         raise (FileNotFoundException(sprintf "IDX file '%s' does not exist." path, path))
+
     let raw = File.ReadAllBytes path
+
     if isGzip raw then
         try
             use input = new MemoryStream(raw)
@@ -87,30 +95,60 @@ let private readBytes (path: string) : byte[] =
 let parse (source: string) (bytes: byte[]) : IdxArray =
     Check.notNull "source" source
     Check.notNull "bytes" bytes
+
     if bytes.Length < 4 then
         fail "%s: %d bytes is too short for an IDX file (the magic number alone takes 4)." source bytes.Length
+
     let magic = BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, 0, 4))
+
     if bytes.[0] <> 0uy || bytes.[1] <> 0uy || bytes.[3] = 0uy then
-        fail "%s: bad magic number 0x%08X; not an IDX file (unsigned-byte IDX files start with 0x%08X for images or 0x%08X for labels)."
-            source magic ImagesMagic LabelsMagic
+        fail
+            "%s: bad magic number 0x%08X; not an IDX file (unsigned-byte IDX files start with 0x%08X for images or 0x%08X for labels)."
+            source
+            magic
+            ImagesMagic
+            LabelsMagic
+
     if bytes.[2] <> 0x08uy then
-        fail "%s: magic number 0x%08X declares element type 0x%02X; only unsigned bytes (0x08) are supported." source magic bytes.[2]
+        fail
+            "%s: magic number 0x%08X declares element type 0x%02X; only unsigned bytes (0x08) are supported."
+            source
+            magic
+            bytes.[2]
+
     let nd = int bytes.[3]
     let header = 4 + 4 * nd
+
     if bytes.Length < header then
         fail "%s: truncated header: %d dimensions need %d header bytes, the file has %d." source nd header bytes.Length
-    let dims = Array.init nd (fun i -> BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, 4 + 4 * i, 4)))
+
+    let dims =
+        Array.init nd (fun i -> BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, 4 + 4 * i, 4)))
+
     if dims |> Array.exists (fun d -> d < 0) then
         fail "%s: negative dimension in %A." source dims
+
     let count = dims |> Array.fold (fun acc d -> acc * int64 d) 1L
     let available = int64 (bytes.Length - header)
+
     if available < count then
-        fail "%s: truncated: dimensions %s need %d data bytes, the file has %d." source
-            (String.Join("×", dims)) count available
+        fail
+            "%s: truncated: dimensions %s need %d data bytes, the file has %d."
+            source
+            (String.Join("×", dims))
+            count
+            available
+
     if available > count then
-        fail "%s: %d bytes beyond the %d data bytes that dimensions %s declare (corrupt file?)." source
-            (available - count) count (String.Join("×", dims))
-    { Dims = dims; Data = bytes.[header .. header + int count - 1] }
+        fail
+            "%s: %d bytes beyond the %d data bytes that dimensions %s declare (corrupt file?)."
+            source
+            (available - count)
+            count
+            (String.Join("×", dims))
+
+    { Dims = dims
+      Data = bytes.[header .. header + int count - 1] }
 
 /// Reads an unsigned-byte IDX file of any rank (plain or gzip-compressed); FileNotFoundException when it is absent.
 let read (path: string) : IdxArray =
@@ -120,33 +158,56 @@ let read (path: string) : IdxArray =
 /// Reads an IDX image file (magic 0x00000803: count × rows × columns bytes).
 let readImages (path: string) : IdxImages =
     let a = read path
+
     if a.Dims.Length <> 3 then
-        fail "%s: expected an image file (magic 0x%08X, 3 dimensions); this one has %d dimension(s) (a label file has 1)."
-            path ImagesMagic a.Dims.Length
-    { Count = a.Dims.[0]; Rows = a.Dims.[1]; Cols = a.Dims.[2]; Pixels = a.Data }
+        fail
+            "%s: expected an image file (magic 0x%08X, 3 dimensions); this one has %d dimension(s) (a label file has 1)."
+            path
+            ImagesMagic
+            a.Dims.Length
+
+    { Count = a.Dims.[0]
+      Rows = a.Dims.[1]
+      Cols = a.Dims.[2]
+      Pixels = a.Data }
 
 /// Reads an IDX label file (magic 0x00000801: one byte per item).
 let readLabels (path: string) : byte[] =
     let a = read path
+
     if a.Dims.Length <> 1 then
-        fail "%s: expected a label file (magic 0x%08X, 1 dimension); this one has %d dimensions (an image file has 3)."
-            path LabelsMagic a.Dims.Length
+        fail
+            "%s: expected a label file (magic 0x%08X, 1 dimension); this one has %d dimensions (an image file has 3)."
+            path
+            LabelsMagic
+            a.Dims.Length
+
     a.Data
 
 /// The bytes of an unsigned-byte IDX file with the given dimensions and values.
 let encode (dims: int[]) (data: byte[]) : byte[] =
     Check.notNull "dims" dims
     Check.notNull "data" data
-    if dims.Length < 1 || dims.Length > 255 then invalidArg "dims" (sprintf "IDX files have 1 to 255 dimensions; got %d." dims.Length)
-    if dims |> Array.exists (fun d -> d < 0) then invalidArg "dims" "Dimensions must be non-negative."
+
+    if dims.Length < 1 || dims.Length > 255 then
+        invalidArg "dims" (sprintf "IDX files have 1 to 255 dimensions; got %d." dims.Length)
+
+    if dims |> Array.exists (fun d -> d < 0) then
+        invalidArg "dims" "Dimensions must be non-negative."
+
     let count = dims |> Array.fold (fun acc d -> acc * int64 d) 1L
+
     if count <> int64 data.Length then
         invalidArg "data" (sprintf "Dimensions %s hold %d values; got %d." (String.Join("×", dims)) count data.Length)
+
     let header = 4 + 4 * dims.Length
-    let bytes = Array.zeroCreate<byte> (header + data.Length)
+    let bytes = Array.zeroCreate<byte>(header + data.Length)
     bytes.[2] <- 0x08uy
     bytes.[3] <- byte dims.Length
-    dims |> Array.iteri (fun i d -> BinaryPrimitives.WriteInt32BigEndian(Span(bytes, 4 + 4 * i, 4), d))
+
+    dims
+    |> Array.iteri (fun i d -> BinaryPrimitives.WriteInt32BigEndian(Span(bytes, 4 + 4 * i, 4), d))
+
     Buffer.BlockCopy(data, 0, bytes, header, data.Length)
     bytes
 
@@ -154,6 +215,7 @@ let encode (dims: int[]) (data: byte[]) : byte[] =
 let write (path: string) (dims: int[]) (data: byte[]) : unit =
     Check.nonEmpty "path" path
     let bytes = encode dims data
+
     if path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) then
         use file = File.Create path
         use gz = new GZipStream(file, CompressionLevel.Fastest)
@@ -167,8 +229,18 @@ let writeImages (path: string) (count: int) (rows: int) (cols: int) (pixels: byt
     Imle.Validate.intAtLeast "rows" 0 rows
     Imle.Validate.intAtLeast "cols" 0 cols
     Check.notNull "pixels" pixels
+
     if int64 pixels.Length <> int64 count * int64 rows * int64 cols then
-        invalidArg "pixels" (sprintf "%d images of %d×%d need %d bytes; got %d." count rows cols (int64 count * int64 rows * int64 cols) pixels.Length)
+        invalidArg
+            "pixels"
+            (sprintf
+                "%d images of %d×%d need %d bytes; got %d."
+                count
+                rows
+                cols
+                (int64 count * int64 rows * int64 cols)
+                pixels.Length)
+
     write path [| count; rows; cols |] pixels
 
 /// Writes an IDX label file (gzip-compressed when the path ends in ".gz").
@@ -201,41 +273,64 @@ let candidateNames (stem: string) (what: string) (idx: string) : string list =
     Check.notNull "stem" stem
     Check.notNull "what" what
     Check.notNull "idx" idx
-    [ for name in [ sprintf "%s-%s-%s-ubyte" stem what idx; sprintf "%s-%s.%s-ubyte" stem what idx ] do
-        yield name
-        yield name + ".gz" ]
+
+    [ for name in
+          [ sprintf "%s-%s-%s-ubyte" stem what idx
+            sprintf "%s-%s.%s-ubyte" stem what idx ] do
+          yield name
+          yield name + ".gz" ]
 
 /// The message shown when a dataset folder lacks its files (`missing`: the standard names of the absent files).
 let missingMessage (dir: string) (missing: string list) : string =
     Check.notNull "dir" dir
     Check.notNull "missing" missing
+
     sprintf
         "The dataset was not found in '%s': no %s. Install Fashion-MNIST with `sudo apt-get install dataset-fashion-mnist` (it puts the IDX files in %s), or pass --data DIR pointing at a folder holding train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (optionally .gz; MNIST's files work too)."
-        dir (String.Join(", ", missing |> List.map (fun s -> s + "[.gz]"))) DefaultFashionMnistDir
+        dir
+        (String.Join(", ", missing |> List.map (fun s -> s + "[.gz]")))
+        DefaultFashionMnistDir
 
 /// Finds the four files in `dir`: [| trainImages; trainLabels; testImages; testLabels |], or raises
 /// DatasetNotFoundException saying what is missing and how to get the data.
 let findFiles (dir: string) : string[] =
     Check.nonEmpty "dir" dir
-    let wanted = [ "train", "images", "idx3"; "train", "labels", "idx1"; "t10k", "images", "idx3"; "t10k", "labels", "idx1" ]
+
+    let wanted =
+        [ "train", "images", "idx3"
+          "train", "labels", "idx1"
+          "t10k", "images", "idx3"
+          "t10k", "labels", "idx1" ]
+
     let found =
-        wanted |> List.map (fun (stem, what, idx) ->
+        wanted
+        |> List.map (fun (stem, what, idx) ->
             let names = candidateNames stem what idx
+
             sprintf "%s-%s-%s-ubyte" stem what idx,
-            (if Directory.Exists dir then names |> List.map (fun n -> Path.Combine(dir, n)) |> List.tryFind File.Exists else None))
-    let missing = found |> List.choose (fun (name, path) -> if path.IsNone then Some name else None)
-    if not missing.IsEmpty then raise (DatasetNotFoundException(missingMessage dir missing))
+            (if Directory.Exists dir then
+                 names |> List.map (fun n -> Path.Combine(dir, n)) |> List.tryFind File.Exists
+             else
+                 None))
+
+    let missing =
+        found
+        |> List.choose (fun (name, path) -> if path.IsNone then Some name else None)
+
+    if not missing.IsEmpty then
+        raise (DatasetNotFoundException(missingMessage dir missing))
+
     found |> List.map (fun (_, p) -> p.Value) |> Array.ofList
 
 let private imagesTensor (images: IdxImages) =
-    use flat = torch.tensor(images.Pixels)
-    use raw = flat.reshape(int64 images.Count, int64 (images.Rows * images.Cols))
+    use flat = torch.tensor (images.Pixels)
+    use raw = flat.reshape (int64 images.Count, int64 (images.Rows * images.Cols))
     use scale = (255.0).ToScalar()
     raw.``to``(torch.ScalarType.Float32).div_(scale)
 
 let private labelsTensor (labels: byte[]) =
-    use raw = torch.tensor(labels)
-    raw.``to``(torch.ScalarType.Int64)
+    use raw = torch.tensor (labels)
+    raw.``to`` (torch.ScalarType.Int64)
 
 /// Loads the four IDX files of an MNIST-layout folder (Fashion-MNIST, MNIST) as CPU tensors: images [N, rows·cols]
 /// float32 in [0, 1], labels [N] int64. Raises DatasetNotFoundException (with how to get the data) when files are
@@ -247,12 +342,21 @@ let loadFashionMnist (dir: string) : Dataset =
     let trainLabels = readLabels files.[1]
     let testImages = readImages files.[2]
     let testLabels = readLabels files.[3]
+
     if trainImages.Count <> trainLabels.Length then
         fail "%s holds %d images but %s holds %d labels." files.[0] trainImages.Count files.[1] trainLabels.Length
+
     if testImages.Count <> testLabels.Length then
         fail "%s holds %d images but %s holds %d labels." files.[2] testImages.Count files.[3] testLabels.Length
+
     if trainImages.Rows <> testImages.Rows || trainImages.Cols <> testImages.Cols then
-        fail "Training images are %d×%d but test images are %d×%d." trainImages.Rows trainImages.Cols testImages.Rows testImages.Cols
+        fail
+            "Training images are %d×%d but test images are %d×%d."
+            trainImages.Rows
+            trainImages.Cols
+            testImages.Rows
+            testImages.Cols
+
     { TrainImages = imagesTensor trainImages
       TrainLabels = labelsTensor trainLabels
       TestImages = imagesTensor testImages
@@ -265,6 +369,7 @@ let loadFashionMnist (dir: string) : Dataset =
 /// stack trace and returns None instead of raising (a null or empty `dir` still raises ArgumentException).
 let tryLoad (dir: string) : Dataset option =
     Check.nonEmpty "dir" dir
+
     try
         Some(loadFashionMnist dir)
     with
@@ -294,16 +399,36 @@ type IdxSizes =
 let tryPeek (dir: string) : IdxSizes option =
     try
         let files = findFiles dir
+
         let header (path: string) =
             use file = File.OpenRead path
             let first = [| byte (file.ReadByte()); byte (file.ReadByte()) |]
             file.Seek(0L, SeekOrigin.Begin) |> ignore
-            use stream = if isGzip first then new GZipStream(file, CompressionMode.Decompress) :> Stream else file :> Stream
+
+            use stream =
+                if isGzip first then
+                    new GZipStream(file, CompressionMode.Decompress) :> Stream
+                else
+                    file :> Stream
+
             let bytes = Array.zeroCreate<byte> 16
             stream.ReadExactly(bytes, 0, 16)
-            let at (i: int) = BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, i, 4))
-            if at 0 <> ImagesMagic || at 4 < 0 || at 8 < 1 || at 12 < 1 then None else Some(at 4, at 8, at 12)
+
+            let at (i: int) =
+                BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, i, 4))
+
+            if at 0 <> ImagesMagic || at 4 < 0 || at 8 < 1 || at 12 < 1 then
+                None
+            else
+                Some(at 4, at 8, at 12)
+
         match header files.[0], header files.[2] with
-        | Some(train, rows, cols), Some(test, _, _) -> Some { Train = train; Test = test; Rows = rows; Cols = cols }
+        | Some(train, rows, cols), Some(test, _, _) ->
+            Some
+                { Train = train
+                  Test = test
+                  Rows = rows
+                  Cols = cols }
         | _ -> None
-    with _ -> None
+    with _ ->
+        None

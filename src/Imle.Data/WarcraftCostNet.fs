@@ -13,30 +13,43 @@ open Imle.Torch
 type WarcraftCostNet(k: int, width: int64) as this =
     inherit torch.nn.Module<torch.Tensor, torch.Tensor>("WarcraftCostNet")
     do Validate.intAtLeast "k" 1 k
-    do if width < 1L then raise (System.ArgumentOutOfRangeException("width", width, sprintf "width must be >= 1; got %d." width))
+
+    do
+        if width < 1L then
+            raise (System.ArgumentOutOfRangeException("width", width, sprintf "width must be >= 1; got %d." width))
+
     let conv1 = torch.nn.Conv2d(3L, width, 4L, stride = 4L, padding = 0L, bias = false)
     let bn1 = torch.nn.BatchNorm2d(width)
-    let conv2 = torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
+
+    let conv2 =
+        torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
+
     let bn2 = torch.nn.BatchNorm2d(width)
-    let conv3 = torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
+
+    let conv3 =
+        torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
+
     let bn3 = torch.nn.BatchNorm2d(width)
     let head = torch.nn.Conv2d(width, 1L, 1L)
     do this.RegisterComponents()
 
     /// Positive vertex costs [B, K, K] of images [B, 3, 8K, 8K] (pixel values in [0, 1]).
     override _.forward(x: torch.Tensor) : torch.Tensor =
-        if isNull x then nullArg "x"
+        if isNull x then
+            nullArg "x"
+
         if x.dim () <> 4L || x.shape.[1] <> 3L then
             invalidArg "x" (sprintf "x must be images [B, 3, 8K, 8K]; got shape %A." x.shape)
+
         let a1 = torch.nn.functional.relu (bn1.forward (conv1.forward x))
         let a2 = torch.nn.functional.relu (bn2.forward (conv2.forward a1))
         let a3 = torch.nn.functional.relu (Safe.add (bn3.forward (conv3.forward a2)) a2)
         let h = head.forward a3
         let pooled = torch.nn.functional.adaptive_max_pool2d (h, [| int64 k; int64 k |])
         // softplus(h) = log(1 + eʰ) = logaddexp(h, 0): positive costs, with no temporary Scalar (see Safe).
-        use logits = pooled.squeeze(1L)
-        use zero = torch.zeros_like(logits)
-        torch.logaddexp(logits, zero)
+        use logits = pooled.squeeze (1L)
+        use zero = torch.zeros_like (logits)
+        torch.logaddexp (logits, zero)
 
     /// The grid side K.
     member _.K = k

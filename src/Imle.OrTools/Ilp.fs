@@ -54,51 +54,109 @@ module Ilp =
 
     let private validateShape (shape: int[]) =
         Validate.notNull "shape" shape
-        if shape.Length = 0 then invalidArg "shape" "shape must have at least one dimension."
-        shape |> Array.iteri (fun i d -> if d < 1 then invalidArg "shape" (sprintf "shape[%d] must be >= 1; got %d." i d))
+
+        if shape.Length = 0 then
+            invalidArg "shape" "shape must have at least one dimension."
+
+        shape
+        |> Array.iteri (fun i d ->
+            if d < 1 then
+                invalidArg "shape" (sprintf "shape[%d] must be >= 1; got %d." i d))
+
         let size = shape |> Array.fold (fun s d -> s * int64 d) 1L
+
         if size > int64 Array.MaxLength then
             invalidArg "shape" (sprintf "the product of shape must be at most %d; got %d." Array.MaxLength size)
 
     /// Checks one constraint against `variables`; `param` is the parameter named in errors, `where` prefixes messages.
     let private validateConstraint (param: string) (where: string) (variables: int) (c: LinearConstraint) =
-        if isNull (box c) then invalidArg param (sprintf "%s must not be null." where)
-        if isNull c.Coefficients then invalidArg param (sprintf "%s.Coefficients must not be null." where)
-        if Double.IsNaN c.Lower then invalidArg param (sprintf "%s.Lower must not be NaN." where)
-        if Double.IsNaN c.Upper then invalidArg param (sprintf "%s.Upper must not be NaN." where)
+        if isNull (box c) then
+            invalidArg param (sprintf "%s must not be null." where)
+
+        if isNull c.Coefficients then
+            invalidArg param (sprintf "%s.Coefficients must not be null." where)
+
+        if Double.IsNaN c.Lower then
+            invalidArg param (sprintf "%s.Lower must not be NaN." where)
+
+        if Double.IsNaN c.Upper then
+            invalidArg param (sprintf "%s.Upper must not be NaN." where)
+
         if c.Lower > c.Upper then
             invalidArg param (sprintf "%s has Lower = %g > Upper = %g." where c.Lower c.Upper)
-        if Double.IsPositiveInfinity c.Lower then invalidArg param (sprintf "%s.Lower must not be +infinity." where)
-        if Double.IsNegativeInfinity c.Upper then invalidArg param (sprintf "%s.Upper must not be -infinity." where)
+
+        if Double.IsPositiveInfinity c.Lower then
+            invalidArg param (sprintf "%s.Lower must not be +infinity." where)
+
+        if Double.IsNegativeInfinity c.Upper then
+            invalidArg param (sprintf "%s.Upper must not be -infinity." where)
+
         let seen = Collections.Generic.HashSet<int>()
-        c.Coefficients |> Array.iteri (fun j (index, a) ->
+
+        c.Coefficients
+        |> Array.iteri (fun j (index, a) ->
             if index < 0 || index >= variables then
-                invalidArg param (sprintf "%s.Coefficients[%d] names variable %d, outside [0, %d)." where j index variables)
+                invalidArg
+                    param
+                    (sprintf "%s.Coefficients[%d] names variable %d, outside [0, %d)." where j index variables)
+
             if not (Validate.isFinite a) then
-                invalidArg param (sprintf "%s.Coefficients[%d] has coefficient %g; coefficients must be finite." where j a)
+                invalidArg
+                    param
+                    (sprintf "%s.Coefficients[%d] has coefficient %g; coefficients must be finite." where j a)
+
             if not (seen.Add index) then
-                invalidArg param (sprintf "%s.Coefficients[%d] names variable %d a second time; list each variable once." where j index))
+                invalidArg
+                    param
+                    (sprintf
+                        "%s.Coefficients[%d] names variable %d a second time; list each variable once."
+                        where
+                        j
+                        index))
 
     /// Checks a whole model; errors name `param`.
     let private validateModel (param: string) (model: IlpModel) =
-        if isNull (box model) then nullArg param
-        if isNull model.Shape then invalidArg param (sprintf "%s.Shape must not be null." param)
-        if model.Shape.Length = 0 then invalidArg param (sprintf "%s.Shape must have at least one dimension." param)
-        model.Shape |> Array.iteri (fun i d ->
-            if d < 1 then invalidArg param (sprintf "%s.Shape[%d] must be >= 1; got %d." param i d))
+        if isNull (box model) then
+            nullArg param
+
+        if isNull model.Shape then
+            invalidArg param (sprintf "%s.Shape must not be null." param)
+
+        if model.Shape.Length = 0 then
+            invalidArg param (sprintf "%s.Shape must have at least one dimension." param)
+
+        model.Shape
+        |> Array.iteri (fun i d ->
+            if d < 1 then
+                invalidArg param (sprintf "%s.Shape[%d] must be >= 1; got %d." param i d))
+
         let size = model.Shape |> Array.fold (fun s d -> s * int64 d) 1L
+
         if int64 model.Variables < size then
-            invalidArg param (sprintf "%s.Variables must be >= the state size %d (product of Shape %A); got %d." param size model.Shape model.Variables)
-        if isNull model.Constraints then invalidArg param (sprintf "%s.Constraints must not be null." param)
-        model.Constraints |> Array.iteri (fun i c ->
-            validateConstraint param (sprintf "%s.Constraints[%d]" param i) model.Variables c)
+            invalidArg
+                param
+                (sprintf
+                    "%s.Variables must be >= the state size %d (product of Shape %A); got %d."
+                    param
+                    size
+                    model.Shape
+                    model.Variables)
+
+        if isNull model.Constraints then
+            invalidArg param (sprintf "%s.Constraints must not be null." param)
+
+        model.Constraints
+        |> Array.iteri (fun i c -> validateConstraint param (sprintf "%s.Constraints[%d]" param i) model.Variables c)
 
     let private validateIndices (param: string) (variables: int) (indices: int[]) =
         Validate.notNull param indices
         let seen = Collections.Generic.HashSet<int>()
-        indices |> Array.iteri (fun j index ->
+
+        indices
+        |> Array.iteri (fun j index ->
             if index < 0 || index >= variables then
                 invalidArg param (sprintf "%s[%d] = %d names a variable outside [0, %d)." param j index variables)
+
             if not (seen.Add index) then
                 invalidArg param (sprintf "%s[%d] = %d repeats a variable; list each variable once." param j index))
 
@@ -109,30 +167,55 @@ module Ilp =
     let model (shape: int[]) (sense: Sense) : IlpModel =
         validateShape shape
         let shape = Array.copy shape
-        { Variables = Array.fold (*) 1 shape; Shape = shape; Sense = sense; Constraints = [||] }
+
+        { Variables = Array.fold (*) 1 shape
+          Shape = shape
+          Sense = sense
+          Constraints = [||] }
 
     /// Adds `count` >= 0 auxiliary binary variables (zero weight, not part of the state) after the existing ones.
     /// Their indices are `model.Variables .. model.Variables + count − 1` of the input model.
     let withAuxiliary (count: int) (model: IlpModel) : IlpModel =
         validateModel "model" model
         Validate.intAtLeast "count" 0 count
+
         if int64 model.Variables + int64 count > int64 Int32.MaxValue then
-            invalidArg "count" (sprintf "the total number of variables must be at most %d; got %d + %d." Int32.MaxValue model.Variables count)
-        { model with Variables = model.Variables + count }
+            invalidArg
+                "count"
+                (sprintf
+                    "the total number of variables must be at most %d; got %d + %d."
+                    Int32.MaxValue
+                    model.Variables
+                    count)
+
+        { model with
+            Variables = model.Variables + count }
 
     let private checkBounds (lower: float) (upper: float) =
         if Double.IsNaN lower || Double.IsPositiveInfinity lower then
-            invalidArg "lower" (sprintf "lower must be a number < +infinity (use -infinity for no lower bound); got %g." lower)
+            invalidArg
+                "lower"
+                (sprintf "lower must be a number < +infinity (use -infinity for no lower bound); got %g." lower)
+
         if Double.IsNaN upper || Double.IsNegativeInfinity upper then
-            invalidArg "upper" (sprintf "upper must be a number > -infinity (use +infinity for no upper bound); got %g." upper)
-        if lower > upper then invalidArg "lower" (sprintf "lower = %g must be <= upper = %g." lower upper)
+            invalidArg
+                "upper"
+                (sprintf "upper must be a number > -infinity (use +infinity for no upper bound); got %g." upper)
+
+        if lower > upper then
+            invalidArg "lower" (sprintf "lower = %g must be <= upper = %g." lower upper)
 
     /// A constraint `lower <= Σ a_j·z_j <= upper` from (variable index, coefficient) pairs (not yet checked against a
     /// model: `addConstraint` does that). Use ±∞ for a missing bound.
     let linear (coefficients: (int * float)[]) (lower: float) (upper: float) : LinearConstraint =
         Validate.notNull "coefficients" coefficients
         checkBounds lower upper
-        let c = { Coefficients = Array.copy coefficients; Lower = lower; Upper = upper }
+
+        let c =
+            { Coefficients = Array.copy coefficients
+              Lower = lower
+              Upper = upper }
+
         validateConstraint "coefficients" "the constraint" Int32.MaxValue c
         c
 
@@ -143,15 +226,28 @@ module Ilp =
         validateModel "model" model
         Validate.notNull "coefficients" coefficients
         checkBounds lower upper
-        let c = { Coefficients = Array.copy coefficients; Lower = lower; Upper = upper }
+
+        let c =
+            { Coefficients = Array.copy coefficients
+              Lower = lower
+              Upper = upper }
+
         validateConstraint "coefficients" "the constraint" model.Variables c
-        { model with Constraints = Array.append model.Constraints [| c |] }
+
+        { model with
+            Constraints = Array.append model.Constraints [| c |] }
 
     /// Adds an already built constraint (see `linear`), checked against the model.
     let add (constraintToAdd: LinearConstraint) (model: IlpModel) : IlpModel =
         validateModel "model" model
         validateConstraint "constraintToAdd" "constraintToAdd" model.Variables constraintToAdd
-        { model with Constraints = Array.append model.Constraints [| { constraintToAdd with Coefficients = Array.copy constraintToAdd.Coefficients } |] }
+
+        { model with
+            Constraints =
+                Array.append
+                    model.Constraints
+                    [| { constraintToAdd with
+                           Coefficients = Array.copy constraintToAdd.Coefficients } |] }
 
     let private unitCoefficients (indices: int[]) = indices |> Array.map (fun i -> i, 1.0)
 
@@ -179,18 +275,24 @@ module Ilp =
     // ----- feasibility ---------------------------------------------------------------------------------------------
 
     /// Absolute slack allowed when checking a constraint in floating point (scaled by the size of the bound).
-    let private tolerance (bound: float) = 1e-9 * (1.0 + (if Double.IsInfinity bound then 0.0 else abs bound))
+    let private tolerance (bound: float) =
+        1e-9 * (1.0 + (if Double.IsInfinity bound then 0.0 else abs bound))
 
     let private satisfies (values: float[]) (c: LinearConstraint) =
         let mutable s = 0.0
-        for (i, a) in c.Coefficients do s <- s + a * values.[i]
+
+        for (i, a) in c.Coefficients do
+            s <- s + a * values.[i]
+
         s >= c.Lower - tolerance c.Lower && s <= c.Upper + tolerance c.Upper
 
     /// Whether a full binary assignment (all `Variables` entries, state then auxiliary) satisfies every constraint.
     let isFeasibleAssignment (model: IlpModel) (assignment: float[]) : bool =
         validateModel "model" model
         Validate.length "assignment" model.Variables assignment
-        Array.forall (fun v -> v = 0.0 || v = 1.0) assignment && Array.forall (satisfies assignment) model.Constraints
+
+        Array.forall (fun v -> v = 0.0 || v = 1.0) assignment
+        && Array.forall (satisfies assignment) model.Constraints
 
     // ----- solving -------------------------------------------------------------------------------------------------
 
@@ -201,25 +303,38 @@ module Ilp =
     let private createSolver () : Solver * string =
         let mutable result = None
         let mutable i = 0
+
         while result.IsNone && i < candidates.Length do
             let s = Solver.CreateSolver candidates.[i]
-            if not (isNull s) then result <- Some(s, candidates.[i])
+
+            if not (isNull s) then
+                result <- Some(s, candidates.[i])
+
             i <- i + 1
+
         match result with
         | Some r -> r
         | None ->
-            invalidOp (sprintf "No OR-Tools MIP solver is available (tried %s); is the Google.OrTools native runtime for this platform installed?"
-                           (String.Join(", ", candidates)))
+            invalidOp (
+                sprintf
+                    "No OR-Tools MIP solver is available (tried %s); is the Google.OrTools native runtime for this platform installed?"
+                    (String.Join(", ", candidates))
+            )
 
     /// The OR-Tools solver id that `solve` uses on this machine ("SCIP" where available).
-    let backend : Lazy<string> =
-        lazy (let s, id = createSolver ()
-              s.Dispose()
-              id)
+    let backend: Lazy<string> =
+        lazy
+            (let s, id = createSolver ()
+             s.Dispose()
+             id)
 
     let private describe (model: IlpModel) =
-        sprintf "the ILP model (%d binary variables, shape %A, %d constraints, %A)"
-            model.Variables model.Shape model.Constraints.Length model.Sense
+        sprintf
+            "the ILP model (%d binary variables, shape %A, %d constraints, %A)"
+            model.Variables
+            model.Shape
+            model.Constraints.Length
+            model.Sense
 
     /// Solves a validated model for weights over all variables; returns the full binary assignment.
     let private solveValidated (model: IlpModel) (weights: float[]) : float[] =
@@ -227,38 +342,75 @@ module Ilp =
         use solver = solver
         solver.SuppressOutput()
         let vars = Array.init model.Variables (fun i -> solver.MakeBoolVar(sprintf "z%d" i))
+
         for ci in 0 .. model.Constraints.Length - 1 do
             let c = model.Constraints.[ci]
             let ct = solver.MakeConstraint(c.Lower, c.Upper, sprintf "c%d" ci)
+
             for (i, a) in c.Coefficients do
                 ct.SetCoefficient(vars.[i], a)
+
         let objective = solver.Objective()
+
         for i in 0 .. weights.Length - 1 do
-            if weights.[i] <> 0.0 then objective.SetCoefficient(vars.[i], weights.[i])
+            if weights.[i] <> 0.0 then
+                objective.SetCoefficient(vars.[i], weights.[i])
+
         match model.Sense with
         | Maximise -> objective.SetMaximization()
         | Minimise -> objective.SetMinimization()
+
         use parameters = new MPSolverParameters()
         // The default relative gap (1e-4) would stop at a near-optimal state: MAP needs the exact optimum.
         parameters.SetDoubleParam(MPSolverParameters.DoubleParam.RELATIVE_MIP_GAP, 0.0)
         let status = solver.Solve parameters
+
         match status with
         | Solver.ResultStatus.OPTIMAL ->
-            let assignment = vars |> Array.map (fun v -> if v.SolutionValue() > 0.5 then 1.0 else 0.0)
+            let assignment =
+                vars |> Array.map (fun v -> if v.SolutionValue() > 0.5 then 1.0 else 0.0)
+
             if not (Array.forall (satisfies assignment) model.Constraints) then
-                invalidOp (sprintf "The OR-Tools %s solver returned an assignment that, rounded to 0/1, violates a constraint of %s (numerical trouble: check the scale of the coefficients)." id (describe model))
+                invalidOp (
+                    sprintf
+                        "The OR-Tools %s solver returned an assignment that, rounded to 0/1, violates a constraint of %s (numerical trouble: check the scale of the coefficients)."
+                        id
+                        (describe model)
+                )
+
             assignment
         | Solver.ResultStatus.INFEASIBLE ->
-            invalidOp (sprintf "%s is infeasible: no binary assignment satisfies all its constraints (OR-Tools %s)." (describe model) id)
+            invalidOp (
+                sprintf
+                    "%s is infeasible: no binary assignment satisfies all its constraints (OR-Tools %s)."
+                    (describe model)
+                    id
+            )
         | Solver.ResultStatus.UNBOUNDED ->
-            invalidOp (sprintf "%s is unbounded according to OR-Tools %s (binary variables cannot be unbounded: numerical trouble)." (describe model) id)
+            invalidOp (
+                sprintf
+                    "%s is unbounded according to OR-Tools %s (binary variables cannot be unbounded: numerical trouble)."
+                    (describe model)
+                    id
+            )
         | other ->
             invalidOp (sprintf "OR-Tools %s failed to solve %s to optimality: status %A." id (describe model) other)
 
     let private checkWeights (model: IlpModel) (weights: float[]) =
         Validate.notNull "weights" weights
+
         if weights.Length <> model.Size then
-            raise (ArgumentException(sprintf "weights must have length %d (the state size, product of shape %A); got %d." model.Size model.Shape weights.Length, "weights"))
+            raise (
+                ArgumentException(
+                    sprintf
+                        "weights must have length %d (the state size, product of shape %A); got %d."
+                        model.Size
+                        model.Shape
+                        weights.Length,
+                    "weights"
+                )
+            )
+
         Validate.allFinite "weights" weights
 
     /// MAP over the model in its own sense: a binary state z (the first `Size` variables) maximising (Maximise) or
@@ -286,33 +438,60 @@ module Ilp =
     let isFeasible (model: IlpModel) (state: float[]) : bool =
         validateModel "model" model
         Validate.length "state" model.Size state
-        if not (Array.forall (fun v -> v = 0.0 || v = 1.0) state) then false
-        elif model.Variables = model.Size then Array.forall (satisfies state) model.Constraints
+
+        if not (Array.forall (fun v -> v = 0.0 || v = 1.0) state) then
+            false
+        elif model.Variables = model.Size then
+            Array.forall (satisfies state) model.Constraints
         else
             // Fix the state variables with equality rows and ask whether the auxiliary ones can be completed.
-            let fixedRows = state |> Array.mapi (fun i v -> { Coefficients = [| i, 1.0 |]; Lower = v; Upper = v })
-            let fixedModel = { model with Constraints = Array.append model.Constraints fixedRows }
+            let fixedRows =
+                state
+                |> Array.mapi (fun i v ->
+                    { Coefficients = [| i, 1.0 |]
+                      Lower = v
+                      Upper = v })
+
+            let fixedModel =
+                { model with
+                    Constraints = Array.append model.Constraints fixedRows }
+
             try
                 solveValidated fixedModel (Array.zeroCreate model.Size) |> ignore
                 true
-            with :? InvalidOperationException -> false
+            with :? InvalidOperationException ->
+                false
 
     /// An Imle `Problem` (Kind = UserDefined) whose MAP oracle is `solve model` and whose feasibility check is
     /// `isFeasible model`, so `Problem.solve`/`Problem.checkState` validate the solver's output. The model is
     /// validated once here. (Note that for models with auxiliary variables the check costs one extra feasibility solve.)
     let problem (name: string) (model: IlpModel) : Problem =
-        if String.IsNullOrWhiteSpace name then invalidArg "name" "name must be a non-empty string."
+        if String.IsNullOrWhiteSpace name then
+            invalidArg "name" "name must be a non-empty string."
+
         validateModel "model" model
-        let model = { model with Shape = Array.copy model.Shape; Constraints = Array.copy model.Constraints }
+
+        let model =
+            { model with
+                Shape = Array.copy model.Shape
+                Constraints = Array.copy model.Constraints }
+
         let solveState (weights: float[]) =
             checkWeights model weights
             Array.sub (solveValidated model weights) 0 model.Size
+
         let check (state: float[]) =
-            if isNull state || state.Length <> model.Size then false
-            elif not (Array.forall (fun v -> v = 0.0 || v = 1.0) state) then false
-            elif model.Variables = model.Size then Array.forall (satisfies state) model.Constraints
-            else isFeasible model state
-        Problem.create name model.Shape model.Sense solveState |> Problem.withFeasibility check
+            if isNull state || state.Length <> model.Size then
+                false
+            elif not (Array.forall (fun v -> v = 0.0 || v = 1.0) state) then
+                false
+            elif model.Variables = model.Size then
+                Array.forall (satisfies state) model.Constraints
+            else
+                isFeasible model state
+
+        Problem.create name model.Shape model.Sense solveState
+        |> Problem.withFeasibility check
 
     // ----- ready-made models -----------------------------------------------------------------------------------------
 
@@ -329,7 +508,10 @@ module Ilp =
         Validate.intAtLeast "rows" 1 rows
         Validate.intInRange "cols" rows Int32.MaxValue cols
         let m0 = model [| rows; cols |] Minimise
-        let withRows = Seq.fold (fun m r -> exactlyK (Array.init cols (fun c -> r * cols + c)) 1 m) m0 (seq { 0 .. rows - 1 })
+
+        let withRows =
+            Seq.fold (fun m r -> exactlyK (Array.init cols (fun c -> r * cols + c)) 1 m) m0 (seq { 0 .. rows - 1 })
+
         Seq.fold (fun m c -> atMost (Array.init rows (fun r -> r * cols + c)) 1 m) withRows (seq { 0 .. cols - 1 })
 
     /// Shortest path with vertex costs on a rows×cols grid, from cell (0, 0) to (rows−1, cols−1), moving to the 4 or 8
@@ -346,30 +528,48 @@ module Ilp =
         Validate.intAtLeast "cols" 1 cols
         let v = rows * cols
         let moves = GridShortestPath.moves neighbourhood
+
         let edges =
             [| for u in 0 .. v - 1 do
-                 let r, c = u / cols, u % cols
-                 for (dr, dc) in moves do
-                     let r2, c2 = r + dr, c + dc
-                     if r2 >= 0 && r2 < rows && c2 >= 0 && c2 < cols then yield u, r2 * cols + c2 |]
+                   let r, c = u / cols, u % cols
+
+                   for (dr, dc) in moves do
+                       let r2, c2 = r + dr, c + dc
+
+                       if r2 >= 0 && r2 < rows && c2 >= 0 && c2 < cols then
+                           yield u, r2 * cols + c2 |]
+
         let start, finish = 0, v - 1
         let edgeVar e = v + e
         let outgoing = Array.init v (fun _ -> ResizeArray<int>())
         let incoming = Array.init v (fun _ -> ResizeArray<int>())
-        edges |> Array.iteri (fun e (a, b) -> outgoing.[a].Add e; incoming.[b].Add e)
+
+        edges
+        |> Array.iteri (fun e (a, b) ->
+            outgoing.[a].Add e
+            incoming.[b].Add e)
+
         let indicator b = if b then 1.0 else 0.0
+
         let constraints =
             [| for x in 0 .. v - 1 do
-                 // Flow conservation.
-                 let balance = indicator (x = start) - indicator (x = finish)
-                 yield { Coefficients = [| for e in outgoing.[x] -> edgeVar e, 1.0
-                                           for e in incoming.[x] -> edgeVar e, -1.0 |]
-                         Lower = balance; Upper = balance }
-                 // Vertex indicator = inflow (+1 at the start).
-                 let s = indicator (x = start)
-                 yield { Coefficients = [| yield x, 1.0
-                                           for e in incoming.[x] -> edgeVar e, -1.0 |]
-                         Lower = s; Upper = s } |]
+                   // Flow conservation.
+                   let balance = indicator (x = start) - indicator (x = finish)
+
+                   yield
+                       { Coefficients =
+                           [| for e in outgoing.[x] -> edgeVar e, 1.0
+                              for e in incoming.[x] -> edgeVar e, -1.0 |]
+                         Lower = balance
+                         Upper = balance }
+                   // Vertex indicator = inflow (+1 at the start).
+                   let s = indicator (x = start)
+
+                   yield
+                       { Coefficients = [| yield x, 1.0; for e in incoming.[x] -> edgeVar e, -1.0 |]
+                         Lower = s
+                         Upper = s } |]
+
         let m = model [| rows; cols |] Minimise |> withAuxiliary edges.Length
         let result = { m with Constraints = constraints }
         validateModel "model" result

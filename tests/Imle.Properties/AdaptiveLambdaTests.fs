@@ -24,12 +24,20 @@ open Imle.Torch
 let private theta = [| 3.0; 1.0; 0.0; -2.0 |]
 let private g = [| 1.0; 0.0; -1.0; 0.0 |]
 let private problem = Problem.kSubset 4 2
-let private estimator samples = Imle { ImleOptions.Create(2.0, 1.0) with Noise = Zero; Target = Adaptive AdaptiveLambda.Default; Samples = samples }
+
+let private estimator samples =
+    Imle
+        { ImleOptions.Create(2.0, 1.0) with
+            Noise = Zero
+            Target = Adaptive AdaptiveLambda.Default
+            Samples = samples }
 
 /// The hand-derived gradient for S samples (see the module comment).
 let private expectedGradient samples =
-    if samples = 3 then let l = sqrt (14.0 / 6.0) in [| 0.0; 1.0 / l; -1.0 / l; 0.0 |]
-    else let l = sqrt 7.0 in [| 1.0 / l; 0.0; -1.0 / l; 0.0 |]
+    if samples = 3 then
+        let l = sqrt (14.0 / 6.0) in [| 0.0; 1.0 / l; -1.0 / l; 0.0 |]
+    else
+        let l = sqrt 7.0 in [| 1.0 / l; 0.0; -1.0 / l; 0.0 |]
 
 let private expectedBetas = [ 0.9999; 0.9998; 0.9997 ]
 let private expectedAverages = [ 1.1; 1.19; 1.271 ]
@@ -40,57 +48,92 @@ let private close (what: string) (expected: float[]) (actual: float[]) =
 
 /// Three backward passes of a torch layer; returns the gradients and states after each.
 let private torchSteps (samples: int) (meanOutput: bool) =
-    use layer = new DiscreteLayer(problem, estimator samples, { LayerOptions.Default with Seed = 1L; Output = (if meanOutput then MeanOfSamples else AllSamples) })
+    use layer =
+        new DiscreteLayer(
+            problem,
+            estimator samples,
+            { LayerOptions.Default with
+                Seed = 1L
+                Output = (if meanOutput then MeanOfSamples else AllSamples) }
+        )
+
     layer.train ()
     let cell = layer.Adaptive.Value
+
     [ for _ in 1..3 do
-        use _ = torch.NewDisposeScope()
-        let w = torch.tensor(theta, dtype = torch.float64).reshape(1L, 4L).requires_grad_(true)
-        let z = layer.forward w
-        use gt = torch.tensor(g, dtype = torch.float64)
-        let loss = (z * gt).sum() // dL/dz = g for the mean, and for every sample when all samples are returned
-        Training.backward loss
-        yield w.grad.reshape(4L).data<float>().ToArray(), cell.State ]
+          use _ = torch.NewDisposeScope()
+
+          let w =
+              torch.tensor(theta, dtype = torch.float64).reshape(1L, 4L).requires_grad_(true)
+
+          let z = layer.forward w
+          use gt = torch.tensor (g, dtype = torch.float64)
+          let loss = (z * gt).sum() // dL/dz = g for the mean, and for every sample when all samples are returned
+          Training.backward loss
+          yield w.grad.reshape(4L).data<float>().ToArray(), cell.State ]
 
 let tests =
-    testList "adaptive λ (AIMLE) as the reference" [
-        for samples in [ 1; 3 ] do
-            test (sprintf "reference core, S = %d: gradient and first three β / averages by hand" samples) {
-                let est = estimator samples
-                let mutable state = AdaptiveLambda.initial AdaptiveLambda.Default
-                Expect.equal state { Beta = 1.0; AverageNonZero = 1.0 } "the reference starts at β = 1, average 1"
-                for beta, average in List.zip expectedBetas expectedAverages do
-                    let pass = Reference.forward problem est (Random 0) theta
-                    let grad, next = Reference.backwardAdaptive problem est state pass [| g |]
-                    close "gradient" (expectedGradient samples |> Array.map (fun x -> x / state.Beta)) grad
-                    Expect.floatClose Accuracy.veryHigh next.Beta beta "β"
-                    Expect.floatClose Accuracy.veryHigh next.AverageNonZero average "moving average"
-                    state <- next
-            }
-            for meanOutput in [ true; false ] do
-                test (sprintf "torch layer, S = %d, %s: gradient and β by hand" samples (if meanOutput then "mean output" else "all samples")) {
-                    let steps = torchSteps samples meanOutput
-                    List.iteri2 (fun i (grad, state: AdaptiveState) (beta, average) ->
-                        close (sprintf "gradient at pass %d" (i + 1)) (expectedGradient samples |> Array.map (fun x -> x * (1.0 / (List.item i [ 1.0; 0.9999; 0.9998 ])))) grad
-                        Expect.floatClose Accuracy.veryHigh state.Beta beta "β"
-                        Expect.floatClose Accuracy.veryHigh state.AverageNonZero average "moving average")
-                        steps (List.zip expectedBetas expectedAverages)
-                }
-        test "two layers built from one estimator keep independent β" {
-            let est = estimator 1
-            use a = new DiscreteLayer(problem, est, 1L)
-            use b = new DiscreteLayer(problem, est, 1L)
-            a.train ()
-            for _ in 1..3 do
-                use _ = torch.NewDisposeScope()
-                let w = torch.tensor(theta, dtype = torch.float64).reshape(1L, 4L).requires_grad_(true)
-                use gt = torch.tensor(g, dtype = torch.float64)
-                Training.backward ((a.forward w * gt).sum())
-            Expect.floatClose Accuracy.veryHigh a.Adaptive.Value.State.Beta 0.9997 "a moved three times"
-            Expect.equal b.Adaptive.Value.State (AdaptiveLambda.initial AdaptiveLambda.Default) "b untouched"
-        }
-        test "Discrete.apply refuses an adaptive target without state (it would lose β)" {
-            use w = torch.tensor(theta, dtype = torch.float64).reshape(1L, 4L)
-            Expect.throwsT<ArgumentException> (fun () -> Discrete.apply problem (estimator 1) (new torch.Generator(1UL)) w |> ignore) "refused"
-        }
-    ]
+    testList
+        "adaptive λ (AIMLE) as the reference"
+        [ for samples in [ 1; 3 ] do
+              test (sprintf "reference core, S = %d: gradient and first three β / averages by hand" samples) {
+                  let est = estimator samples
+                  let mutable state = AdaptiveLambda.initial AdaptiveLambda.Default
+                  Expect.equal state { Beta = 1.0; AverageNonZero = 1.0 } "the reference starts at β = 1, average 1"
+
+                  for beta, average in List.zip expectedBetas expectedAverages do
+                      let pass = Reference.forward problem est (Random 0) theta
+                      let grad, next = Reference.backwardAdaptive problem est state pass [| g |]
+                      close "gradient" (expectedGradient samples |> Array.map (fun x -> x / state.Beta)) grad
+                      Expect.floatClose Accuracy.veryHigh next.Beta beta "β"
+                      Expect.floatClose Accuracy.veryHigh next.AverageNonZero average "moving average"
+                      state <- next
+              }
+
+              for meanOutput in [ true; false ] do
+                  test (
+                      sprintf
+                          "torch layer, S = %d, %s: gradient and β by hand"
+                          samples
+                          (if meanOutput then "mean output" else "all samples")
+                  ) {
+                      let steps = torchSteps samples meanOutput
+
+                      List.iteri2
+                          (fun i (grad, state: AdaptiveState) (beta, average) ->
+                              close
+                                  (sprintf "gradient at pass %d" (i + 1))
+                                  (expectedGradient samples
+                                   |> Array.map (fun x -> x * (1.0 / (List.item i [ 1.0; 0.9999; 0.9998 ]))))
+                                  grad
+
+                              Expect.floatClose Accuracy.veryHigh state.Beta beta "β"
+                              Expect.floatClose Accuracy.veryHigh state.AverageNonZero average "moving average")
+                          steps
+                          (List.zip expectedBetas expectedAverages)
+                  }
+          test "two layers built from one estimator keep independent β" {
+              let est = estimator 1
+              use a = new DiscreteLayer(problem, est, 1L)
+              use b = new DiscreteLayer(problem, est, 1L)
+              a.train ()
+
+              for _ in 1..3 do
+                  use _ = torch.NewDisposeScope()
+
+                  let w =
+                      torch.tensor(theta, dtype = torch.float64).reshape(1L, 4L).requires_grad_(true)
+
+                  use gt = torch.tensor (g, dtype = torch.float64)
+                  Training.backward ((a.forward w * gt).sum())
+
+              Expect.floatClose Accuracy.veryHigh a.Adaptive.Value.State.Beta 0.9997 "a moved three times"
+              Expect.equal b.Adaptive.Value.State (AdaptiveLambda.initial AdaptiveLambda.Default) "b untouched"
+          }
+          test "Discrete.apply refuses an adaptive target without state (it would lose β)" {
+              use w = torch.tensor(theta, dtype = torch.float64).reshape(1L, 4L)
+
+              Expect.throwsT<ArgumentException>
+                  (fun () -> Discrete.apply problem (estimator 1) (new torch.Generator(1UL)) w |> ignore)
+                  "refused"
+          } ]

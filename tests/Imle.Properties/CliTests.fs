@@ -17,24 +17,43 @@ open FsCheck.FSharp
 let private root =
     lazy
         (let rec up (d: DirectoryInfo) =
-            if isNull d then failwithf "Imle.sln not found above %s" AppContext.BaseDirectory
-            elif File.Exists(Path.Combine(d.FullName, "Imle.sln")) then d.FullName
-            else up d.Parent
+            if isNull d then
+                failwithf "Imle.sln not found above %s" AppContext.BaseDirectory
+            elif File.Exists(Path.Combine(d.FullName, "Imle.sln")) then
+                d.FullName
+            else
+                up d.Parent
+
          up (DirectoryInfo AppContext.BaseDirectory))
 
 /// The built examples app, of the test binary's own configuration (bin/<configuration>/net10.0).
 let private examplesDll =
     lazy
-        (let configuration = DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/', '\\')).Parent.Name
-         let dll configuration = Path.Combine(root.Value, "examples", "Imle.Examples", "bin", configuration, "net10.0", "Imle.Examples.dll")
-         if File.Exists(dll configuration) then dll configuration else dll "Release")
+        (let configuration =
+            DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/', '\\')).Parent.Name
+
+         let dll configuration =
+             Path.Combine(root.Value, "examples", "Imle.Examples", "bin", configuration, "net10.0", "Imle.Examples.dll")
+
+         if File.Exists(dll configuration) then
+             dll configuration
+         else
+             dll "Release")
 
 /// A scratch folder for the runs' working directory (where the default out/ folders go) and fixtures.
 let private scratch =
     lazy
-        (let dir = Path.Combine(Path.GetTempPath(), "imle-cli-tests-" + Guid.NewGuid().ToString("N").Substring(0, 8))
+        (let dir =
+            Path.Combine(Path.GetTempPath(), "imle-cli-tests-" + Guid.NewGuid().ToString("N").Substring(0, 8))
+
          Directory.CreateDirectory dir |> ignore
-         AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> try Directory.Delete(dir, true) with _ -> ())
+
+         AppDomain.CurrentDomain.ProcessExit.Add(fun _ ->
+             try
+                 Directory.Delete(dir, true)
+             with _ ->
+                 ())
+
          dir)
 
 /// A regular file (for --out that is a file).
@@ -58,29 +77,43 @@ type private Outcome =
       Stderr: string
       Seconds: float
       TimedOut: bool }
+
     member this.Line = String.Join(" ", this.Args)
 
 /// Runs the examples app with `args` in the scratch folder (IMLE_DEBUG and IMLE_NO_LIMITS removed, `env` added).
 let private run (env: (string * string) list) (args: string list) : Outcome =
     let psi = ProcessStartInfo("dotnet")
     psi.ArgumentList.Add examplesDll.Value
-    for a in args do psi.ArgumentList.Add a
+
+    for a in args do
+        psi.ArgumentList.Add a
+
     psi.WorkingDirectory <- scratch.Value
     psi.UseShellExecute <- false
     psi.RedirectStandardOutput <- true
     psi.RedirectStandardError <- true
     psi.Environment.Remove "IMLE_DEBUG" |> ignore
     psi.Environment.Remove "IMLE_NO_LIMITS" |> ignore
-    for k, v in env do psi.Environment.[k] <- v
+
+    for k, v in env do
+        psi.Environment.[k] <- v
+
     let watch = Stopwatch.StartNew()
     use p = Process.Start psi
     let out = p.StandardOutput.ReadToEndAsync()
     let err = p.StandardError.ReadToEndAsync()
     let finished = p.WaitForExit timeoutMs
+
     if not finished then
-        (try p.Kill true with _ -> ())
+        (try
+            p.Kill true
+         with _ ->
+             ())
+
         p.WaitForExit()
+
     p.WaitForExit() // drains the redirected streams
+
     { Args = args
       Code = (if finished then p.ExitCode else -1)
       Stdout = out.Result
@@ -93,46 +126,94 @@ let private run (env: (string * string) list) (args: string list) : Outcome =
 let private runAll (cases: (string list) list) : Outcome[] =
     let cases = Array.ofList cases
     let results = Array.zeroCreate cases.Length
-    Parallel.For(0, cases.Length, ParallelOptions(MaxDegreeOfParallelism = parallelism), fun i -> results.[i] <- run [] cases.[i]) |> ignore
+
+    Parallel.For(
+        0,
+        cases.Length,
+        ParallelOptions(MaxDegreeOfParallelism = parallelism),
+        fun i -> results.[i] <- run [] cases.[i]
+    )
+    |> ignore
+
     results
 
-let private lines (s: string) = s.Split([| '\n'; '\r' |], StringSplitOptions.RemoveEmptyEntries) |> Array.filter (String.IsNullOrWhiteSpace >> not)
+let private lines (s: string) =
+    s.Split([| '\n'; '\r' |], StringSplitOptions.RemoveEmptyEntries)
+    |> Array.filter (String.IsNullOrWhiteSpace >> not)
 
 /// A stack trace line ("   at Namespace.Type.Method(...)").
 let private hasStackTrace (o: Outcome) =
-    Array.append (o.Stdout.Split '\n') (o.Stderr.Split '\n') |> Array.exists (fun l -> l.StartsWith "   at ")
+    Array.append (o.Stdout.Split '\n') (o.Stderr.Split '\n')
+    |> Array.exists (fun l -> l.StartsWith "   at ")
 
 let private show (o: Outcome) =
-    sprintf "`%s`: exit %d in %.1f s%s\n  stderr: %s\n  stdout: %s" o.Line o.Code o.Seconds (if o.TimedOut then " (TIMED OUT)" else "")
-        (o.Stderr.Trim().Replace("\n", "\n          ")) (let s = o.Stdout.Trim() in if s.Length > 300 then s.Substring(0, 300) + "…" else s)
+    sprintf
+        "`%s`: exit %d in %.1f s%s\n  stderr: %s\n  stdout: %s"
+        o.Line
+        o.Code
+        o.Seconds
+        (if o.TimedOut then " (TIMED OUT)" else "")
+        (o.Stderr.Trim().Replace("\n", "\n          "))
+        (let s = o.Stdout.Trim() in if s.Length > 300 then s.Substring(0, 300) + "…" else s)
 
 /// Fails with every problem found: each outcome must exit with `code` within `seconds`, without a stack trace, with
 /// exactly one line on stderr (and nothing on stdout) containing each of `tokens o` (the option or path, the value).
 let private expectRefusals (code: int) (seconds: float) (tokens: Outcome -> string list) (outcomes: Outcome[]) =
     let problems =
-        outcomes |> Array.choose (fun o ->
+        outcomes
+        |> Array.choose (fun o ->
             let errLines = lines o.Stderr
+
             let why =
-                [ if o.TimedOut then "timed out"
-                  if o.Code <> code then sprintf "exit code %d, expected %d" o.Code code
-                  if o.Seconds > seconds then sprintf "took %.1f s (limit %.0f s)" o.Seconds seconds
-                  if hasStackTrace o then "stack trace printed"
-                  if errLines.Length <> 1 then sprintf "%d lines on stderr, expected 1" errLines.Length
-                  if lines o.Stdout |> Array.isEmpty |> not then "output on stdout"
+                [ if o.TimedOut then
+                      "timed out"
+                  if o.Code <> code then
+                      sprintf "exit code %d, expected %d" o.Code code
+                  if o.Seconds > seconds then
+                      sprintf "took %.1f s (limit %.0f s)" o.Seconds seconds
+                  if hasStackTrace o then
+                      "stack trace printed"
+                  if errLines.Length <> 1 then
+                      sprintf "%d lines on stderr, expected 1" errLines.Length
+                  if lines o.Stdout |> Array.isEmpty |> not then
+                      "output on stdout"
                   for t in tokens o do
-                      if not (o.Stderr.Contains(t: string)) then sprintf "stderr does not name '%s'" t ]
-            if why.IsEmpty then None else Some(String.Join("; ", why) + " — " + show o))
+                      if not (o.Stderr.Contains(t: string)) then
+                          sprintf "stderr does not name '%s'" t ]
+
+            if why.IsEmpty then
+                None
+            else
+                Some(String.Join("; ", why) + " — " + show o))
+
     if problems.Length > 0 then
         failtestf "%d of %d runs misbehaved:\n%s" problems.Length outcomes.Length (String.Join("\n", problems))
 
-let private commands = [ "demo"; "gradcheck"; "synthetic"; "warcraft"; "vae"; "l2x"; "alignment"; "dfl" ]
+let private commands =
+    [ "demo"
+      "gradcheck"
+      "synthetic"
+      "warcraft"
+      "vae"
+      "l2x"
+      "alignment"
+      "dfl" ]
 
 /// Absurd sizes per command (every size option, one at a time); the refusal names the option and value.
 let private oversized =
     let big = "2000000000"
     let data () = [ "--data"; noData.Value ]
+
     [ [ "warcraft"; "--k"; "5000" ]
-      [ "warcraft"; "--k"; "3400"; "--train-maps"; "1"; "--test-maps"; "1"; "--batch"; "1" ]
+      [ "warcraft"
+        "--k"
+        "3400"
+        "--train-maps"
+        "1"
+        "--test-maps"
+        "1"
+        "--batch"
+        "1" ]
       [ "warcraft"; "--k"; "12"; "--epochs"; big ]
       [ "warcraft"; "--train-maps"; big ]
       [ "warcraft"; "--test-maps"; big ]
@@ -174,6 +255,7 @@ let private badNumbers =
           "l2x", [ "k"; "epochs"; "classifier-epochs"; "train-size"; "test-size"; "batch" ]
           "alignment", [ "epochs"; "pairs"; "test-pairs"; "length"; "alphabet"; "batch" ]
           "dfl", [ "deg"; "epochs"; "train-size"; "test-size"; "batch" ] ]
+
     let floats =
         [ "warcraft", [ "lr" ]
           "synthetic", [ "sog-tau" ]
@@ -181,15 +263,21 @@ let private badNumbers =
           "l2x", [ "lr"; "lambda"; "noise-tau" ]
           "alignment", [ "lr"; "gamma"; "margin"; "svm-margin" ]
           "dfl", [ "lr" ] ]
+
     let badInts = [| "0"; "-1"; "-2147483648" |]
     let badFloats = [| "0"; "-1"; "NaN"; "Infinity"; "-Infinity" |]
+
     let expand (pairs: (string * string list) list) (bad: string[]) =
-        pairs |> List.collect (fun (c, options) -> options |> List.map (fun o -> c, o)) |> List.mapi (fun i (c, o) -> [ c; "--" + o; bad.[i % bad.Length] ])
+        pairs
+        |> List.collect (fun (c, options) -> options |> List.map (fun o -> c, o))
+        |> List.mapi (fun i (c, o) -> [ c; "--" + o; bad.[i % bad.Length] ])
     // Margins may be 0: give them the negative and non-finite values only.
     let floatCases =
-        expand floats badFloats |> List.map (function
+        expand floats badFloats
+        |> List.map (function
             | [ c; o; "0" ] when o.EndsWith "margin" -> [ c; o; "-1" ]
             | case -> case)
+
     expand ints badInts @ floatCases
 
 /// Values that are not numbers at all, or out of Int32 range, with what the message must name.
@@ -207,23 +295,86 @@ let private nonNumeric =
 /// --dry-run at a random place (so that valid configurations stop after the checks instead of running for minutes).
 let private fuzzCase: Gen<string list> =
     let options =
-        [ "seed"; "out"; "k"; "epochs"; "train-maps"; "test-maps"; "batch"; "methods"; "lr"; "runs"; "steps"; "sfe-steps"
-          "samples"; "train-size"; "test-size"; "classifier-epochs"; "lambda"; "noise-tau"; "pairs"; "test-pairs"; "length"
-          "alphabet"; "gamma"; "margin"; "svm-margin"; "sog-tau"; "data"; "cache"; "device"; "full"; "no-grid"; "tune"; "deg"; "noise-width"; "bogus" ]
+        [ "seed"
+          "out"
+          "k"
+          "epochs"
+          "train-maps"
+          "test-maps"
+          "batch"
+          "methods"
+          "lr"
+          "runs"
+          "steps"
+          "sfe-steps"
+          "samples"
+          "train-size"
+          "test-size"
+          "classifier-epochs"
+          "lambda"
+          "noise-tau"
+          "pairs"
+          "test-pairs"
+          "length"
+          "alphabet"
+          "gamma"
+          "margin"
+          "svm-margin"
+          "sog-tau"
+          "data"
+          "cache"
+          "device"
+          "full"
+          "no-grid"
+          "tune"
+          "deg"
+          "noise-width"
+          "bogus" ]
+
     let values =
-        [ "1"; "2"; "3"; "12"; "0"; "-1"; "-2147483648"; "2147483647"; "99999999999"; "0.5"; "1e-3"; "NaN"; "Infinity"
-          "abc"; ""; "/proc/nope"; "/etc/hostname"; "cuda"; "cpu"; "imle"; "bb"; "opt-value"; "--help" ]
+        [ "1"
+          "2"
+          "3"
+          "12"
+          "0"
+          "-1"
+          "-2147483648"
+          "2147483647"
+          "99999999999"
+          "0.5"
+          "1e-3"
+          "NaN"
+          "Infinity"
+          "abc"
+          ""
+          "/proc/nope"
+          "/etc/hostname"
+          "cuda"
+          "cpu"
+          "imle"
+          "bb"
+          "opt-value"
+          "--help" ]
+
     gen {
-        let! command = Gen.frequency [ 12, Gen.elements commands; 1, Gen.elements [ "bogus"; "" ] ]
+        let! command =
+            Gen.frequency [ 12, Gen.elements commands; 1, Gen.elements [ "bogus"; "" ] ]
+
         let! count = Gen.choose (0, 5)
+
         let! pairs =
-            Gen.listOfLength count (
-                gen {
+            Gen.listOfLength
+                count
+                (gen {
                     let! o = Gen.elements options
-                    let! nValues = Gen.frequency [ 6, Gen.constant 1; 1, Gen.constant 0; 1, Gen.constant 2 ]
+
+                    let! nValues =
+                        Gen.frequency [ 6, Gen.constant 1; 1, Gen.constant 0; 1, Gen.constant 2 ]
+
                     let! vs = Gen.listOfLength nValues (Gen.elements values)
                     return ("--" + o) :: vs
                 })
+
         let args = (if command = "" then [] else [ command ]) @ List.concat pairs
         let! at = Gen.choose (0, args.Length)
         return List.take at args @ [ "--dry-run" ] @ List.skip at args
@@ -232,102 +383,212 @@ let private fuzzCase: Gen<string list> =
 let private fuzzSeconds = 20.0
 
 let tests =
-    testSequenced <| testList "Cli" [
-        test "an --out that cannot be written: one line naming the path and why, exit code 2" {
-            let cases =
-                [ for c in commands -> [ c; "--out"; "/proc/nope" ] ]
-                @ [ for c in [ "demo"; "warcraft"; "l2x" ] -> [ c; "--out"; existingFile.Value ] ]
-                @ [ [ "synthetic"; "--out"; Path.Combine(existingFile.Value, "sub") ]
-                    [ "warcraft"; "--cache"; "/proc/nope" ]
-                    [ "gradcheck"; "--out"; "" ] ]
-            let outcomes = runAll cases
-            expectRefusals 2 20.0 (fun o -> [ (match List.last o.Args with "" -> "--out" | path -> path) ]) outcomes
-            // ... and why.
-            let reasons = [ "/proc/nope", "no such file or directory"; existingFile.Value, "existing file" ]
-            for o in outcomes do
-                for path, reason in reasons do
-                    if List.last o.Args = path then
-                        Expect.stringContains o.Stderr reason (sprintf "the reason, for %s" o.Line)
-            Expect.stringContains outcomes.[commands.Length + 3].Stderr "not a directory" "a file on the way"
-        }
+    testSequenced
+    <| testList
+        "Cli"
+        [ test "an --out that cannot be written: one line naming the path and why, exit code 2" {
+              let cases =
+                  [ for c in commands -> [ c; "--out"; "/proc/nope" ] ]
+                  @ [ for c in [ "demo"; "warcraft"; "l2x" ] -> [ c; "--out"; existingFile.Value ] ]
+                  @ [ [ "synthetic"; "--out"; Path.Combine(existingFile.Value, "sub") ]
+                      [ "warcraft"; "--cache"; "/proc/nope" ]
+                      [ "gradcheck"; "--out"; "" ] ]
 
-        test "oversized sizes of every command: refused before any work, with the estimate and the limit" {
-            let outcomes = runAll oversized
-            expectRefusals 2 20.0 (fun o -> [ o.Args.[1]; o.Args.[2] ]) outcomes
-            let mentionsLimit (o: Outcome) =
-                [ "the limit is"; "arrays hold at most"; "is larger than"; "must be"; "must be in" ] |> List.exists o.Stderr.Contains
-            for o in outcomes do Expect.isTrue (mentionsLimit o) (sprintf "a limit in the message of %s: %s" o.Line o.Stderr)
-            let k5000 = outcomes.[0].Stderr
-            Expect.stringContains k5000 "--k 5000" "warcraft --k 5000 names --k"
-            Expect.stringContains k5000 "half this machine's memory" "the memory limit is stated"
-            Expect.isTrue (k5000.Contains "TiB" || k5000.Contains "PiB") "the estimate is stated"
-        }
+              let outcomes = runAll cases
 
-        test "zero, negative, NaN and infinite values: one line naming the option, exit code 2" {
-            runAll badNumbers |> expectRefusals 2 20.0 (fun o -> [ o.Args.[1] ])
-        }
+              expectRefusals
+                  2
+                  20.0
+                  (fun o ->
+                      [ (match List.last o.Args with
+                         | "" -> "--out"
+                         | path -> path) ])
+                  outcomes
+              // ... and why.
+              let reasons =
+                  [ "/proc/nope", "no such file or directory"
+                    existingFile.Value, "existing file" ]
 
-        test "non-numeric and out-of-range values: one line naming the option, exit code 2" {
-            let token = dict [ for args, t in nonNumeric -> String.Join(" ", args), t ]
-            runAll (List.map fst nonNumeric) |> expectRefusals 2 20.0 (fun o -> [ token.[o.Line] ])
-        }
+              for o in outcomes do
+                  for path, reason in reasons do
+                      if List.last o.Args = path then
+                          Expect.stringContains o.Stderr reason (sprintf "the reason, for %s" o.Line)
 
-        test "an error inside a run: one line naming the exception, exit code 1, the stack trace only with --debug" {
-            // A map-cache file name taken by a folder: generating the maps works, saving them fails.
-            let cache = Path.Combine(scratch.Value, "blocked-cache")
-            Directory.CreateDirectory(Path.Combine(cache, "warcraft-train-2-1-0.bin")) |> ignore
-            let args = [ "warcraft"; "--k"; "2"; "--train-maps"; "1"; "--test-maps"; "1"; "--epochs"; "1"; "--methods"; "regression"
-                         "--cache"; cache; "--out"; Path.Combine(scratch.Value, "blocked-out") ]
-            let o = run [] args
-            Expect.equal o.Code 1 (show o)
-            Expect.isFalse (hasStackTrace o) (show o)
-            Expect.equal (lines o.Stderr |> Array.filter (fun l -> l.StartsWith "warcraft: error:")).Length 1 (show o)
-            Expect.stringContains o.Stderr "IOException" (show o)
-            let d = run [ "IMLE_DEBUG", "1" ] args
-            Expect.equal d.Code 1 (show d)
-            Expect.isTrue (hasStackTrace d) (sprintf "IMLE_DEBUG=1 prints the stack trace: %s" (show d))
-        }
+              Expect.stringContains outcomes.[commands.Length + 3].Stderr "not a directory" "a file on the way"
+          }
 
-        test "dry runs and tiny valid runs succeed; --help states the limits" {
-            let out name = Path.Combine(scratch.Value, "valid", name)
-            let cases =
-                [ for c in commands -> [ c; "--dry-run" ] ]
-                @ [ [ "gradcheck"; "--samples"; "2"; "--seed"; "-3"; "--out"; out "gradcheck" ]
-                    [ "synthetic"; "--runs"; "2"; "--steps"; "1"; "--sfe-steps"; "1"; "--no-grid"; "--out"; out "synthetic" ]
-                    [ "alignment"; "--epochs"; "1"; "--pairs"; "2"; "--test-pairs"; "2"; "--length"; "4"; "--alphabet"; "2"; "--out"; out "alignment" ]
-                    [ "warcraft"; "--k"; "2"; "--train-maps"; "2"; "--test-maps"; "1"; "--epochs"; "1"; "--methods"; "regression"; "bb"; "--seed"; "-5"; "--out"; out "warcraft/o" ]
-                    [ "warcraft"; "--help" ] ]
-            let outcomes = runAll cases
-            for o in outcomes do
-                Expect.equal o.Code 0 (show o)
-                Expect.isFalse (hasStackTrace o) (show o)
-            for o in outcomes.[.. commands.Length - 1] do
-                Expect.stringContains o.Stdout "dry run: options checked" (show o)
-            let help = Text.RegularExpressions.Regex.Replace(outcomes.[outcomes.Length - 1].Stdout, @"\s+", " ")
-            Expect.stringContains help "half of the" "--help states the memory limit"
-            Expect.stringContains help "48 hours" "--help states the time limit"
-            for name in [ "gradcheck"; "synthetic"; "alignment"; "warcraft/o" ] do
-                Expect.isTrue (File.Exists(Path.Combine(out name, "report.md"))) (sprintf "%s wrote its report" name)
-        }
+          test "oversized sizes of every command: refused before any work, with the estimate and the limit" {
+              let outcomes = runAll oversized
+              expectRefusals 2 20.0 (fun o -> [ o.Args.[1]; o.Args.[2] ]) outcomes
 
-        test "fuzz (fixed seed): random argument lists never crash, hang or print a stack trace" {
-            let cases = Gen.sampleWithSeed (Rnd(20240611UL)) 10 400 fuzzCase
-            let watch = Stopwatch.StartNew()
-            let outcomes = Collections.Concurrent.ConcurrentBag<Outcome>()
-            let next = ref -1
-            let worker () =
-                let mutable go = true
-                while go do
-                    let i = Threading.Interlocked.Increment next
-                    if i >= cases.Length || watch.Elapsed.TotalSeconds > fuzzSeconds then go <- false
-                    else outcomes.Add(run [] cases.[i])
-            Array.init parallelism (fun _ -> Task.Run worker) |> Task.WaitAll
-            let outcomes = outcomes.ToArray()
-            let bad =
-                outcomes |> Array.filter (fun o -> o.TimedOut || o.Code < 0 || o.Code > 2 || hasStackTrace o || (o.Code <> 0 && (lines o.Stderr).Length = 0))
-            let codes = outcomes |> Array.countBy (fun o -> o.Code) |> Array.sort
-            printfn "CLI fuzz: %d argument lists in %.1f s; exit codes %A" outcomes.Length watch.Elapsed.TotalSeconds codes
-            Expect.isGreaterThanOrEqual outcomes.Length 20 "enough fuzz cases ran in the time budget"
-            if bad.Length > 0 then failtestf "%d fuzz cases misbehaved:\n%s" bad.Length (String.Join("\n", bad |> Array.map show))
-        }
-    ]
+              let mentionsLimit (o: Outcome) =
+                  [ "the limit is"
+                    "arrays hold at most"
+                    "is larger than"
+                    "must be"
+                    "must be in" ]
+                  |> List.exists o.Stderr.Contains
+
+              for o in outcomes do
+                  Expect.isTrue (mentionsLimit o) (sprintf "a limit in the message of %s: %s" o.Line o.Stderr)
+
+              let k5000 = outcomes.[0].Stderr
+              Expect.stringContains k5000 "--k 5000" "warcraft --k 5000 names --k"
+              Expect.stringContains k5000 "half this machine's memory" "the memory limit is stated"
+              Expect.isTrue (k5000.Contains "TiB" || k5000.Contains "PiB") "the estimate is stated"
+          }
+
+          test "zero, negative, NaN and infinite values: one line naming the option, exit code 2" {
+              runAll badNumbers |> expectRefusals 2 20.0 (fun o -> [ o.Args.[1] ])
+          }
+
+          test "non-numeric and out-of-range values: one line naming the option, exit code 2" {
+              let token = dict [ for args, t in nonNumeric -> String.Join(" ", args), t ]
+
+              runAll (List.map fst nonNumeric)
+              |> expectRefusals 2 20.0 (fun o -> [ token.[o.Line] ])
+          }
+
+          test "an error inside a run: one line naming the exception, exit code 1, the stack trace only with --debug" {
+              // A map-cache file name taken by a folder: generating the maps works, saving them fails.
+              let cache = Path.Combine(scratch.Value, "blocked-cache")
+
+              Directory.CreateDirectory(Path.Combine(cache, "warcraft-train-2-1-0.bin"))
+              |> ignore
+
+              let args =
+                  [ "warcraft"
+                    "--k"
+                    "2"
+                    "--train-maps"
+                    "1"
+                    "--test-maps"
+                    "1"
+                    "--epochs"
+                    "1"
+                    "--methods"
+                    "regression"
+                    "--cache"
+                    cache
+                    "--out"
+                    Path.Combine(scratch.Value, "blocked-out") ]
+
+              let o = run [] args
+              Expect.equal o.Code 1 (show o)
+              Expect.isFalse (hasStackTrace o) (show o)
+              Expect.equal (lines o.Stderr |> Array.filter (fun l -> l.StartsWith "warcraft: error:")).Length 1 (show o)
+              Expect.stringContains o.Stderr "IOException" (show o)
+              let d = run [ "IMLE_DEBUG", "1" ] args
+              Expect.equal d.Code 1 (show d)
+              Expect.isTrue (hasStackTrace d) (sprintf "IMLE_DEBUG=1 prints the stack trace: %s" (show d))
+          }
+
+          test "dry runs and tiny valid runs succeed; --help states the limits" {
+              let out name =
+                  Path.Combine(scratch.Value, "valid", name)
+
+              let cases =
+                  [ for c in commands -> [ c; "--dry-run" ] ]
+                  @ [ [ "gradcheck"; "--samples"; "2"; "--seed"; "-3"; "--out"; out "gradcheck" ]
+                      [ "synthetic"
+                        "--runs"
+                        "2"
+                        "--steps"
+                        "1"
+                        "--sfe-steps"
+                        "1"
+                        "--no-grid"
+                        "--out"
+                        out "synthetic" ]
+                      [ "alignment"
+                        "--epochs"
+                        "1"
+                        "--pairs"
+                        "2"
+                        "--test-pairs"
+                        "2"
+                        "--length"
+                        "4"
+                        "--alphabet"
+                        "2"
+                        "--out"
+                        out "alignment" ]
+                      [ "warcraft"
+                        "--k"
+                        "2"
+                        "--train-maps"
+                        "2"
+                        "--test-maps"
+                        "1"
+                        "--epochs"
+                        "1"
+                        "--methods"
+                        "regression"
+                        "bb"
+                        "--seed"
+                        "-5"
+                        "--out"
+                        out "warcraft/o" ]
+                      [ "warcraft"; "--help" ] ]
+
+              let outcomes = runAll cases
+
+              for o in outcomes do
+                  Expect.equal o.Code 0 (show o)
+                  Expect.isFalse (hasStackTrace o) (show o)
+
+              for o in outcomes.[.. commands.Length - 1] do
+                  Expect.stringContains o.Stdout "dry run: options checked" (show o)
+
+              let help =
+                  Text.RegularExpressions.Regex.Replace(outcomes.[outcomes.Length - 1].Stdout, @"\s+", " ")
+
+              Expect.stringContains help "half of the" "--help states the memory limit"
+              Expect.stringContains help "48 hours" "--help states the time limit"
+
+              for name in [ "gradcheck"; "synthetic"; "alignment"; "warcraft/o" ] do
+                  Expect.isTrue (File.Exists(Path.Combine(out name, "report.md"))) (sprintf "%s wrote its report" name)
+          }
+
+          test "fuzz (fixed seed): random argument lists never crash, hang or print a stack trace" {
+              let cases = Gen.sampleWithSeed (Rnd(20240611UL)) 10 400 fuzzCase
+              let watch = Stopwatch.StartNew()
+              let outcomes = Collections.Concurrent.ConcurrentBag<Outcome>()
+              let next = ref -1
+
+              let worker () =
+                  let mutable go = true
+
+                  while go do
+                      let i = Threading.Interlocked.Increment next
+
+                      if i >= cases.Length || watch.Elapsed.TotalSeconds > fuzzSeconds then
+                          go <- false
+                      else
+                          outcomes.Add(run [] cases.[i])
+
+              Array.init parallelism (fun _ -> Task.Run worker) |> Task.WaitAll
+              let outcomes = outcomes.ToArray()
+
+              let bad =
+                  outcomes
+                  |> Array.filter (fun o ->
+                      o.TimedOut
+                      || o.Code < 0
+                      || o.Code > 2
+                      || hasStackTrace o
+                      || (o.Code <> 0 && (lines o.Stderr).Length = 0))
+
+              let codes = outcomes |> Array.countBy (fun o -> o.Code) |> Array.sort
+
+              printfn
+                  "CLI fuzz: %d argument lists in %.1f s; exit codes %A"
+                  outcomes.Length
+                  watch.Elapsed.TotalSeconds
+                  codes
+
+              Expect.isGreaterThanOrEqual outcomes.Length 20 "enough fuzz cases ran in the time budget"
+
+              if bad.Length > 0 then
+                  failtestf "%d fuzz cases misbehaved:\n%s" bad.Length (String.Join("\n", bad |> Array.map show))
+          } ]

@@ -3,24 +3,24 @@ module Imle.Tests.Main
 open Expecto
 
 let allTests =
-    testList "Imle" [
-        NativeTests.tests
-        NoiseTests.tests
-        SolverTests.tests
-        ExactTests.tests
-        EstimatorTests.tests
-        TorchNoiseSolveTests.tests
-        TorchEstimatorTests.tests
-        ReliabilityTests.tests
-        IdxTests.tests
-        WarcraftDataTests.tests
-        TrainingTests.tests
-        ScalarLifetimeTests.tests
-        AdaptiveLambdaTests.tests
-        ProblemConsistencyTests.tests
-        CliTests.tests
-        DflTests.tests
-    ]
+    testList
+        "Imle"
+        [ NativeTests.tests
+          NoiseTests.tests
+          SolverTests.tests
+          ExactTests.tests
+          EstimatorTests.tests
+          TorchNoiseSolveTests.tests
+          TorchEstimatorTests.tests
+          ReliabilityTests.tests
+          IdxTests.tests
+          WarcraftDataTests.tests
+          TrainingTests.tests
+          ScalarLifetimeTests.tests
+          AdaptiveLambdaTests.tests
+          ProblemConsistencyTests.tests
+          CliTests.tests
+          DflTests.tests ]
 
 [<EntryPoint>]
 let main argv = CountingRunner.run argv allTests

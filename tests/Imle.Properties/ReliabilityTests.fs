@@ -8,10 +8,11 @@ open Expecto
 open Imle.Tests.Reliability
 
 let tests =
-    testSequenced <| testList "reliability" [
-        testList "bad input everywhere public" [ Fuzz.property; Faults.backwardFaults ]
-        Extremes.tests
-        Determinism.tests
-        testList "long runs and concurrency" [ LongRuns.memory; Faults.concurrentLayerUse ]
-        Checkpoints.tests
-    ]
+    testSequenced
+    <| testList
+        "reliability"
+        [ testList "bad input everywhere public" [ Fuzz.property; Faults.backwardFaults ]
+          Extremes.tests
+          Determinism.tests
+          testList "long runs and concurrency" [ LongRuns.memory; Faults.concurrentLayerUse ]
+          Checkpoints.tests ]

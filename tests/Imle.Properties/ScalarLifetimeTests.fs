@@ -9,12 +9,20 @@ open Expecto
 
 let private root =
     let rec up (dir: DirectoryInfo) =
-        if isNull dir then failwith "cannot find the repository root (Imle.sln) above the test binary"
-        elif File.Exists(Path.Combine(dir.FullName, "Imle.sln")) then dir.FullName
-        else up dir.Parent
+        if isNull dir then
+            failwith "cannot find the repository root (Imle.sln) above the test binary"
+        elif File.Exists(Path.Combine(dir.FullName, "Imle.sln")) then
+            dir.FullName
+        else
+            up dir.Parent
+
     up (DirectoryInfo AppContext.BaseDirectory)
 
-let private configuration = if AppContext.BaseDirectory.Contains "/Debug/" then "Debug" else "Release"
+let private configuration =
+    if AppContext.BaseDirectory.Contains "/Debug/" then
+        "Debug"
+    else
+        "Release"
 
 /// The assemblies whose per-step code must follow the rule: the libraries, the examples and the benchmark.
 let private assemblies =
@@ -32,42 +40,74 @@ let private assemblyPath (project: string, name: string) =
     Path.Combine(root, project, "bin", configuration, "net10.0", name + ".dll")
 
 let tests =
-    testList "Scalar lifetime" [
-        test "the IL scan finds TorchSharp's own unsafe operators (it can fail)" {
-            let unsafeMethods = ScalarLifetime.unsafeTorchSharpMethods.Force()
-            let named (t: Type) (name: string) (ps: Type[]) =
-                let m = t.GetMethod(name, ps)
-                Expect.isNotNull m (sprintf "%s.%s exists" t.Name name)
-                unsafeMethods.Contains((m.Module.ModuleVersionId, m.MetadataToken))
-            let tensor = typeof<TorchSharp.torch.Tensor>
-            Expect.isTrue (named tensor "op_Multiply" [| tensor; typeof<float> |]) "Tensor * double creates a temporary Scalar"
-            Expect.isTrue (named tensor "op_Addition" [| tensor; tensor |]) "Tensor + Tensor creates a temporary alpha"
-            Expect.isFalse (named tensor "op_Subtraction" [| tensor; tensor |]) "Tensor − Tensor does not"
-            Expect.isFalse (named tensor "mul" [| typeof<TorchSharp.Scalar> |]) "mul(Scalar) does not"
-        }
-        test "no implicit or temporary Scalars in Imle's assemblies (libraries, examples, bench)" {
-            let found =
-                [ for a in assemblies do
-                    let path = assemblyPath a
-                    Expect.isTrue (File.Exists path) (sprintf "%s is built (run the build first)" path)
-                    for v in ScalarLifetime.scan (Reflection.Assembly.Load(File.ReadAllBytes path)) do
-                        yield sprintf "%s: %s — %s" (snd a) v.Method v.Problem ]
-            Expect.isEmpty found (sprintf "Scalar-lifetime violations (use Imle.Torch.Safe or a `use`d Scalar):\n%s" (String.Join("\n", found)))
-        }
-        test "every estimator under garbage-collection pressure: 20 s, no failure (child process)" {
-            // A crash kills the process, so the stress test runs in a child; 20 s keeps CI bounded (build.fsx soak runs
-            // it for 10 minutes). With load threads allocating and collecting beside it, the pre-fix library failed
-            // within seconds (see the README); a false failure here means a real use-after-free.
-            let soak = Path.Combine(root, "tests", "Imle.Soak", "bin", configuration, "net10.0", "Imle.Soak.dll")
-            Expect.isTrue (File.Exists soak) "Imle.Soak is built"
-            let psi = ProcessStartInfo("dotnet", sprintf "\"%s\" stress --seconds 20" soak, RedirectStandardOutput = true, UseShellExecute = false)
-            use p = Process.Start psi
-            let output = p.StandardOutput.ReadToEndAsync()
-            if not (p.WaitForExit 120_000) then
-                p.Kill true
-                failtest "the stress test did not finish within 120 s"
-            printfn "%s" output.Result
-            Expect.equal p.ExitCode 0 (sprintf "stress test exit code (139 = segmentation fault); output:\n%s" output.Result)
-            Expect.stringContains output.Result ", 0 failures" "no failure reported"
-        }
-    ]
+    testList
+        "Scalar lifetime"
+        [ test "the IL scan finds TorchSharp's own unsafe operators (it can fail)" {
+              let unsafeMethods = ScalarLifetime.unsafeTorchSharpMethods.Force()
+
+              let named (t: Type) (name: string) (ps: Type[]) =
+                  let m = t.GetMethod(name, ps)
+                  Expect.isNotNull m (sprintf "%s.%s exists" t.Name name)
+                  unsafeMethods.Contains((m.Module.ModuleVersionId, m.MetadataToken))
+
+              let tensor = typeof<TorchSharp.torch.Tensor>
+
+              Expect.isTrue
+                  (named tensor "op_Multiply" [| tensor; typeof<float> |])
+                  "Tensor * double creates a temporary Scalar"
+
+              Expect.isTrue
+                  (named tensor "op_Addition" [| tensor; tensor |])
+                  "Tensor + Tensor creates a temporary alpha"
+
+              Expect.isFalse (named tensor "op_Subtraction" [| tensor; tensor |]) "Tensor − Tensor does not"
+              Expect.isFalse (named tensor "mul" [| typeof<TorchSharp.Scalar> |]) "mul(Scalar) does not"
+          }
+          test "no implicit or temporary Scalars in Imle's assemblies (libraries, examples, bench)" {
+              let found =
+                  [ for a in assemblies do
+                        let path = assemblyPath a
+                        Expect.isTrue (File.Exists path) (sprintf "%s is built (run the build first)" path)
+
+                        for v in ScalarLifetime.scan (Reflection.Assembly.Load(File.ReadAllBytes path)) do
+                            yield sprintf "%s: %s — %s" (snd a) v.Method v.Problem ]
+
+              Expect.isEmpty
+                  found
+                  (sprintf
+                      "Scalar-lifetime violations (use Imle.Torch.Safe or a `use`d Scalar):\n%s"
+                      (String.Join("\n", found)))
+          }
+          test "every estimator under garbage-collection pressure: 20 s, no failure (child process)" {
+              // A crash kills the process, so the stress test runs in a child; 20 s keeps CI bounded (build.fsx soak runs
+              // it for 10 minutes). With load threads allocating and collecting beside it, the pre-fix library failed
+              // within seconds (see the README); a false failure here means a real use-after-free.
+              let soak =
+                  Path.Combine(root, "tests", "Imle.Soak", "bin", configuration, "net10.0", "Imle.Soak.dll")
+
+              Expect.isTrue (File.Exists soak) "Imle.Soak is built"
+
+              let psi =
+                  ProcessStartInfo(
+                      "dotnet",
+                      sprintf "\"%s\" stress --seconds 20" soak,
+                      RedirectStandardOutput = true,
+                      UseShellExecute = false
+                  )
+
+              use p = Process.Start psi
+              let output = p.StandardOutput.ReadToEndAsync()
+
+              if not (p.WaitForExit 120_000) then
+                  p.Kill true
+                  failtest "the stress test did not finish within 120 s"
+
+              printfn "%s" output.Result
+
+              Expect.equal
+                  p.ExitCode
+                  0
+                  (sprintf "stress test exit code (139 = segmentation fault); output:\n%s" output.Result)
+
+              Expect.stringContains output.Result ", 0 failures" "no failure reported"
+          } ]

@@ -8,13 +8,16 @@ let ksStatistic (cdf: float -> float) (sample: float[]) =
     let xs = Array.sort sample
     let n = float xs.Length
     let mutable d = 0.0
+
     for i in 0 .. xs.Length - 1 do
         let f = cdf xs.[i]
         d <- max d (max (float (i + 1) / n - f) (f - float i / n))
+
     d
 
 /// The asymptotic KS critical value c(α)/√n for the given false-failure rate α (one-sample test).
-let ksCritical (alpha: float) (n: int) = sqrt (-0.5 * log (alpha / 2.0)) / sqrt (float n)
+let ksCritical (alpha: float) (n: int) =
+    sqrt (-0.5 * log (alpha / 2.0)) / sqrt (float n)
 
 /// Two-sample KS statistic.
 let ksTwoSample (a: float[]) (b: float[]) =
@@ -23,11 +26,18 @@ let ksTwoSample (a: float[]) (b: float[]) =
     let mutable i = 0
     let mutable j = 0
     let mutable d = 0.0
+
     while i < xa.Length && j < xb.Length do
         let x = min xa.[i] xb.[j]
-        while i < xa.Length && xa.[i] <= x do i <- i + 1
-        while j < xb.Length && xb.[j] <= x do j <- j + 1
+
+        while i < xa.Length && xa.[i] <= x do
+            i <- i + 1
+
+        while j < xb.Length && xb.[j] <= x do
+            j <- j + 1
+
         d <- max d (abs (float i / float xa.Length - float j / float xb.Length))
+
     d
 
 /// Two-sample KS critical value for false-failure rate α.
@@ -35,13 +45,18 @@ let ksTwoSampleCritical (alpha: float) (n: int) (m: int) =
     sqrt (-0.5 * log (alpha / 2.0)) * sqrt (float (n + m) / (float n * float m))
 
 /// Gumbel(0, τ) CDF.
-let gumbelCdf (tau: float) (x: float) = exp (-exp (-x / tau))
+let gumbelCdf (tau: float) (x: float) = exp (-exp(-x / tau))
 
 /// Pearson chi-square statistic of observed counts against expected probabilities (cells with tiny expectation merged away
 /// by the caller).
 let chiSquare (observed: int[]) (probabilities: float[]) =
     let n = float (Array.sum observed)
-    Array.fold2 (fun acc (o: int) p -> let e = n * p in acc + (float o - e) * (float o - e) / e) 0.0 observed probabilities
+
+    Array.fold2
+        (fun acc (o: int) p -> let e = n * p in acc + (float o - e) * (float o - e) / e)
+        0.0
+        observed
+        probabilities
 
 /// Upper quantile of the chi-square distribution with `df` degrees of freedom (Wilson–Hilferty approximation),
 /// for the false-failure rate given by the standard normal quantile `z` (e.g. z = 3.09 for α = 0.001).
@@ -69,32 +84,47 @@ let throwsNaming (name: string) (f: unit -> 'a) =
 /// log Γ(x) for x > 0 (Lanczos, g = 7, n = 9; relative error ~1e-15).
 let logGamma (x: float) =
     let coefficients =
-        [| 0.99999999999980993; 676.5203681218851; -1259.1392167224028; 771.32342877765313; -176.61502916214059
-           12.507343278686905; -0.13857109526572012; 9.9843695780195716e-6; 1.5056327351493116e-7 |]
+        [| 0.99999999999980993
+           676.5203681218851
+           -1259.1392167224028
+           771.32342877765313
+           -176.61502916214059
+           12.507343278686905
+           -0.13857109526572012
+           9.9843695780195716e-6
+           1.5056327351493116e-7 |]
+
     let rec lg (x: float) =
-        if x < 0.5 then log (Math.PI / abs (sin (Math.PI * x))) - lg (1.0 - x)
+        if x < 0.5 then
+            log (Math.PI / abs (sin (Math.PI * x))) - lg (1.0 - x)
         else
             let x = x - 1.0
             let mutable a = coefficients.[0]
             let t = x + 7.5
+
             for i in 1..8 do
                 a <- a + coefficients.[i] / (x + float i)
+
             0.5 * log (2.0 * Math.PI) + (x + 0.5) * log t - t + log a
+
     lg x
 
 /// The regularized lower incomplete gamma function P(a, x) (series for x < a + 1, continued fraction otherwise).
 let gammaP (a: float) (x: float) =
-    if x <= 0.0 then 0.0
+    if x <= 0.0 then
+        0.0
     elif x < a + 1.0 then
         let mutable ap = a
         let mutable sum = 1.0 / a
         let mutable del = sum
         let mutable n = 0
+
         while n < 10000 && abs del > abs sum * 1e-15 do
             ap <- ap + 1.0
             del <- del * x / ap
             sum <- sum + del
             n <- n + 1
+
         sum * exp (-x + a * log x - logGamma a)
     else
         let tiny = 1e-300
@@ -104,18 +134,29 @@ let gammaP (a: float) (x: float) =
         let mutable h = d
         let mutable i = 1
         let mutable fin = false
+
         while not fin && i < 10000 do
             let an = -float i * (float i - a)
             b <- b + 2.0
             d <- an * d + b
-            if abs d < tiny then d <- tiny
+
+            if abs d < tiny then
+                d <- tiny
+
             c <- b + an / c
-            if abs c < tiny then c <- tiny
+
+            if abs c < tiny then
+                c <- tiny
+
             d <- 1.0 / d
             let del = d * c
             h <- h * del
-            if abs (del - 1.0) < 1e-15 then fin <- true
+
+            if abs (del - 1.0) < 1e-15 then
+                fin <- true
+
             i <- i + 1
+
         1.0 - exp (-x + a * log x - logGamma a) * h
 
 /// Gamma(shape, scale) CDF.
@@ -128,7 +169,8 @@ let normalCdf (sigma: float) (x: float) =
     if t >= 0.0 then 0.5 * (1.0 + p) else 0.5 * (1.0 - p)
 
 /// Total-variation distance ½ Σ |p − q| of two distributions on the same cells.
-let totalVariation (p: float[]) (q: float[]) = 0.5 * Array.fold2 (fun acc a b -> acc + abs (a - b)) 0.0 p q
+let totalVariation (p: float[]) (q: float[]) =
+    0.5 * Array.fold2 (fun acc a b -> acc + abs (a - b)) 0.0 p q
 
 /// Counts of each state (by index in `states`, compared entry by entry) among samples; fails on an unknown state.
 let countStates (states: float[][]) (samples: seq<float[]>) =
@@ -136,8 +178,10 @@ let countStates (states: float[][]) (samples: seq<float[]>) =
     let key (z: float[]) = String.Join(",", z)
     states |> Array.iteri (fun i z -> index.[key z] <- i)
     let counts = Array.zeroCreate states.Length
+
     for z in samples do
         match index.TryGetValue(key z) with
         | true, i -> counts.[i] <- counts.[i] + 1
         | _ -> failwithf "sample %s is not one of the enumerated states" (key z)
+
     counts

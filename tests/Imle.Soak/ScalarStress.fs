@@ -17,16 +17,27 @@ open Imle.Torch
 let private f64 = torch.float64
 
 /// One checked computation: its name and a function from a seed to the gradient (or value) it produces.
-type private Case = { Name: string; Run: unit -> torch.Tensor }
+type private Case =
+    { Name: string
+      Run: unit -> torch.Tensor }
 
 let private cases () : Case list =
     let m, k, b = 20, 5, 16L
     let subsets = Problem.kSubset m k
     let categorical = Problem.categorical m
     let generator = new torch.Generator(11UL)
-    let weights0 = torch.randn([| b; int64 m |], dtype = f64, generator = new torch.Generator(1UL))
-    let target = TensorSolve.solve subsets (torch.randn([| b; int64 m |], dtype = f64, generator = new torch.Generator(2UL)))
-    let targetCat = TensorSolve.solve categorical (torch.randn([| b; int64 m |], dtype = f64, generator = new torch.Generator(3UL)))
+
+    let weights0 =
+        torch.randn ([| b; int64 m |], dtype = f64, generator = new torch.Generator(1UL))
+
+    let target =
+        TensorSolve.solve subsets (torch.randn ([| b; int64 m |], dtype = f64, generator = new torch.Generator(2UL)))
+
+    let targetCat =
+        TensorSolve.solve
+            categorical
+            (torch.randn ([| b; int64 m |], dtype = f64, generator = new torch.Generator(3UL)))
+
     /// dL/dw of the Hamming loss of an estimator's output, from a fixed generator state.
     let gradientOf (problem: Problem) (estimator: Estimator) (y: torch.Tensor) () =
         generator.manual_seed 11L |> ignore
@@ -34,30 +45,48 @@ let private cases () : Case list =
         let z = Discrete.apply problem estimator generator w
         let loss = Losses.hamming z y
         Training.backward loss
-        w.grad.clone()
+        w.grad.clone ()
+
     let lossGradient (loss: torch.Tensor -> torch.Tensor) () =
         generator.manual_seed 11L |> ignore
         let w = weights0.clone().requires_grad_(true)
         let l = (loss w).sum()
         Training.backward l
-        w.grad.clone()
+        w.grad.clone ()
+
     let sog = SumOfGamma(float k, 1.0, 10)
     let imle = ImleOptions.Create(float k, 2.0).WithSamples(3)
-    [ { Name = "I-MLE (SoG, S = 3)"; Run = gradientOf subsets (Imle imle) target }
-      { Name = "I-MLE symmetric"; Run = gradientOf subsets (Imle(imle.WithSymmetric true)) target }
-      { Name = "I-MLE CombOpt target"; Run = gradientOf subsets (Imle(imle.WithTarget CombOpt)) target }
-      { Name = "blackbox"; Run = gradientOf subsets (Blackbox 5.0) target }
-      { Name = "identity (mean-centred)"; Run = gradientOf subsets (Identity(MeanCentre, sog)) target }
-      { Name = "straight-through"; Run = gradientOf subsets (StraightThrough(Gumbel 1.0)) target }
-      { Name = "perturbed (Normal, S = 3)"; Run = gradientOf subsets (Perturbed(Normal 1.0, 3)) target }
-      { Name = "perturbed (Gumbel, S = 3)"; Run = gradientOf subsets (Perturbed(Gumbel 1.0, 3)) target }
-      { Name = "score function (S = 3)"; Run = gradientOf subsets (ScoreFunction 3) target }
-      { Name = "Gumbel-softmax"; Run = gradientOf categorical (GumbelSoftmax 0.5) targetCat }
-      { Name = "relaxed top-k"; Run = gradientOf subsets (RelaxedTopK 0.5) target }
-      { Name = "Fenchel-Young loss"; Run = lossGradient (fun w -> Losses.fenchelYoung subsets (Normal 1.0) 3 generator w target) }
-      { Name = "optimal-value loss"; Run = lossGradient (fun w -> Losses.optimalValue subsets w) }
-      { Name = "regret loss"; Run = lossGradient (fun w -> Losses.regret (Discrete.apply subsets (Blackbox 5.0) generator w) w target) }
-      { Name = "exact log-probability"; Run = lossGradient (fun w -> ExactTensor.logProbability subsets 1.0 w target) } ]
+
+    [ { Name = "I-MLE (SoG, S = 3)"
+        Run = gradientOf subsets (Imle imle) target }
+      { Name = "I-MLE symmetric"
+        Run = gradientOf subsets (Imle(imle.WithSymmetric true)) target }
+      { Name = "I-MLE CombOpt target"
+        Run = gradientOf subsets (Imle(imle.WithTarget CombOpt)) target }
+      { Name = "blackbox"
+        Run = gradientOf subsets (Blackbox 5.0) target }
+      { Name = "identity (mean-centred)"
+        Run = gradientOf subsets (Identity(MeanCentre, sog)) target }
+      { Name = "straight-through"
+        Run = gradientOf subsets (StraightThrough(Gumbel 1.0)) target }
+      { Name = "perturbed (Normal, S = 3)"
+        Run = gradientOf subsets (Perturbed(Normal 1.0, 3)) target }
+      { Name = "perturbed (Gumbel, S = 3)"
+        Run = gradientOf subsets (Perturbed(Gumbel 1.0, 3)) target }
+      { Name = "score function (S = 3)"
+        Run = gradientOf subsets (ScoreFunction 3) target }
+      { Name = "Gumbel-softmax"
+        Run = gradientOf categorical (GumbelSoftmax 0.5) targetCat }
+      { Name = "relaxed top-k"
+        Run = gradientOf subsets (RelaxedTopK 0.5) target }
+      { Name = "Fenchel-Young loss"
+        Run = lossGradient (fun w -> Losses.fenchelYoung subsets (Normal 1.0) 3 generator w target) }
+      { Name = "optimal-value loss"
+        Run = lossGradient (fun w -> Losses.optimalValue subsets w) }
+      { Name = "regret loss"
+        Run = lossGradient (fun w -> Losses.regret (Discrete.apply subsets (Blackbox 5.0) generator w) w target) }
+      { Name = "exact log-probability"
+        Run = lossGradient (fun w -> ExactTensor.logProbability subsets 1.0 w target) } ]
 
 /// The load: threads that allocate managed memory, create and abandon native Scalars of other types (so that freed
 /// native memory is reused at once) and force garbage collections.
@@ -65,63 +94,104 @@ let private startLoad (threads: int) (stop: bool ref) : Thread list =
     let churn () =
         let mutable keep: obj list = []
         let mutable j = 0L
+
         while not stop.Value do
             j <- j + 1L
+
             for _ in 1..50 do
                 (j.ToScalar()) |> ignore // abandoned on purpose: its finaliser frees native memory later
                 ((j % 2L = 0L).ToScalar()) |> ignore
-            keep <- box (Array.zeroCreate<byte> 50_000) :: (if List.length keep > 50 then [] else keep)
-            if j % 10L = 0L then GC.Collect()
+
+            keep <-
+                box (Array.zeroCreate<byte> 50_000)
+                :: (if List.length keep > 50 then [] else keep)
+
+            if j % 10L = 0L then
+                GC.Collect()
+
     [ for _ in 1..threads ->
-        let t = Thread(churn, IsBackground = true)
-        t.Start()
-        t ]
+          let t = Thread(churn, IsBackground = true)
+          t.Start()
+          t ]
 
 /// Runs the stress test for `seconds` with `threads` load threads; returns the exit code (0 = no failure).
 let run (seconds: float) (threads: int) (control: bool) : int =
     torch.set_num_threads 1
     let stop = ref false
     let failures = Collections.Generic.Dictionary<string, int>()
+
     let fail (name: string) (what: string) =
         let key = sprintf "%s: %s" name what
-        failures.[key] <- (match failures.TryGetValue key with | true, n -> n + 1 | _ -> 1)
+
+        failures.[key] <-
+            (match failures.TryGetValue key with
+             | true, n -> n + 1
+             | _ -> 1)
+
     let mutable iterations = 0
     let sw = Diagnostics.Stopwatch.StartNew()
+
     if control then
         printfn "stress (control: TorchSharp's own tensor * number), %g s, %d load threads" seconds threads
-        use x = torch.ones(1000L, dtype = f64)
+        use x = torch.ones (1000L, dtype = f64)
         let load = startLoad threads stop
+
         while sw.Elapsed.TotalSeconds < seconds do
             iterations <- iterations + 1
             use scope = torch.NewDisposeScope()
             let c = float (iterations % 7) + 0.5
+
             try
                 use y = x * c // the implicit temporary Scalar under test
-                use first = y.narrow(0L, 0L, 1L)
-                if first.ToDouble() <> c then fail "tensor * number" "wrong value"
-            with e -> fail "tensor * number" (e.Message.Split('\n').[0])
+                use first = y.narrow (0L, 0L, 1L)
+
+                if first.ToDouble() <> c then
+                    fail "tensor * number" "wrong value"
+            with e ->
+                fail "tensor * number" (e.Message.Split('\n').[0])
+
         stop.Value <- true
         load |> List.iter (fun t -> t.Join())
     else
         let all = cases ()
-        printfn "stress: %d computations (every estimator's forward + backward, the losses), %g s, %d load threads" all.Length seconds threads
+
+        printfn
+            "stress: %d computations (every estimator's forward + backward, the losses), %g s, %d load threads"
+            all.Length
+            seconds
+            threads
+
         let baseline =
-            all |> List.map (fun c ->
+            all
+            |> List.map (fun c ->
                 use scope = torch.NewDisposeScope()
-                c.Name, (c.Run ()).MoveToOuterDisposeScope()) |> dict
+                c.Name, (c.Run()).MoveToOuterDisposeScope())
+            |> dict
+
         let load = startLoad threads stop
+
         while sw.Elapsed.TotalSeconds < seconds do
             iterations <- iterations + 1
+
             for c in all do
                 use scope = torch.NewDisposeScope()
+
                 try
-                    let g = c.Run ()
+                    let g = c.Run()
                     use same = g.eq(baseline.[c.Name]).all()
-                    if not (same.item<bool>()) then fail c.Name "gradient differs from the baseline"
-                with e -> fail c.Name (e.Message.Split('\n').[0])
+
+                    if not (same.item<bool>()) then
+                        fail c.Name "gradient differs from the baseline"
+                with e ->
+                    fail c.Name (e.Message.Split('\n').[0])
+
         stop.Value <- true
         load |> List.iter (fun t -> t.Join())
+
     let total = failures.Values |> Seq.sum
-    for KeyValue(what, n) in failures do printfn "  %5d × %s" n what
+
+    for KeyValue(what, n) in failures do
+        printfn "  %5d × %s" n what
+
     printfn "stress: %d iterations in %.1f s, %d failures" iterations sw.Elapsed.TotalSeconds total
     if total = 0 then 0 else 1

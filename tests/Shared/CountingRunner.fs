@@ -10,14 +10,17 @@ open Expecto.Impl
 let run (argv: string[]) (tests: Test) : int =
     let mutable passed = 0
     let mutable failed = 0
+
     let printer =
         let basePrinter = TestPrinters.defaultPrinter
+
         { basePrinter with
             summary =
                 fun config summary ->
                     passed <- summary.passed.Length
                     failed <- summary.failed.Length + summary.errored.Length
                     basePrinter.summary config summary }
+
     let code = runTestsWithCLIArgs [ CLIArguments.Printer printer ] argv tests
     Console.Out.Flush()
     // Expecto's own summary is not in the CI form, and it leaves a colour-reset escape without a newline on stdout:

@@ -23,39 +23,56 @@ type RunContext =
 /// Checks a `--device` value (cpu, cuda or cuda:N; CUDA only where available) and returns it normalised.
 let deviceName (value: string) : string =
     let name = value.Trim().ToLowerInvariant()
+
     if name <> "cpu" && not (name.StartsWith "cuda") then
         invalidArg "device" (sprintf "--device must be cpu or cuda[:N]; got '%s'." name)
+
     if name.StartsWith "cuda" && not (TorchSharp.torch.cuda.is_available ()) then
-        invalidArg "device" "--device cuda was asked for, but CUDA is not available (this build uses the CPU libtorch; swap the native package)."
+        invalidArg
+            "device"
+            "--device cuda was asked for, but CUDA is not available (this build uses the CPU libtorch; swap the native package)."
+
     name
 
 /// Checks that an integer option is at least 1 and returns it.
 let positiveInt (name: string) (value: int) : int =
-    if value < 1 then invalidArg name (sprintf "--%s must be at least 1; got %d." name value) else value
+    if value < 1 then
+        invalidArg name (sprintf "--%s must be at least 1; got %d." name value)
+    else
+        value
 
 /// Checks that an integer option is at least `lo` and returns it.
 let intAtLeast (name: string) (lo: int) (value: int) : int =
-    if value < lo then invalidArg name (sprintf "--%s must be at least %d; got %d." name lo value) else value
+    if value < lo then
+        invalidArg name (sprintf "--%s must be at least %d; got %d." name lo value)
+    else
+        value
 
 /// Checks that a float option is positive and finite (not NaN or ∞) and returns it.
 let positiveFloat (name: string) (value: float) : float =
     if not (value > 0.0) || Double.IsInfinity value then
         invalidArg name (sprintf "--%s must be a positive finite number; got %g." name value)
+
     value
 
 /// Checks that a float option is at least 0 and finite and returns it.
 let nonNegativeFloat (name: string) (value: float) : float =
     if not (value >= 0.0) || Double.IsInfinity value then
         invalidArg name (sprintf "--%s must be a finite number >= 0; got %g." name value)
+
     value
 
 /// Checks that a list option has at least one value and returns it.
 let nonEmpty (name: string) (values: 'T list) : 'T list =
-    if values.IsEmpty then invalidArg name (sprintf "--%s needs at least one value." name) else values
+    if values.IsEmpty then
+        invalidArg name (sprintf "--%s needs at least one value." name)
+    else
+        values
 
 /// Checks a list of ids (e.g. `--methods`) against the known ones: at least one, each known. Returns them normalised.
 let knownIds (name: string) (known: string list) (ids: string list) : string list =
     let ids = nonEmpty name ids |> List.map (fun s -> s.Trim().ToLowerInvariant())
+
     match ids |> List.tryFind (fun id -> not (List.contains id known)) with
     | Some bad -> invalidArg name (sprintf "--%s: unknown value '%s'; known: %s." name bad (String.Join(", ", known)))
     | None -> ids
@@ -63,7 +80,15 @@ let knownIds (name: string) (known: string list) (ids: string list) : string lis
 /// Checks an explicit `--batch` against the number of training items (a larger batch would silently be the whole set).
 let batchAtMost (itemsOption: string) (items: int) (batch: int) : int =
     if batch > items then
-        invalidArg "batch" (sprintf "--batch %d is larger than --%s %d (the whole training set); use at most %d." batch itemsOption items items)
+        invalidArg
+            "batch"
+            (sprintf
+                "--batch %d is larger than --%s %d (the whole training set); use at most %d."
+                batch
+                itemsOption
+                items
+                items)
+
     batch
 
 /// Creates the output folder and returns its full path.
@@ -73,7 +98,9 @@ let ensureDir (dir: string) =
     full
 
 let private jsonOptions =
-    let o = JsonSerializerOptions(WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase)
+    let o =
+        JsonSerializerOptions(WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase)
+
     o.NumberHandling <- JsonNumberHandling.AllowNamedFloatingPointLiterals
     o
 
@@ -83,42 +110,71 @@ let writeJson (path: string) (value: 'T) =
 
 /// Formats a float for tables.
 let fmt (digits: int) (x: float) =
-    if Double.IsNaN x then "–" else x.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)
+    if Double.IsNaN x then
+        "–"
+    else
+        x.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)
 
 /// A Markdown table.
 let markdownTable (headers: string[]) (rows: string[][]) =
     let line (cells: string[]) = "| " + String.Join(" | ", cells) + " |"
-    String.Join("\n", [| line headers; line (headers |> Array.map (fun _ -> "---")) |] |> Array.append <| (rows |> Array.map line))
+
+    String.Join(
+        "\n",
+        [| line headers; line (headers |> Array.map (fun _ -> "---")) |] |> Array.append
+        <| (rows |> Array.map line)
+    )
 
 /// Prints a table to the console (Spectre.Console) and returns the same table as Markdown.
 let table (title: string) (headers: string[]) (rows: string[][]) : string =
     let t = Table(Title = TableTitle(Markup.Escape title))
     t.Border <- TableBorder.Rounded
-    for h in headers do t.AddColumn(TableColumn(Markup.Escape h)) |> ignore
-    for r in rows do t.AddRow(r |> Array.map Markup.Escape) |> ignore
+
+    for h in headers do
+        t.AddColumn(TableColumn(Markup.Escape h)) |> ignore
+
+    for r in rows do
+        t.AddRow(r |> Array.map Markup.Escape) |> ignore
+
     AnsiConsole.Write t
     markdownTable headers rows
 
 /// Runs `work` under a progress bar with `total` steps; `work` calls the function it is given once per step.
 let progress (description: string) (total: int) (work: (unit -> unit) -> 'T) : 'T =
     let mutable result = Unchecked.defaultof<'T>
-    AnsiConsole.Progress()
+
+    AnsiConsole
+        .Progress()
         .AutoClear(false)
-        .Columns([| TaskDescriptionColumn() :> ProgressColumn; ProgressBarColumn(); PercentageColumn(); ElapsedTimeColumn(); RemainingTimeColumn() |])
+        .Columns(
+            [| TaskDescriptionColumn() :> ProgressColumn
+               ProgressBarColumn()
+               PercentageColumn()
+               ElapsedTimeColumn()
+               RemainingTimeColumn() |]
+        )
         .Start(fun ctx ->
             let task = ctx.AddTask(Markup.Escape description, maxValue = float (max total 1))
             result <- work (fun () -> task.Increment 1.0))
+
     result
 
 /// One line of a plot: a label, x values, y values and an optional ± band (e.g. a standard deviation).
-type Series = { Label: string; X: float[]; Y: float[]; Band: float[] option }
+type Series =
+    { Label: string
+      X: float[]
+      Y: float[]
+      Band: float[] option }
 
 /// A line plot with optional ± bands, saved as PNG.
 let linePlot (path: string) (title: string) (xLabel: string) (yLabel: string) (series: Series list) =
     use plt = new ScottPlot.Plot()
     let palette = ScottPlot.Palettes.Category10()
-    series |> List.iteri (fun i s ->
+
+    series
+    |> List.iteri (fun i s ->
         let color = palette.GetColor i
+
         match s.Band with
         | Some band ->
             let lo = Array.map2 (-) s.Y band
@@ -127,10 +183,12 @@ let linePlot (path: string) (title: string) (xLabel: string) (yLabel: string) (s
             fill.FillColor <- color.WithAlpha(0.2)
             fill.LineWidth <- 0.0f
         | None -> ()
+
         let line = plt.Add.ScatterLine(s.X, s.Y)
         line.Color <- color
         line.LineWidth <- 2.0f
         line.LegendText <- s.Label)
+
     plt.Title title
     plt.XLabel xLabel
     plt.YLabel yLabel
@@ -164,4 +222,10 @@ let writeReport (ctx: RunContext) (name: string) (markdown: string) =
     let dir = ensureDir ctx.OutDir
     let path = Path.Combine(dir, "report.md")
     File.WriteAllText(path, markdown)
-    AnsiConsole.MarkupLine(sprintf "[green]%s[/]: report, results.json and plots written to [blue]%s[/]" (Markup.Escape name) (Markup.Escape dir))
+
+    AnsiConsole.MarkupLine(
+        sprintf
+            "[green]%s[/]: report, results.json and plots written to [blue]%s[/]"
+            (Markup.Escape name)
+            (Markup.Escape dir)
+    )

@@ -47,98 +47,179 @@ type AlignmentRow =
 
 /// The run's settings, as the report states them.
 type AlignmentSettings =
-    { Command: string
-      /// The alphabet size.
-      Letters: int
-      Pairs: int
-      TestPairs: int
-      Length: int
-      Epochs: int
-      Batch: int
-      Lr: float
-      Gamma: float
-      Margin: float
-      SvmMargin: float
-      Seed: int }
+    {
+        Command: string
+        /// The alphabet size.
+        Letters: int
+        Pairs: int
+        TestPairs: int
+        Length: int
+        Epochs: int
+        Batch: int
+        Lr: float
+        Gamma: float
+        Margin: float
+        SvmMargin: float
+        Seed: int
+    }
 
 /// What the report says about the hidden task.
 type TaskSummary =
-    { /// The letters of the alphabet, in order.
-      Alphabet: string
-      /// The hidden substitution matrix S*.
-      S: float[,]
-      /// The hidden gap cost g*.
-      Gap: float
-      /// Needleman–Wunsch under (S*, g*) on the held-out pairs.
-      Oracle: Metrics
-      /// The mean length of the held-out sequences X.
-      MeanLengthX: float
-      /// The mean length of the held-out sequences Y.
-      MeanLengthY: float
-      /// The mean share of the shorter sequence's positions the truth aligns.
-      AlignedShare: float
-      /// The number of held-out pairs.
-      HeldOutPairs: int
-      /// The first held-out pair's X, written out.
-      ExampleX: string
-      /// The first held-out pair's Y, written out.
-      ExampleY: string
-      /// The first held-out pair's number of aligned pairs in the truth.
-      ExampleAligned: int }
+    {
+        /// The letters of the alphabet, in order.
+        Alphabet: string
+        /// The hidden substitution matrix S*.
+        S: float[,]
+        /// The hidden gap cost g*.
+        Gap: float
+        /// Needleman–Wunsch under (S*, g*) on the held-out pairs.
+        Oracle: Metrics
+        /// The mean length of the held-out sequences X.
+        MeanLengthX: float
+        /// The mean length of the held-out sequences Y.
+        MeanLengthY: float
+        /// The mean share of the shorter sequence's positions the truth aligns.
+        AlignedShare: float
+        /// The number of held-out pairs.
+        HeldOutPairs: int
+        /// The first held-out pair's X, written out.
+        ExampleX: string
+        /// The first held-out pair's Y, written out.
+        ExampleY: string
+        /// The first held-out pair's number of aligned pairs in the truth.
+        ExampleAligned: int
+    }
 
 /// A method as the report describes it.
-type MethodNote = { Id: string; Name: string; Description: string }
+type MethodNote =
+    { Id: string
+      Name: string
+      Description: string }
 
 let private pct (x: float) = fmt 1 (100.0 * x)
 
 /// Writes report.md into `dir` (and prints the results table): settings, task, methods, held-out metrics, what they
 /// show, plots and caveats. `runs`: one list of rows per method (in report order), epoch 0 first.
-let write (dir: string) (settings: AlignmentSettings) (task: TaskSummary) (specs: MethodNote list) (runs: AlignmentRow list list) : unit =
-    let finals = runs |> List.map (fun rows -> let last = List.last rows in last.Method, rows, last)
-    let initial = match runs with rows :: _ -> Some rows.Head | [] -> None
+let write
+    (dir: string)
+    (settings: AlignmentSettings)
+    (task: TaskSummary)
+    (specs: MethodNote list)
+    (runs: AlignmentRow list list)
+    : unit =
+    let finals =
+        runs
+        |> List.map (fun rows -> let last = List.last rows in last.Method, rows, last)
+
+    let initial =
+        match runs with
+        | rows :: _ -> Some rows.Head
+        | [] -> None
+
     let md =
-        table "Global alignment: held-out metrics after training"
-            [| "method"; "test F1"; "exact %"; "optimal %"; "F1 evo"; "cos eff"; "cos raw"; "g"; "train s" |]
+        table
+            "Global alignment: held-out metrics after training"
+            [| "method"
+               "test F1"
+               "exact %"
+               "optimal %"
+               "F1 evo"
+               "cos eff"
+               "cos raw"
+               "g"
+               "train s" |]
             [| for (name, _, last) in finals do
                    yield
-                       [| name; fmt 3 last.TestF1; pct last.ExactMatch; pct last.OptimalUnderTruth; fmt 3 last.EvolutionF1
-                          fmt 3 last.EffectiveCosine; fmt 3 last.RawCosine; fmt 3 last.Gap; fmt 1 last.Seconds |]
+                       [| name
+                          fmt 3 last.TestF1
+                          pct last.ExactMatch
+                          pct last.OptimalUnderTruth
+                          fmt 3 last.EvolutionF1
+                          fmt 3 last.EffectiveCosine
+                          fmt 3 last.RawCosine
+                          fmt 3 last.Gap
+                          fmt 1 last.Seconds |]
                match initial with
                | Some i ->
                    yield
-                       [| "initial (S, g)"; fmt 3 i.TestF1; pct i.ExactMatch; pct i.OptimalUnderTruth; fmt 3 i.EvolutionF1
-                          fmt 3 i.EffectiveCosine; fmt 3 i.RawCosine; fmt 3 i.Gap; "–" |]
+                       [| "initial (S, g)"
+                          fmt 3 i.TestF1
+                          pct i.ExactMatch
+                          pct i.OptimalUnderTruth
+                          fmt 3 i.EvolutionF1
+                          fmt 3 i.EffectiveCosine
+                          fmt 3 i.RawCosine
+                          fmt 3 i.Gap
+                          "–" |]
                | None -> ()
                yield
-                   [| "hidden (S*, g*)"; fmt 3 task.Oracle.F1; pct task.Oracle.Exact; pct task.Oracle.Optimal; fmt 3 task.Oracle.EvolutionF1
-                      "1.000"; "1.000"; fmt 3 task.Gap; "–" |] |]
+                   [| "hidden (S*, g*)"
+                      fmt 3 task.Oracle.F1
+                      pct task.Oracle.Exact
+                      pct task.Oracle.Optimal
+                      fmt 3 task.Oracle.EvolutionF1
+                      "1.000"
+                      "1.000"
+                      fmt 3 task.Gap
+                      "–" |] |]
+
     let summary =
         let lines =
-            finals |> List.map (fun (name, rows, last) ->
+            finals
+            |> List.map (fun (name, rows, last) ->
                 let reach =
-                    rows |> List.tryFind (fun x -> x.TestF1 >= 0.99)
+                    rows
+                    |> List.tryFind (fun x -> x.TestF1 >= 0.99)
                     |> Option.map (fun x -> sprintf "first reached test F1 ≥ 0.99 after epoch %d" x.Epoch)
                     |> Option.defaultValue "never reached test F1 ≥ 0.99"
-                sprintf "- **%s**: test F1 %s, exact match %s%% after %d epochs (%s s of training); %s; cos(S + 2g, S* + 2g*) = %s."
-                    name (fmt 3 last.TestF1) (pct last.ExactMatch) last.Epoch (fmt 1 last.Seconds) reach (fmt 3 last.EffectiveCosine))
+
+                sprintf
+                    "- **%s**: test F1 %s, exact match %s%% after %d epochs (%s s of training); %s; cos(S + 2g, S* + 2g*) = %s."
+                    name
+                    (fmt 3 last.TestF1)
+                    (pct last.ExactMatch)
+                    last.Epoch
+                    (fmt 1 last.Seconds)
+                    reach
+                    (fmt 3 last.EffectiveCosine))
+
         let best =
             match finals with
             | [] -> ""
             | _ ->
                 let top = finals |> List.map (fun (_, _, l) -> l.ExactMatch) |> List.max
-                let names = finals |> List.filter (fun (_, _, l) -> l.ExactMatch = top) |> List.map (fun (name, _, _) -> name)
-                sprintf "\n\nHighest held-out exact match in this run: %s (%s%%; one seed, %d test pairs, so differences of a few points are within noise)."
-                    (String.Join(", ", names)) (pct top) task.HeldOutPairs
+
+                let names =
+                    finals
+                    |> List.filter (fun (_, _, l) -> l.ExactMatch = top)
+                    |> List.map (fun (name, _, _) -> name)
+
+                sprintf
+                    "\n\nHighest held-out exact match in this run: %s (%s%%; one seed, %d test pairs, so differences of a few points are within noise)."
+                    (String.Join(", ", names))
+                    (pct top)
+                    task.HeldOutPairs
+
         String.Join("\n", lines) + best
+
     let trueMatrix =
         let a = settings.Letters
+
         markdownTable
             (Array.append [| "S*" |] (Array.init a (fun j -> string task.Alphabet.[j])))
-            (Array.init a (fun i -> Array.append [| string task.Alphabet.[i] |] (Array.init a (fun j -> fmt 2 task.S.[i, j]))))
+            (Array.init a (fun i ->
+                Array.append [| string task.Alphabet.[i] |] (Array.init a (fun j -> fmt 2 task.S.[i, j]))))
+
     let example =
-        sprintf "Example test pair: X = `%s`, Y = `%s` (%d aligned pairs in the truth)." task.ExampleX task.ExampleY task.ExampleAligned
+        sprintf
+            "Example test pair: X = `%s`, Y = `%s` (%d aligned pairs in the truth)."
+            task.ExampleX
+            task.ExampleY
+            task.ExampleAligned
+
     let report =
-        String.Join("\n",
+        String.Join(
+            "\n",
             [ "# Global sequence alignment: learning (S, g) through Needleman–Wunsch"
               ""
               "Reproduce with:"
@@ -147,13 +228,29 @@ let write (dir: string) (settings: AlignmentSettings) (task: TaskSummary) (specs
               settings.Command
               "```"
               ""
-              sprintf "Settings: alphabet of %d letters, %d training and %d held-out pairs, ancestor length %d, %d epochs, batch %d pairs, Adam lr %g with cosine decay to 0, margin μ = %g (opt-value, soft-nw) and %g (opt-value-svm), soft-NW γ = %g, seed %d, CPU float64."
-                  settings.Letters settings.Pairs settings.TestPairs settings.Length settings.Epochs settings.Batch settings.Lr settings.Margin settings.SvmMargin settings.Gamma settings.Seed
+              sprintf
+                  "Settings: alphabet of %d letters, %d training and %d held-out pairs, ancestor length %d, %d epochs, batch %d pairs, Adam lr %g with cosine decay to 0, margin μ = %g (opt-value, soft-nw) and %g (opt-value-svm), soft-NW γ = %g, seed %d, CPU float64."
+                  settings.Letters
+                  settings.Pairs
+                  settings.TestPairs
+                  settings.Length
+                  settings.Epochs
+                  settings.Batch
+                  settings.Lr
+                  settings.Margin
+                  settings.SvmMargin
+                  settings.Gamma
+                  settings.Seed
               ""
               "## Task"
               ""
-              sprintf "A hidden symmetric substitution matrix S* (diagonal U(1.5, 3), off-diagonal U(−4, 0.5)) and gap cost g* = %.3f. Each pair: a uniform random ancestor X of the given length; Y evolved from X (each position deleted with probability 0.1, else substituted with probability 0.3 by b ≠ a with probability ∝ exp S*[a, b]; runs of random insertions, each further letter with probability 0.1). **The ground-truth alignment is the Needleman–Wunsch alignment under (S*, g*)** (so the truth is realisable by the model); the evolutionary alignment is kept for reference only: NW under (S*, g*) agrees with it at F1 %.3f on the test pairs. Test pairs: mean |X| = %.1f, |Y| = %.1f; the truth aligns %.0f%% of the shorter sequence's positions."
-                  task.Gap task.Oracle.EvolutionF1 task.MeanLengthX task.MeanLengthY (100.0 * task.AlignedShare)
+              sprintf
+                  "A hidden symmetric substitution matrix S* (diagonal U(1.5, 3), off-diagonal U(−4, 0.5)) and gap cost g* = %.3f. Each pair: a uniform random ancestor X of the given length; Y evolved from X (each position deleted with probability 0.1, else substituted with probability 0.3 by b ≠ a with probability ∝ exp S*[a, b]; runs of random insertions, each further letter with probability 0.1). **The ground-truth alignment is the Needleman–Wunsch alignment under (S*, g*)** (so the truth is realisable by the model); the evolutionary alignment is kept for reference only: NW under (S*, g*) agrees with it at F1 %.3f on the test pairs. Test pairs: mean |X| = %.1f, |Y| = %.1f; the truth aligns %.0f%% of the shorter sequence's positions."
+                  task.Gap
+                  task.Oracle.EvolutionF1
+                  task.MeanLengthX
+                  task.MeanLengthY
+                  (100.0 * task.AlignedShare)
               ""
               trueMatrix
               ""
@@ -163,7 +260,11 @@ let write (dir: string) (settings: AlignmentSettings) (task: TaskSummary) (specs
               ""
               "## Methods"
               ""
-              String.Join("\n", specs |> List.map (fun s -> sprintf "- **%s** (`%s`): %s." s.Name s.Id s.Description))
+              String.Join(
+                  "\n",
+                  specs
+                  |> List.map (fun s -> sprintf "- **%s** (`%s`): %s." s.Name s.Id s.Description)
+              )
               ""
               "Here y is the true alignment's indicator, |y| its number of aligned pairs, score(y; S, g) = Σ y·s − g·(n + m − 2|y|), and μ·Σ z(1 − 2y) + μ|y| is μ times the Hamming distance of an alignment z to y. It is linear in z, so the loss-augmented problem is again an alignment and `Losses.alignmentScore` solves it (a structured SVM). With μ = 0 the loss is the structured perceptron: L = OPT − score(y) ≥ 0, zero exactly when the true alignment is optimal; it is positively homogeneous, so it fixes no scale (and is also 0 at S = 0, g = 0, which plain gradient steps from a random start did not approach here)."
               ""
@@ -197,5 +298,13 @@ let write (dir: string) (settings: AlignmentSettings) (task: TaskSummary) (specs
               "- Synthetic task with a realisable truth (NW under (S*, g*)); with the evolutionary alignment as the truth no scheme would be perfect (see the F1 evo column of the truth row)."
               "- One seed; small alphabet and short sequences so that the default run takes about a minute on two CPU cores."
               "- The soft DP sums over edit paths, not alignments: an alignment with adjacent gaps in both sequences is counted once per ordering of those gaps."
-              "" ])
-    writeReport { Seed = settings.Seed; OutDir = dir; Quick = false; Device = "cpu" } "alignment" report
+              "" ]
+        )
+
+    writeReport
+        { Seed = settings.Seed
+          OutDir = dir
+          Quick = false
+          Device = "cpu" }
+        "alignment"
+        report

@@ -29,11 +29,13 @@ type Args =
     | Methods of string list
     | Lr of float
     | Noise_Width of float
+
     interface IArgParserTemplate with
         member this.Usage =
             match this with
             | Deg _ -> "polynomial degrees of the cost model, each in [1, 16] (default 1 2 4 6)"
-            | Epochs _ -> "training epochs per method and degree (default 10, to fit about ten minutes on 2 cores; PyEPO trains longer)"
+            | Epochs _ ->
+                "training epochs per method and degree (default 10, to fit about ten minutes on 2 cores; PyEPO trains longer)"
             | Train_Size _ -> "training instances (default 1000)"
             | Test_Size _ -> "test instances (default 1000)"
             | Batch _ -> "batch size, at most --train-size (default 32)"
@@ -70,19 +72,39 @@ type private Method =
     | ContrastiveLoss of cmap: bool * solveRatio: float
 
 /// The methods, their ids and what each one is, in report order.
-let private methods : (string * Method * string) list =
+let private methods: (string * Method * string) list =
     let sog = SumOfGamma(5.0, 1.0, 10)
+
     [ "2s", TwoStage, "two-stage: MSE regression of the costs, shortest path on the predictions"
       "spo+", SpoPlus, "SPO+ loss (Elmachtoub and Grigas), subgradient 2(w*(c) − w*(2ĉ − c))"
       "dbb", LayerRegret(Blackbox 10.0), "blackbox differentiation (Pogančić et al.), λ = 10, regret loss ⟨c, z − w*⟩"
-      "dpo", LayerHamming(Perturbed(Normal 1.0, 10)), "perturbed optimizer (Berthet et al.), Normal(σ = 1), S = 10, Hamming loss against w*"
+      "dpo",
+      LayerHamming(Perturbed(Normal 1.0, 10)),
+      "perturbed optimizer (Berthet et al.), Normal(σ = 1), S = 10, Hamming loss against w*"
       "pfyl", FenchelYoung(Normal 1.0, 10), "Fenchel–Young loss of perturbed optimizers, Normal(σ = 1), S = 10"
-      "imle", LayerRegret(Imle { ImleOptions.Create(5.0, 10.0) with Noise = sog; Samples = 10 }),
+      "imle",
+      LayerRegret(
+          Imle
+              { ImleOptions.Create(5.0, 10.0) with
+                  Noise = sog
+                  Samples = 10 }
+      ),
       sprintf "I-MLE, PID target λ = 10, %s, S = 10, regret loss" (Noise.describe sog)
-      "aimle", LayerRegret(Imle { ImleOptions.Create(5.0, 1.0) with Noise = sog; Samples = 10; Target = Adaptive AdaptiveLambda.Default }),
+      "aimle",
+      LayerRegret(
+          Imle
+              { ImleOptions.Create(5.0, 1.0) with
+                  Noise = sog
+                  Samples = 10
+                  Target = Adaptive AdaptiveLambda.Default }
+      ),
       sprintf "AIMLE (adaptive λ, torch-adaptive-imle's defaults), %s, S = 10, regret loss" (Noise.describe sog)
-      "nce", ContrastiveLoss(false, 0.05), "NCE (Mulamba et al. 2021) over a pool seeded with the training optima, solve ratio 0.05"
-      "cmap", ContrastiveLoss(true, 0.05), "CMAP (Mulamba et al. 2021) over a pool seeded with the training optima, solve ratio 0.05" ]
+      "nce",
+      ContrastiveLoss(false, 0.05),
+      "NCE (Mulamba et al. 2021) over a pool seeded with the training optima, solve ratio 0.05"
+      "cmap",
+      ContrastiveLoss(true, 0.05),
+      "CMAP (Mulamba et al. 2021) over a pool seeded with the training optima, solve ratio 0.05" ]
 
 /// The command-line ids of the methods, in the order they run.
 let methodIds = methods |> List.map (fun (id, _, _) -> id)
@@ -107,8 +129,13 @@ let private features = 5
 /// Rows [n][m] as a float32 tensor [n, m].
 let private tensorOf (rows: float[][]) : Tensor =
     let m = rows.[0].Length
-    let flat = Array.zeroCreate<float32> (rows.Length * m)
-    rows |> Array.iteri (fun i r -> for j in 0 .. m - 1 do flat.[i * m + j] <- float32 r.[j])
+    let flat = Array.zeroCreate<float32>(rows.Length * m)
+
+    rows
+    |> Array.iteri (fun i r ->
+        for j in 0 .. m - 1 do
+            flat.[i * m + j] <- float32 r.[j])
+
     torch.tensor(flat).reshape(int64 rows.Length, int64 m)
 
 /// A float tensor [n, m] as rows of float64.
@@ -117,95 +144,170 @@ let private rowsOf (t: Tensor) : float[][] =
     c.data<float>().ToArray() |> Array.chunkBySize (int t.shape.[1])
 
 /// Trains one method at one degree and returns its row and the per-epoch training loss.
-let private trainMethod (cfg: Config) (deg: int) (train: DflDataset) (test: DflDataset) (methodId: string, method: Method, _: string) : DflRow * float[] =
+let private trainMethod
+    (cfg: Config)
+    (deg: int)
+    (train: DflDataset)
+    (test: DflDataset)
+    (methodId: string, method: Method, _: string)
+    : DflRow * float[] =
     let watch = Stopwatch.StartNew()
     let problem = train.Problem
     torch.random.manual_seed (int64 cfg.Seed) |> ignore
     use model = torch.nn.Linear(int64 features, int64 problem.Size)
     use optimizer = torch.optim.Adam(model.parameters (), cfg.Lr)
     use generator = new torch.Generator(uint64 (cfg.Seed * 7919 + 17))
+
     let layer =
         match method with
-        | LayerRegret estimator | LayerHamming estimator ->
+        | LayerRegret estimator
+        | LayerHamming estimator ->
             Some(new DiscreteLayer(problem, estimator, LayerOptions.Default.WithSeed(int64 (cfg.Seed * 31 + 5))))
         | _ -> None
+
     let pool =
         match method with
         | ContrastiveLoss(_, ratio) -> Some(SolutionPool(problem, train.Solutions, ratio, cfg.Seed * 13 + 1))
         | _ -> None
+
     use x = tensorOf train.Features
     use c = tensorOf train.Costs
     use w = tensorOf train.Solutions
     let steps = (train.Count + cfg.Batch - 1) / cfg.Batch
     let losses = Array.zeroCreate cfg.Epochs
+
     for epoch in 0 .. cfg.Epochs - 1 do
         let mutable sum = 0.0
+
         for batch in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) train.Count cfg.Batch do
             use _ = torch.NewDisposeScope()
-            let idx = torch.tensor(batch |> Array.map int64)
-            let xb, cb, wb = x.index_select(0L, idx), c.index_select(0L, idx), w.index_select(0L, idx)
+            let idx = torch.tensor (batch |> Array.map int64)
+
+            let xb, cb, wb =
+                x.index_select (0L, idx), c.index_select (0L, idx), w.index_select (0L, idx)
+
             let predicted = model.forward xb
+
             let loss =
                 match method with
-                | TwoStage -> torch.nn.functional.mse_loss(predicted, cb, torch.nn.Reduction.Mean)
+                | TwoStage -> torch.nn.functional.mse_loss (predicted, cb, torch.nn.Reduction.Mean)
                 | SpoPlus -> DflLosses.spoPlus problem predicted cb wb
                 | LayerRegret _ -> Losses.regret (layer.Value.forward predicted) cb wb
                 | LayerHamming _ -> Losses.hamming (layer.Value.forward predicted) wb
                 | FenchelYoung(noise, samples) -> Losses.fenchelYoung problem noise samples generator predicted wb
                 | ContrastiveLoss(false, _) -> Contrastive.nce pool.Value predicted wb
                 | ContrastiveLoss(true, _) -> Contrastive.cmap pool.Value predicted wb
+
             optimizer.zero_grad ()
             Training.backward loss
             optimizer.step () |> ignore
-            sum <- sum + float (loss.item<float32> ())
+            sum <- sum + float (loss.item<float32>())
+
         losses.[epoch] <- sum / float steps
+
     let regret =
-        use _ = torch.no_grad()
+        use _ = torch.no_grad ()
         use xt = tensorOf test.Features
         use predicted = model.forward xt
         Regret.normalised test (rowsOf predicted)
+
     layer |> Option.iter (fun l -> l.Dispose())
-    { Method = methodId; Deg = deg; NormalizedRegret = regret; Seconds = watch.Elapsed.TotalSeconds }, losses
+
+    { Method = methodId
+      Deg = deg
+      NormalizedRegret = regret
+      Seconds = watch.Elapsed.TotalSeconds },
+    losses
 
 /// Runs every method at every degree; writes results.json, regret.png, training-loss-deg*.png and report.md.
 let private run (cfg: Config) : DflRow[] =
     let dir = ensureDir cfg.OutDir
     let problem = Problem.gridDagShortestPath grid grid
-    let specs = cfg.MethodIds |> List.map (fun id -> methods |> List.find (fun (i, _, _) -> i = id))
+
+    let specs =
+        cfg.MethodIds
+        |> List.map (fun id -> methods |> List.find (fun (i, _, _) -> i = id))
+
     let total = Stopwatch.StartNew()
     let rows = ResizeArray<DflRow>()
+
     for deg in cfg.Degrees do
-        let data = Generators.shortestPath (cfg.TrainSize + cfg.TestSize) features grid grid deg cfg.NoiseWidth (cfg.Seed + deg)
+        let data =
+            Generators.shortestPath
+                (cfg.TrainSize + cfg.TestSize)
+                features
+                grid
+                grid
+                deg
+                cfg.NoiseWidth
+                (cfg.Seed + deg)
+
         let all = DflDataset.ofGenerated problem data
         let train = DflDataset.subset [| 0 .. cfg.TrainSize - 1 |] all
-        let test = DflDataset.subset [| cfg.TrainSize .. cfg.TrainSize + cfg.TestSize - 1 |] all
+
+        let test =
+            DflDataset.subset [| cfg.TrainSize .. cfg.TrainSize + cfg.TestSize - 1 |] all
+
         let runs =
             progress (sprintf "deg %d" deg) specs.Length (fun tick ->
-                specs |> List.map (fun spec ->
+                specs
+                |> List.map (fun spec ->
                     let result = trainMethod cfg deg train test spec
                     tick ()
                     result))
+
         rows.AddRange(runs |> List.map fst)
         let epochs = Array.init cfg.Epochs (fun e -> float (e + 1))
-        linePlot (Path.Combine(dir, sprintf "training-loss-deg%d.png" deg)) (sprintf "Training loss, deg = %d (each method's own loss)" deg)
-            "epoch" "loss" (runs |> List.map (fun (r, l) -> { Label = r.Method; X = epochs; Y = l; Band = None }))
+
+        linePlot
+            (Path.Combine(dir, sprintf "training-loss-deg%d.png" deg))
+            (sprintf "Training loss, deg = %d (each method's own loss)" deg)
+            "epoch"
+            "loss"
+            (runs
+             |> List.map (fun (r, l) ->
+                 { Label = r.Method
+                   X = epochs
+                   Y = l
+                   Band = None }))
+
     let rows = rows.ToArray()
     writeJson (Path.Combine(dir, "results.json")) rows
-    linePlot (Path.Combine(dir, "regret.png")) "Normalised test regret, 5x5 shortest path (lower is better)" "polynomial degree"
+
+    linePlot
+        (Path.Combine(dir, "regret.png"))
+        "Normalised test regret, 5x5 shortest path (lower is better)"
+        "polynomial degree"
         "normalised regret"
-        (specs |> List.map (fun (id, _, _) ->
-            let mine = rows |> Array.filter (fun r -> r.Method = id)
-            { Label = id; X = mine |> Array.map (fun r -> float r.Deg); Y = mine |> Array.map (fun r -> r.NormalizedRegret); Band = None }))
+        (specs
+         |> List.map (fun (id, _, _) ->
+             let mine = rows |> Array.filter (fun r -> r.Method = id)
+
+             { Label = id
+               X = mine |> Array.map (fun r -> float r.Deg)
+               Y = mine |> Array.map (fun r -> r.NormalizedRegret)
+               Band = None }))
+
     let md =
-        table "Normalised test regret (%)" (Array.append [| "method" |] (cfg.Degrees |> List.map (sprintf "deg %d") |> Array.ofList))
-            (specs |> List.map (fun (id, _, _) ->
-                Array.append [| id |]
-                    (cfg.Degrees |> List.map (fun d ->
-                        rows |> Array.tryFind (fun r -> r.Method = id && r.Deg = d)
-                        |> Option.map (fun r -> fmt 2 (100.0 * r.NormalizedRegret)) |> Option.defaultValue "–") |> Array.ofList))
+        table
+            "Normalised test regret (%)"
+            (Array.append [| "method" |] (cfg.Degrees |> List.map (sprintf "deg %d") |> Array.ofList))
+            (specs
+             |> List.map (fun (id, _, _) ->
+                 Array.append
+                     [| id |]
+                     (cfg.Degrees
+                      |> List.map (fun d ->
+                          rows
+                          |> Array.tryFind (fun r -> r.Method = id && r.Deg = d)
+                          |> Option.map (fun r -> fmt 2 (100.0 * r.NormalizedRegret))
+                          |> Option.defaultValue "–")
+                      |> Array.ofList))
              |> Array.ofList)
+
     let report =
-        String.Join("\n",
+        String.Join(
+            "\n",
             [ "# Decision-focused learning: PyEPO's shortest-path benchmark"
               ""
               "Reproduce with:"
@@ -214,8 +316,18 @@ let private run (cfg: Config) : DflRow[] =
               cfg.Command
               "```"
               ""
-              sprintf "Settings: 5×5 grid network (40 arcs, moves along increasing node numbers, signed-cost DAG solver), p = %d features, %d training and %d test instances per degree, degrees %s, noise half-width %g, a linear model (nn.Linear(5, 40)), Adam lr %g, batch %d, %d epochs, seed %d. Total wall time %.0f s."
-                  features cfg.TrainSize cfg.TestSize (String.Join(", ", cfg.Degrees)) cfg.NoiseWidth cfg.Lr cfg.Batch cfg.Epochs cfg.Seed total.Elapsed.TotalSeconds
+              sprintf
+                  "Settings: 5×5 grid network (40 arcs, moves along increasing node numbers, signed-cost DAG solver), p = %d features, %d training and %d test instances per degree, degrees %s, noise half-width %g, a linear model (nn.Linear(5, 40)), Adam lr %g, batch %d, %d epochs, seed %d. Total wall time %.0f s."
+                  features
+                  cfg.TrainSize
+                  cfg.TestSize
+                  (String.Join(", ", cfg.Degrees))
+                  cfg.NoiseWidth
+                  cfg.Lr
+                  cfg.Batch
+                  cfg.Epochs
+                  cfg.Seed
+                  total.Elapsed.TotalSeconds
               ""
               "Metric: normalised regret Σ (cᵀw*(ĉ) − z*(c)) / Σ |z*(c)| on the test set (PyEPO's `pyepo.metric.regret`), in percent below; `results.json` holds fractions."
               ""
@@ -228,23 +340,47 @@ let private run (cfg: Config) : DflRow[] =
               "## Plots"
               ""
               "- `regret.png`: normalised test regret per method against the polynomial degree"
-              String.Join("\n", cfg.Degrees |> List.map (fun d -> sprintf "- `training-loss-deg%d.png`: each method's training loss per epoch" d))
+              String.Join(
+                  "\n",
+                  cfg.Degrees
+                  |> List.map (fun d -> sprintf "- `training-loss-deg%d.png`: each method's training loss per epoch" d)
+              )
               ""
               "## Caveats"
               ""
               "- Data: PyEPO's generator formula (`pyepo/data/shortestpath.py`) with .NET's seeded `System.Random`, not NumPy's generator: the same distribution, not the same numbers."
-              sprintf "- %d epochs (chosen so that the whole run fits in about ten minutes on two cores); PyEPO's published curves train longer, so absolute numbers are not comparable one to one." cfg.Epochs
+              sprintf
+                  "- %d epochs (chosen so that the whole run fits in about ten minutes on two cores); PyEPO's published curves train longer, so absolute numbers are not comparable one to one."
+                  cfg.Epochs
               "- One seed per cell (PyEPO's figures average several)."
               "- Solver: exact dynamic programming on the DAG (any sign of costs) instead of Gurobi; both are exact, ties may be broken differently."
               "- DBB, I-MLE and AIMLE minimise the regret ⟨c, z − w*⟩ of the layer's output, as PyEPO's examples do; DPO compares the expected solution with w* by the Hamming loss (summed over arcs, averaged over the batch)."
-              "" ])
-    writeReport { Seed = cfg.Seed; OutDir = dir; Quick = false; Device = "cpu" } "dfl" report
+              "" ]
+        )
+
+    writeReport
+        { Seed = cfg.Seed
+          OutDir = dir
+          Quick = false
+          Device = "cpu" }
+        "dfl"
+        report
+
     rows
 
 /// The command line that reproduces a configuration.
 let private commandLine (cfg: Config) =
-    sprintf "dotnet run --project examples/Imle.Examples -c Release -- dfl --seed %d --out %s --deg %s --epochs %d --train-size %d --test-size %d --batch %d --lr %g --noise-width %g --methods %s"
-        cfg.Seed cfg.OutDir (String.Join(" ", cfg.Degrees)) cfg.Epochs cfg.TrainSize cfg.TestSize cfg.Batch cfg.Lr cfg.NoiseWidth
+    sprintf
+        "dotnet run --project examples/Imle.Examples -c Release -- dfl --seed %d --out %s --deg %s --epochs %d --train-size %d --test-size %d --batch %d --lr %g --noise-width %g --methods %s"
+        cfg.Seed
+        cfg.OutDir
+        (String.Join(" ", cfg.Degrees))
+        cfg.Epochs
+        cfg.TrainSize
+        cfg.TestSize
+        cfg.Batch
+        cfg.Lr
+        cfg.NoiseWidth
         (String.Join(" ", cfg.MethodIds))
 
 /// Seconds per training instance, epoch and method on 2 cores, evaluation included: an upper bound. Measured here: the
@@ -259,37 +395,72 @@ let private bytesPerInstance = float (features + 40 + 40) * 12.0 + 200.0
 let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let degrees =
         nonEmpty "deg" (args.GetResult(Deg, defaultValue = [ 1; 2; 4; 6 ]))
-        |> List.map (fun d -> if d < 1 || d > 16 then invalidArg "deg" (sprintf "--deg values must be in [1, 16]; got %d." d) else d)
+        |> List.map (fun d ->
+            if d < 1 || d > 16 then
+                invalidArg "deg" (sprintf "--deg values must be in [1, 16]; got %d." d)
+            else
+                d)
         |> List.distinct
+
     let epochs = positiveInt "epochs" (args.GetResult(Epochs, defaultValue = 10))
-    let trainSize = positiveInt "train-size" (args.GetResult(Train_Size, defaultValue = 1000))
-    let testSize = positiveInt "test-size" (args.GetResult(Test_Size, defaultValue = 1000))
-    let batch = positiveInt "batch" (args.GetResult(Batch, defaultValue = min 32 trainSize)) |> batchAtMost "train-size" trainSize
-    let methodList = knownIds "methods" methodIds (args.GetResult(Methods, defaultValue = methodIds))
+
+    let trainSize =
+        positiveInt "train-size" (args.GetResult(Train_Size, defaultValue = 1000))
+
+    let testSize =
+        positiveInt "test-size" (args.GetResult(Test_Size, defaultValue = 1000))
+
+    let batch =
+        positiveInt "batch" (args.GetResult(Batch, defaultValue = min 32 trainSize))
+        |> batchAtMost "train-size" trainSize
+
+    let methodList =
+        knownIds "methods" methodIds (args.GetResult(Methods, defaultValue = methodIds))
+
     let lr = positiveFloat "lr" (args.GetResult(Lr, defaultValue = 0.01))
-    let noiseWidth = nonNegativeFloat "noise-width" (args.GetResult(Noise_Width, defaultValue = 0.5))
-    if noiseWidth >= 1.0 then invalidArg "noise-width" (sprintf "--noise-width must be in [0, 1); got %g." noiseWidth)
-    let sizes = Cli.describe [ sprintf "--train-size %d" trainSize; sprintf "--test-size %d" testSize ]
-    let instanceEpochs = float degrees.Length * float methodList.Length * float epochs * float trainSize
+
+    let noiseWidth =
+        nonNegativeFloat "noise-width" (args.GetResult(Noise_Width, defaultValue = 0.5))
+
+    if noiseWidth >= 1.0 then
+        invalidArg "noise-width" (sprintf "--noise-width must be in [0, 1); got %g." noiseWidth)
+
+    let sizes =
+        Cli.describe [ sprintf "--train-size %d" trainSize; sprintf "--test-size %d" testSize ]
+
+    let instanceEpochs =
+        float degrees.Length * float methodList.Length * float epochs * float trainSize
+
     { Folders = [ "--out", ctx.OutDir ]
       Needs =
-        [ Cli.Memory(sizes, "the instances (features, costs, optimal paths)", 3.0 * float (trainSize + testSize) * bytesPerInstance)
+        [ Cli.Memory(
+              sizes,
+              "the instances (features, costs, optimal paths)",
+              3.0 * float (trainSize + testSize) * bytesPerInstance
+          )
           Cli.SingleArray(sizes, "one float32 cost matrix", float (max trainSize testSize) * 40.0 * 4.0)
-          Cli.Time(Cli.describe [ sprintf "--epochs %d" epochs; sprintf "--train-size %d" trainSize; sprintf "%d degree%s" degrees.Length (if degrees.Length = 1 then "" else "s")
-                                  sprintf "%d method%s" methodList.Length (if methodList.Length = 1 then "" else "s") ],
-                   Cli.cpuSeconds (secondsPerInstanceEpoch * instanceEpochs)) ]
-      Run = fun () ->
-        let cfg =
-            { Degrees = degrees
-              Epochs = epochs
-              TrainSize = trainSize
-              TestSize = testSize
-              Batch = batch
-              MethodIds = methodList
-              Lr = lr
-              NoiseWidth = noiseWidth
-              Seed = ctx.Seed
-              OutDir = ctx.OutDir
-              Command = "" }
-        run { cfg with Command = commandLine cfg } |> ignore
-        0 }
+          Cli.Time(
+              Cli.describe
+                  [ sprintf "--epochs %d" epochs
+                    sprintf "--train-size %d" trainSize
+                    sprintf "%d degree%s" degrees.Length (if degrees.Length = 1 then "" else "s")
+                    sprintf "%d method%s" methodList.Length (if methodList.Length = 1 then "" else "s") ],
+              Cli.cpuSeconds (secondsPerInstanceEpoch * instanceEpochs)
+          ) ]
+      Run =
+        fun () ->
+            let cfg =
+                { Degrees = degrees
+                  Epochs = epochs
+                  TrainSize = trainSize
+                  TestSize = testSize
+                  Batch = batch
+                  MethodIds = methodList
+                  Lr = lr
+                  NoiseWidth = noiseWidth
+                  Seed = ctx.Seed
+                  OutDir = ctx.OutDir
+                  Command = "" }
+
+            run { cfg with Command = commandLine cfg } |> ignore
+            0 }

@@ -15,6 +15,7 @@ open Imle.Examples.Experiments.GradCheckReport
 /// Command-line arguments.
 type Args =
     | Samples of int
+
     interface IArgParserTemplate with
         member this.Usage =
             match this with
@@ -28,7 +29,12 @@ let kSubsetEstimators (k: int) =
       Imle((ImleOptions.Create(float k, 2.0)).WithSymmetric(true))
       Imle((ImleOptions.Create(float k, 2.0)).WithSamples(10))
       // AIMLE as its paper runs it: adaptive λ (reference defaults), 10 samples, symmetric.
-      Imle((ImleOptions.Create(float k, 2.0)).WithTarget(Adaptive AdaptiveLambda.Default).WithSamples(10).WithSymmetric(true))
+      Imle(
+          (ImleOptions.Create(float k, 2.0))
+              .WithTarget(Adaptive AdaptiveLambda.Default)
+              .WithSamples(10)
+              .WithSymmetric(true)
+      )
       Blackbox 2.0
       StraightThrough(Gumbel 1.0)
       Identity(MeanCentre, Gumbel 1.0)
@@ -42,20 +48,38 @@ let check (seed: int) (samples: int) (onStep: unit -> unit) : Row[] =
     let theta = Array.init m (fun _ -> Sampling.standardNormal rng)
     let b = Array.init m (fun _ -> abs (Sampling.standardNormal rng))
     let loss = GradCheck.squaredDistance b
+
     let toRow (r: GradCheckResult) =
         onStep ()
-        { Problem = r.Problem; Estimator = r.Estimator; Samples = r.Samples; Cosine = r.Cosine
-          RelativeBias = r.RelativeBias; Variance = r.Variance }
+
+        { Problem = r.Problem
+          Estimator = r.Estimator
+          Samples = r.Samples
+          Cosine = r.Cosine
+          RelativeBias = r.RelativeBias
+          Variance = r.Variance }
+
     let subset = Problem.kSubset m k
+
     let subsetRows =
-        kSubsetEstimators k |> List.mapi (fun i est -> GradCheck.run subset est theta loss samples (int64 (seed + i)) |> toRow)
+        kSubsetEstimators k
+        |> List.mapi (fun i est -> GradCheck.run subset est theta loss samples (int64 (seed + i)) |> toRow)
+
     let categorical = Problem.categorical m
+
     let catRows =
-        [ ScoreFunction 10; Imle((ImleOptions.Create(1.0, 2.0)).WithNoise(Gumbel 1.0)); StraightThrough(Gumbel 1.0); GumbelSoftmax 0.5 ]
-        |> List.mapi (fun i est -> GradCheck.run categorical est theta loss samples (int64 (seed + 100 + i)) |> toRow)
+        [ ScoreFunction 10
+          Imle((ImleOptions.Create(1.0, 2.0)).WithNoise(Gumbel 1.0))
+          StraightThrough(Gumbel 1.0)
+          GumbelSoftmax 0.5 ]
+        |> List.mapi (fun i est ->
+            GradCheck.run categorical est theta loss samples (int64 (seed + 100 + i))
+            |> toRow)
+
     let grid = Problem.gridShortestPath 3 3 Eight
     let costs = Array.init 9 (fun _ -> 1.0 + 4.0 * rng.NextDouble())
     let target = Array.init 9 (fun _ -> if rng.NextDouble() < 0.4 then 1.0 else 0.0)
+
     let gridRows =
         [ ScoreFunction 10
           Imle((ImleOptions.Create(3.0, 2.0)).WithNoise(Gumbel 1.0))
@@ -63,7 +87,10 @@ let check (seed: int) (samples: int) (onStep: unit -> unit) : Row[] =
           Blackbox 2.0
           Identity(NoProjection, Gumbel 1.0)
           Perturbed(Normal 1.0, 10) ]
-        |> List.mapi (fun i est -> GradCheck.run grid est costs (GradCheck.squaredDistance target) samples (int64 (seed + 200 + i)) |> toRow)
+        |> List.mapi (fun i est ->
+            GradCheck.run grid est costs (GradCheck.squaredDistance target) samples (int64 (seed + 200 + i))
+            |> toRow)
+
     Array.ofList (subsetRows @ catRows @ gridRows)
 
 /// The number of checks `check` runs (for progress bars).
@@ -71,7 +98,9 @@ let checkCount = 10 + 4 + 6
 
 /// Runs the checks with `samples` draws per estimator and writes the report.
 let run (ctx: RunContext) (samples: int) : int =
-    let rows = progress "gradient checks" checkCount (fun step -> check ctx.Seed samples step)
+    let rows =
+        progress "gradient checks" checkCount (fun step -> check ctx.Seed samples step)
+
     let dir = ensureDir ctx.OutDir
     writeJson (Path.Combine(dir, "results.json")) rows
     GradCheckReport.write ctx samples rows
@@ -80,8 +109,11 @@ let run (ctx: RunContext) (samples: int) : int =
 /// Checks the options and returns the command's plan (memory and time grow with --samples: every estimator draws all
 /// samples in one batched pass; measured here: about 90 KB and 1.2 ms per sample over the 20 checks).
 let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
-    let samples = intAtLeast "samples" 2 (args.GetResult(Samples, defaultValue = (if ctx.Quick then 1000 else 4000)))
+    let samples =
+        intAtLeast "samples" 2 (args.GetResult(Samples, defaultValue = (if ctx.Quick then 1000 else 4000)))
+
     let options = sprintf "--samples %d" samples
+
     { Folders = [ "--out", ctx.OutDir ]
       Needs =
         [ Cli.Memory(options, "the gradient samples (drawn in one batched pass)", 90e3 * float samples)

@@ -25,6 +25,7 @@ type Args =
     | No_Grid
     | Theta0_Per_Run
     | Sog_Tau of float
+
     interface IArgParserTemplate with
         member this.Usage =
             match this with
@@ -33,7 +34,8 @@ type Args =
             | Sfe_Steps _ -> "SGD steps for the score-function estimator (default 10 × --steps)"
             | Grid -> "run the SoG-versus-Gumbel learning-rate × λ grid (the default)"
             | No_Grid -> "skip the grid (curves only)"
-            | Theta0_Per_Run -> "draw a fresh θ₀ ~ N(0, 1) for every run (default: one θ₀ from the seed, as the reference code)"
+            | Theta0_Per_Run ->
+                "draw a fresh θ₀ ~ N(0, 1) for every run (default: one θ₀ from the seed, as the reference code)"
             | Sog_Tau _ -> "temperature τ of the SoG(κ=5, τ, s=10) noise (default 1, the paper's setting)"
 
 // ----- the problem ---------------------------------------------------------------------------------------------------
@@ -59,15 +61,19 @@ type private Setup =
 
 let private lossOf (b: float[]) (z: float[]) =
     let mutable acc = 0.0
+
     for i in 0 .. z.Length - 1 do
         let d = z.[i] - b.[i]
         acc <- acc + d * d
+
     acc
 
 /// dℓ/dz = 2(z − b).
-let private lossGradientOf (b: float[]) (z: float[]) = Array.init z.Length (fun i -> 2.0 * (z.[i] - b.[i]))
+let private lossGradientOf (b: float[]) (z: float[]) =
+    Array.init z.Length (fun i -> 2.0 * (z.[i] - b.[i]))
 
-let private normals (rng: Random) (n: int) = Array.init n (fun _ -> Sampling.standardNormal rng)
+let private normals (rng: Random) (n: int) =
+    Array.init n (fun _ -> Sampling.standardNormal rng)
 
 /// θ₀ ~ N(0, I) then b = |N(0, I)| from one generator seeded with `seed` (the reference code's order).
 let private makeSetup (seed: int) : Setup =
@@ -77,7 +83,13 @@ let private makeSetup (seed: int) : Setup =
     let theta0 = normals rng m
     let b = normals rng m |> Array.map abs
     let losses = states |> Array.map (lossOf b)
-    { Problem = problem; States = states; B = b; Theta0 = theta0; Optimum = Array.min losses; StateLosses = losses }
+
+    { Problem = problem
+      States = states
+      B = b
+      Theta0 = theta0
+      Optimum = Array.min losses
+      StateLosses = losses }
 
 /// The optimality gap L(θ) − min_z ‖z − b‖², L by exact enumeration.
 let private gapAt (setup: Setup) (theta: float[]) =
@@ -87,7 +99,11 @@ let private gapAt (setup: Setup) (theta: float[]) =
 
 /// SplitMix64 finaliser: mixes (seed, stream, run) into an independent 31-bit seed for `System.Random`.
 let private derive (seed: int) (stream: int) (run: int) : int =
-    let mutable x = uint64 (uint32 seed) * 0x9E3779B97F4A7C15UL + uint64 (uint32 stream) * 0xBF58476D1CE4E5B9UL + uint64 (uint32 run) * 0x94D049BB133111EBUL
+    let mutable x =
+        uint64 (uint32 seed) * 0x9E3779B97F4A7C15UL
+        + uint64 (uint32 stream) * 0xBF58476D1CE4E5B9UL
+        + uint64 (uint32 run) * 0x94D049BB133111EBUL
+
     x <- (x ^^^ (x >>> 30)) * 0xBF58476D1CE4E5B9UL
     x <- (x ^^^ (x >>> 27)) * 0x94D049BB133111EBUL
     x <- x ^^^ (x >>> 31)
@@ -106,46 +122,84 @@ type private Kind =
     | ScoreFunctionExact
 
 type private Method =
-    { Name: string; NoiseName: string; Lr: float; Lambda: float; Steps: int; Kind: Kind; Stream: int }
+    { Name: string
+      NoiseName: string
+      Lr: float
+      Lambda: float
+      Steps: int
+      Kind: Kind
+      Stream: int }
 
 /// SoG(κ = k, τ, s = 10): κ = 5 as the subset size (Theorem 1), τ = 1 unless --sog-tau says otherwise.
 let private sogWith (tau: float) = SumOfGamma(float k, tau, 10)
 let private gumbel = Gumbel 1.0
 
 let private imleWith (noise: Noise) (lambda: float) =
-    Imle { ImleOptions.Create(float k, lambda) with Noise = noise; Samples = 1 }
+    Imle
+        { ImleOptions.Create(float k, lambda) with
+            Noise = noise
+            Samples = 1 }
 
 /// One SGD-with-momentum run (PyTorch's rule: v ← μv + g, θ ← θ − lr·v). Returns the gap at steps 0..n when
 /// `record`, else only the final gap.
 let private trajectory (setup: Setup) (meth: Method) (rng: Random) (theta0: float[]) (record: bool) : float[] =
     let theta = Array.copy theta0
     let velocity = Array.zeroCreate m
-    let gaps = if record then Array.zeroCreate (meth.Steps + 1) else Array.zeroCreate 1
+
+    let gaps =
+        if record then
+            Array.zeroCreate (meth.Steps + 1)
+        else
+            Array.zeroCreate 1
+
     let loss = lossOf setup.B
     let lossGradient = lossGradientOf setup.B
+
     for t in 0 .. meth.Steps - 1 do
-        if record then gaps.[t] <- gapAt setup theta
+        if record then
+            gaps.[t] <- gapAt setup theta
+
         let g =
             match meth.Kind with
             | PerturbAndMap estimator -> snd (Reference.estimate setup.Problem estimator rng theta lossGradient)
             | ScoreFunctionExact -> Reference.scoreFunction setup.Problem tau 1 rng theta loss
+
         for i in 0 .. m - 1 do
             velocity.[i] <- momentum * velocity.[i] + g.[i]
             theta.[i] <- theta.[i] - meth.Lr * velocity.[i]
+
     gaps.[gaps.Length - 1] <- gapAt setup theta
     gaps
 
 /// θ₀ of a run.
 let private theta0For (setup: Setup) (seed: int) (perRun: bool) (run: int) =
-    if perRun then normals (Random(derive seed theta0Stream run)) m else setup.Theta0
+    if perRun then
+        normals (Random(derive seed theta0Stream run)) m
+    else
+        setup.Theta0
 
 /// `runs` independent trajectories in parallel; slot r only depends on (seed, stream, r), never on scheduling.
-let private runMany (setup: Setup) (seed: int) (perRun: bool) (meth: Method) (runs: int) (record: bool) (tick: unit -> unit) =
+let private runMany
+    (setup: Setup)
+    (seed: int)
+    (perRun: bool)
+    (meth: Method)
+    (runs: int)
+    (record: bool)
+    (tick: unit -> unit)
+    =
     let results = Array.zeroCreate runs
-    Parallel.For(0, runs, fun r ->
-        let rng = Random(derive seed meth.Stream r)
-        results.[r] <- trajectory setup meth rng (theta0For setup seed perRun r) record
-        tick ()) |> ignore
+
+    Parallel.For(
+        0,
+        runs,
+        fun r ->
+            let rng = Random(derive seed meth.Stream r)
+            results.[r] <- trajectory setup meth rng (theta0For setup seed perRun r) record
+            tick ()
+    )
+    |> ignore
+
     results
 
 /// Mean and population standard deviation (NumPy's np.std, as the reference plots).
@@ -157,24 +211,66 @@ let private meanStd (xs: float[]) =
 
 let private rowOf group (meth: Method) (histories: float[][]) =
     let initial = histories |> Array.map (fun h -> h.[0]) |> Array.average
-    let finalMean, finalStd = histories |> Array.map (fun h -> h.[h.Length - 1]) |> meanStd
-    { Group = group; Method = meth.Name; Noise = meth.NoiseName; LearningRate = meth.Lr; Lambda = meth.Lambda
-      Steps = meth.Steps; Runs = histories.Length
+
+    let finalMean, finalStd =
+        histories |> Array.map (fun h -> h.[h.Length - 1]) |> meanStd
+
+    { Group = group
+      Method = meth.Name
+      Noise = meth.NoiseName
+      LearningRate = meth.Lr
+      Lambda = meth.Lambda
+      Steps = meth.Steps
+      Runs = histories.Length
       InitialGapMean = (if histories.[0].Length > 1 then initial else nan)
-      FinalGapMean = finalMean; FinalGapStd = finalStd }
+      FinalGapMean = finalMean
+      FinalGapStd = finalStd }
 
 let private curveOf (meth: Method) (histories: float[][]) =
     let steps = histories.[0].Length
-    let stats = Array.init steps (fun t -> histories |> Array.map (fun h -> h.[t]) |> meanStd)
-    { Method = meth.Name; Noise = meth.NoiseName; LearningRate = meth.Lr; Lambda = meth.Lambda; Runs = histories.Length
-      Step = Array.init steps id; Mean = Array.map fst stats; Std = Array.map snd stats }
+
+    let stats =
+        Array.init steps (fun t -> histories |> Array.map (fun h -> h.[t]) |> meanStd)
+
+    { Method = meth.Name
+      Noise = meth.NoiseName
+      LearningRate = meth.Lr
+      Lambda = meth.Lambda
+      Runs = histories.Length
+      Step = Array.init steps id
+      Mean = Array.map fst stats
+      Std = Array.map snd stats }
 
 /// The four methods of Fig. 3 (top) with the reference hyperparameters.
 let private curveMethods (sog: Noise) (steps: int) (sfeSteps: int) =
-    [| { Name = "I-MLE"; NoiseName = Noise.describe sog; Lr = 0.75; Lambda = 2.0; Steps = steps; Kind = PerturbAndMap(imleWith sog 2.0); Stream = 1 }
-       { Name = "I-MLE"; NoiseName = Noise.describe gumbel; Lr = 0.75; Lambda = 2.0; Steps = steps; Kind = PerturbAndMap(imleWith gumbel 2.0); Stream = 2 }
-       { Name = "STE"; NoiseName = Noise.describe gumbel; Lr = 0.019; Lambda = nan; Steps = steps; Kind = PerturbAndMap(StraightThrough gumbel); Stream = 3 }
-       { Name = "SFE"; NoiseName = "exact samples"; Lr = 0.0046; Lambda = nan; Steps = sfeSteps; Kind = ScoreFunctionExact; Stream = 4 } |]
+    [| { Name = "I-MLE"
+         NoiseName = Noise.describe sog
+         Lr = 0.75
+         Lambda = 2.0
+         Steps = steps
+         Kind = PerturbAndMap(imleWith sog 2.0)
+         Stream = 1 }
+       { Name = "I-MLE"
+         NoiseName = Noise.describe gumbel
+         Lr = 0.75
+         Lambda = 2.0
+         Steps = steps
+         Kind = PerturbAndMap(imleWith gumbel 2.0)
+         Stream = 2 }
+       { Name = "STE"
+         NoiseName = Noise.describe gumbel
+         Lr = 0.019
+         Lambda = nan
+         Steps = steps
+         Kind = PerturbAndMap(StraightThrough gumbel)
+         Stream = 3 }
+       { Name = "SFE"
+         NoiseName = "exact samples"
+         Lr = 0.0046
+         Lambda = nan
+         Steps = sfeSteps
+         Kind = ScoreFunctionExact
+         Stream = 4 } |]
 
 let private label (c: SyntheticCurve) =
     match c.Method with
@@ -186,10 +282,14 @@ let private runCurves (sog: Noise) (seed: int) (runs: int) (steps: int) (sfeStep
     let setup = makeSetup seed
     let methods = curveMethods sog steps sfeSteps
     let gate = obj ()
+
     let results =
         progress (sprintf "curves: %d methods × %d runs" methods.Length runs) (methods.Length * runs) (fun step ->
             let tick () = lock gate step
-            methods |> Array.map (fun meth -> meth, runMany setup seed perRun meth runs true tick))
+
+            methods
+            |> Array.map (fun meth -> meth, runMany setup seed perRun meth runs true tick))
+
     let rows = results |> Array.map (fun (meth, h) -> rowOf "curves" meth h)
     let curves = results |> Array.map (fun (meth, h) -> curveOf meth h)
     setup, rows, curves
@@ -200,8 +300,11 @@ let private curvePlot (path: string) (title: string) (series: Series list) =
     use plt = new ScottPlot.Plot()
     let palette = ScottPlot.Palettes.Category10()
     let mutable top = 0.0
-    series |> List.iteri (fun i s ->
+
+    series
+    |> List.iteri (fun i s ->
         let color = palette.GetColor i
+
         match s.Band with
         | Some band ->
             let lo = Array.map2 (-) s.Y band
@@ -211,10 +314,12 @@ let private curvePlot (path: string) (title: string) (series: Series list) =
             fill.FillColor <- color.WithAlpha(0.2)
             fill.LineWidth <- 0.0f
         | None -> top <- max top (Array.max s.Y)
+
         let line = plt.Add.ScatterLine(s.X, s.Y)
         line.Color <- color
         line.LineWidth <- 2.0f
         line.LegendText <- s.Label)
+
     plt.Title title
     plt.XLabel "SGD step"
     plt.YLabel "optimality gap L(θ) − min_z ‖z − b‖²"
@@ -226,23 +331,41 @@ let private curvePlot (path: string) (title: string) (series: Series list) =
 /// its own range against the final gaps of the others.
 let private plotCurves (dir: string) (prefix: string) (steps: int) (curves: SyntheticCurve[]) =
     let series =
-        curves |> Array.map (fun c ->
+        curves
+        |> Array.map (fun c ->
             let n = c.Step.Length - 1
             let scale = float steps / float (max n 1)
-            let lbl = if n <> steps then sprintf "%s (x: step × %g)" (label c) scale else label c
-            { Label = lbl; X = c.Step |> Array.map (fun s -> float s * scale); Y = c.Mean; Band = Some c.Std })
+
+            let lbl =
+                if n <> steps then
+                    sprintf "%s (x: step × %g)" (label c) scale
+                else
+                    label c
+
+            { Label = lbl
+              X = c.Step |> Array.map (fun s -> float s * scale)
+              Y = c.Mean
+              Band = Some c.Std })
         |> List.ofArray
+
     let main = Path.Combine(dir, prefix + "gap_curves.png")
     let runs = curves |> Array.map (fun c -> c.Runs) |> Array.max
     curvePlot main (sprintf "Fig. 3 (top): 5-subsets of 10, mean ± std over %d runs" runs) series
     let sfe = curves |> Array.tryFind (fun c -> c.Method = "SFE")
+
     match sfe with
     | Some s ->
         let own =
-            curves |> Array.map (fun c ->
+            curves
+            |> Array.map (fun c ->
                 let x = c.Step |> Array.map float
-                { Label = label c; X = x; Y = c.Mean; Band = Some c.Std })
+
+                { Label = label c
+                  X = x
+                  Y = c.Mean
+                  Band = Some c.Std })
             |> List.ofArray
+
         let path = Path.Combine(dir, prefix + "gap_curves_sfe_range.png")
         curvePlot path (sprintf "Every method on the SFE's range (%d steps), mean ± std" (s.Step.Length - 1)) own
         [ main; path ]
@@ -250,40 +373,68 @@ let private plotCurves (dir: string) (prefix: string) (steps: int) (curves: Synt
 
 // ----- the grid (Fig. 3 bottom) --------------------------------------------------------------------------------------
 
-let private linspace (a: float) (b: float) (n: int) = Array.init n (fun i -> a + (b - a) * float i / float (n - 1))
+let private linspace (a: float) (b: float) (n: int) =
+    Array.init n (fun i -> a + (b - a) * float i / float (n - 1))
+
 let private gridLrs = linspace 0.5 1.0 5
 let private gridLambdas = linspace 0.5 3.0 6
 
 type private GridResult =
-    { SogMean: float[,]; SogStd: float[,]; GumbelMean: float[,]; GumbelStd: float[,]; Rows: SyntheticRow[] }
+    { SogMean: float[,]
+      SogStd: float[,]
+      GumbelMean: float[,]
+      GumbelStd: float[,]
+      Rows: SyntheticRow[] }
 
 let private runGrid (sog: Noise) (setup: Setup) (seed: int) (runs: int) (steps: int) (perRun: bool) =
     let nl, nk = gridLrs.Length, gridLambdas.Length
+
     let cells =
         [| for i in 0 .. nl - 1 do
-             for j in 0 .. nk - 1 do
-                 for (ni, noise) in [ 0, sog; 1, gumbel ] do
-                     i, j, ni,
-                     { Name = "I-MLE"; NoiseName = Noise.describe noise; Lr = gridLrs.[i]; Lambda = gridLambdas.[j]; Steps = steps
-                       Kind = PerturbAndMap(imleWith noise gridLambdas.[j]); Stream = 100 + 2 * (i * nk + j) + ni } |]
+               for j in 0 .. nk - 1 do
+                   for (ni, noise) in [ 0, sog; 1, gumbel ] do
+                       i,
+                       j,
+                       ni,
+                       { Name = "I-MLE"
+                         NoiseName = Noise.describe noise
+                         Lr = gridLrs.[i]
+                         Lambda = gridLambdas.[j]
+                         Steps = steps
+                         Kind = PerturbAndMap(imleWith noise gridLambdas.[j])
+                         Stream = 100 + 2 * (i * nk + j) + ni } |]
+
     let gate = obj ()
+
     let results =
         progress (sprintf "grid: %d lr × %d λ × {SoG, Gumbel} × %d runs" nl nk runs) (cells.Length * runs) (fun step ->
             let tick () = lock gate step
-            cells |> Array.map (fun (i, j, ni, meth) -> i, j, ni, meth, runMany setup seed perRun meth runs false tick))
+
+            cells
+            |> Array.map (fun (i, j, ni, meth) -> i, j, ni, meth, runMany setup seed perRun meth runs false tick))
+
     let sogMean, sogStd = Array2D.zeroCreate nl nk, Array2D.zeroCreate nl nk
     let gumMean, gumStd = Array2D.zeroCreate nl nk, Array2D.zeroCreate nl nk
+
     let rows =
-        results |> Array.map (fun (i, j, ni, meth, h) ->
+        results
+        |> Array.map (fun (i, j, ni, meth, h) ->
             let row = rowOf "grid" meth h
+
             if ni = 0 then
                 sogMean.[i, j] <- row.FinalGapMean
                 sogStd.[i, j] <- row.FinalGapStd
             else
                 gumMean.[i, j] <- row.FinalGapMean
                 gumStd.[i, j] <- row.FinalGapStd
+
             row)
-    { SogMean = sogMean; SogStd = sogStd; GumbelMean = gumMean; GumbelStd = gumStd; Rows = rows }
+
+    { SogMean = sogMean
+      SogStd = sogStd
+      GumbelMean = gumMean
+      GumbelStd = gumStd
+      Rows = rows }
 
 /// A heatmap over the grid with λ on x, the learning rate on y, the value printed in each cell.
 let private gridHeatmap (path: string) (title: string) (values: float[,]) (diverging: bool) =
@@ -293,19 +444,29 @@ let private gridHeatmap (path: string) (title: string) (values: float[,]) (diver
     let flipped = Array2D.init nl nk (fun r c -> values.[nl - 1 - r, c])
     let hm = plt.Add.Heatmap(flipped)
     let range = values |> Seq.cast<float> |> Seq.map abs |> Seq.max |> max 1e-12
+
     if diverging then
         hm.Colormap <- ScottPlot.Colormaps.Balance()
         hm.ManualRange <- Nullable(ScottPlot.Range(-range, range))
     else
         hm.Colormap <- ScottPlot.Colormaps.Viridis()
+
     hm.Position <- Nullable(ScottPlot.CoordinateRect(0.0, float (nk - 1), 0.0, float (nl - 1)))
     plt.Add.ColorBar(hm) |> ignore
+
     for r in 0 .. nl - 1 do
         for c in 0 .. nk - 1 do
             let t = plt.Add.Text(fmt 3 values.[r, c], float c, float r)
             t.LabelAlignment <- ScottPlot.Alignment.MiddleCenter
-            t.LabelFontColor <- if diverging && abs values.[r, c] < 0.6 * range then ScottPlot.Colors.Black else ScottPlot.Colors.White
+
+            t.LabelFontColor <-
+                if diverging && abs values.[r, c] < 0.6 * range then
+                    ScottPlot.Colors.Black
+                else
+                    ScottPlot.Colors.White
+
             t.LabelFontSize <- 13.0f
+
     let xt = gridLambdas |> Array.mapi (fun j l -> ScottPlot.Tick(float j, fmt 1 l))
     let yt = gridLrs |> Array.mapi (fun i l -> ScottPlot.Tick(float i, fmt 3 l))
     plt.Axes.Bottom.TickGenerator <- ScottPlot.TickGenerators.NumericManual(xt)
@@ -328,7 +489,15 @@ let runQuick (ctx: RunContext) : SyntheticRow[] =
     rows
 
 /// Runs the experiment (the options are checked by `plan`).
-let run (ctx: RunContext) (args: ParseResults<Args>) (runs: int) (steps: int) (sfeSteps: int) (sogTau: float) (grid: bool) : int =
+let run
+    (ctx: RunContext)
+    (args: ParseResults<Args>)
+    (runs: int)
+    (steps: int)
+    (sfeSteps: int)
+    (sogTau: float)
+    (grid: bool)
+    : int =
     let sog = sogWith sogTau
     let perRun = args.Contains Theta0_Per_Run
     let dir = ensureDir ctx.OutDir
@@ -340,26 +509,70 @@ let run (ctx: RunContext) (args: ParseResults<Args>) (runs: int) (steps: int) (s
     let curveTable = SyntheticReport.curveTable curveRows
     writeJson (Path.Combine(dir, "curves.json")) curves
 
-    let gridResult = if grid then Some(runGrid sog setup ctx.Seed runs steps perRun) else None
+    let gridResult =
+        if grid then
+            Some(runGrid sog setup ctx.Seed runs steps perRun)
+        else
+            None
+
     let totalSeconds = watch.Elapsed.TotalSeconds
+
     match gridResult with
     | Some g ->
-        let difference = Array2D.init gridLrs.Length gridLambdas.Length (fun i j -> g.SogMean.[i, j] - g.GumbelMean.[i, j])
-        gridHeatmap (Path.Combine(dir, "grid_sog.png")) (sprintf "I-MLE %s: mean final gap" (Noise.describe sog)) g.SogMean false
+        let difference =
+            Array2D.init gridLrs.Length gridLambdas.Length (fun i j -> g.SogMean.[i, j] - g.GumbelMean.[i, j])
+
+        gridHeatmap
+            (Path.Combine(dir, "grid_sog.png"))
+            (sprintf "I-MLE %s: mean final gap" (Noise.describe sog))
+            g.SogMean
+            false
+
         gridHeatmap (Path.Combine(dir, "grid_gumbel.png")) "I-MLE Gumbel(τ=1): mean final gap" g.GumbelMean false
-        gridHeatmap (Path.Combine(dir, "grid_difference.png")) "SoG − Gumbel mean final gap (blue = SoG better)" difference true
+
+        gridHeatmap
+            (Path.Combine(dir, "grid_difference.png"))
+            "SoG − Gumbel mean final gap (blue = SoG better)"
+            difference
+            true
     | None -> ()
-    let allRows = Array.append curveRows (gridResult |> Option.map (fun g -> g.Rows) |> Option.defaultValue [||])
+
+    let allRows =
+        Array.append curveRows (gridResult |> Option.map (fun g -> g.Rows) |> Option.defaultValue [||])
+
     writeJson (Path.Combine(dir, "results.json")) allRows
 
-    let best = setup.States.[Array.findIndex (fun l -> l = setup.Optimum) setup.StateLosses]
-    SyntheticReport.write ctx
-        { Seed = ctx.Seed; PerRun = perRun; Runs = runs; Steps = steps; SfeSteps = sfeSteps; SogName = Noise.describe sog
-          GumbelName = Noise.describe gumbel; TotalSeconds = totalSeconds; CurveSeconds = curveSeconds }
-        { Theta0 = setup.Theta0; B = setup.B; Optimum = setup.Optimum; Best = best }
-        curveRows curves curveTable plots
-        (gridResult |> Option.map (fun g ->
-            { Lrs = gridLrs; Lambdas = gridLambdas; SogMean = g.SogMean; SogStd = g.SogStd; GumbelMean = g.GumbelMean; GumbelStd = g.GumbelStd }))
+    let best =
+        setup.States.[Array.findIndex (fun l -> l = setup.Optimum) setup.StateLosses]
+
+    SyntheticReport.write
+        ctx
+        { Seed = ctx.Seed
+          PerRun = perRun
+          Runs = runs
+          Steps = steps
+          SfeSteps = sfeSteps
+          SogName = Noise.describe sog
+          GumbelName = Noise.describe gumbel
+          TotalSeconds = totalSeconds
+          CurveSeconds = curveSeconds }
+        { Theta0 = setup.Theta0
+          B = setup.B
+          Optimum = setup.Optimum
+          Best = best }
+        curveRows
+        curves
+        curveTable
+        plots
+        (gridResult
+         |> Option.map (fun g ->
+             { Lrs = gridLrs
+               Lambdas = gridLambdas
+               SogMean = g.SogMean
+               SogStd = g.SogStd
+               GumbelMean = g.GumbelMean
+               GumbelStd = g.GumbelStd }))
+
     0
 
 /// Seconds per SGD step of one run: measured here about 9 µs on 2 cores (3.3 s for the default run, plots included).
@@ -370,15 +583,40 @@ let private secondsPerRunStep = 9e-6
 let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let runs = intAtLeast "runs" 2 (args.GetResult(Runs, defaultValue = 100))
     let steps = positiveInt "steps" (args.GetResult(Steps, defaultValue = 50))
-    let sfeSteps = positiveInt "sfe-steps" (args.GetResult(Sfe_Steps, defaultValue = (if steps > Int32.MaxValue / 10 then Int32.MaxValue else 10 * steps)))
+
+    let sfeSteps =
+        positiveInt
+            "sfe-steps"
+            (args.GetResult(
+                Sfe_Steps,
+                defaultValue =
+                    (if steps > Int32.MaxValue / 10 then
+                         Int32.MaxValue
+                     else
+                         10 * steps)
+            ))
+
     let sogTau = positiveFloat "sog-tau" (args.GetResult(Sog_Tau, defaultValue = 1.0))
     let grid = not (args.Contains No_Grid) && not ctx.Quick || args.Contains Grid
-    let options = Cli.describe [ sprintf "--runs %d" runs; sprintf "--steps %d" steps; sprintf "--sfe-steps %d" sfeSteps ]
+
+    let options =
+        Cli.describe
+            [ sprintf "--runs %d" runs
+              sprintf "--steps %d" steps
+              sprintf "--sfe-steps %d" sfeSteps ]
+
     let gridCells = float (2 * gridLrs.Length * gridLambdas.Length)
     let curvePoints = 3.0 * float steps + float sfeSteps + 4.0
-    let runSteps = float runs * (3.0 * float steps + float sfeSteps) + (if grid then gridCells * float runs * float steps else 0.0)
+
+    let runSteps =
+        float runs * (3.0 * float steps + float sfeSteps)
+        + (if grid then gridCells * float runs * float steps else 0.0)
+
     { Folders = [ "--out", ctx.OutDir ]
       Needs =
         [ Cli.Memory(options, "the gap curves of every run and method", 16.0 * float runs * curvePoints)
-          Cli.Time((if grid then options + " (and the grid)" else options), Cli.cpuSeconds (secondsPerRunStep * runSteps)) ]
+          Cli.Time(
+              (if grid then options + " (and the grid)" else options),
+              Cli.cpuSeconds (secondsPerRunStep * runSteps)
+          ) ]
       Run = fun () -> run ctx args runs steps sfeSteps sogTau grid }

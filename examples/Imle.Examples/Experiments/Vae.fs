@@ -30,6 +30,7 @@ type Args =
     | Full
     | Data of string
     | Lr of float
+
     interface IArgParserTemplate with
         member this.Usage =
             match this with
@@ -39,7 +40,8 @@ type Args =
             | Batch _ -> "batch size, at most --train-size (default 100)"
             | Methods _ -> "methods to run: imle-sog imle-gumbel imle-gumbel1 ste gsm (default all)"
             | Full -> "the paper's protocol: 100 epochs on all training images, all test images"
-            | Data _ -> sprintf "folder with the IDX files (default %s; MNIST's files work too)" Idx.DefaultFashionMnistDir
+            | Data _ ->
+                sprintf "folder with the IDX files (default %s; MNIST's files work too)" Idx.DefaultFashionMnistDir
             | Lr _ -> "Adam learning rate (default 1e-3)"
 
 // ----- methods ------------------------------------------------------------------------------------------------------
@@ -49,32 +51,54 @@ let latents, items, subsetK = 20, 20, 10
 
 /// A method: the discrete problem per latent variable and the estimator of the discrete layer.
 type MethodSpec =
-    { Id: string
-      Name: string
-      Noise: string
-      /// Subset size (10, or 1 for the categorical Gumbel-softmax reference).
-      K: int
-      Estimator: Estimator }
+    {
+        Id: string
+        Name: string
+        Noise: string
+        /// Subset size (10, or 1 for the categorical Gumbel-softmax reference).
+        K: int
+        Estimator: Estimator
+    }
 
 /// The methods, in report order. I-MLE: PID target with λ = 10, gradient divided by λ, S = 1.
-let methodSpecs : MethodSpec list =
-    let imle noise = Imle((ImleOptions.Create(float subsetK, 10.0)).WithNoise(noise).WithSamples(1))
-    [ { Id = "imle-sog"; Name = "I-MLE SoG"; Noise = "SoG(κ=10, τ=10, s=10)"; K = subsetK
+let methodSpecs: MethodSpec list =
+    let imle noise =
+        Imle((ImleOptions.Create(float subsetK, 10.0)).WithNoise(noise).WithSamples(1))
+
+    [ { Id = "imle-sog"
+        Name = "I-MLE SoG"
+        Noise = "SoG(κ=10, τ=10, s=10)"
+        K = subsetK
         Estimator = imle (SumOfGamma(float subsetK, 10.0, 10)) }
-      { Id = "imle-gumbel"; Name = "I-MLE Gumbel τ=10"; Noise = "Gumbel(0, 10)"; K = subsetK
+      { Id = "imle-gumbel"
+        Name = "I-MLE Gumbel τ=10"
+        Noise = "Gumbel(0, 10)"
+        K = subsetK
         Estimator = imle (Gumbel 10.0) }
-      { Id = "imle-gumbel1"; Name = "I-MLE Gumbel τ=1"; Noise = "Gumbel(0, 1)"; K = subsetK
+      { Id = "imle-gumbel1"
+        Name = "I-MLE Gumbel τ=1"
+        Noise = "Gumbel(0, 1)"
+        K = subsetK
         Estimator = imle (Gumbel 1.0) }
-      { Id = "ste"; Name = "STE SoG"; Noise = "SoG(κ=10, τ=10, s=10)"; K = subsetK
+      { Id = "ste"
+        Name = "STE SoG"
+        Noise = "SoG(κ=10, τ=10, s=10)"
+        K = subsetK
         Estimator = StraightThrough(SumOfGamma(float subsetK, 10.0, 10)) }
-      { Id = "gsm"; Name = "Gumbel-softmax 1-subset"; Noise = "Gumbel-softmax τ=1 (no annealing)"; K = 1
+      { Id = "gsm"
+        Name = "Gumbel-softmax 1-subset"
+        Noise = "Gumbel-softmax τ=1 (no annealing)"
+        K = 1
         Estimator = GumbelSoftmax 1.0 } ]
 
 /// The method ids.
 let methodIds = methodSpecs |> List.map (fun s -> s.Id)
 
 let private problemOf (spec: MethodSpec) =
-    if spec.K = 1 then Problem.categorical items else Problem.kSubset items spec.K
+    if spec.K = 1 then
+        Problem.categorical items
+    else
+        Problem.kSubset items spec.K
 
 // ----- the model ----------------------------------------------------------------------------------------------------
 
@@ -92,21 +116,27 @@ type SubsetVae(pixels: int64) as this =
     do this.RegisterComponents()
 
     override _.forward(x: Tensor) : Tensor =
-        let h = torch.nn.functional.relu (enc2.forward (torch.nn.functional.relu (enc1.forward x)))
+        let h =
+            torch.nn.functional.relu (enc2.forward (torch.nn.functional.relu (enc1.forward x)))
+
         enc3.forward(h).reshape(-1L, int64 latents, int64 items)
 
     /// Pixel logits [B, 784] of states [B, latents, items].
     member _.Decode(z: Tensor) : Tensor =
-        let h = torch.nn.functional.relu (dec2.forward (torch.nn.functional.relu (dec1.forward (z.reshape(-1L, width)))))
+        let h =
+            torch.nn.functional.relu (dec2.forward (torch.nn.functional.relu (dec1.forward (z.reshape (-1L, width)))))
+
         dec3.forward h
 
 /// BCE (summed over pixels) and KL(marginals ‖ uniform), each summed over the batch. Marginals: μ = k·softmax(θ) per
 /// variable (they sum to k, as in the reference implementations), against the uniform k/m:
 /// KL = Σ μ·log(μ / (k/m)) = k·Σ softmax(θ)·(log softmax(θ) + log m).
 let private lossParts (k: int) (scores: Tensor) (xLogits: Tensor) (x: Tensor) : Tensor * Tensor =
-    let bce = torch.nn.functional.binary_cross_entropy_with_logits(xLogits, x, reduction = torch.nn.Reduction.Sum)
-    let logq = torch.nn.functional.log_softmax(scores, -1L)
-    let q = logq.exp()
+    let bce =
+        torch.nn.functional.binary_cross_entropy_with_logits (xLogits, x, reduction = torch.nn.Reduction.Sum)
+
+    let logq = torch.nn.functional.log_softmax (scores, -1L)
+    let q = logq.exp ()
     use shifted = Safe.addScalar logq (log (float items))
     use perItem = (q * shifted).sum()
     let kl = Safe.mulScalar perItem (float k)
@@ -136,17 +166,18 @@ let private evaluate (model: SubsetVae) (spec: MethodSpec) (generator: torch.Gen
     let n = int test.shape.[0]
     let mutable bceSum = 0.0
     let mutable klSum = 0.0
-    (
-        use _ = torch.no_grad()
-        for start in 0 .. 1000 .. n - 1 do
-            use _ = torch.NewDisposeScope()
-            let x = test.narrow(0L, int64 start, int64 (min 1000 (n - start)))
-            let scores = model.forward x
-            let z = Discrete.apply problem spec.Estimator generator scores
-            let bce, kl = lossParts spec.K scores (model.Decode z) x
-            bceSum <- bceSum + float (bce.item<float32>())
-            klSum <- klSum + float (kl.item<float32>())
-    )
+
+    (use _ = torch.no_grad ()
+
+     for start in 0..1000 .. n - 1 do
+         use _ = torch.NewDisposeScope()
+         let x = test.narrow (0L, int64 start, int64 (min 1000 (n - start)))
+         let scores = model.forward x
+         let z = Discrete.apply problem spec.Estimator generator scores
+         let bce, kl = lossParts spec.K scores (model.Decode z) x
+         bceSum <- bceSum + float (bce.item<float32>())
+         klSum <- klSum + float (kl.item<float32>()))
+
     (bceSum + klSum) / float n, bceSum / float n, klSum / float n
 
 let private trainMethod (cfg: Config) (train: Tensor) (test: Tensor) (spec: MethodSpec) : VaeRow list =
@@ -154,22 +185,24 @@ let private trainMethod (cfg: Config) (train: Tensor) (test: Tensor) (spec: Meth
     let problem = problemOf spec
     torch.random.manual_seed (int64 cfg.Seed) |> ignore
     let model = new SubsetVae(train.shape.[1])
-    model.``to``(cfg.Device) |> ignore
+    model.``to`` (cfg.Device) |> ignore
     let optimizer = torch.optim.Adam(model.parameters (), cfg.Lr)
     let generator = new torch.Generator(uint64 (cfg.Seed * 7919 + 17), cfg.Device)
     let evalGenerator = new torch.Generator(uint64 (cfg.Seed * 104729 + 3), cfg.Device)
     let n = int train.shape.[0]
     let steps = (n + cfg.Batch - 1) / cfg.Batch
     let rows = ResizeArray<VaeRow>()
+
     progress (sprintf "VAE %s" spec.Name) (cfg.Epochs * steps) (fun tick ->
         for epoch in 1 .. cfg.Epochs do
             let mutable sum = 0.0
             model.train ()
+
             for batch in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) n cfg.Batch do
                 use _ = torch.NewDisposeScope()
                 let idx = Array.map int64 batch
-                let index = torch.tensor(idx, device = cfg.Device)
-                let x = train.index_select(0L, index)
+                let index = torch.tensor (idx, device = cfg.Device)
+                let x = train.index_select (0L, index)
                 let b = float idx.Length
                 let scores = model.forward x
                 let z = Discrete.apply problem spec.Estimator generator scores
@@ -180,10 +213,12 @@ let private trainMethod (cfg: Config) (train: Tensor) (test: Tensor) (spec: Meth
                 optimizer.zero_grad ()
                 Training.backward loss
                 optimizer.step () |> ignore
-                sum <- sum + float (loss.item<float32> ()) * b
+                sum <- sum + float (loss.item<float32>()) * b
                 tick ()
+
             model.eval ()
             let testLoss, testBce, testKl = evaluate model spec evalGenerator test
+
             rows.Add
                 { Method = spec.Name
                   MethodId = spec.Id
@@ -197,6 +232,7 @@ let private trainMethod (cfg: Config) (train: Tensor) (test: Tensor) (spec: Meth
                   TrainSize = n
                   Device = cfg.DeviceName
                   Seed = cfg.Seed })
+
     model.Dispose()
     List.ofSeq rows
 
@@ -205,10 +241,13 @@ let private trainMethod (cfg: Config) (train: Tensor) (test: Tensor) (spec: Meth
 /// Runs the configured experiment: data, every method, results.json, the plot, report.md. None when the data is missing.
 let runExperiment (cfg: Config) : VaeRow[] option =
     let specs =
-        cfg.MethodIds |> List.map (fun id ->
+        cfg.MethodIds
+        |> List.map (fun id ->
             match methodSpecs |> List.tryFind (fun s -> s.Id = id) with
             | Some s -> s
-            | None -> invalidArg "methods" (sprintf "Unknown method '%s'; known: %s." id (String.Join(", ", methodIds))))
+            | None ->
+                invalidArg "methods" (sprintf "Unknown method '%s'; known: %s." id (String.Join(", ", methodIds))))
+
     match Idx.tryLoad cfg.DataDir with
     | None -> None
     | Some data ->
@@ -219,26 +258,65 @@ let runExperiment (cfg: Config) : VaeRow[] option =
         let train = data.TrainImages.narrow(0L, 0L, int64 nTrain).``to``(cfg.Device)
         let test = data.TestImages.narrow(0L, 0L, int64 nTest).``to``(cfg.Device)
         printfn "Data: %d training and %d test images of %d×%d from %s" nTrain nTest data.Rows data.Cols cfg.DataDir
-        let runs = specs |> List.map (fun spec -> spec, trainMethod { cfg with TrainSize = nTrain; TestSize = nTest } train test spec)
+
+        let runs =
+            specs
+            |> List.map (fun spec ->
+                spec,
+                trainMethod
+                    { cfg with
+                        TrainSize = nTrain
+                        TestSize = nTest }
+                    train
+                    test
+                    spec)
+
         let rows = runs |> List.collect snd |> Array.ofList
         writeJson (Path.Combine(dir, "results.json")) rows
-        linePlot (Path.Combine(dir, "test-loss.png")) "Discrete VAE: test loss (BCE + KL) per epoch" "epoch" "test loss per image"
-            (runs |> List.map (fun (spec, rs) ->
-                { Label = spec.Name
-                  X = rs |> List.map (fun r -> float r.Epoch) |> Array.ofList
-                  Y = rs |> List.map (fun r -> r.TestLoss) |> Array.ofList
-                  Band = None }))
-        VaeReport.write dir
-            { Command = cfg.Command; DataDir = cfg.DataDir; TrainImages = nTrain; TestImages = nTest; Epochs = cfg.Epochs
-              Batch = cfg.Batch; Lr = cfg.Lr; Seed = cfg.Seed; DeviceName = cfg.DeviceName; Seconds = totalWatch.Elapsed.TotalSeconds }
+
+        linePlot
+            (Path.Combine(dir, "test-loss.png"))
+            "Discrete VAE: test loss (BCE + KL) per epoch"
+            "epoch"
+            "test loss per image"
+            (runs
+             |> List.map (fun (spec, rs) ->
+                 { Label = spec.Name
+                   X = rs |> List.map (fun r -> float r.Epoch) |> Array.ofList
+                   Y = rs |> List.map (fun r -> r.TestLoss) |> Array.ofList
+                   Band = None }))
+
+        VaeReport.write
+            dir
+            { Command = cfg.Command
+              DataDir = cfg.DataDir
+              TrainImages = nTrain
+              TestImages = nTest
+              Epochs = cfg.Epochs
+              Batch = cfg.Batch
+              Lr = cfg.Lr
+              Seed = cfg.Seed
+              DeviceName = cfg.DeviceName
+              Seconds = totalWatch.Elapsed.TotalSeconds }
             (runs |> List.map snd)
+
         Some rows
 
 /// The command line that reproduces a configuration.
 let private commandLine (cfg: Config) (full: bool) =
-    sprintf "dotnet run --project examples/Imle.Examples -c Release -- vae --seed %d --out %s%s --epochs %d --train-size %d --test-size %d --batch %d --lr %g --methods %s --data %s --device %s"
-        cfg.Seed cfg.OutDir (if full then " --full" else "") cfg.Epochs cfg.TrainSize cfg.TestSize cfg.Batch cfg.Lr
-        (String.Join(" ", cfg.MethodIds)) cfg.DataDir cfg.DeviceName
+    sprintf
+        "dotnet run --project examples/Imle.Examples -c Release -- vae --seed %d --out %s%s --epochs %d --train-size %d --test-size %d --batch %d --lr %g --methods %s --data %s --device %s"
+        cfg.Seed
+        cfg.OutDir
+        (if full then " --full" else "")
+        cfg.Epochs
+        cfg.TrainSize
+        cfg.TestSize
+        cfg.Batch
+        cfg.Lr
+        (String.Join(" ", cfg.MethodIds))
+        cfg.DataDir
+        cfg.DeviceName
 
 // ----- the command's checks ------------------------------------------------------------------------------------------
 
@@ -255,41 +333,71 @@ let private batchBytesPerImage = 40e3
 let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let full = args.Contains Full
     let deviceName = deviceName ctx.Device
-    let epochs = positiveInt "epochs" (args.GetResult(Epochs, defaultValue = (if full then 100 else 3)))
-    let trainSize = positiveInt "train-size" (args.GetResult(Train_Size, defaultValue = (if full then 60000 else 10000)))
-    let testSize = positiveInt "test-size" (args.GetResult(Test_Size, defaultValue = (if full then 10000 else 2000)))
+
+    let epochs =
+        positiveInt "epochs" (args.GetResult(Epochs, defaultValue = (if full then 100 else 3)))
+
+    let trainSize =
+        positiveInt "train-size" (args.GetResult(Train_Size, defaultValue = (if full then 60000 else 10000)))
+
+    let testSize =
+        positiveInt "test-size" (args.GetResult(Test_Size, defaultValue = (if full then 10000 else 2000)))
+
     let batch =
         match args.TryGetResult Batch with
         | Some b -> positiveInt "batch" b |> batchAtMost "train-size" trainSize
         | None -> min 100 trainSize
-    let methods = knownIds "methods" methodIds (args.GetResult(Methods, defaultValue = methodIds))
+
+    let methods =
+        knownIds "methods" methodIds (args.GetResult(Methods, defaultValue = methodIds))
+
     let lr = positiveFloat "lr" (args.GetResult(Lr, defaultValue = 1e-3))
     let dataDir = args.GetResult(Data, defaultValue = Idx.DefaultFashionMnistDir)
     let sizes = Idx.tryPeek dataDir
-    let nTrain, nTest, pixels, dataOptions, dataImages = Cli.imageDataSizes dataDir sizes trainSize testSize
+
+    let nTrain, nTest, pixels, dataOptions, dataImages =
+        Cli.imageDataSizes dataDir sizes trainSize testSize
+
     let batchUsed = min batch nTrain
+
     { Folders = [ "--out", ctx.OutDir ]
       Needs =
         [ Cli.Memory(dataOptions, "the images", dataImages * pixels * 5.0)
           Cli.Memory(sprintf "--batch %d" batchUsed, "one batch's activations", float batchUsed * batchBytesPerImage)
-          Cli.Time(Cli.describe [ sprintf "--epochs %d" epochs; sprintf "--train-size %d" nTrain; sprintf "--test-size %d" nTest
-                                  sprintf "%d method%s" methods.Length (if methods.Length = 1 then "" else "s") ],
-                   Cli.cpuSeconds (float methods.Length * float epochs * (float nTrain + 0.3 * float nTest) * secondsPerImage)
-                   / Cli.deviceSpeedup deviceName) ]
-      Run = fun () ->
-        let cfg =
-            { Epochs = epochs
-              TrainSize = trainSize
-              TestSize = testSize
-              Batch = batch
-              MethodIds = methods
-              DataDir = dataDir
-              Device = torch.device deviceName
-              DeviceName = deviceName
-              Lr = lr
-              Seed = ctx.Seed
-              OutDir = ctx.OutDir
-              Command = "" }
-        match runExperiment { cfg with Command = commandLine cfg full } with
-        | Some _ -> 0
-        | None -> 1 }
+          Cli.Time(
+              Cli.describe
+                  [ sprintf "--epochs %d" epochs
+                    sprintf "--train-size %d" nTrain
+                    sprintf "--test-size %d" nTest
+                    sprintf "%d method%s" methods.Length (if methods.Length = 1 then "" else "s") ],
+              Cli.cpuSeconds (
+                  float methods.Length
+                  * float epochs
+                  * (float nTrain + 0.3 * float nTest)
+                  * secondsPerImage
+              )
+              / Cli.deviceSpeedup deviceName
+          ) ]
+      Run =
+        fun () ->
+            let cfg =
+                { Epochs = epochs
+                  TrainSize = trainSize
+                  TestSize = testSize
+                  Batch = batch
+                  MethodIds = methods
+                  DataDir = dataDir
+                  Device = torch.device deviceName
+                  DeviceName = deviceName
+                  Lr = lr
+                  Seed = ctx.Seed
+                  OutDir = ctx.OutDir
+                  Command = "" }
+
+            match
+                runExperiment
+                    { cfg with
+                        Command = commandLine cfg full }
+            with
+            | Some _ -> 0
+            | None -> 1 }

@@ -36,52 +36,90 @@ type VaeRow =
 
 /// The run's settings, as the report states them.
 type VaeSettings =
-    { Command: string
-      /// The folder of the IDX files.
-      DataDir: string
-      /// Training images used.
-      TrainImages: int
-      /// Test images used.
-      TestImages: int
-      Epochs: int
-      Batch: int
-      Lr: float
-      Seed: int
-      DeviceName: string
-      /// Total wall time in seconds.
-      Seconds: float }
+    {
+        Command: string
+        /// The folder of the IDX files.
+        DataDir: string
+        /// Training images used.
+        TrainImages: int
+        /// Test images used.
+        TestImages: int
+        Epochs: int
+        Batch: int
+        Lr: float
+        Seed: int
+        DeviceName: string
+        /// Total wall time in seconds.
+        Seconds: float
+    }
 
 /// Writes report.md into `dir` (and prints the results table): settings, model, test losses per epoch against the
 /// paper's claims, plots and caveats. `runs`: one list of rows per method (in report order), in epoch order.
 let write (dir: string) (settings: VaeSettings) (runs: VaeRow list list) : unit =
     let shownEpochs =
         // At most 6 epoch columns: the first, some in between and the last.
-        if settings.Epochs <= 6 then [ 1 .. settings.Epochs ]
-        else [ 1; settings.Epochs / 5; 2 * settings.Epochs / 5; 3 * settings.Epochs / 5; 4 * settings.Epochs / 5; settings.Epochs ] |> List.distinct
+        if settings.Epochs <= 6 then
+            [ 1 .. settings.Epochs ]
+        else
+            [ 1
+              settings.Epochs / 5
+              2 * settings.Epochs / 5
+              3 * settings.Epochs / 5
+              4 * settings.Epochs / 5
+              settings.Epochs ]
+            |> List.distinct
+
     let md =
-        table "Discrete VAE: test loss per image (BCE + KL), lower is better"
-            (Array.concat [ [| "method"; "noise" |]; shownEpochs |> List.map (sprintf "epoch %d") |> Array.ofList; [| "final BCE"; "final KL"; "seconds" |] ])
-            (runs |> List.map (fun rs ->
-                let last = List.last rs
-                Array.concat
-                    [ [| last.Method; last.Noise |]
-                      shownEpochs |> List.map (fun e -> fmt 2 (rs |> List.find (fun r -> r.Epoch = e)).TestLoss) |> Array.ofList
-                      [| fmt 2 last.TestBce; fmt 2 last.TestKl; fmt 0 last.Seconds |] ])
+        table
+            "Discrete VAE: test loss per image (BCE + KL), lower is better"
+            (Array.concat
+                [ [| "method"; "noise" |]
+                  shownEpochs |> List.map (sprintf "epoch %d") |> Array.ofList
+                  [| "final BCE"; "final KL"; "seconds" |] ])
+            (runs
+             |> List.map (fun rs ->
+                 let last = List.last rs
+
+                 Array.concat
+                     [ [| last.Method; last.Noise |]
+                       shownEpochs
+                       |> List.map (fun e -> fmt 2 (rs |> List.find (fun r -> r.Epoch = e)).TestLoss)
+                       |> Array.ofList
+                       [| fmt 2 last.TestBce; fmt 2 last.TestKl; fmt 0 last.Seconds |] ])
              |> Array.ofList)
-    let finalOf id = runs |> List.tryFind (fun rs -> (List.last rs).MethodId = id) |> Option.map (fun rs -> (List.last rs).TestLoss)
+
+    let finalOf id =
+        runs
+        |> List.tryFind (fun rs -> (List.last rs).MethodId = id)
+        |> Option.map (fun rs -> (List.last rs).TestLoss)
+
     let comparison =
         let line a b (label: string) =
             match finalOf a, finalOf b with
             | Some x, Some y ->
-                Some(sprintf "- %s: SoG %.2f vs %.2f (difference %.2f) → %s" label x y (y - x)
-                        (if x < y then "SoG lower, as in the paper" else "SoG **not** lower here"))
+                Some(
+                    sprintf
+                        "- %s: SoG %.2f vs %.2f (difference %.2f) → %s"
+                        label
+                        x
+                        y
+                        (y - x)
+                        (if x < y then
+                             "SoG lower, as in the paper"
+                         else
+                             "SoG **not** lower here")
+                )
             | _ -> None
+
         [ line "imle-sog" "imle-gumbel1" "I-MLE SoG(τ=10) vs I-MLE Gumbel(0, 1) (the paper's comparison)"
           line "imle-sog" "imle-gumbel" "I-MLE SoG(τ=10) vs I-MLE Gumbel(0, 10) (same temperature)" ]
         |> List.choose id
+
     let dataName = Idx.datasetName settings.DataDir
+
     let report =
-        String.Join("\n",
+        String.Join(
+            "\n",
             [ "# Discrete k-subset VAE (paper Fig. 4)"
               ""
               "Reproduce with:"
@@ -90,8 +128,17 @@ let write (dir: string) (settings: VaeSettings) (runs: VaeRow list list) : unit 
               settings.Command
               "```"
               ""
-              sprintf "Settings: %s, %d training images (first N), %d test images, %d epochs, batch %d, Adam lr %g, seed %d, device %s; total wall time %.0f s."
-                  dataName settings.TrainImages settings.TestImages settings.Epochs settings.Batch settings.Lr settings.Seed settings.DeviceName settings.Seconds
+              sprintf
+                  "Settings: %s, %d training images (first N), %d test images, %d epochs, batch %d, Adam lr %g, seed %d, device %s; total wall time %.0f s."
+                  dataName
+                  settings.TrainImages
+                  settings.TestImages
+                  settings.Epochs
+                  settings.Batch
+                  settings.Lr
+                  settings.Seed
+                  settings.DeviceName
+                  settings.Seconds
               ""
               "Model: 20 latent variables, each a 10-subset of 20 items; encoder 784-512-256-(20×20) scores, decoder (20×20)-256-512-784 pixel logits, ReLU. Loss per image: binary cross-entropy summed over the 784 pixels (pixel intensities in [0, 1] as targets) + KL(marginals ‖ uniform) with marginals μ = k·softmax(θ) per variable (they sum to k, as in the reference implementations; not the exact k-subset marginals) against the uniform k/m. The batch loss is the mean over images."
               ""
@@ -114,7 +161,10 @@ let write (dir: string) (settings: VaeSettings) (runs: VaeRow list list) : unit 
               ""
               "This run:"
               ""
-              (if comparison.IsEmpty then "- (run both imle-sog and imle-gumbel1 to compare noises)" else String.Join("\n", comparison))
+              (if comparison.IsEmpty then
+                   "- (run both imle-sog and imle-gumbel1 to compare noises)"
+               else
+                   String.Join("\n", comparison))
               ""
               "One seed and one noisy test sample per image: on short runs, differences of a few tenths are within run-to-run noise; the paper's gap opens over many epochs."
               ""
@@ -124,8 +174,18 @@ let write (dir: string) (settings: VaeSettings) (runs: VaeRow list list) : unit 
               ""
               "## Caveats"
               ""
-              sprintf "- Data: %s, not MNIST; Fashion-MNIST images have more ink and texture, so its losses are far higher than MNIST's and are not comparable in value with the paper's 60.21. MNIST in the same IDX format can be given with `--data`." dataName
+              sprintf
+                  "- Data: %s, not MNIST; Fashion-MNIST images have more ink and texture, so its losses are far higher than MNIST's and are not comparable in value with the paper's 60.21. MNIST in the same IDX format can be given with `--data`."
+                  dataName
               "- One seed; unless run with `--full`, a fraction of the training set and a few epochs instead of 100, so only the early part of the paper's curves is reproduced."
               "- The test loss uses one noisy sample per image (like the reference), so it fluctuates by a fraction of a unit between evaluations."
-              "" ])
-    writeReport { Seed = settings.Seed; OutDir = dir; Quick = false; Device = "cpu" } "vae" report
+              "" ]
+        )
+
+    writeReport
+        { Seed = settings.Seed
+          OutDir = dir
+          Quick = false
+          Device = "cpu" }
+        "vae"
+        report

@@ -21,17 +21,31 @@ module Validate =
     /// Fails unless `value` is finite and strictly positive.
     let positive (name: string) (value: float) =
         if not (isFinite value) || value <= 0.0 then
-            raise (ArgumentOutOfRangeException(name, value, sprintf "%s must be a finite number > 0; got %g." name value))
+            raise (
+                ArgumentOutOfRangeException(name, value, sprintf "%s must be a finite number > 0; got %g." name value)
+            )
 
     /// Fails unless `value` is finite and at least `lower`.
     let atLeast (name: string) (lower: float) (value: float) =
         if not (isFinite value) || value < lower then
-            raise (ArgumentOutOfRangeException(name, value, sprintf "%s must be a finite number >= %g; got %g." name lower value))
+            raise (
+                ArgumentOutOfRangeException(
+                    name,
+                    value,
+                    sprintf "%s must be a finite number >= %g; got %g." name lower value
+                )
+            )
 
     /// Fails unless `value` lies in [lower, upper) (so it is finite).
     let inHalfOpen (name: string) (lower: float) (upper: float) (value: float) =
         if not (isFinite value) || value < lower || value >= upper then
-            raise (ArgumentOutOfRangeException(name, value, sprintf "%s must lie in [%g, %g); got %g." name lower upper value))
+            raise (
+                ArgumentOutOfRangeException(
+                    name,
+                    value,
+                    sprintf "%s must lie in [%g, %g); got %g." name lower upper value
+                )
+            )
 
     /// Fails unless `value` is finite (not NaN, not infinite).
     let finite (name: string) (value: float) =
@@ -41,7 +55,13 @@ module Validate =
     /// Fails unless the integer lies in [lower, upper].
     let intInRange (name: string) (lower: int) (upper: int) (value: int) =
         if value < lower || value > upper then
-            raise (ArgumentOutOfRangeException(name, value, sprintf "%s must lie in [%d, %d]; got %d." name lower upper value))
+            raise (
+                ArgumentOutOfRangeException(
+                    name,
+                    value,
+                    sprintf "%s must lie in [%d, %d]; got %d." name lower upper value
+                )
+            )
 
     /// Fails unless the integer is at least `lower`.
     let intAtLeast (name: string) (lower: int) (value: int) =
@@ -50,7 +70,8 @@ module Validate =
 
     /// Fails if the array is null.
     let notNull (name: string) (value: 'T[]) =
-        if isNull value then raise (ArgumentNullException(name, sprintf "%s must not be null." name))
+        if isNull value then
+            raise (ArgumentNullException(name, sprintf "%s must not be null." name))
 
     /// Fails unless a span argument has `expected` entries; `what` says what that count is (e.g. "rows*cols",
     /// "one entry per edge"), a literal so that the check allocates nothing when it passes.
@@ -64,16 +85,34 @@ module Validate =
         | AnyFinite ->
             for i in 0 .. values.Length - 1 do
                 let v = values.[i]
+
                 if not (isFinite v) then
-                    raise (ArgumentException(sprintf "%s[%d] must be finite; got %g. NaN and infinity are not allowed." name i v, name))
+                    raise (
+                        ArgumentException(
+                            sprintf "%s[%d] must be finite; got %g. NaN and infinity are not allowed." name i v,
+                            name
+                        )
+                    )
         | FiniteAtLeast(lower, reason) ->
             for i in 0 .. values.Length - 1 do
                 let v = values.[i]
+
                 if not (isFinite v) || v < lower then
-                    raise (ArgumentException(sprintf "%s[%d] must be finite and >= %g (%s); got %g." name i lower reason v, name))
+                    raise (
+                        ArgumentException(
+                            sprintf "%s[%d] must be finite and >= %g (%s); got %g." name i lower reason v,
+                            name
+                        )
+                    )
 
     /// The solvers' check of an input span: `expected` entries (see `spanLength`), each allowed by `entries`.
-    let internal span (name: string) (expected: int) (what: string) (entries: SpanEntries) (values: ReadOnlySpan<float>) =
+    let internal span
+        (name: string)
+        (expected: int)
+        (what: string)
+        (entries: SpanEntries)
+        (values: ReadOnlySpan<float>)
+        =
         spanLength name expected what values.Length
         spanEntries name entries values
 
@@ -85,13 +124,16 @@ module Validate =
     /// Fails unless the array has exactly `expected` entries.
     let length (name: string) (expected: int) (values: 'T[]) =
         notNull name values
+
         if values.Length <> expected then
             raise (ArgumentException(sprintf "%s must have length %d; got %d." name expected values.Length, name))
 
     /// Fails unless every entry is 0 or 1 (a binary state).
     let binary (name: string) (values: float[]) =
         notNull name values
+
         for i in 0 .. values.Length - 1 do
             let v = values.[i]
+
             if v <> 0.0 && v <> 1.0 then
                 raise (ArgumentException(sprintf "%s[%d] must be 0 or 1 (a binary state); got %g." name i v, name))

@@ -36,35 +36,66 @@ module DflDataset =
     /// Solves every row (weights in the problem's sense) with `Problem.solve`, in parallel over rows; the first
     /// exception from a row is rethrown as is.
     let solveAll (problem: Problem) (weights: float[][]) : float[][] =
-        if isNull (box problem) then nullArg "problem"
+        if isNull (box problem) then
+            nullArg "problem"
+
         Validate.notNull "weights" weights
-        weights |> Array.iteri (fun i w ->
+
+        weights
+        |> Array.iteri (fun i w ->
             if isNull w || w.Length <> problem.Size then
-                invalidArg "weights" (sprintf "weights[%d] must have %d entries (the size of problem '%s')." i problem.Size problem.Name))
+                invalidArg
+                    "weights"
+                    (sprintf "weights[%d] must have %d entries (the size of problem '%s')." i problem.Size problem.Name))
+
         let result = Array.zeroCreate weights.Length
+
         try
-            Parallel.For(0, weights.Length, fun i -> result.[i] <- Problem.solve problem weights.[i]) |> ignore
+            Parallel.For(0, weights.Length, fun i -> result.[i] <- Problem.solve problem weights.[i])
+            |> ignore
         with :? AggregateException as e when e.InnerExceptions.Count > 0 ->
             ExceptionDispatchInfo.Capture(e.InnerExceptions.[0]).Throw()
+
         result
 
     /// A dataset from features [n][p] and true costs [n][m] (m = problem.Size, finite): solves every instance once.
     let create (problem: Problem) (features: float[][]) (costs: float[][]) : DflDataset =
-        if isNull (box problem) then nullArg "problem"
+        if isNull (box problem) then
+            nullArg "problem"
+
         Validate.notNull "features" features
         Validate.notNull "costs" costs
+
         if features.Length <> costs.Length then
-            invalidArg "costs" (sprintf "costs has %d rows but features has %d; they must match." costs.Length features.Length)
-        if features.Length = 0 then invalidArg "features" "a dataset needs at least one instance."
+            invalidArg
+                "costs"
+                (sprintf "costs has %d rows but features has %d; they must match." costs.Length features.Length)
+
+        if features.Length = 0 then
+            invalidArg "features" "a dataset needs at least one instance."
+
         let p = if isNull features.[0] then 0 else features.[0].Length
-        features |> Array.iteri (fun i x ->
-            if isNull x || x.Length <> p || p = 0 then invalidArg "features" (sprintf "features[%d] must have %d entries (as features[0], at least one)." i p)
+
+        features
+        |> Array.iteri (fun i x ->
+            if isNull x || x.Length <> p || p = 0 then
+                invalidArg "features" (sprintf "features[%d] must have %d entries (as features[0], at least one)." i p)
+
             Validate.allFinite "features" x)
-        costs |> Array.iter (fun c -> if not (isNull c) then Validate.allFinite "costs" c)
+
+        costs
+        |> Array.iter (fun c ->
+            if not (isNull c) then
+                Validate.allFinite "costs" c)
+
         let solutions =
-            try solveAll problem costs
-            with :? ArgumentException as e when e.ParamName = "weights" -> invalidArg "costs" e.Message
+            try
+                solveAll problem costs
+            with :? ArgumentException as e when e.ParamName = "weights" ->
+                invalidArg "costs" e.Message
+
         let objectives = Array.map2 Problem.objective costs solutions
+
         { problem = problem
           features = features |> Array.map Array.copy
           costs = costs |> Array.map Array.copy
@@ -72,15 +103,20 @@ module DflDataset =
           objectives = objectives }
 
     /// A dataset from a generator's output (see `Generators`).
-    let ofGenerated (problem: Problem) (data: GeneratedData) : DflDataset =
-        create problem data.Features data.Costs
+    let ofGenerated (problem: Problem) (data: GeneratedData) : DflDataset = create problem data.Features data.Costs
 
     /// The instances at the given indices (e.g. a train/test split or a minibatch); solutions are not recomputed.
     let subset (indices: int[]) (dataset: DflDataset) : DflDataset =
-        if isNull (box dataset) then nullArg "dataset"
+        if isNull (box dataset) then
+            nullArg "dataset"
+
         Validate.notNull "indices" indices
-        indices |> Array.iteri (fun k i ->
-            if i < 0 || i >= dataset.Count then invalidArg "indices" (sprintf "indices[%d] = %d is outside [0, %d)." k i dataset.Count))
+
+        indices
+        |> Array.iteri (fun k i ->
+            if i < 0 || i >= dataset.Count then
+                invalidArg "indices" (sprintf "indices[%d] = %d is outside [0, %d)." k i dataset.Count))
+
         { problem = dataset.problem
           features = indices |> Array.map (fun i -> Array.copy dataset.features.[i])
           costs = indices |> Array.map (fun i -> Array.copy dataset.costs.[i])

@@ -43,31 +43,61 @@ module Generators =
         Validate.notNull "x" x
         Validate.intAtLeast "deg" 1 deg
         let p = x.Length
-        if p = 0 then invalidArg "x" "x must have at least one feature."
-        b |> Array.iteri (fun j row -> if isNull row || row.Length <> p then invalidArg "b" (sprintf "b[%d] must have %d entries (one per feature)." j p))
+
+        if p = 0 then
+            invalidArg "x" "x must have at least one feature."
+
+        b
+        |> Array.iteri (fun j row ->
+            if isNull row || row.Length <> p then
+                invalidArg "b" (sprintf "b[%d] must have %d entries (one per feature)." j p))
+
         let scale = 3.5 ** float deg
-        b |> Array.map (fun row ->
+
+        b
+        |> Array.map (fun row ->
             let bx = Array.fold2 (fun s bj xj -> s + bj * xj) 0.0 row x
             ((bx / sqrt (float p) + 3.0) ** float deg + 1.0) / scale)
 
     /// Draws B ([m][p], Bernoulli(0.5)), then x_i ~ N(0, I_p) for every instance, then ε_ij ~ U[1 − w, 1 + w].
     let private draw (rng: Random) (instances: int) (features: int) (m: int) (noiseWidth: float) =
-        let b = Array.init m (fun _ -> Array.init features (fun _ -> if rng.NextDouble() < 0.5 then 1.0 else 0.0))
-        let x = Array.init instances (fun _ -> Array.init features (fun _ -> Sampling.standardNormal rng))
-        let eps = Array.init instances (fun _ -> Array.init m (fun _ -> 1.0 - noiseWidth + 2.0 * noiseWidth * rng.NextDouble()))
+        let b =
+            Array.init m (fun _ -> Array.init features (fun _ -> if rng.NextDouble() < 0.5 then 1.0 else 0.0))
+
+        let x =
+            Array.init instances (fun _ -> Array.init features (fun _ -> Sampling.standardNormal rng))
+
+        let eps =
+            Array.init instances (fun _ ->
+                Array.init m (fun _ -> 1.0 - noiseWidth + 2.0 * noiseWidth * rng.NextDouble()))
+
         b, x, eps
 
     /// PyEPO's shortest-path data (`pyepo.data.shortestpath.genData`) on the rows×cols grid network: m =
     /// (rows−1)·cols + (cols−1)·rows arc costs per instance (40 on 5×5, in `DagShortestPath.gridArcs` order),
     /// c_i = costFormula(B, x_i, deg) ∘ ε_i. All costs are positive.
-    let shortestPath (instances: int) (features: int) (rows: int) (cols: int) (deg: int) (noiseWidth: float) (seed: int) : GeneratedData =
+    let shortestPath
+        (instances: int)
+        (features: int)
+        (rows: int)
+        (cols: int)
+        (deg: int)
+        (noiseWidth: float)
+        (seed: int)
+        : GeneratedData =
         checkCommon instances features deg noiseWidth
         Validate.intAtLeast "rows" 1 rows
         Validate.intAtLeast "cols" 1 cols
         let m = (rows - 1) * cols + (cols - 1) * rows
-        if m < 1 then invalidArg "cols" "the grid needs at least one arc (rows*cols >= 2)."
+
+        if m < 1 then
+            invalidArg "cols" "the grid needs at least one arc (rows*cols >= 2)."
+
         let b, x, eps = draw (Random seed) instances features m noiseWidth
-        let costs = Array.init instances (fun i -> Array.map2 (*) (costFormula b x.[i] deg) eps.[i])
+
+        let costs =
+            Array.init instances (fun i -> Array.map2 (*) (costFormula b x.[i] deg) eps.[i])
+
         { Features = x; Costs = costs; B = b }
 
     /// PyEPO's knapsack data (`pyepo.data.knapsack.genData`): item values
@@ -75,12 +105,27 @@ module Generators =
     /// uniformly from {3.00, 3.01, …, 7.99} per resource dimension. The weights are returned in hundredths, as
     /// integers in [300, 799] ([dim][items]), so that `Problem.knapsack weights.[0] (100 · capacity)` solves PyEPO's
     /// one-dimensional instance exactly. (Weights are drawn first, then B, x and ε, as PyEPO does.)
-    let knapsack (instances: int) (features: int) (items: int) (dim: int) (deg: int) (noiseWidth: float) (seed: int) : int[][] * GeneratedData =
+    let knapsack
+        (instances: int)
+        (features: int)
+        (items: int)
+        (dim: int)
+        (deg: int)
+        (noiseWidth: float)
+        (seed: int)
+        : int[][] * GeneratedData =
         checkCommon instances features deg noiseWidth
         Validate.intAtLeast "items" 1 items
         Validate.intAtLeast "dim" 1 dim
         let rng = Random seed
-        let weights = Array.init dim (fun _ -> Array.init items (fun _ -> rng.Next(300, 800)))
+
+        let weights =
+            Array.init dim (fun _ -> Array.init items (fun _ -> rng.Next(300, 800)))
+
         let b, x, eps = draw rng instances features items noiseWidth
-        let values = Array.init instances (fun i -> Array.map2 (fun c e -> Math.Ceiling(5.0 * c * e)) (costFormula b x.[i] deg) eps.[i])
+
+        let values =
+            Array.init instances (fun i ->
+                Array.map2 (fun c e -> Math.Ceiling(5.0 * c * e)) (costFormula b x.[i] deg) eps.[i])
+
         weights, { Features = x; Costs = values; B = b }

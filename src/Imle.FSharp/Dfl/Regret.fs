@@ -14,28 +14,39 @@ module Regret =
     /// The regret of the decision `decision` (a state) under true costs c with optimal value z*(c), in the problem's
     /// sense (see the module comment).
     let ofDecision (problem: Problem) (trueCosts: float[]) (trueObjective: float) (decision: float[]) : float =
-        if isNull (box problem) then nullArg "problem"
+        if isNull (box problem) then
+            nullArg "problem"
+
         Validate.length "trueCosts" problem.Size trueCosts
         Validate.length "decision" problem.Size decision
         Validate.finite "trueObjective" trueObjective
         let value = Problem.objective trueCosts decision
+
         match problem.Sense with
         | Minimise -> value - trueObjective
         | Maximise -> trueObjective - value
 
     /// The regret of acting on predicted costs ĉ: solves w*(ĉ) and returns `ofDecision`.
     let regret (problem: Problem) (predicted: float[]) (trueCosts: float[]) (trueObjective: float) : float =
-        if isNull (box problem) then nullArg "problem"
+        if isNull (box problem) then
+            nullArg "problem"
+
         Validate.length "predicted" problem.Size predicted
         ofDecision problem trueCosts trueObjective (Problem.solve problem predicted)
 
     /// The regret of every instance of a dataset for predictions [n][m] (one row per instance, solved in parallel).
     let perInstance (dataset: DflDataset) (predictions: float[][]) : float[] =
-        if isNull (box dataset) then nullArg "dataset"
+        if isNull (box dataset) then
+            nullArg "dataset"
+
         Validate.length "predictions" dataset.Count predictions
+
         let decisions =
-            try DflDataset.solveAll dataset.Problem predictions
-            with :? ArgumentException as e when e.ParamName = "weights" -> invalidArg "predictions" e.Message
+            try
+                DflDataset.solveAll dataset.Problem predictions
+            with :? ArgumentException as e when e.ParamName = "weights" ->
+                invalidArg "predictions" e.Message
+
         let costs = dataset.Costs
         let objectives = dataset.Objectives
         Array.init dataset.Count (fun i -> ofDecision dataset.Problem costs.[i] objectives.[i] decisions.[i])
@@ -45,6 +56,8 @@ module Regret =
     let normalised (dataset: DflDataset) (predictions: float[][]) : float =
         let regrets = perInstance dataset predictions
         let denominator = dataset.Objectives |> Array.sumBy abs
+
         if denominator = 0.0 then
             invalidOp "normalised regret is undefined: every optimal value z*(c_i) of the dataset is 0."
+
         Array.sum regrets / denominator

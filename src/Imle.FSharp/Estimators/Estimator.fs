@@ -48,7 +48,8 @@ type ImleOptions =
     /// Blackbox differentiation (Pogančić et al. 2020) as I-MLE, by the paper's footnote 10: no noise (δ₀), the PID
     /// target θ' = θ − λ·dL/dz, one sample, divided by λ. The one definition both backends use for `Blackbox λ`.
     static member Blackbox(lambda: float) =
-        { ImleOptions.Create(1.0, lambda) with Noise = Zero }
+        { ImleOptions.Create(1.0, lambda) with
+            Noise = Zero }
 
     /// With another noise.
     member this.WithNoise(noise: Noise) = { this with Noise = noise }
@@ -56,8 +57,13 @@ type ImleOptions =
     member this.WithTarget(target: Target) = { this with Target = target }
     /// With S samples.
     member this.WithSamples(samples: int) = { this with Samples = samples }
+
     /// With the given input and target temperatures.
-    member this.WithTemperatures(input: float, target: float) = { this with InputTemperature = input; TargetTemperature = target }
+    member this.WithTemperatures(input: float, target: float) =
+        { this with
+            InputTemperature = input
+            TargetTemperature = target }
+
     /// With the symmetric (central-difference) variant switched on or off.
     member this.WithSymmetric(symmetric: bool) = { this with Symmetric = symmetric }
     /// With the given scaling.
@@ -100,22 +106,34 @@ module Estimator =
             Validate.positive "TargetTemperature" o.TargetTemperature
             Target.validate o.Target |> ignore
             Validate.intAtLeast "Samples (S)" 1 o.Samples
+
             if o.Symmetric then
                 match o.Target with
-                | Pid _ | Adaptive _ -> ()
-                | other -> invalidArg "Symmetric" (sprintf "The symmetric variant needs a PID or adaptive target; got %s." (Target.describe other))
+                | Pid _
+                | Adaptive _ -> ()
+                | other ->
+                    invalidArg
+                        "Symmetric"
+                        (sprintf "The symmetric variant needs a PID or adaptive target; got %s." (Target.describe other))
         | Blackbox lambda -> Validate.positive "lambda" lambda
         | Identity(_, noise) -> Noise.validate noise |> ignore
         | StraightThrough noise -> Noise.validate noise |> ignore
         | Perturbed(noise, samples) ->
             Noise.validate noise |> ignore
+
             match noise with
-            | Normal _ | Gumbel _ -> ()
-            | other -> invalidArg "noise" (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
+            | Normal _
+            | Gumbel _ -> ()
+            | other ->
+                invalidArg
+                    "noise"
+                    (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
+
             Validate.intAtLeast "samples (S)" 1 samples
         | ScoreFunction samples -> Validate.intAtLeast "samples (S)" 1 samples
         | GumbelSoftmax tau -> Validate.positive "tau" tau
         | RelaxedTopK tau -> Validate.positive "tau" tau
+
         estimator
 
     /// The number of forward samples S an estimator draws (1 for those without samples).
@@ -124,7 +142,11 @@ module Estimator =
         | Imle o -> o.Samples
         | Perturbed(_, s) -> s
         | ScoreFunction s -> s
-        | Blackbox _ | Identity _ | StraightThrough _ | GumbelSoftmax _ | RelaxedTopK _ -> 1
+        | Blackbox _
+        | Identity _
+        | StraightThrough _
+        | GumbelSoftmax _
+        | RelaxedTopK _ -> 1
 
     /// The noise of the perturb-and-MAP forward pass (ẑ = MAP(θ + ε), S draws of it) for the estimators that have one:
     /// I-MLE's noise, δ₀ for blackbox differentiation, the identity / straight-through / perturbed-optimizer noise.
@@ -134,15 +156,24 @@ module Estimator =
         match estimator with
         | Imle o -> Some o.Noise
         | Blackbox _ -> Some Zero
-        | Identity(_, n) | StraightThrough n | Perturbed(n, _) -> Some n
-        | ScoreFunction _ | GumbelSoftmax _ | RelaxedTopK _ -> None
+        | Identity(_, n)
+        | StraightThrough n
+        | Perturbed(n, _) -> Some n
+        | ScoreFunction _
+        | GumbelSoftmax _
+        | RelaxedTopK _ -> None
 
     /// A short description for reports.
     let describe (estimator: Estimator) : string =
         match estimator with
         | Imle o ->
-            sprintf "I-MLE[%s, %s, S=%d%s%s]" (Noise.describe o.Noise) (Target.describe o.Target) o.Samples
-                (if o.Symmetric then ", symmetric" else "") (if o.Scaling = Unscaled then ", unscaled" else "")
+            sprintf
+                "I-MLE[%s, %s, S=%d%s%s]"
+                (Noise.describe o.Noise)
+                (Target.describe o.Target)
+                o.Samples
+                (if o.Symmetric then ", symmetric" else "")
+                (if o.Scaling = Unscaled then ", unscaled" else "")
         | Blackbox lambda -> sprintf "Blackbox(λ=%g)" lambda
         | Identity(p, n) -> sprintf "Identity[%A, %s]" p (Noise.describe n)
         | StraightThrough n -> sprintf "STE[%s]" (Noise.describe n)

@@ -28,14 +28,19 @@ type ForwardPass =
 [<RequireQualifiedAccess>]
 module Reference =
 
-    let private add (a: float[]) (b: float[]) (scale: float) = Array.map2 (fun x y -> x + scale * y) a b
+    let private add (a: float[]) (b: float[]) (scale: float) =
+        Array.map2 (fun x y -> x + scale * y) a b
 
     let private forwardNoise (estimator: Estimator) =
         match Estimator.forwardNoise estimator, estimator with
         | Some noise, Imle o -> noise, o.InputTemperature
         | Some noise, _ -> noise, 1.0
         | None, _ ->
-            invalidArg "estimator" (sprintf "%s has no perturb-and-MAP forward pass in the reference core; use the TorchSharp layer (or Reference.scoreFunction for the score function)." (Estimator.describe estimator))
+            invalidArg
+                "estimator"
+                (sprintf
+                    "%s has no perturb-and-MAP forward pass in the reference core; use the TorchSharp layer (or Reference.scoreFunction for the score function)."
+                    (Estimator.describe estimator))
 
     /// The noise the estimator's forward pass perturbs with (δ₀ for blackbox differentiation).
     let forwardNoiseOf (estimator: Estimator) : Noise = fst (forwardNoise estimator)
@@ -47,18 +52,36 @@ module Reference =
         Validate.length "weights" problem.Size weights
         Validate.allFinite "weights" weights
         Validate.length "eps" (Estimator.sampleCount estimator) eps
-        eps |> Array.iteri (fun i e -> Validate.length (sprintf "eps[%d]" i) problem.Size e; Validate.allFinite (sprintf "eps[%d]" i) e)
+
+        eps
+        |> Array.iteri (fun i e ->
+            Validate.length (sprintf "eps[%d]" i) problem.Size e
+            Validate.allFinite (sprintf "eps[%d]" i) e)
+
         let _, temperature = forwardNoise estimator
         let theta = Problem.toScores problem weights
-        let states = eps |> Array.map (fun e -> Problem.solveScores problem (add theta e temperature))
-        { Weights = Array.copy weights; Scores = theta; Noise = Array.map Array.copy eps; States = states }
+
+        let states =
+            eps
+            |> Array.map (fun e -> Problem.solveScores problem (add theta e temperature))
+
+        { Weights = Array.copy weights
+          Scores = theta
+          Noise = Array.map Array.copy eps
+          States = states }
 
     /// The forward pass: draws ε (fresh per sample, from `rng`) and computes ẑ = MAP(θ + τ_in·ε) for each sample.
     let forward (problem: Problem) (estimator: Estimator) (rng: Random) (weights: float[]) : ForwardPass =
         Estimator.validate estimator |> ignore
-        if isNull rng then nullArg "rng"
+
+        if isNull rng then
+            nullArg "rng"
+
         let noise = forwardNoiseOf estimator
-        let eps = Array.init (Estimator.sampleCount estimator) (fun _ -> Noise.sample noise rng problem.Size)
+
+        let eps =
+            Array.init (Estimator.sampleCount estimator) (fun _ -> Noise.sample noise rng problem.Size)
+
         forwardWithNoise problem estimator eps weights
 
     let private toWeightGradient (problem: Problem) (gradTheta: float[]) =
@@ -75,59 +98,117 @@ module Reference =
         | Standardise ->
             let mean = Array.average g
             let sd = sqrt (Array.averageBy (fun x -> (x - mean) * (x - mean)) g)
-            if sd = 0.0 then Array.map (fun x -> x - mean) g else Array.map (fun x -> (x - mean) / sd) g
+
+            if sd = 0.0 then
+                Array.map (fun x -> x - mean) g
+            else
+                Array.map (fun x -> (x - mean) / sd) g
 
     /// I-MLE's per-sample differences z − MAP(θ' + τ_t·ε) (or ½(MAP(θ + λ·dL/dz + τ_t·ε) − MAP(θ − λ·dL/dz + τ_t·ε)) for
     /// the symmetric variant), before any scaling, with the forward pass's ε.
-    let private imleDifferences (problem: Problem) (o: ImleOptions) (pass: ForwardPass) (dyOf: int -> float[]) (lambda: float) =
+    let private imleDifferences
+        (problem: Problem)
+        (o: ImleOptions)
+        (pass: ForwardPass)
+        (dyOf: int -> float[])
+        (lambda: float)
+        =
         let theta = pass.Scores
+
         Array.init pass.States.Length (fun s ->
             let dy = dyOf s
+
             let perturbed direction =
                 let target = Target.build o.Target lambda direction theta dy
                 Problem.solveScores problem (add target pass.Noise.[s] o.TargetTemperature)
-            if o.Symmetric then Array.map2 (fun a b -> 0.5 * (a - b)) (perturbed -1.0) (perturbed 1.0)
-            else Array.map2 (-) pass.States.[s] (perturbed 1.0))
+
+            if o.Symmetric then
+                Array.map2 (fun a b -> 0.5 * (a - b)) (perturbed -1.0) (perturbed 1.0)
+            else
+                Array.map2 (-) pass.States.[s] (perturbed 1.0))
 
     let private checkGradients (problem: Problem) (pass: ForwardPass) (gradients: float[][]) =
         Validate.notNull "gradients" gradients
         let samples = pass.States.Length
+
         if gradients.Length <> 1 && gradients.Length <> samples then
             invalidArg "gradients" (sprintf "gradients must hold 1 or S = %d vectors; got %d." samples gradients.Length)
-        gradients |> Array.iteri (fun i g ->
+
+        gradients
+        |> Array.iteri (fun i g ->
             Validate.length (sprintf "gradients[%d]" i) problem.Size g
             Validate.allFinite (sprintf "gradients[%d]" i) g)
-        fun s -> if gradients.Length = 1 then gradients.[0] else gradients.[s]
 
-    let private mean (size: int) (vs: float[][]) = Array.init size (fun i -> vs |> Array.averageBy (fun v -> v.[i]))
+        fun s ->
+            if gradients.Length = 1 then
+                gradients.[0]
+            else
+                gradients.[s]
+
+    let private mean (size: int) (vs: float[][]) =
+        Array.init size (fun i -> vs |> Array.averageBy (fun v -> v.[i]))
 
     /// The I-MLE estimate dL/dθ and the adaptive state after it. λ comes from the target (for the adaptive target: from
     /// `adaptive`, with ‖θ‖ of the instance and ‖dL/dz‖ over all S samples, as torch-adaptive-imle computes them); the
     /// differences are divided by λ when the options say so and λ > 0.
-    let private imle (problem: Problem) (o: ImleOptions) (adaptive: AdaptiveState option) (pass: ForwardPass) (dyOf: int -> float[]) =
+    let private imle
+        (problem: Problem)
+        (o: ImleOptions)
+        (adaptive: AdaptiveState option)
+        (pass: ForwardPass)
+        (dyOf: int -> float[])
+        =
         let samples = pass.States.Length
-        let gradientNorm = sqrt (Seq.sum (seq { for s in 0 .. samples - 1 do for g in dyOf s -> g * g }))
-        let lambda = Target.lambdaFor o.Target adaptive (Target.norm pass.Scores) gradientNorm
+
+        let gradientNorm =
+            sqrt (
+                Seq.sum (
+                    seq {
+                        for s in 0 .. samples - 1 do
+                            for g in dyOf s -> g * g
+                    }
+                )
+            )
+
+        let lambda =
+            Target.lambdaFor o.Target adaptive (Target.norm pass.Scores) gradientNorm
+
         let diffs = imleDifferences problem o pass dyOf lambda
+
         let next =
             match o.Target, adaptive with
             | Adaptive settings, Some state ->
-                let nonZero = diffs |> Array.averageBy (Array.sumBy (fun x -> if x <> 0.0 then 1.0 else 0.0))
-                Some (AdaptiveLambda.update settings state nonZero)
+                let nonZero =
+                    diffs |> Array.averageBy (Array.sumBy (fun x -> if x <> 0.0 then 1.0 else 0.0))
+
+                Some(AdaptiveLambda.update settings state nonZero)
             | _ -> adaptive
-        let scale = match o.Scaling with DivideByLambda when lambda > 0.0 -> 1.0 / lambda | _ -> 1.0
+
+        let scale =
+            match o.Scaling with
+            | DivideByLambda when lambda > 0.0 -> 1.0 / lambda
+            | _ -> 1.0
+
         mean problem.Size diffs |> Array.map (fun d -> d * scale), next
 
-    let private backwardCore (problem: Problem) (estimator: Estimator) (adaptive: AdaptiveState option) (pass: ForwardPass) (gradients: float[][]) =
+    let private backwardCore
+        (problem: Problem)
+        (estimator: Estimator)
+        (adaptive: AdaptiveState option)
+        (pass: ForwardPass)
+        (gradients: float[][])
+        =
         let dyOf = checkGradients problem pass gradients
         let samples = pass.States.Length
+
         let gradTheta, next =
             match estimator with
             | Imle o -> imle problem o adaptive pass dyOf
             | Blackbox lambda ->
                 // Footnote 10 of the paper: blackbox differentiation is I-MLE with δ₀ noise and the PID target.
                 imle problem (ImleOptions.Blackbox lambda) None pass dyOf
-            | Identity(projection, _) -> mean problem.Size (Array.init samples (fun s -> project projection (dyOf s))), adaptive
+            | Identity(projection, _) ->
+                mean problem.Size (Array.init samples (fun s -> project projection (dyOf s))), adaptive
             | StraightThrough _ -> mean problem.Size (Array.init samples dyOf), adaptive
             | Perturbed(noise, _) ->
                 // Berthet et al.: J·v = E[⟨y(θ + σZ), v⟩ ∇ν(Z)] / σ, with Z the standardised noise.
@@ -135,12 +216,24 @@ module Reference =
                     match noise with
                     | Normal sigma -> sigma, id
                     | Gumbel tau -> tau, (fun z -> 1.0 - exp (-z))
-                    | other -> invalidArg "noise" (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
-                mean problem.Size (Array.init samples (fun s ->
-                    let dot = Array.fold2 (fun acc y v -> acc + y * v) 0.0 pass.States.[s] (dyOf s)
-                    pass.Noise.[s] |> Array.map (fun e -> dot * gradNu (e / sigma) / sigma))), adaptive
-            | ScoreFunction _ | GumbelSoftmax _ | RelaxedTopK _ ->
-                invalidArg "estimator" (sprintf "%s has no dL/dz backward pass in the reference core." (Estimator.describe estimator))
+                    | other ->
+                        invalidArg
+                            "noise"
+                            (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
+
+                mean
+                    problem.Size
+                    (Array.init samples (fun s ->
+                        let dot = Array.fold2 (fun acc y v -> acc + y * v) 0.0 pass.States.[s] (dyOf s)
+                        pass.Noise.[s] |> Array.map (fun e -> dot * gradNu (e / sigma) / sigma))),
+                adaptive
+            | ScoreFunction _
+            | GumbelSoftmax _
+            | RelaxedTopK _ ->
+                invalidArg
+                    "estimator"
+                    (sprintf "%s has no dL/dz backward pass in the reference core." (Estimator.describe estimator))
+
         toWeightGradient problem gradTheta, next
 
     let private isAdaptive (estimator: Estimator) =
@@ -154,21 +247,41 @@ module Reference =
     /// between passes: use `backwardAdaptive`.
     let backward (problem: Problem) (estimator: Estimator) (pass: ForwardPass) (gradients: float[][]) : float[] =
         if isAdaptive estimator then
-            invalidArg "estimator" "An adaptive-λ target (AIMLE) carries β from one backward pass to the next: use Reference.backwardAdaptive with its state."
+            invalidArg
+                "estimator"
+                "An adaptive-λ target (AIMLE) carries β from one backward pass to the next: use Reference.backwardAdaptive with its state."
+
         fst (backwardCore problem estimator None pass gradients)
 
     /// The backward pass of an estimator with an adaptive-λ target (AIMLE): takes the state before this pass and returns
     /// dL/dw with the state after it (β moved once per pass, as torch-adaptive-imle does).
-    let backwardAdaptive (problem: Problem) (estimator: Estimator) (state: AdaptiveState) (pass: ForwardPass) (gradients: float[][]) : float[] * AdaptiveState =
+    let backwardAdaptive
+        (problem: Problem)
+        (estimator: Estimator)
+        (state: AdaptiveState)
+        (pass: ForwardPass)
+        (gradients: float[][])
+        : float[] * AdaptiveState =
         if not (isAdaptive estimator) then
-            invalidArg "estimator" (sprintf "backwardAdaptive needs an I-MLE estimator with an adaptive target; got %s." (Estimator.describe estimator))
+            invalidArg
+                "estimator"
+                (sprintf
+                    "backwardAdaptive needs an I-MLE estimator with an adaptive target; got %s."
+                    (Estimator.describe estimator))
+
         match backwardCore problem estimator (Some state) pass gradients with
         | g, Some next -> g, next
         | g, None -> g, state
 
     /// Forward and backward in one call for a loss with a known gradient at the output: returns the forward pass and
     /// dL/dw, where dL/dz = `lossGradient ẑ` for each sample.
-    let estimate (problem: Problem) (estimator: Estimator) (rng: Random) (weights: float[]) (lossGradient: float[] -> float[]) =
+    let estimate
+        (problem: Problem)
+        (estimator: Estimator)
+        (rng: Random)
+        (weights: float[])
+        (lossGradient: float[] -> float[])
+        =
         let pass = forward problem estimator rng weights
         let grads = pass.States |> Array.map lossGradient
         pass, backward problem estimator pass grads
@@ -176,7 +289,14 @@ module Reference =
     /// The score-function (REINFORCE) estimate (1/S)·Σ ℓ(zₛ)·∇θ log p(zₛ; θ) = (1/S)·Σ ℓ(zₛ)(zₛ − μ(θ))/τ with exact
     /// samples at temperature τ, and a leave-one-out baseline when S > 1 (still unbiased). Needs an enumerable
     /// problem. Returns the gradient w.r.t. the weights in the problem's sense.
-    let scoreFunction (problem: Problem) (tau: float) (samples: int) (rng: Random) (weights: float[]) (loss: float[] -> float) : float[] =
+    let scoreFunction
+        (problem: Problem)
+        (tau: float)
+        (samples: int)
+        (rng: Random)
+        (weights: float[])
+        (loss: float[] -> float)
+        : float[] =
         Validate.positive "tau" tau
         Validate.intAtLeast "samples (S)" 1 samples
         Validate.length "weights" problem.Size weights
@@ -188,9 +308,17 @@ module Reference =
         let ls = zs |> Array.map loss
         let total = Array.sum ls
         let g = Array.zeroCreate problem.Size
+
         for s in 0 .. samples - 1 do
-            let baseline = if samples > 1 then (total - ls.[s]) / float (samples - 1) else 0.0
+            let baseline =
+                if samples > 1 then
+                    (total - ls.[s]) / float (samples - 1)
+                else
+                    0.0
+
             let w = (ls.[s] - baseline) / tau / float samples
+
             for i in 0 .. g.Length - 1 do
                 g.[i] <- g.[i] + w * (zs.[s].[i] - mu.[i])
+
         toWeightGradient problem g

@@ -23,7 +23,11 @@ type AdaptiveLambda =
 
     /// The reference's defaults: β₀ = 1, target 1, step 1e-4, decay 0.9, initial average 1.
     static member Default =
-        { InitialBeta = 1.0; TargetNonZero = 1.0; BetaStep = 1e-4; Decay = 0.9; InitialAverage = 1.0 }
+        { InitialBeta = 1.0
+          TargetNonZero = 1.0
+          BetaStep = 1e-4
+          Decay = 0.9
+          InitialAverage = 1.0 }
 
     /// With another initial β.
     member this.WithInitialBeta(beta: float) = { this with InitialBeta = beta }
@@ -54,18 +58,31 @@ module AdaptiveLambda =
 
     /// The state before the first backward pass.
     let initial (settings: AdaptiveLambda) : AdaptiveState =
-        { Beta = settings.InitialBeta; AverageNonZero = settings.InitialAverage }
+        { Beta = settings.InitialBeta
+          AverageNonZero = settings.InitialAverage }
 
     /// λ = β·‖θ‖/‖dL/dz‖ from the norms of θ (each instance once, not repeated per sample) and of the upstream gradient
     /// over all samples; 0 when the gradient is zero.
     let lambda (state: AdaptiveState) (thetaNorm: float) (gradientNorm: float) : float =
-        if gradientNorm <= 0.0 then 0.0 else state.Beta * thetaNorm / gradientNorm
+        if gradientNorm <= 0.0 then
+            0.0
+        else
+            state.Beta * thetaNorm / gradientNorm
 
     /// The state after a backward pass whose estimates had `nonZeroPerSample` non-zero entries per sample on average.
     let update (settings: AdaptiveLambda) (state: AdaptiveState) (nonZeroPerSample: float) : AdaptiveState =
-        let average = settings.Decay * state.AverageNonZero + (1.0 - settings.Decay) * nonZeroPerSample
-        let step = if average < settings.TargetNonZero then settings.BetaStep else -settings.BetaStep
-        { Beta = max 0.0 (state.Beta + step); AverageNonZero = average }
+        let average =
+            settings.Decay * state.AverageNonZero
+            + (1.0 - settings.Decay) * nonZeroPerSample
+
+        let step =
+            if average < settings.TargetNonZero then
+                settings.BetaStep
+            else
+                -settings.BetaStep
+
+        { Beta = max 0.0 (state.Beta + step)
+          AverageNonZero = average }
 
 /// The target distribution q(z; θ') of I-MLE, built in the backward pass from θ and the downstream gradient dL/dz.
 type Target =
@@ -89,8 +106,12 @@ module Target =
         | CombOpt -> ()
         | Adaptive settings -> AdaptiveLambda.validate settings |> ignore
         | CustomTarget(name, build) ->
-            if String.IsNullOrWhiteSpace name then invalidArg "name" "A custom target needs a non-empty name."
-            if obj.ReferenceEquals(build, null) then nullArg "build"
+            if String.IsNullOrWhiteSpace name then
+                invalidArg "name" "A custom target needs a non-empty name."
+
+            if obj.ReferenceEquals(build, null) then
+                nullArg "build"
+
         target
 
     /// A short description for reports.
@@ -110,7 +131,10 @@ module Target =
         match target, adaptive with
         | Pid lambda, _ -> lambda
         | Adaptive _, Some state -> AdaptiveLambda.lambda state thetaNorm gradientNorm
-        | Adaptive _, None -> invalidArg "adaptive" "An adaptive target needs its state (β and moving average): the layer keeps it, or pass it to the reference core."
+        | Adaptive _, None ->
+            invalidArg
+                "adaptive"
+                "An adaptive target needs its state (β and moving average): the layer keeps it, or pass it to the reference core."
         | CombOpt, _
         | CustomTarget _, _ -> 1.0
 
@@ -123,7 +147,17 @@ module Target =
         | CombOpt -> Array.map2 (fun t g -> if g = 0.0 then t else -g) theta gradient
         | CustomTarget(name, f) ->
             let result = f theta gradient
+
             if isNull result || result.Length <> theta.Length then
-                invalidOp (sprintf "Custom target '%s' returned %s; expected an array of length %d." name
-                               (if isNull result then "null" else sprintf "length %d" result.Length) theta.Length)
+                invalidOp (
+                    sprintf
+                        "Custom target '%s' returned %s; expected an array of length %d."
+                        name
+                        (if isNull result then
+                             "null"
+                         else
+                             sprintf "length %d" result.Length)
+                        theta.Length
+                )
+
             result

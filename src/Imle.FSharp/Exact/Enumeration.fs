@@ -11,35 +11,58 @@ open System
 module Exact =
 
     let private checkRng (rng: Random) =
-        if isNull rng then nullArg "rng"
+        if isNull rng then
+            nullArg "rng"
 
     /// Validates τ, the states and θ (non-empty, equal lengths, finite θ) and returns the scaled scores ⟨z, θ⟩/τ.
     let private scaledScores (tau: float) (states: float[][]) (theta: float[]) : float[] =
         Validate.positive "tau" tau
         Validate.notNull "states" states
-        if states.Length = 0 then invalidArg "states" "states must list at least one state; got none."
+
+        if states.Length = 0 then
+            invalidArg "states" "states must list at least one state; got none."
+
         Validate.allFinite "theta" theta
         let n = theta.Length
         let scores = Array.zeroCreate states.Length
+
         for s in 0 .. states.Length - 1 do
             let z = states.[s]
-            if isNull z then invalidArg "states" (sprintf "states[%d] is null." s)
+
+            if isNull z then
+                invalidArg "states" (sprintf "states[%d] is null." s)
+
             if z.Length <> n then
-                invalidArg "states" (sprintf "states[%d] has length %d but theta has length %d; every state must have one entry per score." s z.Length n)
+                invalidArg
+                    "states"
+                    (sprintf
+                        "states[%d] has length %d but theta has length %d; every state must have one entry per score."
+                        s
+                        z.Length
+                        n)
+
             let mutable acc = 0.0
+
             for j in 0 .. n - 1 do
                 acc <- acc + z.[j] * theta.[j]
+
             if not (Validate.isFinite acc) then
-                invalidArg "states" (sprintf "states[%d] gives a non-finite weight <z, theta> = %g; states must be finite." s acc)
+                invalidArg
+                    "states"
+                    (sprintf "states[%d] gives a non-finite weight <z, theta> = %g; states must be finite." s acc)
+
             scores.[s] <- acc / tau
+
         scores
 
     /// Numerically stable log Σ exp(x).
     let private logSumExp (xs: float[]) =
         let mx = Array.max xs
         let mutable acc = 0.0
+
         for x in xs do
             acc <- acc + exp (x - mx)
+
         mx + log acc
 
     /// Probabilities from scaled scores (each exp(x − log Z)), in the order of the states.
@@ -49,11 +72,21 @@ module Exact =
 
     /// Evaluates the loss on every state, insisting on finite values.
     let private lossValues (states: float[][]) (loss: float[] -> float) =
-        if obj.ReferenceEquals(loss, null) then nullArg "loss"
-        states |> Array.mapi (fun s z ->
+        if obj.ReferenceEquals(loss, null) then
+            nullArg "loss"
+
+        states
+        |> Array.mapi (fun s z ->
             let v = loss (Array.copy z)
+
             if not (Validate.isFinite v) then
-                invalidOp (sprintf "The loss returned a non-finite value %g on states[%d]; exact quantities need a finite loss." v s)
+                invalidOp (
+                    sprintf
+                        "The loss returned a non-finite value %g on states[%d]; exact quantities need a finite loss."
+                        v
+                        s
+                )
+
             v)
 
     /// log Z(θ) = log Σ_{z ∈ states} exp(⟨z, θ⟩/τ), computed with the log-sum-exp shift so that large |θ|/τ stays finite.
@@ -70,10 +103,13 @@ module Exact =
     let marginals (tau: float) (states: float[][]) (theta: float[]) : float[] =
         let p = probabilities tau states theta
         let mu = Array.zeroCreate theta.Length
+
         for s in 0 .. states.Length - 1 do
             let z = states.[s]
+
             for j in 0 .. mu.Length - 1 do
                 mu.[j] <- mu.[j] + p.[s] * z.[j]
+
         mu
 
     /// One exact draw z ~ p(z; θ) by inverting the cumulative distribution with a single uniform from `rng`.
@@ -85,13 +121,19 @@ module Exact =
         let mutable cumulative = 0.0
         let mutable chosen = -1
         let mutable s = 0
+
         while chosen < 0 && s < p.Length do
             cumulative <- cumulative + p.[s]
-            if u < cumulative then chosen <- s
+
+            if u < cumulative then
+                chosen <- s
+
             s <- s + 1
+
         if chosen < 0 then
             // Rounding left the cumulative sum just below u: take the last state with positive probability.
             chosen <- Array.findIndexBack (fun x -> x > 0.0) p
+
         Array.copy states.[chosen]
 
     /// E_p[ℓ(z)] = Σ_z p(z; θ) ℓ(z). The loss must be finite on every state (InvalidOperationException otherwise).
@@ -108,24 +150,33 @@ module Exact =
         let n = theta.Length
         let mu = Array.zeroCreate n
         let mutable meanLoss = 0.0
+
         for s in 0 .. states.Length - 1 do
             meanLoss <- meanLoss + p.[s] * l.[s]
             let z = states.[s]
+
             for j in 0 .. n - 1 do
                 mu.[j] <- mu.[j] + p.[s] * z.[j]
+
         let g = Array.zeroCreate n
+
         for s in 0 .. states.Length - 1 do
             let w = p.[s] * (l.[s] - meanLoss)
             let z = states.[s]
+
             for j in 0 .. n - 1 do
                 g.[j] <- g.[j] + w * (z.[j] - mu.[j])
+
         for j in 0 .. n - 1 do
             g.[j] <- g.[j] / tau
+
         g
 
     /// The enumerated states of a problem and its scores θ for `weights` in the problem's sense (θ = −c for Minimise).
     let private statesAndScores (problem: Problem) (weights: float[]) =
-        if obj.ReferenceEquals(problem, null) then nullArg "problem"
+        if obj.ReferenceEquals(problem, null) then
+            nullArg "problem"
+
         Validate.length "weights" problem.Size weights
         Validate.allFinite "weights" weights
         Problem.states problem, Problem.toScores problem weights
@@ -146,6 +197,7 @@ module Exact =
     let gradientOf (problem: Problem) (tau: float) (weights: float[]) (loss: float[] -> float) : float[] =
         let states, theta = statesAndScores problem weights
         let g = gradient tau states theta loss
+
         match problem.Sense with
         | Maximise -> g
         | Minimise -> Array.map (fun x -> -x) g

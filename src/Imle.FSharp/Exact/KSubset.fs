@@ -20,7 +20,10 @@ module KSubset =
     let private scaled (tau: float) (k: int) (theta: float[]) =
         Validate.positive "tau" tau
         Validate.allFinite "theta" theta
-        if theta.Length = 0 then invalidArg "theta" "theta must have at least one entry (m >= 1); got an empty array."
+
+        if theta.Length = 0 then
+            invalidArg "theta" "theta must have at least one entry (m >= 1); got an empty array."
+
         Validate.intInRange "k" 1 theta.Length k
         theta |> Array.map (fun t -> t / tau)
 
@@ -29,10 +32,13 @@ module KSubset =
         let m = a.Length
         let b = Array.init (m + 1) (fun _ -> Array.create (k + 1) Double.NegativeInfinity)
         b.[m].[0] <- 0.0
+
         for i in m - 1 .. -1 .. 0 do
             b.[i].[0] <- 0.0
+
             for j in 1 .. min k (m - i) do
                 b.[i].[j] <- logAdd b.[i + 1].[j] (a.[i] + b.[i + 1].[j - 1])
+
         b
 
     /// Forward table F.[i].[j] = log e_j(a_0, …, a_{i−1}) for i in 0..m and j in 0..k.
@@ -40,10 +46,13 @@ module KSubset =
         let m = a.Length
         let f = Array.init (m + 1) (fun _ -> Array.create (k + 1) Double.NegativeInfinity)
         f.[0].[0] <- 0.0
-        for i in 1 .. m do
+
+        for i in 1..m do
             f.[i].[0] <- 0.0
+
             for j in 1 .. min k i do
                 f.[i].[j] <- logAdd f.[i - 1].[j] (a.[i - 1] + f.[i - 1].[j - 1])
+
         f
 
     /// log Z(θ) = log Σ_{|z| = k} exp(⟨z, θ⟩/τ) = log e_k(exp(θ_1/τ), …, exp(θ_m/τ)), in O(m·k) time and O(k) memory.
@@ -52,10 +61,12 @@ module KSubset =
         let a = scaled tau k theta
         let row = Array.create (k + 1) Double.NegativeInfinity
         row.[0] <- 0.0
+
         for i in 0 .. a.Length - 1 do
             // Descending j so that row.[j − 1] still holds the previous prefix's value.
             for j in min k (i + 1) .. -1 .. 1 do
                 row.[j] <- logAdd row.[j] (a.[i] + row.[j - 1])
+
         row.[k]
 
     /// The marginals μ_i = p(z_i = 1) by forward-backward over the log elementary symmetric polynomials:
@@ -66,11 +77,16 @@ module KSubset =
         let f = forward a k
         let b = backward a k
         let logZ = b.[0].[k]
+
         Array.init m (fun i ->
             let mutable acc = 0.0
+
             for j in 0 .. k - 1 do
                 let x = f.[i].[j] + a.[i] + b.[i + 1].[k - 1 - j]
-                if not (Double.IsNegativeInfinity x) then acc <- acc + exp (x - logZ)
+
+                if not (Double.IsNegativeInfinity x) then
+                    acc <- acc + exp (x - logZ)
+
             min 1.0 (max 0.0 acc))
 
     /// One exact draw z ~ p(z; θ): a binary vector with exactly k ones, sampled sequentially with
@@ -78,12 +94,16 @@ module KSubset =
     /// until all k ones are placed. O(m·k).
     let sample (tau: float) (k: int) (rng: Random) (theta: float[]) : float[] =
         let a = scaled tau k theta
-        if isNull rng then nullArg "rng"
+
+        if isNull rng then
+            nullArg "rng"
+
         let m = a.Length
         let b = backward a k
         let z = Array.zeroCreate m
         let mutable remaining = k
         let mutable i = 0
+
         while remaining > 0 && i < m do
             if m - i = remaining then
                 // Every remaining coordinate must be taken.
@@ -91,10 +111,13 @@ module KSubset =
                 remaining <- remaining - 1
             else
                 let p = exp (a.[i] + b.[i + 1].[remaining - 1] - b.[i].[remaining])
+
                 if rng.NextDouble() < p then
                     z.[i] <- 1.0
                     remaining <- remaining - 1
+
             i <- i + 1
+
         z
 
     /// log p(z; θ) = ⟨z, θ⟩/τ − log Z(θ) for a binary z of length m. A binary z whose number of ones is not k lies
@@ -104,9 +127,14 @@ module KSubset =
         let logZ = logPartition tau k theta
         Validate.length "z" theta.Length z
         Validate.binary "z" z
-        if Array.sum z <> float k then Double.NegativeInfinity
+
+        if Array.sum z <> float k then
+            Double.NegativeInfinity
         else
             let mutable acc = 0.0
+
             for i in 0 .. z.Length - 1 do
-                if z.[i] = 1.0 then acc <- acc + theta.[i] / tau
+                if z.[i] = 1.0 then
+                    acc <- acc + theta.[i] / tau
+
             acc - logZ

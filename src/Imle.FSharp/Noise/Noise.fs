@@ -48,8 +48,12 @@ module Noise =
             Validate.intAtLeast "terms (s)" 1 terms
         | Normal sigma -> Validate.positive "sigma" sigma
         | Custom(name, sample) ->
-            if String.IsNullOrWhiteSpace name then invalidArg "name" "A custom noise needs a non-empty name."
-            if obj.ReferenceEquals(sample, null) then nullArg "sample"
+            if String.IsNullOrWhiteSpace name then
+                invalidArg "name" "A custom noise needs a non-empty name."
+
+            if obj.ReferenceEquals(sample, null) then
+                nullArg "sample"
+
         noise
 
     /// A short human-readable description, e.g. "SoG(κ=5, τ=1, s=10)".
@@ -63,22 +67,27 @@ module Noise =
         | Custom(name, _) -> name
 
     /// The harmonic number H_s = Σ_{i=1..s} 1/i (internal, as `eulerGamma`).
-    let internal harmonic (s: int) = Seq.sum (seq { for i in 1..s -> 1.0 / float i })
+    let internal harmonic (s: int) =
+        Seq.sum (seq { for i in 1..s -> 1.0 / float i })
 
     /// Σ_{i=1..s} 1/i².
-    let private inverseSquares (s: int) = Seq.sum (seq { for i in 1..s -> 1.0 / (float i * float i) })
+    let private inverseSquares (s: int) =
+        Seq.sum (seq { for i in 1..s -> 1.0 / (float i * float i) })
 
     /// One Sum-of-Gamma draw before the −log s / mean shift and the τ/κ scale: Σ_{i=1..s} Gamma(1/κ, κ/i).
     let private gammaSum (kappa: float) (terms: int) (rng: Random) =
         let mutable acc = 0.0
+
         for i in 1..terms do
             acc <- acc + Sampling.gamma (1.0 / kappa) (kappa / float i) rng
+
         acc
 
     /// Fills `into` with i.i.d. draws of the noise. Validates the noise first.
     let sampleInto (noise: Noise) (rng: Random) (into: float[]) : unit =
         validate noise |> ignore
         Validate.notNull "into" into
+
         match noise with
         | Zero -> Array.fill into 0 into.Length 0.0
         | Gumbel tau ->
@@ -89,19 +98,25 @@ module Noise =
                 into.[j] <- sigma * Sampling.standardNormal rng
         | SumOfGamma(kappa, tau, terms) ->
             let shift = log (float terms)
+
             for j in 0 .. into.Length - 1 do
                 into.[j] <- tau / kappa * (gammaSum kappa terms rng - shift)
         | SumOfGammaCorrected(kappa, tau, terms) ->
             let shift = harmonic terms - eulerGamma
-            let tailSd = sqrt (max 0.0 (kappa * (Math.PI * Math.PI / 6.0 - inverseSquares terms)))
+
+            let tailSd =
+                sqrt (max 0.0 (kappa * (Math.PI * Math.PI / 6.0 - inverseSquares terms)))
+
             for j in 0 .. into.Length - 1 do
                 let tail = tailSd * Sampling.standardNormal rng
                 into.[j] <- tau / kappa * (gammaSum kappa terms rng - shift + tail)
         | Custom(name, sample) ->
             for j in 0 .. into.Length - 1 do
                 let v = sample rng
+
                 if not (Validate.isFinite v) then
                     invalidOp (sprintf "Custom noise '%s' returned a non-finite value %g." name v)
+
                 into.[j] <- v
 
     /// `count` i.i.d. draws of the noise, as a new array.

@@ -85,14 +85,21 @@ type Problem =
 
     /// With another name.
     member this.WithName(name: string) =
-        if String.IsNullOrWhiteSpace name then invalidArg "name" "name must be a non-empty string."
+        if String.IsNullOrWhiteSpace name then
+            invalidArg "name" "name must be a non-empty string."
+
         { this with name = name }
 
     /// With another MAP oracle (weights in the problem's sense → state): the problem becomes user-defined, so every
     /// backend calls this oracle (and checks its output against the feasibility test, which is kept).
     member this.WithSolver(solve: float[] -> float[]) =
-        if obj.ReferenceEquals(solve, null) then nullArg "solve"
-        { this with solve = solve; solveSpan = None; kind = UserDefined }
+        if obj.ReferenceEquals(solve, null) then
+            nullArg "solve"
+
+        { this with
+            solve = solve
+            solveSpan = None
+            kind = UserDefined }
 
 /// Constructors for ready-made problems and functions over problems.
 [<RequireQualifiedAccess>]
@@ -100,17 +107,34 @@ module Problem =
 
     let private validateShape (shape: int[]) =
         Validate.notNull "shape" shape
-        if shape.Length = 0 then invalidArg "shape" "shape must have at least one dimension."
-        shape |> Array.iteri (fun i d -> if d < 1 then invalidArg "shape" (sprintf "shape[%d] must be >= 1; got %d." i d))
+
+        if shape.Length = 0 then
+            invalidArg "shape" "shape must have at least one dimension."
+
+        shape
+        |> Array.iteri (fun i d ->
+            if d < 1 then
+                invalidArg "shape" (sprintf "shape[%d] must be >= 1; got %d." i d))
 
     /// A problem from a user's MAP function. `solve` receives the weights (scores for Maximise, costs for
     /// Minimise) and must return a binary state of the same size; `Problem.solve` checks that it does.
     let create (name: string) (shape: int[]) (sense: Sense) (solve: float[] -> float[]) : Problem =
-        if String.IsNullOrWhiteSpace name then invalidArg "name" "name must be a non-empty string."
+        if String.IsNullOrWhiteSpace name then
+            invalidArg "name" "name must be a non-empty string."
+
         validateShape shape
-        if obj.ReferenceEquals(solve, null) then nullArg "solve"
-        { name = name; shape = Array.copy shape; sense = sense; solve = solve; solveSpan = None; kind = UserDefined
-          enumerate = None; isFeasible = None }
+
+        if obj.ReferenceEquals(solve, null) then
+            nullArg "solve"
+
+        { name = name
+          shape = Array.copy shape
+          sense = sense
+          solve = solve
+          solveSpan = None
+          kind = UserDefined
+          enumerate = None
+          isFeasible = None }
 
     /// The array form of a span solver: a fresh state array per call.
     let private arraySolver (shape: int[]) (solve: SpanSolver) (w: float[]) =
@@ -120,19 +144,24 @@ module Problem =
 
     /// A problem from a user's span-based MAP function (no allocation per call; rows of a batch are solved in place).
     let createSpan (name: string) (shape: int[]) (sense: Sense) (solve: SpanSolver) : Problem =
-        if isNull solve then nullArg "solve"
-        { create name shape sense (arraySolver shape solve) with solveSpan = Some solve }
+        if isNull solve then
+            nullArg "solve"
+
+        { create name shape sense (arraySolver shape solve) with
+            solveSpan = Some solve }
 
     /// Adds an enumeration of the state space (enables exact quantities and the score-function estimator).
     let withEnumeration (enumerate: unit -> float[][]) (problem: Problem) : Problem =
-        { problem with enumerate = Some enumerate }
+        { problem with
+            enumerate = Some enumerate }
 
     /// Replaces the MAP oracle: the problem becomes user-defined (see `Problem.WithSolver`).
     let withSolver (solve: float[] -> float[]) (problem: Problem) : Problem = problem.WithSolver solve
 
     /// Adds a feasibility check used to validate solver output.
     let withFeasibility (isFeasible: float[] -> bool) (problem: Problem) : Problem =
-        { problem with isFeasible = Some isFeasible }
+        { problem with
+            isFeasible = Some isFeasible }
 
     /// Scores θ for weights w in the problem's sense: θ = w for Maximise, θ = −w for Minimise.
     let toScores (problem: Problem) (weights: float[]) : float[] =
@@ -144,24 +173,40 @@ module Problem =
     let ofScores (problem: Problem) (scores: float[]) : float[] = toScores problem scores
 
     /// The objective ⟨z, w⟩ of a state under weights in the problem's own sense.
-    let objective (weights: float[]) (state: float[]) : float = Array.fold2 (fun s w z -> s + w * z) 0.0 weights state
+    let objective (weights: float[]) (state: float[]) : float =
+        Array.fold2 (fun s w z -> s + w * z) 0.0 weights state
 
     /// Checks that a solver's output is a binary, feasible state of the right size; raises InvalidOperationException
     /// naming the problem otherwise.
     let checkState (problem: Problem) (state: float[]) : float[] =
         if isNull state then
             invalidOp (sprintf "The solver of problem '%s' returned null instead of a state." problem.Name)
+
         if state.Length <> problem.Size then
-            invalidOp (sprintf "The solver of problem '%s' returned a state of length %d; expected %d (shape %A)."
-                           problem.Name state.Length problem.Size problem.Shape)
+            invalidOp (
+                sprintf
+                    "The solver of problem '%s' returned a state of length %d; expected %d (shape %A)."
+                    problem.Name
+                    state.Length
+                    problem.Size
+                    problem.Shape
+            )
+
         for i in 0 .. state.Length - 1 do
             if state.[i] <> 0.0 && state.[i] <> 1.0 then
-                invalidOp (sprintf "The solver of problem '%s' returned a non-binary state: entry %d is %g (allowed: 0 or 1)."
-                               problem.Name i state.[i])
+                invalidOp (
+                    sprintf
+                        "The solver of problem '%s' returned a non-binary state: entry %d is %g (allowed: 0 or 1)."
+                        problem.Name
+                        i
+                        state.[i]
+                )
+
         match problem.IsFeasible with
         | Some isFeasible when not (isFeasible state) ->
             invalidOp (sprintf "The solver of problem '%s' returned a state outside the feasible set C." problem.Name)
         | _ -> ()
+
         state
 
     /// MAP in the problem's own sense: validates the weights (length, finite), calls the oracle, checks its output.
@@ -178,7 +223,11 @@ module Problem =
         match problem.Enumerate with
         | Some enumerate -> enumerate ()
         | None ->
-            invalidOp (sprintf "Problem '%s' has no enumeration of its states; exact quantities need a small, enumerable problem (categorical, k-subset, small grids) or Problem.withEnumeration." problem.Name)
+            invalidOp (
+                sprintf
+                    "Problem '%s' has no enumeration of its states; exact quantities need a small, enumerable problem (categorical, k-subset, small grids) or Problem.withEnumeration."
+                    problem.Name
+            )
 
     // ----- ready-made problems ---------------------------------------------------------------------------------------
 
@@ -186,21 +235,29 @@ module Problem =
     let kSubsets (m: int) (k: int) : float[][] =
         let result = ResizeArray()
         let chosen = Array.zeroCreate k
+
         let rec go start depth =
             if depth = k then
                 let z = Array.zeroCreate m
-                for i in chosen do z.[i] <- 1.0
+
+                for i in chosen do
+                    z.[i] <- 1.0
+
                 result.Add z
             else
                 for i in start .. m - (k - depth) do
                     chosen.[depth] <- i
                     go (i + 1) (depth + 1)
+
         go 0 0
         result.ToArray()
 
     let private choose (n: int) (k: int) =
         let mutable r = 1.0
-        for i in 1..k do r <- r * float (n - k + i) / float i
+
+        for i in 1..k do
+            r <- r * float (n - k + i) / float i
+
         r
 
     let private hasExactly (k: int) (state: float[]) = Array.sum state = float k
@@ -209,22 +266,41 @@ module Problem =
     /// solver), with its family tag, enumeration (if small) and feasibility test.
     let private readyMade name (shape: int[]) sense kind (span: SpanSolver) enumerate isFeasible : Problem =
         { create name shape sense (arraySolver shape span) with
-            solveSpan = Some span; kind = kind; enumerate = enumerate; isFeasible = Some isFeasible }
+            solveSpan = Some span
+            kind = kind
+            enumerate = enumerate
+            isFeasible = Some isFeasible }
 
     /// Categorical distribution over m classes (Example 1): one-hot states, MAP = argmax. Enumerable.
     let categorical (m: int) : Problem =
         Validate.intAtLeast "m" 1 m
-        readyMade (sprintf "categorical(m=%d)" m) [| m |] Maximise CategoricalKind
-            (SpanSolver(fun w z -> Argmax.solveInto (w, z))) (Some(fun () -> kSubsets m 1)) (hasExactly 1)
+
+        readyMade
+            (sprintf "categorical(m=%d)" m)
+            [| m |]
+            Maximise
+            CategoricalKind
+            (SpanSolver(fun w z -> Argmax.solveInto (w, z)))
+            (Some(fun () -> kSubsets m 1))
+            (hasExactly 1)
 
     /// k-subsets of m items (Example 2): exactly k ones, MAP = top-k (ties to the lower index). Enumerable when
     /// C(m, k) ≤ 200,000; exact quantities for larger m use the dynamic programme in `KSubset`.
     let kSubset (m: int) (k: int) : Problem =
         Validate.intAtLeast "m" 1 m
         Validate.intInRange "k" 1 m k
-        readyMade (sprintf "k-subset(m=%d, k=%d)" m k) [| m |] Maximise (KSubsetKind k)
+
+        readyMade
+            (sprintf "k-subset(m=%d, k=%d)" m k)
+            [| m |]
+            Maximise
+            (KSubsetKind k)
             (SpanSolver(fun w z -> TopK.solveInto (k, w, z)))
-            (if choose m k <= 200000.0 then Some(fun () -> kSubsets m k) else None) (hasExactly k)
+            (if choose m k <= 200000.0 then
+                 Some(fun () -> kSubsets m k)
+             else
+                 None)
+            (hasExactly k)
 
     /// Simple paths of a grid graph from the top-left to the bottom-right cell, by depth-first search
     /// (only for small grids: the count grows exponentially).
@@ -232,17 +308,22 @@ module Problem =
         let result = ResizeArray()
         let visited = Array.zeroCreate (rows * cols)
         let moves = GridShortestPath.moves neighbourhood
+
         let rec go r c =
             let v = r * cols + c
             visited.[v] <- true
+
             if r = rows - 1 && c = cols - 1 then
                 result.Add(Array.map (fun b -> if b then 1.0 else 0.0) visited)
             else
                 for (dr, dc) in moves do
                     let r2, c2 = r + dr, c + dc
+
                     if r2 >= 0 && r2 < rows && c2 >= 0 && c2 < cols && not visited.[r2 * cols + c2] then
                         go r2 c2
+
             visited.[v] <- false
+
         go 0 0
         result.ToArray()
 
@@ -250,28 +331,53 @@ module Problem =
     /// cell, moving to 4 or 8 neighbours; the state is the path's cells as an indicator matrix. Minimises cost.
     /// Dijkstra needs non-negative costs; perturbed costs can fall below 0, and `negativeCosts` says what happens then
     /// (only to maps that have a negative cost; others are solved as they are). Enumerable for grids of at most 9 cells.
-    let gridShortestPathWith (negativeCosts: NegativeCosts) (rows: int) (cols: int) (neighbourhood: Neighbourhood) : Problem =
+    let gridShortestPathWith
+        (negativeCosts: NegativeCosts)
+        (rows: int)
+        (cols: int)
+        (neighbourhood: Neighbourhood)
+        : Problem =
         Validate.intAtLeast "rows" 1 rows
         Validate.intAtLeast "cols" 1 cols
+
         let solve =
             SpanSolver(fun w z ->
                 // Negative costs are rare, so check first and copy only then.
                 let mutable lowest = 0.0
+
                 for i in 0 .. w.Length - 1 do
-                    if w.[i] < lowest then lowest <- w.[i]
+                    if w.[i] < lowest then
+                        lowest <- w.[i]
+
                 if lowest < 0.0 then
                     let adjusted = Array.zeroCreate w.Length
+
                     for i in 0 .. w.Length - 1 do
                         adjusted.[i] <-
                             match negativeCosts with
                             | ClampToZero -> max 0.0 w.[i]
                             | ShiftToZero -> w.[i] - lowest
-                    GridShortestPath.solveInto (rows, cols, neighbourhood, ReadOnlySpan adjusted, z) |> ignore
+
+                    GridShortestPath.solveInto (rows, cols, neighbourhood, ReadOnlySpan adjusted, z)
+                    |> ignore
                 else
                     GridShortestPath.solveInto (rows, cols, neighbourhood, w, z) |> ignore)
-        let policy = match negativeCosts with ClampToZero -> "" | ShiftToZero -> ", shift"
-        readyMade (sprintf "grid-shortest-path(%dx%d, %A%s)" rows cols neighbourhood policy) [| rows; cols |] Minimise GridPathKind solve
-            (if rows * cols <= 9 then Some(fun () -> gridPaths rows cols neighbourhood) else None)
+
+        let policy =
+            match negativeCosts with
+            | ClampToZero -> ""
+            | ShiftToZero -> ", shift"
+
+        readyMade
+            (sprintf "grid-shortest-path(%dx%d, %A%s)" rows cols neighbourhood policy)
+            [| rows; cols |]
+            Minimise
+            GridPathKind
+            solve
+            (if rows * cols <= 9 then
+                 Some(fun () -> gridPaths rows cols neighbourhood)
+             else
+                 None)
             (GridShortestPath.isPath rows cols neighbourhood)
 
     /// `gridShortestPathWith ClampToZero`: negative costs are clamped to 0 (blackbox-backprop's convention).
@@ -285,48 +391,94 @@ module Problem =
         Validate.intAtLeast "n" 1 n
         Validate.intAtLeast "m" 1 m
         Validate.atLeast "gap" 0.0 gap
-        readyMade (sprintf "alignment(%dx%d, gap=%g)" n m gap) [| n; m |] Maximise AlignmentKind
-            (SpanSolver(fun w z -> Alignment.solveInto (n, m, gap, w, z) |> ignore)) None (Alignment.isAlignment n m)
+
+        readyMade
+            (sprintf "alignment(%dx%d, gap=%g)" n m gap)
+            [| n; m |]
+            Maximise
+            AlignmentKind
+            (SpanSolver(fun w z -> Alignment.solveInto (n, m, gap, w, z) |> ignore))
+            None
+            (Alignment.isAlignment n m)
 
     /// Minimum-cost bipartite matching (Hungarian): every one of `rows` left nodes to a distinct one of `cols` ≥ rows
     /// right nodes; the state is the assignment indicator matrix. Minimises cost.
     let matching (rows: int) (cols: int) : Problem =
         Validate.intAtLeast "rows" 1 rows
         Validate.intInRange "cols" rows Int32.MaxValue cols
-        readyMade (sprintf "matching(%dx%d)" rows cols) [| rows; cols |] Minimise MatchingKind
-            (SpanSolver(fun w z -> Matching.solveInto (rows, cols, w, z) |> ignore)) None (Matching.isMatching rows cols)
+
+        readyMade
+            (sprintf "matching(%dx%d)" rows cols)
+            [| rows; cols |]
+            Minimise
+            MatchingKind
+            (SpanSolver(fun w z -> Matching.solveInto (rows, cols, w, z) |> ignore))
+            None
+            (Matching.isMatching rows cols)
 
     /// Minimum spanning tree (Kruskal) of a connected graph with `nodes` nodes and the given edges; the state is the
     /// indicator over edges. Minimises total edge cost.
     let spanningTree (nodes: int) (edges: (int * int)[]) : Problem =
         Validate.intAtLeast "nodes" 1 nodes
         Validate.notNull "edges" edges
-        edges |> Array.iteri (fun i (u, v) ->
+
+        edges
+        |> Array.iteri (fun i (u, v) ->
             if u < 0 || u >= nodes || v < 0 || v >= nodes then
                 invalidArg "edges" (sprintf "edges[%d] = (%d, %d) names a node outside [0, %d)." i u v nodes))
+
         let edges = Array.copy edges
-        readyMade (sprintf "spanning-tree(%d nodes, %d edges)" nodes edges.Length) [| edges.Length |] Minimise SpanningTreeKind
-            (SpanSolver(fun w z -> SpanningTree.solveInto (nodes, edges, w, z) |> ignore)) None (SpanningTree.isSpanningTree nodes edges)
+
+        readyMade
+            (sprintf "spanning-tree(%d nodes, %d edges)" nodes edges.Length)
+            [| edges.Length |]
+            Minimise
+            SpanningTreeKind
+            (SpanSolver(fun w z -> SpanningTree.solveInto (nodes, edges, w, z) |> ignore))
+            None
+            (SpanningTree.isSpanningTree nodes edges)
 
     /// 0/1 knapsack: maximise Σ z·value subject to Σ z·itemWeight ≤ capacity (integer weights, dynamic programming).
     let knapsack (itemWeights: int[]) (capacity: int) : Problem =
         Validate.notNull "itemWeights" itemWeights
-        if itemWeights.Length = 0 then invalidArg "itemWeights" "itemWeights must name at least one item."
-        itemWeights |> Array.iteri (fun i w -> if w < 0 then invalidArg "itemWeights" (sprintf "itemWeights[%d] must be >= 0; got %d." i w))
+
+        if itemWeights.Length = 0 then
+            invalidArg "itemWeights" "itemWeights must name at least one item."
+
+        itemWeights
+        |> Array.iteri (fun i w ->
+            if w < 0 then
+                invalidArg "itemWeights" (sprintf "itemWeights[%d] must be >= 0; got %d." i w))
+
         Validate.intAtLeast "capacity" 0 capacity
         let itemWeights = Array.copy itemWeights
-        readyMade (sprintf "knapsack(%d items, capacity %d)" itemWeights.Length capacity) [| itemWeights.Length |] Maximise KnapsackKind
-            (SpanSolver(fun w z -> Knapsack.solveInto (itemWeights, capacity, w, z) |> ignore)) None
+
+        readyMade
+            (sprintf "knapsack(%d items, capacity %d)" itemWeights.Length capacity)
+            [| itemWeights.Length |]
+            Maximise
+            KnapsackKind
+            (SpanSolver(fun w z -> Knapsack.solveInto (itemWeights, capacity, w, z) |> ignore))
+            None
             (fun z -> Array.fold2 (fun s w x -> s + float w * x) 0.0 itemWeights z <= float capacity)
 
     /// Shortest source–sink path in a directed acyclic graph with arc costs of any sign (dynamic programming in
     /// topological order, `DagShortestPath`; exact for negative costs, unlike Dijkstra); the state is the indicator
     /// over the DAG's arcs. Minimises cost. Enumerable when the DAG has at most 200,000 paths.
     let dagShortestPath (dag: Dag) : Problem =
-        if isNull (box dag) then nullArg "dag"
-        readyMade (sprintf "dag-shortest-path(%d nodes, %d arcs)" dag.Nodes dag.ArcCount) [| dag.ArcCount |] Minimise DagPathKind
+        if isNull (box dag) then
+            nullArg "dag"
+
+        readyMade
+            (sprintf "dag-shortest-path(%d nodes, %d arcs)" dag.Nodes dag.ArcCount)
+            [| dag.ArcCount |]
+            Minimise
+            DagPathKind
             (SpanSolver(fun w z -> DagShortestPath.solveInto (dag, w, z) |> ignore))
-            (if DagShortestPath.pathCount dag <= 200000.0 then Some(fun () -> DagShortestPath.paths 200000 dag) else None)
+            (if DagShortestPath.pathCount dag <= 200000.0 then
+                 Some(fun () -> DagShortestPath.paths 200000 dag)
+             else
+                 None)
             (DagShortestPath.isPath dag)
 
     /// PyEPO's shortest-path problem: the rows×cols grid network (`DagShortestPath.gridArcs`, PyEPO's arc order; 40
@@ -339,7 +491,15 @@ module Problem =
     /// (`HeldKarp.edges`). Minimises tour cost. Enumerable for at most 9 cities.
     let travellingSalesperson (cities: int) : Problem =
         Validate.intInRange "cities" 3 HeldKarp.maxCities cities
-        readyMade (sprintf "tsp(%d cities)" cities) [| cities * (cities - 1) / 2 |] Minimise TourKind
+
+        readyMade
+            (sprintf "tsp(%d cities)" cities)
+            [| cities * (cities - 1) / 2 |]
+            Minimise
+            TourKind
             (SpanSolver(fun w z -> HeldKarp.solveInto (cities, w, z) |> ignore))
-            (if cities <= 9 then Some(fun () -> HeldKarp.tours cities) else None)
+            (if cities <= 9 then
+                 Some(fun () -> HeldKarp.tours cities)
+             else
+                 None)
             (HeldKarp.isTour cities)

@@ -14,8 +14,10 @@ module Alignment =
     // Traceback moves.
     [<Literal>]
     let private Diagonal = 0uy
+
     [<Literal>]
     let private SkipFirst = 1uy
+
     [<Literal>]
     let private SkipSecond = 2uy
 
@@ -23,8 +25,10 @@ module Alignment =
         Validate.intAtLeast "n" 0 n
         Validate.intAtLeast "m" 0 m
         Validate.atLeast "gap" 0.0 gap
+
         if int64 (n + 1) * int64 (m + 1) > int64 Array.MaxLength then
             invalidArg "m" (sprintf "(n+1)*(m+1) must be at most %d; got n=%d, m=%d." Array.MaxLength n m)
+
         Validate.spanLength "scores" (n * m) "n*m" scoresLength
 
     /// Writes an optimal alignment (the n×m indicator of aligned pairs, row-major) into `state` and returns the optimal
@@ -39,32 +43,41 @@ module Alignment =
         let cells = (n + 1) * w
         let table = ArrayPool<float>.Shared.Rent cells
         let moves = ArrayPool<byte>.Shared.Rent cells
+
         try
             table.[0] <- 0.0
-            for j in 1 .. m do
+
+            for j in 1..m do
                 table.[j] <- -gap * float j
                 moves.[j] <- SkipSecond
-            for i in 1 .. n do
+
+            for i in 1..n do
                 let row = i * w
                 table.[row] <- -gap * float i
                 moves.[row] <- SkipFirst
-                for j in 1 .. m do
+
+                for j in 1..m do
                     let diagonal = table.[row - w + j - 1] + scores.[(i - 1) * m + j - 1]
                     let up = table.[row - w + j] - gap
                     let left = table.[row + j - 1] - gap
                     let mutable best = diagonal
                     let mutable move = Diagonal
+
                     if up > best then
                         best <- up
                         move <- SkipFirst
+
                     if left > best then
                         best <- left
                         move <- SkipSecond
+
                     table.[row + j] <- best
                     moves.[row + j] <- move
+
             state.Clear()
             let mutable i = n
             let mutable j = m
+
             while i > 0 || j > 0 do
                 match moves.[i * w + j] with
                 | Diagonal ->
@@ -73,6 +86,7 @@ module Alignment =
                     j <- j - 1
                 | SkipFirst -> i <- i - 1
                 | _ -> j <- j - 1
+
             table.[n * w + m]
         finally
             ArrayPool<byte>.Shared.Return moves
@@ -93,18 +107,22 @@ module Alignment =
         Validate.spanEntries "scores" AnyFinite (ReadOnlySpan scores)
         let w = m + 1
         let rows = ArrayPool<float>.Shared.Rent(2 * w)
+
         try
-            for j in 0 .. m do
+            for j in 0..m do
                 rows.[j] <- -gap * float j
-            for i in 1 .. n do
+
+            for i in 1..n do
                 let cur = (i &&& 1) * w
                 let prev = w - cur
                 rows.[cur] <- -gap * float i
-                for j in 1 .. m do
+
+                for j in 1..m do
                     let diagonal = rows.[prev + j - 1] + scores.[(i - 1) * m + j - 1]
                     let up = rows.[prev + j] - gap
                     let left = rows.[cur + j - 1] - gap
                     rows.[cur + j] <- max diagonal (max up left)
+
             rows.[(n &&& 1) * w + m]
         finally
             ArrayPool<float>.Shared.Return rows
@@ -118,15 +136,26 @@ module Alignment =
         let mutable ok = true
         let mutable lastJ = -1
         let mutable i = 0
+
         while ok && i < n do
             let mutable inRow = 0
+
             for j in 0 .. m - 1 do
                 let z = state.[i * m + j]
+
                 if z = 1.0 then
                     inRow <- inRow + 1
-                    if j <= lastJ then ok <- false
+
+                    if j <= lastJ then
+                        ok <- false
+
                     lastJ <- j
-                elif z <> 0.0 then ok <- false
-            if inRow > 1 then ok <- false
+                elif z <> 0.0 then
+                    ok <- false
+
+            if inRow > 1 then
+                ok <- false
+
             i <- i + 1
+
         ok

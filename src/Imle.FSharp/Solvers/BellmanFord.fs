@@ -20,7 +20,9 @@ module BellmanFord =
     /// finite entry per arc. Raises ArgumentException naming `costs` for a negative cycle reachable from the source
     /// (message lists the cycle), naming `sink` when the sink is unreachable. Ties: the first arc in the list that
     /// strictly improves a distance in the first round that finds it is kept.
-    let solveInto (nodes: int, arcs: (int * int)[], source: int, sink: int, costs: ReadOnlySpan<float>, state: Span<float>) : float =
+    let solveInto
+        (nodes: int, arcs: (int * int)[], source: int, sink: int, costs: ReadOnlySpan<float>, state: Span<float>)
+        : float =
         check nodes arcs source sink
         let m = arcs.Length
         Validate.span "costs" m "one entry per arc" AnyFinite costs
@@ -31,47 +33,77 @@ module BellmanFord =
         let mutable round = 0
         let mutable changed = true
         let mutable lastChanged = -1
+
         while changed && round < nodes do
             changed <- false
+
             for i in 0 .. m - 1 do
                 let u, v = arcs.[i]
                 let d = dist.[u]
+
                 if not (Double.IsPositiveInfinity d) then
                     let candidate = d + costs.[i]
+
                     if candidate < dist.[v] then
                         dist.[v] <- candidate
                         via.[v] <- i
                         changed <- true
                         lastChanged <- v
+
             round <- round + 1
+
         if changed then
             // A change in round |V| means a negative cycle: walk |V| predecessor steps back to land on it, then list it.
-            let step v = if via.[v] < 0 then -1 else fst arcs.[via.[v]]
+            let step v =
+                if via.[v] < 0 then -1 else fst arcs.[via.[v]]
+
             let mutable v = lastChanged
-            for _ in 1 .. nodes do if v >= 0 then v <- step v
+
+            for _ in 1..nodes do
+                if v >= 0 then
+                    v <- step v
+
             let cycle = ResizeArray<int>()
+
             if v >= 0 then
                 cycle.Add v
                 let mutable w = step v
+
                 while w >= 0 && w <> v && cycle.Count <= nodes do
                     cycle.Add w
                     w <- step w
+
                 cycle.Reverse()
+
             let described =
                 if cycle.Count >= 2 then
                     let mutable total = 0.0
-                    for x in cycle do total <- total + costs.[via.[x]]
+
+                    for x in cycle do
+                        total <- total + costs.[via.[x]]
+
                     sprintf ": %s (total cost %g)" (String.Join(" -> ", Seq.append cycle [ cycle.[0] ])) total
-                else ""
-            invalidArg "costs" (sprintf "the costs contain a negative cycle reachable from source %d%s; shortest paths are undefined." source described)
+                else
+                    ""
+
+            invalidArg
+                "costs"
+                (sprintf
+                    "the costs contain a negative cycle reachable from source %d%s; shortest paths are undefined."
+                    source
+                    described)
+
         if Double.IsPositiveInfinity dist.[sink] then
             invalidArg "sink" (sprintf "sink %d cannot be reached from source %d." sink source)
+
         state.Clear()
         let mutable v = sink
+
         while v <> source do
             let i = via.[v]
             state.[i] <- 1.0
             v <- fst arcs.[i]
+
         dist.[sink]
 
     /// A shortest source–sink path as a new arc-indicator array. See `solveInto`.

@@ -33,6 +33,7 @@ module GridShortestPath =
     let private checkDimensions (rows: int) (cols: int) =
         Validate.intAtLeast "rows" 1 rows
         Validate.intAtLeast "cols" 1 cols
+
         if int64 rows * int64 cols > int64 (Array.MaxLength / 3) then
             invalidArg "cols" (sprintf "rows*cols must be at most %d; got %d*%d." (Array.MaxLength / 3) rows cols)
 
@@ -41,7 +42,9 @@ module GridShortestPath =
     /// with a binary heap over pooled arrays; ties are broken deterministically (cells are settled in order of
     /// (distance, row-major index), and a cell's predecessor changes only on a strict improvement).
     /// `costs` (rows×cols, row-major) must be finite and >= 0; `state` must have rows×cols entries.
-    let solveInto (rows: int, cols: int, neighbourhood: Neighbourhood, costs: ReadOnlySpan<float>, state: Span<float>) : float =
+    let solveInto
+        (rows: int, cols: int, neighbourhood: Neighbourhood, costs: ReadOnlySpan<float>, state: Span<float>)
+        : float =
         checkDimensions rows cols
         let v = rows * cols
         Validate.span "costs" v "rows*cols" (FiniteAtLeast(0.0, "Dijkstra needs non-negative costs")) costs
@@ -50,6 +53,7 @@ module GridShortestPath =
         let nMoves = moveCount neighbourhood
         let ints = ArrayPool<int>.Shared.Rent(3 * v)
         let dist = ArrayPool<float>.Shared.Rent v
+
         try
             // pred: predecessor on the best path found; heap: the heap of cells; pos: a cell's heap slot,
             // -1 when never reached, -2 once settled.
@@ -63,81 +67,111 @@ module GridShortestPath =
             pos.[0] <- 0
             let mutable size = 1
             let mutable finished = false
+
             while not finished && size > 0 do
                 // Pop the root: the unsettled cell of least (distance, index).
                 let u = heap.[0]
                 pos.[u] <- -2
                 size <- size - 1
+
                 if size > 0 then
                     let last = heap.[size]
                     let dl = dist.[last]
                     let mutable p = 0
                     let mutable moving = true
+
                     while moving do
                         let left = 2 * p + 1
-                        if left >= size then moving <- false
+
+                        if left >= size then
+                            moving <- false
                         else
                             let right = left + 1
                             let mutable child = left
+
                             if right < size then
                                 let a = heap.[left]
                                 let b = heap.[right]
                                 let da = dist.[a]
                                 let db = dist.[b]
-                                if db < da || (db = da && b < a) then child <- right
+
+                                if db < da || (db = da && b < a) then
+                                    child <- right
+
                             let cc = heap.[child]
                             let dc = dist.[cc]
+
                             if dc < dl || (dc = dl && cc < last) then
                                 heap.[p] <- cc
                                 pos.[cc] <- p
                                 p <- child
-                            else moving <- false
+                            else
+                                moving <- false
+
                     heap.[p] <- last
                     pos.[last] <- p
-                if u = target then finished <- true
+
+                if u = target then
+                    finished <- true
                 else
                     let du = dist.[u]
                     let r = u / cols
                     let c = u - r * cols
                     let interior = r > 0 && r < rows - 1 && c > 0 && c < cols - 1
+
                     for k in 0 .. nMoves - 1 do
                         let dr = rowSteps.[k]
                         let dc = colSteps.[k]
+
                         let inside =
-                            interior || (let r2 = r + dr in let c2 = c + dc in r2 >= 0 && r2 < rows && c2 >= 0 && c2 < cols)
+                            interior
+                            || (let r2 = r + dr in
+                                let c2 = c + dc in
+                                r2 >= 0 && r2 < rows && c2 >= 0 && c2 < cols)
+
                         if inside then
                             let w = u + dr * cols + dc
                             let pw = pos.[w]
+
                             if pw <> -2 then
                                 let nd = du + costs.[w]
                                 let mutable slot = -1
+
                                 if pw = -1 then
                                     slot <- size
                                     size <- size + 1
                                 elif nd < dist.[w] then
                                     slot <- pw
+
                                 if slot >= 0 then
                                     dist.[w] <- nd
                                     pred.[w] <- u
                                     // Sift up from the slot.
                                     let mutable p = slot
                                     let mutable moving = true
+
                                     while moving && p > 0 do
                                         let parent = (p - 1) >>> 1
                                         let q = heap.[parent]
                                         let dq = dist.[q]
+
                                         if nd < dq || (nd = dq && w < q) then
                                             heap.[p] <- q
                                             pos.[q] <- p
                                             p <- parent
-                                        else moving <- false
+                                        else
+                                            moving <- false
+
                                     heap.[p] <- w
                                     pos.[w] <- p
+
             state.Clear()
             let mutable x = target
+
             while x >= 0 do
                 state.[x] <- 1.0
                 x <- pred.[x]
+
             dist.[target]
         finally
             ArrayPool<float>.Shared.Return dist
@@ -162,12 +196,19 @@ module GridShortestPath =
         Validate.length "state" v state
         let mutable binary = true
         let mutable ones = 0
+
         for i in 0 .. v - 1 do
             let z = state.[i]
-            if z = 1.0 then ones <- ones + 1
-            elif z <> 0.0 then binary <- false
+
+            if z = 1.0 then
+                ones <- ones + 1
+            elif z <> 0.0 then
+                binary <- false
+
         let target = v - 1
-        if not binary || state.[0] <> 1.0 || state.[target] <> 1.0 then false
+
+        if not binary || state.[0] <> 1.0 || state.[target] <> 1.0 then
+            false
         else
             let nMoves = moveCount neighbourhood
             let visited = Array.zeroCreate<bool> v
@@ -178,12 +219,15 @@ module GridShortestPath =
             let mutable depth = 1
             let mutable found = false
             let mutable budget = 10_000_000
+
             while not found && depth > 0 && budget > 0 do
                 budget <- budget - 1
                 let top = depth - 1
                 let u = cells.[top]
+
                 if u = target then
-                    if depth = ones then found <- true
+                    if depth = ones then
+                        found <- true
                     else
                         // The end must be the last cell: backtrack.
                         visited.[u] <- false
@@ -192,20 +236,25 @@ module GridShortestPath =
                     let r = u / cols
                     let c = u - r * cols
                     let mutable pushed = false
+
                     while not pushed && nextMove.[top] < nMoves do
                         let k = nextMove.[top]
                         nextMove.[top] <- k + 1
                         let r2 = r + rowSteps.[k]
                         let c2 = c + colSteps.[k]
+
                         if r2 >= 0 && r2 < rows && c2 >= 0 && c2 < cols then
                             let w = r2 * cols + c2
+
                             if state.[w] = 1.0 && not visited.[w] then
                                 visited.[w] <- true
                                 cells.[depth] <- w
                                 nextMove.[depth] <- 0
                                 depth <- depth + 1
                                 pushed <- true
+
                     if not pushed then
                         visited.[u] <- false
                         depth <- depth - 1
+
             found

@@ -11,12 +11,24 @@ module Knapsack =
 
     let private checkItems (itemWeights: int[]) (capacity: int) =
         Validate.notNull "itemWeights" itemWeights
+
         for i in 0 .. itemWeights.Length - 1 do
             if itemWeights.[i] < 0 then
                 invalidArg "itemWeights" (sprintf "itemWeights[%d] must be >= 0; got %d." i itemWeights.[i])
+
         Validate.intAtLeast "capacity" 0 capacity
-        if capacity = Int32.MaxValue || int64 itemWeights.Length * (int64 capacity + 1L) > int64 Array.MaxLength then
-            invalidArg "capacity" (sprintf "items*(capacity+1) must be at most %d for the dynamic programme; got %d items and capacity %d." Array.MaxLength itemWeights.Length capacity)
+
+        if
+            capacity = Int32.MaxValue
+            || int64 itemWeights.Length * (int64 capacity + 1L) > int64 Array.MaxLength
+        then
+            invalidArg
+                "capacity"
+                (sprintf
+                    "items*(capacity+1) must be at most %d for the dynamic programme; got %d items and capacity %d."
+                    Array.MaxLength
+                    itemWeights.Length
+                    capacity)
 
     /// Writes an optimal choice of items into `state` and returns its total value. Dynamic programming over the
     /// capacity with a pooled traceback table of items×(capacity+1) bytes; an item is taken only when it strictly
@@ -30,29 +42,39 @@ module Knapsack =
         let w = capacity + 1
         let best = ArrayPool<float>.Shared.Rent w
         let keep = ArrayPool<byte>.Shared.Rent(max (n * w) 1)
+
         try
             // best.[c]: the best value of the items seen so far within capacity c.
             Array.Clear(best, 0, w)
             Array.Clear(keep, 0, n * w)
+
             for i in 0 .. n - 1 do
                 let v = values.[i]
                 let wi = itemWeights.[i]
+
                 if v > 0.0 && wi <= capacity then
                     let row = i * w
+
                     for c in capacity .. -1 .. wi do
                         let candidate = best.[c - wi] + v
+
                         if candidate > best.[c] then
                             best.[c] <- candidate
                             keep.[row + c] <- 1uy
+
             state.Clear()
             let mutable c = capacity
             let mutable total = 0.0
+
             for i in n - 1 .. -1 .. 0 do
                 if keep.[i * w + c] = 1uy then
                     state.[i] <- 1.0
                     c <- c - itemWeights.[i]
+
             for i in 0 .. n - 1 do
-                if state.[i] = 1.0 then total <- total + values.[i]
+                if state.[i] = 1.0 then
+                    total <- total + values.[i]
+
             total
         finally
             ArrayPool<byte>.Shared.Return keep

@@ -11,8 +11,16 @@ module Matching =
 
     let private checkDimensions (rows: int) (cols: int) =
         Validate.intAtLeast "rows" 0 rows
+
         if cols < rows then
-            raise (ArgumentOutOfRangeException("cols", cols, sprintf "cols must be >= rows = %d (every row needs a distinct column); got %d." rows cols))
+            raise (
+                ArgumentOutOfRangeException(
+                    "cols",
+                    cols,
+                    sprintf "cols must be >= rows = %d (every row needs a distinct column); got %d." rows cols
+                )
+            )
+
         if int64 rows * int64 cols > int64 Array.MaxLength || cols > Array.MaxLength / 3 then
             invalidArg "cols" (sprintf "rows*cols must be at most %d; got %d*%d." Array.MaxLength rows cols)
 
@@ -30,6 +38,7 @@ module Matching =
         // 1-based arrays as in the classic formulation; column 0 is a virtual column.
         let floats = ArrayPool<float>.Shared.Rent((n + 1) + 2 * (m + 1))
         let ints = ArrayPool<int>.Shared.Rent(3 * (m + 1))
+
         try
             let u = Span<float>(floats, 0, n + 1)
             let v = Span<float>(floats, n + 1, m + 1)
@@ -41,51 +50,69 @@ module Matching =
             v.Clear()
             p.Clear()
             way.Clear()
-            for i in 1 .. n do
+
+            for i in 1..n do
                 p.[0] <- i
                 let mutable j0 = 0
                 minv.Fill Double.PositiveInfinity
                 used.Clear()
                 let mutable searching = true
+
                 while searching do
                     used.[j0] <- 1
                     let i0 = p.[j0]
                     let mutable delta = Double.PositiveInfinity
                     let mutable j1 = 0
                     let rowBase = (i0 - 1) * m
-                    for j in 1 .. m do
+
+                    for j in 1..m do
                         if used.[j] = 0 then
                             let cur = costs.[rowBase + j - 1] - u.[i0] - v.[j]
+
                             if cur < minv.[j] then
                                 minv.[j] <- cur
                                 way.[j] <- j0
+
                             if minv.[j] < delta then
                                 delta <- minv.[j]
                                 j1 <- j
-                    for j in 0 .. m do
+
+                    for j in 0..m do
                         if used.[j] <> 0 then
                             u.[p.[j]] <- u.[p.[j]] + delta
                             v.[j] <- v.[j] - delta
                         else
                             minv.[j] <- minv.[j] - delta
+
                     j0 <- j1
-                    if p.[j0] = 0 then searching <- false
+
+                    if p.[j0] = 0 then
+                        searching <- false
                 // Augment along the alternating path.
                 let mutable augmenting = true
+
                 while augmenting do
                     let j1 = way.[j0]
                     p.[j0] <- p.[j1]
                     j0 <- j1
-                    if j0 = 0 then augmenting <- false
+
+                    if j0 = 0 then
+                        augmenting <- false
+
             state.Clear()
             let mutable total = 0.0
-            for j in 1 .. m do
+
+            for j in 1..m do
                 let i = p.[j]
+
                 if i > 0 then
                     let k = (i - 1) * m + j - 1
                     state.[k] <- 1.0
+
             for k in 0 .. size - 1 do
-                if state.[k] = 1.0 then total <- total + costs.[k]
+                if state.[k] = 1.0 then
+                    total <- total + costs.[k]
+
             total
         finally
             ArrayPool<int>.Shared.Return ints
@@ -108,15 +135,26 @@ module Matching =
         let columnUsed = Array.zeroCreate<bool> cols
         let mutable ok = true
         let mutable i = 0
+
         while ok && i < rows do
             let mutable inRow = 0
+
             for j in 0 .. cols - 1 do
                 let z = state.[i * cols + j]
+
                 if z = 1.0 then
                     inRow <- inRow + 1
-                    if columnUsed.[j] then ok <- false
+
+                    if columnUsed.[j] then
+                        ok <- false
+
                     columnUsed.[j] <- true
-                elif z <> 0.0 then ok <- false
-            if inRow <> 1 then ok <- false
+                elif z <> 0.0 then
+                    ok <- false
+
+            if inRow <> 1 then
+                ok <- false
+
             i <- i + 1
+
         ok

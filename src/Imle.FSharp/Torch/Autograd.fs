@@ -13,7 +13,10 @@ open Imle
 module internal BackwardErrors =
     // Per thread: libtorch's CPU autograd engine runs a backward pass on the thread that called backward(), so an
     // error belongs to that thread's training loop and must not surface in another thread's.
-    let private queues = new System.Threading.ThreadLocal<System.Collections.Concurrent.ConcurrentQueue<exn>>(fun () -> System.Collections.Concurrent.ConcurrentQueue<exn>())
+    let private queues =
+        new System.Threading.ThreadLocal<System.Collections.Concurrent.ConcurrentQueue<exn>>(fun () ->
+            System.Collections.Concurrent.ConcurrentQueue<exn>())
+
     let private pending () = queues.Value
 
     /// Records an error raised inside a backward pass.
@@ -22,10 +25,14 @@ module internal BackwardErrors =
     /// Rethrows (as InvalidOperationException wrapping the original) the first recorded error, clearing the others.
     let throwIfAny () =
         let queue = pending ()
+
         match queue.TryDequeue() with
         | true, e ->
             let mutable rest = Unchecked.defaultof<exn>
-            while queue.TryDequeue(&rest) do ()
+
+            while queue.TryDequeue(&rest) do
+                ()
+
             raise (InvalidOperationException(sprintf "An Imle backward pass failed: %s" e.Message, e))
         | _ -> ()
 
@@ -33,24 +40,31 @@ module internal BackwardErrors =
     /// input (and null for the other `inputs − 1` non-tensor arguments).
     let guard (shape: int64[]) (like: Tensor) (inputs: int) (body: unit -> Tensor) : List<Tensor> =
         let g =
-            try body ()
+            try
+                body ()
             with e ->
                 record e
                 Safe.full shape Double.NaN like.dtype like.device
+
         let result = List<Tensor>()
         result.Add g
-        for _ in 2..inputs do result.Add null
+
+        for _ in 2..inputs do
+            result.Add null
+
         result
 
 /// What every autograd call needs besides its weights, saved in the autograd context (TorchSharp keeps one function
 /// instance per type, so nothing per call may live in fields): the problem, the weights' batch dims, the solver
 /// threads and the estimator's own data.
 type internal Call<'Details> =
-    { Problem: Problem
-      BatchDims: int64[]
-      /// Threads for the CPU solver rows.
-      Parallelism: int
-      Details: 'Details }
+    {
+        Problem: Problem
+        BatchDims: int64[]
+        /// Threads for the CPU solver rows.
+        Parallelism: int
+        Details: 'Details
+    }
 
     /// B, the number of rows (product of the batch dims).
     member this.Rows = Shapes.batchSize this.BatchDims
@@ -64,7 +78,7 @@ module internal Calls =
 
     /// Saves the call in the context and returns θ (maximisation terms) as [B, 1, m].
     let start (ctx: torch.autograd.AutogradContext) (call: Call<'D>) (weights: Tensor) : Tensor =
-        ctx.save_data("call", call)
+        ctx.save_data ("call", call)
         (Shapes.toScores call.Problem weights).reshape(call.Rows, 1L, call.Size)
 
     /// MAP(θ + scale·ε) in maximisation terms for scores θ [B, 1, m] (or [B, S, m]) and noise ε [B, S, m] → states
@@ -72,33 +86,57 @@ module internal Calls =
     /// checks (each would force a device sync).
     let solvePerturbed (call: Call<'D>) (theta: Tensor) (eps: Tensor) (scale: float) : Tensor =
         let b, s, m = eps.shape.[0], eps.shape.[1], eps.shape.[2]
-        use scaled = if scale = 1.0 then eps.alias() else Safe.mulScalar eps scale
+
+        use scaled =
+            if scale = 1.0 then
+                eps.alias ()
+            else
+                Safe.mulScalar eps scale
+
         use perturbed = Safe.add theta scaled
-        use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 call.Problem.Shape))
+
+        use flat =
+            perturbed.reshape (Array.append [| b * s |] (Array.map int64 call.Problem.Shape))
+
         use z = TensorSolve.solveScoresValidated call.Parallelism call.Problem flat
-        z.reshape(b, s, m)
+        z.reshape (b, s, m)
 
     /// A guarded backward pass: reads the call, checks dL/dz, runs `body` (which returns dL/dw with the weights' number
     /// of entries) and reshapes its result to the weights' shape; errors are recorded (`BackwardErrors`), never thrown
     /// into libtorch. `inputs` is the number of arguments `apply` was called with.
-    let guarded (name: string) (inputs: int) (ctx: torch.autograd.AutogradContext) (grad: Tensor) (body: Call<'D> -> Tensor) =
-        let call = ctx.get_data("call") :?> Call<'D>
+    let guarded
+        (name: string)
+        (inputs: int)
+        (ctx: torch.autograd.AutogradContext)
+        (grad: Tensor)
+        (body: Call<'D> -> Tensor)
+        =
+        let call = ctx.get_data ("call") :?> Call<'D>
+
         BackwardErrors.guard call.WeightShape grad inputs (fun () ->
             Shapes.checkGradient name grad
             (body call).reshape(call.WeightShape))
 
     /// `guarded` for a body that returns dL/dθ (maximisation terms): mapped to dL/dw in the problem's sense.
-    let backward (name: string) (inputs: int) (ctx: torch.autograd.AutogradContext) (grad: Tensor) (body: Call<'D> -> Tensor) =
+    let backward
+        (name: string)
+        (inputs: int)
+        (ctx: torch.autograd.AutogradContext)
+        (grad: Tensor)
+        (body: Call<'D> -> Tensor)
+        =
         guarded name inputs ctx grad (fun call -> Shapes.toWeightGradient call.Problem (body call))
 
 /// I-MLE's own call data.
 type internal ImleDetails =
-    { Options: ImleOptions
-      /// ε, shape [B, S, m].
-      Eps: Tensor
-      MeanOutput: bool
-      /// The layer's adaptive-λ state, for an adaptive target.
-      Adaptive: AdaptiveLambdaCell option }
+    {
+        Options: ImleOptions
+        /// ε, shape [B, S, m].
+        Eps: Tensor
+        MeanOutput: bool
+        /// The layer's adaptive-λ state, for an adaptive target.
+        Adaptive: AdaptiveLambdaCell option
+    }
 
 /// I-MLE (Eq. 9, Algorithm 1) as a TorchSharp autograd function over weights [B, ...]. Forward: ẑ = MAP(θ + τ_in·ε)
 /// per sample; backward: (ẑ − MAP(θ' + τ_t·ε))/λ with the same ε, averaged over the S samples. θ' is the target's rule
@@ -114,35 +152,53 @@ type internal ImleFunction() =
         let b, m, s = call.Rows, call.Size, int64 d.Options.Samples
         use theta = Calls.start ctx call weights
         let z3 = Calls.solvePerturbed call theta d.Eps d.Options.InputTemperature
-        ctx.save_for_backward(List [ theta.detach().reshape(b, m); z3 ])
+        ctx.save_for_backward (List [ theta.detach().reshape(b, m); z3 ])
         let stateDims = Array.map int64 call.Problem.Shape
-        if d.MeanOutput then z3.mean([| 1L |]).reshape(call.WeightShape)
-        else z3.reshape(Array.concat [ call.BatchDims; [| s |]; stateDims ])
+
+        if d.MeanOutput then
+            z3.mean([| 1L |]).reshape(call.WeightShape)
+        else
+            z3.reshape (Array.concat [ call.BatchDims; [| s |]; stateDims ])
 
     override _.backward(ctx, grad) =
         Calls.backward "I-MLE" 2 ctx grad (fun (call: Call<ImleDetails>) ->
-            let saved = ctx.get_saved_variables()
+            let saved = ctx.get_saved_variables ()
             let theta, z = saved.[0], saved.[1]
             let d = call.Details
             let o = d.Options
             let b, m, s = call.Rows, call.Size, int64 o.Samples
+
             use dy =
-                if d.MeanOutput then grad.reshape(b, 1L, m).expand(b, s, m).contiguous()
-                else grad.reshape(b, s, m)
+                if d.MeanOutput then
+                    grad.reshape(b, 1L, m).expand(b, s, m).contiguous()
+                else
+                    grad.reshape (b, s, m)
+
             use thetaS = theta.unsqueeze(1L).expand(b, s, m)
-            let solveAt (target: Tensor) = Calls.solvePerturbed call target d.Eps o.TargetTemperature
+
+            let solveAt (target: Tensor) =
+                Calls.solvePerturbed call target d.Eps o.TargetTemperature
+
             let lambda =
                 match o.Target with
                 | Adaptive _ ->
                     // As torch-adaptive-imle: ‖θ‖ over the batch (each instance once), ‖dL/dz‖ over all B·S samples.
-                    use tn = theta.norm()
-                    use gn = dy.norm()
-                    Target.lambdaFor o.Target (d.Adaptive |> Option.map (fun c -> c.State)) (tn.ToDouble()) (gn.ToDouble())
+                    use tn = theta.norm ()
+                    use gn = dy.norm ()
+
+                    Target.lambdaFor
+                        o.Target
+                        (d.Adaptive |> Option.map (fun c -> c.State))
+                        (tn.ToDouble())
+                        (gn.ToDouble())
                 | target -> Target.lambdaFor target None 0.0 0.0
+
             let diff =
                 match o.Target with
-                | Pid _ | Adaptive _ ->
+                | Pid _
+                | Adaptive _ ->
                     use step = Safe.mulScalar dy lambda
+
                     if o.Symmetric then
                         use up = Safe.add thetaS step
                         use down = thetaS - step
@@ -155,8 +211,8 @@ type internal ImleFunction() =
                         use z' = solveAt target
                         z - z'
                 | CombOpt ->
-                    use isZero = dy.eq(torch.zeros_like(dy))
-                    use target = torch.where(isZero, thetaS, dy.neg())
+                    use isZero = dy.eq (torch.zeros_like (dy))
+                    use target = torch.where (isZero, thetaS, dy.neg ())
                     use z' = solveAt target
                     z - z'
                 | CustomTarget(name, _) ->
@@ -164,24 +220,35 @@ type internal ImleFunction() =
                     use dyCpu = dy.reshape(b * s, m).``to``(torch.float64, torch.CPU)
                     let th = thetaCpu.data<float>().ToArray()
                     let dv = dyCpu.data<float>().ToArray()
+
                     let rows =
                         Array.init (int (b * s)) (fun r ->
                             let seg (a: float[]) = Array.sub a (r * int m) (int m)
                             let t' = Target.build o.Target 1.0 1.0 (seg th) (seg dv)
                             Validate.allFinite (sprintf "custom target '%s' output" name) t'
                             t')
-                    use flatTarget = torch.tensor(Array.concat rows)
+
+                    use flatTarget = torch.tensor (Array.concat rows)
                     use target = flatTarget.reshape(b, s, m).``to``(theta.dtype, theta.device)
                     use z' = solveAt target
                     z - z'
+
             use diff = diff
+
             match d.Adaptive with
             | Some cell ->
-                use nz = diff.ne(torch.zeros_like(diff)).sum(-1L, false, Nullable torch.float64).mean()
+                use nz =
+                    diff.ne(torch.zeros_like (diff)).sum(-1L, false, Nullable torch.float64).mean()
+
                 cell.Record(nz.item<float>())
             | None -> ()
-            let scale = match o.Scaling with DivideByLambda when lambda > 0.0 -> 1.0 / lambda | _ -> 1.0
-            use sampleMean = diff.mean([| 1L |])
+
+            let scale =
+                match o.Scaling with
+                | DivideByLambda when lambda > 0.0 -> 1.0 / lambda
+                | _ -> 1.0
+
+            use sampleMean = diff.mean ([| 1L |])
             Safe.mulScalar sampleMean scale)
 
 /// Straight-through and identity with projection (Sahoo et al.): forward ẑ = MAP(θ + ε); backward dL/dθ = P(dL/dz).
@@ -196,19 +263,20 @@ type internal IdentityFunction() =
         let _, eps = call.Details
         use theta = Calls.start ctx call weights
         use z = Calls.solvePerturbed call theta eps 1.0
-        z.reshape(weights.shape)
+        z.reshape (weights.shape)
 
     override _.backward(ctx, grad) =
         Calls.backward "identity" 2 ctx grad (fun (call: Call<Projection * Tensor>) ->
             let projection, _ = call.Details
-            use flat = grad.reshape(call.Rows, call.Size)
+            use flat = grad.reshape (call.Rows, call.Size)
+
             match projection with
-            | NoProjection -> flat.alias()
-            | MeanCentre -> flat - flat.mean([| 1L |], true)
+            | NoProjection -> flat.alias ()
+            | MeanCentre -> flat - flat.mean ([| 1L |], true)
             | Standardise ->
-                use centred = flat - flat.mean([| 1L |], true)
+                use centred = flat - flat.mean ([| 1L |], true)
                 use sd = (centred * centred).mean([| 1L |], true).sqrt()
-                use safe = torch.where(sd.eq(torch.zeros_like(sd)), torch.ones_like(sd), sd)
+                use safe = torch.where (sd.eq (torch.zeros_like (sd)), torch.ones_like (sd), sd)
                 centred / safe)
 
 /// Perturbed optimizers (Berthet et al. 2020): forward ȳ = (1/S)·Σ MAP(θ + εₛ); backward
@@ -224,30 +292,37 @@ type internal PerturbedFunction() =
         let _, eps = call.Details
         use theta = Calls.start ctx call weights
         let ys = Calls.solvePerturbed call theta eps 1.0
-        ctx.save_for_backward(List [ ys ])
+        ctx.save_for_backward (List [ ys ])
         ys.mean([| 1L |]).reshape(weights.shape)
 
     override _.backward(ctx, grad) =
         Calls.backward "perturbed optimizer" 2 ctx grad (fun (call: Call<Noise * Tensor>) ->
             let noise, eps = call.Details
             let ys = ctx.get_saved_variables().[0]
-            use v = grad.reshape(call.Rows, 1L, call.Size)
+            use v = grad.reshape (call.Rows, 1L, call.Size)
             use dots = (ys * v).sum([| 2L |], true) // [B, S, 1]
+
             let sigma =
                 match noise with
                 | Normal sigma -> sigma
                 | Gumbel tau -> tau
-                | other -> invalidOp (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
+                | other ->
+                    invalidOp (
+                        sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other)
+                    )
+
             use zStd = Safe.divScalar eps sigma
+
             use gradNu =
                 match noise with
                 | Gumbel _ ->
-                    use decay = torch.exp(zStd.neg())
+                    use decay = torch.exp (zStd.neg ())
                     Safe.subtractFrom 1.0 decay
-                | _ -> zStd.alias()
+                | _ -> zStd.alias ()
+
             use weighted = dots * gradNu
             use terms = Safe.divScalar weighted sigma
-            terms.mean([| 1L |]))
+            terms.mean ([| 1L |]))
 
 /// The optimal value OPT(w) = ⟨z*(w), w⟩ of a linear problem as a differentiable function of the weights
 /// (Gao et al.): its generalized gradient is the optimal solution z*(w), in the problem's own sense.
@@ -258,9 +333,9 @@ type internal OptimalValueFunction() =
     override _.forward(ctx, args) =
         let weights = args.[0] :?> Tensor
         let call = args.[1] :?> Call<unit>
-        ctx.save_data("call", call)
+        ctx.save_data ("call", call)
         let z = TensorSolve.solveValidated call.Parallelism call.Problem weights
-        ctx.save_for_backward(List [ z ])
+        ctx.save_for_backward (List [ z ])
         use prod = (z * weights).reshape(call.Rows, call.Size)
         prod.sum([| 1L |]).reshape(call.BatchDims)
 
@@ -268,8 +343,8 @@ type internal OptimalValueFunction() =
         // dOPT/dw = z*, already in the weights' own sense.
         Calls.guarded "optimal value" 2 ctx grad (fun (call: Call<unit>) ->
             let z = ctx.get_saved_variables().[0]
-            use g = grad.reshape(call.Rows, 1L)
-            use zFlat = z.reshape(call.Rows, call.Size)
+            use g = grad.reshape (call.Rows, 1L)
+            use zFlat = z.reshape (call.Rows, call.Size)
             zFlat * g)
 
 /// The Fenchel–Young loss of perturbed optimizers (Berthet et al. 2020), batched: value F(θ) − ⟨θ, y⟩ with
@@ -289,14 +364,14 @@ type internal FenchelYoungFunction() =
         use perturbed = Safe.add theta eps
         use values = (ys * perturbed).sum([| 2L |]).mean([| 1L |]) // F(θ) per row
         use y = target.reshape(b, m).``to``(weights.dtype, weights.device)
-        use linear = (theta.squeeze(1L) * y).sum([| 1L |])
-        let yBar = ys.mean([| 1L |])
-        ctx.save_for_backward(List [ yBar; y.alias() ])
+        use linear = (theta.squeeze (1L) * y).sum([| 1L |])
+        let yBar = ys.mean ([| 1L |])
+        ctx.save_for_backward (List [ yBar; y.alias () ])
         (values - linear).mean()
 
     override _.backward(ctx, grad) =
         Calls.backward "Fenchel-Young loss" 2 ctx grad (fun (call: Call<Tensor * Tensor>) ->
-            let saved = ctx.get_saved_variables()
+            let saved = ctx.get_saved_variables ()
             let yBar, y = saved.[0], saved.[1]
             use residual = yBar - y
             use weighted = residual * grad
@@ -313,29 +388,37 @@ type internal ScoreFunctionFunction() =
         let weights = args.[0] :?> Tensor
         let call = args.[1] :?> Call<float>
         let zs = args.[2] :?> Tensor
-        ctx.save_data("call", call)
-        ctx.save_for_backward(List [ weights.detach(); zs ])
+        ctx.save_data ("call", call)
+        ctx.save_for_backward (List [ weights.detach (); zs ])
         zs.mean([| 1L |]).reshape(weights.shape)
 
     override _.backward(ctx, grad) =
         Calls.backward "score function" 3 ctx grad (fun (call: Call<float>) ->
-            let saved = ctx.get_saved_variables()
+            let saved = ctx.get_saved_variables ()
             let weights, zs = saved.[0], saved.[1]
             let p = call.Problem
             let b, m = call.Rows, call.Size
             let s = zs.shape.[1]
-            use dy = grad.reshape(b, 1L, m)
+            use dy = grad.reshape (b, 1L, m)
             use reward = (zs * dy).sum([| 2L |]) // [B, S]
+
             use baseline =
                 if s > 1L then
-                    use others = reward.sum([| 1L |], true) - reward
+                    use others = reward.sum ([| 1L |], true) - reward
                     Safe.divScalar others (float (s - 1L))
-                else torch.zeros_like(reward)
+                else
+                    torch.zeros_like (reward)
+
             use advantage = reward - baseline
-            use enabled = torch.enable_grad()
-            use theta = (Shapes.toScores p weights).reshape(b, 1L, m).expand(b, s, m).contiguous().requires_grad_(true)
-            use logp = ExactTensor.logProbabilityOfScores p call.Details (theta.reshape(b * s, m)) (zs.reshape(b * s, m))
-            use total = (logp * advantage.reshape(b * s)).sum()
+            use enabled = torch.enable_grad ()
+
+            use theta =
+                (Shapes.toScores p weights).reshape(b, 1L, m).expand(b, s, m).contiguous().requires_grad_(true)
+
+            use logp =
+                ExactTensor.logProbabilityOfScores p call.Details (theta.reshape (b * s, m)) (zs.reshape (b * s, m))
+
+            use total = (logp * advantage.reshape (b * s)).sum()
             use surrogate = Safe.divScalar total (float s)
-            let gs = torch.autograd.grad(List [ surrogate ], List [ theta ])
+            let gs = torch.autograd.grad (List [ surrogate ], List [ theta ])
             gs.[0].sum([| 1L |]))

@@ -12,26 +12,40 @@ open Imle
 /// (seeded), so a run is reproducible; calls from several threads are serialised by a lock.
 type SolutionPool(problem: Problem, initial: float[][], solveRatio: float, seed: int) =
     do
-        if isNull (box problem) then nullArg "problem"
+        if isNull (box problem) then
+            nullArg "problem"
+
         Validate.notNull "initial" initial
-        if initial.Length = 0 then invalidArg "initial" "the pool needs at least one solution to start from."
+
+        if initial.Length = 0 then
+            invalidArg "initial" "the pool needs at least one solution to start from."
+
         if not (Validate.isFinite solveRatio) || solveRatio < 0.0 || solveRatio > 1.0 then
             invalidArg "solveRatio" (sprintf "solveRatio must lie in [0, 1]; got %g." solveRatio)
+
     let gate = obj ()
     let rng = Random seed
     let keys = HashSet<string>()
     let states = List<float[]>()
-    let mutable cached : Tensor option = None
-    let keyOf (z: float[]) = String(z |> Array.map (fun x -> if x = 1.0 then '1' else '0'))
+    let mutable cached: Tensor option = None
+
+    let keyOf (z: float[]) =
+        String(z |> Array.map (fun x -> if x = 1.0 then '1' else '0'))
+
     let add (z: float[]) =
         if keys.Add(keyOf z) then
             states.Add(Array.copy z)
             cached |> Option.iter (fun t -> t.Dispose())
             cached <- None
+
     do
-        initial |> Array.iteri (fun i z ->
+        initial
+        |> Array.iteri (fun i z ->
             if isNull z || z.Length <> problem.Size then
-                invalidArg "initial" (sprintf "initial[%d] must have %d entries (the size of problem '%s')." i problem.Size problem.Name)
+                invalidArg
+                    "initial"
+                    (sprintf "initial[%d] must have %d entries (the size of problem '%s')." i problem.Size problem.Name)
+
             Validate.binary "initial" z
             add z)
 
@@ -47,10 +61,20 @@ type SolutionPool(problem: Problem, initial: float[][], solveRatio: float, seed:
     /// Adds solutions (binary, of the problem's size); duplicates are ignored.
     member _.Add(solutions: float[][]) =
         Validate.notNull "solutions" solutions
-        solutions |> Array.iteri (fun i z ->
+
+        solutions
+        |> Array.iteri (fun i z ->
             if isNull z || z.Length <> problem.Size then
-                invalidArg "solutions" (sprintf "solutions[%d] must have %d entries (the size of problem '%s')." i problem.Size problem.Name)
+                invalidArg
+                    "solutions"
+                    (sprintf
+                        "solutions[%d] must have %d entries (the size of problem '%s')."
+                        i
+                        problem.Size
+                        problem.Name)
+
             Validate.binary "solutions" z)
+
         lock gate (fun () -> solutions |> Array.iter add)
 
     /// With probability `SolveRatio`, solves the (validated) predicted costs [B, m] and adds the solutions; returns the
@@ -59,19 +83,31 @@ type SolutionPool(problem: Problem, initial: float[][], solveRatio: float, seed:
         lock gate (fun () ->
             if solveRatio > 0.0 && rng.NextDouble() < solveRatio then
                 use solved = Discrete.mapValidated TensorSolve.defaultParallelism problem predicted
-                use flat = solved.reshape(-1L, int64 problem.Size).``to``(torch.float64, torch.CPU).contiguous()
+
+                use flat =
+                    solved.reshape(-1L, int64 problem.Size).``to``(torch.float64, torch.CPU).contiguous()
+
                 flat.data<float>().ToArray() |> Array.chunkBySize problem.Size |> Array.iter add
+
             let t =
                 match cached with
                 | Some t -> t
                 | None ->
                     // The pool owns this tensor across training steps: keep it out of the caller's dispose scope.
-                    use flat = torch.tensor(Array.concat (Array.ofSeq states))
-                    let t = flat.reshape(int64 states.Count, int64 problem.Size).DetachFromDisposeScope()
+                    use flat = torch.tensor (Array.concat (Array.ofSeq states))
+
+                    let t =
+                        flat.reshape(int64 states.Count, int64 problem.Size).DetachFromDisposeScope()
+
                     cached <- Some t
                     t
-            let converted = t.``to``(predicted.dtype, predicted.device)
-            if obj.ReferenceEquals(converted, t) then t.alias() else converted)
+
+            let converted = t.``to`` (predicted.dtype, predicted.device)
+
+            if obj.ReferenceEquals(converted, t) then
+                t.alias ()
+            else
+                converted)
 
 /// Contrastive losses over a solution pool (Mulamba et al. 2021; PyEPO's `pyepo/func/contrastive.py`), differentiable
 /// in the predicted costs by ordinary autograd (they are linear in ĉ; no solver in the backward pass). Sense: ĉ and
@@ -84,18 +120,31 @@ module Contrastive =
     /// Margins [B, N] between the true solutions and every pool member, in minimisation terms (see the module comment).
     let private margins (pool: SolutionPool) (predicted: Tensor) (trueSolutions: Tensor) : Tensor =
         BackwardErrors.throwIfAny ()
-        if isNull (box pool) then nullArg "pool"
+
+        if isNull (box pool) then
+            nullArg "pool"
+
         let problem = pool.Problem
         let dims = Shapes.batchDims "predicted" problem predicted
-        if isNull trueSolutions then nullArg "trueSolutions"
+
+        if isNull trueSolutions then
+            nullArg "trueSolutions"
+
         if trueSolutions.shape <> predicted.shape then
-            invalidArg "trueSolutions" (sprintf "trueSolutions has shape %A but predicted has shape %A; they must match." trueSolutions.shape predicted.shape)
+            invalidArg
+                "trueSolutions"
+                (sprintf
+                    "trueSolutions has shape %A but predicted has shape %A; they must match."
+                    trueSolutions.shape
+                    predicted.shape)
+
         let b, m = Shapes.batchSize dims, int64 problem.Size
         use poolTensor = pool.Refresh predicted
-        use flat = predicted.reshape(b, m)
+        use flat = predicted.reshape (b, m)
         use w = trueSolutions.reshape(b, m).``to``(predicted.dtype, predicted.device)
         use trueObjective = (flat * w).sum([| 1L |], true) // [B, 1]
-        use poolObjective = flat.matmul(poolTensor.t()) // [B, N]
+        use poolObjective = flat.matmul (poolTensor.t ()) // [B, N]
+
         match problem.Sense with
         | Minimise -> trueObjective - poolObjective
         | Maximise -> poolObjective - trueObjective
@@ -104,14 +153,14 @@ module Contrastive =
     /// first with probability `pool.SolveRatio`. Shapes: predicted and trueSolutions [..batch, ...problem.Shape].
     let nce (pool: SolutionPool) (predicted: Tensor) (trueSolutions: Tensor) : Tensor =
         use m = margins pool predicted trueSolutions
-        use perInstance = m.mean([| 1L |])
-        perInstance.mean()
+        use perInstance = m.mean ([| 1L |])
+        perInstance.mean ()
 
     /// CMAP (contrastive MAP): the batch mean of ĉᵀw*(c) − min_{s ∈ Γ} ĉᵀs (Minimise; mirrored for Maximise), ≥ 0 when
     /// w*(c) is in the pool. Refreshes the pool first with probability `pool.SolveRatio`.
     let cmap (pool: SolutionPool) (predicted: Tensor) (trueSolutions: Tensor) : Tensor =
         use m = margins pool predicted trueSolutions
-        let struct (worst, indices) = m.max(1L)
+        let struct (worst, indices) = m.max (1L)
         indices.Dispose()
         use worst = worst
-        worst.mean()
+        worst.mean ()

@@ -22,7 +22,10 @@ type DiscreteOptions =
     }
 
     /// Mean over samples, one solver thread per core, no adaptive state.
-    static member Default = { Output = MeanOfSamples; Parallelism = TensorSolve.defaultParallelism; Adaptive = None }
+    static member Default =
+        { Output = MeanOfSamples
+          Parallelism = TensorSolve.defaultParallelism
+          Adaptive = None }
 
 /// The differentiable discrete layers as functions: each estimator's forward (MAP states, samples or their mean)
 /// with its backward attached. Mirrors `Reference` (the array backend) estimator by estimator. Entry points validate
@@ -32,8 +35,8 @@ module Discrete =
 
     /// MAP with the given solver threads, without noise or gradient, for weights validated by the caller.
     let internal mapValidated (parallelism: int) (problem: Problem) (weights: Tensor) : Tensor =
-        use noGrad = torch.no_grad()
-        TensorSolve.solveValidated parallelism problem (weights.detach())
+        use noGrad = torch.no_grad ()
+        TensorSolve.solveValidated parallelism problem (weights.detach ())
 
     /// MAP without noise and without gradient: eval-mode output.
     let map (problem: Problem) (weights: Tensor) : Tensor =
@@ -44,58 +47,107 @@ module Discrete =
     /// Checks the options against the estimator (its adaptive state; parallelism ≥ 1).
     let internal validateOptions (options: DiscreteOptions) (estimator: Estimator) =
         Validate.intAtLeast "Parallelism" 1 options.Parallelism
+
         match estimator, options.Adaptive with
         | Imle { Target = Adaptive settings }, Some cell when cell.Settings <> settings ->
             invalidArg "Adaptive" "the adaptive-λ state was made for other settings than the estimator's target."
         | Imle { Target = Adaptive _ }, None ->
-            invalidArg "estimator" "An adaptive-λ target (AIMLE) keeps β between backward passes: use a DiscreteLayer (which owns that state) or pass one in DiscreteOptions.Adaptive."
+            invalidArg
+                "estimator"
+                "An adaptive-λ target (AIMLE) keeps β between backward passes: use a DiscreteLayer (which owns that state) or pass one in DiscreteOptions.Adaptive."
         | _ -> ()
 
     /// The forward pass for a validated estimator and options (a layer validates them once, when it is built); the
     /// weights are validated here, as the one input that is new on every call.
-    let internal applyValidated (options: DiscreteOptions) (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (weights: Tensor) : Tensor =
+    let internal applyValidated
+        (options: DiscreteOptions)
+        (problem: Problem)
+        (estimator: Estimator)
+        (generator: torch.Generator)
+        (weights: Tensor)
+        : Tensor =
         BackwardErrors.throwIfAny ()
-        if isNull generator then nullArg "generator"
+
+        if isNull generator then
+            nullArg "generator"
+
         let dims = Shapes.batchDims "weights" problem weights
         let b = Shapes.batchSize dims
         let m = int64 problem.Size
-        let call details : Call<_> = { Problem = problem; BatchDims = dims; Parallelism = options.Parallelism; Details = details }
+
+        let call details : Call<_> =
+            { Problem = problem
+              BatchDims = dims
+              Parallelism = options.Parallelism
+              Details = details }
+
         let eps () =
             match Estimator.forwardNoise estimator with
             | Some noise ->
-                TensorNoise.sample noise generator [| b; int64 (Estimator.sampleCount estimator); m |] weights.dtype weights.device
+                TensorNoise.sample
+                    noise
+                    generator
+                    [| b; int64 (Estimator.sampleCount estimator); m |]
+                    weights.dtype
+                    weights.device
             | None -> invalidOp "unreachable: the estimator has no perturb-and-MAP forward pass"
+
         match estimator with
         | Imle o ->
-            let adaptive = match o.Target with Adaptive _ -> options.Adaptive | _ -> None
-            let details = { Options = o; Eps = eps (); MeanOutput = (options.Output = MeanOfSamples); Adaptive = adaptive }
-            ImleFunction.apply(weights, call details)
+            let adaptive =
+                match o.Target with
+                | Adaptive _ -> options.Adaptive
+                | _ -> None
+
+            let details =
+                { Options = o
+                  Eps = eps ()
+                  MeanOutput = (options.Output = MeanOfSamples)
+                  Adaptive = adaptive }
+
+            ImleFunction.apply (weights, call details)
         | Blackbox lambda ->
-            let details = { Options = ImleOptions.Blackbox lambda; Eps = eps (); MeanOutput = true; Adaptive = None }
-            ImleFunction.apply(weights, call details)
-        | Identity(projection, _) -> IdentityFunction.apply(weights, call (projection, eps ()))
-        | StraightThrough _ -> IdentityFunction.apply(weights, call (NoProjection, eps ()))
-        | Perturbed(noise, _) -> PerturbedFunction.apply(weights, call (noise, eps ()))
+            let details =
+                { Options = ImleOptions.Blackbox lambda
+                  Eps = eps ()
+                  MeanOutput = true
+                  Adaptive = None }
+
+            ImleFunction.apply (weights, call details)
+        | Identity(projection, _) -> IdentityFunction.apply (weights, call (projection, eps ()))
+        | StraightThrough _ -> IdentityFunction.apply (weights, call (NoProjection, eps ()))
+        | Perturbed(noise, _) -> PerturbedFunction.apply (weights, call (noise, eps ()))
         | ScoreFunction samples ->
             let zs = ExactTensor.sample problem 1.0 samples generator weights
-            ScoreFunctionFunction.apply(weights, call 1.0, zs)
+            ScoreFunctionFunction.apply (weights, call 1.0, zs)
         | GumbelSoftmax tau ->
             match problem.Kind with
             | CategoricalKind -> ()
             | _ -> invalidArg "estimator" (sprintf "Gumbel-softmax needs a categorical problem; got '%s'." problem.Name)
+
             use theta = Shapes.toScores problem weights
             Relaxed.gumbelSoftmax tau generator theta
         | RelaxedTopK tau ->
             let k =
                 match problem.Kind with
                 | KSubsetKind k -> k
-                | _ -> invalidArg "estimator" (sprintf "The relaxed top-k needs a k-subset problem; got '%s'." problem.Name)
+                | _ ->
+                    invalidArg
+                        "estimator"
+                        (sprintf "The relaxed top-k needs a k-subset problem; got '%s'." problem.Name)
+
             use theta = (Shapes.toScores problem weights).reshape(b, m)
             (Relaxed.topK k tau generator theta).reshape(weights.shape)
 
     /// Applies an estimator to weights [..batch, ...shape] in the problem's sense, with options (all samples instead of
     /// their mean, solver threads, the adaptive-λ state of an AIMLE target). Noise is drawn from `generator` only.
-    let applyWith (options: DiscreteOptions) (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (weights: Tensor) : Tensor =
+    let applyWith
+        (options: DiscreteOptions)
+        (problem: Problem)
+        (estimator: Estimator)
+        (generator: torch.Generator)
+        (weights: Tensor)
+        : Tensor =
         Estimator.validate estimator |> ignore
         validateOptions options estimator
         applyValidated options problem estimator generator weights

@@ -37,63 +37,111 @@ module GradCheck =
     /// The exact gradient of E_p[ℓ(z)] w.r.t. the weights (in the problem's sense), τ = 1, computing ℓ on tensors.
     let exactGradient (problem: Problem) (weights: float[]) (loss: Tensor -> Tensor) : float[] =
         let lossOf (z: float[]) =
-            use zt = torch.tensor(z, dtype = torch.float64).reshape(Array.map int64 problem.Shape)
+            use zt =
+                torch.tensor(z, dtype = torch.float64).reshape(Array.map int64 problem.Shape)
+
             use l = loss zt
             l.ToDouble()
+
         Exact.gradientOf problem 1.0 weights lossOf
 
     /// Runs `samples` independent draws of the estimator's gradient in one batched forward/backward pass (rows are
     /// independent: the loss is applied per row and summed) and compares their mean with the exact gradient.
     /// `loss` maps states [..., ...problem.Shape] to per-state losses [...]. The score function is evaluated as true
     /// REINFORCE (loss values times ∇ log p, leave-one-out baseline); the other estimators through their layers.
-    let run (problem: Problem) (estimator: Estimator) (weights: float[]) (loss: Tensor -> Tensor) (samples: int) (seed: int64) : GradCheckResult =
+    let run
+        (problem: Problem)
+        (estimator: Estimator)
+        (weights: float[])
+        (loss: Tensor -> Tensor)
+        (samples: int)
+        (seed: int64)
+        : GradCheckResult =
         Estimator.validate estimator |> ignore
         Validate.length "weights" problem.Size weights
         Validate.allFinite "weights" weights
         Validate.intAtLeast "samples" 2 samples
-        if obj.ReferenceEquals(loss, null) then nullArg "loss"
+
+        if obj.ReferenceEquals(loss, null) then
+            nullArg "loss"
+
         let exact = exactGradient problem weights loss
         use _scope = torch.NewDisposeScope()
         let generator = new torch.Generator(uint64 seed)
         let n = int64 samples
         let m = int64 problem.Size
         let stateShape = Array.map int64 problem.Shape
-        use w0 = torch.tensor(weights, dtype = torch.float64).reshape(Array.append [| 1L |] stateShape)
+
+        use w0 =
+            torch.tensor(weights, dtype = torch.float64).reshape(Array.append [| 1L |] stateShape)
+
         let w = w0.expand(Array.append [| n |] stateShape).contiguous().requires_grad_(true)
+
         match estimator with
         | ScoreFunction s ->
             // True REINFORCE: ℓ(z) values, exact samples, leave-one-out baseline over each row's S samples.
             use zs = ExactTensor.sample problem 1.0 s generator w // [N, S, m]
-            use zsShaped = zs.reshape(Array.append [| n; int64 s |] stateShape)
+            use zsShaped = zs.reshape (Array.append [| n; int64 s |] stateShape)
             use values = (loss zsShaped).reshape(n, int64 s).detach()
+
             use baseline =
                 if s > 1 then
-                    use others = values.sum([| 1L |], true) - values
+                    use others = values.sum ([| 1L |], true) - values
                     Safe.divScalar others (float (s - 1))
-                else torch.zeros_like(values)
+                else
+                    torch.zeros_like (values)
+
             use wS = w.reshape(n, 1L, m).expand(n, int64 s, m).reshape(n * int64 s, m)
-            use logp = ExactTensor.logProbability problem 1.0 wS (zs.reshape(n * int64 s, m))
+            use logp = ExactTensor.logProbability problem 1.0 wS (zs.reshape (n * int64 s, m))
             use total = (logp * (values - baseline).reshape(n * int64 s)).sum()
             use surrogate = Safe.divScalar total (float s)
-            surrogate.backward()
+            surrogate.backward ()
         | _ ->
             // An adaptive target starts from its initial state (β₀) for this one backward pass.
-            let adaptive = match estimator with Imle { Target = Adaptive settings } -> Some(AdaptiveLambdaCell settings) | _ -> None
-            let z = Discrete.applyWith { DiscreteOptions.Default with Adaptive = adaptive } problem estimator generator w
+            let adaptive =
+                match estimator with
+                | Imle { Target = Adaptive settings } -> Some(AdaptiveLambdaCell settings)
+                | _ -> None
+
+            let z =
+                Discrete.applyWith
+                    { DiscreteOptions.Default with
+                        Adaptive = adaptive }
+                    problem
+                    estimator
+                    generator
+                    w
+
             use l = (loss z).sum()
-            l.backward()
+            l.backward ()
+
         use grads = w.grad.reshape(n, m).detach().cpu()
         let g = grads.data<float>().ToArray()
         let rows = Array.init samples (fun r -> Array.sub g (r * int m) (int m))
-        let mean = Array.init (int m) (fun i -> rows |> Array.averageBy (fun row -> row.[i]))
-        let variance = rows |> Array.averageBy (fun row -> Array.fold2 (fun acc x y -> acc + (x - y) * (x - y)) 0.0 row mean)
+
+        let mean =
+            Array.init (int m) (fun i -> rows |> Array.averageBy (fun row -> row.[i]))
+
+        let variance =
+            rows
+            |> Array.averageBy (fun row -> Array.fold2 (fun acc x y -> acc + (x - y) * (x - y)) 0.0 row mean)
+
         let exactNorm = norm exact
         let dot = Array.fold2 (fun acc x y -> acc + x * y) 0.0 mean exact
+
         { Problem = problem.Name
           Estimator = Estimator.describe estimator
           Samples = samples
-          Cosine = (if exactNorm = 0.0 || norm mean = 0.0 then 0.0 else dot / (exactNorm * norm mean))
-          RelativeBias = (if exactNorm = 0.0 then nan else norm (Array.map2 (-) mean exact) / exactNorm)
+          Cosine =
+            (if exactNorm = 0.0 || norm mean = 0.0 then
+                 0.0
+             else
+                 dot / (exactNorm * norm mean))
+          RelativeBias =
+            (if exactNorm = 0.0 then
+                 nan
+             else
+                 norm (Array.map2 (-) mean exact) / exactNorm)
           Variance = variance
           Exact = exact
           Mean = mean }
@@ -102,17 +150,23 @@ module GradCheck =
     /// entries (b is flat, row-major).
     let squaredDistance (b: float[]) : Tensor -> Tensor =
         Validate.allFinite "b" b
+
         fun z ->
             // The leading (batch) dims: drop trailing dims until their product is b.Length.
             let shape = z.shape
             let mutable product = 1L
             let mutable cut = shape.Length
+
             while product < int64 b.Length && cut > 0 do
                 cut <- cut - 1
                 product <- product * shape.[cut]
+
             if product <> int64 b.Length then
-                invalidArg "z" (sprintf "the trailing dims of z %A do not hold %d entries (the length of b)." shape b.Length)
-            use bt = torch.tensor(b, dtype = z.dtype, device = z.device)
-            use flat = z.reshape(Array.append shape.[.. cut - 1] [| product |])
+                invalidArg
+                    "z"
+                    (sprintf "the trailing dims of z %A do not hold %d entries (the length of b)." shape b.Length)
+
+            use bt = torch.tensor (b, dtype = z.dtype, device = z.device)
+            use flat = z.reshape (Array.append shape.[.. cut - 1] [| product |])
             use d = flat - bt
             (d * d).sum([| -1L |])

@@ -31,8 +31,12 @@ type LayerOptions =
 
     /// Seed 0, mean over samples, MAP in eval mode, one solver thread per core.
     static member Default =
-        { Seed = 0L; Generator = None; Output = MeanOfSamples; Eval = MapInEval
-          Parallelism = TensorSolve.defaultParallelism; Name = "DiscreteLayer" }
+        { Seed = 0L
+          Generator = None
+          Output = MeanOfSamples
+          Eval = MapInEval
+          Parallelism = TensorSolve.defaultParallelism
+          Name = "DiscreteLayer" }
 
     /// With another seed.
     member this.WithSeed(seed: int64) = { this with Seed = seed }
@@ -44,26 +48,42 @@ type LayerOptions =
 /// its β; concurrent use from several threads is refused with an InvalidOperationException rather than racing. The
 /// estimator and options are validated once, here.
 type DiscreteLayer(problem: Problem, estimator: Estimator, options: LayerOptions) =
-    inherit torch.nn.Module<Tensor, Tensor>(if String.IsNullOrWhiteSpace options.Name then "DiscreteLayer" else options.Name)
+    inherit
+        torch.nn.Module<Tensor, Tensor>(
+            if String.IsNullOrWhiteSpace options.Name then
+                "DiscreteLayer"
+            else
+                options.Name
+        )
+
     do
-        if isNull (box problem) then nullArg "problem"
+        if isNull (box problem) then
+            nullArg "problem"
+
         Estimator.validate estimator |> ignore
         Validate.intAtLeast "Parallelism" 1 options.Parallelism
+
     let generator =
         match options.Generator with
         | Some g when isNull g -> nullArg "Generator"
         | Some g -> g
         | None -> new torch.Generator(uint64 options.Seed)
+
     let mutable busy = 0
     // The adaptive-λ state lives here, next to the generator: never in the estimator value.
     let adaptive =
         match estimator with
         | Imle { Target = Adaptive settings } -> Some(AdaptiveLambdaCell settings)
         | _ -> None
-    let callOptions = { Output = options.Output; Parallelism = options.Parallelism; Adaptive = adaptive }
+
+    let callOptions =
+        { Output = options.Output
+          Parallelism = options.Parallelism
+          Adaptive = adaptive }
 
     /// A layer with default options and the given seed.
-    new(problem: Problem, estimator: Estimator, seed: int64) = new DiscreteLayer(problem, estimator, LayerOptions.Default.WithSeed seed)
+    new(problem: Problem, estimator: Estimator, seed: int64) =
+        new DiscreteLayer(problem, estimator, LayerOptions.Default.WithSeed seed)
 
     /// The problem solved by this layer.
     member _.Problem = problem
@@ -74,12 +94,14 @@ type DiscreteLayer(problem: Problem, estimator: Estimator, options: LayerOptions
     /// The generator the noise is drawn from.
     member _.Generator = generator
     /// The layer's adaptive-λ state (β and moving average) when its estimator has an adaptive target.
-    member _.Adaptive : AdaptiveLambdaCell option = adaptive
+    member _.Adaptive: AdaptiveLambdaCell option = adaptive
 
     /// Forward pass: weights [..batch, ...problem.Shape] → states.
     override this.forward(weights: Tensor) : Tensor =
         if Threading.Interlocked.Exchange(&busy, 1) = 1 then
-            invalidOp "DiscreteLayer.forward was called from two threads at once; a layer's generator is not shared across threads. Use one layer per thread."
+            invalidOp
+                "DiscreteLayer.forward was called from two threads at once; a layer's generator is not shared across threads. Use one layer per thread."
+
         try
             if this.training || options.Eval = SampleInEval then
                 Discrete.applyValidated callOptions problem estimator generator weights
@@ -102,7 +124,10 @@ type KSubsetLayerOptions =
     }
 
     /// λ = 10, one sample, seed 0.
-    static member Default = { Lambda = 10.0; Samples = 1; Seed = 0L }
+    static member Default =
+        { Lambda = 10.0
+          Samples = 1
+          Seed = 0L }
 
 /// Ready-made layers.
 [<RequireQualifiedAccess>]
@@ -112,7 +137,11 @@ module Layers =
     /// S samples: `Layers.kSubset 10 3 { KSubsetLayerOptions.Default with Lambda = 10.0; Samples = 5; Seed = 42L }`.
     let kSubset (m: int) (k: int) (options: KSubsetLayerOptions) : DiscreteLayer =
         let problem = Problem.kSubset m k
-        let imle = { ImleOptions.Create(float k, options.Lambda) with Samples = options.Samples }
+
+        let imle =
+            { ImleOptions.Create(float k, options.Lambda) with
+                Samples = options.Samples }
+
         new DiscreteLayer(problem, Imle imle, LayerOptions.Default.WithSeed options.Seed)
 
     /// A layer for any problem and estimator with the given options.

@@ -23,32 +23,39 @@ type Reduction =
 module Losses =
 
     let private sameShape (a: string) (x: Tensor) (b: string) (y: Tensor) =
-        if isNull x then nullArg a
-        if isNull y then nullArg b
+        if isNull x then
+            nullArg a
+
+        if isNull y then
+            nullArg b
+
         if x.shape <> y.shape then
             invalidArg b (sprintf "%s has shape %A but %s has shape %A; they must match." b y.shape a x.shape)
 
     /// Reduces per-entry losses [B, ...] (or one state of rank ≤ 1) as `reduction` says.
     let private reduce (reduction: Reduction) (entries: Tensor) : Tensor =
         let rank = entries.shape.Length
+
         match reduction with
-        | Reduction.Sum -> entries.sum()
+        | Reduction.Sum -> entries.sum ()
         | Reduction.Mean ->
             let batch = if rank >= 2 then entries.shape.[0] else 1L
-            use total = entries.sum()
+            use total = entries.sum ()
             Safe.divScalar total (float batch)
         | Reduction.PerSample ->
             if rank >= 2 then
-                use flat = entries.flatten(1L)
-                flat.sum(1L)
+                use flat = entries.flatten (1L)
+                flat.sum (1L)
             else
-                entries.sum()
+                entries.sum ()
 
     /// Hamming loss ℓ_H(z, y) = z∘(1 − y) + y∘(1 − z) (paper Sec. 4) of states z and targets y of the same shape
     /// [B, ...], summed over each state's entries and reduced over the batch as `reduction` says (`Reduction.Mean` is
     /// `hamming`).
     let hammingWith (reduction: Reduction) (z: Tensor) (y: Tensor) : Tensor =
-        if isNull (box reduction) then nullArg "reduction"
+        if isNull (box reduction) then
+            nullArg "reduction"
+
         sameShape "z" z "y" y
         use notY = Safe.subtractFrom 1.0 y
         use notZ = Safe.subtractFrom 1.0 z
@@ -67,7 +74,9 @@ module Losses =
     /// costs c (all of shape [B, ...]), summed over each state's entries and reduced over the batch as `reduction`
     /// says (`Reduction.Mean` is `regret`). Its gradient w.r.t. z is c (Fact 2).
     let regretWith (reduction: Reduction) (z: Tensor) (costs: Tensor) (optimal: Tensor) : Tensor =
-        if isNull (box reduction) then nullArg "reduction"
+        if isNull (box reduction) then
+            nullArg "reduction"
+
         sameShape "z" z "costs" costs
         sameShape "z" z "optimal" optimal
         use diff = z - optimal
@@ -76,38 +85,69 @@ module Losses =
 
     /// Regret ℓ_R = ⟨c, z − z*⟩ averaged over the batch: the excess true cost of the predicted state z over the
     /// optimal state z* for the true costs c (all of shape [B, ...]); `regretWith Reduction.Mean`.
-    let regret (z: Tensor) (costs: Tensor) (optimal: Tensor) : Tensor = regretWith Reduction.Mean z costs optimal
+    let regret (z: Tensor) (costs: Tensor) (optimal: Tensor) : Tensor =
+        regretWith Reduction.Mean z costs optimal
 
     /// The Fenchel–Young loss of perturbed optimizers (Berthet et al.): F(θ) − ⟨θ, y⟩ with
     /// F(θ) = E[max_z ⟨z, θ + ε⟩] estimated with `samples` draws of `noise` from `generator`, averaged over the batch;
     /// its gradient w.r.t. θ is ȳ(θ) − y (for minimisation problems, w.r.t. the costs, y − ȳ).
-    let fenchelYoung (problem: Problem) (noise: Noise) (samples: int) (generator: torch.Generator) (weights: Tensor) (target: Tensor) : Tensor =
+    let fenchelYoung
+        (problem: Problem)
+        (noise: Noise)
+        (samples: int)
+        (generator: torch.Generator)
+        (weights: Tensor)
+        (target: Tensor)
+        : Tensor =
         Noise.validate noise |> ignore
         Validate.intAtLeast "samples (S)" 1 samples
-        if isNull generator then nullArg "generator"
+
+        if isNull generator then
+            nullArg "generator"
+
         let dims = Shapes.batchDims "weights" problem weights
         sameShape "weights" weights "target" target
         let b = Shapes.batchSize dims
-        use eps = TensorNoise.sample noise generator [| b; int64 samples; int64 problem.Size |] weights.dtype weights.device
-        let call : Call<Tensor * Tensor> = { Problem = problem; BatchDims = dims; Parallelism = TensorSolve.defaultParallelism; Details = (eps, target) }
-        FenchelYoungFunction.apply(weights, call)
+
+        use eps =
+            TensorNoise.sample noise generator [| b; int64 samples; int64 problem.Size |] weights.dtype weights.device
+
+        let call: Call<Tensor * Tensor> =
+            { Problem = problem
+              BatchDims = dims
+              Parallelism = TensorSolve.defaultParallelism
+              Details = (eps, target) }
+
+        FenchelYoungFunction.apply (weights, call)
 
     /// The optimal value OPT(w) = ⟨z*(w), w⟩ of a linear problem, per batch row, as a loss whose generalized gradient
     /// is the optimal state z*(w) (Gao et al.). Shape: weights [..batch, ...shape] → [..batch].
     let optimalValue (problem: Problem) (weights: Tensor) : Tensor =
         let dims = Shapes.batchDims "weights" problem weights
-        let call : Call<unit> = { Problem = problem; BatchDims = dims; Parallelism = TensorSolve.defaultParallelism; Details = () }
-        OptimalValueFunction.apply(weights, call)
+
+        let call: Call<unit> =
+            { Problem = problem
+              BatchDims = dims
+              Parallelism = TensorSolve.defaultParallelism
+              Details = () }
+
+        OptimalValueFunction.apply (weights, call)
 
     /// The optimal global-alignment score of sequences of lengths n and m, for substitution scores [..batch, n, m] and
     /// a gap penalty (a scalar tensor, learnable): max over alignments of Σ z·s − gap·(unaligned positions). Its
     /// generalized gradient is the optimal alignment w.r.t. the scores and −(number of unaligned positions) w.r.t.
     /// the gap (Gao et al.'s showcase).
     let alignmentScore (n: int) (m: int) (scores: Tensor) (gap: Tensor) : Tensor =
-        if isNull gap then nullArg "gap"
-        if gap.numel() <> 1L then invalidArg "gap" (sprintf "gap must be a scalar tensor; got shape %A." gap.shape)
-        use gapValue = gap.detach()
-        if gapValue.ToDouble() < 0.0 then invalidArg "gap" "gap must be >= 0."
+        if isNull gap then
+            nullArg "gap"
+
+        if gap.numel () <> 1L then
+            invalidArg "gap" (sprintf "gap must be a scalar tensor; got shape %A." gap.shape)
+
+        use gapValue = gap.detach ()
+
+        if gapValue.ToDouble() < 0.0 then
+            invalidArg "gap" "gap must be >= 0."
         // Σ z·s − g·(n + m − 2Σz) = ⟨z, s + 2g⟩ − g·(n + m): a linear problem in z with shifted scores.
         let problem = Problem.alignment n m 0.0
         use twiceGap = Safe.mulScalar gap 2.0

@@ -20,9 +20,12 @@ module internal MultiplicativeCalls =
         use shifted = Safe.addScalar scaled (-0.5 * d.Sigma * d.Sigma)
         let factor = torch.exp shifted
         use perturbed = w * factor
-        use flat = perturbed.reshape(Array.append [| b * s |] (Array.map int64 call.Problem.Shape))
+
+        use flat =
+            perturbed.reshape (Array.append [| b * s |] (Array.map int64 call.Problem.Shape))
+
         use ys = TensorSolve.solveValidated call.Parallelism call.Problem flat
-        factor, ys.reshape(b, s, m)
+        factor, ys.reshape (b, s, m)
 
 /// The perturbed optimizer with multiplicative log-normal noise (Dalle et al., "Learning with combinatorial optimization
 /// layers: a probabilistic approach", 2022, Sec. 3; PyEPO's `perturbedOptMul`, InferOpt's `PerturbedMultiplicative`
@@ -35,24 +38,24 @@ type internal MultiplicativePerturbedFunction() =
     override _.forward(ctx, args) =
         let weights = args.[0] :?> Tensor
         let call = args.[1] :?> Call<MultiplicativeDetails>
-        ctx.save_data("call", call)
+        ctx.save_data ("call", call)
         let w = weights.detach().reshape(call.Rows, 1L, call.Size)
         let factor, ys = MultiplicativeCalls.solve call w
         factor.Dispose()
-        ctx.save_for_backward(List [ ys; w ])
+        ctx.save_for_backward (List [ ys; w ])
         ys.mean([| 1L |]).reshape(weights.shape)
 
     override _.backward(ctx, grad) =
         Calls.guarded "multiplicative perturbed optimizer" 2 ctx grad (fun (call: Call<MultiplicativeDetails>) ->
-            let saved = ctx.get_saved_variables()
+            let saved = ctx.get_saved_variables ()
             let ys, w = saved.[0], saved.[1]
-            use v = grad.reshape(call.Rows, 1L, call.Size)
+            use v = grad.reshape (call.Rows, 1L, call.Size)
             use dots = (ys * v).sum([| 2L |], true) // [B, S, 1]
             use weighted = dots * call.Details.Z
-            use mean = weighted.mean([| 1L |], true) // [B, 1, m]
+            use mean = weighted.mean ([| 1L |], true) // [B, 1, m]
             use denominator = Safe.mulScalar w call.Details.Sigma
             use g = mean / denominator
-            g.reshape(call.Rows, call.Size))
+            g.reshape (call.Rows, call.Size))
 
 /// The Fenchel–Young loss with multiplicative perturbation (PyEPO's `perturbedFenchelYoungMul`; Dalle et al. 2022),
 /// batch mean. For Minimise, with F(c) = E[min_y ⟨c ⊙ f, y⟩] and f = exp(σZ − σ²/2): ℓ = ⟨c, w⟩ − F(c) ≥ 0,
@@ -66,9 +69,14 @@ type internal MultiplicativeFenchelYoungFunction() =
         let weights = args.[0] :?> Tensor
         let call = args.[1] :?> Call<MultiplicativeDetails>
         let target = args.[2] :?> Tensor
-        ctx.save_data("call", call)
+        ctx.save_data ("call", call)
         let b, m = call.Rows, call.Size
-        let sign = match call.Problem.Sense with Minimise -> 1.0 | Maximise -> -1.0
+
+        let sign =
+            match call.Problem.Sense with
+            | Minimise -> 1.0
+            | Maximise -> -1.0
+
         use w = weights.detach().reshape(b, 1L, m)
         let factor, ys = MultiplicativeCalls.solve call w
         use factor = factor
@@ -76,16 +84,16 @@ type internal MultiplicativeFenchelYoungFunction() =
         use perturbed = w * factor
         use values = (perturbed * ys).sum([| 2L |]).mean([| 1L |]) // F per row
         use y = target.reshape(b, m).``to``(weights.dtype, weights.device)
-        use flatW = w.reshape(b, m)
+        use flatW = w.reshape (b, m)
         use linear = (flatW * y).sum([| 1L |])
         use difference = linear - values
         use rowLoss = Safe.mulScalar difference sign
         use weightedStates = ys * factor
-        use expected = weightedStates.mean([| 1L |]) // E[y ⊙ f], [B, m]
+        use expected = weightedStates.mean ([| 1L |]) // E[y ⊙ f], [B, m]
         use residual = y - expected
         let gradient = Safe.mulScalar residual (sign / float b)
-        ctx.save_for_backward(List [ gradient ])
-        rowLoss.mean()
+        ctx.save_for_backward (List [ gradient ])
+        rowLoss.mean ()
 
     override _.backward(ctx, grad) =
         Calls.guarded "multiplicative Fenchel-Young loss" 3 ctx grad (fun (_: Call<MultiplicativeDetails>) ->
@@ -98,37 +106,83 @@ type internal MultiplicativeFenchelYoungFunction() =
 [<RequireQualifiedAccess>]
 module Multiplicative =
 
-    let private prepare (problem: Problem) (sigma: float) (samples: int) (generator: torch.Generator) (weights: Tensor) =
-        if isNull (box problem) then nullArg "problem"
+    let private prepare
+        (problem: Problem)
+        (sigma: float)
+        (samples: int)
+        (generator: torch.Generator)
+        (weights: Tensor)
+        =
+        if isNull (box problem) then
+            nullArg "problem"
+
         Validate.positive "sigma" sigma
         Validate.intAtLeast "samples (S)" 1 samples
-        if isNull generator then nullArg "generator"
+
+        if isNull generator then
+            nullArg "generator"
+
         let dims = Shapes.batchDims "weights" problem weights
-        use isZero = weights.eq(torch.zeros_like(weights))
-        use anyZero = isZero.any()
+        use isZero = weights.eq (torch.zeros_like (weights))
+        use anyZero = isZero.any ()
+
         if anyZero.item<bool>() then
-            invalidArg "weights" "weights must be non-zero for a multiplicative perturbation (its sign is kept and its Jacobian divides by the weight); shift or squash the predictions (e.g. softplus plus a small constant)."
+            invalidArg
+                "weights"
+                "weights must be non-zero for a multiplicative perturbation (its sign is kept and its Jacobian divides by the weight); shift or squash the predictions (e.g. softplus plus a small constant)."
+
         let b = Shapes.batchSize dims
-        let z = TensorNoise.sample (Normal 1.0) generator [| b; int64 samples; int64 problem.Size |] weights.dtype weights.device
-        let call : Call<MultiplicativeDetails> =
-            { Problem = problem; BatchDims = dims; Parallelism = TensorSolve.defaultParallelism; Details = { Sigma = sigma; Z = z } }
+
+        let z =
+            TensorNoise.sample
+                (Normal 1.0)
+                generator
+                [| b; int64 samples; int64 problem.Size |]
+                weights.dtype
+                weights.device
+
+        let call: Call<MultiplicativeDetails> =
+            { Problem = problem
+              BatchDims = dims
+              Parallelism = TensorSolve.defaultParallelism
+              Details = { Sigma = sigma; Z = z } }
+
         call
 
     /// The perturbed optimizer with multiplicative noise: ȳ(w) = mean over `samples` draws of MAP(w ⊙ exp(σZ − σ²/2))
     /// in the problem's own sense, shaped like the weights [..batch, ...shape], with the Jacobian-vector product
     /// (1/S)·Σ ⟨y_s, v⟩·Z_s ⊘ (σ·w) as backward pass (Dalle et al. 2022; PyEPO's DPOMul). Noise from `generator` only.
-    let perturbedOptimizer (problem: Problem) (sigma: float) (samples: int) (generator: torch.Generator) (weights: Tensor) : Tensor =
+    let perturbedOptimizer
+        (problem: Problem)
+        (sigma: float)
+        (samples: int)
+        (generator: torch.Generator)
+        (weights: Tensor)
+        : Tensor =
         BackwardErrors.throwIfAny ()
         let call = prepare problem sigma samples generator weights
-        MultiplicativePerturbedFunction.apply(weights, call)
+        MultiplicativePerturbedFunction.apply (weights, call)
 
     /// The Fenchel–Young loss with multiplicative noise against target states [..batch, ...shape] (PyEPO's PFYMul),
     /// averaged over the batch; ≥ 0 in both senses (see `MultiplicativeFenchelYoungFunction`): for Minimise
     /// ⟨c, w⟩ − E[min_y ⟨c ⊙ f, y⟩] with gradient w − E[y ⊙ f]; for Maximise the mirror image.
-    let fenchelYoung (problem: Problem) (sigma: float) (samples: int) (generator: torch.Generator) (weights: Tensor) (target: Tensor) : Tensor =
+    let fenchelYoung
+        (problem: Problem)
+        (sigma: float)
+        (samples: int)
+        (generator: torch.Generator)
+        (weights: Tensor)
+        (target: Tensor)
+        : Tensor =
         BackwardErrors.throwIfAny ()
-        if isNull target then nullArg "target"
+
+        if isNull target then
+            nullArg "target"
+
         if not (isNull weights) && target.shape <> weights.shape then
-            invalidArg "target" (sprintf "target has shape %A but weights has shape %A; they must match." target.shape weights.shape)
+            invalidArg
+                "target"
+                (sprintf "target has shape %A but weights has shape %A; they must match." target.shape weights.shape)
+
         let call = prepare problem sigma samples generator weights
-        MultiplicativeFenchelYoungFunction.apply(weights, call, target.detach())
+        MultiplicativeFenchelYoungFunction.apply (weights, call, target.detach ())

@@ -19,7 +19,7 @@ module Relaxed =
         use g = gumbel generator scores.shape scores
         use perturbed = Safe.add scores g
         use logits = Safe.divScalar perturbed tau
-        torch.softmax(logits, -1)
+        torch.softmax (logits, -1)
 
     /// SoftSub, a relaxed top-k (Xie and Ermon 2019): k rounds of softmax((θ + g)/τ), each round suppressing what was
     /// already chosen (α ← α + log(1 − p)); returns the sum of the k rounds' probabilities, a relaxed k-hot [B, m].
@@ -28,15 +28,17 @@ module Relaxed =
         Validate.intAtLeast "k" 1 k
         use g = gumbel generator scores.shape scores
         let mutable alpha = Safe.add scores g
-        let mutable khot = torch.zeros_like(scores)
+        let mutable khot = torch.zeros_like (scores)
+
         for _ in 1..k do
             use logits = Safe.divScalar alpha tau
-            let p = torch.softmax(logits, -1)
+            let p = torch.softmax (logits, -1)
             khot <- Safe.add khot p
             use remaining = Safe.subtractFrom 1.0 p
             use floored = Safe.clampMin remaining 1e-20
-            use logRemaining = torch.log(floored)
+            use logRemaining = torch.log (floored)
             alpha <- Safe.add alpha logRemaining
+
         khot
 
     /// L2X's relaxed subset sampler (Chen et al. 2018): k independent concrete samples softmax((θ + gᵢ)/t), combined by
@@ -44,12 +46,14 @@ module Relaxed =
     let subsetSampler (k: int) (t: float) (generator: torch.Generator) (scores: Tensor) : Tensor =
         checkTemperature "t" t
         Validate.intAtLeast "k" 1 k
+
         if scores.shape.Length <> 2 then
             invalidArg "scores" (sprintf "scores must have shape [B, m]; got %A." scores.shape)
+
         let b, m = scores.shape.[0], scores.shape.[1]
         use g = gumbel generator [| b; int64 k; m |] scores
-        use perturbed = Safe.add (scores.unsqueeze(1L)) g
+        use perturbed = Safe.add (scores.unsqueeze (1L)) g
         use logits = Safe.divScalar perturbed t
-        use samples = torch.softmax(logits, -1)
-        let struct (best, _) = samples.max(1L)
+        use samples = torch.softmax (logits, -1)
+        let struct (best, _) = samples.max (1L)
         best

@@ -24,38 +24,38 @@ module Safe =
     let private one = (1L).ToScalar()
 
     /// a + b (TorchSharp's `a + b` passes a temporary alpha = 1).
-    let add (a: Tensor) (b: Tensor) : Tensor = a.add(b, one)
+    let add (a: Tensor) (b: Tensor) : Tensor = a.add (b, one)
 
     /// a += b in place; returns a.
-    let addInPlace (a: Tensor) (b: Tensor) : Tensor = a.add_(b, one)
+    let addInPlace (a: Tensor) (b: Tensor) : Tensor = a.add_ (b, one)
 
     /// a + x for a number x.
     let addScalar (a: Tensor) (x: float) : Tensor =
         use s = x.ToScalar()
-        a.add(s, one)
+        a.add (s, one)
 
     /// a · x for a number x.
     let mulScalar (a: Tensor) (x: float) : Tensor =
         use s = x.ToScalar()
-        a.mul(s)
+        a.mul (s)
 
     /// a / x for a number x.
     let divScalar (a: Tensor) (x: float) : Tensor =
         use s = x.ToScalar()
-        a.div(s)
+        a.div (s)
 
     /// x − a for a number x.
     let subtractFrom (x: float) (a: Tensor) : Tensor =
         use s = x.ToScalar()
-        use negated = a.neg()
-        negated.add(s, one)
+        use negated = a.neg ()
+        negated.add (s, one)
 
     /// max(a, x) elementwise for a number x.
     let clampMin (a: Tensor) (x: float) : Tensor =
         use s = x.ToScalar()
-        a.clamp_min(s)
+        a.clamp_min (s)
 
     /// A tensor of the given shape filled with x.
     let full (shape: int64[]) (x: float) (dtype: torch.ScalarType) (device: torch.Device) : Tensor =
         use s = x.ToScalar()
-        torch.full(shape, s, dtype = dtype, device = device)
+        torch.full (shape, s, dtype = dtype, device = device)

@@ -23,8 +23,8 @@ module internal Shapes =
     /// (the array backend's is `Problem.toScores`).
     let toScores (problem: Problem) (weights: Tensor) : Tensor =
         match problem.Sense with
-        | Maximise -> weights.alias()
-        | Minimise -> weights.neg()
+        | Maximise -> weights.alias ()
+        | Minimise -> weights.neg ()
 
     /// dL/dw from dL/dθ (the same flip: it is its own inverse).
     let toWeightGradient (problem: Problem) (gradTheta: Tensor) : Tensor = toScores problem gradTheta
@@ -32,5 +32,10 @@ module internal Shapes =
     /// Checks an upstream gradient for NaN/∞ before an estimator uses it (dL/dz comes from outside: it is an edge).
     let checkGradient (name: string) (grad: Tensor) =
         use finite = torch.isfinite(grad).all()
+
         if not (finite.item<bool>()) then
-            invalidOp (sprintf "%s: the incoming gradient dL/dz contains NaN or infinite entries; the estimator cannot use it (check the downstream loss)." name)
+            invalidOp (
+                sprintf
+                    "%s: the incoming gradient dL/dz contains NaN or infinite entries; the estimator cannot use it (check the downstream loss)."
+                    name
+            )

@@ -12,33 +12,44 @@ module TensorNoise =
     /// The dtype the arithmetic runs in: float64 when float64 is asked for, float32 otherwise (half types are computed
     /// in float32 and converted at the end).
     let private workType (dtype: torch.ScalarType) =
-        if dtype = torch.ScalarType.Float64 then torch.ScalarType.Float64 else torch.ScalarType.Float32
+        if dtype = torch.ScalarType.Float64 then
+            torch.ScalarType.Float64
+        else
+            torch.ScalarType.Float32
 
     /// The smallest positive normal number of the working dtype (keeps log(U) finite when U = 0 is drawn).
     let private tiny (work: torch.ScalarType) =
-        if work = torch.ScalarType.Float64 then 2.2250738585072014e-308 else 1.1754943508222875e-38
+        if work = torch.ScalarType.Float64 then
+            2.2250738585072014e-308
+        else
+            1.1754943508222875e-38
 
     /// A 0-dim constant of the working dtype on the device (registered in the caller's dispose scope).
     let private constant (work: torch.ScalarType) (device: torch.Device) (v: float) =
-        torch.tensor(v, dtype = work, device = device)
+        torch.tensor (v, dtype = work, device = device)
 
     /// `count` standard normal draws. float32 uses libtorch's vectorised `randn`; its float64 path is scalar
     /// (≈ 5× slower here), so float64 uses Box–Muller over two uniform tensors instead (exact, vectorised).
     let private normals (generator: torch.Generator) (work: torch.ScalarType) (device: torch.Device) (count: int64) =
         if work <> torch.ScalarType.Float64 then
-            torch.randn([| count |], dtype = work, device = device, generator = generator)
+            torch.randn ([| count |], dtype = work, device = device, generator = generator)
         else
             let k = constant work device
             let half = (count + 1L) / 2L
-            use u1 = torch.rand([| half |], dtype = work, device = device, generator = generator)
-            use u2 = torch.rand([| half |], dtype = work, device = device, generator = generator)
+
+            use u1 =
+                torch.rand ([| half |], dtype = work, device = device, generator = generator)
+
+            use u2 =
+                torch.rand ([| half |], dtype = work, device = device, generator = generator)
+
             use floor = (tiny work).ToScalar()
             // r = √(−2 log U₁), θ = 2πU₂; (r cos θ, r sin θ) are two independent N(0, 1) draws.
             use r = u1.clamp_min_(floor).log_().mul_(k (-2.0)).sqrt_()
-            use theta = u2.mul_(k (2.0 * Math.PI))
+            use theta = u2.mul_ (k (2.0 * Math.PI))
             use a = theta.cos().mul_(r)
             use b = theta.sin_().mul_(r)
-            use both = torch.cat([| a; b |], 0L)
+            use both = torch.cat ([| a; b |], 0L)
             both.narrow(0L, 0L, count).contiguous()
 
     /// One round of vectorised Marsaglia–Tsang proposals for Gamma(α, 1), α = `shape` (+ 1 when `shape` < 1),
@@ -52,8 +63,13 @@ module TensorNoise =
     /// the acceptance step rather than drawn anew: given x and acceptance, u is uniform on (0, e^h(x)) (h ≤ 0 for
     /// Marsaglia–Tsang), so U = u·e^(−h(x)) is exactly U(0, 1) and independent of the accepted Gamma(a + 1). This
     /// saves a third of the random numbers (the serial CPU generator is the bottleneck).
-    let private proposalRound (generator: torch.Generator) (work: torch.ScalarType) (device: torch.Device)
-                              (shape: float) (count: int64) : torch.Tensor * torch.Tensor =
+    let private proposalRound
+        (generator: torch.Generator)
+        (work: torch.ScalarType)
+        (device: torch.Device)
+        (shape: float)
+        (count: int64)
+        : torch.Tensor * torch.Tensor =
         let boosted = shape < 1.0
         let alpha = if boosted then shape + 1.0 else shape
         let d = alpha - 1.0 / 3.0
@@ -67,114 +83,166 @@ module TensorNoise =
         use dS = d.ToScalar()
         use unit = (1.0).ToScalar()
         use x = normals generator work device count
-        use u = torch.rand([| count |], dtype = work, device = device, generator = generator)
-        use t = torch.add(one, x, cS)
-        let logT = t.log()
+
+        use u =
+            torch.rand ([| count |], dtype = work, device = device, generator = generator)
+
+        use t = torch.add (one, x, cS)
+        let logT = t.log ()
         // h = d(1 − t³ + 3 log t) + x²/2, computed in t's buffer.
-        t.pow_(three).mul_(negD).add_(logT, threeD).addcmul_(x, x, half).add_(dS, unit) |> ignore
-        use logU = u.log_()
+        t.pow_(three).mul_(negD).add_(logT, threeD).addcmul_(x, x, half).add_(dS, unit)
+        |> ignore
+
+        use logU = u.log_ ()
         let rejected = logU.lt(t).logical_not_()
+
         if boosted then
             // log U' = log u − h; log(Gamma(a)/d)/3 = log t + log U'/(3a).
             use scale = (1.0 / (3.0 * shape)).ToScalar()
-            logT.add_(logU.sub_(t), scale) |> ignore
+            logT.add_ (logU.sub_ (t), scale) |> ignore
+
         logT, rejected
 
     /// `count` i.i.d. draws of log(Gamma(shape, 1)/d)/3 (d as in `proposalRound`): one round of proposals, then only
     /// the rejected entries (< 5 %) are redrawn, recursively, and copied into place.
-    let rec private logGammaOverD (generator: torch.Generator) (work: torch.ScalarType) (device: torch.Device)
-                                  (shape: float) (count: int64) : torch.Tensor =
+    let rec private logGammaOverD
+        (generator: torch.Generator)
+        (work: torch.ScalarType)
+        (device: torch.Device)
+        (shape: float)
+        (count: int64)
+        : torch.Tensor =
         let logT, rejected = proposalRound generator work device shape count
         use rejected = rejected
-        use positions = rejected.nonzero()
+        use positions = rejected.nonzero ()
         let redraw = positions.shape.[0]
+
         if redraw > 0L then
-            use flat = positions.view(redraw)
+            use flat = positions.view (redraw)
             use replacement = logGammaOverD generator work device shape redraw
-            logT.index_copy_(0L, flat, replacement) |> ignore
+            logT.index_copy_ (0L, flat, replacement) |> ignore
+
         logT
 
     /// Σ_{i=1..s} Gamma(shape 1/κ, scale κ/i) for `count` elements. Blocks of columns are drawn as [s, b] tensors
     /// (s·b ≈ 2^18 Gammas, cache-sized, so no block pays for fresh pages), scaled per row by κ/i, summed over s.
-    let private gammaSums (generator: torch.Generator) (work: torch.ScalarType) (device: torch.Device)
-                          (kappa: float) (terms: int) (count: int64) : torch.Tensor =
+    let private gammaSums
+        (generator: torch.Generator)
+        (work: torch.ScalarType)
+        (device: torch.Device)
+        (kappa: float)
+        (terms: int)
+        (count: int64)
+        : torch.Tensor =
         let shape = 1.0 / kappa
         let alpha = if shape < 1.0 then shape + 1.0 else shape
         let d = alpha - 1.0 / 3.0
         let s = int64 terms
         // log(d·κ/i): the Marsaglia–Tsang factor d and the scale of term i, added before exponentiating.
         use logScales =
-            torch.tensor(Array.init terms (fun i -> log d + log (kappa / float (i + 1))), dtype = work, device = device)
+            torch
+                .tensor(Array.init terms (fun i -> log d + log (kappa / float (i + 1))), dtype = work, device = device)
                 .view(s, 1L)
+
         use three = (3.0).ToScalar()
-        let out = torch.empty([| count |], dtype = work, device = device)
+        let out = torch.empty ([| count |], dtype = work, device = device)
         let block = max 1L ((1L <<< 18) / s)
         let mutable j = 0L
+
         while j < count do
             let b = min block (count - j)
             use logG = logGammaOverD generator work device shape (s * b)
-            use grid = logG.view(s, b)
+            use grid = logG.view (s, b)
             use scaled = torch.add(logScales, grid, three).exp_()
-            use sum = scaled.sum(0L)
-            use slice = out.narrow(0L, j, b)
-            slice.copy_(sum) |> ignore
+            use sum = scaled.sum (0L)
+            use slice = out.narrow (0L, j, b)
+            slice.copy_ (sum) |> ignore
             j <- j + b
+
         out
 
     let private validateShape (shape: int64[]) =
-        if isNull shape then nullArg "shape"
-        shape |> Array.iteri (fun i d ->
-            if d < 0L then invalidArg "shape" (sprintf "shape[%d] must be >= 0; got %d." i d))
+        if isNull shape then
+            nullArg "shape"
+
+        shape
+        |> Array.iteri (fun i d ->
+            if d < 0L then
+                invalidArg "shape" (sprintf "shape[%d] must be >= 0; got %d." i d))
 
     /// ε ~ noise, i.i.d., with the given shape, dtype (floating point) and device, drawn from `generator` only.
     /// Sum-of-Gamma is Eq. 13 exactly: τ/κ·(Σ_{i=1..s} Gamma(1/κ, κ/i) − log s), with a vectorised Marsaglia–Tsang
     /// Gamma sampler (no per-element managed loop). `Custom` noise seeds a System.Random from one draw of the
     /// generator and runs the user's sampler per element on the CPU (deterministic), then copies once.
-    let sample (noise: Noise) (generator: torch.Generator) (shape: int64[]) (dtype: torch.ScalarType) (device: torch.Device) : torch.Tensor =
+    let sample
+        (noise: Noise)
+        (generator: torch.Generator)
+        (shape: int64[])
+        (dtype: torch.ScalarType)
+        (device: torch.Device)
+        : torch.Tensor =
         Noise.validate noise |> ignore
-        if isNull generator then nullArg "generator"
+
+        if isNull generator then
+            nullArg "generator"
+
         validateShape shape
+
         if not (torch.is_floating_point dtype) then
             invalidArg "dtype" (sprintf "dtype must be a floating-point type (e.g. Float32, Float64); got %A." dtype)
-        if isNull device then nullArg "device"
+
+        if isNull device then
+            nullArg "device"
+
         let count = Array.fold (*) 1L shape
         let work = workType dtype
         use scope = torch.NewDisposeScope()
         let k = constant work device
+
         let result =
             match noise with
-            | Zero -> torch.zeros(shape, dtype = dtype, device = device)
-            | _ when count = 0L -> torch.zeros(shape, dtype = dtype, device = device)
+            | Zero -> torch.zeros (shape, dtype = dtype, device = device)
+            | _ when count = 0L -> torch.zeros (shape, dtype = dtype, device = device)
             | Gumbel tau ->
-                let u = torch.rand(shape, dtype = work, device = device, generator = generator)
+                let u = torch.rand (shape, dtype = work, device = device, generator = generator)
                 // −τ·log(−log U), U clamped away from 0 so the result stays finite.
                 use floor = (tiny work).ToScalar()
                 u.clamp_min_(floor).log_().neg_().log_().mul_(k (-tau))
-            | Normal sigma ->
-                (normals generator work device count).mul_(k sigma).view(shape)
+            | Normal sigma -> (normals generator work device count).mul_(k sigma).view(shape)
             | SumOfGamma(kappa, tau, terms) ->
                 let sums = gammaSums generator work device kappa terms count
-                sums.sub_(k (log (float terms)))
-                    .mul_(k (tau / kappa))
-                    .view(shape)
+                sums.sub_(k (log (float terms))).mul_(k (tau / kappa)).view(shape)
             | SumOfGammaCorrected(kappa, tau, terms) ->
                 let shift = Noise.harmonic terms - Noise.eulerGamma
-                let inverseSquares = Seq.sum (seq { for i in 1..terms -> 1.0 / (float i * float i) })
+
+                let inverseSquares =
+                    Seq.sum (seq { for i in 1..terms -> 1.0 / (float i * float i) })
+
                 let tailSd = sqrt (max 0.0 (kappa * (Math.PI * Math.PI / 6.0 - inverseSquares)))
                 let sums = gammaSums generator work device kappa terms count
                 use tail = normals generator work device count
-                (Safe.addInPlace sums (tail.mul_(k tailSd)))
-                    .sub_(k shift)
-                    .mul_(k (tau / kappa))
-                    .view(shape)
+                (Safe.addInPlace sums (tail.mul_ (k tailSd))).sub_(k shift).mul_(k (tau / kappa)).view(shape)
             | Custom _ ->
                 if count > int64 Int32.MaxValue then
-                    invalidArg "shape" (sprintf "Custom noise fills a managed array; %d elements exceed its limit." count)
+                    invalidArg
+                        "shape"
+                        (sprintf "Custom noise fills a managed array; %d elements exceed its limit." count)
+
                 let seed =
-                    use draw = torch.randint(0L, int64 Int32.MaxValue, [| 1L |], dtype = torch.ScalarType.Int64,
-                                             device = device, generator = generator)
+                    use draw =
+                        torch.randint (
+                            0L,
+                            int64 Int32.MaxValue,
+                            [| 1L |],
+                            dtype = torch.ScalarType.Int64,
+                            device = device,
+                            generator = generator
+                        )
+
                     draw.item<int64>()
-                let values = Array.zeroCreate<float> (int count)
+
+                let values = Array.zeroCreate<float>(int count)
                 Noise.sampleInto noise (Random(int seed)) values
                 torch.tensor(values, dtype = torch.ScalarType.Float64).view(shape)
+
         result.``to``(dtype, device).MoveToOuterDisposeScope()

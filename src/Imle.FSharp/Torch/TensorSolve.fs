@@ -33,55 +33,89 @@ module TensorSolve =
     /// problem's shape, all entries finite. Raises ArgumentException naming `name` otherwise. (Every tensor entry point
     /// checks its weights with this one function.)
     let internal validate (name: string) (problem: Problem) (weights: torch.Tensor) =
-        if isNull (box problem) then nullArg "problem"
-        if isNull weights then raise (ArgumentNullException(name, sprintf "%s must not be null." name))
+        if isNull (box problem) then
+            nullArg "problem"
+
+        if isNull weights then
+            raise (ArgumentNullException(name, sprintf "%s must not be null." name))
+
         if not (weights.is_floating_point ()) then
-            invalidArg name (sprintf "%s must have a floating-point dtype (Float32, Float64, ...); got %A." name weights.dtype)
+            invalidArg
+                name
+                (sprintf "%s must have a floating-point dtype (Float32, Float64, ...); got %A." name weights.dtype)
+
         let actual = weights.shape
         let expected = problem.Shape |> Array.map int64
         let batchDims = actual.Length - expected.Length
+
         if batchDims < 0 || Array.sub actual batchDims expected.Length <> expected then
-            invalidArg name
-                (sprintf "%s must have shape [..batch, %s] (the shape %s of problem '%s' as its trailing dims); got %s."
-                     name (String.Join(", ", expected)) (shapeText expected) problem.Name (shapeText actual))
+            invalidArg
+                name
+                (sprintf
+                    "%s must have shape [..batch, %s] (the shape %s of problem '%s' as its trailing dims); got %s."
+                    name
+                    (String.Join(", ", expected))
+                    (shapeText expected)
+                    problem.Name
+                    (shapeText actual))
+
         use isFinite = torch.isfinite weights
-        use finite = isFinite.all()
-        if not (finite.item<bool> ()) then
+        use finite = isFinite.all ()
+
+        if not (finite.item<bool>()) then
             invalidArg name (sprintf "%s must be finite; NaN and infinity are not allowed." name)
 
     /// The address of the first element of a contiguous CPU tensor (its memory is native and does not move).
     let private addressOf (t: torch.Tensor) : nativeint =
         let bytes = t.bytes
         let first = &MemoryMarshal.GetReference(bytes)
-        NativePtr.toNativeInt (NativePtr.ofVoidPtr<byte> (Unsafe.AsPointer(&first)))
+        NativePtr.toNativeInt (NativePtr.ofVoidPtr<byte>(Unsafe.AsPointer(&first)))
 
     /// Solves one row over tensor memory: `weights` and `states` point at float64 rows of `size` entries.
     let private solveRow (problem: Problem) (weights: nativeint) (states: nativeint) (size: int) (row: int) =
         let offset = nativeint row * nativeint size * 8n
         let w = ReadOnlySpan<float>((weights + offset).ToPointer(), size)
         let z = Span<float>((states + offset).ToPointer(), size)
+
         match problem.SolveSpan with
         | Some solver ->
             solver.Invoke(w, z)
-            if problem.Kind = UserDefined then Problem.checkState problem (z.ToArray()) |> ignore
+
+            if problem.Kind = UserDefined then
+                Problem.checkState problem (z.ToArray()) |> ignore
         | None ->
             let state = Problem.checkState problem (problem.Solve(w.ToArray()))
             ReadOnlySpan<float>(state).CopyTo(z)
 
     /// Solves `rows` rows, in parallel over chunks of consecutive rows when there is enough work.
-    let private solveRows (problem: Problem) (weights: nativeint) (states: nativeint) (size: int) (rows: int) (dop: int) =
+    let private solveRows
+        (problem: Problem)
+        (weights: nativeint)
+        (states: nativeint)
+        (size: int)
+        (rows: int)
+        (dop: int)
+        =
         let chunks = min rows (4 * dop)
+
         if dop <= 1 || chunks <= 1 || int64 rows * int64 size <= 256L then
             for row in 0 .. rows - 1 do
                 solveRow problem weights states size row
         else
             let options = ParallelOptions(MaxDegreeOfParallelism = dop)
+
             try
-                Parallel.For(0, chunks, options, fun (chunk: int) ->
-                    let first = int (int64 rows * int64 chunk / int64 chunks)
-                    let last = int (int64 rows * int64 (chunk + 1) / int64 chunks)
-                    for row in first .. last - 1 do
-                        solveRow problem weights states size row)
+                Parallel.For(
+                    0,
+                    chunks,
+                    options,
+                    fun (chunk: int) ->
+                        let first = int (int64 rows * int64 chunk / int64 chunks)
+                        let last = int (int64 rows * int64 (chunk + 1) / int64 chunks)
+
+                        for row in first .. last - 1 do
+                            solveRow problem weights states size row
+                )
                 |> ignore
             with :? AggregateException as e when e.InnerExceptions.Count > 0 ->
                 ExceptionDispatchInfo.Capture(e.InnerExceptions.[0]).Throw()
@@ -93,25 +127,37 @@ module TensorSolve =
         let size = int64 problem.Size
         let rows = if size = 0L then 0L else weights.numel () / size
         let flat = weights.detach().reshape([| rows; size |])
+
         let result =
             match problem.Kind with
             | KSubsetKind k when problem.Sense = Maximise ->
-                let struct (_, indices) = flat.topk(k, dim = 1)
-                let ones = torch.ones(indices.shape, dtype = flat.dtype, device = flat.device)
+                let struct (_, indices) = flat.topk (k, dim = 1)
+                let ones = torch.ones (indices.shape, dtype = flat.dtype, device = flat.device)
                 torch.zeros_like(flat).scatter_(1L, indices, ones)
             | CategoricalKind when problem.Sense = Maximise ->
-                let indices = flat.argmax(1L, keepdim = true)
-                let ones = torch.ones(indices.shape, dtype = flat.dtype, device = flat.device)
+                let indices = flat.argmax (1L, keepdim = true)
+                let ones = torch.ones (indices.shape, dtype = flat.dtype, device = flat.device)
                 torch.zeros_like(flat).scatter_(1L, indices, ones)
             | _ ->
                 let input = flat.``to``(torch.ScalarType.Float64, torch.CPU).contiguous()
-                let states = torch.zeros([| rows; size |], dtype = torch.ScalarType.Float64, device = torch.CPU)
+
+                let states =
+                    torch.zeros ([| rows; size |], dtype = torch.ScalarType.Float64, device = torch.CPU)
+
                 if rows > 0L then
                     if rows * size * 8L > int64 Int32.MaxValue then
-                        invalidArg "weights" (sprintf "weights has %d entries; CPU solvers handle at most %d per call (split the batch)." (rows * size) (Int32.MaxValue / 8))
+                        invalidArg
+                            "weights"
+                            (sprintf
+                                "weights has %d entries; CPU solvers handle at most %d per call (split the batch)."
+                                (rows * size)
+                                (Int32.MaxValue / 8))
+
                     solveRows problem (addressOf input) (addressOf states) (int size) (int rows) dop
                     GC.KeepAlive input
-                states.``to``(weights.dtype, weights.device)
+
+                states.``to`` (weights.dtype, weights.device)
+
         result.reshape(weights.shape).MoveToOuterDisposeScope()
 
     /// MAP of every row in the problem's own sense (scores for Maximise, costs for Minimise) with the given degree of

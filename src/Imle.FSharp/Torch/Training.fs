@@ -12,8 +12,10 @@ module Training =
     /// from a user solver): errors inside libtorch's backward cannot propagate as exceptions, so call this instead of
     /// `loss.backward()` to see them at once (otherwise they surface at the next forward pass).
     let backward (loss: Tensor) : unit =
-        if isNull loss then nullArg "loss"
-        loss.backward()
+        if isNull loss then
+            nullArg "loss"
+
+        loss.backward ()
         BackwardErrors.throwIfAny ()
 
     /// Shuffled mini-batches of the indices 0 .. count − 1, for one epoch: shuffles them with `rng.Shuffle`
@@ -23,7 +25,9 @@ module Training =
     /// `Random(seed * 1000 + epoch)`) gives the same batches on every run. `count` ≥ 0 (0 gives no batch),
     /// `batchSize` ≥ 1; otherwise an ArgumentException naming the parameter.
     let shuffledBatches (rng: Random) (count: int) (batchSize: int) : int[][] =
-        if isNull rng then nullArg "rng"
+        if isNull rng then
+            nullArg "rng"
+
         Validate.intAtLeast "count" 0 count
         Validate.intAtLeast "batchSize" 1 batchSize
         let order = Array.init count id
