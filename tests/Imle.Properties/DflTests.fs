@@ -287,6 +287,73 @@ let private dataTests =
               let c1 = Generators.costFormula [| [| 1.0; 1.0 |] |] [| 0.5; -0.5 |] 1
               Expect.floatClose Accuracy.veryHigh c1.[0] (4.0 / 3.5) "deg 1, Bx = 0"
           }
+          test "tspCostFormula matches PyEPO's TSP formula on a hand-worked case" {
+              // Cities (0,0), (3,4), (0,4): edges (0,1), (0,2), (1,2) have lengths 5, 4, 3. p = 1, x = [2], deg = 2,
+              // B = [1; 0; -0.5]: Bx/sqrt 1 + 3 = 5, 3, 2; squared / 3^(2-1) = 25/3, 3, 4/3.
+              let coords = [| [| 0.0; 0.0 |]; [| 3.0; 4.0 |]; [| 0.0; 4.0 |] |]
+
+              let c =
+                  Generators.tspCostFormula coords [| [| 1.0 |]; [| 0.0 |]; [| -0.5 |] |] [| 2.0 |] 2
+
+              Expect.floatClose Accuracy.veryHigh c.[0] (5.0 + 25.0 / 3.0) "edge (0,1)"
+              Expect.floatClose Accuracy.veryHigh c.[1] (4.0 + 3.0) "edge (0,2)"
+              Expect.floatClose Accuracy.veryHigh c.[2] (3.0 + 4.0 / 3.0) "edge (1,2)"
+              // deg = 1: dist + Bx/sqrt p + 3.
+              let c1 =
+                  Generators.tspCostFormula coords [| [| 1.0 |]; [| 0.0 |]; [| -0.5 |] |] [| 2.0 |] 1
+
+              Expect.floatClose Accuracy.veryHigh c1.[0] 10.0 "deg 1, edge (0,1)"
+
+              Expect.throwsT<ArgumentException>
+                  (fun () -> Generators.tspCostFormula coords [| [| 1.0 |] |] [| 2.0 |] 2 |> ignore)
+                  "b needs one row per edge"
+          }
+          test "TSP generator: shapes, coordinates, B, noise, deterministic per seed, solvable by Held-Karp" {
+              let coords, d = Generators.tsp 50 4 7 2 0.5 11
+              Expect.equal coords.Length 7 "cities"
+              Expect.equal d.Costs.[0].Length 21 "7*6/2 edges"
+              Expect.equal d.B.Length 21 "B is [edges][p]"
+              Expect.equal d.Features.[0].Length 4 "p"
+
+              Expect.isTrue
+                  (coords.[0..2] |> Array.concat |> Array.forall (fun u -> u >= -2.0 && u <= 2.0))
+                  "first n/2 cities are U(-2, 2)"
+
+              Expect.isTrue (d.B |> Array.concat |> Array.forall (fun v -> v >= -2.0 && v <= 2.0)) "B in [-2, 2]"
+              Expect.isTrue (d.B |> Array.concat |> Array.exists ((=) 0.0)) "B has Bernoulli zeros"
+
+              let dist =
+                  Generators.tspCostFormula coords (Array.init 21 (fun _ -> Array.zeroCreate 4)) (Array.zeroCreate 4) 2
+
+              for i in 0..49 do
+                  let full = Generators.tspCostFormula coords d.B d.Features.[i] 2
+
+                  for e in 0..20 do
+                      // dist entries include the +3 of B = 0; the feature term is full - (dist - 3).
+                      let term = full.[e] - (dist.[e] - 3.0)
+                      let ratio = (d.Costs.[i].[e] - (dist.[e] - 3.0)) / term
+                      Expect.isTrue (abs (ratio - 1.0) <= 0.5 + 1e-3 / term) (sprintf "noise ratio %g" ratio)
+
+              let again = Generators.tsp 50 4 7 2 0.5 11
+              Expect.equal (snd again).Costs d.Costs "same seed, same costs"
+              Expect.equal (fst again) coords "same seed, same coordinates"
+              Expect.notEqual (snd (Generators.tsp 50 4 7 2 0.5 12)).Costs d.Costs "another seed, other costs"
+              let coords0, noiseless = Generators.tsp 5 4 7 2 0.0 11
+
+              for i in 0..4 do
+                  let expected =
+                      Generators.tspCostFormula coords0 noiseless.B noiseless.Features.[i] 2
+                      |> Array.map (fun c -> Math.Round(c, 4))
+
+                  Expect.equal noiseless.Costs.[i] expected "no noise: the formula, rounded to 4 decimals"
+
+              let z = HeldKarp.solve 7 d.Costs.[0]
+              Expect.isTrue (HeldKarp.isTour 7 z) "Held-Karp solves a generated instance"
+
+              Expect.throwsT<ArgumentOutOfRangeException>
+                  (fun () -> Generators.tsp 5 4 1 2 0.0 1 |> ignore)
+                  "cities >= 2"
+          }
           test "shortest-path generator: shapes, B binary, noise within its half-width, deterministic per seed" {
               let d = Generators.shortestPath 200 5 5 5 4 0.5 7
               Expect.equal d.Features.Length 200 "instances"

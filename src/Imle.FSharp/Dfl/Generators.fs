@@ -129,3 +129,104 @@ module Generators =
                 Array.map2 (fun c e -> Math.Ceiling(5.0 * c * e)) (costFormula b x.[i] deg) eps.[i])
 
         weights, { Features = x; Costs = values; B = b }
+
+    /// Euclidean distances between the cities' coordinates, in `HeldKarp.edges` order (PyEPO's condensed `pdist`).
+    let private tspDistances (coords: float[][]) =
+        let n = coords.Length
+
+        [| for i in 0 .. n - 2 do
+               for j in i + 1 .. n - 1 do
+                   let dx = coords.[i].[0] - coords.[j].[0]
+                   let dy = coords.[i].[1] - coords.[j].[1]
+                   yield sqrt (dx * dx + dy * dy) |]
+
+    /// The feature term ((B x)_e / √p + 3)^deg / 3^(deg−1) per edge.
+    let private tspFeatureTerm (b: float[][]) (x: float[]) (deg: int) =
+        let p = float x.Length
+        let scale = 3.0 ** float (deg - 1)
+
+        b
+        |> Array.map (fun row ->
+            let bx = Array.fold2 (fun s be xk -> s + be * xk) 0.0 row x
+            (bx / sqrt p + 3.0) ** float deg / scale)
+
+    /// PyEPO's TSP cost formula for one instance without noise and before rounding (`pyepo.data.tsp.genData`):
+    /// c_e = ‖u_i − u_j‖ + ((B x)_e / √p + 3)^deg / 3^(deg−1) for every edge e = (i, j), i &lt; j, in `HeldKarp.edges`
+    /// order (PyEPO's condensed `pdist` order). `coords` is [n][2] (n ≥ 2 cities), `b` is [n(n−1)/2][p], `x` has p
+    /// entries. Raises ArgumentException naming the parameter of the wrong shape.
+    let tspCostFormula (coords: float[][]) (b: float[][]) (x: float[]) (deg: int) : float[] =
+        Validate.notNull "coords" coords
+        Validate.notNull "b" b
+        Validate.notNull "x" x
+        Validate.intAtLeast "deg" 1 deg
+        let n = coords.Length
+
+        if n < 2 then
+            invalidArg "coords" "coords needs at least two cities."
+
+        coords
+        |> Array.iteri (fun i u ->
+            if isNull u || u.Length <> 2 then
+                invalidArg "coords" (sprintf "coords[%d] must have 2 entries (a point in the plane)." i))
+
+        let p = x.Length
+
+        if p = 0 then
+            invalidArg "x" "x must have at least one feature."
+
+        let edges = n * (n - 1) / 2
+
+        if b.Length <> edges then
+            invalidArg "b" (sprintf "b must have %d rows (one per edge of %d cities); got %d." edges n b.Length)
+
+        b
+        |> Array.iteri (fun e row ->
+            if isNull row || row.Length <> p then
+                invalidArg "b" (sprintf "b[%d] must have %d entries (one per feature)." e p))
+
+        Array.map2 (+) (tspDistances coords) (tspFeatureTerm b x deg)
+
+    /// PyEPO's TSP data (`pyepo.data.tsp.genData`, "Euclidean distance plus polynomial feature term") for the
+    /// complete graph on `cities` nodes, paired with `Problem.tsp` / `HeldKarp`: n(n−1)/2 edge costs per instance in
+    /// `HeldKarp.edges` order. Draws, in PyEPO's order: coordinates (the first ⌊n/2⌋ cities U(−2, 2)², the rest
+    /// N(0, I₂)), then B = Bernoulli(0.5) ∘ U(−2, 2) ([edges][p]; all Bernoulli draws first, then all uniforms),
+    /// features x_i ~ N(0, I_p), noise ε ~ U[1 − w, 1 + w]; c_i = dist + (formula's feature term) ∘ ε_i, rounded to 4
+    /// decimals (PyEPO also casts to float32; we keep float). Returns the coordinates ([n][2]) and the data.
+    /// Deterministic per seed (System.Random), not bit-identical to NumPy. With deg ≥ 2 even or small B x the costs are
+    /// positive; odd deg can give negative edge costs, as in PyEPO (Held–Karp accepts any sign).
+    let tsp (instances: int) (features: int) (cities: int) (deg: int) (noiseWidth: float) (seed: int) =
+        checkCommon instances features deg noiseWidth
+        Validate.intAtLeast "cities" 2 cities
+        let rng = Random seed
+        let edges = cities * (cities - 1) / 2
+        let half = cities / 2
+
+        let coords =
+            Array.init cities (fun i ->
+                if i < half then
+                    Array.init 2 (fun _ -> -2.0 + 4.0 * rng.NextDouble())
+                else
+                    Array.init 2 (fun _ -> Sampling.standardNormal rng))
+
+        let bernoulli =
+            Array.init edges (fun _ -> Array.init features (fun _ -> if rng.NextDouble() < 0.5 then 1.0 else 0.0))
+
+        let b =
+            bernoulli
+            |> Array.map (Array.map (fun bit -> bit * (-2.0 + 4.0 * rng.NextDouble())))
+
+        let x =
+            Array.init instances (fun _ -> Array.init features (fun _ -> Sampling.standardNormal rng))
+
+        let eps =
+            Array.init instances (fun _ ->
+                Array.init edges (fun _ -> 1.0 - noiseWidth + 2.0 * noiseWidth * rng.NextDouble()))
+
+        let dist = tspDistances coords
+
+        let costs =
+            Array.init instances (fun i ->
+                let term = tspFeatureTerm b x.[i] deg
+                Array.init edges (fun e -> Math.Round(dist.[e] + term.[e] * eps.[i].[e], 4)))
+
+        coords, { Features = x; Costs = costs; B = b }
