@@ -102,6 +102,6 @@ module Ranking =
         use t = t
         use _pool = poolTensor
         use diff = t - p
-        use squared = diff.square ()
+        use squared = diff * diff
         use perInstance = squared.mean ([| 1L |])
         perInstance.mean ()
