@@ -12,6 +12,17 @@ namespace Imle.CSharp.Tests;
 
 public class TrainingTests
 {
+    /// <summary>Shuffled mini-batches cover every index once, have the asked size and repeat for the same seed.</summary>
+    [Fact]
+    public void ShuffledBatchesCoverEveryIndexOnce()
+    {
+        var batches = Training.ShuffledBatches(new Random(3), 10, 4);
+        Assert.Equal(new[] { 4, 4, 2 }, batches.Select(b => b.Length).ToArray());
+        Assert.Equal(Enumerable.Range(0, 10), batches.SelectMany(b => b).OrderBy(i => i));
+        Assert.Equal(batches, Training.ShuffledBatches(new Random(3), 10, 4));
+        Assert.ThrowsAny<ArgumentException>(() => Training.ShuffledBatches(new Random(3), 10, 0));
+    }
+
     /// <summary>A linear model followed by an I-MLE 3-subset layer learns to pick the items a fixed teacher picks.</summary>
     [Fact]
     public void KSubsetLayerTrainingReducesTheLoss()
