@@ -627,44 +627,25 @@ let runExperiment (cfg: Config) : AlignmentRow[] =
     writeJson (Path.Combine(dir, "results.json")) rows
     let finals = runs |> List.map (fun (spec, r) -> spec, r, List.last r.Rows)
 
-    let epochs (r: MethodRun) =
-        r.Rows |> List.map (fun x -> float x.Epoch) |> Array.ofList
+    /// One line per method of a metric against the epoch, saved as `file`.
+    let epochPlot (file: string) (title: string) (yLabel: string) (metric: AlignmentRow -> float) =
+        linePlot
+            (Path.Combine(dir, file))
+            title
+            "epoch"
+            yLabel
+            (runs
+             |> List.map (fun (spec, r) ->
+                 { Label = spec.Name
+                   X = r.Rows |> List.map (fun x -> float x.Epoch) |> Array.ofList
+                   Y = r.Rows |> List.map metric |> Array.ofList
+                   Band = None }))
 
-    linePlot
-        (Path.Combine(dir, "test-f1.png"))
-        "Held-out alignment F1 per epoch (epoch 0: initial parameters)"
-        "epoch"
-        "test F1"
-        (runs
-         |> List.map (fun (spec, r) ->
-             { Label = spec.Name
-               X = epochs r
-               Y = r.Rows |> List.map (fun x -> x.TestF1) |> Array.ofList
-               Band = None }))
+    epochPlot "test-f1.png" "Held-out alignment F1 per epoch (epoch 0: initial parameters)" "test F1" (fun x ->
+        x.TestF1)
 
-    linePlot
-        (Path.Combine(dir, "exact-match.png"))
-        "Held-out pairs aligned exactly as the truth"
-        "epoch"
-        "exact match"
-        (runs
-         |> List.map (fun (spec, r) ->
-             { Label = spec.Name
-               X = epochs r
-               Y = r.Rows |> List.map (fun x -> x.ExactMatch) |> Array.ofList
-               Band = None }))
-
-    linePlot
-        (Path.Combine(dir, "effective-cosine.png"))
-        "Cosine of learned S + 2g with S* + 2g*"
-        "epoch"
-        "cosine"
-        (runs
-         |> List.map (fun (spec, r) ->
-             { Label = spec.Name
-               X = epochs r
-               Y = r.Rows |> List.map (fun x -> x.EffectiveCosine) |> Array.ofList
-               Band = None }))
+    epochPlot "exact-match.png" "Held-out pairs aligned exactly as the truth" "exact match" (fun x -> x.ExactMatch)
+    epochPlot "effective-cosine.png" "Cosine of learned S + 2g with S* + 2g*" "cosine" (fun x -> x.EffectiveCosine)
 
     let effective (s: float[,]) (g: float) =
         let a = Array2D.length1 s
