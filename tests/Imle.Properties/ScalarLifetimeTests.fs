@@ -63,6 +63,25 @@ let tests =
               Expect.isFalse (named tensor "op_Subtraction" [| tensor; tensor |]) "Tensor − Tensor does not"
               Expect.isFalse (named tensor "mul" [| typeof<TorchSharp.Scalar> |]) "mul(Scalar) does not"
           }
+          test "Safe arithmetic: values as TorchSharp computes them, null tensors refused by name" {
+              use a = TorchSharp.torch.tensor ([| 1.0; -2.0; 4.0 |])
+              use b = TorchSharp.torch.tensor ([| 0.5; 0.5; 0.5 |])
+              let values (t: TorchSharp.torch.Tensor) = t.data<float>().ToArray()
+              Expect.equal (values (Imle.Torch.Safe.add a b)) [| 1.5; -1.5; 4.5 |] "add"
+              Expect.equal (values (Imle.Torch.Safe.mulScalar a 2.0)) [| 2.0; -4.0; 8.0 |] "mulScalar"
+              Expect.equal (values (Imle.Torch.Safe.divScalar a 2.0)) [| 0.5; -1.0; 2.0 |] "divScalar"
+              Expect.equal (values (Imle.Torch.Safe.subtractFrom 1.0 a)) [| 0.0; 3.0; -3.0 |] "subtractFrom"
+              Expect.equal (values (Imle.Torch.Safe.clampMin a 0.0)) [| 1.0; 0.0; 4.0 |] "clampMin"
+
+              let paramName =
+                  try
+                      Imle.Torch.Safe.add null b |> ignore
+                      None
+                  with :? ArgumentNullException as e ->
+                      Some e.ParamName
+
+              Expect.equal paramName (Some "a") "a null tensor is refused, naming the parameter"
+          }
           test "no implicit or temporary Scalars in Imle's assemblies (libraries, examples, bench)" {
               let found =
                   [ for a in assemblies do

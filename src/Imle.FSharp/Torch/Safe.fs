@@ -23,39 +23,46 @@ module Safe =
     // Process-lifetime constant: a static field is always reachable, so it is never finalised.
     let private one = (1L).ToScalar()
 
+    /// Returns the tensor, or raises ArgumentNullException naming the parameter.
+    let private notNull (name: string) (t: Tensor) = if isNull t then nullArg name else t
+
     /// a + b (TorchSharp's `a + b` passes a temporary alpha = 1).
-    let add (a: Tensor) (b: Tensor) : Tensor = a.add (b, one)
+    let add (a: Tensor) (b: Tensor) : Tensor = (notNull "a" a).add(notNull "b" b, one)
 
     /// a += b in place; returns a.
-    let addInPlace (a: Tensor) (b: Tensor) : Tensor = a.add_ (b, one)
+    let addInPlace (a: Tensor) (b: Tensor) : Tensor =
+        (notNull "a" a).add_(notNull "b" b, one)
 
     /// a + x for a number x.
     let addScalar (a: Tensor) (x: float) : Tensor =
         use s = x.ToScalar()
-        a.add (s, one)
+        (notNull "a" a).add(s, one)
 
     /// a · x for a number x.
     let mulScalar (a: Tensor) (x: float) : Tensor =
         use s = x.ToScalar()
-        a.mul (s)
+        (notNull "a" a).mul(s)
 
     /// a / x for a number x.
     let divScalar (a: Tensor) (x: float) : Tensor =
         use s = x.ToScalar()
-        a.div (s)
+        (notNull "a" a).div(s)
 
     /// x − a for a number x.
     let subtractFrom (x: float) (a: Tensor) : Tensor =
         use s = x.ToScalar()
-        use negated = a.neg ()
+        use negated = (notNull "a" a).neg()
         negated.add (s, one)
 
     /// max(a, x) elementwise for a number x.
     let clampMin (a: Tensor) (x: float) : Tensor =
         use s = x.ToScalar()
-        a.clamp_min (s)
+        (notNull "a" a).clamp_min(s)
 
     /// A tensor of the given shape filled with x.
     let full (shape: int64[]) (x: float) (dtype: torch.ScalarType) (device: torch.Device) : Tensor =
+        if isNull shape then
+            nullArg "shape"
+
         use s = x.ToScalar()
         torch.full (shape, s, dtype = dtype, device = device)
