@@ -23,6 +23,7 @@ type Command =
     | [<Inherit>] Seed of int
     | [<Inherit>] Out of string
     | [<Inherit>] Device of string
+    | [<Inherit>] Threads of int
     | [<CliPrefix(CliPrefix.None)>] Demo of ParseResults<DemoArgs>
     | [<CliPrefix(CliPrefix.None)>] Gradcheck of ParseResults<GradCheckCommand.Args>
     | [<CliPrefix(CliPrefix.None)>] Synthetic of ParseResults<Synthetic.Args>
@@ -40,6 +41,8 @@ type Command =
             | Seed _ -> "random seed (default 0); data, initialisation and noise derive from it"
             | Out _ -> "output folder (default out/<command>)"
             | Device _ -> "torch device: cpu or cuda (default cpu; warcraft, vae and l2x train on it)"
+            | Threads _ ->
+                "libtorch's CPU threads (default: libtorch's own choice); 1 runs one experiment per core side by side"
             | Demo _ -> "the main job: a reduced synthetic experiment and a 12x12 Warcraft-style run"
             | Gradcheck _ -> "every estimator against the exact gradient on small problems"
             | Synthetic _ -> "paper Fig. 3: 5-subsets of 10, optimality-gap curves over 100 runs"
@@ -88,6 +91,7 @@ let private planOf (results: ParseResults<Command>) : string * (unit -> Cli.Plan
     | Seed _
     | Out _
     | Device _
+    | Threads _
     | Dry_Run
     | Debug -> invalidOp "not a command"
 
@@ -145,6 +149,11 @@ let main argv =
     try
         let results = parser.ParseCommandLine(argv, raiseOnUsage = true)
         let name, makePlan = planOf results
+
+        match results.TryGetResult Threads with
+        | Some t when t < 1 -> Cli.usageError "--threads must be at least 1; got %d." t
+        | Some t -> TorchSharp.torch.set_num_threads t
+        | None -> ()
 
         let plan =
             try
