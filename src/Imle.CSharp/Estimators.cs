@@ -154,10 +154,10 @@ public sealed class ImleEstimator : GradientEstimator
 
     /// <summary>With the given input (forward) and target (backward) temperatures.</summary>
     /// <param name="input">The multiplier of ε in the forward pass, &gt; 0.</param>
-    /// <param name="target">The multiplier of ε in the backward pass, &gt; 0.</param>
+    /// <param name="target">The multiplier of ε in the backward pass, &gt;= 0 (0: a noiseless target).</param>
     /// <returns>The new estimator.</returns>
     public ImleEstimator WithTemperatures(double input, double target) =>
-        new(options.WithTemperatures(Guard.Positive(input, nameof(input)), Guard.Positive(target, nameof(target))), noise, this.target);
+        new(options.WithTemperatures(Guard.Positive(input, nameof(input)), Guard.AtLeast(target, 0.0, nameof(target))), noise, this.target);
 
     /// <summary>The central-difference variant (MAP(θ + λ·dL/dz + ε) − MAP(θ − λ·dL/dz + ε)) / 2.</summary>
     /// <param name="symmetric">Whether to switch it on (default) or off.</param>

@@ -65,10 +65,13 @@ let imageSide (k: int) =
 let imageBytes (k: int) = 3 * imageSide k * imageSide k
 
 /// The problem every K×K map is solved with: the 8-neighbour minimum-cost path from the top-left to the bottom-right
-/// cell.
-let problem (k: int) =
+/// cell, with `negativeCosts` saying what Dijkstra does with negative (perturbed) costs.
+let problemWith (negativeCosts: NegativeCosts) (k: int) =
     Validate.intAtLeast "k" 1 k
-    Problem.gridShortestPath k k Eight
+    Problem.gridShortestPathWith negativeCosts k k Eight
+
+/// `problemWith ClampToZero k`: negative costs are clamped to 0 (blackbox-backprop's convention).
+let problem (k: int) = problemWith ClampToZero k
 
 // ----- deterministic seeding ------------------------------------------------------------------------------------------
 

@@ -255,6 +255,21 @@ let tests =
                                 { ImleOptions.Create(2.0, 1.0) with
                                     InputTemperature = -1.0 }
                         ))
+                testCase "target temperature < 0 (0 is allowed: a noiseless target)"
+                <| fun () ->
+                    Estimator.validate (
+                        Imle
+                            { ImleOptions.Create(2.0, 1.0) with
+                                TargetTemperature = 0.0 }
+                    )
+                    |> ignore
+
+                    throwsNaming "TargetTemperature" (fun () ->
+                        Estimator.validate (
+                            Imle
+                                { ImleOptions.Create(2.0, 1.0) with
+                                    TargetTemperature = -0.5 }
+                        ))
                 testCase "κ < 1"
                 <| fun () -> throwsNaming "kappa" (fun () -> Estimator.validate (Imle(ImleOptions.Create(0.5, 1.0))))
                 testCase "symmetric with CombOpt"

@@ -32,6 +32,9 @@ type Args =
     | Full
     | Cache of string
     | Lr of float
+    | Network of string
+    | Negative_Costs of string
+    | Seeds of int list
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -42,18 +45,24 @@ type Args =
             | Test_Maps _ -> "test maps (default 200; --full: 1000)"
             | Batch _ -> "batch size, at most --train-maps (default 70, or --train-maps if fewer)"
             | Methods _ ->
-                "methods to run: imle-mm imle-mm-delta0 imle-mumu imle-fact2 bb dpo identity regression (default all)"
+                "methods to run (default all): paper-mumu paper-mm paper-bb paper-dpo (Table 2's columns as the authors ran them), authors-mm-noisy, and ours: imle-mm imle-mumu imle-fact2 dpo identity regression"
             | Full -> "the paper's protocol: 50 epochs, batch 70, 10,000 training and 1,000 test maps, K = 12 18 24 30"
             | Cache _ -> "folder of the map cache (default <out>/../cache)"
             | Lr _ -> "Adam learning rate (default 5e-4, decayed x0.1 at 60% and 80% of the epochs)"
+            | Network _ ->
+                "resnet18 (the paper's: ResNet18's first block, as tf-imle's CombResnet18; default) or small-cnn"
+            | Negative_Costs _ ->
+                "what Dijkstra does with negative perturbed costs: shift (each map's costs moved so the minimum is 0, as tf-imle; default) or clamp (each negative cost set to 0, as blackbox-backprop)"
+            | Seeds _ ->
+                "training seeds, one run per method, K and seed (default: --seed); the maps always come from --seed"
 
 /// How the combinatorial losses are scaled (it matters: Eq. 14 and the λ of PID/BB read dL/dz's magnitude).
 type LossKind =
     /// ℓ_H summed over the cells and the maps of the batch (`Reduction.Sum`): dL/dz = 1 − 2y per cell, so Eq. 14's
     /// target is θ' = 2y − 1 (costs −1 on the true path, +1 elsewhere), on the scale of the noise.
     | HammingSum
-    /// ℓ_H summed over the cells, averaged over the maps (`Reduction.Mean`, Pogančić et al.'s HammingLoss):
-    /// dL/dz = (1 − 2y)/B.
+    /// ℓ_H summed over the cells, averaged over the maps (`Reduction.Mean`, Pogančić et al.'s and tf-imle's
+    /// HammingLoss): dL/dz = (1 − 2y)/B.
     | HammingPerMap
     /// Regret ℓ_R = ⟨c, z − y⟩ summed over the maps (`Reduction.Sum`): dL/dz = c, the true costs (Fact 2).
     | RegretSum
@@ -67,93 +76,22 @@ type Training =
     /// MSE between predicted and true costs; Dijkstra only at evaluation.
     | CostRegression
 
+/// Where a method's reference numbers come from.
+type MethodGroup =
+    /// One column of the paper's Table 2, set as the authors' code ran it (column index 0 μ-μ, 1 MAP-MAP, 2 BB, 3 DPO).
+    | PaperColumn of int
+    /// A run of the authors that is in their logs but not in the paper's table (its numbers per K).
+    | AuthorsRun of source: string * numbers: Map<int, string>
+    /// One of ours, with no counterpart in the paper.
+    | Ours
+
 /// A method of Table 2 (or a baseline).
 type MethodSpec =
-    {
-        Id: string
-        Name: string
-        Target: string
-        Training: Training
-        /// Column of the paper's table: 0 μ-μ, 1 MAP-MAP, 2 BB, 3 DPO.
-        PaperColumn: int option
-    }
-
-/// All method ids, in report order.
-/// The methods at grid size k (κ = int(1.3·K) for the Sum-of-Gamma noise, τ = 1, s = 10).
-let methodSpecs (k: int) : MethodSpec list =
-    let kappa = float (int (1.3 * float k))
-    let sog = SumOfGamma(kappa, 1.0, 10)
-
-    let combOpt =
-        Imle
-            { ImleOptions.Create(kappa, 1.0) with
-                Target = CombOpt
-                Samples = 10
-                Noise = sog }
-
-    [ { Id = "imle-mm"
-        Name = "I-MLE MAP-MAP"
-        Target =
-          sprintf "Eq. 14 (CombOpt) on ℓ_H summed over cells and maps (θ' = 2y − 1), %s, S = 10" (Noise.describe sog)
-        Training = Layer(combOpt, HammingSum)
-        PaperColumn = Some 1 }
-      { Id = "imle-mm-delta0"
-        Name = "I-MLE MAP-MAP, ρ = δ₀"
-        Target =
-          "Eq. 14 (CombOpt) on ℓ_H summed over cells and maps, no noise (ρ = δ₀): Fact 1's perceptron rule, S = 1"
-        Training =
-          Layer(
-              Imle
-                  { ImleOptions.Create(kappa, 1.0) with
-                      Target = CombOpt
-                      Samples = 1
-                      Noise = Zero },
-              HammingSum
-          )
-        PaperColumn = None }
-      { Id = "imle-mumu"
-        Name = "I-MLE μ-μ (gradient target)"
-        Target = sprintf "PID θ' = θ − λ·dL/dz, λ = 10, on ℓ_H per map, %s, S = 10, mean output" (Noise.describe sog)
-        Training =
-          Layer(
-              Imle
-                  { ImleOptions.Create(kappa, 10.0) with
-                      Samples = 10
-                      Noise = sog },
-              HammingPerMap
-          )
-        PaperColumn = Some 0 }
-      { Id = "imle-fact2"
-        Name = "I-MLE μ-μ (Fact 2, true costs)"
-        Target =
-          sprintf
-              "Eq. 14 (CombOpt) on regret ℓ_R, so θ' = −c_true: trains on the true costs, %s, S = 10"
-              (Noise.describe sog)
-        Training = Layer(combOpt, RegretSum)
-        PaperColumn = Some 0 }
-      { Id = "bb"
-        Name = "BB"
-        Target = "blackbox: w' = w + λ·dL/dz, λ = 20, ℓ_H per map"
-        Training = Layer(Blackbox 20.0, HammingPerMap)
-        PaperColumn = Some 2 }
-      { Id = "dpo"
-        Name = "DPO (Fenchel–Young)"
-        Target = "Fenchel–Young loss, Normal(σ = 1), S = 10"
-        Training = FenchelYoungLoss(Normal 1.0, 10)
-        PaperColumn = Some 3 }
-      { Id = "identity"
-        Name = "Identity + projection"
-        Target = sprintf "dL/dθ = mean-centred dL/dz, %s in the forward pass, ℓ_H per map" (Noise.describe sog)
-        Training = Layer(Identity(MeanCentre, sog), HammingPerMap)
-        PaperColumn = None }
-      { Id = "regression"
-        Name = "CNN regression + Dijkstra"
-        Target = "MSE to the true costs (no solver in training)"
-        Training = CostRegression
-        PaperColumn = None } ]
-
-/// The command-line ids of the methods, in the order they run.
-let methodIds = methodSpecs 12 |> List.map (fun s -> s.Id)
+    { Id: string
+      Name: string
+      Target: string
+      Training: Training
+      Group: MethodGroup }
 
 /// The paper's Table 2 (mean ± sd over 5 runs): μ-μ, MAP-MAP, BB, DPO per K.
 let paperTable: Map<int, string[]> =
@@ -163,15 +101,180 @@ let paperTable: Map<int, string[]> =
           24, [| "94.3 ± 1.0"; "93.2 ± 0.2"; "93.8 ± 0.3"; "91.5 ± 0.4" |]
           30, [| "93.6 ± 0.4"; "93.7 ± 0.6"; "93.6 ± 0.5"; "91.5 ± 0.8" |] ]
 
-let private paperFor (spec: MethodSpec) (k: int) =
-    match spec.PaperColumn, Map.tryFind k paperTable with
-    | Some c, Some row -> row.[c]
-    | _ -> "–"
+/// The names of Table 2's columns, by index.
+let paperColumns = [| "μ-μ"; "MAP-MAP"; "BB"; "DPO" |]
 
-// ----- data to tensors ----------------------------------------------------------------------------------------------
+/// The methods at grid size k. The first five are the paper's columns (and the authors' noisy MAP-MAP run) set as
+/// tf-imle ran them (its `warcraft_shortest_path/maprop.py` and run logs); κ = int(1.3·K) for the Sum-of-Gamma noise,
+/// τ = 1, s = 10, as there.
+let methodSpecs (k: int) : MethodSpec list =
+    let kappa = float (int (1.3 * float k))
+    let sog = SumOfGamma(kappa, 1.0, 10)
 
-/// Images [B, 3, 8K, 8K] in [0, 1], true costs [B, K, K] and true paths [B, K, K] for the maps `idx`, on `device`.
-let private tensors (maps: WarcraftMap[]) (idx: int[]) (device: torch.Device) : Tensor * Tensor * Tensor =
+    let eq14 noise samples =
+        { ImleOptions.Create(kappa, 1.0) with
+            Target = CombOpt
+            Samples = samples
+            Noise = noise }
+
+    [ { Id = "paper-mumu"
+        Name = "μ-μ (as run)"
+        Target =
+          sprintf
+              "tf-imle mode 4: z = MAP(w − ε), z' = MAP(c_true − ε) with the same ε, %s, S = 1, λ = 10 (only divides the gradient); here Eq. 14 on the regret ℓ_R (θ' = −c_true, Fact 2)"
+              (Noise.describe sog)
+        Training = Layer(Imle(eq14 sog 1), RegretSum)
+        Group = PaperColumn 0 }
+      { Id = "paper-mm"
+        Name = "MAP-MAP (as run)"
+        Target =
+          "tf-imle mode 1: θ' = −λ·dL/dz (Eq. 14) on ℓ_H per map, λ = 50, no noise on either side (ρ = δ₀), S = 1: Fact 1's perceptron rule"
+        Training = Layer(Imle(eq14 Zero 1), HammingPerMap)
+        Group = PaperColumn 1 }
+      { Id = "paper-bb"
+        Name = "BB (as run)"
+        Target = "blackbox: w' = w + λ·dL/dz, λ = 20, no noise, ℓ_H per map"
+        Training = Layer(Blackbox 20.0, HammingPerMap)
+        Group = PaperColumn 2 }
+      { Id = "paper-dpo"
+        Name = "DPO (as run)"
+        Target = "Fenchel–Young loss of perturbed optimizers, Normal(σ = 0.01), S = 1"
+        Training = FenchelYoungLoss(Normal 0.01, 1)
+        Group = PaperColumn 3 }
+      { Id = "authors-mm-noisy"
+        Name = "MAP-MAP, noisy (authors' run)"
+        Target =
+          sprintf
+              "tf-imle mode 1 with perturb_w: z = MAP(w − ε), %s, z' = MAP(θ') without noise, θ' from Eq. 14 on ℓ_H per map, λ = 10, S = 1"
+              (Noise.describe sog)
+        Training =
+          Layer(
+              Imle
+                  { eq14 sog 1 with
+                      TargetTemperature = 0.0 },
+              HammingPerMap
+          )
+        Group =
+          AuthorsRun(
+              "tf-imle logs (temperature_beaker_v10, mode 1, perturb_w, λ = 10, S = 1, τ = 1)",
+              Map.ofList [ 12, "85.3"; 18, "82.7"; 24, "78.3"; 30, "78.3" ]
+          ) }
+      { Id = "imle-mm"
+        Name = "I-MLE MAP-MAP, SoG both sides (ours)"
+        Target =
+          sprintf
+              "Eq. 14 (CombOpt) on ℓ_H summed over cells and maps (θ' = 2y − 1), %s on both sides, S = 10"
+              (Noise.describe sog)
+        Training = Layer(Imle(eq14 sog 10), HammingSum)
+        Group = Ours }
+      { Id = "imle-mumu"
+        Name = "I-MLE μ-μ, gradient target (ours)"
+        Target = sprintf "PID θ' = θ − λ·dL/dz, λ = 10, on ℓ_H per map, %s, S = 10, mean output" (Noise.describe sog)
+        Training =
+          Layer(
+              Imle
+                  { ImleOptions.Create(kappa, 10.0) with
+                      Samples = 10
+                      Noise = sog },
+              HammingPerMap
+          )
+        Group = Ours }
+      { Id = "imle-fact2"
+        Name = "I-MLE μ-μ, Fact 2 with S = 10 (ours)"
+        Target =
+          sprintf
+              "Eq. 14 (CombOpt) on regret ℓ_R, so θ' = −c_true: trains on the true costs, %s, S = 10"
+              (Noise.describe sog)
+        Training = Layer(Imle(eq14 sog 10), RegretSum)
+        Group = Ours }
+      { Id = "dpo"
+        Name = "DPO, σ = 1, S = 10 (ours)"
+        Target = "Fenchel–Young loss, Normal(σ = 1), S = 10"
+        Training = FenchelYoungLoss(Normal 1.0, 10)
+        Group = Ours }
+      { Id = "identity"
+        Name = "Identity + projection"
+        Target = sprintf "dL/dθ = mean-centred dL/dz, %s in the forward pass, ℓ_H per map" (Noise.describe sog)
+        Training = Layer(Identity(MeanCentre, sog), HammingPerMap)
+        Group = Ours }
+      { Id = "regression"
+        Name = "CNN regression + Dijkstra"
+        Target = "MSE to the true costs (no solver in training)"
+        Training = CostRegression
+        Group = Ours } ]
+
+/// The command-line ids of the methods, in the order they run.
+let methodIds = methodSpecs 12 |> List.map (fun s -> s.Id)
+
+/// The reference number of a method at grid size k: the paper's Table 2 or the authors' logs, or "–".
+let referenceFor (spec: MethodSpec) (k: int) =
+    match spec.Group with
+    | PaperColumn c ->
+        match Map.tryFind k paperTable with
+        | Some row -> row.[c]
+        | None -> "–"
+    | AuthorsRun(_, numbers) -> Map.tryFind k numbers |> Option.defaultValue "–"
+    | Ours -> "–"
+
+// ----- networks and data ---------------------------------------------------------------------------------------------
+
+/// The network that maps a map's image to vertex costs.
+type NetworkKind =
+    /// The paper's: ResNet18's first block (`WarcraftResNet`, tf-imle's CombResnet18, |output| as the costs), with the
+    /// images normalised per channel by the training maps' mean and standard deviation (tf-imle's loader,
+    /// `normalize: true`).
+    | ResNet18FirstBlock
+    /// A small CNN (`WarcraftCostNet`, 32 channels, softplus costs) on images in [0, 1]: about 4× cheaper.
+    | SmallCnn
+
+/// The command-line name of a network.
+let networkName (network: NetworkKind) =
+    match network with
+    | ResNet18FirstBlock -> "resnet18"
+    | SmallCnn -> "small-cnn"
+
+/// The command-line name of a negative-cost rule.
+let negativeCostsName (rule: NegativeCosts) =
+    match rule with
+    | ShiftToZero -> "shift"
+    | ClampToZero -> "clamp"
+
+let private createNetwork (network: NetworkKind) (k: int) : torch.nn.Module<Tensor, Tensor> =
+    match network with
+    | ResNet18FirstBlock -> new WarcraftResNet(k)
+    | SmallCnn -> new WarcraftCostNet(k, 32L)
+
+/// Per-channel mean and standard deviation of the images of `maps` (pixel values in [0, 1]).
+let private channelStatistics (maps: WarcraftMap[]) : float[] * float[] =
+    let sum = Array.zeroCreate<float> 3
+    let sumSq = Array.zeroCreate<float> 3
+    let mutable pixels = 0L
+
+    for m in maps do
+        let perChannel = m.Image.Length / 3
+        pixels <- pixels + int64 perChannel
+
+        for ch in 0..2 do
+            for i in ch * perChannel .. (ch + 1) * perChannel - 1 do
+                let v = float m.Image.[i] / 255.0
+                sum.[ch] <- sum.[ch] + v
+                sumSq.[ch] <- sumSq.[ch] + v * v
+
+    let mean = sum |> Array.map (fun s -> s / float pixels)
+
+    let std =
+        Array.init 3 (fun ch -> sqrt (max 1e-12 (sumSq.[ch] / float pixels - mean.[ch] * mean.[ch])))
+
+    mean, std
+
+/// Images [B, 3, 8K, 8K] (in [0, 1], or normalised per channel by (mean, std)), true costs [B, K, K] and true paths
+/// [B, K, K] for the maps `idx`, on `device`.
+let private tensors
+    (normalise: (float[] * float[]) option)
+    (maps: WarcraftMap[])
+    (idx: int[])
+    (device: torch.Device)
+    : Tensor * Tensor * Tensor =
     let k = maps.[0].K
     let n = imageBytes k
     let side = int64 (imageSide k)
@@ -189,22 +292,38 @@ let private tensors (maps: WarcraftMap[]) (idx: int[]) (device: torch.Device) : 
         for c in 0 .. k * k - 1 do
             paths.[j * k * k + c] <- float32 m.Path.[c])
 
-    let x =
+    let unit =
         Safe.divScalar (torch.tensor(bytes).reshape(b, 3L, side, side).``to``(torch.ScalarType.Float32, device)) 255.0
+
+    let x =
+        match normalise with
+        | None -> unit
+        | Some(mean, std) ->
+            // (x − mean) / std = x · (1/std) + (−mean/std), per channel.
+            use scale =
+                torch.tensor(std |> Array.map (fun s -> float32 (1.0 / s))).reshape(1L, 3L, 1L, 1L).``to``(device)
+
+            use shift =
+                torch.tensor(Array.map2 (fun m s -> float32 (-m / s)) mean std).reshape(1L, 3L, 1L, 1L).``to``(device)
+
+            use scaled = unit.mul scale
+            Safe.add scaled shift
 
     let c = torch.tensor(costs).reshape(b, int64 k, int64 k).``to``(device)
     let y = torch.tensor(paths).reshape(b, int64 k, int64 k).``to``(device)
     x, c, y
 
-/// Optimal-path accuracy (%), cell accuracy (%) and the predicted path of test map 0.
+/// Optimal-path accuracy (%), cell accuracy (%) and the predicted path of test map 0 (MAP of the predicted costs, no
+/// noise, as the reference evaluates).
 let private evaluate
-    (model: WarcraftCostNet)
+    (model: torch.nn.Module<Tensor, Tensor>)
+    (problem: Problem)
+    (normalise: (float[] * float[]) option)
     (maps: WarcraftMap[])
     (batch: int)
     (device: torch.Device)
     : float * float * float[] =
     let k = maps.[0].K
-    let problem = WarcraftMaps.problem k
     let cells = k * k
     model.eval ()
     let mutable optimal = 0
@@ -216,7 +335,7 @@ let private evaluate
      for start in 0..batch .. maps.Length - 1 do
          use _ = torch.NewDisposeScope()
          let idx = [| start .. min maps.Length (start + batch) - 1 |]
-         let x, _, _ = tensors maps idx device
+         let x, _, _ = tensors normalise maps idx device
          let w = model.forward x
          let z = Discrete.map problem w
          let zs = z.cpu().data<float32>().ToArray()
@@ -246,19 +365,26 @@ let private evaluate
 
 /// What a run needs.
 type Config =
-    { Ks: int list
-      Epochs: int
-      TrainMaps: int
-      TestMaps: int
-      Batch: int
-      MethodIds: string list
-      Device: torch.Device
-      DeviceName: string
-      CacheDir: string
-      Lr: float
-      Seed: int
-      OutDir: string
-      Command: string }
+    {
+        Ks: int list
+        Epochs: int
+        TrainMaps: int
+        TestMaps: int
+        Batch: int
+        MethodIds: string list
+        Device: torch.Device
+        DeviceName: string
+        CacheDir: string
+        Lr: float
+        /// The seed of the maps (`--seed`).
+        Seed: int
+        /// The training seeds: one run per method, K and seed (initialisation, batches, noise).
+        Seeds: int list
+        Network: NetworkKind
+        NegativeCosts: NegativeCosts
+        OutDir: string
+        Command: string
+    }
 
 /// One method's training run: the row, the per-epoch training loss, the per-epoch test accuracy, the sample path.
 type private MethodRun =
@@ -270,14 +396,16 @@ type private MethodRun =
 let private trainMethod
     (cfg: Config)
     (k: int)
+    (normalise: (float[] * float[]) option)
     (train: WarcraftMap[])
     (test: WarcraftMap[])
+    (seed: int)
     (spec: MethodSpec)
     : MethodRun =
     let watch = Stopwatch.StartNew()
-    let problem = WarcraftMaps.problem k
-    torch.random.manual_seed (int64 cfg.Seed) |> ignore
-    let model = new WarcraftCostNet(k, 32L)
+    let problem = WarcraftMaps.problemWith cfg.NegativeCosts k
+    torch.random.manual_seed (int64 seed) |> ignore
+    let model = createNetwork cfg.Network k
     model.``to`` (cfg.Device) |> ignore
     let optimizer = torch.optim.Adam(model.parameters (), cfg.Lr)
 
@@ -286,20 +414,20 @@ let private trainMethod
         |> Array.distinct
 
     let scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, 0.1)
-    use generator = new torch.Generator(uint64 (cfg.Seed * 7919 + 17), cfg.Device)
+    use generator = new torch.Generator(uint64 (seed * 7919 + 17), cfg.Device)
     let steps = (train.Length + cfg.Batch - 1) / cfg.Batch
     let losses = Array.zeroCreate cfg.Epochs
     let accuracy = Array.zeroCreate cfg.Epochs
     let last = ref (0.0, 0.0, [||])
 
-    progress (sprintf "K=%d %s" k spec.Name) (cfg.Epochs * steps) (fun tick ->
+    progress (sprintf "K=%d %s seed %d" k spec.Id seed) (cfg.Epochs * steps) (fun tick ->
         for epoch in 0 .. cfg.Epochs - 1 do
             let mutable sum = 0.0
 
-            for idx in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) train.Length cfg.Batch do
+            for idx in Training.shuffledBatches (Random(seed * 1000 + epoch)) train.Length cfg.Batch do
                 use _ = torch.NewDisposeScope()
                 let b = idx.Length
-                let x, c, y = tensors train idx cfg.Device
+                let x, c, y = tensors normalise train idx cfg.Device
                 let w = model.forward x
                 // The loss optimised and its value per map (per cell for the regression's MSE).
                 let loss, perMap =
@@ -322,7 +450,7 @@ let private trainMethod
 
             scheduler.step ()
             losses.[epoch] <- sum / float steps
-            last.Value <- evaluate model test cfg.Batch cfg.Device
+            last.Value <- evaluate model problem normalise test cfg.Batch cfg.Device
             let (acc, _, _) = last.Value
             accuracy.[epoch] <- acc)
 
@@ -341,10 +469,14 @@ let private trainMethod
           Batch = cfg.Batch
           OptimalPathAccuracy = acc
           CellAccuracy = cellAcc
-          Paper = paperFor spec k
+          Paper = referenceFor spec k
+          PaperColumn =
+            match spec.Group with
+            | PaperColumn c -> c
+            | _ -> -1
           Seconds = watch.Elapsed.TotalSeconds
           Device = cfg.DeviceName
-          Seed = cfg.Seed }
+          Seed = seed }
       Losses = losses
       TestAccuracy = accuracy
       SamplePath = sample }
@@ -361,7 +493,7 @@ let private pathColours =
        SkiaSharp.SKColors.Black
        SkiaSharp.SKColors.Purple |]
 
-/// Runs the configured experiment: data (cached), every method at every K, results.json, plots, report.md.
+/// Runs the configured experiment: data (cached), every method at every K and seed, results.json, plots, report.md.
 let runExperiment (cfg: Config) : WarcraftRow[] =
     let dir = ensureDir cfg.OutDir
 
@@ -380,7 +512,90 @@ let runExperiment (cfg: Config) : WarcraftRow[] =
         if k < 2 then
             invalidArg "k" (sprintf "K must be at least 2; got %d." k))
 
+    if List.isEmpty cfg.Seeds then
+        invalidArg "seeds" "At least one training seed is needed."
+
     specsFor 12 |> ignore
+
+    let pictures (k: int) (test: WarcraftMap[]) (firstSeed: MethodRun list) =
+        let sample = test.[0]
+        let truePath = Array.map float sample.Path
+
+        savePng
+            (Path.Combine(dir, sprintf "sample-map-K%d.png" k))
+            sample
+            4
+            (("true shortest path", pathColours.[0], truePath)
+             :: (firstSeed
+                 |> List.mapi (fun i r -> r.Row.Method, pathColours.[(i + 1) % pathColours.Length], r.SamplePath)))
+
+        let epochs = Array.init cfg.Epochs (fun e -> float (e + 1))
+
+        linePlot
+            (Path.Combine(dir, sprintf "training-loss-K%d.png" k))
+            (sprintf "Training loss per map, K = %d (each method's own loss; seed %d)" k (List.head cfg.Seeds))
+            "epoch"
+            "loss"
+            (firstSeed
+             |> List.map (fun r ->
+                 { Label = r.Row.Method
+                   X = epochs
+                   Y = r.Losses
+                   Band = None }))
+
+        linePlot
+            (Path.Combine(dir, sprintf "test-accuracy-K%d.png" k))
+            (sprintf "Test optimal-path accuracy, K = %d (seed %d)" k (List.head cfg.Seeds))
+            "epoch"
+            "optimal path %"
+            (firstSeed
+             |> List.map (fun r ->
+                 { Label = r.Row.Method
+                   X = epochs
+                   Y = r.TestAccuracy
+                   Band = None }))
+
+    let writeOutputs (runs: MethodRun list) (maps: MapSummary list) =
+        let rows = runs |> List.map (fun r -> r.Row) |> Array.ofList
+        writeJson (Path.Combine(dir, "results.json")) rows
+
+        writeJson
+            (Path.Combine(dir, "curves.json"))
+            (runs
+             |> List.map (fun r ->
+                 {| method = r.Row.Method
+                    k = r.Row.K
+                    seed = r.Row.Seed
+                    trainingLoss = r.Losses
+                    testOptimalPathAccuracy = r.TestAccuracy |})
+             |> Array.ofList)
+
+        let summary = summarise rows
+
+        barPlot
+            (Path.Combine(dir, "accuracy.png"))
+            "Optimal-path accuracy on test maps (mean over seeds)"
+            "%"
+            (summary |> Array.map (fun r -> sprintf "%s K=%d" r.MethodId r.K))
+            (summary |> Array.map (fun r -> r.Mean))
+
+        WarcraftReport.write
+            dir
+            { Command = cfg.Command
+              Ks = cfg.Ks
+              Epochs = cfg.Epochs
+              TrainMaps = cfg.TrainMaps
+              TestMaps = cfg.TestMaps
+              Batch = cfg.Batch
+              Lr = cfg.Lr
+              Seed = cfg.Seed
+              Seeds = cfg.Seeds
+              Network = networkName cfg.Network
+              NegativeCosts = negativeCostsName cfg.NegativeCosts
+              DeviceName = cfg.DeviceName }
+            maps
+            rows
+
     let mapSummaries = ResizeArray<MapSummary>()
     let allRuns = ResizeArray<MethodRun>()
 
@@ -408,91 +623,36 @@ let runExperiment (cfg: Config) : WarcraftRow[] =
         let train = load "train" cfg.TrainMaps
         let test = load "test" cfg.TestMaps
 
+        let normalise =
+            match cfg.Network with
+            | ResNet18FirstBlock -> Some(channelStatistics train)
+            | SmallCnn -> None
+
         mapSummaries.Add
             { GridSide = k
               TerrainShares = terrainShares train
               MeanPathLength = meanPathLength train }
 
-        let runs = specsFor k |> List.map (trainMethod cfg k train test)
+        let runs = ResizeArray<MethodRun>()
+
+        // Seeds outermost, and the outputs rewritten after each seed: a run cut short keeps every finished seed.
+        for seed in cfg.Seeds do
+            for spec in specsFor k do
+                runs.Add(trainMethod cfg k normalise train test seed spec)
+
+            writeOutputs (Seq.append allRuns runs |> List.ofSeq) (List.ofSeq mapSummaries)
+            // Pictures (first seed): a sample test map with the true path and every method's prediction; curves.
+            if seed = List.head cfg.Seeds then
+                pictures k test (List.ofSeq runs)
+
         allRuns.AddRange runs
-        // Pictures: a sample test map with the true path and every method's prediction; curves per method.
-        let sample = test.[0]
-        let truePath = Array.map float sample.Path
 
-        savePng
-            (Path.Combine(dir, sprintf "sample-map-K%d.png" k))
-            sample
-            4
-            (("true shortest path", pathColours.[0], truePath)
-             :: (runs
-                 |> List.mapi (fun i r -> r.Row.Method, pathColours.[(i + 1) % pathColours.Length], r.SamplePath)))
-
-        let epochs = Array.init cfg.Epochs (fun e -> float (e + 1))
-
-        linePlot
-            (Path.Combine(dir, sprintf "training-loss-K%d.png" k))
-            (sprintf "Training loss per map, K = %d (each method's own loss)" k)
-            "epoch"
-            "loss"
-            (runs
-             |> List.map (fun r ->
-                 { Label = r.Row.Method
-                   X = epochs
-                   Y = r.Losses
-                   Band = None }))
-
-        linePlot
-            (Path.Combine(dir, sprintf "test-accuracy-K%d.png" k))
-            (sprintf "Test optimal-path accuracy, K = %d" k)
-            "epoch"
-            "optimal path %"
-            (runs
-             |> List.map (fun r ->
-                 { Label = r.Row.Method
-                   X = epochs
-                   Y = r.TestAccuracy
-                   Band = None }))
-
-    let rows = allRuns |> Seq.map (fun r -> r.Row) |> Array.ofSeq
-    writeJson (Path.Combine(dir, "results.json")) rows
-
-    writeJson
-        (Path.Combine(dir, "curves.json"))
-        (allRuns
-         |> Seq.map (fun r ->
-             {| method = r.Row.Method
-                k = r.Row.K
-                trainingLoss = r.Losses
-                testOptimalPathAccuracy = r.TestAccuracy |})
-         |> Array.ofSeq)
-
-    barPlot
-        (Path.Combine(dir, "accuracy.png"))
-        "Optimal-path accuracy on test maps"
-        "%"
-        (rows |> Array.map (fun r -> sprintf "%s K=%d" r.MethodId r.K))
-        (rows |> Array.map (fun r -> r.OptimalPathAccuracy))
-
-    WarcraftReport.write
-        dir
-        { Command = cfg.Command
-          Ks = cfg.Ks
-          Epochs = cfg.Epochs
-          TrainMaps = cfg.TrainMaps
-          TestMaps = cfg.TestMaps
-          Batch = cfg.Batch
-          Lr = cfg.Lr
-          Seed = cfg.Seed
-          DeviceName = cfg.DeviceName }
-        (List.ofSeq mapSummaries)
-        rows
-
-    rows
+    allRuns |> Seq.map (fun r -> r.Row) |> Array.ofSeq
 
 /// The command line that reproduces a configuration.
 let private commandLine (cfg: Config) (full: bool) =
     sprintf
-        "dotnet run --project examples/Imle.Examples -c Release -- warcraft --seed %d --out %s%s --k %s --epochs %d --train-maps %d --test-maps %d --batch %d --lr %g --methods %s --device %s"
+        "dotnet run --project examples/Imle.Examples -c Release -- warcraft --seed %d --out %s%s --k %s --epochs %d --train-maps %d --test-maps %d --batch %d --lr %g --methods %s --seeds %s --network %s --negative-costs %s --device %s"
         cfg.Seed
         cfg.OutDir
         (if full then " --full" else "")
@@ -503,13 +663,17 @@ let private commandLine (cfg: Config) (full: bool) =
         cfg.Batch
         cfg.Lr
         (String.Join(" ", cfg.MethodIds))
+        (String.Join(" ", cfg.Seeds))
+        (networkName cfg.Network)
+        (negativeCostsName cfg.NegativeCosts)
         cfg.DeviceName
 
 let private defaultCache (outDir: string) =
     Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outDir.TrimEnd('/', '\\'))), "cache")
 
-/// The demo's reduced run: K = 12, I-MLE MAP-MAP against BB, 20 epochs on 2,000 maps, sized for about two minutes on two CPU cores (map
-/// generation included); writes its outputs into `<out>/warcraft` and returns the rows.
+/// The demo's reduced run: K = 12, Table 2's MAP-MAP and BB columns as the authors ran them (no noise, one solver call
+/// per map and step: the paper's settings are the cheap ones here), the small CNN, 20 epochs on 2,000 maps, sized for
+/// about two minutes on two CPU cores (map generation included); writes its outputs into `<out>/warcraft`.
 let runQuick (ctx: RunContext) : WarcraftRow[] =
     let cfg =
         { Ks = [ 12 ]
@@ -517,12 +681,15 @@ let runQuick (ctx: RunContext) : WarcraftRow[] =
           TrainMaps = 2000
           TestMaps = 500
           Batch = 70
-          MethodIds = [ "imle-mm"; "bb" ]
+          MethodIds = [ "paper-mm"; "paper-bb" ]
           Device = torch.CPU
           DeviceName = "cpu"
           CacheDir = defaultCache (Path.Combine(ctx.OutDir, "warcraft"))
           Lr = 5e-4
           Seed = ctx.Seed
+          Seeds = [ ctx.Seed ]
+          Network = SmallCnn
+          NegativeCosts = ShiftToZero
           OutDir = Path.Combine(ctx.OutDir, "warcraft")
           Command = "" }
 
@@ -580,6 +747,33 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
         knownIds "methods" methodIds (args.GetResult(Methods, defaultValue = methodIds))
 
     let lr = positiveFloat "lr" (args.GetResult(Lr, defaultValue = 5e-4))
+
+    let network =
+        match args.GetResult(Network, defaultValue = "resnet18").Trim().ToLowerInvariant() with
+        | "resnet18" -> ResNet18FirstBlock
+        | "small-cnn" -> SmallCnn
+        | other -> invalidArg "network" (sprintf "--network must be resnet18 or small-cnn; got '%s'." other)
+
+    let negativeCosts =
+        match args.GetResult(Negative_Costs, defaultValue = "shift").Trim().ToLowerInvariant() with
+        | "shift" -> ShiftToZero
+        | "clamp" -> ClampToZero
+        | other -> invalidArg "negative-costs" (sprintf "--negative-costs must be shift or clamp; got '%s'." other)
+
+    let seeds =
+        nonEmpty "seeds" (args.GetResult(Seeds, defaultValue = [ ctx.Seed ]))
+        |> List.map (fun s ->
+            if s < 0 then
+                invalidArg "seeds" (sprintf "--seeds values must be >= 0; got %d." s)
+            else
+                s)
+
+    // The paper's network costs about 4 times the small CNN per map (measured here at K = 12).
+    let networkCost =
+        match network with
+        | ResNet18FirstBlock -> 4.0
+        | SmallCnn -> 1.0
+
     let cacheDir = args.GetResult(Cache, defaultValue = defaultCache ctx.OutDir)
     let kMax = List.max ks
     let cells (k: int) = float k * float k
@@ -602,6 +796,8 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
         ks
         |> List.sumBy (fun k ->
             float methods.Length
+            * float seeds.Length
+            * networkCost
             * float epochs
             * (float trainMaps + 0.4 * float testMaps)
             * cells k
@@ -641,7 +837,9 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                     sprintf "--epochs %d" epochs
                     sprintf "--train-maps %d" trainMaps
                     sprintf "--test-maps %d" testMaps
-                    sprintf "%d method%s" methods.Length (if methods.Length = 1 then "" else "s") ],
+                    sprintf "%d method%s" methods.Length (if methods.Length = 1 then "" else "s")
+                    sprintf "--seeds (%d)" seeds.Length
+                    sprintf "--network %s" (networkName network) ],
               Cli.cpuSeconds (generateSeconds + trainSeconds / Cli.deviceSpeedup deviceName)
           ) ]
       Run =
@@ -658,6 +856,9 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                   CacheDir = cacheDir
                   Lr = lr
                   Seed = ctx.Seed
+                  Seeds = seeds
+                  Network = network
+                  NegativeCosts = negativeCosts
                   OutDir = ctx.OutDir
                   Command = "" }
 

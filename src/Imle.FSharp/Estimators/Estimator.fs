@@ -23,7 +23,8 @@ type ImleOptions =
         Noise: Noise
         /// Multiplier of ε in the forward pass: z = MAP(θ + τ_in·ε).
         InputTemperature: float
-        /// Multiplier of ε in the backward pass: z' = MAP(θ' + τ_t·ε).
+        /// Multiplier of ε in the backward pass: z' = MAP(θ' + τ_t·ε); 0 gives a noiseless target z' = MAP(θ') while
+        /// the forward sample stays perturbed (tf-imle's `perturb_w_prime=False`, its Warcraft MAP-MAP runs).
         TargetTemperature: float
         /// The target distribution q(z; θ').
         Target: Target
@@ -103,7 +104,7 @@ module Estimator =
         | Imle o ->
             Noise.validate o.Noise |> ignore
             Validate.positive "InputTemperature" o.InputTemperature
-            Validate.positive "TargetTemperature" o.TargetTemperature
+            Validate.atLeast "TargetTemperature" 0.0 o.TargetTemperature
             Target.validate o.Target |> ignore
             Validate.intAtLeast "Samples (S)" 1 o.Samples
 
