@@ -524,7 +524,7 @@ let tests =
                         "1"
                         "--methods"
                         "regression"
-                        "bb"
+                        "paper-bb"
                         "--seed"
                         "-5"
                         "--out"

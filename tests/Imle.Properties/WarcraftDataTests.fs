@@ -90,4 +90,28 @@ let tests =
               Expect.equal c.shape [| 2L; 4L; 4L |] "[B, K, K]"
               Expect.isTrue (c.data<float32>().ToArray() |> Array.forall (fun v -> v > 0.0f)) "positive"
               throwsNaming "x" (fun () -> net.forward (torch.rand ([| 2L; 1L; 32L; 32L |])))
+          }
+          test "the paper's ResNet18 first block maps images to non-negative costs [B, K, K] and trains end to end" {
+              use _ = torch.NewDisposeScope()
+              torch.random.manual_seed 2L |> ignore
+              use net = new WarcraftResNet(3)
+              // conv1, bn1, two basic blocks of two convolutions and two batch norms: 5 convolutions, 5 batch norms.
+              let convWeights =
+                  net.parameters () |> Seq.filter (fun p -> p.dim () = 4L) |> Seq.length
+
+              Expect.equal convWeights 5 "ResNet18's first block has 5 convolutions"
+              let x = torch.rand ([| 2L; 3L; 24L; 24L |])
+              let c = net.forward x
+              Expect.equal c.shape [| 2L; 3L; 3L |] "[B, K, K]"
+              Expect.isTrue (c.data<float32>().ToArray() |> Array.forall (fun v -> v >= 0.0f)) "non-negative"
+              use total = c.sum ()
+              total.backward ()
+
+              let gradNorm =
+                  net.parameters ()
+                  |> Seq.sumBy (fun p -> if isNull p.grad then 0.0 else float (p.grad.abs().sum().item<float32> ()))
+
+              Expect.isGreaterThan gradNorm 0.0 "gradients reach the parameters"
+              throwsNaming "x" (fun () -> net.forward (torch.rand ([| 2L; 1L; 24L; 24L |])))
+              throwsNaming "k" (fun () -> new WarcraftResNet(0))
           } ]
