@@ -760,13 +760,7 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
         | "clamp" -> ClampToZero
         | other -> invalidArg "negative-costs" (sprintf "--negative-costs must be shift or clamp; got '%s'." other)
 
-    let seeds =
-        nonEmpty "seeds" (args.GetResult(Seeds, defaultValue = [ ctx.Seed ]))
-        |> List.map (fun s ->
-            if s < 0 then
-                invalidArg "seeds" (sprintf "--seeds values must be >= 0; got %d." s)
-            else
-                s)
+    let seeds = nonEmpty "seeds" (args.GetResult(Seeds, defaultValue = [ ctx.Seed ]))
 
     // The paper's network costs about 4 times the small CNN per map (measured here at K = 12).
     let networkCost =
