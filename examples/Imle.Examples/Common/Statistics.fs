@@ -187,9 +187,7 @@ let pairedTTest (xs: float[]) (ys: float[]) : PairedTest =
     let n = d.Length
     let mean = Array.average d
 
-    let var =
-        (d |> Array.sumBy (fun v -> (v - mean) * (v - mean)))
-        / float (n - 1)
+    let var = (d |> Array.sumBy (fun v -> (v - mean) * (v - mean))) / float (n - 1)
 
     if var = 0.0 then
         { N = n

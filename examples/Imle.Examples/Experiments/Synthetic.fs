@@ -130,14 +130,16 @@ type private Kind =
     | ScoreFunctionExact
 
 type private Method =
-    { Name: string
-      NoiseName: string
-      Lr: float
-      Lambda: float
-      Steps: int
-      Kind: Kind
-      /// The seed stream of the method's runs: run r draws from `derive seed Stream r`.
-      Stream: int }
+    {
+        Name: string
+        NoiseName: string
+        Lr: float
+        Lambda: float
+        Steps: int
+        Kind: Kind
+        /// The seed stream of the method's runs: run r draws from `derive seed Stream r`.
+        Stream: int
+    }
 
 /// SoG(κ = k, τ, s = 10): κ = 5 as the subset size (Theorem 1), τ = 1 unless --sog-tau says otherwise.
 let private sogWith (tau: float) = SumOfGamma(float k, tau, 10)
@@ -462,7 +464,8 @@ let private runGrid
                              Kind = PerturbAndMap(imleWith noise gridLambdas.[j] scaling)
                              Stream = 100 + 64 * setup.Instance + (i * nk + j) }
 
-                       runMany setup seed perRun meth runs false tick |> Array.map (fun h -> h.[h.Length - 1])
+                       runMany setup seed perRun meth runs false tick
+                       |> Array.map (fun h -> h.[h.Length - 1])
 
                    compareCell setup.Instance scalingName gridLrs.[i] gridLambdas.[j] (final sog) (final gumbel) |]
 
@@ -484,7 +487,13 @@ let private runGrid
             holm }
 
 /// A heatmap over the grid with λ on x, the learning rate on y, `text r c` printed in each cell.
-let private gridHeatmap (path: string) (title: string) (values: float[,]) (diverging: bool) (text: int -> int -> string) =
+let private gridHeatmap
+    (path: string)
+    (title: string)
+    (values: float[,])
+    (diverging: bool)
+    (text: int -> int -> string)
+    =
     let nl, nk = Array2D.length1 values, Array2D.length2 values
     use plt = new ScottPlot.Plot()
     // Row 0 (smallest lr) at the bottom: ScottPlot draws the first row at the top, so flip the rows.
@@ -576,7 +585,11 @@ let private countsPlot (path: string) (summaries: InstanceSummary[]) =
                let _, values = groups.[gi]
 
                for ii in 0 .. instances.Length - 1 do
-                   ScottPlot.Bar(Position = float ii * width + float gi, Value = values.[ii], FillColor = palette.GetColor gi) |]
+                   ScottPlot.Bar(
+                       Position = float ii * width + float gi,
+                       Value = values.[ii],
+                       FillColor = palette.GetColor gi
+                   ) |]
 
     plt.Add.Bars(bars) |> ignore
 
@@ -601,7 +614,8 @@ let private countsPlot (path: string) (summaries: InstanceSummary[]) =
 
 /// Counts over one instance's grid with one scaling.
 let private summarise (g: InstanceGrid) : InstanceSummary =
-    let count f = g.Cells |> Array.filter f |> Array.length
+    let count f =
+        g.Cells |> Array.filter f |> Array.length
 
     { Instance = g.Instance
       Scaling = g.Scaling
@@ -616,9 +630,7 @@ let private summarise (g: InstanceGrid) : InstanceSummary =
       SogLowerStd = count (fun c -> c.SogStd < c.GumbelStd)
       BestSog = g.Cells |> Array.map (fun c -> c.SogMean) |> Array.min
       BestGumbel = g.Cells |> Array.map (fun c -> c.GumbelMean) |> Array.min
-      Converged =
-        g.Cells
-        |> Array.averageBy (fun c -> 0.5 * (c.SogConverged + c.GumbelConverged)) }
+      Converged = g.Cells |> Array.averageBy (fun c -> 0.5 * (c.SogConverged + c.GumbelConverged)) }
 
 // ----- entry points --------------------------------------------------------------------------------------------------
 
@@ -765,7 +777,9 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
             ))
 
     let sogTau = positiveFloat "sog-tau" (args.GetResult(Sog_Tau, defaultValue = 1.0))
-    let instances = positiveInt "instances" (args.GetResult(Instances, defaultValue = 1))
+
+    let instances =
+        positiveInt "instances" (args.GetResult(Instances, defaultValue = 1))
 
     if instances > 1000 then
         invalidArg "instances" (sprintf "--instances must be at most 1000; got %d." instances)

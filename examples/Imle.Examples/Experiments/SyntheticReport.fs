@@ -109,38 +109,42 @@ type CellComparison =
 
 /// The grid on one instance with one scaling.
 type InstanceGrid =
-    { Instance: int
-      Theta0: float[]
-      B: float[]
-      Optimum: float
-      Scaling: string
-      Lrs: float[]
-      Lambdas: float[]
-      /// Row-major: learning rate i, λ j at i · Lambdas.Length + j.
-      Cells: CellComparison[] }
+    {
+        Instance: int
+        Theta0: float[]
+        B: float[]
+        Optimum: float
+        Scaling: string
+        Lrs: float[]
+        Lambdas: float[]
+        /// Row-major: learning rate i, λ j at i · Lambdas.Length + j.
+        Cells: CellComparison[]
+    }
 
 /// Counts over one instance's grid with one scaling.
 type InstanceSummary =
-    { Instance: int
-      Scaling: string
-      Cells: int
-      /// Cells where SoG's mean final gap is strictly lower.
-      SogBetter: int
-      /// Significant (paired t-test at α) wins and losses of SoG.
-      Wins: int
-      Losses: int
-      /// The same after Holm's correction over the cells.
-      HolmWins: int
-      HolmLosses: int
-      /// By the Wilcoxon signed-rank test at α.
-      WilcoxonWins: int
-      WilcoxonLosses: int
-      /// Cells where SoG's std is lower.
-      SogLowerStd: int
-      BestSog: float
-      BestGumbel: float
-      /// Mean share of runs whose final gap is below the float32 resolution threshold.
-      Converged: float }
+    {
+        Instance: int
+        Scaling: string
+        Cells: int
+        /// Cells where SoG's mean final gap is strictly lower.
+        SogBetter: int
+        /// Significant (paired t-test at α) wins and losses of SoG.
+        Wins: int
+        Losses: int
+        /// The same after Holm's correction over the cells.
+        HolmWins: int
+        HolmLosses: int
+        /// By the Wilcoxon signed-rank test at α.
+        WilcoxonWins: int
+        WilcoxonLosses: int
+        /// Cells where SoG's std is lower.
+        SogLowerStd: int
+        BestSog: float
+        BestGumbel: float
+        /// Mean share of runs whose final gap is below the float32 resolution threshold.
+        Converged: float
+    }
 
 let private commandLine () =
     let args =
@@ -215,9 +219,9 @@ let private configurationTable (settings: SyntheticSettings) (instances: int) =
               "the same, exact, float64"
               "no (precision only)" |]
            [| "θ₀ and b"
-              "paper text: θ₀ ~ N(0, I), b ~ N(0, I); SYNTH/main.py: `RandomState(0)`, θ₀ = randn(10), then b = |randn(10)| (float32)"
+              "paper text: θ₀ ~ N(0, I), b ~ N(0, I); SYNTH/main.py: `RandomState(0)`, θ₀ = randn(10), then b = abs(randn(10)) (float32)"
               sprintf
-                  "instance n: NumPy's legacy `RandomState(n)` re-implemented (MT19937, polar normals), θ₀ then |b| in that order; instance 0 = the reference's numbers; %d instance(s), n = 0..%d"
+                  "instance n: NumPy's legacy `RandomState(n)` re-implemented (MT19937, polar normals), θ₀ then b = abs(randn) in that order; instance 0 = the reference's numbers; %d instance(s), n = 0..%d"
                   instances
                   (instances - 1)
               "no for instance 0 (b in float64); instances 1.. are ours" |]
@@ -242,7 +246,10 @@ let private configurationTable (settings: SyntheticSettings) (instances: int) =
            [| "runs"
               "SYNTH/main.py `__main__`: 100 per grid cell and noise, 100 per curve, SFE 100 // 5 = 20"
               sprintf "%d per grid cell and noise (paired), %d per curve (SFE too)" settings.Runs settings.Runs
-              (verdict (settings.Runs <> 100) + " (more runs: tighter estimates; SFE runs differ)") |]
+              (if settings.Runs = 100 then
+                   "SFE runs only (100 instead of 20)"
+               else
+                   sprintf "yes: %d instead of 100 (SFE: instead of 20)" settings.Runs) |]
            [| "grid"
               "lr ∈ linspace(0.5, 1, 5) × λ ∈ linspace(0.5, 3, 6)"
               "the same"
@@ -412,8 +419,7 @@ let write
         match grids |> Array.tryFind (fun g -> g.Instance = 0 && g.Scaling = "unscaled") with
         | None -> "", [], ""
         | Some g0 ->
-            let s0 =
-                summaries |> Array.find (fun s -> s.Instance = 0 && s.Scaling = "unscaled")
+            let s0 = summaries |> Array.find (fun s -> s.Instance = 0 && s.Scaling = "unscaled")
 
             let d0 =
                 summaries |> Array.find (fun s -> s.Instance = 0 && s.Scaling = "divided by λ")
@@ -505,7 +511,10 @@ let write
                      sprintf "instance 0, unscaled: SoG std lower in %d / 30 cells" s0.SogLowerStd
                      verdict (2 * s0.SogLowerStd > s0.Cells) |]
                   [| "the best configurations of SoG and Gumbel are comparable"
-                     sprintf "instance 0, unscaled: best SoG %s vs best Gumbel %s" (fmt 4 s0.BestSog) (fmt 4 s0.BestGumbel)
+                     sprintf
+                         "instance 0, unscaled: best SoG %s vs best Gumbel %s"
+                         (fmt 4 s0.BestSog)
+                         (fmt 4 s0.BestGumbel)
                      "see numbers" |] ]
 
             let text =
