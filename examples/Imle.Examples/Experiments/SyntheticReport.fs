@@ -536,14 +536,16 @@ let write
                           (if 2 * s0.Wins > s0.Cells then
                                ", and also by significant wins"
                            else
-                               sprintf ", but only %d of the 30 cells are significant wins" s0.Wins)
+                               sprintf
+                                   ", but only %d of the 30 cells are significant wins (the rest are ties or losses)"
+                                   s0.Wins)
                       sprintf
                           "- **Divided by λ (the library's default, Eq. 12):** on instance 0 SoG is better by mean in %d of 30 cells (%d wins, %d losses). Dividing by λ divides each cell's effective learning rate by λ (0.5 to 3), so this grid is a different set of configurations, not the paper's; it is reported, not used to judge the claim."
                           d0.SogBetter
                           d0.Wins
                           d0.Losses
                       sprintf
-                          "- **Across %d instances** (θ₀, b from RandomState(0..%d)): unscaled, SoG is better by mean in more than half of the cells on %d of %d instances and has more significant wins than losses on %d; divided by λ, %d of %d by mean. The claim is a property of the instance, not of the noise alone; one instance does not establish it."
+                          "- **Across %d instances** (θ₀, b from RandomState(0..%d)): unscaled, SoG is better by mean in more than half of the cells on %d of %d instances and has more significant wins than losses on %d; divided by λ, %d of %d by mean. %s"
                           n
                           (n - 1)
                           (majority u)
@@ -551,6 +553,14 @@ let write
                           (moreWins u)
                           (majority d)
                           n
+                          (if n = 1 then
+                               "One instance cannot tell whether the result is a property of the noise or of the instance: run with `--instances 5` or more."
+                           elif majority u = n then
+                               "By means the claim holds on every instance tested."
+                           elif majority u = 0 then
+                               "By means the claim holds on none of the instances tested."
+                           else
+                               "By means the claim holds on some instances and not on others: it depends on the instance, so one instance does not establish it.")
                       sprintf
                           "- Instances where significant wins exceed half of the cells: %d of %d (unscaled)."
                           (sigMajority u)
