@@ -411,6 +411,16 @@ let private verdictOf (p: float) (difference: float) =
 let private compareCell instance scalingName lr lambda (sog: float[]) (gumbel: float[]) : CellComparison =
     let sogMean, sogStd = meanStd sog
     let gumMean, gumStd = meanStd gumbel
+
+    let median (xs: float[]) =
+        let sorted = Array.sort xs
+        let h = sorted.Length / 2
+
+        if sorted.Length % 2 = 1 then
+            sorted.[h]
+        else
+            0.5 * (sorted.[h - 1] + sorted.[h])
+
     let t = Statistics.pairedTTest sog gumbel
     let w = Statistics.wilcoxonSignedRank sog gumbel
 
@@ -426,6 +436,8 @@ let private compareCell instance scalingName lr lambda (sog: float[]) (gumbel: f
       SogStd = sogStd
       GumbelMean = gumMean
       GumbelStd = gumStd
+      SogMedian = median sog
+      GumbelMedian = median gumbel
       MeanDifference = t.MeanDifference
       T = t.Statistic
       TP = t.P
@@ -628,6 +640,7 @@ let private summarise (g: InstanceGrid) : InstanceSummary =
       WilcoxonWins = count (fun c -> c.WilcoxonVerdict = "win")
       WilcoxonLosses = count (fun c -> c.WilcoxonVerdict = "loss")
       SogLowerStd = count (fun c -> c.SogStd < c.GumbelStd)
+      SogLowerMedian = count (fun c -> c.SogMedian < c.GumbelMedian)
       BestSog = g.Cells |> Array.map (fun c -> c.SogMean) |> Array.min
       BestGumbel = g.Cells |> Array.map (fun c -> c.GumbelMean) |> Array.min
       Converged = g.Cells |> Array.averageBy (fun c -> 0.5 * (c.SogConverged + c.GumbelConverged)) }
