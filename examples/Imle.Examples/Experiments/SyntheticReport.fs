@@ -513,7 +513,8 @@ let write
                          "instance 0: %s; by significance: %s; across instances: %s"
                          (verdict (2 * s0.SogBetter > s0.Cells))
                          (verdict (2 * s0.Wins > s0.Cells))
-                         (if majority u = n then "yes"
+                         (if n = 1 then "one instance only (--instances)"
+                          elif majority u = n then "yes"
                           elif majority u = 0 then "no"
                           else "depends on the instance") |]
                   [| "SoG exhibits smaller variance (Fig. 6)"
