@@ -20,7 +20,8 @@ let allTests =
           AdaptiveLambdaTests.tests
           ProblemConsistencyTests.tests
           CliTests.tests
-          DflTests.tests ]
+          DflTests.tests
+          StatisticsTests.tests ]
 
 [<EntryPoint>]
 let main argv = CountingRunner.run argv allTests

@@ -2,8 +2,9 @@
 /// computed exactly by enumerating the C(10, 5) = 252 states, SGD with momentum 0.9 on θ, and the optimality gap
 /// L(θ_t) − min_{z∈C} ‖z − b‖² (the infimum of L over θ, approached as p(z; θ) tends to a point mass on the best state).
 /// Top: gap curves (mean ± std over runs) for I-MLE (SoG and Gumbel noise), straight-through and the score function.
-/// Bottom: the final gap of I-MLE with SoG versus Gumbel noise on a learning-rate × λ grid.
-/// Everything runs over plain arrays with the reference core (`Imle.Reference`, `Imle.Exact`).
+/// Bottom: the final gap of I-MLE with SoG versus Gumbel noise on a learning-rate × λ grid, per problem instance, with
+/// the reference code's unscaled gradient μ(θ) − μ(θ′) and with the gradient divided by λ (Eq. 12), and a paired test
+/// per cell. Everything runs over plain arrays with the reference core (`Imle.Reference`, `Imle.Exact`).
 module Imle.Examples.Experiments.Synthetic
 
 open System
@@ -25,6 +26,7 @@ type Args =
     | No_Grid
     | Theta0_Per_Run
     | Sog_Tau of float
+    | Instances of int
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -37,6 +39,8 @@ type Args =
             | Theta0_Per_Run ->
                 "draw a fresh θ₀ ~ N(0, 1) for every run (default: one θ₀ from the seed, as the reference code)"
             | Sog_Tau _ -> "temperature τ of the SoG(κ=5, τ, s=10) noise (default 1, the paper's setting)"
+            | Instances _ ->
+                "problem instances of the grid: θ₀ = randn(10), b = |randn(10)| from NumPy's RandomState(0), RandomState(1), … (default 1: RandomState(0), the reference code's instance)"
 
 // ----- the problem ---------------------------------------------------------------------------------------------------
 
@@ -49,6 +53,8 @@ let private momentum = 0.9
 /// One instance: the fixed target b, the initial θ₀ and the exact optimum.
 type private Setup =
     {
+        /// The NumPy RandomState seed that drew θ₀ and b.
+        Instance: int
         Problem: Problem
         States: float[][]
         B: float[]
@@ -75,16 +81,18 @@ let private lossGradientOf (b: float[]) (z: float[]) =
 let private normals (rng: Random) (n: int) =
     Array.init n (fun _ -> Sampling.standardNormal rng)
 
-/// θ₀ ~ N(0, I) then b = |N(0, I)| from one generator seeded with `seed` (the reference code's order).
-let private makeSetup (seed: int) : Setup =
+/// θ₀ = randn(10) then b = |randn(10)| from NumPy's `RandomState(instance)`, as tf-imle SYNTH/main.py draws them
+/// (instance 0 gives the reference code's very numbers; b in float64 where the reference casts it to float32).
+let private makeSetup (instance: int) : Setup =
     let problem = Problem.kSubset m k
     let states = Problem.states problem
-    let rng = Random(seed)
-    let theta0 = normals rng m
-    let b = normals rng m |> Array.map abs
+    let rng = NumpyRandom.LegacyRandomState(int64 instance)
+    let theta0 = rng.Randn m
+    let b = rng.Randn m |> Array.map abs
     let losses = states |> Array.map (lossOf b)
 
-    { Problem = problem
+    { Instance = instance
+      Problem = problem
       States = states
       B = b
       Theta0 = theta0
@@ -122,23 +130,29 @@ type private Kind =
     | ScoreFunctionExact
 
 type private Method =
-    { Name: string
-      NoiseName: string
-      Lr: float
-      Lambda: float
-      Steps: int
-      Kind: Kind
-      Stream: int }
+    {
+        Name: string
+        NoiseName: string
+        Lr: float
+        Lambda: float
+        Steps: int
+        Kind: Kind
+        /// The seed stream of the method's runs: run r draws from `derive seed Stream r`.
+        Stream: int
+    }
 
 /// SoG(κ = k, τ, s = 10): κ = 5 as the subset size (Theorem 1), τ = 1 unless --sog-tau says otherwise.
 let private sogWith (tau: float) = SumOfGamma(float k, tau, 10)
 let private gumbel = Gumbel 1.0
 
-let private imleWith (noise: Noise) (lambda: float) =
+/// I-MLE with one sample and the given scaling: `Unscaled` returns μ(θ) − μ(θ′) as tf-imle SYNTH/imle.py and torch-imle
+/// do; `DivideByLambda` (the library's default, Eq. 12) divides it by λ.
+let private imleWith (noise: Noise) (lambda: float) (scaling: Scaling) =
     Imle
         { ImleOptions.Create(float k, lambda) with
             Noise = noise
-            Samples = 1 }
+            Samples = 1
+            Scaling = scaling }
 
 /// One SGD-with-momentum run (PyTorch's rule: v ← μv + g, θ ← θ − lr·v). Returns the gap at steps 0..n when
 /// `record`, else only the final gap.
@@ -241,21 +255,21 @@ let private curveOf (meth: Method) (histories: float[][]) =
       Mean = Array.map fst stats
       Std = Array.map snd stats }
 
-/// The four methods of Fig. 3 (top) with the reference hyperparameters.
+/// The four methods of Fig. 3 (top) with the reference hyperparameters (I-MLE unscaled, as the reference code).
 let private curveMethods (sog: Noise) (steps: int) (sfeSteps: int) =
     [| { Name = "I-MLE"
          NoiseName = Noise.describe sog
          Lr = 0.75
          Lambda = 2.0
          Steps = steps
-         Kind = PerturbAndMap(imleWith sog 2.0)
+         Kind = PerturbAndMap(imleWith sog 2.0 Unscaled)
          Stream = 1 }
        { Name = "I-MLE"
          NoiseName = Noise.describe gumbel
          Lr = 0.75
          Lambda = 2.0
          Steps = steps
-         Kind = PerturbAndMap(imleWith gumbel 2.0)
+         Kind = PerturbAndMap(imleWith gumbel 2.0 Unscaled)
          Stream = 2 }
        { Name = "STE"
          NoiseName = Noise.describe gumbel
@@ -277,9 +291,8 @@ let private label (c: SyntheticCurve) =
     | "I-MLE" -> sprintf "I-MLE %s, λ=%g, lr=%g" c.Noise c.Lambda c.LearningRate
     | _ -> sprintf "%s %s, lr=%g" c.Method c.Noise c.LearningRate
 
-/// Runs the curves of Fig. 3 (top): returns rows and curves.
-let private runCurves (sog: Noise) (seed: int) (runs: int) (steps: int) (sfeSteps: int) (perRun: bool) =
-    let setup = makeSetup seed
+/// Runs the curves of Fig. 3 (top) on the instance: returns rows and curves.
+let private runCurves (sog: Noise) (setup: Setup) (seed: int) (runs: int) (steps: int) (sfeSteps: int) (perRun: bool) =
     let methods = curveMethods sog steps sfeSteps
     let gate = obj ()
 
@@ -292,7 +305,7 @@ let private runCurves (sog: Noise) (seed: int) (runs: int) (steps: int) (sfeStep
 
     let rows = results |> Array.map (fun (meth, h) -> rowOf "curves" meth h)
     let curves = results |> Array.map (fun (meth, h) -> curveOf meth h)
-    setup, rows, curves
+    rows, curves
 
 /// Output.linePlot with the legend in the upper right (the curves start high on the left and end low on the right)
 /// and the y-axis from 0.
@@ -379,65 +392,120 @@ let private linspace (a: float) (b: float) (n: int) =
 let private gridLrs = linspace 0.5 1.0 5
 let private gridLambdas = linspace 0.5 3.0 6
 
-type private GridResult =
-    { SogMean: float[,]
-      SogStd: float[,]
-      GumbelMean: float[,]
-      GumbelStd: float[,]
-      Rows: SyntheticRow[] }
+/// The scalings compared on the grid: the reference code's first (the default and the paper's reproduction).
+let private scalings = [| Unscaled, "unscaled"; DivideByLambda, "divided by λ" |]
 
-let private runGrid (sog: Noise) (setup: Setup) (seed: int) (runs: int) (steps: int) (perRun: bool) =
-    let nl, nk = gridLrs.Length, gridLambdas.Length
+/// A final gap below this counts as converged to float32 resolution (where the reference's float32 gap can round
+/// below 0, which its post-processing turns into 5).
+let private float32Resolution = 1e-6
 
-    let cells =
-        [| for i in 0 .. nl - 1 do
-               for j in 0 .. nk - 1 do
-                   for (ni, noise) in [ 0, sog; 1, gumbel ] do
-                       i,
-                       j,
-                       ni,
-                       { Name = "I-MLE"
-                         NoiseName = Noise.describe noise
-                         Lr = gridLrs.[i]
-                         Lambda = gridLambdas.[j]
-                         Steps = steps
-                         Kind = PerturbAndMap(imleWith noise gridLambdas.[j])
-                         Stream = 100 + 2 * (i * nk + j) + ni } |]
+/// Significance level of the per-cell tests.
+let private alpha = 0.05
 
-    let gate = obj ()
+let private verdictOf (p: float) (difference: float) =
+    if p < alpha && difference < 0.0 then "win"
+    elif p < alpha && difference > 0.0 then "loss"
+    else "tie"
 
-    let results =
-        progress (sprintf "grid: %d lr × %d λ × {SoG, Gumbel} × %d runs" nl nk runs) (cells.Length * runs) (fun step ->
-            let tick () = lock gate step
+/// One grid cell: paired final gaps of SoG and Gumbel (pair r shares run r's seed) → the comparison (Holm added later).
+let private compareCell instance scalingName lr lambda (sog: float[]) (gumbel: float[]) : CellComparison =
+    let sogMean, sogStd = meanStd sog
+    let gumMean, gumStd = meanStd gumbel
 
-            cells
-            |> Array.map (fun (i, j, ni, meth) -> i, j, ni, meth, runMany setup seed perRun meth runs false tick))
+    let median (xs: float[]) =
+        let sorted = Array.sort xs
+        let h = sorted.Length / 2
 
-    let sogMean, sogStd = Array2D.zeroCreate nl nk, Array2D.zeroCreate nl nk
-    let gumMean, gumStd = Array2D.zeroCreate nl nk, Array2D.zeroCreate nl nk
+        if sorted.Length % 2 = 1 then
+            sorted.[h]
+        else
+            0.5 * (sorted.[h - 1] + sorted.[h])
 
-    let rows =
-        results
-        |> Array.map (fun (i, j, ni, meth, h) ->
-            let row = rowOf "grid" meth h
+    let t = Statistics.pairedTTest sog gumbel
+    let w = Statistics.wilcoxonSignedRank sog gumbel
 
-            if ni = 0 then
-                sogMean.[i, j] <- row.FinalGapMean
-                sogStd.[i, j] <- row.FinalGapStd
-            else
-                gumMean.[i, j] <- row.FinalGapMean
-                gumStd.[i, j] <- row.FinalGapStd
+    let converged (xs: float[]) =
+        xs |> Array.averageBy (fun x -> if x < float32Resolution then 1.0 else 0.0)
 
-            row)
-
-    { SogMean = sogMean
+    { Instance = instance
+      Scaling = scalingName
+      LearningRate = lr
+      Lambda = lambda
+      Runs = sog.Length
+      SogMean = sogMean
       SogStd = sogStd
       GumbelMean = gumMean
       GumbelStd = gumStd
-      Rows = rows }
+      SogMedian = median sog
+      GumbelMedian = median gumbel
+      MeanDifference = t.MeanDifference
+      T = t.Statistic
+      TP = t.P
+      TVerdict = verdictOf t.P t.MeanDifference
+      HolmVerdict = "tie"
+      WilcoxonZ = w.Statistic
+      WilcoxonP = w.P
+      WilcoxonVerdict = verdictOf w.P w.Statistic
+      SogConverged = converged sog
+      GumbelConverged = converged gumbel }
 
-/// A heatmap over the grid with λ on x, the learning rate on y, the value printed in each cell.
-let private gridHeatmap (path: string) (title: string) (values: float[,]) (diverging: bool) =
+/// The grid on one instance with one scaling: every cell's SoG and Gumbel runs share the seeds (run r of cell c draws
+/// from `derive seed (100 + 64·instance + c) r` for both noises and both scalings), then Holm over the cells.
+let private runGrid
+    (sog: Noise)
+    (setup: Setup)
+    (seed: int)
+    (runs: int)
+    (steps: int)
+    (perRun: bool)
+    (scaling: Scaling, scalingName: string)
+    (tick: unit -> unit)
+    : InstanceGrid =
+    let nk = gridLambdas.Length
+
+    let cells =
+        [| for i in 0 .. gridLrs.Length - 1 do
+               for j in 0 .. nk - 1 do
+                   let final (noise: Noise) =
+                       let meth =
+                           { Name = "I-MLE"
+                             NoiseName = Noise.describe noise
+                             Lr = gridLrs.[i]
+                             Lambda = gridLambdas.[j]
+                             Steps = steps
+                             Kind = PerturbAndMap(imleWith noise gridLambdas.[j] scaling)
+                             Stream = 100 + 64 * setup.Instance + (i * nk + j) }
+
+                       runMany setup seed perRun meth runs false tick
+                       |> Array.map (fun h -> h.[h.Length - 1])
+
+                   compareCell setup.Instance scalingName gridLrs.[i] gridLambdas.[j] (final sog) (final gumbel) |]
+
+    let holm = Statistics.holm alpha (cells |> Array.map (fun c -> c.TP))
+
+    { Instance = setup.Instance
+      Theta0 = setup.Theta0
+      B = setup.B
+      Optimum = setup.Optimum
+      Scaling = scalingName
+      Lrs = gridLrs
+      Lambdas = gridLambdas
+      Cells =
+        Array.map2
+            (fun (c: CellComparison) rejected ->
+                { c with
+                    HolmVerdict = (if rejected then c.TVerdict else "tie") })
+            cells
+            holm }
+
+/// A heatmap over the grid with λ on x, the learning rate on y, `text r c` printed in each cell.
+let private gridHeatmap
+    (path: string)
+    (title: string)
+    (values: float[,])
+    (diverging: bool)
+    (text: int -> int -> string)
+    =
     let nl, nk = Array2D.length1 values, Array2D.length2 values
     use plt = new ScottPlot.Plot()
     // Row 0 (smallest lr) at the bottom: ScottPlot draws the first row at the top, so flip the rows.
@@ -456,7 +524,7 @@ let private gridHeatmap (path: string) (title: string) (values: float[,]) (diver
 
     for r in 0 .. nl - 1 do
         for c in 0 .. nk - 1 do
-            let t = plt.Add.Text(fmt 3 values.[r, c], float c, float r)
+            let t = plt.Add.Text(text r c, float c, float r)
             t.LabelAlignment <- ScottPlot.Alignment.MiddleCenter
 
             t.LabelFontColor <-
@@ -476,14 +544,118 @@ let private gridHeatmap (path: string) (title: string) (values: float[,]) (diver
     plt.YLabel "learning rate"
     plt.SavePng(path, 820, 600) |> ignore
 
+let private cellMatrix (g: InstanceGrid) (f: CellComparison -> float) =
+    Array2D.init g.Lrs.Length g.Lambdas.Length (fun i j -> f g.Cells.[i * g.Lambdas.Length + j])
+
+/// The SoG − Gumbel difference of mean final gaps; "*" marks a significant paired t-test at 0.05, "**" one that
+/// survives Holm's correction over the 30 cells.
+let private differenceHeatmap (path: string) (g: InstanceGrid) =
+    let values = cellMatrix g (fun c -> c.MeanDifference)
+
+    let text r c =
+        let cell = g.Cells.[r * g.Lambdas.Length + c]
+
+        let star =
+            if cell.HolmVerdict <> "tie" then "**"
+            elif cell.TVerdict <> "tie" then "*"
+            else ""
+
+        fmt 3 values.[r, c] + star
+
+    gridHeatmap
+        path
+        (sprintf "instance %d, %s: SoG − Gumbel mean final gap (blue = SoG better)" g.Instance g.Scaling)
+        values
+        true
+        text
+
+/// Grouped bars per instance: cells SoG better by mean, significant wins and losses (unscaled), cells better ÷λ.
+let private countsPlot (path: string) (summaries: InstanceSummary[]) =
+    let instances =
+        summaries |> Array.map (fun s -> s.Instance) |> Array.distinct |> Array.sort
+
+    let pick scaling (f: InstanceSummary -> int) =
+        instances
+        |> Array.map (fun i ->
+            summaries
+            |> Array.tryFind (fun s -> s.Instance = i && s.Scaling = scaling)
+            |> Option.map (f >> float)
+            |> Option.defaultValue 0.0)
+
+    let groups =
+        [| "SoG better by mean (unscaled)", pick "unscaled" (fun s -> s.SogBetter)
+           "significant wins (unscaled)", pick "unscaled" (fun s -> s.Wins)
+           "significant losses (unscaled)", pick "unscaled" (fun s -> s.Losses)
+           "SoG better by mean (÷λ)", pick "divided by λ" (fun s -> s.SogBetter) |]
+
+    use plt = new ScottPlot.Plot()
+    let palette = ScottPlot.Palettes.Category10()
+    let width = float groups.Length + 1.0
+
+    let bars =
+        [| for gi in 0 .. groups.Length - 1 do
+               let _, values = groups.[gi]
+
+               for ii in 0 .. instances.Length - 1 do
+                   ScottPlot.Bar(
+                       Position = float ii * width + float gi,
+                       Value = values.[ii],
+                       FillColor = palette.GetColor gi
+                   ) |]
+
+    plt.Add.Bars(bars) |> ignore
+
+    for gi in 0 .. groups.Length - 1 do
+        plt.Legend.ManualItems.Add(ScottPlot.LegendItem(LabelText = fst groups.[gi], FillColor = palette.GetColor gi))
+
+    let half = plt.Add.HorizontalLine(15.0)
+    half.LinePattern <- ScottPlot.LinePattern.Dashed
+    half.Color <- ScottPlot.Colors.Gray
+
+    let ticks =
+        instances
+        |> Array.mapi (fun ii i ->
+            ScottPlot.Tick(float ii * width + 0.5 * float (groups.Length - 1), sprintf "RandomState(%d)" i))
+
+    plt.Axes.Bottom.TickGenerator <- ScottPlot.TickGenerators.NumericManual(ticks)
+    plt.Axes.SetLimitsY(0.0, 31.0)
+    plt.Title "SoG versus Gumbel per instance (of 30 cells; dashed: half)"
+    plt.YLabel "cells"
+    plt.ShowLegend(ScottPlot.Alignment.UpperRight) |> ignore
+    plt.SavePng(path, 900, 560) |> ignore
+
+/// Counts over one instance's grid with one scaling.
+let private summarise (g: InstanceGrid) : InstanceSummary =
+    let count f =
+        g.Cells |> Array.filter f |> Array.length
+
+    { Instance = g.Instance
+      Scaling = g.Scaling
+      Cells = g.Cells.Length
+      SogBetter = count (fun c -> c.SogMean < c.GumbelMean)
+      Wins = count (fun c -> c.TVerdict = "win")
+      Losses = count (fun c -> c.TVerdict = "loss")
+      HolmWins = count (fun c -> c.HolmVerdict = "win")
+      HolmLosses = count (fun c -> c.HolmVerdict = "loss")
+      WilcoxonWins = count (fun c -> c.WilcoxonVerdict = "win")
+      WilcoxonLosses = count (fun c -> c.WilcoxonVerdict = "loss")
+      SogLowerStd = count (fun c -> c.SogStd < c.GumbelStd)
+      SogLowerMedian = count (fun c -> c.SogMedian < c.GumbelMedian)
+      BestSog = g.Cells |> Array.map (fun c -> c.SogMean) |> Array.min
+      BestGumbel = g.Cells |> Array.map (fun c -> c.GumbelMean) |> Array.min
+      Converged = g.Cells |> Array.averageBy (fun c -> 0.5 * (c.SogConverged + c.GumbelConverged)) }
+
 // ----- entry points --------------------------------------------------------------------------------------------------
 
-/// The reduced setting for the demo: the four curves of Fig. 3 (top) over 100 runs with the paper's settings, no grid
-/// (a few seconds on 2 cores); writes `synthetic_gap_curves.png` into the
-/// context's output folder and returns the four rows.
+/// The reduced setting for the demo: the four curves of Fig. 3 (top) over 100 runs with the paper's settings on the
+/// reference code's instance, no grid (a few seconds on 2 cores); writes `synthetic_gap_curves.png` into the context's
+/// output folder and returns the four rows.
 let runQuick (ctx: RunContext) : SyntheticRow[] =
     let steps = 50
-    let _, rows, curves = runCurves (sogWith 1.0) ctx.Seed 100 steps (10 * steps) false
+
+    let rows, curves =
+        runCurves (sogWith 1.0) (makeSetup 0) ctx.Seed 100 steps (10 * steps) false
+
     let dir = ensureDir ctx.OutDir
     plotCurves dir "synthetic_" steps curves |> ignore
     rows
@@ -497,50 +669,74 @@ let run
     (sfeSteps: int)
     (sogTau: float)
     (grid: bool)
+    (instances: int)
     : int =
     let sog = sogWith sogTau
     let perRun = args.Contains Theta0_Per_Run
     let dir = ensureDir ctx.OutDir
     let watch = Stopwatch.StartNew()
+    let setup = makeSetup 0
 
-    let setup, curveRows, curves = runCurves sog ctx.Seed runs steps sfeSteps perRun
+    let curveRows, curves = runCurves sog setup ctx.Seed runs steps sfeSteps perRun
     let curveSeconds = watch.Elapsed.TotalSeconds
     let plots = plotCurves dir "" steps curves
     let curveTable = SyntheticReport.curveTable curveRows
     writeJson (Path.Combine(dir, "curves.json")) curves
 
-    let gridResult =
+    let grids =
         if grid then
-            Some(runGrid sog setup ctx.Seed runs steps perRun)
-        else
-            None
+            let setups = Array.init instances makeSetup
+            let cellRuns = 2 * gridLrs.Length * gridLambdas.Length * runs
+            let gate = obj ()
 
+            progress
+                (sprintf
+                    "grid: %d instance(s) × {unscaled, ÷λ} × %d lr × %d λ × {SoG, Gumbel} × %d runs"
+                    instances
+                    gridLrs.Length
+                    gridLambdas.Length
+                    runs)
+                (instances * scalings.Length * cellRuns)
+                (fun step ->
+                    let tick () = lock gate step
+
+                    [| for s in setups do
+                           for scaling in scalings -> runGrid sog s ctx.Seed runs steps perRun scaling tick |])
+        else
+            [||]
+
+    let summaries = grids |> Array.map summarise
     let totalSeconds = watch.Elapsed.TotalSeconds
 
-    match gridResult with
-    | Some g ->
-        let difference =
-            Array2D.init gridLrs.Length gridLambdas.Length (fun i j -> g.SogMean.[i, j] - g.GumbelMean.[i, j])
+    for g in grids do
+        if g.Instance = 0 && g.Scaling = "unscaled" then
+            let cellText (values: float[,]) r c = fmt 3 values.[r, c]
+            let sogMeans = cellMatrix g (fun c -> c.SogMean)
+            let gumMeans = cellMatrix g (fun c -> c.GumbelMean)
 
-        gridHeatmap
-            (Path.Combine(dir, "grid_sog.png"))
-            (sprintf "I-MLE %s: mean final gap" (Noise.describe sog))
-            g.SogMean
-            false
+            gridHeatmap
+                (Path.Combine(dir, "grid_sog.png"))
+                (sprintf "I-MLE %s, unscaled: mean final gap" (Noise.describe sog))
+                sogMeans
+                false
+                (cellText sogMeans)
 
-        gridHeatmap (Path.Combine(dir, "grid_gumbel.png")) "I-MLE Gumbel(τ=1): mean final gap" g.GumbelMean false
+            gridHeatmap
+                (Path.Combine(dir, "grid_gumbel.png"))
+                "I-MLE Gumbel(τ=1), unscaled: mean final gap"
+                gumMeans
+                false
+                (cellText gumMeans)
 
-        gridHeatmap
-            (Path.Combine(dir, "grid_difference.png"))
-            "SoG − Gumbel mean final gap (blue = SoG better)"
-            difference
-            true
-    | None -> ()
+        let suffix = if g.Scaling = "unscaled" then "" else "_divided"
+        differenceHeatmap (Path.Combine(dir, sprintf "grid_difference_instance%d%s.png" g.Instance suffix)) g
 
-    let allRows =
-        Array.append curveRows (gridResult |> Option.map (fun g -> g.Rows) |> Option.defaultValue [||])
+    if grids.Length > 0 then
+        countsPlot (Path.Combine(dir, "instance_counts.png")) summaries
+        writeJson (Path.Combine(dir, "cells.json")) (grids |> Array.collect (fun g -> g.Cells))
+        writeJson (Path.Combine(dir, "instances.json")) summaries
 
-    writeJson (Path.Combine(dir, "results.json")) allRows
+    writeJson (Path.Combine(dir, "results.json")) curveRows
 
     let best =
         setup.States.[Array.findIndex (fun l -> l = setup.Optimum) setup.StateLosses]
@@ -555,7 +751,9 @@ let run
           SogName = Noise.describe sog
           GumbelName = Noise.describe gumbel
           TotalSeconds = totalSeconds
-          CurveSeconds = curveSeconds }
+          CurveSeconds = curveSeconds
+          Alpha = alpha
+          Float32Resolution = float32Resolution }
         { Theta0 = setup.Theta0
           B = setup.B
           Optimum = setup.Optimum
@@ -564,14 +762,8 @@ let run
         curves
         curveTable
         plots
-        (gridResult
-         |> Option.map (fun g ->
-             { Lrs = gridLrs
-               Lambdas = gridLambdas
-               SogMean = g.SogMean
-               SogStd = g.SogStd
-               GumbelMean = g.GumbelMean
-               GumbelStd = g.GumbelStd }))
+        grids
+        summaries
 
     0
 
@@ -579,7 +771,8 @@ let run
 let private secondsPerRunStep = 9e-6
 
 /// Checks the options and returns the command's plan: memory grows with --runs × (--steps, --sfe-steps) (every run's
-/// gap curve is kept), time with the SGD steps of all runs (curves, and the 60 grid cells unless --no-grid).
+/// gap curve is kept), time with the SGD steps of all runs (curves, and the 60 grid cells × 2 scalings per instance
+/// unless --no-grid).
 let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let runs = intAtLeast "runs" 2 (args.GetResult(Runs, defaultValue = 100))
     let steps = positiveInt "steps" (args.GetResult(Steps, defaultValue = 50))
@@ -597,15 +790,25 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
             ))
 
     let sogTau = positiveFloat "sog-tau" (args.GetResult(Sog_Tau, defaultValue = 1.0))
+
+    let instances =
+        positiveInt "instances" (args.GetResult(Instances, defaultValue = 1))
+
+    if instances > 1000 then
+        invalidArg "instances" (sprintf "--instances must be at most 1000; got %d." instances)
+
     let grid = not (args.Contains No_Grid) && not ctx.Quick || args.Contains Grid
 
     let options =
         Cli.describe
             [ sprintf "--runs %d" runs
               sprintf "--steps %d" steps
-              sprintf "--sfe-steps %d" sfeSteps ]
+              sprintf "--sfe-steps %d" sfeSteps
+              sprintf "--instances %d" instances ]
 
-    let gridCells = float (2 * gridLrs.Length * gridLambdas.Length)
+    let gridCells =
+        float (instances * scalings.Length * 2 * gridLrs.Length * gridLambdas.Length)
+
     let curvePoints = 3.0 * float steps + float sfeSteps + 4.0
 
     let runSteps =
@@ -614,9 +817,13 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
 
     { Folders = [ "--out", ctx.OutDir ]
       Needs =
-        [ Cli.Memory(options, "the gap curves of every run and method", 16.0 * float runs * curvePoints)
+        [ Cli.Memory(
+              options,
+              "the gap curves of every run and method, and the final gaps of every grid run",
+              16.0 * float runs * curvePoints + 8.0 * gridCells * float runs
+          )
           Cli.Time(
               (if grid then options + " (and the grid)" else options),
               Cli.cpuSeconds (secondsPerRunStep * runSteps)
           ) ]
-      Run = fun () -> run ctx args runs steps sfeSteps sogTau grid }
+      Run = fun () -> run ctx args runs steps sfeSteps sogTau grid instances }
