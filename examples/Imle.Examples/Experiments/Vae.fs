@@ -77,7 +77,7 @@ let gumbelStd (tau: float) : float =
     tau * Math.PI / sqrt 6.0
 
 /// The τ of Eq. 13's SoG(κ = 10, τ, s = 10) whose standard deviation equals that of the notebook's noise
-/// (k = τ = s = 10): 0.6205 / 0.3937 = 1.5762.
+/// (k = τ = s = 10): 0.6205 / 0.3937 = 1.5761.
 let matchedTau = tfImleSogStd 10.0 10.0 10 / sogStd 10.0 1.0 10
 
 /// A method: the discrete problem per latent variable and the estimator of the discrete layer.
@@ -96,6 +96,8 @@ type MethodSpec =
         /// inside the layer: forward MAP(θ + ε), target MAP(θ + ε − λ·dL/dz), gradient (difference)/λ passed to θ.
         ScoreNoise: (torch.Generator -> Tensor -> Tensor) option
         Estimator: Estimator
+        /// Time per image relative to Gumbel noise (measured: Sum-of-Gamma noise draws 10 Gammas per score).
+        Cost: float
     }
 
 /// The methods, in report order. I-MLE: PID target with λ = 10, gradient divided by λ, S = 1 (tf-imle's notebook).
@@ -112,49 +114,56 @@ let methodSpecs: MethodSpec list =
         NoiseStd = tfImleSogStd k 10.0 10
         K = subsetK
         ScoreNoise = Some(tfImleSog k 10.0 10)
-        Estimator = imle Zero }
+        Estimator = imle Zero
+        Cost = 2.5 }
       { Id = "imle-sog-eq13-matched"
         Name = sprintf "I-MLE SoG Eq. 13 τ=%.4f" matchedTau
         Noise = sprintf "SoG(κ=10, τ=%.4f, s=10), Eq. 13" matchedTau
         NoiseStd = sogStd k matchedTau 10
         K = subsetK
         ScoreNoise = None
-        Estimator = imle (SumOfGamma(k, matchedTau, 10)) }
+        Estimator = imle (SumOfGamma(k, matchedTau, 10))
+        Cost = 1.7 }
       { Id = "imle-gumbel1"
         Name = "I-MLE Gumbel τ=1"
         Noise = "Gumbel(0, 1)"
         NoiseStd = gumbelStd 1.0
         K = subsetK
         ScoreNoise = None
-        Estimator = imle (Gumbel 1.0) }
+        Estimator = imle (Gumbel 1.0)
+        Cost = 1.0 }
       { Id = "imle-sog-eq13-tau10"
         Name = "I-MLE SoG Eq. 13 τ=10"
         Noise = "SoG(κ=10, τ=10, s=10), Eq. 13"
         NoiseStd = sogStd k 10.0 10
         K = subsetK
         ScoreNoise = None
-        Estimator = imle eq13Tau10 }
+        Estimator = imle eq13Tau10
+        Cost = 1.7 }
       { Id = "imle-gumbel10"
         Name = "I-MLE Gumbel τ=10"
         Noise = "Gumbel(0, 10)"
         NoiseStd = gumbelStd 10.0
         K = subsetK
         ScoreNoise = None
-        Estimator = imle (Gumbel 10.0) }
+        Estimator = imle (Gumbel 10.0)
+        Cost = 1.0 }
       { Id = "ste"
         Name = "STE SoG Eq. 13 τ=10"
         Noise = "SoG(κ=10, τ=10, s=10), Eq. 13"
         NoiseStd = sogStd k 10.0 10
         K = subsetK
         ScoreNoise = None
-        Estimator = StraightThrough eq13Tau10 }
+        Estimator = StraightThrough eq13Tau10
+        Cost = 1.7 }
       { Id = "gsm"
         Name = "Gumbel-softmax 1-subset"
         Noise = "Gumbel-softmax τ=1 (no annealing)"
         NoiseStd = gumbelStd 1.0
         K = 1
         ScoreNoise = None
-        Estimator = GumbelSoftmax 1.0 } ]
+        Estimator = GumbelSoftmax 1.0
+        Cost = 1.0 } ]
 
 /// The method ids.
 let methodIds = methodSpecs |> List.map (fun s -> s.Id)
@@ -524,13 +533,9 @@ let private commandLine (cfg: Config) (full: bool) =
 
 // ----- the command's checks ------------------------------------------------------------------------------------------
 
-/// Seconds per training image, epoch and method (measured here: 115 to 250 µs on 2 cores); a test image costs 0.3 of
-/// that per epoch.
+/// Seconds per training image, epoch and method with Gumbel noise (measured here: 115 to 250 µs on 2 cores; `Cost`
+/// scales it per method); a test image costs 0.3 of that per epoch.
 let private secondsPerImage = 150e-6
-
-/// Extra seconds per image (training or test) and epoch of the notebook's noise (`tfImleSog`): 4,000 Gamma draws per
-/// image, ten vectorised Eq. 13 draws.
-let private tfNoiseSecondsPerImage = 50e-6
 
 /// Memory per image of a training batch: the MLP's activations and gradients (about 2,000 floats each, several times).
 let private batchBytesPerImage = 40e3
@@ -633,8 +638,9 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
 
     let batchUsed = min batch nTrain
 
-    let tfNoiseMethods =
-        methods |> List.filter (fun m -> m = "imle-sog-tf") |> List.length |> float
+    let costs =
+        methods
+        |> List.sumBy (fun id -> (methodSpecs |> List.find (fun s -> s.Id = id)).Cost)
 
     { Folders =
         [ "--out", ctx.OutDir ]
@@ -649,11 +655,7 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                     sprintf "--train-size %d" nTrain
                     sprintf "--test-size %d" nTest
                     sprintf "%d method%s" methods.Length (if methods.Length = 1 then "" else "s") ],
-              Cli.cpuSeconds (
-                  float epochs
-                  * (float methods.Length * (float nTrain + 0.3 * float nTest) * secondsPerImage
-                     + tfNoiseMethods * (float nTrain + float nTest) * tfNoiseSecondsPerImage)
-              )
+              Cli.cpuSeconds (costs * float epochs * (float nTrain + 0.3 * float nTest) * secondsPerImage)
               / Cli.deviceSpeedup deviceName
           ) ]
       Run =
