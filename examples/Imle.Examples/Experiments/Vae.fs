@@ -180,6 +180,7 @@ type Args =
     | Dataset of string
     | Kl of string
     | Lr of float
+    | Report_Only
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -201,6 +202,8 @@ type Args =
             | Kl _ ->
                 "KL term: reference (Σ softmax·(log softmax + log m) per variable, as tf-imle's notebook; default) or k-scaled (k times that, our earlier form)"
             | Lr _ -> "Adam learning rate (default 1e-3)"
+            | Report_Only ->
+                "no training: rewrite report.md and test-loss.png from <out>/results.json of an earlier run (give that run's options)"
 
 let private problemOf (spec: MethodSpec) =
     if spec.K = 1 then
@@ -292,6 +295,7 @@ type Config =
       Dataset: DatasetKind
       DataDir: string
       Kl: KlForm
+      ReportOnly: bool
       Device: torch.Device
       DeviceName: string
       Lr: float
@@ -435,83 +439,115 @@ let runExperiment (cfg: Config) : VaeRow[] option =
             | None ->
                 invalidArg "methods" (sprintf "Unknown method '%s'; known: %s." id (String.Join(", ", methodIds))))
 
-    match loadData cfg with
-    | None -> None
-    | Some data ->
-        let dir = ensureDir cfg.OutDir
-        let totalWatch = Stopwatch.StartNew()
-        let nTrain = min cfg.TrainSize (int data.TrainImages.shape.[0])
-        let nTest = min cfg.TestSize (int data.TestImages.shape.[0])
-        let train = data.TrainImages.narrow(0L, 0L, int64 nTrain).``to``(cfg.Device)
-        let test = data.TestImages.narrow(0L, 0L, int64 nTest).``to``(cfg.Device)
-        printfn "Data: %d training and %d test images of %d×%d from %s" nTrain nTest data.Rows data.Cols cfg.DataDir
+    let dir = ensureDir cfg.OutDir
+    let totalWatch = Stopwatch.StartNew()
 
-        let noises =
-            specs
-            |> List.map (fun spec ->
-                let measured = measureNoise cfg.Seed spec
+    let noiseChecks () =
+        specs
+        |> List.map (fun spec ->
+            let measured = measureNoise cfg.Seed spec
 
-                { MethodId = spec.Id
-                  Method = spec.Name
-                  Noise = spec.Noise
-                  Std = spec.NoiseStd
-                  MeasuredMean = measured |> Option.map fst
-                  MeasuredStd = measured |> Option.map snd })
+            { MethodId = spec.Id
+              Method = spec.Name
+              Noise = spec.Noise
+              Std = spec.NoiseStd
+              MeasuredMean = measured |> Option.map fst
+              MeasuredStd = measured |> Option.map snd })
 
-        let writeOutputs (runs: (MethodSpec * VaeRow list) list) =
-            let rows = runs |> List.collect snd |> Array.ofList
-            writeJson (Path.Combine(dir, "results.json")) rows
+    let writeOutputs
+        (noises: NoiseCheck list)
+        (nTrain: int)
+        (nTest: int)
+        (seconds: float)
+        (runs: (MethodSpec * VaeRow list) list)
+        =
+        let rows = runs |> List.collect snd |> Array.ofList
+        writeJson (Path.Combine(dir, "results.json")) rows
 
-            linePlot
-                (Path.Combine(dir, "test-loss.png"))
-                "Discrete VAE: test loss (BCE + KL) per epoch"
-                "epoch"
-                "test loss per image"
-                (runs
-                 |> List.map (fun (spec, rs) ->
-                     { Label = spec.Name
-                       X = rs |> List.map (fun r -> float r.Epoch) |> Array.ofList
-                       Y = rs |> List.map (fun r -> r.TestLoss) |> Array.ofList
-                       Band = None }))
+        linePlot
+            (Path.Combine(dir, "test-loss.png"))
+            "Discrete VAE: test loss (BCE + KL) per epoch"
+            "epoch"
+            "test loss per image"
+            (runs
+             |> List.map (fun (spec, rs) ->
+                 { Label = spec.Name
+                   X = rs |> List.map (fun r -> float r.Epoch) |> Array.ofList
+                   Y = rs |> List.map (fun r -> r.TestLoss) |> Array.ofList
+                   Band = None }))
 
-            VaeReport.write
-                dir
-                { Command = cfg.Command
-                  DataDir = cfg.DataDir
-                  Dataset = datasetLabel cfg.Dataset cfg.DataDir
-                  IsMnist = (cfg.Dataset = MnistNpm)
-                  KlScaled = (cfg.Kl = KScaled)
-                  TrainImages = nTrain
-                  TestImages = nTest
-                  Epochs = cfg.Epochs
-                  Batch = cfg.Batch
-                  Lr = cfg.Lr
-                  Seed = cfg.Seed
-                  DeviceName = cfg.DeviceName
-                  Seconds = totalWatch.Elapsed.TotalSeconds
-                  MatchedTau = matchedTau }
-                noises
-                (runs |> List.map snd)
+        VaeReport.write
+            dir
+            { Command = cfg.Command
+              DataDir = cfg.DataDir
+              Dataset = datasetLabel cfg.Dataset cfg.DataDir
+              IsMnist = (cfg.Dataset = MnistNpm)
+              KlScaled = (cfg.Kl = KScaled)
+              TrainImages = nTrain
+              TestImages = nTest
+              Epochs = cfg.Epochs
+              Batch = cfg.Batch
+              Lr = cfg.Lr
+              Seed = cfg.Seed
+              DeviceName = cfg.DeviceName
+              Seconds = seconds
+              MatchedTau = matchedTau }
+            noises
+            (runs |> List.map snd)
 
-            rows
+        rows
 
-        let mutable runs = []
-        let mutable rows = [||]
+    if cfg.ReportOnly then
+        let path = Path.Combine(dir, "results.json")
 
-        for spec in specs do
-            let rs =
-                trainMethod
-                    { cfg with
-                        TrainSize = nTrain
-                        TestSize = nTest }
-                    train
-                    test
-                    spec
+        if not (File.Exists path) then
+            eprintfn "--report-only: %s does not exist (run the experiment first)." path
+            None
+        else
+            let rows: VaeRow[] = readJson path
 
-            runs <- runs @ [ spec, rs ]
-            rows <- writeOutputs runs
+            let runs =
+                specs
+                |> List.choose (fun spec ->
+                    match rows |> Array.filter (fun r -> r.MethodId = spec.Id) |> List.ofArray with
+                    | [] -> None
+                    | rs -> Some(spec, rs |> List.sortBy (fun r -> r.Epoch)))
 
-        Some rows
+            let nTrain =
+                rows
+                |> Array.tryHead
+                |> Option.map (fun r -> r.TrainSize)
+                |> Option.defaultValue cfg.TrainSize
+
+            let seconds = runs |> List.sumBy (fun (_, rs) -> (List.last rs).Seconds)
+            Some(writeOutputs (noiseChecks ()) nTrain cfg.TestSize seconds runs)
+    else
+        match loadData cfg with
+        | None -> None
+        | Some data ->
+            let nTrain = min cfg.TrainSize (int data.TrainImages.shape.[0])
+            let nTest = min cfg.TestSize (int data.TestImages.shape.[0])
+            let train = data.TrainImages.narrow(0L, 0L, int64 nTrain).``to``(cfg.Device)
+            let test = data.TestImages.narrow(0L, 0L, int64 nTest).``to``(cfg.Device)
+            printfn "Data: %d training and %d test images of %d×%d from %s" nTrain nTest data.Rows data.Cols cfg.DataDir
+            let noises = noiseChecks ()
+            let mutable runs = []
+            let mutable rows = [||]
+
+            for spec in specs do
+                let rs =
+                    trainMethod
+                        { cfg with
+                            TrainSize = nTrain
+                            TestSize = nTest }
+                        train
+                        test
+                        spec
+
+                runs <- runs @ [ spec, rs ]
+                rows <- writeOutputs noises nTrain nTest totalWatch.Elapsed.TotalSeconds runs
+
+            Some rows
 
 /// The command line that reproduces a configuration.
 let private commandLine (cfg: Config) (full: bool) =
@@ -642,6 +678,11 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
         methods
         |> List.sumBy (fun id -> (methodSpecs |> List.find (fun s -> s.Id = id)).Cost)
 
+    let reportOnly = args.Contains Report_Only
+    // --report-only reads results.json: no data, no fetch, no training.
+    let fetchBytes = if reportOnly then 0.0 else fetchBytes
+    let costs = if reportOnly then 0.0 else costs
+
     { Folders =
         [ "--out", ctx.OutDir ]
         @ (if fetchBytes > 0.0 then [ "--data", dataDir ] else [])
@@ -669,6 +710,7 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                   Dataset = dataset
                   DataDir = dataDir
                   Kl = kl
+                  ReportOnly = reportOnly
                   Device = torch.device deviceName
                   DeviceName = deviceName
                   Lr = lr
