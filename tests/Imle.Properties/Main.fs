@@ -14,6 +14,7 @@ let allTests =
           TorchEstimatorTests.tests
           ReliabilityTests.tests
           IdxTests.tests
+          NpmMnistTests.tests
           WarcraftDataTests.tests
           TrainingTests.tests
           ScalarLifetimeTests.tests

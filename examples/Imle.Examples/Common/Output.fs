@@ -108,6 +108,10 @@ let private jsonOptions =
 let writeJson (path: string) (value: 'T) =
     File.WriteAllText(path, JsonSerializer.Serialize(value, jsonOptions))
 
+/// Reads a value written by `writeJson` (camelCase field names).
+let readJson<'T> (path: string) : 'T =
+    JsonSerializer.Deserialize<'T>(File.ReadAllText path, jsonOptions)
+
 /// Formats a float for tables.
 let fmt (digits: int) (x: float) =
     if Double.IsNaN x then
