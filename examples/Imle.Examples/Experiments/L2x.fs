@@ -836,8 +836,9 @@ let private commandLine (cfg: Config) (full: bool) =
 
 // ----- the command's checks ------------------------------------------------------------------------------------------
 
-/// Seconds per training image and epoch of the classifier or of one selector at one k (measured here: 190 to 470 µs on
-/// 2 cores, 1.3 ms with --tune, which also evaluates each candidate).
+/// Seconds per training image and epoch of the classifier or of one selector at one k, explainer and approximator
+/// together at batch 40 (measured here with --threads 1 on the shared 2-core machine: the tuned run on 4000 images,
+/// 5 epochs, k = 4 8 16, about 1.0 M image-epochs, took 271 s of CPU time and 559 s of wall time).
 let private secondsPerImage = 400e-6
 
 /// Memory per image of a training batch: the explainer's and the classifier's convolution activations and gradients
