@@ -252,7 +252,14 @@ let private badNumbers =
           "synthetic", [ "runs"; "steps"; "sfe-steps" ]
           "gradcheck", [ "samples" ]
           "vae", [ "epochs"; "train-size"; "test-size"; "batch" ]
-          "l2x", [ "k"; "epochs"; "classifier-epochs"; "train-size"; "test-size"; "batch" ]
+          "l2x",
+          [ "k"
+            "epochs"
+            "classifier-epochs"
+            "train-size"
+            "test-size"
+            "batch"
+            "width" ]
           "alignment", [ "epochs"; "pairs"; "test-pairs"; "length"; "alphabet"; "batch" ]
           "dfl", [ "deg"; "epochs"; "train-size"; "test-size"; "batch" ] ]
 
@@ -288,6 +295,8 @@ let private nonNumeric =
       [ "gradcheck"; "--samples"; "99999999999" ], "--samples"
       [ "vae"; "--lr"; "fast" ], "--lr"
       [ "l2x"; "--batch"; "" ], "--batch"
+      [ "l2x"; "--scorer"; "frozen" ], "--scorer"
+      [ "l2x"; "--loss-scale"; "max" ], "--loss-scale"
       [ "alignment"; "--length"; "3.5" ], "--length"
       [ "demo"; "--seed"; "one" ], "--seed" ]
 
