@@ -35,6 +35,7 @@ type Args =
     | Network of string
     | Negative_Costs of string
     | Seeds of int list
+    | Report_Only
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -55,6 +56,8 @@ type Args =
                 "what Dijkstra does with negative perturbed costs: shift (each map's costs moved so the minimum is 0, as tf-imle; default) or clamp (each negative cost set to 0, as blackbox-backprop)"
             | Seeds _ ->
                 "training seeds, one run per method, K and seed (default: --seed); the maps always come from --seed"
+            | Report_Only ->
+                "no training: rewrite report.md from <out>/results.json of an earlier run (give that run's options)"
 
 /// How the combinatorial losses are scaled (it matters: Eq. 14 and the λ of PID/BB read dL/dz's magnitude).
 type LossKind =
@@ -382,6 +385,8 @@ type Config =
         Seeds: int list
         Network: NetworkKind
         NegativeCosts: NegativeCosts
+        /// Rewrite the report from `<OutDir>/results.json` instead of training.
+        ReportOnly: bool
         OutDir: string
         Command: string
     }
@@ -555,6 +560,24 @@ let runExperiment (cfg: Config) : WarcraftRow[] =
                    Y = r.TestAccuracy
                    Band = None }))
 
+    let writeReportOnly (runs: MethodRun list) (maps: MapSummary list) =
+        WarcraftReport.write
+            dir
+            { Command = cfg.Command
+              Ks = cfg.Ks
+              Epochs = cfg.Epochs
+              TrainMaps = cfg.TrainMaps
+              TestMaps = cfg.TestMaps
+              Batch = cfg.Batch
+              Lr = cfg.Lr
+              Seed = cfg.Seed
+              Seeds = cfg.Seeds
+              Network = networkName cfg.Network
+              NegativeCosts = negativeCostsName cfg.NegativeCosts
+              DeviceName = cfg.DeviceName }
+            maps
+            (runs |> List.map (fun r -> r.Row) |> Array.ofList)
+
     let writeOutputs (runs: MethodRun list) (maps: MapSummary list) =
         let rows = runs |> List.map (fun r -> r.Row) |> Array.ofList
         writeJson (Path.Combine(dir, "results.json")) rows
@@ -579,22 +602,7 @@ let runExperiment (cfg: Config) : WarcraftRow[] =
             (summary |> Array.map (fun r -> sprintf "%s K=%d" r.MethodId r.K))
             (summary |> Array.map (fun r -> r.Mean))
 
-        WarcraftReport.write
-            dir
-            { Command = cfg.Command
-              Ks = cfg.Ks
-              Epochs = cfg.Epochs
-              TrainMaps = cfg.TrainMaps
-              TestMaps = cfg.TestMaps
-              Batch = cfg.Batch
-              Lr = cfg.Lr
-              Seed = cfg.Seed
-              Seeds = cfg.Seeds
-              Network = networkName cfg.Network
-              NegativeCosts = negativeCostsName cfg.NegativeCosts
-              DeviceName = cfg.DeviceName }
-            maps
-            rows
+        writeReportOnly runs maps
 
     let mapSummaries = ResizeArray<MapSummary>()
     let allRuns = ResizeArray<MethodRun>()
@@ -635,8 +643,28 @@ let runExperiment (cfg: Config) : WarcraftRow[] =
 
         let runs = ResizeArray<MethodRun>()
 
+        if cfg.ReportOnly then
+            let path = Path.Combine(dir, "results.json")
+
+            if not (File.Exists path) then
+                invalidArg "out" (sprintf "--report-only: %s does not exist (run the experiment first)." path)
+
+            let rows: WarcraftRow[] = readJson path
+
+            allRuns.AddRange(
+                rows
+                |> Array.filter (fun r -> r.K = k)
+                |> Array.map (fun r ->
+                    { Row = r
+                      Losses = [||]
+                      TestAccuracy = [||]
+                      SamplePath = [||] })
+            )
+
+            writeReportOnly (List.ofSeq allRuns) (List.ofSeq mapSummaries)
+
         // Seeds outermost, and the outputs rewritten after each seed: a run cut short keeps every finished seed.
-        for seed in cfg.Seeds do
+        for seed in (if cfg.ReportOnly then [] else cfg.Seeds) do
             for spec in specsFor k do
                 runs.Add(trainMethod cfg k normalise train test seed spec)
 
@@ -690,6 +718,7 @@ let runQuick (ctx: RunContext) : WarcraftRow[] =
           Seeds = [ ctx.Seed ]
           Network = SmallCnn
           NegativeCosts = ShiftToZero
+          ReportOnly = false
           OutDir = Path.Combine(ctx.OutDir, "warcraft")
           Command = "" }
 
@@ -787,15 +816,18 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
         |> List.sumBy (fun (k, count) -> float count * cells k * generateSecondsPerCell)
 
     let trainSeconds =
-        ks
-        |> List.sumBy (fun k ->
-            float methods.Length
-            * float seeds.Length
-            * networkCost
-            * float epochs
-            * (float trainMaps + 0.4 * float testMaps)
-            * cells k
-            * trainSecondsPerCell)
+        if args.Contains Report_Only then
+            0.0
+        else
+            ks
+            |> List.sumBy (fun k ->
+                float methods.Length
+                * float seeds.Length
+                * networkCost
+                * float epochs
+                * (float trainMaps + 0.4 * float testMaps)
+                * cells k
+                * trainSecondsPerCell)
 
     let mapsOptions =
         Cli.describe
@@ -853,6 +885,7 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                   Seeds = seeds
                   Network = network
                   NegativeCosts = negativeCosts
+                  ReportOnly = args.Contains Report_Only
                   OutDir = ctx.OutDir
                   Command = "" }
 
