@@ -297,6 +297,9 @@ let private nonNumeric =
       [ "l2x"; "--batch"; "" ], "--batch"
       [ "l2x"; "--scorer"; "frozen" ], "--scorer"
       [ "l2x"; "--loss-scale"; "max" ], "--loss-scale"
+      [ "warcraft"; "--network"; "resnet50" ], "--network"
+      [ "warcraft"; "--negative-costs"; "abs" ], "--negative-costs"
+      [ "warcraft"; "--seeds"; "a" ], "'a'"
       [ "alignment"; "--length"; "3.5" ], "--length"
       [ "demo"; "--seed"; "one" ], "--seed" ]
 
