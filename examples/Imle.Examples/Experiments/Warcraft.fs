@@ -536,29 +536,21 @@ let runExperiment (cfg: Config) : WarcraftRow[] =
 
         let epochs = Array.init cfg.Epochs (fun e -> float (e + 1))
 
-        linePlot
-            (Path.Combine(dir, sprintf "training-loss-K%d.png" k))
-            (sprintf "Training loss per map, K = %d (each method's own loss; seed %d)" k (List.head cfg.Seeds))
-            "epoch"
-            "loss"
-            (firstSeed
-             |> List.map (fun r ->
-                 { Label = r.Row.Method
-                   X = epochs
-                   Y = r.Losses
-                   Band = None }))
+        let curves (file: string) (title: string) (yLabel: string) (values: MethodRun -> float[]) =
+            linePlot
+                (Path.Combine(dir, sprintf "%s-K%d.png" file k))
+                (sprintf "%s, K = %d (seed %d)" title k (List.head cfg.Seeds))
+                "epoch"
+                yLabel
+                (firstSeed
+                 |> List.map (fun r ->
+                     { Label = r.Row.Method
+                       X = epochs
+                       Y = values r
+                       Band = None }))
 
-        linePlot
-            (Path.Combine(dir, sprintf "test-accuracy-K%d.png" k))
-            (sprintf "Test optimal-path accuracy, K = %d (seed %d)" k (List.head cfg.Seeds))
-            "epoch"
-            "optimal path %"
-            (firstSeed
-             |> List.map (fun r ->
-                 { Label = r.Row.Method
-                   X = epochs
-                   Y = r.TestAccuracy
-                   Band = None }))
+        curves "training-loss" "Training loss per map (each method's own loss)" "loss" (fun r -> r.Losses)
+        curves "test-accuracy" "Test optimal-path accuracy" "optimal path %" (fun r -> r.TestAccuracy)
 
     let writeReportOnly (runs: MethodRun list) (maps: MapSummary list) =
         WarcraftReport.write
