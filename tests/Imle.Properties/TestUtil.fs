@@ -81,33 +81,23 @@ let throwsNaming (name: string) (f: unit -> 'a) =
     | :? ArgumentException as e when e.Message.Contains(name: string) -> ()
     | :? ArgumentException as e -> failwithf "ArgumentException did not name '%s': %s" name e.Message
 
-/// log Γ(x) for x > 0 (Lanczos, g = 7, n = 9; relative error ~1e-15).
-let logGamma (x: float) =
-    let coefficients =
-        [| 0.99999999999980993
-           676.5203681218851
-           -1259.1392167224028
-           771.32342877765313
-           -176.61502916214059
-           12.507343278686905
-           -0.13857109526572012
-           9.9843695780195716e-6
-           1.5056327351493116e-7 |]
+/// log Γ(x) for x > 0: the one implementation, in the examples' statistics module (Lanczos, g = 7, n = 9).
+let logGamma (x: float) = Imle.Examples.Statistics.logGamma x
 
-    let rec lg (x: float) =
-        if x < 0.5 then
-            log (Math.PI / abs (sin (Math.PI * x))) - lg (1.0 - x)
-        else
-            let x = x - 1.0
-            let mutable a = coefficients.[0]
-            let t = x + 7.5
+/// A fresh temporary folder named `<prefix>-<guid>`, and a disposable that deletes it.
+let tempDir (prefix: string) =
+    let dir =
+        IO.Path.Combine(IO.Path.GetTempPath(), prefix + "-" + Guid.NewGuid().ToString("N"))
 
-            for i in 1..8 do
-                a <- a + coefficients.[i] / (x + float i)
+    IO.Directory.CreateDirectory dir |> ignore
 
-            0.5 * log (2.0 * Math.PI) + (x + 0.5) * log t - t + log a
-
-    lg x
+    dir,
+    { new IDisposable with
+        member _.Dispose() =
+            try
+                IO.Directory.Delete(dir, true)
+            with _ ->
+                () }
 
 /// The regularized lower incomplete gamma function P(a, x) (series for x < a + 1, continued fraction otherwise).
 let gammaP (a: float) (x: float) =
