@@ -280,27 +280,34 @@ type internal IdentityFunction() =
                 centred / safe)
 
 /// Perturbed optimizers (Berthet et al. 2020): forward ȳ = (1/S)·Σ MAP(θ + εₛ); backward
-/// J·v = (1/S)·Σ ⟨yₛ, v⟩·∇ν(εₛ/σ)/σ, with ∇ν(Z) = Z for Normal and 1 − e^(−Z) for Gumbel noise. Call data: the
-/// noise and ε [B, S, m].
+/// J·v = (1/S)·Σ ⟨yₛ, v⟩·∇ν(εₛ/σ)/σ, with ∇ν(Z) = Z for Normal and 1 − e^(−Z) for Gumbel noise; with the control
+/// variate, ⟨yₛ − ȳ, v⟩ in place of ⟨yₛ, v⟩. Call data: the noise, ε [B, S, m] and whether to subtract the baseline.
 type internal PerturbedFunction() =
     inherit torch.autograd.SingleTensorFunction<PerturbedFunction>()
     override _.Name = "PerturbedFunction"
 
     override _.forward(ctx, args) =
         let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<Noise * Tensor>
-        let _, eps = call.Details
+        let call = args.[1] :?> Call<Noise * Tensor * bool>
+        let _, eps, _ = call.Details
         use theta = Calls.start ctx call weights
         let ys = Calls.solvePerturbed call theta eps 1.0
         ctx.save_for_backward (List [ ys ])
         ys.mean([| 1L |]).reshape(weights.shape)
 
     override _.backward(ctx, grad) =
-        Calls.backward "perturbed optimizer" 2 ctx grad (fun (call: Call<Noise * Tensor>) ->
-            let noise, eps = call.Details
+        Calls.backward "perturbed optimizer" 2 ctx grad (fun (call: Call<Noise * Tensor * bool>) ->
+            let noise, eps, baseline = call.Details
             let ys = ctx.get_saved_variables().[0]
             use v = grad.reshape (call.Rows, 1L, call.Size)
-            use dots = (ys * v).sum([| 2L |], true) // [B, S, 1]
+
+            use centred =
+                if baseline then
+                    ys - ys.mean ([| 1L |], true)
+                else
+                    ys.alias ()
+
+            use dots = (centred * v).sum([| 2L |], true) // [B, S, 1]
 
             let sigma =
                 match noise with
