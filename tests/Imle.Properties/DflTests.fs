@@ -524,6 +524,55 @@ let private spoProblems () =
     [ Problem.gridDagShortestPath 5 5, (fun (rng: Random) -> 2.0 * rng.NextDouble() - 0.5)
       Problem.knapsack weights.[0] 2500, (fun (rng: Random) -> 10.0 * rng.NextDouble() - 1.0) ]
 
+/// A perturbed optimizer as the control-variate check calls it: problem, σ, S, generator, weights → mean solution.
+type private PerturbedCall = Problem -> float -> int -> torch.Generator -> Tensor -> Tensor
+
+/// The control-variate check shared by the additive and multiplicative perturbed optimizers, on two classes with
+/// weights (a, b): per seed 1..r the plain and baselined estimators draw the same noise; the forward values must be
+/// equal, the plain mean gradient dP_1/da must be `exact` and the baselined one (S-1)/S of it (each within 4 standard
+/// errors: a false failure with fresh seeds has probability ~6e-5; the seeds are fixed, so the check is
+/// deterministic), and the baselined variance below 0.6 of the plain one.
+let private expectControlVariate
+    (plain: PerturbedCall)
+    (based: PerturbedCall)
+    (a: float, b: float)
+    (sigma: float)
+    (s: int)
+    (r: int)
+    (exact: float)
+    =
+    let problem = Problem.categorical 2
+
+    let estimate (f: PerturbedCall) (seed: int) =
+        use _scope = torch.NewDisposeScope()
+
+        let w =
+            torch.tensor([| a; b |], dtype = torch.float64).reshape(1L, 2L).requires_grad_(true)
+
+        let y = f problem sigma s (new torch.Generator(uint64 seed)) w
+        let dy = torch.tensor([| 1.0; 0.0 |], dtype = torch.float64).reshape(1L, 2L)
+        Training.backward ((y * dy).sum())
+        y.detach().data<float>().ToArray().[0], w.grad.data<float>().ToArray().[0]
+
+    let plainRuns = Array.init r (fun i -> estimate plain (i + 1))
+    let basedRuns = Array.init r (fun i -> estimate based (i + 1))
+    Expect.equal (Array.map fst basedRuns) (Array.map fst plainRuns) "same forward values"
+
+    let stats (xs: float[]) =
+        let m = Array.average xs
+        m, (xs |> Array.averageBy (fun x -> (x - m) * (x - m)))
+
+    let mp, vp = stats (Array.map snd plainRuns)
+    let mb, vb = stats (Array.map snd basedRuns)
+    Expect.isLessThan (abs (mp - exact)) (4.0 * sqrt (vp / float r)) "plain mean = dP_1/da"
+
+    Expect.isLessThan
+        (abs (mb - float (s - 1) / float s * exact))
+        (4.0 * sqrt (vb / float r))
+        "baselined mean = (S-1)/S dP_1/da"
+
+    Expect.isLessThan vb (0.6 * vp) (sprintf "variance %g with the baseline, %g without" vb vp)
+
 let private spoTests =
     testList
         "SPO+"
@@ -695,43 +744,17 @@ let private multiplicativeTests =
               // deterministic; with fresh seeds each mean check (4 standard errors) fails with probability ~6e-5, and
               // the variance ratio is well below the 0.6 checked (P_1 far from 1/2 makes y_1 - mean small).
               let a, b, sigma, s, r = 2.0, 0.8, 0.7, 20, 200
-              let problem = Problem.categorical 2
               let d = (log a - log b) / (sigma * sqrt 2.0)
               let exact = exp (-0.5 * d * d) / sqrt (2.0 * Math.PI) / (sigma * sqrt 2.0 * a)
 
-              let estimate (f: Problem -> float -> int -> torch.Generator -> Tensor -> Tensor) (seed: int) =
-                  use _scope = torch.NewDisposeScope()
-
-                  let w =
-                      torch.tensor([| a; b |], dtype = torch.float64).reshape(1L, 2L).requires_grad_(true)
-
-                  let y = f problem sigma s (new torch.Generator(uint64 seed)) w
-                  let dy = torch.tensor([| 1.0; 0.0 |], dtype = torch.float64).reshape(1L, 2L)
-                  Training.backward ((y * dy).sum())
-                  y.detach().data<float>().ToArray().[0], w.grad.data<float>().ToArray().[0]
-
-              let plain =
-                  Array.init r (fun i -> estimate Multiplicative.perturbedOptimizer (i + 1))
-
-              let based =
-                  Array.init r (fun i -> estimate Multiplicative.perturbedOptimizerWithBaseline (i + 1))
-
-              Expect.equal (Array.map fst based) (Array.map fst plain) "same forward values"
-
-              let stats (xs: float[]) =
-                  let m = Array.average xs
-                  m, (xs |> Array.averageBy (fun x -> (x - m) * (x - m)))
-
-              let mp, vp = stats (Array.map snd plain)
-              let mb, vb = stats (Array.map snd based)
-              Expect.isLessThan (abs (mp - exact)) (4.0 * sqrt (vp / float r)) "plain mean = dP_1/da"
-
-              Expect.isLessThan
-                  (abs (mb - float (s - 1) / float s * exact))
-                  (4.0 * sqrt (vb / float r))
-                  "baselined mean = (S-1)/S dP_1/da"
-
-              Expect.isLessThan vb (0.6 * vp) (sprintf "variance %g with the baseline, %g without" vb vp)
+              expectControlVariate
+                  Multiplicative.perturbedOptimizer
+                  Multiplicative.perturbedOptimizerWithBaseline
+                  (a, b)
+                  sigma
+                  s
+                  r
+                  exact
           }
           test
               "additive perturbed optimizer with baseline: same forward value, (S-1)/S of the mean gradient, lower variance (200 seeds, S = 20)" {
@@ -740,46 +763,19 @@ let private multiplicativeTests =
               // deterministic; with fresh seeds each mean check (4 standard errors) fails with probability ~6e-5, and
               // the variance ratio (about 1 − P_1 ≈ 0.2 in theory) is well below the 0.6 checked.
               let a, b, sigma, s, r = 1.0, 0.2, 0.7, 20, 200
-              let problem = Problem.categorical 2
               let d = (a - b) / (sigma * sqrt 2.0)
               let exact = exp (-0.5 * d * d) / sqrt (2.0 * Math.PI) / (sigma * sqrt 2.0)
 
-              let estimate (baseline: bool) (seed: int) =
-                  use _scope = torch.NewDisposeScope()
+              expectControlVariate
+                  (fun problem sigma s g w -> Discrete.apply problem (Perturbed(Normal sigma, s)) g w)
+                  (fun problem sigma s g w -> Discrete.perturbedWithBaseline problem (Normal sigma) s g w)
+                  (a, b)
+                  sigma
+                  s
+                  r
+                  exact
 
-                  let w =
-                      torch.tensor([| a; b |], dtype = torch.float64).reshape(1L, 2L).requires_grad_(true)
-
-                  let g = new torch.Generator(uint64 seed)
-
-                  let y =
-                      if baseline then
-                          Discrete.perturbedWithBaseline problem (Normal sigma) s g w
-                      else
-                          Discrete.apply problem (Perturbed(Normal sigma, s)) g w
-
-                  let dy = torch.tensor([| 1.0; 0.0 |], dtype = torch.float64).reshape(1L, 2L)
-                  Training.backward ((y * dy).sum())
-                  y.detach().data<float>().ToArray().[0], w.grad.data<float>().ToArray().[0]
-
-              let plain = Array.init r (fun i -> estimate false (i + 1))
-              let based = Array.init r (fun i -> estimate true (i + 1))
-              Expect.equal (Array.map fst based) (Array.map fst plain) "same forward values"
-
-              let stats (xs: float[]) =
-                  let m = Array.average xs
-                  m, (xs |> Array.averageBy (fun x -> (x - m) * (x - m)))
-
-              let mp, vp = stats (Array.map snd plain)
-              let mb, vb = stats (Array.map snd based)
-              Expect.isLessThan (abs (mp - exact)) (4.0 * sqrt (vp / float r)) "plain mean = dP_1/da"
-
-              Expect.isLessThan
-                  (abs (mb - float (s - 1) / float s * exact))
-                  (4.0 * sqrt (vb / float r))
-                  "baselined mean = (S-1)/S dP_1/da"
-
-              Expect.isLessThan vb (0.6 * vp) (sprintf "variance %g with the baseline, %g without" vb vp)
+              let problem = Problem.categorical 2
               use g0 = new torch.Generator(7UL)
 
               TestUtil.throwsNaming "samples" (fun () ->
