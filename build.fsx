@@ -1,5 +1,5 @@
 // The single entry point of the repository: `dotnet fsi build.fsx <target> [-- args]`.
-// Targets: build, test, demo, gradcheck, bench, pack, pack-test, soak, format, format-check. Each restores tools and
+// Targets: build, test, demo, gradcheck, bench, pack, pack-test, scripts, soak, format, format-check. Each restores tools and
 // packages itself.
 open System
 open System.Diagnostics
@@ -84,25 +84,6 @@ let runCSharpTests () =
 
     passed, (if code <> 0 && failed = 0 then 1 else failed)
 
-/// Runs every example script under examples/scripts (each `#load`s references.fsx, which is not run on its own):
-/// one passed per script that exits with 0, one failed otherwise.
-let runScripts () =
-    let scripts =
-        Directory.GetFiles(Path.Combine(root, "examples", "scripts"), "*.fsx")
-        |> Array.filter (fun f -> Path.GetFileName f <> "references.fsx")
-        |> Array.sort
-
-    let results =
-        scripts
-        |> Array.map (fun f -> fst (run "dotnet" (sprintf "fsi \"%s\"" f) false) = 0)
-
-    Array.zip scripts results
-    |> Array.iter (fun (f, ok) ->
-        if not ok then
-            eprintfn "script %s failed" (Path.GetFileName f))
-
-    (results |> Array.filter id |> Array.length), (results |> Array.filter not |> Array.length)
-
 let packageDir = Path.Combine(root, "artifacts", "packages")
 
 let packProjects =
@@ -121,8 +102,8 @@ let version =
     else
         failwith "Directory.Build.props has no <Version>."
 
-/// Checks one produced package: README, licence expression, XML docs, a .snupkg beside it, and exactly the expected
-/// dependencies (the managed TorchSharp, never a libtorch native package). Returns the problems found.
+/// Checks one produced package: README, licence expression, XML docs, a .snupkg beside it, release notes, repository
+/// metadata, the native-fix targets (Imle.FSharp), and exactly the expected dependencies (the managed TorchSharp, never a libtorch native package). Returns the problems found.
 let checkPackage (id: string) (expected: string list) : string list =
     let nupkg = Path.Combine(packageDir, sprintf "%s.%s.nupkg" id version)
 
@@ -149,6 +130,15 @@ let checkPackage (id: string) (expected: string list) : string list =
               yield id + ": no XML docs"
           if not (File.Exists(Path.ChangeExtension(nupkg, ".snupkg"))) then
               yield id + ": no .snupkg"
+          if not (Regex.IsMatch(nuspec, @"<releaseNotes>\s*\S")) then
+              yield id + ": no release notes (CHANGELOG.md needs a section for " + version + ")"
+          if not (nuspec.Contains "<repository type=\"git\"") then
+              yield id + ": no repository metadata"
+          if
+              id = "Imle.FSharp"
+              && not (entries.Contains "buildTransitive/Imle.FSharp.targets")
+          then
+              yield id + ": no buildTransitive/Imle.FSharp.targets (the native fix for consumers)"
           if deps <> Set.ofList expected then
               yield sprintf "%s: dependencies %A, expected %A" id (Set.toList deps) expected
           if
@@ -210,99 +200,6 @@ let packPackages () : bool =
 
         problems.IsEmpty
 
-/// A brand-new console project in a temporary folder consumes the packed Imle.CSharp (local folder source plus the
-/// machine's NuGet source for TorchSharp and libtorch-cpu-linux-x64), trains a few steps and prints a checked line.
-/// The repository's Directory.Build.targets (the native-library fix for Debian 12) is copied beside it, since a project
-/// outside the repository does not see it. Returns true on success.
-let packTest () : bool =
-    let dir =
-        Path.Combine(Path.GetTempPath(), "imle-pack-test-" + Guid.NewGuid().ToString("N").Substring(0, 8))
-
-    Directory.CreateDirectory dir |> ignore
-
-    try
-        File.Copy(Path.Combine(root, "Directory.Build.targets"), Path.Combine(dir, "Directory.Build.targets"))
-
-        File.WriteAllText(
-            Path.Combine(dir, "nuget.config"),
-            sprintf
-                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <packageSources>\n    <add key=\"imle-local\" value=\"%s\" />\n  </packageSources>\n</configuration>\n"
-                packageDir
-        )
-
-        File.WriteAllText(
-            Path.Combine(dir, "PackTest.csproj"),
-            sprintf
-                "<Project Sdk=\"Microsoft.NET.Sdk\">\n  <PropertyGroup>\n    <OutputType>Exe</OutputType>\n    <TargetFramework>net10.0</TargetFramework>\n    <ImplicitUsings>enable</ImplicitUsings>\n    <Nullable>enable</Nullable>\n  </PropertyGroup>\n  <ItemGroup>\n    <PackageReference Include=\"Imle.CSharp\" Version=\"%s\" />\n    <PackageReference Include=\"libtorch-cpu-linux-x64\" Version=\"2.10.0\" />\n  </ItemGroup>\n</Project>\n"
-                version
-        )
-
-        File.WriteAllText(
-            Path.Combine(dir, "Program.cs"),
-            """
-using Imle.CSharp;
-using TorchSharp;
-using static TorchSharp.torch;
-
-torch.manual_seed(0);
-var x = torch.randn(64, 6);
-var y = Discrete.Solve(Problems.KSubset(8, 2), x.matmul(torch.randn(6, 8)));
-var model = nn.Sequential(nn.Linear(6, 8), ImleLayers.KSubset(8, 2, lambda: 10.0, samples: 3, seed: 1));
-var optimizer = optim.Adam(model.parameters(), lr: 0.05);
-double first = 0, last = 0;
-for (int step = 0; step < 30; step++)
-{
-    using var scope = torch.NewDisposeScope();
-    optimizer.zero_grad();
-    var loss = Losses.Hamming(model.forward(x), y);
-    Training.Backward(loss);
-    optimizer.step();
-    if (step == 0) first = loss.ToDouble();
-    last = loss.ToDouble();
-}
-Console.WriteLine($"pack-test loss {first:F3} -> {last:F3}");
-Console.WriteLine(last < first ? "PACK-TEST OK" : "PACK-TEST LOSS DID NOT FALL");
-            """
-        )
-        // Packages of this version from an earlier pack may sit in the global cache: drop ours so the new ones are used.
-        let cache =
-            let _, out = run "dotnet" "nuget locals global-packages --list" true
-            let m = Regex.Match(out, @"global-packages:\s*(\S+)")
-
-            if m.Success then
-                m.Groups.[1].Value
-            else
-                Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".nuget", "packages")
-
-        for id in [ "imle.fsharp"; "imle.csharp"; "imle.ortools" ] do
-            let cached = Path.Combine(cache, id, version)
-
-            if Directory.Exists cached then
-                Directory.Delete(cached, true)
-
-        let psi =
-            ProcessStartInfo(
-                "dotnet",
-                "run -c Release",
-                WorkingDirectory = dir,
-                UseShellExecute = false,
-                RedirectStandardOutput = true
-            )
-
-        printfn "> dotnet run -c Release   (in %s)" dir
-        use p = Process.Start psi
-        let output = p.StandardOutput.ReadToEnd()
-        p.WaitForExit()
-        printfn "%s" output
-        p.ExitCode = 0 && output.Contains "PACK-TEST OK"
-    finally
-        try
-            Directory.Delete(dir, true)
-        with _ ->
-            ()
-
-// ----- bench: machine set-up -----------------------------------------------------------------------------------------
-
 /// Exit code and stdout of a short command, without echoing either (None when it cannot start).
 let quietly (file: string) (args: string) : (int * string) option =
     try
@@ -323,6 +220,150 @@ let quietly (file: string) (args: string) : (int * string) option =
         Some(p.ExitCode, out)
     with _ ->
         None
+
+/// The NuGet global packages folder (where restores, `dotnet fsi`'s `#r "nuget:"` included, take packages from).
+let globalPackages () =
+    match quietly "dotnet" "nuget locals global-packages --list" with
+    | Some(0, out) ->
+        let m = Regex.Match(out, @"global-packages:\s*(\S+)")
+
+        if m.Success then
+            m.Groups.[1].Value
+        else
+            Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".nuget", "packages")
+    | _ -> Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".nuget", "packages")
+
+/// Packages of this version from an earlier pack may sit in the global cache under the same version: drop ours, so that
+/// the next restore (a project's or a script's) takes the packages just packed.
+let dropCachedPackages () =
+    let cache = globalPackages ()
+
+    for id in packProjects |> List.map (fun p -> Path.GetFileName(p).ToLowerInvariant()) do
+        let cached = Path.Combine(cache, id, version)
+
+        if Directory.Exists cached then
+            Directory.Delete(cached, true)
+
+/// The first fenced code block of `language` in the package README (packaging/README.md): the pack test runs the
+/// README's two-minute start exactly as printed.
+let readmeBlock (language: string) =
+    let readme = File.ReadAllText(Path.Combine(root, "packaging", "README.md"))
+    let m = Regex.Match(readme, sprintf @"(?s)```%s\n(.*?)```" language)
+
+    if m.Success then
+        m.Groups.[1].Value
+    else
+        failwithf "packaging/README.md has no ```%s block." language
+
+/// Runs a command in `dir` with its stdout captured and echoed; returns (exit code, stdout).
+let runIn (dir: string) (file: string) (args: string) =
+    printfn "> %s %s   (in %s)" file args dir
+
+    let psi =
+        ProcessStartInfo(file, args, WorkingDirectory = dir, UseShellExecute = false, RedirectStandardOutput = true)
+
+    use p = Process.Start psi
+    let output = p.StandardOutput.ReadToEnd()
+    p.WaitForExit()
+    printfn "%s" output
+    p.ExitCode, output
+
+/// True when the output has at least two lines "step N  loss X" and the last loss is below the first.
+let lossFell (output: string) =
+    let losses =
+        Regex.Matches(output, @"(?m)^step \d+\s+loss ([0-9.]+)\s*$")
+        |> Seq.map (fun m -> float m.Groups.[1].Value)
+        |> Array.ofSeq
+
+    losses.Length >= 2 && losses.[losses.Length - 1] < losses.[0]
+
+/// A new user's two-minute start, against the packages just packed (artifacts/packages as a local source plus the
+/// machine's NuGet source for TorchSharp and libtorch-cpu-linux-x64), in a temporary folder outside the repository
+/// (so nothing of this repository's build applies):
+/// - C#: `dotnet new console`, `dotnet add package Imle.CSharp` and `libtorch-cpu-linux-x64` 2.10.0, the package
+///   README's C# example as Program.cs, `dotnet run` (the native fix comes from the package's buildTransitive targets);
+/// - F#: the package README's script, with `#i "nuget: <artifacts/packages>"` and the version pinned, run by `dotnet fsi`
+///   (the native fix comes from Imle.Torch.Native.ensure).
+/// Each must train (the printed loss falls). Returns true when both do.
+let packTest () : bool =
+    let dir =
+        Path.Combine(Path.GetTempPath(), "imle-pack-test-" + Guid.NewGuid().ToString("N").Substring(0, 8))
+
+    let app = Path.Combine(dir, "ImleStart")
+    Directory.CreateDirectory app |> ignore
+
+    try
+        File.WriteAllText(
+            Path.Combine(dir, "nuget.config"),
+            sprintf
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<configuration>\n  <packageSources>\n    <add key=\"imle-local\" value=\"%s\" />\n  </packageSources>\n</configuration>\n"
+                packageDir
+        )
+
+        dropCachedPackages ()
+
+        let csharp =
+            let steps =
+                [ "new console --force"
+                  sprintf "add package Imle.CSharp --version %s" version
+                  "add package libtorch-cpu-linux-x64 --version 2.10.0" ]
+
+            let prepared = steps |> List.forall (fun args -> fst (runIn app "dotnet" args) = 0)
+
+            if prepared then
+                File.WriteAllText(Path.Combine(app, "Program.cs"), readmeBlock "csharp")
+                let code, output = runIn app "dotnet" "run -c Release"
+                code = 0 && lossFell output
+            else
+                false
+
+        let fsharp =
+            let script =
+                (sprintf "#i \"nuget: %s\"\n" packageDir)
+                + Regex.Replace(
+                    readmeBlock "fsharp",
+                    "#r \"nuget: Imle.FSharp\"",
+                    sprintf "#r \"nuget: Imle.FSharp, %s\"" version
+                )
+
+            File.WriteAllText(Path.Combine(dir, "start.fsx"), script)
+            let code, output = runIn dir "dotnet" "fsi start.fsx"
+            code = 0 && lossFell output
+
+        printfn
+            "pack-test: C# console app %s; F# script %s"
+            (if csharp then "trains" else "FAILED")
+            (if fsharp then "trains" else "FAILED")
+
+        csharp && fsharp
+    finally
+        try
+            Directory.Delete(dir, true)
+        with _ ->
+            ()
+
+/// Runs every example script under examples/scripts with `dotnet fsi`, after `packPackages`: the scripts reference the
+/// packages as users do (`#r "nuget: Imle.FSharp"`), and examples/scripts/nuget.config adds artifacts/packages as a
+/// source. One passed per script that exits with 0, one failed otherwise.
+let runScripts () =
+    dropCachedPackages ()
+
+    let scripts =
+        Directory.GetFiles(Path.Combine(root, "examples", "scripts"), "*.fsx")
+        |> Array.sort
+
+    let results =
+        scripts
+        |> Array.map (fun f -> fst (run "dotnet" (sprintf "fsi \"%s\"" f) false) = 0)
+
+    Array.zip scripts results
+    |> Array.iter (fun (f, ok) ->
+        if not ok then
+            eprintfn "script %s failed" (Path.GetFileName f))
+
+    (results |> Array.filter id |> Array.length), (results |> Array.filter not |> Array.length)
+
+// ----- bench: machine set-up -----------------------------------------------------------------------------------------
 
 /// The bench's PyTorch reference (bench/reference.py) runs on Debian's python3-torch and python3-numpy, imported by
 /// /usr/bin/python3 (not the python3 first on PATH). Installs them with apt-get (through sudo unless root) when they
@@ -399,12 +440,18 @@ match target with
               "dotnet"
               (sprintf "tests/Imle.OrTools.Tests/bin/%s/net10.0/Imle.OrTools.Tests.dll --summary" configuration)
           runCSharpTests ()
-          runScripts ()
-          (if packPackages () && packTest () then
-               1, 0
+          // The packages, then what uses them as a user would: the example scripts (#r "nuget:") and the pack test.
+          (if packPackages () then
+               let scripts = runScripts ()
+
+               if packTest () then
+                   fst scripts + 1, snd scripts
+               else
+                   eprintfn "pack-test failed"
+                   fst scripts, snd scripts + 1
            else
-               (eprintfn "pack or pack-test failed"
-                0, 1))
+               eprintfn "pack failed"
+               0, 1)
           // The code is formatted with Fantomas (settings in .editorconfig): one check, counted as one test.
           (if formatCheck () then 1, 0 else 0, 1) ]
 
@@ -423,6 +470,16 @@ match target with
 | "pack" ->
     build ()
     exit (if packPackages () then 0 else 1)
+| "scripts" ->
+    // The example scripts against freshly packed packages, as a user runs them (#r "nuget:").
+    build ()
+
+    if not (packPackages ()) then
+        exit 1
+
+    let passed, failed = runScripts ()
+    printfn "%d passed, %d failed" passed failed
+    exit (if failed = 0 then 0 else 1)
 | "pack-test" ->
     build ()
     let ok = packPackages () && packTest ()
@@ -463,7 +520,7 @@ match target with
     exec "dotnet" (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll stress --seconds 600" configuration)
 | other ->
     eprintfn
-        "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, format, format-check."
+        "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, scripts, format, format-check."
         other
 
     exit 2

@@ -1,8 +1,9 @@
 // The paper's synthetic experiment (Niepert et al. 2021, Sec. 5.1) in a page, on the pure reference core:
 // learn θ ∈ R^10 so that 5-subsets z ~ p(z; θ) minimise E[‖z − b‖²], with I-MLE and with the straight-through
 // estimator, and print each estimator's final gap to the best reachable loss min_z ‖z − b‖².
-// Run after a build:  dotnet fsi examples/scripts/synthetic.fsx
-#load "references.fsx"
+// Run after `dotnet fsi build.fsx pack` (examples/scripts/nuget.config adds artifacts/packages as a source):
+//   dotnet fsi examples/scripts/synthetic.fsx
+#r "nuget: Imle.FSharp" // the pure F# core only: no tensors, so no native package
 
 open System
 open Imle
