@@ -85,7 +85,6 @@ let run (ctx: RunContext) : int =
               "" ]
 
     writeReport ctx "demo" md
-    printfn "demo finished in %.0f s" sw.Elapsed.TotalSeconds
     0
 
 /// The demo's plan: fixed sizes (a few minutes, well under the limits), so only the output folder is checked.

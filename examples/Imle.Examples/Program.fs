@@ -33,6 +33,7 @@ type Command =
     | [<CliPrefix(CliPrefix.None)>] Alignment of ParseResults<AlignmentExperiment.Args>
     | [<CliPrefix(CliPrefix.None)>] Dfl of ParseResults<Dfl.Args>
     | Dry_Run
+    | Quiet
     | Debug
 
     interface IArgParserTemplate with
@@ -54,6 +55,7 @@ type Command =
             | Dfl _ ->
                 "decision-focused learning: PyEPO's 5x5 shortest-path benchmark, normalised regret per method and degree"
             | Dry_Run -> "check the options, the output folders and the estimates, print the estimates and stop"
+            | Quiet -> "for scripts: no progress and no tables; errors and the closing line (time, report) still print"
             | Debug -> "print the stack trace of an error (also IMLE_DEBUG=1)"
 
 let private commandNames =
@@ -94,6 +96,7 @@ let private planOf (results: ParseResults<Command>) : string * (unit -> Cli.Plan
     | Device _
     | Threads _
     | Dry_Run
+    | Quiet
     | Debug -> invalidOp "not a command"
 
 /// The exception worth reporting: the first inner one of aggregates, type initialisers and reflection calls.
@@ -106,13 +109,19 @@ let rec private innermost (e: exn) =
 
 [<EntryPoint>]
 let main argv =
-    // --debug and --dry-run are accepted anywhere on the line (before or after the command's own options).
+    // --debug, --dry-run and --quiet are accepted anywhere on the line (before or after the command's own options).
     let debug =
         Array.contains "--debug" argv
         || Environment.GetEnvironmentVariable "IMLE_DEBUG" = "1"
 
     let dryRun = Array.contains "--dry-run" argv
-    let argv = argv |> Array.filter (fun a -> a <> "--debug" && a <> "--dry-run")
+    // --quiet likewise: no progress and no console tables (Output.quiet).
+    Output.quiet <- Array.contains "--quiet" argv
+
+    let argv =
+        argv
+        |> Array.filter (fun a -> a <> "--debug" && a <> "--dry-run" && a <> "--quiet")
+
     let command = argv |> Array.tryFind (fun a -> List.contains a commandNames)
 
     let prefix =

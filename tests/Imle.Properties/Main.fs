@@ -23,7 +23,8 @@ let allTests =
           CliTests.tests
           DflTests.tests
           StatisticsTests.tests
-          NativeFixTests.tests ]
+          NativeFixTests.tests
+          ConsoleTextTests.tests ]
 
 [<EntryPoint>]
 let main argv = CountingRunner.run argv allTests

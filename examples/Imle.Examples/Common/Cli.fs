@@ -349,6 +349,32 @@ let limitsHelp () =
     lines.Add line
     String.Join("\n", lines)
 
+/// The closing line of a command: how long it took and where its report, results.json and plots are (`report`: the
+/// name and folder of the last report written, see Output.writeReport).
+let summaryLine (command: string) (seconds: float) (report: (string * string) option) : string =
+    match report with
+    | Some(_, dir) when Directory.Exists dir ->
+        let plots = Directory.GetFiles(dir, "*.png").Length
+        let json = File.Exists(Path.Combine(dir, "results.json"))
+
+        let beside =
+            [ (if json then "results.json" else "")
+              (if plots = 1 then "1 plot"
+               elif plots > 1 then sprintf "%d plots" plots
+               else "") ]
+            |> List.filter (String.IsNullOrEmpty >> not)
+
+        sprintf
+            "%s took %s. Report: %s%s"
+            command
+            (formatDuration seconds)
+            (Path.Combine(dir, "report.md"))
+            (if beside.IsEmpty then
+                 ""
+             else
+                 sprintf " (%s beside it)" (String.Join(" and ", beside)))
+    | _ -> sprintf "%s took %s." command (formatDuration seconds)
+
 /// The path every command goes through: checks the memory and time estimates, then that every folder can be written,
 /// then the disk space (`checkBudget`), then runs the work (or, for a dry run, prints the estimates and stops). Raises
 /// UsageException on a refusal.
@@ -388,4 +414,7 @@ let execute (command: string) (dryRun: bool) (plan: Plan) : int =
 
         0
     else
-        plan.Run()
+        let clock = Diagnostics.Stopwatch.StartNew()
+        let code = plan.Run()
+        printfn "%s" (summaryLine command clock.Elapsed.TotalSeconds Output.lastReport)
+        code

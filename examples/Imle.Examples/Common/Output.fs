@@ -129,39 +129,70 @@ let markdownTable (headers: string[]) (rows: string[][]) =
         <| (rows |> Array.map line)
     )
 
-/// Prints a table to the console (Spectre.Console) and returns the same table as Markdown.
+/// `--quiet`: no progress and no console tables (reports, results.json and plots are written as always; errors and the
+/// closing summary line are still printed). Set once by Program before the command runs.
+let mutable quiet = false
+
+/// Prints a table for a terminal of `ConsoleText.consoleWidth ()` columns (80 when redirected): cells that do not fit
+/// are cut with "…", never wrapped. Nothing under `--quiet`.
+let printTable (title: string) (headers: string[]) (rows: string[][]) =
+    if not quiet then
+        printfn ""
+
+        for line in ConsoleText.renderTable (ConsoleText.consoleWidth ()) title headers rows do
+            printfn "%s" line
+
+/// Prints the console form of a table (short names, fitted to the terminal) and returns the full form as Markdown for
+/// the report: `console` and `report` are each (headers, rows).
+let tableFor (title: string) (console: string[] * string[][]) (report: string[] * string[][]) : string =
+    printTable title (fst console) (snd console)
+    markdownTable (fst report) (snd report)
+
+/// Prints a table to the console (fitted to its width, see `printTable`) and returns the same table as Markdown.
 let table (title: string) (headers: string[]) (rows: string[][]) : string =
-    let t = Table(Title = TableTitle(Markup.Escape title))
-    t.Border <- TableBorder.Rounded
+    tableFor title (headers, rows) (headers, rows)
 
-    for h in headers do
-        t.AddColumn(TableColumn(Markup.Escape h)) |> ignore
+/// Seconds between two progress lines when the output is not a terminal.
+let progressLineSeconds = 5.0
 
-    for r in rows do
-        t.AddRow(r |> Array.map Markup.Escape) |> ignore
-
-    AnsiConsole.Write t
-    markdownTable headers rows
-
-/// Runs `work` under a progress bar with `total` steps; `work` calls the function it is given once per step.
+/// Runs `work` with `total` steps; `work` calls the function it is given once per step. On a terminal, a live progress
+/// bar (Spectre.Console); on redirected output, a line at most every `progressLineSeconds` with %, elapsed time and
+/// ETA, never the same percentage twice (`ConsoleText.ProgressLog`); nothing under `--quiet`.
 let progress (description: string) (total: int) (work: (unit -> unit) -> 'T) : 'T =
-    let mutable result = Unchecked.defaultof<'T>
+    if quiet then
+        work ignore
+    elif not Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive then
+        let mutable result = Unchecked.defaultof<'T>
 
-    AnsiConsole
-        .Progress()
-        .AutoClear(false)
-        .Columns(
-            [| TaskDescriptionColumn() :> ProgressColumn
-               ProgressBarColumn()
-               PercentageColumn()
-               ElapsedTimeColumn()
-               RemainingTimeColumn() |]
-        )
-        .Start(fun ctx ->
-            let task = ctx.AddTask(Markup.Escape description, maxValue = float (max total 1))
-            result <- work (fun () -> task.Increment 1.0))
+        AnsiConsole
+            .Progress()
+            .AutoClear(false)
+            .Columns(
+                [| TaskDescriptionColumn() :> ProgressColumn
+                   ProgressBarColumn()
+                   PercentageColumn()
+                   ElapsedTimeColumn()
+                   RemainingTimeColumn() |]
+            )
+            .Start(fun ctx ->
+                let task = ctx.AddTask(Markup.Escape description, maxValue = float (max total 1))
+                result <- work (fun () -> task.Increment 1.0))
 
-    result
+        result
+    else
+        let log =
+            ConsoleText.ProgressLog(description, total, TimeSpan.FromSeconds progressLineSeconds)
+
+        let clock = Diagnostics.Stopwatch.StartNew()
+        let completed = [| 0 |] // steps may be counted from several threads
+
+        let result =
+            work (fun () ->
+                let now = Threading.Interlocked.Increment(&completed.[0])
+                log.Tick(clock.Elapsed, now) |> Option.iter (printfn "%s"))
+
+        log.Finish(clock.Elapsed, completed.[0]) |> Option.iter (printfn "%s")
+        result
 
 /// One line of a plot: a label, x values, y values and an optional ± band (e.g. a standard deviation).
 type Series =
@@ -221,15 +252,13 @@ let barPlot (path: string) (title: string) (yLabel: string) (labels: string[]) (
     plt.YLabel yLabel
     plt.SavePng(path, 900, 560) |> ignore
 
-/// Writes the Markdown report and tells the user where everything is.
+/// The name and folder of the last report written in this process (Cli.execute's closing summary says where it is).
+let mutable lastReport: (string * string) option = None
+
+/// Writes the Markdown report (report.md in the output folder) of the experiment `name`; the command's closing summary
+/// (Cli.execute) says where it and the plots are and how long the command took.
 let writeReport (ctx: RunContext) (name: string) (markdown: string) =
     let dir = ensureDir ctx.OutDir
     let path = Path.Combine(dir, "report.md")
     File.WriteAllText(path, markdown)
-
-    AnsiConsole.MarkupLine(
-        sprintf
-            "[green]%s[/]: report, results.json and plots written to [blue]%s[/]"
-            (Markup.Escape name)
-            (Markup.Escape dir)
-    )
+    lastReport <- Some(name, dir)
