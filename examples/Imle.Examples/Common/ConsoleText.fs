@@ -25,6 +25,16 @@ let ellipsize (width: int) (text: string) : string =
     elif width = 1 then "…"
     else text.Substring(0, width - 1) + "…"
 
+/// `text` cut to at most `width` characters in the middle ("I-MLE[SoG(κ=5,…S=10,symmetric]"): long names that share
+/// a beginning stay apart by their ends.
+let ellipsizeMiddle (width: int) (text: string) : string =
+    if width < 8 || text.Length <= width then
+        ellipsize width text
+    else
+        let head = (width - 1) * 3 / 5
+        let tail = width - 1 - head
+        text.Substring(0, head) + "…" + text.Substring(text.Length - tail)
+
 /// The smallest width a column is shrunk to (its header and cells are cut to it).
 let minColumnWidth = 6
 
@@ -61,7 +71,8 @@ let private looksNumeric (cell: string) =
         || Double.TryParse(first, NumberStyles.Float, CultureInfo.InvariantCulture) |> fst)
 
 /// A table as plain text lines of at most `width` characters (when the columns can shrink that far): a title, a header
-/// row, a rule, one line per row. Cells that do not fit are cut with "…" (the report keeps the full text); columns
+/// row, a rule, one line per row. Cells that do not fit are cut in the middle with "…" (the report keeps the full
+/// text); columns
 /// whose cells are all numbers are right-aligned.
 let renderTable (width: int) (title: string) (headers: string[]) (rows: string[][]) : string list =
     let columns = headers.Length
@@ -80,7 +91,7 @@ let renderTable (width: int) (title: string) (headers: string[]) (rows: string[]
     let line (cells: string[]) =
         let parts =
             Array.init columns (fun i ->
-                let text = ellipsize widths.[i] (cell cells i)
+                let text = ellipsizeMiddle widths.[i] (cell cells i)
 
                 if numeric.[i] then
                     text.PadLeft widths.[i]

@@ -93,8 +93,8 @@ let check (seed: int) (samples: int) (onStep: unit -> unit) : Row[] =
 
     Array.ofList (subsetRows @ catRows @ gridRows)
 
-/// The number of checks `check` runs (for progress bars).
-let checkCount = 10 + 4 + 6
+/// The number of checks `check` runs (for progress bars): the k-subset estimators, 4 categorical and 6 grid ones.
+let checkCount = List.length (kSubsetEstimators 5) + 4 + 6
 
 /// Runs the checks with `samples` draws per estimator and writes the report.
 let run (ctx: RunContext) (samples: int) : int =

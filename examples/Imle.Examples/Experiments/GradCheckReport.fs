@@ -13,12 +13,27 @@ type Row =
       RelativeBias: float
       Variance: float }
 
-/// Prints the rows as a table and returns its Markdown.
+/// Prints the rows as a table (the console form: compact names, the samples in the title) and returns its Markdown.
 let printRows (rows: Row[]) =
-    table
-        "Estimators against the exact gradient (cosine 1 = exact direction)"
-        [| "problem"; "estimator"; "samples"; "cosine"; "relative bias"; "variance" |]
-        (rows
+    let compact (name: string) = name.Replace(", ", ",")
+
+    let samples =
+        rows |> Array.map (fun r -> r.Samples) |> Array.distinct |> Array.map string
+
+    tableFor
+        (sprintf
+            "Estimators against the exact gradient (cosine 1 = exact direction; %s draws)"
+            (String.concat "/" samples))
+        ([| "problem"; "estimator"; "cosine"; "rel. bias"; "variance" |],
+         rows
+         |> Array.map (fun r ->
+             [| compact r.Problem
+                compact r.Estimator
+                fmt 3 r.Cosine
+                fmt 3 r.RelativeBias
+                fmt 3 r.Variance |]))
+        ([| "problem"; "estimator"; "samples"; "cosine"; "relative bias"; "variance" |],
+         rows
          |> Array.map (fun r ->
              [| r.Problem
                 r.Estimator
