@@ -121,6 +121,7 @@ let clock (t: TimeSpan) : string =
 /// `interval` and only when the whole percentage has changed since the last line, so a slow task never repeats a
 /// percentage and a fast one prints little; `Finish` returns the closing line unless the last line already said 100 %.
 type ProgressLog(description: string, total: int, interval: TimeSpan) =
+    let empty = total <= 0 // nothing to do: the closing line says 100 %
     let total = max total 1
     let mutable lastTime = TimeSpan.Zero
     let mutable lastPercent = -1
@@ -139,7 +140,11 @@ type ProgressLog(description: string, total: int, interval: TimeSpan) =
         sprintf "%s: %3d%% (%d/%d)  elapsed %s%s" description percent completed total (clock elapsed) eta
 
     /// The percentage (0 to 100) of `completed` steps.
-    member _.Percent(completed: int) = min 100 (max 0 completed * 100 / total)
+    member _.Percent(completed: int) =
+        if empty then
+            100
+        else
+            min 100 (max 0 completed * 100 / total)
 
     /// The line to print after `completed` steps at `elapsed`, if one is due.
     member this.Tick(elapsed: TimeSpan, completed: int) : string option =
