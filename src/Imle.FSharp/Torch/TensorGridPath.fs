@@ -1,5 +1,6 @@
 namespace Imle.Torch
 
+open System
 open TorchSharp
 open Imle
 open Imle.Solvers
@@ -35,53 +36,42 @@ module TensorGridPath =
             use shift = torch.minimum(lowest, zero).neg_().view(n, 1L, 1L)
             Safe.add costs shift
 
-    /// One round: the least distance among each cell's neighbours and the flat index of the neighbour that has it.
-    let private neighbourMin (neighbourhood: Neighbourhood) (dist: torch.Tensor) : torch.Tensor * torch.Tensor =
-        let n, rows, cols = dist.shape.[0], dist.shape.[1], dist.shape.[2]
+    /// `x` inside a border of `fill`: [n, rows + 2, cols + 2].
+    let private padded (fill: float) (x: torch.Tensor) : torch.Tensor =
+        let n, rows, cols = x.shape.[0], x.shape.[1], x.shape.[2]
+        let p = Safe.full [| n; rows + 2L; cols + 2L |] fill x.dtype x.device
+        p.narrow(1L, 1L, rows).narrow(2L, 1L, cols).copy_(x) |> ignore
+        p
+
+    /// The view of a padded tensor shifted by the move (dr, dc): entry (r, c) is the neighbour (r + dr, c + dc).
+    let private shifted (p: torch.Tensor) (rows: int64) (cols: int64) (dr: int, dc: int) : torch.Tensor =
+        p.narrow(1L, 1L + int64 dr, rows).narrow(2L, 1L + int64 dc, cols)
+
+    /// The least distance among each cell's neighbours. For 8 neighbours the 3×3 window (which includes the cell itself:
+    /// that never gives a strict improvement, as costs are >= 0) is taken separably, a minimum over 3 columns and then
+    /// over 3 rows.
+    let private neighbourMin (neighbourhood: Neighbourhood) (dist: torch.Tensor) : torch.Tensor =
+        let rows, cols = dist.shape.[1], dist.shape.[2]
+        use p = padded Double.PositiveInfinity dist
 
         match neighbourhood with
         | Eight ->
-            // The 3×3 window includes the cell itself, which never gives a strict improvement (costs are >= 0).
-            use negated = dist.neg().view(n, 1L, rows, cols)
-
-            let struct (pooled, indices) =
-                torch.nn.functional.max_pool2d_with_indices (negated, [| 3L; 3L |], [| 1L; 1L |], [| 1L; 1L |])
-
-            use pooled = pooled
-            use indices = indices
-            pooled.neg().view(n, rows, cols), indices.view (n, rows * cols)
+            let column (j: int64) = p.narrow (2L, j, cols)
+            use a = torch.minimum (column 0L, column 1L)
+            use across = torch.minimum (a, column 2L)
+            let row (i: int64) = across.narrow (1L, i, rows)
+            use b = torch.minimum (row 0L, row 1L)
+            torch.minimum (b, row 2L)
         | Four ->
-            use padded =
-                Safe.full [| n; rows + 2L; cols + 2L |] System.Double.PositiveInfinity dist.dtype dist.device
+            let moves = GridShortestPath.moves Four
+            let mutable least = (shifted p rows cols moves.[0]).clone()
 
-            padded.narrow(1L, 1L, rows).narrow(2L, 1L, cols).copy_(dist) |> ignore
-            let steps = GridShortestPath.moves Four
+            for k in 1 .. moves.Length - 1 do
+                let next = torch.minimum (least, shifted p rows cols moves.[k])
+                least.Dispose()
+                least <- next
 
-            use stacked =
-                torch.stack (
-                    steps
-                    |> Array.map (fun (dr, dc) ->
-                        padded.narrow(1L, 1L + int64 dr, rows).narrow(2L, 1L + int64 dc, cols)),
-                    1L
-                )
-
-            let struct (least, which) = stacked.min (1L)
-            use which = which
-
-            use offsets =
-                torch.tensor (
-                    steps |> Array.map (fun (dr, dc) -> int64 dr * cols + int64 dc),
-                    dtype = torch.ScalarType.Int64,
-                    device = dist.device
-                )
-
-            use cells =
-                torch
-                    .tensor(Array.init (int (rows * cols)) int64, dtype = torch.ScalarType.Int64, device = dist.device)
-                    .view(1L, rows, cols)
-
-            use step = offsets.take which
-            least, (Safe.add cells step).view(n, rows * cols)
+            least
 
     /// The indicator states [n, rows, cols] (costs' dtype and device) of minimum-cost paths from (0, 0) to
     /// (rows − 1, cols − 1) for costs [n, rows, cols] (finite; negative ones handled by `negativeCosts`), and the
@@ -94,16 +84,15 @@ module TensorGridPath =
         use scope = torch.NewDisposeScope()
         let n, rows, cols = costs.shape.[0], costs.shape.[1], costs.shape.[2]
         let cells = rows * cols
+        let device = costs.device
         let c = adjusted negativeCosts costs
+        let dist = Safe.full [| n; rows; cols |] Double.PositiveInfinity costs.dtype device
 
-        let dist =
-            Safe.full [| n; rows; cols |] System.Double.PositiveInfinity costs.dtype costs.device
-
-        let flatDist = dist.view (n, cells)
-        flatDist.narrow(1L, 0L, 1L).copy_(c.view(n, cells).narrow(1L, 0L, 1L)) |> ignore
-        // The start's predecessor is itself (index 0), so reading back stays there once it arrives.
-        let pred =
-            torch.zeros ([| n; cells |], dtype = torch.ScalarType.Int64, device = costs.device)
+        dist.view(n, cells).narrow(1L, 0L, 1L).copy_(c.view(n, cells).narrow(1L, 0L, 1L))
+        |> ignore
+        // The round in which each cell's distance last fell (the start: round 0).
+        let last =
+            torch.zeros ([| n; rows; cols |], dtype = torch.ScalarType.Int32, device = device)
 
         let mutable rounds = 0
         let mutable changing = true
@@ -114,35 +103,88 @@ module TensorGridPath =
 
             for _ in 1..roundsPerTest do
                 use _round = torch.NewDisposeScope()
-                let least, from = neighbourMin neighbourhood dist
+                rounds <- rounds + 1
+                let least = neighbourMin neighbourhood dist
                 let candidate = Safe.add c least
                 let better = candidate.lt dist
                 dist.copy_ (torch.where (better, candidate, dist)) |> ignore
-                pred.copy_ (torch.where (better.view (n, cells), from, pred)) |> ignore
 
-            rounds <- rounds + roundsPerTest
+                let now =
+                    torch.tensor (int64 rounds, dtype = torch.ScalarType.Int32, device = device)
+
+                last.copy_ (torch.where (better, now, last)) |> ignore
+
             use changed = dist.lt before
             use any = changed.any ()
             changing <- any.item<bool>()
 
-        let states =
-            torch.zeros ([| n; cells |], dtype = costs.dtype, device = costs.device)
+        // Predecessors: the first neighbour u (in move order) with d(u) + c(v) = d(v), as the rounds computed it, and
+        // either d(u) < d(v) or an earlier last change. The neighbour that last lowered d(v) qualifies, so one exists
+        // for every cell but the start; and (d, last round) falls strictly along predecessors, so they form no cycle.
+        let moves = GridShortestPath.moves neighbourhood
+        use pd = padded Double.PositiveInfinity dist
+        use pl = padded (float Int32.MaxValue) last
 
-        use ones = torch.ones ([| n; 1L |], dtype = costs.dtype, device = costs.device)
+        use cellIndex =
+            torch
+                .tensor(Array.init (int cells) int64, dtype = torch.ScalarType.Int64, device = device)
+                .view(1L, rows, cols)
+
+        let pred =
+            torch.zeros ([| n; rows; cols |], dtype = torch.ScalarType.Int64, device = device)
+
+        let chosen =
+            torch.zeros ([| n; rows; cols |], dtype = torch.ScalarType.Bool, device = device)
+
+        for dr, dc in moves do
+            use _move = torch.NewDisposeScope()
+            let du = shifted pd rows cols (dr, dc)
+            let lu = shifted pl rows cols (dr, dc)
+            let tight = (Safe.add c du).eq dist
+            let earlier = du.lt(dist).logical_or_(lu.lt last)
+            let fresh = tight.logical_and_(earlier).logical_and_(chosen.logical_not ())
+            let offset = Safe.addScalar cellIndex (float (int64 dr * cols + int64 dc))
+            pred.copy_ (torch.where (fresh, offset, pred)) |> ignore
+            chosen.logical_or_ fresh |> ignore
+
+        // Read the paths back from the end cell; the start points to itself, so finished maps stay put.
+        let predFlat = pred.view (n, cells)
+        predFlat.narrow(1L, 0L, 1L).zero_() |> ignore
+        let states = torch.zeros ([| n; cells |], dtype = costs.dtype, device = device)
+        use ones = torch.ones ([| n; 1L |], dtype = costs.dtype, device = device)
 
         let mutable cur =
-            Safe.full [| n; 1L |] (float (cells - 1L)) torch.ScalarType.Int64 costs.device
+            Safe.full [| n; 1L |] (float (cells - 1L)) torch.ScalarType.Int64 device
 
-        for _ in 0..rounds do
-            states.scatter_ (1L, cur, ones) |> ignore
-            cur <- pred.gather (1L, cur)
+        let mutable walking = true
+        let mutable steps = 0L
 
+        while walking do
+            // A block of steps between tests (at most `cells` steps in all: a path visits each cell once).
+            for _ in 1 .. rounds + 1 do
+                states.scatter_ (1L, cur, ones) |> ignore
+                cur <- predFlat.gather (1L, cur)
+
+            steps <- steps + int64 (rounds + 1)
+            use atStart = cur.eq (torch.zeros_like cur)
+            use all = atStart.all ()
+            walking <- not (all.item<bool>())
+
+            if walking && steps > cells then
+                raise (
+                    InvalidOperationException
+                        "TensorGridPath: a path did not reach the start (a bug: please report it)."
+                )
+
+        states.scatter_ (1L, cur, ones) |> ignore
         states.view(n, rows, cols).MoveToOuterDisposeScope(), rounds
 
-    /// The indicator states [n, rows, cols] of minimum-cost paths from (0, 0) to (rows − 1, cols − 1) for costs
-    /// [n, rows, cols] (a floating dtype, finite entries, any device), solved on the costs' device; see the module.
-    /// Negative costs are handled by `negativeCosts` as the host solver does.
-    let solve (negativeCosts: NegativeCosts) (neighbourhood: Neighbourhood) (costs: torch.Tensor) : torch.Tensor =
+    /// `solve`, and the number of relaxation rounds it ran (a multiple of 4: convergence is tested every 4 rounds).
+    let solveWithRounds
+        (negativeCosts: NegativeCosts)
+        (neighbourhood: Neighbourhood)
+        (costs: torch.Tensor)
+        : torch.Tensor * int =
         if isNull costs then
             nullArg "costs"
 
@@ -152,10 +194,17 @@ module TensorGridPath =
         if not (costs.is_floating_point ()) then
             invalidArg "costs" (sprintf "costs must have a floating-point dtype; got %A." costs.dtype)
 
-        use finite = torch.isfinite(costs).all()
+        use isFinite = torch.isfinite costs
+        use finite = isFinite.all ()
 
         if not (finite.item<bool>()) then
             invalidArg "costs" "costs must be finite; NaN and infinity are not allowed."
 
         use detached = costs.detach ()
-        fst (solveCounted negativeCosts neighbourhood detached)
+        solveCounted negativeCosts neighbourhood detached
+
+    /// The indicator states [n, rows, cols] of minimum-cost paths from (0, 0) to (rows − 1, cols − 1) for costs
+    /// [n, rows, cols] (a floating dtype, finite entries, any device), solved on the costs' device; see the module.
+    /// Negative costs are handled by `negativeCosts` as the host solver does.
+    let solve (negativeCosts: NegativeCosts) (neighbourhood: Neighbourhood) (costs: torch.Tensor) : torch.Tensor =
+        fst (solveWithRounds negativeCosts neighbourhood costs)
