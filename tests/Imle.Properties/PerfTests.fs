@@ -143,5 +143,30 @@ let private tensorSolverChecks =
         use bad = bad.view (1L, 2L, 2L)
         Expect.throwsT<ArgumentException> (fun () -> TensorGridPath.solve ClampToZero Eight bad |> ignore) "NaN"
 
+let private intraOpTests =
+    testCase "SoG noise and the tensor grid solver leave libtorch's intra-op thread count as they found it"
+    <| fun () ->
+        let before = torch.get_num_threads ()
+
+        try
+            torch.set_num_threads 2
+            use g = new torch.Generator(7UL, torch.CPU)
+
+            use eps =
+                TensorNoise.sample (SumOfGamma(5.0, 1.0, 10)) g [| 100L; 100L |] f32 torch.CPU
+
+            Expect.equal (torch.get_num_threads ()) 2 "after SoG noise"
+            use costs = torch.rand ([| 3L; 5L; 5L |], generator = g)
+            use z = TensorGridPath.solve ClampToZero Eight costs
+            Expect.equal (torch.get_num_threads ()) 2 "after the tensor grid solver"
+        finally
+            torch.set_num_threads before
+
 let tests =
-    testList "perf" [ dijkstraTests; float32PathTests; tensorSolverTests; tensorSolverChecks ]
+    testList
+        "perf"
+        [ dijkstraTests
+          float32PathTests
+          tensorSolverTests
+          tensorSolverChecks
+          intraOpTests ]

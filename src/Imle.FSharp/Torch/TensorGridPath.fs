@@ -76,7 +76,15 @@ module TensorGridPath =
     /// The indicator states [n, rows, cols] (costs' dtype and device) of minimum-cost paths from (0, 0) to
     /// (rows − 1, cols − 1) for costs [n, rows, cols] (finite; negative ones handled by `negativeCosts`), and the
     /// number of relaxation rounds run.
-    let internal solveCounted
+    let rec internal solveCounted
+        (negativeCosts: NegativeCosts)
+        (neighbourhood: Neighbourhood)
+        (costs: torch.Tensor)
+        : torch.Tensor * int =
+        // On the CPU the hundreds of small operations run on one intra-op thread (see IntraOp).
+        IntraOp.serialOnCpu costs.device (fun () -> solveRounds negativeCosts neighbourhood costs)
+
+    and private solveRounds
         (negativeCosts: NegativeCosts)
         (neighbourhood: Neighbourhood)
         (costs: torch.Tensor)
