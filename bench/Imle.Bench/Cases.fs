@@ -66,8 +66,8 @@ let caseNoise (quick: bool) (reference: string -> Stat option) =
       Ours = Some ours
       Reference = r
       Floor = Some floor
-      Target = "≥ 3× faster than the reference"
-      Met = vsRef |> Option.map (fun x -> x >= 3.0)
+      Target = "≥ 6× faster than the reference"
+      Met = vsRef |> Option.map (fun x -> x >= 6.0)
       Notes =
         sprintf
             "floor: %d uniforms (torch.rand) with the same generator; %d standard normals (torch.randn) take %.1f ms. Marsaglia–Tsang needs one normal and one uniform per Gamma draw (≥ 1.05 proposals), so ≥ 2 floors is the algorithmic bound."
@@ -357,8 +357,12 @@ let caseWarcraft (quick: bool) (samples: int) =
       Ours = Some step
       Reference = None
       Floor = None
-      Target = "solver+estimator < 10 % of the step"
-      Met = Some(share < 0.10)
+      Target =
+        if samples = 1 then
+            "solver+estimator < 10 % of the step"
+        else
+            "solver+estimator ≤ 25 % of the step"
+      Met = Some(share < (if samples = 1 then 0.10 else 0.25))
       Notes =
         sprintf
             "whole step (CNN fwd, layer, Hamming loss, backward, Adam) %.1f ms; discrete part (layer fwd + Hamming loss + layer bwd, timed inside the same steps) %.2f ms; median per-step share %.1f %%. I-MLE: SoG(κ = %g, 10 terms), λ = 10, PID target, mean output. No Python counterpart (its CNN would run on the reference BLAS)."
