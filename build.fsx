@@ -501,6 +501,17 @@ match target with
         if not (ensurePythonTorch ()) then
             eprintfn "bench: the PyTorch reference will be skipped."
 
+    // The C++ yardstick of the grid case (bench/dijkstra.cpp) when g++ is present; Imle.Bench skips it with a note
+    // otherwise.
+    let cpp = Path.Combine(root, "bench", "Imle.Bench", "bin", "dijkstra")
+
+    if File.Exists cpp then
+        File.Delete cpp
+
+    match quietly "g++" (sprintf "-O3 -o %s bench/dijkstra.cpp" cpp) with
+    | Some(0, _) -> printfn "bench: built the C++ reference Dijkstra (g++ -O3)"
+    | _ -> eprintfn "bench: g++ is absent or failed; the C++ reference of the grid case will be skipped."
+
     exec "dotnet" (sprintf "bench/Imle.Bench/bin/%s/net10.0/Imle.Bench.dll %s" configuration (exampleArgs rest))
 | "format" ->
     // Formats every F# source in place with Fantomas (settings in .editorconfig).

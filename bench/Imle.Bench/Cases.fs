@@ -66,8 +66,8 @@ let caseNoise (quick: bool) (reference: string -> Stat option) =
       Ours = Some ours
       Reference = r
       Floor = Some floor
-      Target = "≥ 3× faster than the reference"
-      Met = vsRef |> Option.map (fun x -> x >= 3.0)
+      Target = "≥ 6× faster than the reference"
+      Met = vsRef |> Option.map (fun x -> x >= 6.0)
       Notes =
         sprintf
             "floor: %d uniforms (torch.rand) with the same generator; %d standard normals (torch.randn) take %.1f ms. Marsaglia–Tsang needs one normal and one uniform per Gamma draw (≥ 1.05 proposals), so ≥ 2 floors is the algorithmic bound."
@@ -153,11 +153,51 @@ let caseImle (quick: bool) (reference: string -> Stat option) (samples: int) =
         [ "noiseMs", JsonValue.Create noise.Median :> JsonNode
           "topkScatterMs", JsonValue.Create topk.Median :> JsonNode ] }
 
-/// Case 3: grid shortest path, 8 neighbours, vertex costs, batch 70.
+/// The C++ yardstick of case 3 (bench/dijkstra.cpp, a plain binary-heap Dijkstra on one thread, compiled with
+/// `g++ -O3` by `dotnet fsi build.fsx bench` into bench/Imle.Bench/bin/dijkstra): its median, min and max ms per batch
+/// of `batch` K×K maps, or None (with the reason) when the binary is absent or fails.
+let cppDijkstra (k: int) (batch: int) (reps: int) : Result<Stat, string> =
+    let exe =
+        IO.Path.Combine(Machine.repoRoot (), "bench", "Imle.Bench", "bin", "dijkstra")
+
+    if not (IO.File.Exists exe) then
+        Error
+            "no C++ reference: bench/Imle.Bench/bin/dijkstra is absent (g++ missing; `dotnet fsi build.fsx bench` builds it)"
+    else
+        try
+            let psi =
+                ProcessStartInfo(
+                    exe,
+                    sprintf "%d %d %d" k batch reps,
+                    UseShellExecute = false,
+                    RedirectStandardOutput = true
+                )
+
+            use p = Process.Start psi
+            let out = p.StandardOutput.ReadToEnd()
+            p.WaitForExit()
+            let parts = out.Trim().Split(' ')
+
+            if p.ExitCode <> 0 || parts.Length < 3 then
+                Error(sprintf "the C++ reference failed (exit code %d)" p.ExitCode)
+            else
+                let v (i: int) =
+                    Double.Parse(parts.[i], Globalization.CultureInfo.InvariantCulture)
+
+                Ok
+                    { Median = v 0
+                      Min = v 1
+                      Max = v 2
+                      Reps = reps }
+        with e ->
+            Error(sprintf "the C++ reference could not run: %s" e.Message)
+
+/// Case 3: grid shortest path, 8-neighbour vertex costs, batch 70; beside it the C++ yardstick on one thread.
 let caseGrid (quick: bool) (reference: string -> Stat option) (k: int) =
     let problem = Problem.gridShortestPath k k Imle.Solvers.Eight
     let costs = warcraftCosts k 70 k
     let reps = if quick then 11 else 51
+    let cpp = cppDijkstra k 70 reps
 
     let ours, oneThread =
         timePair 5 reps (fun () -> TensorSolve.solve problem costs |> ignore) (fun () ->
@@ -165,18 +205,85 @@ let caseGrid (quick: bool) (reference: string -> Stat option) (k: int) =
 
     let rf = reference (sprintf "grid-path-K%d" k)
     let vsRef = ratio rf (Some ours)
+    let secondCore = oneThread.Median / ours.Median
+
+    let vsCpp =
+        match cpp with
+        | Ok c -> Some(oneThread.Median / c.Median)
+        | Error _ -> None
+
+    let met =
+        match vsRef with
+        | None -> None
+        | Some x ->
+            Some(
+                x >= 30.0
+                && (vsCpp |> Option.forall (fun r -> r <= 1.2))
+                && (k < 30 || secondCore >= 1.8)
+            )
 
     { Case = sprintf "3. grid shortest path, 8-neighbour vertex costs, batch 70, K = %d" k
       Ours = Some ours
       Reference = rf
       Floor = Some oneThread
-      Target = "≥ 30× faster than heapq Dijkstra"
-      Met = vsRef |> Option.map (fun x -> x >= 30.0)
+      Target =
+        "≥ 30× faster than heapq Dijkstra; 1 thread ≤ 1.2× C++ (1 thread)"
+        + (if k >= 30 then "; ≥ 1.8× from the second core" else "")
+      Met = met
       Notes =
         sprintf
-            "ours on %d threads (TensorSolve.solve, float32 costs in, states out); floor column = the same solver on 1 thread (there is no natural libtorch floor: libtorch has no shortest-path op). Reference: heapq Dijkstra per map, pure Python, 1 thread."
-            (TensorSolve.defaultParallelism)
-      Extra = [] }
+            "ours on %d threads (TensorSolve.solve, float32 costs in, states out); floor column = the same solver on 1 thread (there is no natural libtorch floor: libtorch has no shortest-path op). Reference: heapq Dijkstra per map, pure Python, 1 thread. %s; speed-up from the second core %.2f×."
+            TensorSolve.defaultParallelism
+            (match cpp with
+             | Ok c ->
+                 sprintf
+                     "C++ binary-heap Dijkstra (g++ -O3, 1 thread, bench/dijkstra.cpp): %.2f ms, ours on 1 thread / C++ = %.2f"
+                     c.Median
+                     (oneThread.Median / c.Median)
+             | Error why -> why)
+            secondCore
+      Extra =
+        [ "cppMs",
+          (match cpp with
+           | Ok c -> JsonValue.Create c.Median :> JsonNode
+           | Error _ -> null)
+          "oneThreadOverCpp",
+          (match vsCpp with
+           | Some r -> JsonValue.Create r :> JsonNode
+           | None -> null)
+          "secondCoreSpeedUp", JsonValue.Create secondCore :> JsonNode ] }
+
+/// Case 3 (tensor): the device-side grid solver (TensorGridPath: min-plus relaxations in tensor operations), timed on
+/// CPU libtorch beside the CPU Dijkstra on the same maps. It is meant for GPU training loops; no GPU here.
+let caseGridTensor (quick: bool) (k: int) =
+    let host = Problem.gridShortestPath k k Imle.Solvers.Eight
+    let device = Problem.gridShortestPathTensor k k Imle.Solvers.Eight
+    let costs = warcraftCosts k 70 k
+    let reps = if quick then 5 else 21
+
+    let tensor, dijkstra =
+        timePair 2 reps (fun () -> TensorSolve.solve device costs |> ignore) (fun () ->
+            TensorSolve.solve host costs |> ignore)
+
+    let rounds =
+        let states, rounds =
+            TensorGridPath.solveWithRounds ClampToZero Imle.Solvers.Eight costs
+
+        states.Dispose()
+        rounds
+
+    { Case =
+        sprintf "3t. grid shortest path in tensor operations (device-side solver) on CPU libtorch, batch 70, K = %d" k
+      Ours = Some tensor
+      Reference = None
+      Floor = Some dijkstra
+      Target = "same optimal cost as Dijkstra (property test); speed reported, no target on the CPU"
+      Met = None
+      Notes =
+        sprintf
+            "Problem.gridShortestPathTensor: %d Bellman–Ford rounds (one 3×3 max-pool with indices each), then the path read back along the predecessors; floor column = the CPU Dijkstra (TensorSolve.solve) on the same maps, interleaved. Meant for GPU training loops (no host copy); no GPU on this machine."
+            rounds
+      Extra = [ "rounds", JsonValue.Create rounds :> JsonNode ] }
 
 /// Case 4: one Warcraft-style training step (batch 70, K = 12, images [70, 3, 96, 96]) with I-MLE, and the
 /// solver+estimator part (forward+backward of the discrete layer alone).
@@ -250,8 +357,12 @@ let caseWarcraft (quick: bool) (samples: int) =
       Ours = Some step
       Reference = None
       Floor = None
-      Target = "solver+estimator < 10 % of the step"
-      Met = Some(share < 0.10)
+      Target =
+        if samples = 1 then
+            "solver+estimator < 10 % of the step"
+        else
+            "solver+estimator ≤ 25 % of the step"
+      Met = Some(share < (if samples = 1 then 0.10 else 0.25))
       Notes =
         sprintf
             "whole step (CNN fwd, layer, Hamming loss, backward, Adam) %.1f ms; discrete part (layer fwd + Hamming loss + layer bwd, timed inside the same steps) %.2f ms; median per-step share %.1f %%. I-MLE: SoG(κ = %g, 10 terms), λ = 10, PID target, mean output. No Python counterpart (its CNN would run on the reference BLAS)."

@@ -9,7 +9,7 @@
 ///   --no-reference  skip the PyTorch reference (reference columns are null); it is skipped with a note anyway when
 ///                   /usr/bin/python3 cannot import torch (`dotnet fsi build.fsx bench` installs Debian's python3-torch)
 ///   --out DIR       where results.json / results.md go (default: the bench folder of the repository)
-///   --cases 1,2,5   run only these cases (default: all five)
+///   --cases 1,2,5   run only these cases (default: all six; 6 = the busy machine)
 ///   --profile       time the parts of the steps instead (one line each)
 module Imle.Bench.Program
 
@@ -102,7 +102,7 @@ let main argv =
     let selected =
         valueOf "--cases"
         |> Option.map (fun s -> s.Split(',') |> Array.map (fun x -> int (x.Trim())) |> Set.ofArray)
-        |> Option.defaultValue (Set.ofList [ 1..5 ])
+        |> Option.defaultValue (Set.ofList [ 1..6 ])
 
     let run (case: int) (f: unit -> Row) =
         if selected.Contains case then [ report (f ()) ] else []
@@ -114,9 +114,15 @@ let main argv =
               run 2 (fun () -> caseImle quick refStat 10)
               run 3 (fun () -> caseGrid quick refStat 12)
               run 3 (fun () -> caseGrid quick refStat 30)
+              run 3 (fun () -> caseGridTensor quick 12)
+              run 3 (fun () -> caseGridTensor quick 30)
               run 4 (fun () -> caseWarcraft quick 1)
               run 4 (fun () -> caseWarcraft quick 10)
-              run 5 (fun () -> caseMemory steps) ]
+              run 5 (fun () -> caseMemory steps)
+              (if selected.Contains 6 then
+                   BusyCases.rows quick |> List.map report
+               else
+                   []) ]
 
     let loadAfter = Machine.loadAverage ()
 

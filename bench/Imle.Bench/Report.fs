@@ -64,11 +64,13 @@ let cell (s: Stat option) =
 let private knownBounds =
     String.concat
         "\n"
-        [ "## Profile of the misses (from `Imle.Bench --profile`)"
+        [ "## Profile of the misses (from `Imle.Bench --profile` and paired in-process timings)"
           ""
-          "- Grid paths: TensorSolve's own overhead (validation, float32→float64, states back) is < 0.1 ms; the time is GridShortestPath.solveInto itself: ≈ 11–12 µs per 12×12 map and ≈ 90 µs per 30×30 map on one thread, against ≈ 115 µs and ≈ 800 µs per map for heapq. The 2-thread speed-up is ≈ 1.6× at K = 12 but ≈ 1.0–1.3× at K = 30: above libtorch's grain size (32,768 elements) the conversions run in an OpenMP region, and libgomp's idle thread then spins (OMP_WAIT_POLICY unset) on the core Parallel.For needs. With OMP_WAIT_POLICY=PASSIVE, K = 30 takes 3.9–4.7 ms on 2 threads (≈ 1.5–1.7×)."
-          "- Warcraft step with S = 10: the discrete part is 1,400 Dijkstras on 12×12 (≈ 2 × 9 ms for [700, 12, 12]) plus SoG noise for [70, 10, 144] (≈ 11 ms); even perfectly parallel solvers (≈ 8 ms) would exceed 10 % of a ≈ 30–60 ms step. S = 1 meets the target."
-          "- Timings drift by up to 2× between runs on this shared 2-core VM (the CNN step took 28–62 ms in four runs); the reference and the .NET side run one after the other, so ratios carry that drift." ]
+          "- Grid paths: TensorSolve's own overhead is < 0.1 ms; float32 costs are widened and states narrowed row by row in the solver threads (no libtorch operation, so no OpenMP region whose idle threads spin on the cores the solver threads need). The time is GridShortestPath.solveInto itself (padded grid, indexed binary heap of (distance, cell) keys, per-thread buffers); the `cppMs` / `oneThreadOverCpp` fields compare it with a plain C++ binary-heap Dijkstra (bench/dijkstra.cpp, g++ -O3, 1 thread) and `secondCoreSpeedUp` gives the 2-thread gain. On a machine with other load the second core is not there to gain from."
+          "- Case 3t (the tensor solver on CPU libtorch): Bellman–Ford needs as many rounds as the longest shortest-path tree branch (`rounds` field), each a handful of tensor operations over [70, K, K]; it is built for a GPU, where those operations are launches of a few µs and no host copy is needed; on the CPU the host Dijkstra is faster."
+          "- Warcraft step with S = 10: the discrete part is SoG noise for [70, 10, 144] (≈ 1 M Gamma draws, bounded by libtorch's serial generator: one normal and one uniform per draw) plus 2 × 700 Dijkstras on 12×12."
+          "- Busy machine (case 6): every libtorch operation above 32,768 elements is an OpenMP region ending in a barrier; with a core taken by another process one of its threads is often descheduled, and a sampler issuing hundreds of regions waits at each. Imle's SoG sampler and tensor grid solver therefore run on one intra-op thread on the CPU (IntraOp.serialOnCpu); the grid's CPU solver uses .NET threads with dynamically handed-out chunks."
+          "- Timings drift by up to 2× between runs on this shared 2-core VM; the reference and the .NET side run one after the other, so ratios carry that drift." ]
 
 let private markdown (machine: (string * string) list) (rows: Row list) (commandLine: string) =
     let sb = Text.StringBuilder()

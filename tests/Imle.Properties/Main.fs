@@ -24,7 +24,8 @@ let allTests =
           DflTests.tests
           StatisticsTests.tests
           NativeFixTests.tests
-          ConsoleTextTests.tests ]
+          ConsoleTextTests.tests
+          PerfTests.tests ]
 
 [<EntryPoint>]
 let main argv = CountingRunner.run argv allTests

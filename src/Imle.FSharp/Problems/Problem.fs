@@ -31,6 +31,9 @@ type ProblemKind =
     | KSubsetKind of k: int
     /// Grid shortest paths with vertex costs.
     | GridPathKind
+    /// Grid shortest paths with vertex costs that tensor backends solve with tensor operations on the weights' device
+    /// (batched min-plus relaxations), with this negative-cost policy and neighbourhood; the pure oracle is Dijkstra.
+    | GridPathTensorKind of negativeCosts: NegativeCosts * neighbourhood: Neighbourhood
     /// Global sequence alignment.
     | AlignmentKind
     /// Bipartite matching.
@@ -327,11 +330,9 @@ module Problem =
         go 0 0
         result.ToArray()
 
-    /// Shortest path on a rows×cols grid with vertex costs (Warcraft setting): from the top-left to the bottom-right
-    /// cell, moving to 4 or 8 neighbours; the state is the path's cells as an indicator matrix. Minimises cost.
-    /// Dijkstra needs non-negative costs; perturbed costs can fall below 0, and `negativeCosts` says what happens then
-    /// (only to maps that have a negative cost; others are solved as they are). Enumerable for grids of at most 9 cells.
-    let gridShortestPathWith
+    /// The grid shortest-path problem (see `gridShortestPathWith`), tagged for the host or the device solver.
+    let private gridPathProblem
+        (onDevice: bool)
         (negativeCosts: NegativeCosts)
         (rows: int)
         (cols: int)
@@ -369,16 +370,53 @@ module Problem =
             | ShiftToZero -> ", shift"
 
         readyMade
-            (sprintf "grid-shortest-path(%dx%d, %A%s)" rows cols neighbourhood policy)
+            (sprintf
+                "grid-shortest-path(%dx%d, %A%s%s)"
+                rows
+                cols
+                neighbourhood
+                policy
+                (if onDevice then ", tensor" else ""))
             [| rows; cols |]
             Minimise
-            GridPathKind
+            (if onDevice then
+                 GridPathTensorKind(negativeCosts, neighbourhood)
+             else
+                 GridPathKind)
             solve
             (if rows * cols <= 9 then
                  Some(fun () -> gridPaths rows cols neighbourhood)
              else
                  None)
             (GridShortestPath.isPath rows cols neighbourhood)
+
+    /// Shortest path on a rows×cols grid with vertex costs (Warcraft setting): from the top-left to the bottom-right
+    /// cell, moving to 4 or 8 neighbours; the state is the path's cells as an indicator matrix. Minimises cost.
+    /// Dijkstra needs non-negative costs; perturbed costs can fall below 0, and `negativeCosts` says what happens then
+    /// (only to maps that have a negative cost; others are solved as they are). Enumerable for grids of at most 9 cells.
+    let gridShortestPathWith
+        (negativeCosts: NegativeCosts)
+        (rows: int)
+        (cols: int)
+        (neighbourhood: Neighbourhood)
+        : Problem =
+        gridPathProblem false negativeCosts rows cols neighbourhood
+
+    /// The grid shortest path of `gridShortestPathWith`, solved by tensor backends on the weights' own device (e.g. a
+    /// GPU) with batched min-plus relaxations (`TensorGridPath`), so that costs never travel to the host. A path of
+    /// the same optimal cost as Dijkstra's (ties may pick another path of that cost); the pure oracle
+    /// (`Problem.solve`) is Dijkstra.
+    let gridShortestPathTensorWith
+        (negativeCosts: NegativeCosts)
+        (rows: int)
+        (cols: int)
+        (neighbourhood: Neighbourhood)
+        : Problem =
+        gridPathProblem true negativeCosts rows cols neighbourhood
+
+    /// `gridShortestPathTensorWith ClampToZero`: the device-side grid shortest path, negative costs clamped to 0.
+    let gridShortestPathTensor (rows: int) (cols: int) (neighbourhood: Neighbourhood) : Problem =
+        gridShortestPathTensorWith ClampToZero rows cols neighbourhood
 
     /// `gridShortestPathWith ClampToZero`: negative costs are clamped to 0 (blackbox-backprop's convention).
     let gridShortestPath (rows: int) (cols: int) (neighbourhood: Neighbourhood) : Problem =

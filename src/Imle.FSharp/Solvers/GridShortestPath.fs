@@ -1,7 +1,6 @@
 namespace Imle.Solvers
 
 open System
-open System.Buffers
 open Imle
 
 /// Which cells of a grid count as neighbours of a cell (the moves allowed along a path).
@@ -37,11 +36,39 @@ module GridShortestPath =
         if int64 rows * int64 cols > int64 (Array.MaxLength / 3) then
             invalidArg "cols" (sprintf "rows*cols must be at most %d; got %d*%d." (Array.MaxLength / 3) rows cols)
 
+    /// Per-thread scratch of `solveInto` (reused across calls, so solving a batch allocates nothing per map): the
+    /// padded grid's costs and heap slots, predecessors, and the heap's keys and cells.
+    [<Sealed; AllowNullLiteral>]
+    type private Scratch(padded: int) =
+        [<ThreadStatic; DefaultValue>]
+        static val mutable private current: Scratch
+
+        member val Capacity = padded
+        member val Cost: float[] = Array.zeroCreate padded
+        member val Pos: int[] = Array.zeroCreate padded
+        member val Pred: int[] = Array.zeroCreate padded
+        member val HeapKey: float[] = Array.zeroCreate padded
+        member val HeapCell: int[] = Array.zeroCreate padded
+        member val Offsets: int[] = Array.zeroCreate 8
+
+        /// This thread's scratch, grown to at least `padded` cells.
+        static member For(padded: int) =
+            let s = Scratch.current
+
+            if isNull s || s.Capacity < padded then
+                let fresh = Scratch(max padded (if isNull s then 0 else 2 * s.Capacity))
+                Scratch.current <- fresh
+                fresh
+            else
+                s
+
     /// Writes the indicator matrix (row-major, rows×cols) of a minimum-cost path from (0, 0) to (rows−1, cols−1) into
     /// `state` and returns its cost: the sum of the costs of its cells, both endpoints included. Dijkstra's algorithm
-    /// with a binary heap over pooled arrays; ties are broken deterministically (cells are settled in order of
-    /// (distance, row-major index), and a cell's predecessor changes only on a strict improvement).
-    /// `costs` (rows×cols, row-major) must be finite and >= 0; `state` must have rows×cols entries.
+    /// with an indexed binary heap of (distance, cell) keys over a grid padded by a border of settled cells (so the
+    /// neighbour loop has no bounds tests), in per-thread buffers reused between calls; ties are broken
+    /// deterministically (cells are settled in order of (distance, row-major index), and a cell's predecessor changes
+    /// only on a strict improvement). `costs` (rows×cols, row-major) must be finite and >= 0; `state` must have
+    /// rows×cols entries.
     let solveInto
         (rows: int, cols: int, neighbourhood: Neighbourhood, costs: ReadOnlySpan<float>, state: Span<float>)
         : float =
@@ -49,133 +76,135 @@ module GridShortestPath =
         let v = rows * cols
         Validate.span "costs" v "rows*cols" (FiniteAtLeast(0.0, "Dijkstra needs non-negative costs")) costs
         Validate.spanLength "state" v "rows*cols" state.Length
-        let target = v - 1
+        // The padded grid: (rows + 2) × (cols + 2), cell (r, c) at (r + 1)·width + c + 1. Row-major order is kept, so
+        // ties between cells break the same way as by their unpadded indices.
+        let width = cols + 2
+        let padded = (rows + 2) * width
+        let scratch = Scratch.For padded
+        let cost = scratch.Cost
+        let pos = scratch.Pos
+        let pred = scratch.Pred
+        let hk = scratch.HeapKey
+        let hc = scratch.HeapCell
         let nMoves = moveCount neighbourhood
-        let ints = ArrayPool<int>.Shared.Rent(3 * v)
-        let dist = ArrayPool<float>.Shared.Rent v
+        // Neighbour offsets in the padded grid, in the order of the move tables.
+        let offsets = scratch.Offsets
 
-        try
-            // pred: predecessor on the best path found; heap: the heap of cells; pos: a cell's heap slot,
-            // -1 when never reached, -2 once settled.
-            let pred = Span<int>(ints, 0, v)
-            let heap = Span<int>(ints, v, v)
-            let pos = Span<int>(ints, 2 * v, v)
-            pos.Fill -1
-            pred.Fill -1
-            dist.[0] <- costs.[0]
-            heap.[0] <- 0
-            pos.[0] <- 0
-            let mutable size = 1
-            let mutable finished = false
+        for k in 0 .. nMoves - 1 do
+            offsets.[k] <- width * rowSteps.[k] + colSteps.[k]
 
-            while not finished && size > 0 do
-                // Pop the root: the unsettled cell of least (distance, index).
-                let u = heap.[0]
-                pos.[u] <- -2
-                size <- size - 1
+        // pos: a cell's heap slot; -1 never reached, -2 settled (the border counts as settled).
+        Span<int>(pos, 0, padded).Fill -2
 
-                if size > 0 then
-                    let last = heap.[size]
-                    let dl = dist.[last]
-                    let mutable p = 0
-                    let mutable moving = true
+        for r in 0 .. rows - 1 do
+            let row = (r + 1) * width + 1
+            costs.Slice(r * cols, cols).CopyTo(Span<float>(cost, row, cols))
+            Span<int>(pos, row, cols).Fill -1
 
-                    while moving do
-                        let left = 2 * p + 1
+        let start = width + 1
+        let target = rows * width + cols
+        let mutable size = 1
+        hk.[0] <- cost.[start]
+        hc.[0] <- start
+        pos.[start] <- 0
+        pred.[start] <- -1
+        let mutable found = nan
 
-                        if left >= size then
-                            moving <- false
+        while Double.IsNaN found do
+            // Pop the root: the unsettled cell of least (distance, index).
+            let u = hc.[0]
+            let du = hk.[0]
+            pos.[u] <- -2
+            size <- size - 1
+
+            if size > 0 then
+                let lastKey = hk.[size]
+                let last = hc.[size]
+                let mutable p = 0
+                let mutable moving = true
+
+                while moving do
+                    let left = 2 * p + 1
+
+                    if left >= size then
+                        moving <- false
+                    else
+                        let mutable child = left
+                        let mutable ck = hk.[left]
+                        let mutable cc = hc.[left]
+                        let right = left + 1
+
+                        if right < size then
+                            let rk = hk.[right]
+                            let rc = hc.[right]
+
+                            if rk < ck || (rk = ck && rc < cc) then
+                                child <- right
+                                ck <- rk
+                                cc <- rc
+
+                        if ck < lastKey || (ck = lastKey && cc < last) then
+                            hk.[p] <- ck
+                            hc.[p] <- cc
+                            pos.[cc] <- p
+                            p <- child
                         else
-                            let right = left + 1
-                            let mutable child = left
+                            moving <- false
 
-                            if right < size then
-                                let a = heap.[left]
-                                let b = heap.[right]
-                                let da = dist.[a]
-                                let db = dist.[b]
+                hk.[p] <- lastKey
+                hc.[p] <- last
+                pos.[last] <- p
 
-                                if db < da || (db = da && b < a) then
-                                    child <- right
+            if u = target then
+                found <- du
+            else
+                for k in 0 .. nMoves - 1 do
+                    let w = u + offsets.[k]
+                    let pw = pos.[w]
 
-                            let cc = heap.[child]
-                            let dc = dist.[cc]
+                    if pw <> -2 then
+                        let nd = du + cost.[w]
+                        let mutable slot = -1
 
-                            if dc < dl || (dc = dl && cc < last) then
-                                heap.[p] <- cc
-                                pos.[cc] <- p
-                                p <- child
-                            else
-                                moving <- false
+                        if pw = -1 then
+                            slot <- size
+                            size <- size + 1
+                        elif nd < hk.[pw] then
+                            slot <- pw
 
-                    heap.[p] <- last
-                    pos.[last] <- p
+                        if slot >= 0 then
+                            pred.[w] <- u
+                            // Sift up from the slot.
+                            let mutable p = slot
+                            let mutable moving = p > 0
 
-                if u = target then
-                    finished <- true
-                else
-                    let du = dist.[u]
-                    let r = u / cols
-                    let c = u - r * cols
-                    let interior = r > 0 && r < rows - 1 && c > 0 && c < cols - 1
+                            while moving do
+                                let parent = (p - 1) >>> 1
+                                let qk = hk.[parent]
+                                let q = hc.[parent]
 
-                    for k in 0 .. nMoves - 1 do
-                        let dr = rowSteps.[k]
-                        let dc = colSteps.[k]
+                                if nd < qk || (nd = qk && w < q) then
+                                    hk.[p] <- qk
+                                    hc.[p] <- q
+                                    pos.[q] <- p
+                                    p <- parent
+                                    moving <- p > 0
+                                else
+                                    moving <- false
 
-                        let inside =
-                            interior
-                            || (let r2 = r + dr in
-                                let c2 = c + dc in
-                                r2 >= 0 && r2 < rows && c2 >= 0 && c2 < cols)
+                            hk.[p] <- nd
+                            hc.[p] <- w
+                            pos.[w] <- p
 
-                        if inside then
-                            let w = u + dr * cols + dc
-                            let pw = pos.[w]
+        state.Clear()
+        let mutable x = target
 
-                            if pw <> -2 then
-                                let nd = du + costs.[w]
-                                let mutable slot = -1
+        while x >= 0 do
+            let r = x / width - 1
+            state.[r * cols + (x - (r + 1) * width - 1)] <- 1.0
+            x <- pred.[x]
 
-                                if pw = -1 then
-                                    slot <- size
-                                    size <- size + 1
-                                elif nd < dist.[w] then
-                                    slot <- pw
-
-                                if slot >= 0 then
-                                    dist.[w] <- nd
-                                    pred.[w] <- u
-                                    // Sift up from the slot.
-                                    let mutable p = slot
-                                    let mutable moving = true
-
-                                    while moving && p > 0 do
-                                        let parent = (p - 1) >>> 1
-                                        let q = heap.[parent]
-                                        let dq = dist.[q]
-
-                                        if nd < dq || (nd = dq && w < q) then
-                                            heap.[p] <- q
-                                            pos.[q] <- p
-                                            p <- parent
-                                        else
-                                            moving <- false
-
-                                    heap.[p] <- w
-                                    pos.[w] <- p
-
-            state.Clear()
-            let mutable x = target
-
-            while x >= 0 do
-                state.[x] <- 1.0
-                x <- pred.[x]
-
-            dist.[target]
-        finally
-            ArrayPool<float>.Shared.Return dist
-            ArrayPool<int>.Shared.Return ints
+        found
 
     /// The indicator matrix (row-major, rows×cols) of a minimum-cost path from (0, 0) to (rows−1, cols−1) under
     /// vertex costs `costs` (finite, >= 0), as a new array. See `solveInto`.

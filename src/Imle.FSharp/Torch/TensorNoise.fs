@@ -199,6 +199,11 @@ module TensorNoise =
         use scope = torch.NewDisposeScope()
         let k = constant work device
 
+        // The Gamma sampler's many block operations on one intra-op thread on the CPU (see IntraOp): its time is
+        // mostly libtorch's serial generator, and parallel regions collapse on a busy machine.
+        let sums kappa terms =
+            IntraOp.serialOnCpu device (fun () -> gammaSums generator work device kappa terms count)
+
         let result =
             match noise with
             | Zero -> torch.zeros (shape, dtype = dtype, device = device)
@@ -210,7 +215,7 @@ module TensorNoise =
                 u.clamp_min_(floor).log_().neg_().log_().mul_(k (-tau))
             | Normal sigma -> (normals generator work device count).mul_(k sigma).view(shape)
             | SumOfGamma(kappa, tau, terms) ->
-                let sums = gammaSums generator work device kappa terms count
+                let sums = sums kappa terms
                 sums.sub_(k (log (float terms))).mul_(k (tau / kappa)).view(shape)
             | SumOfGammaCorrected(kappa, tau, terms) ->
                 let shift = Noise.harmonic terms - Noise.eulerGamma
@@ -219,7 +224,7 @@ module TensorNoise =
                     Seq.sum (seq { for i in 1..terms -> 1.0 / (float i * float i) })
 
                 let tailSd = sqrt (max 0.0 (kappa * (Math.PI * Math.PI / 6.0 - inverseSquares)))
-                let sums = gammaSums generator work device kappa terms count
+                let sums = sums kappa terms
                 use tail = normals generator work device count
                 (Safe.addInPlace sums (tail.mul_ (k tailSd))).sub_(k shift).mul_(k (tau / kappa)).view(shape)
             | Custom _ ->

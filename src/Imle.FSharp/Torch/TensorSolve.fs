@@ -3,6 +3,7 @@ namespace Imle.Torch
 #nowarn "9" // Spans over tensor memory are built from native pointers.
 
 open System
+open System.Buffers
 open System.Runtime.CompilerServices
 open System.Runtime.ExceptionServices
 open System.Runtime.InteropServices
@@ -28,6 +29,48 @@ module TensorSolve =
     let defaultParallelism = Environment.ProcessorCount
 
     let private shapeText (dims: seq<int64>) = "[" + String.Join(", ", dims) + "]"
+
+    /// The address of the first element of a contiguous CPU tensor (its memory is native and does not move).
+    let private addressOf (t: torch.Tensor) : nativeint =
+        let bytes = t.bytes
+        let first = &MemoryMarshal.GetReference(bytes)
+        NativePtr.toNativeInt (NativePtr.ofVoidPtr<byte>(Unsafe.AsPointer(&first)))
+
+    /// Below this many entries a contiguous CPU float32/float64 tensor is checked (and converted) by a managed loop
+    /// on the calling thread instead of by libtorch: above libtorch's grain size its element-wise operations run in
+    /// an OpenMP region, whose idle threads then spin on the cores that the solver threads need.
+    let private managedLimit = 1L <<< 20
+
+    /// Whether every entry is finite.
+    let private allFinite (t: torch.Tensor) : bool =
+        let n = t.numel ()
+
+        if
+            t.device_type = DeviceType.CPU
+            && t.is_contiguous ()
+            && n <= managedLimit
+            && (t.dtype = torch.ScalarType.Float32 || t.dtype = torch.ScalarType.Float64)
+        then
+            let address = addressOf t
+            let mutable ok = true
+
+            if t.dtype = torch.ScalarType.Float32 then
+                let xs = ReadOnlySpan<float32>(address.ToPointer(), int n)
+
+                for i in 0 .. xs.Length - 1 do
+                    ok <- ok && Single.IsFinite xs.[i]
+            else
+                let xs = ReadOnlySpan<float>(address.ToPointer(), int n)
+
+                for i in 0 .. xs.Length - 1 do
+                    ok <- ok && Double.IsFinite xs.[i]
+
+            GC.KeepAlive t
+            ok
+        else
+            use isFinite = torch.isfinite t
+            use finite = isFinite.all ()
+            finite.item<bool>()
 
     /// Checks a weights (or scores) tensor against the problem: not null, floating dtype, trailing dims equal to the
     /// problem's shape, all entries finite. Raises ArgumentException naming `name` otherwise. (Every tensor entry point
@@ -59,17 +102,8 @@ module TensorSolve =
                     problem.Name
                     (shapeText actual))
 
-        use isFinite = torch.isfinite weights
-        use finite = isFinite.all ()
-
-        if not (finite.item<bool>()) then
+        if not (allFinite weights) then
             invalidArg name (sprintf "%s must be finite; NaN and infinity are not allowed." name)
-
-    /// The address of the first element of a contiguous CPU tensor (its memory is native and does not move).
-    let private addressOf (t: torch.Tensor) : nativeint =
-        let bytes = t.bytes
-        let first = &MemoryMarshal.GetReference(bytes)
-        NativePtr.toNativeInt (NativePtr.ofVoidPtr<byte>(Unsafe.AsPointer(&first)))
 
     /// Solves one row over tensor memory: `weights` and `states` point at float64 rows of `size` entries.
     let private solveRow (problem: Problem) (weights: nativeint) (states: nativeint) (size: int) (row: int) =
@@ -87,20 +121,48 @@ module TensorSolve =
             let state = Problem.checkState problem (problem.Solve(w.ToArray()))
             ReadOnlySpan<float>(state).CopyTo(z)
 
-    /// Solves `rows` rows, in parallel over chunks of consecutive rows when there is enough work.
-    let private solveRows
-        (problem: Problem)
-        (weights: nativeint)
-        (states: nativeint)
-        (size: int)
-        (rows: int)
-        (dop: int)
-        =
+    /// Solves rows first .. last − 1 of float32 tensor memory: each row is widened into a float64 buffer, solved, and
+    /// its state narrowed into the float32 output (the same states as the float64 path, without libtorch conversions).
+    let private solveRowsF32 (problem: Problem) (weights: nativeint) (states: nativeint) (size: int) first last =
+        let w = ArrayPool<float>.Shared.Rent size
+        let z = ArrayPool<float>.Shared.Rent size
+
+        try
+            for row in first .. last - 1 do
+                let offset = nativeint row * nativeint size * 4n
+                let source = ReadOnlySpan<float32>((weights + offset).ToPointer(), size)
+                let target = Span<float32>((states + offset).ToPointer(), size)
+
+                for i in 0 .. size - 1 do
+                    w.[i] <- float source.[i]
+
+                let ws = ReadOnlySpan<float>(w, 0, size)
+                let zs = Span<float>(z, 0, size)
+
+                match problem.SolveSpan with
+                | Some solver ->
+                    solver.Invoke(ws, zs)
+
+                    if problem.Kind = UserDefined then
+                        Problem.checkState problem (zs.ToArray()) |> ignore
+                | None ->
+                    let state = Problem.checkState problem (problem.Solve(ws.ToArray()))
+                    ReadOnlySpan<float>(state).CopyTo(zs)
+
+                for i in 0 .. size - 1 do
+                    target.[i] <- float32 z.[i]
+        finally
+            ArrayPool<float>.Shared.Return w
+            ArrayPool<float>.Shared.Return z
+
+    /// Runs `solveChunk first last` over `rows` rows, in parallel over chunks of consecutive rows when there is enough
+    /// work. Chunks are handed out dynamically (4 per thread), so a thread that loses its core to other work holds
+    /// back at most one chunk.
+    let private solveRows (solveChunk: int -> int -> unit) (size: int) (rows: int) (dop: int) =
         let chunks = min rows (4 * dop)
 
         if dop <= 1 || chunks <= 1 || int64 rows * int64 size <= 256L then
-            for row in 0 .. rows - 1 do
-                solveRow problem weights states size row
+            solveChunk 0 rows
         else
             let options = ParallelOptions(MaxDegreeOfParallelism = dop)
 
@@ -112,9 +174,7 @@ module TensorSolve =
                     fun (chunk: int) ->
                         let first = int (int64 rows * int64 chunk / int64 chunks)
                         let last = int (int64 rows * int64 (chunk + 1) / int64 chunks)
-
-                        for row in first .. last - 1 do
-                            solveRow problem weights states size row
+                        solveChunk first last
                 )
                 |> ignore
             with :? AggregateException as e when e.InnerExceptions.Count > 0 ->
@@ -138,6 +198,33 @@ module TensorSolve =
                 let indices = flat.argmax (1L, keepdim = true)
                 let ones = torch.ones (indices.shape, dtype = flat.dtype, device = flat.device)
                 torch.zeros_like(flat).scatter_(1L, indices, ones)
+            | GridPathTensorKind(negativeCosts, neighbourhood) ->
+                let shape = problem.Shape
+                use maps = flat.view (rows, int64 shape.[0], int64 shape.[1])
+                let states, _ = TensorGridPath.solveCounted negativeCosts neighbourhood maps
+                states
+            | _ when
+                flat.device_type = DeviceType.CPU
+                && flat.dtype = torch.ScalarType.Float32
+                && rows * size <= managedLimit
+                ->
+                // float32 on the CPU: widened and narrowed row by row in the solver threads (no libtorch region).
+                let input = flat.contiguous ()
+                let states = torch.empty ([| rows; size |], dtype = torch.ScalarType.Float32)
+
+                if rows > 0L then
+                    let wAddress = addressOf input
+                    let zAddress = addressOf states
+
+                    solveRows
+                        (fun first last -> solveRowsF32 problem wAddress zAddress (int size) first last)
+                        (int size)
+                        (int rows)
+                        dop
+
+                    GC.KeepAlive input
+
+                states
             | _ ->
                 let input = flat.``to``(torch.ScalarType.Float64, torch.CPU).contiguous()
 
@@ -153,7 +240,17 @@ module TensorSolve =
                                 (rows * size)
                                 (Int32.MaxValue / 8))
 
-                    solveRows problem (addressOf input) (addressOf states) (int size) (int rows) dop
+                    let wAddress = addressOf input
+                    let zAddress = addressOf states
+
+                    solveRows
+                        (fun first last ->
+                            for row in first .. last - 1 do
+                                solveRow problem wAddress zAddress (int size) row)
+                        (int size)
+                        (int rows)
+                        dop
+
                     GC.KeepAlive input
 
                 states.``to`` (weights.dtype, weights.device)
