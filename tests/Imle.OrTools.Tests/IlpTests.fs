@@ -317,7 +317,13 @@ let errorTests =
           } ]
 
 let tests =
-    testList "ilp" [ agreementTests; feasibilityTests; batchTests; errorTests ]
+    testList
+        "ilp"
+        [ agreementTests
+          feasibilityTests
+          batchTests
+          errorTests
+          Imle.OrTools.Tests.LpTests.lpTests ]
 
 [<EntryPoint>]
 let main argv =

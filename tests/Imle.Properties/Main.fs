@@ -22,7 +22,8 @@ let allTests =
           ProblemConsistencyTests.tests
           CliTests.tests
           DflTests.tests
-          StatisticsTests.tests ]
+          StatisticsTests.tests
+          ControlVariateTests.tests ]
 
 [<EntryPoint>]
 let main argv = CountingRunner.run argv allTests
