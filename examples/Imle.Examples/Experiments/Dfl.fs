@@ -91,11 +91,11 @@ let private methods: (string * Method * string) list =
       "perturbed optimizer (Berthet et al.), Normal(σ = 1), S = 10, Hamming loss against w*"
       "dpo-mul",
       MultiplicativeHamming(1.0, 10),
-      "perturbed optimizer with multiplicative noise c ⊙ exp(σZ − σ²/2) (PyEPO's DPOMul), σ = 1, S = 10, Hamming loss against w*"
+      "perturbed optimizer with multiplicative noise c ⊙ exp(σZ − σ²/2) (PyEPO's DPOMul), σ = 1, S = 10, Hamming loss against w*; the model's output goes through softplus (the perturbation needs costs of one sign, and its Jacobian divides by them)"
       "pfyl", FenchelYoung(Normal 1.0, 10), "Fenchel–Young loss of perturbed optimizers, Normal(σ = 1), S = 10"
       "pfyl-mul",
       MultiplicativeFenchelYoung(1.0, 10),
-      "Fenchel–Young loss with multiplicative noise (PyEPO's PFYMul), σ = 1, S = 10"
+      "Fenchel–Young loss with multiplicative noise (PyEPO's PFYMul), σ = 1, S = 10; softplus output as for dpo-mul"
       "imle",
       LayerRegret(
           Imle
@@ -191,6 +191,23 @@ let private trainMethod
         | ContrastiveLoss(_, ratio) -> Some(SolutionPool(problem, train.Solutions, ratio, cfg.Seed * 13 + 1))
         | _ -> None
 
+    // The multiplicative perturbation needs costs of one sign (and divides by them): those methods predict
+    // softplus(linear(x)) = logaddexp(linear(x), 0) > 0, in training and at evaluation alike.
+    let positive =
+        match method with
+        | MultiplicativeHamming _
+        | MultiplicativeFenchelYoung _ -> true
+        | _ -> false
+
+    let predict (features: Tensor) =
+        let raw = model.forward features
+
+        if positive then
+            use zero = torch.zeros_like (raw)
+            torch.logaddexp (raw, zero)
+        else
+            raw
+
     use x = tensorOf train.Features
     use c = tensorOf train.Costs
     use w = tensorOf train.Solutions
@@ -207,7 +224,7 @@ let private trainMethod
             let xb, cb, wb =
                 x.index_select (0L, idx), c.index_select (0L, idx), w.index_select (0L, idx)
 
-            let predicted = model.forward xb
+            let predicted = predict xb
 
             let loss =
                 match method with
@@ -237,7 +254,7 @@ let private trainMethod
     let regret =
         use _ = torch.no_grad ()
         use xt = tensorOf test.Features
-        use predicted = model.forward xt
+        use predicted = predict xt
         Regret.normalised test (rowsOf predicted)
 
     layer |> Option.iter (fun l -> l.Dispose())
