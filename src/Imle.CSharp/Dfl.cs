@@ -230,6 +230,18 @@ public static class Dfl
     public static double NormalizedRegret(DflDataset dataset, double[][] predictions) =>
         global::Imle.Dfl.Regret.normalised(Guard.NotNull(dataset, nameof(dataset)).Value, Guard.Array(predictions, nameof(predictions)));
 
+    /// <summary>Normalised unambiguous regret (PyEPO's unambiguous regret): per instance, the regret of the worst decision
+    /// among the states tied as optimal for the prediction (found by the tie-break ĉ − ε·c), summed and divided by
+    /// Σ |z*(c_i)|.</summary>
+    /// <param name="dataset">The dataset.</param>
+    /// <param name="predictions">One prediction per instance.</param>
+    /// <param name="epsilon">The relative tie-break ε &gt; 0 (exact when ε times the spread of true objectives is below the
+    /// smallest nonzero gap of predicted objectives).</param>
+    /// <returns>The normalised unambiguous regret.</returns>
+    public static double NormalizedUnambiguousRegret(DflDataset dataset, double[][] predictions, double epsilon = 1e-7) =>
+        global::Imle.Dfl.Regret.normalisedUnambiguous(epsilon, Guard.NotNull(dataset, nameof(dataset)).Value,
+            Guard.Array(predictions, nameof(predictions)));
+
     // ----- losses ----------------------------------------------------------------------------------------------------
 
     /// <summary>The SPO+ loss (Elmachtoub and Grigas), batch mean, with subgradient 2(w*(c) − w*(2ĉ − c)) when

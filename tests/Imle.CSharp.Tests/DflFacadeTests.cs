@@ -62,6 +62,10 @@ public class DflFacadeTests
         var problem = Dfl.TravellingSalesperson(6);
         var dataset = Dfl.Dataset(problem, data.Features, data.Costs);
         Assert.All(dataset.Solutions, s => Assert.Equal(6.0, s.Sum()));
+        // All-zero predictions tie every tour: the unambiguous regret takes the worst one.
+        var zeros = dataset.Costs.Select(r => new double[r.Length]).ToArray();
+        Assert.True(Dfl.NormalizedUnambiguousRegret(dataset, zeros) >= Dfl.NormalizedRegret(dataset, zeros));
+        Assert.Equal(0.0, Dfl.NormalizedUnambiguousRegret(dataset, dataset.Costs), 9);
 
         using var scope = torch.NewDisposeScope();
         var pool = new SolutionPool(problem, dataset.Solutions, solveRatio: 0.5, seed: 1);

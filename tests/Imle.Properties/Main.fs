@@ -23,7 +23,8 @@ let allTests =
           CliTests.tests
           DflTests.tests
           StatisticsTests.tests
-          ControlVariateTests.tests ]
+          ControlVariateTests.tests
+          UnambiguousRegretTests.tests ]
 
 [<EntryPoint>]
 let main argv = CountingRunner.run argv allTests
