@@ -620,7 +620,8 @@ let private commandLine (cfg: Config) =
 
 /// Seconds per training instance, epoch and method on 2 cores, evaluation included: an upper bound. Measured here: the
 /// default run (4 degrees × 9 methods × 10 epochs × 1,000 instances) took 21 s on 2 idle cores (about 0.06 ms) and
-/// 4.4 minutes (7 methods) with the cores shared about fivefold (about 1 ms).
+/// 4.4 minutes (7 methods) with the cores shared about fivefold (about 1 ms); 4 degrees × 11 methods × 20 epochs took
+/// 113 s with the cores shared (about 0.13 ms), and knapsack (1 degree, 11 methods, 20 epochs) 102 s.
 let private secondsPerInstanceEpoch = 1e-3
 
 /// Bytes per instance held in memory: features, costs, solutions (float64 arrays, copied into float32 tensors).
