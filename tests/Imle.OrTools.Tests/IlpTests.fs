@@ -323,7 +323,8 @@ let tests =
           feasibilityTests
           batchTests
           errorTests
-          Imle.OrTools.Tests.LpTests.lpTests ]
+          Imle.OrTools.Tests.LpTests.lpTests
+          Imle.OrTools.Tests.TspTests.tspTests ]
 
 [<EntryPoint>]
 let main argv =
