@@ -80,6 +80,18 @@ public class DflFacadeTests
         Assert.Equal(0.0, Dfl.PointwiseRanking(pool, c, c).item<double>(), 12);
     }
 
+    /// <summary>The OR-Tools TSP equals Held–Karp on 8 cities and solves 16 cities (beyond Held–Karp).</summary>
+    [Fact]
+    public void OrToolsTravellingSalesperson()
+    {
+        var rng = new Random(9);
+        var costs8 = Enumerable.Range(0, 28).Select(_ => rng.NextDouble()).ToArray();
+        Assert.Equal(Dot(costs8, Dfl.TravellingSalesperson(8).Solve(costs8)), Dot(costs8, TravellingSalesperson.Problem(8).Solve(costs8)), 9);
+        var costs16 = Enumerable.Range(0, 120).Select(_ => rng.NextDouble()).ToArray();
+        Assert.True(TravellingSalesperson.IsTour(16, TravellingSalesperson.Problem(16).Solve(costs16)));
+        Assert.Equal("cities", Assert.ThrowsAny<ArgumentException>(() => TravellingSalesperson.Problem(2)).ParamName);
+    }
+
     /// <summary>LPs with continuous variables: the flow LP equals the DAG solver; a fractional vertex is a valid real
     /// state; infeasible and unbounded programs say so; SPO+ backpropagates through an LP problem.</summary>
     [Fact]
