@@ -14,11 +14,12 @@ public readonly record struct Arc(int From, int To);
 /// <summary>Feature–cost pairs from one of PyEPO's generators: features [n][p] and costs (or item values) [n][m].</summary>
 public sealed class DflData
 {
-    internal DflData(double[][] features, double[][] costs, int[][]? itemWeights)
+    internal DflData(double[][] features, double[][] costs, int[][]? itemWeights, double[][]? coordinates = null)
     {
         Features = features;
         Costs = costs;
         ItemWeights = itemWeights;
+        Coordinates = coordinates;
     }
 
     /// <summary>Features x_i, one row per instance.</summary>
@@ -29,6 +30,9 @@ public sealed class DflData
 
     /// <summary>Knapsack item weights in hundredths, [dim][items] (null for shortest-path data).</summary>
     public int[][]? ItemWeights { get; }
+
+    /// <summary>TSP city coordinates [cities][2] (null for other data).</summary>
+    public double[][]? Coordinates { get; }
 }
 
 /// <summary>A predict-then-optimise dataset: features, true costs, and each instance's optimal solution and value,
@@ -226,6 +230,18 @@ public static class Dfl
     public static double NormalizedRegret(DflDataset dataset, double[][] predictions) =>
         global::Imle.Dfl.Regret.normalised(Guard.NotNull(dataset, nameof(dataset)).Value, Guard.Array(predictions, nameof(predictions)));
 
+    /// <summary>Normalised unambiguous regret (PyEPO's unambiguous regret): per instance, the regret of the worst decision
+    /// among the states tied as optimal for the prediction (found by the tie-break ĉ − ε·c), summed and divided by
+    /// Σ |z*(c_i)|.</summary>
+    /// <param name="dataset">The dataset.</param>
+    /// <param name="predictions">One prediction per instance.</param>
+    /// <param name="epsilon">The relative tie-break ε &gt; 0 (exact when ε times the spread of true objectives is below the
+    /// smallest nonzero gap of predicted objectives).</param>
+    /// <returns>The normalised unambiguous regret.</returns>
+    public static double NormalizedUnambiguousRegret(DflDataset dataset, double[][] predictions, double epsilon = 1e-7) =>
+        global::Imle.Dfl.Regret.normalisedUnambiguous(epsilon, Guard.NotNull(dataset, nameof(dataset)).Value,
+            Guard.Array(predictions, nameof(predictions)));
+
     // ----- losses ----------------------------------------------------------------------------------------------------
 
     /// <summary>The SPO+ loss (Elmachtoub and Grigas), batch mean, with subgradient 2(w*(c) − w*(2ĉ − c)) when
@@ -282,6 +298,77 @@ public static class Dfl
     public static Tensor Cmap(SolutionPool pool, Tensor predicted, Tensor trueSolutions) =>
         global::Imle.Torch.Contrastive.cmap(Guard.NotNull(pool, nameof(pool)).Value, Guard.NotNull(predicted, nameof(predicted)),
             Guard.NotNull(trueSolutions, nameof(trueSolutions)));
+
+    /// <summary>PyEPO's TSP data (pyepo.data.tsp.genData): city coordinates in the unit square and edge costs
+    /// ‖u_i − u_j‖ + ((Bx)_e/√p + 3)^deg/3^(deg−1) ⊙ ε over the edges of <see cref="TourEdges"/>; deterministic per
+    /// seed.</summary>
+    /// <param name="instances">Instances, ≥ 1.</param>
+    /// <param name="features">Features p, ≥ 1.</param>
+    /// <param name="cities">Cities, ≥ 3.</param>
+    /// <param name="deg">Polynomial degree, ≥ 1.</param>
+    /// <param name="noiseWidth">Noise half-width, in [0, 1).</param>
+    /// <param name="seed">The seed.</param>
+    /// <returns>The data, with the city coordinates [cities][2] in <see cref="DflData.Coordinates"/>.</returns>
+    public static DflData TspData(int instances, int features, int cities, int deg = 1, double noiseWidth = 0.0, int seed = 135)
+    {
+        var result = global::Imle.Dfl.Generators.tsp(instances, features, cities, deg, noiseWidth, seed);
+        return new DflData(result.Item2.Features, result.Item2.Costs, null, result.Item1);
+    }
+
+    /// <summary>The additive perturbed optimizer (Berthet et al. 2020) with a leave-one-out baseline in its backward pass
+    /// (PyEPO's and InferOpt's variance_reduction): the same forward value as
+    /// <see cref="Estimators.Perturbed"/>, the same mean gradient, a lower variance.</summary>
+    /// <param name="problem">The problem.</param>
+    /// <param name="weights">Weights [..batch, ...shape] in the problem's sense.</param>
+    /// <param name="generator">The generator for the noise.</param>
+    /// <param name="noise">Normal or Gumbel noise (default Normal(σ = 1)).</param>
+    /// <param name="samples">Draws per row, ≥ 2.</param>
+    /// <returns>The mean perturbed solution, shaped like the weights.</returns>
+    public static Tensor PerturbedWithBaseline(ImleProblem problem, Tensor weights, Generator generator, ImleNoise? noise = null, int samples = 10) =>
+        global::Imle.Torch.Discrete.perturbedWithBaseline(Guard.NotNull(problem, nameof(problem)).Value,
+            (noise ?? Noises.Normal()).Value, samples, Guard.NotNull(generator, nameof(generator)), Guard.NotNull(weights, nameof(weights)));
+
+    /// <summary><see cref="MultiplicativePerturbed"/> with a leave-one-out baseline in its backward pass: the same forward
+    /// value and mean gradient, a lower variance.</summary>
+    /// <param name="problem">The problem.</param>
+    /// <param name="weights">Weights [..batch, ...shape] in the problem's sense, non-zero.</param>
+    /// <param name="generator">The generator for Z.</param>
+    /// <param name="sigma">σ &gt; 0.</param>
+    /// <param name="samples">Draws per row, ≥ 2.</param>
+    /// <returns>The mean perturbed solution, shaped like the weights.</returns>
+    public static Tensor MultiplicativePerturbedWithBaseline(ImleProblem problem, Tensor weights, Generator generator, double sigma = 1.0, int samples = 10) =>
+        global::Imle.Torch.Multiplicative.perturbedOptimizerWithBaseline(Guard.NotNull(problem, nameof(problem)).Value, sigma, samples,
+            Guard.NotNull(generator, nameof(generator)), Guard.NotNull(weights, nameof(weights)));
+
+    /// <summary>Listwise learning-to-rank loss over the pool (PyEPO's listwiseLTR): cross-entropy between the softmax of
+    /// the pooled solutions' objectives under the predicted costs and under the true costs.</summary>
+    /// <param name="pool">The solution pool.</param>
+    /// <param name="predicted">Predicted costs [..batch, ...shape].</param>
+    /// <param name="trueCosts">True costs, same shape.</param>
+    /// <returns>A scalar loss.</returns>
+    public static Tensor ListwiseRanking(SolutionPool pool, Tensor predicted, Tensor trueCosts) =>
+        global::Imle.Torch.Ranking.listwise(Guard.NotNull(pool, nameof(pool)).Value, Guard.NotNull(predicted, nameof(predicted)),
+            Guard.NotNull(trueCosts, nameof(trueCosts)));
+
+    /// <summary>Pairwise learning-to-rank loss over the pool (PyEPO's pairwiseLTR): a hinge between the pool member
+    /// best under the true costs and every other member, zero when it is best under the predicted costs too.</summary>
+    /// <param name="pool">The solution pool.</param>
+    /// <param name="predicted">Predicted costs [..batch, ...shape].</param>
+    /// <param name="trueCosts">True costs, same shape.</param>
+    /// <returns>A scalar loss.</returns>
+    public static Tensor PairwiseRanking(SolutionPool pool, Tensor predicted, Tensor trueCosts) =>
+        global::Imle.Torch.Ranking.pairwise(Guard.NotNull(pool, nameof(pool)).Value, Guard.NotNull(predicted, nameof(predicted)),
+            Guard.NotNull(trueCosts, nameof(trueCosts)));
+
+    /// <summary>Pointwise learning-to-rank loss over the pool (PyEPO's pointwiseLTR): squared error between the pooled
+    /// solutions' objectives under the predicted and the true costs.</summary>
+    /// <param name="pool">The solution pool.</param>
+    /// <param name="predicted">Predicted costs [..batch, ...shape].</param>
+    /// <param name="trueCosts">True costs, same shape.</param>
+    /// <returns>A scalar loss.</returns>
+    public static Tensor PointwiseRanking(SolutionPool pool, Tensor predicted, Tensor trueCosts) =>
+        global::Imle.Torch.Ranking.pointwise(Guard.NotNull(pool, nameof(pool)).Value, Guard.NotNull(predicted, nameof(predicted)),
+            Guard.NotNull(trueCosts, nameof(trueCosts)));
 
     private static Tuple<int, int>[] ToTuples(IReadOnlyList<Arc> arcs) => arcs.Select(a => Tuple.Create(a.From, a.To)).ToArray();
 }

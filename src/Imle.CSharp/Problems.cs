@@ -58,6 +58,9 @@ public sealed class ImleProblem
     /// <summary>Whether the state space can be listed (needed by exact quantities and the score-function estimator).</summary>
     public bool IsEnumerable => Value.Enumerate != null;
 
+    /// <summary>Whether states are real vectors (a linear program with continuous variables) rather than binary.</summary>
+    public bool RealStates => Value.RealStates;
+
     /// <summary>MAP in the problem's own sense: validates the weights (length, finite), calls the oracle and checks
     /// that its output is a binary, feasible state.</summary>
     /// <param name="weights">Scores (maximisation) or costs (minimisation), <see cref="Size"/> entries.</param>

@@ -317,7 +317,14 @@ let errorTests =
           } ]
 
 let tests =
-    testList "ilp" [ agreementTests; feasibilityTests; batchTests; errorTests ]
+    testList
+        "ilp"
+        [ agreementTests
+          feasibilityTests
+          batchTests
+          errorTests
+          Imle.OrTools.Tests.LpTests.lpTests
+          Imle.OrTools.Tests.TspTests.tspTests ]
 
 [<EntryPoint>]
 let main argv =

@@ -25,7 +25,9 @@ let allTests =
           StatisticsTests.tests
           NativeFixTests.tests
           ConsoleTextTests.tests
-          PerfTests.tests ]
+          PerfTests.tests
+          ControlVariateTests.tests
+          UnambiguousRegretTests.tests ]
 
 [<EntryPoint>]
 let main argv = CountingRunner.run argv allTests

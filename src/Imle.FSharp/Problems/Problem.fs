@@ -65,7 +65,8 @@ type Problem =
           solveSpan: SpanSolver option
           kind: ProblemKind
           enumerate: (unit -> float[][]) option
-          isFeasible: (float[] -> bool) option }
+          isFeasible: (float[] -> bool) option
+          realStates: bool }
 
     /// A short name for messages and reports.
     member this.Name = this.name
@@ -85,6 +86,9 @@ type Problem =
     member this.IsFeasible = this.isFeasible
     /// The number of entries of a state (product of `Shape`).
     member this.Size = Array.fold (*) 1 this.shape
+    /// Whether states are real vectors (solutions of a linear program with continuous variables, see
+    /// `Problem.withRealStates`) rather than binary ones; false for every ready-made problem.
+    member this.RealStates = this.realStates
 
     /// With another name.
     member this.WithName(name: string) =
@@ -137,7 +141,8 @@ module Problem =
           solveSpan = None
           kind = UserDefined
           enumerate = None
-          isFeasible = None }
+          isFeasible = None
+          realStates = false }
 
     /// The array form of a span solver: a fresh state array per call.
     let private arraySolver (shape: int[]) (solve: SpanSolver) (w: float[]) =
@@ -166,6 +171,16 @@ module Problem =
         { problem with
             isFeasible = Some isFeasible }
 
+    /// Marks the states as real vectors (e.g. the solutions of a linear program with continuous variables, whose
+    /// objective is linear in the weights): `Problem.solve` then checks that the oracle's output is finite instead of
+    /// binary (and still applies the feasibility test). Estimators that only call the oracle (perturbed optimizers,
+    /// I-MLE, blackbox, SPO+, Fenchel–Young) work unchanged; enumeration-based ones need binary states.
+    let withRealStates (problem: Problem) : Problem =
+        if isNull (box problem) then
+            nullArg "problem"
+
+        { problem with realStates = true }
+
     /// Scores θ for weights w in the problem's sense: θ = w for Maximise, θ = −w for Minimise.
     let toScores (problem: Problem) (weights: float[]) : float[] =
         match problem.Sense with
@@ -179,8 +194,8 @@ module Problem =
     let objective (weights: float[]) (state: float[]) : float =
         Array.fold2 (fun s w z -> s + w * z) 0.0 weights state
 
-    /// Checks that a solver's output is a binary, feasible state of the right size; raises InvalidOperationException
-    /// naming the problem otherwise.
+    /// Checks that a solver's output is a binary (for real states: finite), feasible state of the right size; raises
+    /// InvalidOperationException naming the problem otherwise.
     let checkState (problem: Problem) (state: float[]) : float[] =
         if isNull state then
             invalidOp (sprintf "The solver of problem '%s' returned null instead of a state." problem.Name)
@@ -196,7 +211,16 @@ module Problem =
             )
 
         for i in 0 .. state.Length - 1 do
-            if state.[i] <> 0.0 && state.[i] <> 1.0 then
+            if problem.RealStates then
+                if not (Validate.isFinite state.[i]) then
+                    invalidOp (
+                        sprintf
+                            "The solver of problem '%s' returned a non-finite state: entry %d is %g."
+                            problem.Name
+                            i
+                            state.[i]
+                    )
+            elif state.[i] <> 0.0 && state.[i] <> 1.0 then
                 invalidOp (
                     sprintf
                         "The solver of problem '%s' returned a non-binary state: entry %d is %g (allowed: 0 or 1)."

@@ -281,7 +281,7 @@ type internal IdentityFunction() =
 
 /// Perturbed optimizers (Berthet et al. 2020): forward ȳ = (1/S)·Σ MAP(θ + εₛ); backward
 /// J·v = (1/S)·Σ ⟨yₛ, v⟩·∇ν(εₛ/σ)/σ, with ∇ν(Z) = Z for Normal and 1 − e^(−Z) for Gumbel noise; with the control
-/// variate, ⟨yₛ − ȳ, v⟩ in place of ⟨yₛ, v⟩. Call data: the noise, ε [B, S, m] and whether to subtract the baseline.
+/// variate, ⟨yₛ − ȳ₋ₛ, v⟩ in place of ⟨yₛ, v⟩, ȳ₋ₛ the mean of the other S − 1 solutions. Call data: the noise, ε [B, S, m] and whether to subtract the baseline.
 type internal PerturbedFunction() =
     inherit torch.autograd.SingleTensorFunction<PerturbedFunction>()
     override _.Name = "PerturbedFunction"
@@ -301,9 +301,13 @@ type internal PerturbedFunction() =
             let ys = ctx.get_saved_variables().[0]
             use v = grad.reshape (call.Rows, 1L, call.Size)
 
+            // Leave-one-out baseline: yₛ − mean of the other S − 1 solutions = (yₛ − ȳ)·S/(S − 1) (PyEPO's
+            // variance_reduction), so the mean gradient is the plain one's.
             use centred =
                 if baseline then
-                    ys - ys.mean ([| 1L |], true)
+                    use deviation = ys - ys.mean ([| 1L |], true)
+                    let s = float ys.shape.[1]
+                    Safe.mulScalar deviation (s / (s - 1.0))
                 else
                     ys.alias ()
 

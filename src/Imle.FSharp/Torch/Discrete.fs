@@ -163,11 +163,11 @@ module Discrete =
     let apply (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (weights: Tensor) : Tensor =
         applyWith DiscreteOptions.Default problem estimator generator weights
 
-    /// Perturbed optimizers (Berthet et al. 2020) with a control variate in the backward pass (InferOpt's
-    /// `variance_reduction`, on by default there): J·v = (1/S)·Σ ⟨yₛ − ȳ, v⟩·∇ν(εₛ/σ)/σ, ȳ the mean of the S solutions.
-    /// The forward value is `apply`'s with `Perturbed(noise, samples)` (the same draws from `generator`); the gradient
-    /// estimate's mean is (S − 1)/S times the plain one's (the baseline comes from the same samples) and its variance
-    /// smaller, much smaller when the solutions vary little. `noise` is Normal or Gumbel, `samples` ≥ 2.
+    /// Perturbed optimizers (Berthet et al. 2020) with a control variate in the backward pass (a leave-one-out
+    /// baseline, PyEPO's and InferOpt's `variance_reduction`): J·v = (1/S)·Σ ⟨yₛ − ȳ₋ₛ, v⟩·∇ν(εₛ/σ)/σ, ȳ₋ₛ the mean of
+    /// the other S − 1 solutions. The forward value is `apply`'s with `Perturbed(noise, samples)` (the same draws from
+    /// `generator`); the gradient estimate has the same mean as the plain one (εₛ is independent of ȳ₋ₛ) and a smaller
+    /// variance, much smaller when the solutions vary little. `noise` is Normal or Gumbel, `samples` ≥ 2.
     let perturbedWithBaseline
         (problem: Problem)
         (noise: Noise)

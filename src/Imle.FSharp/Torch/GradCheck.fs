@@ -45,6 +45,90 @@ module GradCheck =
 
         Exact.gradientOf problem 1.0 weights lossOf
 
+    let private validateRun (problem: Problem) (weights: float[]) (loss: Tensor -> Tensor) (samples: int) =
+        if isNull (box problem) then
+            nullArg "problem"
+
+        Validate.length "weights" problem.Size weights
+        Validate.allFinite "weights" weights
+        Validate.intAtLeast "samples" 2 samples
+
+        if obj.ReferenceEquals(loss, null) then
+            nullArg "loss"
+
+    /// The weights [N, ...shape] (N = samples copies, requiring grad) that every check differentiates.
+    let private batchedWeights (problem: Problem) (weights: float[]) (samples: int) : Tensor =
+        let stateShape = Array.map int64 problem.Shape
+
+        use w0 =
+            torch.tensor(weights, dtype = torch.float64).reshape(Array.append [| 1L |] stateShape)
+
+        w0.expand(Array.append [| int64 samples |] stateShape).contiguous().requires_grad_(true)
+
+    /// The result from the rows of w.grad ([N, m], one independent gradient draw per row).
+    let private summarise (problem: Problem) (name: string) (samples: int) (exact: float[]) (w: Tensor) =
+        let m = problem.Size
+        use grads = w.grad.reshape(int64 samples, int64 m).detach().cpu()
+        let g = grads.data<float>().ToArray()
+        let rows = Array.init samples (fun r -> Array.sub g (r * m) m)
+
+        let mean = Array.init m (fun i -> rows |> Array.averageBy (fun row -> row.[i]))
+
+        let variance =
+            rows
+            |> Array.averageBy (fun row -> Array.fold2 (fun acc x y -> acc + (x - y) * (x - y)) 0.0 row mean)
+
+        let exactNorm = norm exact
+        let dot = Array.fold2 (fun acc x y -> acc + x * y) 0.0 mean exact
+
+        { Problem = problem.Name
+          Estimator = name
+          Samples = samples
+          Cosine =
+            (if exactNorm = 0.0 || norm mean = 0.0 then
+                 0.0
+             else
+                 dot / (exactNorm * norm mean))
+          RelativeBias =
+            (if exactNorm = 0.0 then
+                 nan
+             else
+                 norm (Array.map2 (-) mean exact) / exactNorm)
+          Variance = variance
+          Exact = exact
+          Mean = mean }
+
+    /// True REINFORCE on the batched weights: ℓ(z) values, S exact samples per row, with or without the leave-one-out
+    /// baseline (the mean loss of the row's other S − 1 samples); backpropagates into w.
+    let private reinforce
+        (problem: Problem)
+        (s: int)
+        (baseline: bool)
+        (generator: torch.Generator)
+        (w: Tensor)
+        (loss: Tensor -> Tensor)
+        =
+        let n = w.shape.[0]
+        let m = int64 problem.Size
+        let stateShape = Array.map int64 problem.Shape
+        use zs = ExactTensor.sample problem 1.0 s generator w // [N, S, m]
+        use zsShaped = zs.reshape (Array.append [| n; int64 s |] stateShape)
+        use values = (loss zsShaped).reshape(n, int64 s).detach()
+
+        use centred =
+            if baseline && s > 1 then
+                use others = values.sum ([| 1L |], true) - values
+                use mean = Safe.divScalar others (float (s - 1))
+                values - mean
+            else
+                values.alias ()
+
+        use wS = w.reshape(n, 1L, m).expand(n, int64 s, m).reshape(n * int64 s, m)
+        use logp = ExactTensor.logProbability problem 1.0 wS (zs.reshape (n * int64 s, m))
+        use total = (logp * centred.reshape (n * int64 s)).sum()
+        use surrogate = Safe.divScalar total (float s)
+        surrogate.backward ()
+
     /// Runs `samples` independent draws of the estimator's gradient in one batched forward/backward pass (rows are
     /// independent: the loss is applied per row and summed) and compares their mean with the exact gradient.
     /// `loss` maps states [..., ...problem.Shape] to per-state losses [...]. The score function is evaluated as true
@@ -58,44 +142,14 @@ module GradCheck =
         (seed: int64)
         : GradCheckResult =
         Estimator.validate estimator |> ignore
-        Validate.length "weights" problem.Size weights
-        Validate.allFinite "weights" weights
-        Validate.intAtLeast "samples" 2 samples
-
-        if obj.ReferenceEquals(loss, null) then
-            nullArg "loss"
-
+        validateRun problem weights loss samples
         let exact = exactGradient problem weights loss
         use _scope = torch.NewDisposeScope()
         let generator = new torch.Generator(uint64 seed)
-        let n = int64 samples
-        let m = int64 problem.Size
-        let stateShape = Array.map int64 problem.Shape
-
-        use w0 =
-            torch.tensor(weights, dtype = torch.float64).reshape(Array.append [| 1L |] stateShape)
-
-        let w = w0.expand(Array.append [| n |] stateShape).contiguous().requires_grad_(true)
+        let w = batchedWeights problem weights samples
 
         match estimator with
-        | ScoreFunction s ->
-            // True REINFORCE: ℓ(z) values, exact samples, leave-one-out baseline over each row's S samples.
-            use zs = ExactTensor.sample problem 1.0 s generator w // [N, S, m]
-            use zsShaped = zs.reshape (Array.append [| n; int64 s |] stateShape)
-            use values = (loss zsShaped).reshape(n, int64 s).detach()
-
-            use baseline =
-                if s > 1 then
-                    use others = values.sum ([| 1L |], true) - values
-                    Safe.divScalar others (float (s - 1))
-                else
-                    torch.zeros_like (values)
-
-            use wS = w.reshape(n, 1L, m).expand(n, int64 s, m).reshape(n * int64 s, m)
-            use logp = ExactTensor.logProbability problem 1.0 wS (zs.reshape (n * int64 s, m))
-            use total = (logp * (values - baseline).reshape(n * int64 s)).sum()
-            use surrogate = Safe.divScalar total (float s)
-            surrogate.backward ()
+        | ScoreFunction s -> reinforce problem s true generator w loss
         | _ ->
             // An adaptive target starts from its initial state (β₀) for this one backward pass.
             let adaptive =
@@ -115,36 +169,84 @@ module GradCheck =
             use l = (loss z).sum()
             l.backward ()
 
-        use grads = w.grad.reshape(n, m).detach().cpu()
-        let g = grads.data<float>().ToArray()
-        let rows = Array.init samples (fun r -> Array.sub g (r * int m) (int m))
+        summarise problem (Estimator.describe estimator) samples exact w
 
-        let mean =
-            Array.init (int m) (fun i -> rows |> Array.averageBy (fun row -> row.[i]))
+    /// `run` for the score-function estimator (REINFORCE with `s` ≥ 1 exact samples per draw), with or without its
+    /// leave-one-out baseline, so a report can show the variance the baseline removes at the same mean (the baseline
+    /// of a sample does not depend on it, so both are unbiased).
+    let runScoreFunction
+        (problem: Problem)
+        (s: int)
+        (baseline: bool)
+        (weights: float[])
+        (loss: Tensor -> Tensor)
+        (samples: int)
+        (seed: int64)
+        : GradCheckResult =
+        Estimator.validate (ScoreFunction s) |> ignore
+        validateRun problem weights loss samples
+        let exact = exactGradient problem weights loss
+        use _scope = torch.NewDisposeScope()
+        let generator = new torch.Generator(uint64 seed)
+        let w = batchedWeights problem weights samples
+        reinforce problem s baseline generator w loss
 
-        let variance =
-            rows
-            |> Array.averageBy (fun row -> Array.fold2 (fun acc x y -> acc + (x - y) * (x - y)) 0.0 row mean)
+        let name =
+            sprintf "%s%s" (Estimator.describe (ScoreFunction s)) (if baseline then " + baseline" else ", no baseline")
 
-        let exactNorm = norm exact
-        let dot = Array.fold2 (fun acc x y -> acc + x * y) 0.0 mean exact
+        summarise problem name samples exact w
 
-        { Problem = problem.Name
-          Estimator = Estimator.describe estimator
-          Samples = samples
-          Cosine =
-            (if exactNorm = 0.0 || norm mean = 0.0 then
-                 0.0
-             else
-                 dot / (exactNorm * norm mean))
-          RelativeBias =
-            (if exactNorm = 0.0 then
-                 nan
-             else
-                 norm (Array.map2 (-) mean exact) / exactNorm)
-          Variance = variance
-          Exact = exact
-          Mean = mean }
+    /// `run` for any differentiable layer `layer generator weights` → states [N, ...shape] (e.g.
+    /// `Discrete.perturbedWithBaseline problem noise s` or `Multiplicative.perturbedOptimizer problem σ s`), named
+    /// `name` in the result. The layer must draw its noise from the generator it is given.
+    let runLayer
+        (problem: Problem)
+        (name: string)
+        (layer: torch.Generator -> Tensor -> Tensor)
+        (weights: float[])
+        (loss: Tensor -> Tensor)
+        (samples: int)
+        (seed: int64)
+        : GradCheckResult =
+        if String.IsNullOrWhiteSpace name then
+            invalidArg "name" "name must be a non-empty string."
+
+        if obj.ReferenceEquals(layer, null) then
+            nullArg "layer"
+
+        validateRun problem weights loss samples
+        let exact = exactGradient problem weights loss
+        use _scope = torch.NewDisposeScope()
+        let generator = new torch.Generator(uint64 seed)
+        let w = batchedWeights problem weights samples
+        let z = layer generator w
+        use l = (loss z).sum()
+        l.backward ()
+        summarise problem name samples exact w
+
+    /// The linear loss ⟨z, a⟩ per state, for states [..., ...shape] whose trailing dims hold a.Length entries (a is
+    /// flat, row-major). On one-hot or k-subset states ‖z − b‖² = const − 2⟨z, b⟩, so `linear (−2b)` has the same exact
+    /// gradient as `squaredDistance b` there, while its gradient w.r.t. z does not depend on the samples.
+    let linear (a: float[]) : Tensor -> Tensor =
+        Validate.allFinite "a" a
+
+        fun z ->
+            let shape = z.shape
+            let mutable product = 1L
+            let mutable cut = shape.Length
+
+            while product < int64 a.Length && cut > 0 do
+                cut <- cut - 1
+                product <- product * shape.[cut]
+
+            if product <> int64 a.Length then
+                invalidArg
+                    "z"
+                    (sprintf "the trailing dims of z %A do not hold %d entries (the length of a)." shape a.Length)
+
+            use at = torch.tensor (a, dtype = z.dtype, device = z.device)
+            use flat = z.reshape (Array.append shape.[.. cut - 1] [| product |])
+            (flat * at).sum([| -1L |])
 
     /// The paper's synthetic loss ‖z − b‖² per state, for states [..., ...shape] whose trailing dims hold b.Length
     /// entries (b is flat, row-major).

@@ -34,7 +34,8 @@ module internal MultiplicativeCalls =
 /// The perturbed optimizer with multiplicative log-normal noise (Dalle et al., "Learning with combinatorial optimization
 /// layers: a probabilistic approach", 2022, Sec. 3; PyEPO's `perturbedOptMul`, InferOpt's `PerturbedMultiplicative`
 /// after its fix InferOpt#82): forward ȳ(w) = (1/S)·Σ_s y(w ⊙ exp(σZ_s − σ²/2)); backward
-/// J·v = (1/S)·Σ_s ⟨y_s, v⟩·Z_s ⊘ (σ·w), or with the baseline ⟨y_s − ȳ, v⟩ in place of ⟨y_s, v⟩. The perturbation keeps the sign of every weight (and E[exp(σZ − σ²/2)] = 1).
+/// J·v = (1/S)·Σ_s ⟨y_s, v⟩·Z_s ⊘ (σ·w), or with the baseline ⟨y_s − ȳ₋ₛ, v⟩ in place of ⟨y_s, v⟩ (ȳ₋ₛ the mean of
+/// the other S − 1 solutions). The perturbation keeps the sign of every weight (and E[exp(σZ − σ²/2)] = 1).
 type internal MultiplicativePerturbedFunction() =
     inherit torch.autograd.SingleTensorFunction<MultiplicativePerturbedFunction>()
     override _.Name = "MultiplicativePerturbedFunction"
@@ -54,11 +55,14 @@ type internal MultiplicativePerturbedFunction() =
             let saved = ctx.get_saved_variables ()
             let ys, w = saved.[0], saved.[1]
             use v = grad.reshape (call.Rows, 1L, call.Size)
-            // Control variate (InferOpt's variance_reduction): y_s − ȳ in place of y_s; E[Z] = 0 keeps the mean.
+            // Control variate (leave-one-out, PyEPO's variance_reduction): y_s − ȳ₋ₛ = (y_s − ȳ)·S/(S − 1) in place
+            // of y_s; Z_s is independent of the other samples, so the mean is the plain one's.
             use centred =
                 if call.Details.Baseline then
                     use mean = ys.mean ([| 1L |], true)
-                    ys - mean
+                    use deviation = ys - mean
+                    let s = float ys.shape.[1]
+                    Safe.mulScalar deviation (s / (s - 1.0))
                 else
                     ys.alias ()
 
@@ -179,11 +183,11 @@ module Multiplicative =
         let call = prepare problem sigma samples generator weights false
         MultiplicativePerturbedFunction.apply (weights, call)
 
-    /// `perturbedOptimizer` with a control variate in the backward pass (InferOpt's `variance_reduction`, on by
-    /// default there): J·v = (1/S)·Σ ⟨y_s − ȳ, v⟩·Z_s ⊘ (σ·w), ȳ the sample mean of the S solutions. Same forward
-    /// value; the gradient estimate has the same mean up to O(1/S) (the baseline is estimated from the same samples,
-    /// so its expectation is (S − 1)/S times the plain one's) and a smaller variance, much smaller when the solutions
-    /// vary little around their mean. Noise from `generator` only.
+    /// `perturbedOptimizer` with a control variate in the backward pass (a leave-one-out baseline, PyEPO's and
+    /// InferOpt's `variance_reduction`, on by default there): J·v = (1/S)·Σ ⟨y_s − ȳ₋ₛ, v⟩·Z_s ⊘ (σ·w), ȳ₋ₛ the mean
+    /// of the other S − 1 solutions. Same forward value; the gradient estimate has the same mean as the plain one
+    /// (Z_s is independent of ȳ₋ₛ) and a smaller variance, much smaller when the solutions vary little around their
+    /// mean. `samples` ≥ 2. Noise from `generator` only.
     let perturbedOptimizerWithBaseline
         (problem: Problem)
         (sigma: float)
@@ -192,6 +196,7 @@ module Multiplicative =
         (weights: Tensor)
         : Tensor =
         BackwardErrors.throwIfAny ()
+        Validate.intAtLeast "samples" 2 samples
         let call = prepare problem sigma samples generator weights true
         MultiplicativePerturbedFunction.apply (weights, call)
 
