@@ -392,7 +392,13 @@ let private fuzzCase: Gen<string list> =
         return List.take at args @ [ "--dry-run" ] @ List.skip at args
     }
 
+/// The fuzz runs for this long, and on until `fuzzMinimum` cases have finished (a loaded machine starts the app
+/// slowly), but never past `fuzzCeilingSeconds`.
 let private fuzzSeconds = 20.0
+
+let private fuzzMinimum = 20
+
+let private fuzzCeilingSeconds = 120.0
 
 let tests =
     testSequenced
@@ -574,7 +580,13 @@ let tests =
                   while go do
                       let i = Threading.Interlocked.Increment next
 
-                      if i >= cases.Length || watch.Elapsed.TotalSeconds > fuzzSeconds then
+                      let elapsed = watch.Elapsed.TotalSeconds
+
+                      if
+                          i >= cases.Length
+                          || (elapsed > fuzzSeconds && i >= fuzzMinimum)
+                          || elapsed > fuzzCeilingSeconds
+                      then
                           go <- false
                       else
                           outcomes.Add(run [] cases.[i])
@@ -599,7 +611,7 @@ let tests =
                   watch.Elapsed.TotalSeconds
                   codes
 
-              Expect.isGreaterThanOrEqual outcomes.Length 20 "enough fuzz cases ran in the time budget"
+              Expect.isGreaterThanOrEqual outcomes.Length fuzzMinimum "enough fuzz cases ran in the time budget"
 
               if bad.Length > 0 then
                   failtestf "%d fuzz cases misbehaved:\n%s" bad.Length (String.Join("\n", bad |> Array.map show))
