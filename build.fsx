@@ -308,7 +308,8 @@ let docsProjects =
     [ "src/Imle.FSharp/Imle.FSharp.fsproj"
       "src/Imle.CSharp/Imle.CSharp.csproj"
       "src/Imle.Data/Imle.Data.fsproj"
-      "src/Imle.OrTools/Imle.OrTools.fsproj" ]
+      "src/Imle.OrTools/Imle.OrTools.fsproj"
+      "src/Imle.CSharp.OrTools/Imle.CSharp.OrTools.csproj" ]
 
 /// What the tutorials run against (docs/site/.shared/load.fsx references the examples app's build output; the C#
 /// page runs the C# example) plus the documented libraries, built in Release.
@@ -354,23 +355,41 @@ let buildDocs () : int * int =
 
     let results =
         [ for page in pages do
+              let started = (read page ".started").Length > 0
               let finished = (read page ".finished").Length > 0
               let claims = read page ".failed"
 
               if finished && claims.Length = 0 then
                   printfn "docs: %s.fsx evaluated" page
                   yield true
+              elif not started then
+                  eprintfn
+                      "docs: %s.fsx was not evaluated (fsdocs stopped before it, or it does not call Docs.page)"
+                      page
+
+                  yield false
               else
-                  eprintfn "docs: %s.fsx FAILED to evaluate%s" page (if finished then "" else " (its last snippet did not run)")
+                  eprintfn
+                      "docs: %s.fsx FAILED to evaluate%s"
+                      page
+                      (if finished then "" else " (its last snippet did not run)")
+
                   claims |> Array.iter (eprintfn "  %s")
-                  let exceptions = read page ".exceptions"
+                  // Exceptions thrown while it ran, [assembly] first; the F# compiler's own (a later snippet naming
+                  // a value that the failed one did not define) only when there is nothing else.
+                  let exceptions = read page ".exceptions" |> Array.distinct
 
-                  if exceptions.Length > 0 then
-                      eprintfn "  the last exceptions thrown while it ran (the first one that was not caught stopped it):"
+                  let shown =
+                      match
+                          exceptions
+                          |> Array.filter (fun l -> not (l.StartsWith "[FSharp.Compiler.Service]"))
+                      with
+                      | [||] -> exceptions
+                      | others -> others
 
-                      exceptions
-                      |> Array.skip (max 0 (exceptions.Length - 5))
-                      |> Array.iter (eprintfn "    %s")
+                  if shown.Length > 0 then
+                      eprintfn "  exceptions thrown while it ran (one of them, not caught, stopped it):"
+                      shown |> Array.truncate 8 |> Array.iter (eprintfn "    %s")
 
                   yield false ]
 

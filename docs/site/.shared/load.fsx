@@ -45,20 +45,19 @@ module Docs =
         load "LibTorchSharp" |> ignore
         // SkiaSharp's [<DllImport>]s probe only full paths, where a library loaded by path is not found again: answer
         // them with the handles. A resolver can be set once per assembly and process (fsdocs evaluates every page in
-        // one process), so a second page finds it set already.
+        // one process), so only the first page sets it.
         let skia, harfBuzz = load "SkiaSharp", load "HarfBuzzSharp"
 
-        for assembly, handle in [ (typeof<SkiaSharp.SKImage>.Assembly, skia) ] do
-            try
-                NativeLibrary.SetDllImportResolver(
-                    assembly,
-                    DllImportResolver(fun name _ _ ->
-                        if name.Contains "HarfBuzzSharp" then harfBuzz
-                        elif name.Contains "SkiaSharp" then handle
-                        else IntPtr.Zero)
-                )
-            with :? InvalidOperationException ->
-                ()
+        if isNull (AppDomain.CurrentDomain.GetData "imle-docs-resolver") then
+            AppDomain.CurrentDomain.SetData("imle-docs-resolver", box true)
+
+            NativeLibrary.SetDllImportResolver(
+                typeof<SkiaSharp.SKImage>.Assembly,
+                DllImportResolver(fun name _ _ ->
+                    if name.Contains "HarfBuzzSharp" then harfBuzz
+                    elif name.Contains "SkiaSharp" then skia
+                    else IntPtr.Zero)
+            )
 
     /// An <img> tag holding a PNG written by `write path` (one of Imle.Examples.Output's plots), inlined as base64 so
     /// that the page carries its own pictures.
@@ -118,8 +117,18 @@ module Docs =
             AppDomain.CurrentDomain.FirstChanceException.Add(fun e ->
                 let page = AppDomain.CurrentDomain.GetData "imle-docs-page"
 
+                // The compiler's own exceptions (a snippet naming a value that an earlier, failed snippet did not
+                // define) are marked, so that the build can show the exceptions that matter first.
+                let source =
+                    match e.Exception.TargetSite with
+                    | null -> "?"
+                    | site when isNull site.DeclaringType -> "?"
+                    | site -> site.DeclaringType.Assembly.GetName().Name
+
                 if not (isNull page) then
-                    report (string page + ".exceptions") (sprintf "%s: %s" (e.Exception.GetType().Name) e.Exception.Message))
+                    report
+                        (string page + ".exceptions")
+                        (sprintf "[%s] %s: %s" source (e.Exception.GetType().Name) e.Exception.Message))
 
     /// Marks the start of a page's evaluation.
     let page (name: string) =
