@@ -1,6 +1,6 @@
 // The single entry point of the repository: `dotnet fsi build.fsx <target> [-- args]`.
-// Targets: build, test, demo, gradcheck, bench, pack, pack-test, scripts, soak, format, format-check. Each restores tools and
-// packages itself.
+// Targets: build, test, docs, demo, gradcheck, bench, pack, pack-test, scripts, soak, format, format-check. Each restores
+// tools and packages itself.
 open System
 open System.Diagnostics
 open System.IO
@@ -199,6 +199,109 @@ let packPackages () : bool =
         |> Array.iter (fun f -> printfn "  %s" (Path.GetFileName f))
 
         problems.IsEmpty
+
+// ----- docs: the documentation site (fsdocs) -----------------------------------------------------------------------
+
+/// The libraries whose XML docs make the API reference.
+let docsProjects =
+    [ "src/Imle.FSharp/Imle.FSharp.fsproj"
+      "src/Imle.CSharp/Imle.CSharp.csproj"
+      "src/Imle.Data/Imle.Data.fsproj"
+      "src/Imle.OrTools/Imle.OrTools.fsproj"
+      "src/Imle.CSharp.OrTools/Imle.CSharp.OrTools.csproj" ]
+
+/// What the tutorials run against (docs/site/.shared/load.fsx references the examples app's build output; the C#
+/// page runs the C# example) plus the documented libraries, built in Release.
+let buildForDocs () =
+    restore ()
+
+    for project in [ "examples/Imle.Examples"; "examples/Imle.CSharp.Example" ] @ docsProjects do
+        exec "dotnet" (sprintf "build %s -c %s -v minimal -nologo" project configuration)
+
+/// Builds the site into output/ with fsdocs: the API reference of `docsProjects` and the literate tutorials of
+/// docs/site/*.fsx, evaluated. fsdocs fails (--strict) on a tutorial that does not type-check, but drops a snippet's
+/// runtime exception silently; so every page reports to the folder IMLE_DOCS_CHECKS names (see
+/// docs/site/.shared/load.fsx): a page passes when its last snippet ran and no claim of its text failed. Returns
+/// (passed, failed): one per page, plus one for the fsdocs build itself; prints what went wrong.
+let buildDocs () : int * int =
+    let checks =
+        Path.Combine(Path.GetTempPath(), "imle-docs-checks-" + Guid.NewGuid().ToString("N").Substring(0, 8))
+
+    Environment.SetEnvironmentVariable("IMLE_DOCS_CHECKS", checks)
+
+    let code, _ =
+        run
+            "dotnet"
+            (sprintf
+                "fsdocs build --clean --strict --eval --input docs/site --output output --projects %s --properties Configuration=%s"
+                (String.Join(" ", docsProjects))
+                configuration)
+            false
+
+    Environment.SetEnvironmentVariable("IMLE_DOCS_CHECKS", null)
+
+    if code <> 0 then
+        eprintfn "docs: fsdocs build failed with exit code %d" code
+
+    let pages =
+        Directory.GetFiles(Path.Combine(root, "docs", "site"), "*.fsx")
+        |> Array.map Path.GetFileNameWithoutExtension
+        |> Array.sort
+
+    let read (page: string) (suffix: string) =
+        let path = Path.Combine(checks, page + suffix)
+        if File.Exists path then File.ReadAllLines path else [||]
+
+    let results =
+        [ for page in pages do
+              let started = (read page ".started").Length > 0
+              let finished = (read page ".finished").Length > 0
+              let claims = read page ".failed"
+
+              if finished && claims.Length = 0 then
+                  printfn "docs: %s.fsx evaluated" page
+                  yield true
+              elif not started then
+                  eprintfn
+                      "docs: %s.fsx was not evaluated (fsdocs stopped before it, or it does not call Docs.page)"
+                      page
+
+                  yield false
+              else
+                  eprintfn
+                      "docs: %s.fsx FAILED to evaluate%s"
+                      page
+                      (if finished then "" else " (its last snippet did not run)")
+
+                  claims |> Array.iter (eprintfn "  %s")
+                  // Exceptions thrown while it ran, [assembly] first; the F# compiler's own (a later snippet naming
+                  // a value that the failed one did not define) only when there is nothing else.
+                  let exceptions = read page ".exceptions" |> Array.distinct
+
+                  let shown =
+                      match
+                          exceptions
+                          |> Array.filter (fun l -> not (l.StartsWith "[FSharp.Compiler.Service]"))
+                      with
+                      | [||] -> exceptions
+                      | others -> others
+
+                  if shown.Length > 0 then
+                      eprintfn "  exceptions thrown while it ran (one of them, not caught, stopped it):"
+                      shown |> Array.truncate 8 |> Array.iter (eprintfn "    %s")
+
+                  yield false ]
+
+    if Directory.Exists checks then
+        Directory.Delete(checks, true)
+
+    let passed = results |> List.filter id |> List.length
+    let failed = results.Length - passed
+
+    if code = 0 && failed = 0 then
+        printfn "docs: site in %s (open index.html)" (Path.Combine(root, "output"))
+
+    (passed + (if code = 0 then 1 else 0)), (failed + (if code = 0 then 0 else 1))
 
 /// Exit code and stdout of a short command, without echoing either (None when it cannot start).
 let quietly (file: string) (args: string) : (int * string) option =
@@ -440,6 +543,8 @@ match target with
               "dotnet"
               (sprintf "tests/Imle.OrTools.Tests/bin/%s/net10.0/Imle.OrTools.Tests.dll --summary" configuration)
           runCSharpTests ()
+          // The documentation site: one check per tutorial page (it must evaluate) and one for the fsdocs build.
+          buildDocs ()
           // The packages, then what uses them as a user would: the example scripts (#r "nuget:") and the pack test.
           (if packPackages () then
                let scripts = runScripts ()
@@ -467,6 +572,12 @@ match target with
 | "gradcheck" ->
     build ()
     exec "dotnet" (sprintf "%s gradcheck %s" examplesDll (exampleArgs rest))
+| "docs" ->
+    // The documentation site (API reference and evaluated tutorials) in output/.
+    buildForDocs ()
+    let _, failed = buildDocs ()
+    printfn "docs %s (%.1f s)" (if failed = 0 then "built" else "FAILED") sw.Elapsed.TotalSeconds
+    exit (if failed = 0 then 0 else 1)
 | "pack" ->
     build ()
     exit (if packPackages () then 0 else 1)
@@ -531,7 +642,7 @@ match target with
     exec "dotnet" (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll stress --seconds 600" configuration)
 | other ->
     eprintfn
-        "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, scripts, format, format-check."
+        "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, scripts, docs, format, format-check."
         other
 
     exit 2
