@@ -310,7 +310,10 @@ akka {
       keep-oldest { down-if-alone = on }
     }
   }
-  coordinated-shutdown.run-by-clr-shutdown-hook = on
+  coordinated-shutdown {
+    run-by-clr-shutdown-hook = on
+    phases { cluster-leave.timeout = 3s, cluster-exiting.timeout = 3s }
+  }
 }
 """
             (quote o.Host)

@@ -123,6 +123,7 @@ let tests =
                   Expect.isLessThan late (0.5 * early) (sprintf "loss falls: %.4f → %.4f" early late)
                   let unionLate = List.average unionLosses.[steps - 5 ..]
                   Expect.floatClose Accuracy.low late unionLate "the same loss as the union run"
+                  printfn "mpi: 0 of %d parameters differ between ranks; max |rank - union| = %g; loss %.4f -> %.4f" r0.Length d early late
 
                   // Resume from the step-15 checkpoint (rank 0 wrote it) and finish: the same parameters, bit for bit.
                   launch dir true

@@ -23,11 +23,12 @@ type Mlp() as this =
 let examples = 256
 let batchPerRank = 16
 
-/// A fixed regression data set (the same on every rank): y = x·w + 0.1·noise.
+/// A fixed regression data set (the same on every rank): y = 0.3·x·w + 0.1·noise.
 let data () =
     let g = new torch.Generator(7UL)
     let x = torch.randn ([| int64 examples; 20L |], generator = g)
-    use w = torch.randn ([| 20L; 1L |], generator = g)
+    use w0 = torch.randn ([| 20L; 1L |], generator = g)
+    use w = Safe.mulScalar w0 0.3
     use noise = torch.randn ([| int64 examples; 1L |], generator = g)
     use scaled = Safe.mulScalar noise 0.1
     use xw = torch.matmul (x, w)
@@ -41,7 +42,7 @@ let batchOf (shard: int[]) (step: int) =
 let fresh () =
     torch.random.manual_seed 1L |> ignore
     let model = new Mlp()
-    let optimizer = torch.optim.SGD(model.parameters (), 0.05, momentum = 0.9)
+    let optimizer = torch.optim.SGD(model.parameters (), 0.01, momentum = 0.9)
     model, optimizer
 
 /// One SGD step on the examples `indices`; `average` runs between backward and the optimizer step. Returns the loss.
@@ -90,8 +91,9 @@ let rankMain (dir: string) (steps: int) (checkpointAt: int) (resume: bool) : int
     if dp.Size > 1 then
         if dp.Rank = 1 then
             use _ = torch.no_grad ()
-            let p = Seq.head (model.parameters ())
-            p.data<float32>().[0L] <- p.data<float32>().[0L] + 1.0f
+            use v = (Seq.head (model.parameters ())).view (-1L)
+            let a = v.data<float32> ()
+            a.[0L] <- a.[0L] + 1.0f
 
         report.Add(sprintf "perturbed-identical %b" (dp.AreIdentical model))
         dp.BroadcastParameters model
