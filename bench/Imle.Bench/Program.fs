@@ -9,7 +9,7 @@
 ///   --no-reference  skip the PyTorch reference (reference columns are null); it is skipped with a note anyway when
 ///                   /usr/bin/python3 cannot import torch (`dotnet fsi build.fsx bench` installs Debian's python3-torch)
 ///   --out DIR       where results.json / results.md go (default: the bench folder of the repository)
-///   --cases 1,2,5   run only these cases (default: all five)
+///   --cases 1,2,5   run only these cases (default: all seven; 6 and 7 are Imle.Distributed's, see DistributedCases.fs)
 ///   --profile       time the parts of the steps instead (one line each)
 module Imle.Bench.Program
 
@@ -26,6 +26,8 @@ let private usage =
 
 [<EntryPoint>]
 let main argv =
+    // The child processes of cases 6 and 7 (an MPI rank, a solver worker) run this program too.
+    DistributedCases.childMode argv |> Option.iter exit
     let args = Array.toList argv
     let has flag = List.contains flag args
 
@@ -102,7 +104,7 @@ let main argv =
     let selected =
         valueOf "--cases"
         |> Option.map (fun s -> s.Split(',') |> Array.map (fun x -> int (x.Trim())) |> Set.ofArray)
-        |> Option.defaultValue (Set.ofList [ 1..5 ])
+        |> Option.defaultValue (Set.ofList [ 1..7 ])
 
     let run (case: int) (f: unit -> Row) =
         if selected.Contains case then [ report (f ()) ] else []
@@ -116,7 +118,9 @@ let main argv =
               run 3 (fun () -> caseGrid quick refStat 30)
               run 4 (fun () -> caseWarcraft quick 1)
               run 4 (fun () -> caseWarcraft quick 10)
-              run 5 (fun () -> caseMemory steps) ]
+              run 5 (fun () -> caseMemory steps)
+              run 6 (fun () -> DistributedCases.caseAllreduce quick)
+              run 7 (fun () -> DistributedCases.caseFarm quick) ]
 
     let loadAfter = Machine.loadAverage ()
 
