@@ -202,9 +202,7 @@ let packPackages () : bool =
             @ checkPackage "Imle.OrTools" [ "FSharp.Core"; "Google.OrTools"; "Google.Protobuf"; "Imle.FSharp" ]
             @ checkPackage "Imle.CSharp.OrTools" [ "Google.OrTools"; "Imle.CSharp"; "Imle.OrTools" ]
             @ checkPackage "Imle.Data" [ "FSharp.Core"; "Imle.FSharp"; "TorchSharp" ]
-            @ checkPackage
-                "Imle.Distributed"
-                [ "Akka"; "Akka.Cluster"; "Akka.Remote"; "FSharp.Core"; "Imle.FSharp" ]
+            @ checkPackage "Imle.Distributed" [ "Akka"; "Akka.Cluster"; "Akka.Remote"; "FSharp.Core"; "Imle.FSharp" ]
             @ checkPackage "Imle.CSharp.Distributed" [ "Imle.CSharp"; "Imle.Distributed" ]
 
         problems |> List.iter (eprintfn "pack: %s")

@@ -43,7 +43,11 @@ let private start (seconds: int) (file: string) (args: string) (env: (string * s
 
     let out = Text.StringBuilder()
     let p = new Process(StartInfo = psi)
-    let add (e: DataReceivedEventArgs) = if not (isNull e.Data) then lock out (fun () -> out.AppendLine e.Data |> ignore)
+
+    let add (e: DataReceivedEventArgs) =
+        if not (isNull e.Data) then
+            lock out (fun () -> out.AppendLine e.Data |> ignore)
+
     p.OutputDataReceived.Add add
     p.ErrorDataReceived.Add add
     p.Start() |> ignore
@@ -56,7 +60,9 @@ let private kill (p: Process) =
     if not p.HasExited then
         let children =
             try
-                File.ReadAllText(sprintf "/proc/%d/task/%d/children" p.Id p.Id).Split(' ', StringSplitOptions.RemoveEmptyEntries)
+                File
+                    .ReadAllText(sprintf "/proc/%d/task/%d/children" p.Id p.Id)
+                    .Split(' ', StringSplitOptions.RemoveEmptyEntries)
             with _ ->
                 [||]
 
@@ -85,7 +91,10 @@ let private allreduceRank (file: string) (reps: int) =
 
     let backward () =
         optimizer.zero_grad ()
-        let loss = torch.nn.functional.mse_loss (model.forward x, y, torch.nn.Reduction.Mean)
+
+        let loss =
+            torch.nn.functional.mse_loss (model.forward x, y, torch.nn.Reduction.Mean)
+
         Training.backward loss
 
     let stepWith (average: bool) () =
@@ -133,7 +142,13 @@ let private allreduceRank (file: string) (reps: int) =
 
 /// The child mode `--farm-worker SEED PARALLELISM`: a solver worker until killed.
 let private farmWorker (seed: string) (parallelism: int) =
-    let w = SolverWorker.Start({ FarmNodeOptions.Default with Seeds = [ seed ] }, parallelism)
+    let w =
+        SolverWorker.Start(
+            { FarmNodeOptions.Default with
+                Seeds = [ seed ] },
+            parallelism
+        )
+
     w.WhenTerminated.Wait()
     0
 
@@ -156,7 +171,9 @@ let private row case ours floor target notes extra =
 
 /// Case 6: `mpirun -np 2` over shared memory; ours = a step with the gradient averaging, floor = the same step without.
 let caseAllreduce (quick: bool) : Row =
-    let file = Path.Combine(Path.GetTempPath(), sprintf "imle-bench-allreduce-%d.json" (Environment.ProcessId))
+    let file =
+        Path.Combine(Path.GetTempPath(), sprintf "imle-bench-allreduce-%d.json" (Environment.ProcessId))
+
     let reps = if quick then 20 else 60
 
     let env =
@@ -184,7 +201,13 @@ let caseAllreduce (quick: bool) : Row =
     let o = JsonNode.Parse(File.ReadAllText file)
     File.Delete file
     let ms (k: string) = o.[k].GetValue<float>()
-    let s v = Some { Median = v; Min = v; Max = v; Reps = reps }
+
+    let s v =
+        Some
+            { Median = v
+              Min = v
+              Max = v
+              Reps = reps }
 
     row
         "6. data-parallel step, 1,059,058-parameter MLP, batch 64 per rank, 2 MPI ranks (Allreduce of the gradients)"
@@ -216,12 +239,19 @@ let caseFarm (quick: bool) : Row =
     use farm =
         SolverFarm.Connect
             { SolverFarmOptions.Default with
-                Node = { FarmNodeOptions.Default with Port = port }
+                Node =
+                    { FarmNodeOptions.Default with
+                        Port = port }
                 MaxInFlightPerWorker = 2 }
 
     let rng = Random 11
-    let weights = Array.init jobs (fun _ -> Array.init 144 (fun _ -> 0.1 + rng.NextDouble()))
-    let worker () = start 600 "dotnet" (sprintf "%s --farm-worker %s 1" selfDll farm.Address) []
+
+    let weights =
+        Array.init jobs (fun _ -> Array.init 144 (fun _ -> 0.1 + rng.NextDouble()))
+
+    let worker () =
+        start 600 "dotnet" (sprintf "%s --farm-worker %s 1" selfDll farm.Address) []
+
     let w1, _ = worker ()
 
     try
@@ -229,7 +259,7 @@ let caseFarm (quick: bool) : Row =
             if not (farm.WaitForWorkers(nodes, TimeSpan.FromSeconds 120.0)) then
                 failwithf "case 7: %d worker(s) did not join within 120 s" nodes
 
-            farm.SolveBatch(spec, weights.[.. 7]) |> ignore
+            farm.SolveBatch(spec, weights.[..7]) |> ignore
             let sw = Stopwatch.StartNew()
             farm.SolveBatch(spec, weights) |> ignore
             sw.Elapsed.TotalMilliseconds
@@ -240,7 +270,13 @@ let caseFarm (quick: bool) : Row =
         try
             let two = batch 2
             let rate ms = float jobs / (ms / 1000.0)
-            let s v = Some { Median = v; Min = v; Max = v; Reps = 1 }
+
+            let s v =
+                Some
+                    { Median = v
+                      Min = v
+                      Max = v
+                      Reps = 1 }
 
             row
                 (sprintf "7. solver farm: %d jobs (25 ms of CPU + a 12×12 shortest path each), 2 worker nodes vs 1" jobs)

@@ -18,9 +18,7 @@ type DataParallel(communicator: Communicator) =
 
     /// The trainable parameters with a gradient, in the module's order (the same on every rank).
     static let withGradients (model: torch.nn.Module) =
-        model.parameters ()
-        |> Seq.filter (fun p -> p.requires_grad)
-        |> Seq.toArray
+        model.parameters () |> Seq.filter (fun p -> p.requires_grad) |> Seq.toArray
 
     static let checkModel (model: torch.nn.Module) =
         if isNull model then
@@ -192,7 +190,9 @@ type DataParallel(communicator: Communicator) =
 
     /// Saves a checkpoint (model, optimizer, state: `Checkpoint.saveWithOptimizer`) on rank 0 only, then waits at a
     /// barrier so that no rank runs ahead of a checkpoint that is being written. Collective.
-    member _.SaveCheckpoint(path: string, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: TrainingState) =
+    member _.SaveCheckpoint
+        (path: string, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: TrainingState)
+        =
         if String.IsNullOrWhiteSpace path then
             invalidArg "path" "path must be a non-empty file path."
 

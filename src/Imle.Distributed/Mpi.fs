@@ -45,7 +45,14 @@ module internal MpiNative =
         extern int MPI_Comm_size(nativeint comm, int& size)
 
         [<DllImport(Lib)>]
-        extern int MPI_Allreduce(nativeint send, nativeint recv, int count, nativeint dtype, nativeint op, nativeint comm)
+        extern int MPI_Allreduce(
+            nativeint send,
+            nativeint recv,
+            int count,
+            nativeint dtype,
+            nativeint op,
+            nativeint comm
+        )
 
         [<DllImport(Lib)>]
         extern int MPI_Bcast(nativeint buffer, int count, nativeint dtype, int root, nativeint comm)
@@ -86,17 +93,26 @@ type internal MpiOp =
 /// tensor memory in place (no managed copies). Obtain it with `Mpi.init`; disposing it finalizes MPI (once per process;
 /// it is also finalized at process exit). Every rank must call the same collectives in the same order.
 [<AllowNullLiteral>]
-type Communicator
-    internal (backend: MpiBackend, rank: int, size: int, library: string, handles: Map<string, nativeint>) =
+type Communicator internal (backend: MpiBackend, rank: int, size: int, library: string, handles: Map<string, nativeint>)
+    =
     let mutable finalized = false
 
     let check (what: string) (code: int) =
         if code <> 0 then
-            raise (InvalidOperationException(sprintf "%s failed with MPI error code %d (rank %d of %d)." what code rank size))
+            raise (
+                InvalidOperationException(
+                    sprintf "%s failed with MPI error code %d (rank %d of %d)." what code rank size
+                )
+            )
 
     let live () =
         if finalized then
-            raise (ObjectDisposedException("Communicator", "MPI has been finalized in this process; it cannot be used again."))
+            raise (
+                ObjectDisposedException(
+                    "Communicator",
+                    "MPI has been finalized in this process; it cannot be used again."
+                )
+            )
 
     let dtypeOf (t: MpiType) =
         match t with
@@ -165,9 +181,17 @@ type Communicator
 
                 match backend with
                 | OpenMpi ->
-                    MpiNative.Ompi.MPI_Bcast(at, n, handles.[fst (dtypeOf dtype)], root, handles.["ompi_mpi_comm_world"])
+                    MpiNative.Ompi.MPI_Bcast(
+                        at,
+                        n,
+                        handles.[fst (dtypeOf dtype)],
+                        root,
+                        handles.["ompi_mpi_comm_world"]
+                    )
                     |> check "MPI_Bcast"
-                | _ -> MpiNative.Mpich.MPI_Bcast(at, n, snd (dtypeOf dtype), root, 0x44000000) |> check "MPI_Bcast"
+                | _ ->
+                    MpiNative.Mpich.MPI_Bcast(at, n, snd (dtypeOf dtype), root, 0x44000000)
+                    |> check "MPI_Bcast"
 
                 offset <- offset + int64 n
 
@@ -175,7 +199,7 @@ type Communicator
     static member internal AddressOf(t: torch.Tensor) : nativeint =
         let bytes = t.bytes
         let first = &MemoryMarshal.GetReference(bytes)
-        NativePtr.toNativeInt (NativePtr.ofVoidPtr<byte> (Unsafe.AsPointer(&first)))
+        NativePtr.toNativeInt (NativePtr.ofVoidPtr<byte>(Unsafe.AsPointer(&first)))
 
     static member internal CheckTensor (name: string) (t: torch.Tensor) : MpiType =
         if isNull t then
@@ -364,7 +388,10 @@ module Mpi =
                         | _ ->
                             raise (
                                 EntryPointNotFoundException(
-                                    sprintf "%s does not export %s: it is not Open MPI (set IMLE_MPI=mpich for MPICH)." name s
+                                    sprintf
+                                        "%s does not export %s: it is not Open MPI (set IMLE_MPI=mpich for MPICH)."
+                                        name
+                                        s
                                 )
                             ))
                     |> Map.ofList
@@ -408,4 +435,3 @@ module Mpi =
 
     /// Whether an MPI launcher (mpirun/mpiexec) started this process.
     let launched () : bool = detectBackend () <> SingleProcess
-

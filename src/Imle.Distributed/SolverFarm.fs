@@ -54,7 +54,10 @@ type FarmSerializer(system: ExtendedActorSystem) =
         match o with
         | :? SolveJob -> "J"
         | :? SolveResult -> "R"
-        | _ -> invalidArg "o" (sprintf "FarmSerializer serializes SolveJob and SolveResult only; got %s." (o.GetType().FullName))
+        | _ ->
+            invalidArg
+                "o"
+                (sprintf "FarmSerializer serializes SolveJob and SolveResult only; got %s." (o.GetType().FullName))
 
     /// The message as bytes.
     override _.ToBinary(o: obj) =
@@ -80,7 +83,10 @@ type FarmSerializer(system: ExtendedActorSystem) =
 
             for i in r.Ones do
                 w.Write i
-        | _ -> invalidArg "o" (sprintf "FarmSerializer serializes SolveJob and SolveResult only; got %s." (o.GetType().FullName))
+        | _ ->
+            invalidArg
+                "o"
+                (sprintf "FarmSerializer serializes SolveJob and SolveResult only; got %s." (o.GetType().FullName))
 
         w.Flush()
         ms.ToArray()
@@ -106,7 +112,10 @@ type FarmSerializer(system: ExtendedActorSystem) =
             let n = r.ReadInt32()
             let ones = Array.init n (fun _ -> r.ReadInt32())
             SolveResult(client, id, worker, ones, error)
-        | m -> raise (System.Runtime.Serialization.SerializationException(sprintf "FarmSerializer: unknown manifest '%s'." m))
+        | m ->
+            raise (
+                System.Runtime.Serialization.SerializationException(sprintf "FarmSerializer: unknown manifest '%s'." m)
+            )
 
 /// The problems a worker can solve by name. Both sides resolve the same name to the same problem, so a farmed solve
 /// equals a local one.
@@ -168,7 +177,8 @@ module FarmProblems =
                     | _ -> bad ()
 
             Problem.gridShortestPathWith negative rows cols neighbourhood
-        | "k-subset" when parts.Length = 3 -> Problem.kSubset (parseInt spec "M" parts.[1]) (parseInt spec "K" parts.[2])
+        | "k-subset" when parts.Length = 3 ->
+            Problem.kSubset (parseInt spec "M" parts.[1]) (parseInt spec "K" parts.[2])
         | "categorical" when parts.Length = 2 -> Problem.categorical (parseInt spec "M" parts.[1])
         | "busy" when parts.Length >= 3 ->
             let ms = parseInt spec "MS" parts.[1]
@@ -273,7 +283,10 @@ module internal FarmConfig =
             if isNull s || not (s.StartsWith("akka.tcp://" + o.SystemName + "@")) then
                 invalidArg
                     "Seeds"
-                    (sprintf "Seed '%s' must have the form akka.tcp://%s@HOST:PORT (the same system name)." s o.SystemName)
+                    (sprintf
+                        "Seed '%s' must have the form akka.tcp://%s@HOST:PORT (the same system name)."
+                        s
+                        o.SystemName)
 
     /// HOCON for a cluster node with the given role.
     let hocon (o: FarmNodeOptions) (role: string) =
@@ -324,7 +337,10 @@ akka {
     /// Starts the actor system and joins the cluster (itself when there are no seeds).
     let start (o: FarmNodeOptions) (role: string) =
         validate o
-        let system = ActorSystem.Create(o.SystemName, ConfigurationFactory.ParseString(hocon o role))
+
+        let system =
+            ActorSystem.Create(o.SystemName, ConfigurationFactory.ParseString(hocon o role))
+
         let cluster = Cluster.Get system
 
         if o.Seeds.IsEmpty then
@@ -412,10 +428,7 @@ type SolverWorker private (system: ActorSystem, cluster: Cluster) =
 
         let address = cluster.SelfAddress.ToString()
 
-        system.ActorOf(
-            Props.Create(fun () -> SolverActor(resolve.Invoke, parallelism, address)),
-            FarmConfig.actorName
-        )
+        system.ActorOf(Props.Create(fun () -> SolverActor(resolve.Invoke, parallelism, address)), FarmConfig.actorName)
         |> ignore
 
         new SolverWorker(system, cluster)
@@ -449,7 +462,9 @@ type internal WorkerSlot(address: Address, target: ActorSelection) =
 /// The reachable workers, with bounded jobs in flight each; waiters are woken on every change.
 type internal WorkerPool(maxInFlight: int) =
     let slots = Dictionary<Address, WorkerSlot>()
-    let mutable changed = TaskCompletionSource<unit>(TaskCreationOptions.RunContinuationsAsynchronously)
+
+    let mutable changed =
+        TaskCompletionSource<unit>(TaskCreationOptions.RunContinuationsAsynchronously)
 
     let signal () =
         let old = changed
@@ -476,10 +491,15 @@ type internal WorkerPool(maxInFlight: int) =
     /// A slot with room, the least loaded one; None when none has room (then the task to wait on).
     member _.TryAcquire() : Choice<WorkerSlot, Task, Task> =
         lock slots (fun () ->
-            let free = slots.Values |> Seq.filter (fun s -> s.InFlight < maxInFlight) |> Seq.toList
+            let free =
+                slots.Values |> Seq.filter (fun s -> s.InFlight < maxInFlight) |> Seq.toList
 
             match free with
-            | [] -> if slots.Count = 0 then Choice3Of3 changed.Task else Choice2Of3 changed.Task
+            | [] ->
+                if slots.Count = 0 then
+                    Choice3Of3 changed.Task
+                else
+                    Choice2Of3 changed.Task
             | _ ->
                 let s = free |> List.minBy (fun s -> s.InFlight)
                 s.InFlight <- s.InFlight + 1
@@ -605,7 +625,12 @@ type SolverFarm private (options: SolverFarmOptions, system: ActorSystem, cluste
                                 if reply.Error <> "" then
                                     raise (
                                         InvalidOperationException(
-                                            sprintf "Worker %s failed on job %d (%s): %s" reply.Worker id spec reply.Error
+                                            sprintf
+                                                "Worker %s failed on job %d (%s): %s"
+                                                reply.Worker
+                                                id
+                                                spec
+                                                reply.Error
                                         )
                                     )
 
@@ -617,7 +642,8 @@ type SolverFarm private (options: SolverFarmOptions, system: ActorSystem, cluste
                                 result <- Problem.checkState problem state
                             with
                             | :? AskTimeoutException as e -> lastError <- e.Message
-                            | :? OperationCanceledException -> lastError <- "worker " + string slot.Address + " was lost"
+                            | :? OperationCanceledException ->
+                                lastError <- "worker " + string slot.Address + " was lost"
                         finally
                             pool.Release slot
                     | Choice2Of3 wait ->
@@ -643,7 +669,9 @@ type SolverFarm private (options: SolverFarmOptions, system: ActorSystem, cluste
     /// Joins the farm (role "client") with the given options; returns at once (workers are found as they come up).
     static member Connect(options: SolverFarmOptions) : SolverFarm =
         if options.MaxInFlightPerWorker < 1 then
-            invalidArg "MaxInFlightPerWorker" (sprintf "MaxInFlightPerWorker must be >= 1; got %d." options.MaxInFlightPerWorker)
+            invalidArg
+                "MaxInFlightPerWorker"
+                (sprintf "MaxInFlightPerWorker must be >= 1; got %d." options.MaxInFlightPerWorker)
 
         if options.MaxAttempts < 1 then
             invalidArg "MaxAttempts" (sprintf "MaxAttempts must be >= 1; got %d." options.MaxAttempts)
@@ -656,7 +684,10 @@ type SolverFarm private (options: SolverFarmOptions, system: ActorSystem, cluste
 
         let system, cluster = FarmConfig.start options.Node "client"
         let pool = WorkerPool(options.MaxInFlightPerWorker)
-        system.ActorOf(Props.Create(fun () -> MembershipActor(pool, system)), "imle-membership") |> ignore
+
+        system.ActorOf(Props.Create(fun () -> MembershipActor(pool, system)), "imle-membership")
+        |> ignore
+
         new SolverFarm(options, system, cluster, pool)
 
     /// This node's address (a seed for workers when this client started the cluster).

@@ -22,7 +22,9 @@ let rec private descendants (pid: int) : int list =
 
     let direct =
         try
-            File.ReadAllText(path).Split(' ', StringSplitOptions.RemoveEmptyEntries) |> Array.map int |> Array.toList
+            File.ReadAllText(path).Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            |> Array.map int
+            |> Array.toList
         with _ ->
             []
 
@@ -82,7 +84,8 @@ let killCommand (c: Child) =
             ()
 
 /// The output so far.
-let output (c: Child) = lock c.Output (fun () -> c.Output.ToString())
+let output (c: Child) =
+    lock c.Output (fun () -> c.Output.ToString())
 
 /// Waits for the child to exit (at most `seconds`); returns its exit code, or kills it and fails.
 let wait (seconds: int) (c: Child) : int =

@@ -22,7 +22,11 @@ let private freePort () =
 /// The child mode `farm-worker SEED PARALLELISM`: a worker that runs until killed.
 let workerMain (seed: string) (parallelism: int) : int =
     let worker =
-        SolverWorker.Start({ FarmNodeOptions.Default with Seeds = [ seed ] }, parallelism)
+        SolverWorker.Start(
+            { FarmNodeOptions.Default with
+                Seeds = [ seed ] },
+            parallelism
+        )
 
     Console.WriteLine("worker up at " + worker.Address)
     worker.WhenTerminated.Wait()
@@ -54,10 +58,19 @@ let tests =
               let s = FarmSerializer(system :?> Akka.Actor.ExtendedActorSystem)
               let job = SolveJob("c", 42L, 2, spec, [| 0.5; -1.25; Double.MaxValue |])
               let job' = s.FromBinary(s.ToBinary job, s.Manifest job) :?> SolveJob
-              Expect.equal (job'.Client, job'.JobId, job'.Attempt, job'.Problem, job'.Weights) (job.Client, job.JobId, job.Attempt, job.Problem, job.Weights) "job"
+
+              Expect.equal
+                  (job'.Client, job'.JobId, job'.Attempt, job'.Problem, job'.Weights)
+                  (job.Client, job.JobId, job.Attempt, job.Problem, job.Weights)
+                  "job"
+
               let r = SolveResult("c", 42L, "w", [| 0; 13 |], "")
               let r' = s.FromBinary(s.ToBinary r, s.Manifest r) :?> SolveResult
-              Expect.equal (r'.Client, r'.JobId, r'.Worker, r'.Ones, r'.Error) (r.Client, r.JobId, r.Worker, r.Ones, r.Error) "result"
+
+              Expect.equal
+                  (r'.Client, r'.JobId, r'.Worker, r'.Ones, r'.Error)
+                  (r.Client, r.JobId, r.Worker, r.Ones, r.Error)
+                  "result"
           }
 
           test "problem specs resolve, and bad ones are named" {
@@ -99,17 +112,30 @@ let tests =
               let w2 = startWorker farm.Address 2
 
               try
-                  Expect.isTrue (farm.WaitForWorkers(2, TimeSpan.FromSeconds 90.0)) (sprintf "two workers joined:\n%s\n%s" (Children.output w1) (Children.output w2))
+                  Expect.isTrue
+                      (farm.WaitForWorkers(2, TimeSpan.FromSeconds 90.0))
+                      (sprintf "two workers joined:\n%s\n%s" (Children.output w1) (Children.output w2))
+
                   let weights = randomWeights 2 40 144
                   let p = FarmProblems.resolve spec
                   let states = farm.SolveBatch(spec, weights)
                   Expect.equal states (weights |> Array.map (Problem.solve p)) "the same states as local solving"
                   Expect.equal farm.Stats.Completed 40L "40 jobs"
 
-                  use t = torch.tensor(Array.concat weights, dimensions = ReadOnlySpan<int64>([| 8L; 5L; 12L; 12L |]), dtype = torch.ScalarType.Float64)
+                  use t =
+                      torch.tensor (
+                          Array.concat weights,
+                          dimensions = ReadOnlySpan<int64>([| 8L; 5L; 12L; 12L |]),
+                          dtype = torch.ScalarType.Float64
+                      )
+
                   use farmed = TensorSolve.solveWithParallelism 8 (farm.Problem spec) t
                   use localStates = TensorSolve.solve p t
-                  Expect.equal (farmed.data<float>().ToArray()) (localStates.data<float>().ToArray()) "tensor rows solved on the farm = locally"
+
+                  Expect.equal
+                      (farmed.data<float>().ToArray())
+                      (localStates.data<float>().ToArray())
+                      "tensor rows solved on the farm = locally"
               finally
                   Children.kill w1
                   Children.kill w2

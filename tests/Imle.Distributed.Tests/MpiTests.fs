@@ -12,7 +12,9 @@ let private checkpointAt = 15
 
 /// A fresh folder for one run's files.
 let private tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), "imle-mpi-" + Guid.NewGuid().ToString("N").Substring(0, 8))
+    let d =
+        Path.Combine(Path.GetTempPath(), "imle-mpi-" + Guid.NewGuid().ToString("N").Substring(0, 8))
+
     Directory.CreateDirectory d |> ignore
     d
 
@@ -87,7 +89,9 @@ let tests =
 
           test "averaging rejects bad tensors with clear errors" {
               let comm = Mpi.init ()
-              use ints = TorchSharp.torch.zeros ([| 3L |], dtype = TorchSharp.torch.ScalarType.Int32)
+
+              use ints =
+                  TorchSharp.torch.zeros ([| 3L |], dtype = TorchSharp.torch.ScalarType.Int32)
 
               Expect.throwsT<ArgumentException> (fun () -> comm.AllreduceSum ints) "int32 is not reduced"
               use t = TorchSharp.torch.zeros ([| 3L |])
@@ -101,7 +105,15 @@ let tests =
                   launch dir false
                   let r0 = readFloats (Path.Combine(dir, "run-params-rank0.bin"))
                   let r1 = readFloats (Path.Combine(dir, "run-params-rank1.bin"))
-                  let differing = Array.map2 (fun (a: float32) b -> BitConverter.SingleToInt32Bits a <> BitConverter.SingleToInt32Bits b) r0 r1 |> Array.filter id |> Array.length
+
+                  let differing =
+                      Array.map2
+                          (fun (a: float32) b -> BitConverter.SingleToInt32Bits a <> BitConverter.SingleToInt32Bits b)
+                          r0
+                          r1
+                      |> Array.filter id
+                      |> Array.length
+
                   Expect.equal differing 0 (sprintf "0 of %d parameters differ bitwise between the ranks" r0.Length)
 
                   let report = File.ReadAllLines(Path.Combine(dir, "run-report-rank1.txt"))
@@ -115,15 +127,25 @@ let tests =
                   // Float32 sums in another order (two half-batch means vs one mean): 30 SGD steps stay within 1e-5.
                   Expect.isLessThan d 1e-5 (sprintf "max |rank − union| = %g" d)
 
-                  let losses0 = File.ReadAllLines(Path.Combine(dir, "run-losses-rank0.txt")) |> Array.map float
-                  let losses1 = File.ReadAllLines(Path.Combine(dir, "run-losses-rank1.txt")) |> Array.map float
+                  let losses0 =
+                      File.ReadAllLines(Path.Combine(dir, "run-losses-rank0.txt")) |> Array.map float
+
+                  let losses1 =
+                      File.ReadAllLines(Path.Combine(dir, "run-losses-rank1.txt")) |> Array.map float
+
                   let mean i = (losses0.[i] + losses1.[i]) / 2.0
                   let early = List.average [ for i in 0..4 -> mean i ]
                   let late = List.average [ for i in steps - 5 .. steps - 1 -> mean i ]
                   Expect.isLessThan late (0.5 * early) (sprintf "loss falls: %.4f → %.4f" early late)
                   let unionLate = List.average unionLosses.[steps - 5 ..]
                   Expect.floatClose Accuracy.low late unionLate "the same loss as the union run"
-                  printfn "mpi: 0 of %d parameters differ between ranks; max |rank - union| = %g; loss %.4f -> %.4f" r0.Length d early late
+
+                  printfn
+                      "mpi: 0 of %d parameters differ between ranks; max |rank - union| = %g; loss %.4f -> %.4f"
+                      r0.Length
+                      d
+                      early
+                      late
 
                   // Resume from the step-15 checkpoint (rank 0 wrote it) and finish: the same parameters, bit for bit.
                   launch dir true

@@ -52,26 +52,32 @@ let step (model: Mlp) (optimizer: torch.optim.Optimizer) (x: torch.Tensor) (y: t
     use idx = torch.tensor (indices |> Array.map int64)
     let xb = x.index_select (0L, idx)
     let yb = y.index_select (0L, idx)
-    let loss = torch.nn.functional.mse_loss (model.forward xb, yb, torch.nn.Reduction.Mean)
+
+    let loss =
+        torch.nn.functional.mse_loss (model.forward xb, yb, torch.nn.Reduction.Mean)
+
     Training.backward loss
     average ()
     optimizer.step () |> ignore
-    loss.item<float32> () |> float
+    loss.item<float32>() |> float
 
 /// All parameters as one float32 array (module order).
 let flatParameters (model: torch.nn.Module) : float32[] =
     use _ = torch.NewDisposeScope()
-    let parts = model.parameters () |> Seq.map (fun p -> p.detach().reshape (-1L)) |> Seq.toArray
+
+    let parts =
+        model.parameters () |> Seq.map (fun p -> p.detach().reshape(-1L)) |> Seq.toArray
+
     torch.cat(parts, 0L).data<float32>().ToArray()
 
 let writeFloats (path: string) (values: float32[]) =
-    let bytes = Array.zeroCreate<byte> (values.Length * 4)
+    let bytes = Array.zeroCreate<byte>(values.Length * 4)
     Buffer.BlockCopy(values, 0, bytes, 0, bytes.Length)
     File.WriteAllBytes(path, bytes)
 
 let readFloats (path: string) : float32[] =
     let bytes = File.ReadAllBytes path
-    let values = Array.zeroCreate<float32> (bytes.Length / 4)
+    let values = Array.zeroCreate<float32>(bytes.Length / 4)
     Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length)
     values
 
@@ -91,8 +97,8 @@ let rankMain (dir: string) (steps: int) (checkpointAt: int) (resume: bool) : int
     if dp.Size > 1 then
         if dp.Rank = 1 then
             use _ = torch.no_grad ()
-            use v = (Seq.head (model.parameters ())).view (-1L)
-            let a = v.data<float32> ()
+            use v = (Seq.head (model.parameters ())).view(-1L)
+            let a = v.data<float32>()
             a.[0L] <- a.[0L] + 1.0f
 
         report.Add(sprintf "perturbed-identical %b" (dp.AreIdentical model))
@@ -116,12 +122,23 @@ let rankMain (dir: string) (steps: int) (checkpointAt: int) (resume: bool) : int
         losses.Add(step model optimizer x y (batchOf shard s) (fun () -> dp.AverageGradients model))
 
         if s + 1 = checkpointAt then
-            dp.SaveCheckpoint(checkpoint, model, optimizer, { TrainingState.Empty with Step = int64 (s + 1) })
+            dp.SaveCheckpoint(
+                checkpoint,
+                model,
+                optimizer,
+                { TrainingState.Empty with
+                    Step = int64 (s + 1) }
+            )
 
     dp.Log(sprintf "rank 0: %d steps done" (steps - first))
     let tag = if resume then "resumed" else "run"
     writeFloats (Path.Combine(dir, sprintf "%s-params-rank%d.bin" tag dp.Rank)) (flatParameters model)
-    File.WriteAllLines(Path.Combine(dir, sprintf "%s-losses-rank%d.txt" tag dp.Rank), losses |> Seq.map (sprintf "%.9g"))
+
+    File.WriteAllLines(
+        Path.Combine(dir, sprintf "%s-losses-rank%d.txt" tag dp.Rank),
+        losses |> Seq.map (sprintf "%.9g")
+    )
+
     File.WriteAllLines(Path.Combine(dir, sprintf "%s-report-rank%d.txt" tag dp.Rank), report)
     dp.Communicator.Shutdown()
     0
