@@ -468,7 +468,8 @@ let private trainMethod
             scheduler.step ()
             losses.[epoch] <- sum / float steps
 
-            if WarcraftScaleOut.isRoot () then
+            // Under --ranks, ranks > 0 evaluate only once, at the end (their outputs are scratch).
+            if WarcraftScaleOut.isRoot () || epoch = cfg.Epochs - 1 then
                 last.Value <- evaluate model problem normalise test cfg.Batch cfg.Device
 
             let (acc, _, _) = last.Value
