@@ -59,6 +59,12 @@ public sealed class DataParallelTraining
     /// <param name="model">The model.</param>
     public void CheckIdentical(nn.Module model) => dp.CheckIdentical(Guard.NotNull(model, nameof(model)));
 
+    /// <summary>Ends the whole MPI job with <paramref name="code"/> (MPI_Abort), e.g. when this rank failed, so that
+    /// the other ranks do not wait for it forever. A rank whose process exits with a non-zero code aborts the job by
+    /// itself.</summary>
+    /// <param name="code">The exit code.</param>
+    public void Abort(int code) => dp.Communicator.Abort(code);
+
     /// <summary>Writes a line to standard output on rank 0 only.</summary>
     /// <param name="line">The text.</param>
     public void Log(string line) => dp.Log(line);

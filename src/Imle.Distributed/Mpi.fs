@@ -60,6 +60,9 @@ module internal MpiNative =
         [<DllImport(Lib)>]
         extern int MPI_Barrier(nativeint comm)
 
+        [<DllImport(Lib)>]
+        extern int MPI_Abort(nativeint comm, int code)
+
     module Mpich =
         [<DllImport(Lib)>]
         extern int MPI_Comm_rank(int comm, int& rank)
@@ -75,6 +78,9 @@ module internal MpiNative =
 
         [<DllImport(Lib)>]
         extern int MPI_Barrier(int comm)
+
+        [<DllImport(Lib)>]
+        extern int MPI_Abort(int comm, int code)
 
     [<DllImport("libc", EntryPoint = "dlopen")>]
     extern nativeint dlopen(string file, int mode)
@@ -280,6 +286,16 @@ type Communicator internal (backend: MpiBackend, rank: int, size: int, library: 
 
         this.Bcast(Communicator.AddressOf tensor, tensor.numel (), dtype, root)
 
+    /// Ends the whole MPI job at once with `code` (MPI_Abort): for a rank that fails, so that the other ranks do not wait
+    /// for it forever in a collective. Without a launcher, exits this process with `code`.
+    member _.Abort(code: int) : unit =
+        finalized <- true
+
+        match backend with
+        | SingleProcess -> exit code
+        | OpenMpi -> MpiNative.Ompi.MPI_Abort(handles.["ompi_mpi_comm_world"], code) |> ignore
+        | Mpich -> MpiNative.Mpich.MPI_Abort(0x44000000, code) |> ignore
+
     /// Finalizes MPI (collective: every rank must call it). Idempotent.
     member _.Shutdown() =
         if not finalized then
@@ -418,8 +434,14 @@ module Mpi =
                 MpiNative.Mpich.MPI_Comm_size(0x44000000, &size) |> ignore
 
             let comm = new Communicator(backend, rank, size, name, handles)
-            // A rank that exits without MPI_Finalize makes the launcher report an error: finalize at exit too.
-            AppDomain.CurrentDomain.ProcessExit.Add(fun _ -> comm.Shutdown())
+            // A rank that exits without MPI_Finalize makes the launcher report an error: finalize at exit too. A rank
+            // that exits with an error code aborts the job instead: MPI_Finalize would wait for ranks that wait for it.
+            AppDomain.CurrentDomain.ProcessExit.Add(fun _ ->
+                if Environment.ExitCode <> 0 then
+                    comm.Abort Environment.ExitCode
+                else
+                    comm.Shutdown())
+
             comm
 
     /// The world communicator: initialises MPI on the first call (from the launcher's environment, see

@@ -905,4 +905,5 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                         Command = commandLine cfg full }
                 |> ignore
 
+                WarcraftScaleOut.farmStats () |> Option.iter (printfn "solver farm: %A")
                 0 }
