@@ -91,7 +91,9 @@ let packProjects =
       "src/Imle.CSharp"
       "src/Imle.OrTools"
       "src/Imle.CSharp.OrTools"
-      "src/Imle.Data" ]
+      "src/Imle.Data"
+      "src/Imle.Distributed"
+      "src/Imle.CSharp.Distributed" ]
 
 let version =
     let m =
@@ -147,7 +149,7 @@ let checkPackage (id: string) (expected: string list) : string list =
           then
               yield id + ": depends on a libtorch native package" ]
 
-/// `dotnet pack` of the five libraries into artifacts/packages (from the Release build, which must exist).
+/// `dotnet pack` of the libraries into artifacts/packages (from the Release build, which must exist).
 /// packaging/Pack.targets adds the README and symbols and keeps only direct dependencies; it is applied through
 /// CustomAfterMicrosoftCommonTargets for the restore and the pack, then a plain restore puts the obj folders back as a
 /// normal build expects them. Returns false (after printing why) on any failure.
@@ -190,6 +192,8 @@ let packPackages () : bool =
             @ checkPackage "Imle.OrTools" [ "FSharp.Core"; "Google.OrTools"; "Google.Protobuf"; "Imle.FSharp" ]
             @ checkPackage "Imle.CSharp.OrTools" [ "Google.OrTools"; "Imle.CSharp"; "Imle.OrTools" ]
             @ checkPackage "Imle.Data" [ "FSharp.Core"; "Imle.FSharp"; "TorchSharp" ]
+            @ checkPackage "Imle.Distributed" [ "Akka"; "Akka.Cluster"; "Akka.Remote"; "FSharp.Core"; "Imle.FSharp" ]
+            @ checkPackage "Imle.CSharp.Distributed" [ "Imle.CSharp"; "Imle.Distributed" ]
 
         problems |> List.iter (eprintfn "pack: %s")
         printfn "packages in %s:" packageDir
@@ -542,6 +546,12 @@ match target with
           runCounted
               "dotnet"
               (sprintf "tests/Imle.OrTools.Tests/bin/%s/net10.0/Imle.OrTools.Tests.dll --summary" configuration)
+          // MPI (mpirun -np 2 over shared memory) and the Akka.NET solver farm (worker processes over loopback).
+          runCounted
+              "dotnet"
+              (sprintf
+                  "tests/Imle.Distributed.Tests/bin/%s/net10.0/Imle.Distributed.Tests.dll --summary --sequenced"
+                  configuration)
           runCSharpTests ()
           // The documentation site: one check per tutorial page (it must evaluate) and one for the fsdocs build.
           buildDocs ()

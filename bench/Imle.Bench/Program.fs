@@ -9,7 +9,8 @@
 ///   --no-reference  skip the PyTorch reference (reference columns are null); it is skipped with a note anyway when
 ///                   /usr/bin/python3 cannot import torch (`dotnet fsi build.fsx bench` installs Debian's python3-torch)
 ///   --out DIR       where results.json / results.md go (default: the bench folder of the repository)
-///   --cases 1,2,5   run only these cases (default: all six; 6 = the busy machine)
+///   --cases 1,2,5   run only these cases (default: all eight; 6 = the busy machine; 7 and 8 are Imle.Distributed's,
+///                   see DistributedCases.fs)
 ///   --profile       time the parts of the steps instead (one line each)
 module Imle.Bench.Program
 
@@ -26,6 +27,8 @@ let private usage =
 
 [<EntryPoint>]
 let main argv =
+    // The child processes of cases 7 and 8 (an MPI rank, a solver worker) run this program too.
+    DistributedCases.childMode argv |> Option.iter exit
     let args = Array.toList argv
     let has flag = List.contains flag args
 
@@ -102,7 +105,7 @@ let main argv =
     let selected =
         valueOf "--cases"
         |> Option.map (fun s -> s.Split(',') |> Array.map (fun x -> int (x.Trim())) |> Set.ofArray)
-        |> Option.defaultValue (Set.ofList [ 1..6 ])
+        |> Option.defaultValue (Set.ofList [ 1..8 ])
 
     let run (case: int) (f: unit -> Row) =
         if selected.Contains case then [ report (f ()) ] else []
@@ -122,7 +125,10 @@ let main argv =
               (if selected.Contains 6 then
                    BusyCases.rows quick |> List.map report
                else
-                   []) ]
+                   [])
+
+              run 7 (fun () -> DistributedCases.caseAllreduce quick)
+              run 8 (fun () -> DistributedCases.caseFarm quick) ]
 
     let loadAfter = Machine.loadAverage ()
 

@@ -12,10 +12,12 @@ public class SurfaceTests
 {
     private static readonly Assembly Facade = typeof(Imle.CSharp.Problems).Assembly;
     private static readonly Assembly OrToolsFacade = typeof(Imle.CSharp.OrTools.IntegerLinearProgram).Assembly;
-    private static readonly Assembly[] Facades = { Facade, OrToolsFacade };
+    private static readonly Assembly DistributedFacade = typeof(Imle.CSharp.Distributed.SolverFarmClient).Assembly;
+    private static readonly Assembly[] Facades = { Facade, OrToolsFacade, DistributedFacade };
     private static readonly Assembly FSharpCore = typeof(Microsoft.FSharp.Core.Unit).Assembly;
     private static readonly Assembly ImleFSharp = typeof(Imle.Problem).Assembly;
     private static readonly Assembly ImleOrTools = typeof(Imle.OrTools.IlpModel).Assembly;
+    private static readonly Assembly ImleDistributed = typeof(Imle.Distributed.SolverFarm).Assembly;
 
     private static IEnumerable<string> Offences(Type type, string where)
     {
@@ -28,7 +30,7 @@ public class SurfaceTests
         var definition = type.IsGenericType ? type.GetGenericTypeDefinition() : type;
         if (definition.Assembly == FSharpCore)
             yield return $"{where}: {type} comes from FSharp.Core";
-        else if (definition.Assembly == ImleFSharp || definition.Assembly == ImleOrTools)
+        else if (definition.Assembly == ImleFSharp || definition.Assembly == ImleOrTools || definition.Assembly == ImleDistributed)
             yield return $"{where}: {type} comes from {definition.Assembly.GetName().Name} (wrap it in a C# type)";
         else if (definition.FullName is { } name &&
                  (name.StartsWith("System.Tuple`") || name.StartsWith("System.ValueTuple`") || name.StartsWith("Microsoft.FSharp.")))

@@ -31,6 +31,8 @@ let private assemblies =
       "src/Imle.OrTools", "Imle.OrTools"
       "src/Imle.Data", "Imle.Data"
       "src/Imle.CSharp.OrTools", "Imle.CSharp.OrTools"
+      "src/Imle.Distributed", "Imle.Distributed"
+      "src/Imle.CSharp.Distributed", "Imle.CSharp.Distributed"
       "src/Imle.Data", "Imle.Data"
       "examples/Imle.Examples", "Imle.Examples"
       "examples/Imle.CSharp.Example", "Imle.CSharp.Example"

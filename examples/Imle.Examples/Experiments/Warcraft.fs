@@ -36,6 +36,8 @@ type Args =
     | Negative_Costs of string
     | Seeds of int list
     | Report_Only
+    | Ranks of int
+    | Solver_Farm of string list
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -58,6 +60,10 @@ type Args =
                 "training seeds, one run per method, K and seed (default: --seed); the maps always come from --seed"
             | Report_Only ->
                 "no training: rewrite report.md from <out>/results.json of an earlier run (give that run's options)"
+            | Ranks _ ->
+                "data-parallel training on N MPI ranks (relaunches itself under mpirun -np N; each rank trains on its slice of every batch)"
+            | Solver_Farm _ ->
+                "seed nodes of a solver farm (akka.tcp://imle-farm@HOST:PORT); the training layer's Dijkstra calls run on its workers"
 
 /// How the combinatorial losses are scaled (it matters: Eq. 14 and the λ of PID/BB read dL/dz's magnitude).
 type LossKind =
@@ -412,6 +418,8 @@ let private trainMethod
     torch.random.manual_seed (int64 seed) |> ignore
     let model = createNetwork cfg.Network k
     model.``to`` (cfg.Device) |> ignore
+    WarcraftScaleOut.checkIdentical model
+    let trainingProblem = WarcraftScaleOut.trainingProblem cfg.NegativeCosts k problem
     let optimizer = torch.optim.Adam(model.parameters (), cfg.Lr)
 
     let milestones =
@@ -431,6 +439,7 @@ let private trainMethod
 
             for idx in Training.shuffledBatches (Random(seed * 1000 + epoch)) train.Length cfg.Batch do
                 use _ = torch.NewDisposeScope()
+                let idx = WarcraftScaleOut.slice idx
                 let b = idx.Length
                 let x, c, y = tensors normalise train idx cfg.Device
                 let w = model.forward x
@@ -438,24 +447,31 @@ let private trainMethod
                 let loss, perMap =
                     match spec.Training with
                     | Layer(estimator, kind) ->
-                        let z = Discrete.apply problem estimator generator w
+                        let z = Discrete.apply trainingProblem estimator generator w
 
                         match kind with
                         | HammingSum -> Losses.hammingWith Reduction.Sum z y, float b
                         | HammingPerMap -> Losses.hammingWith Reduction.Mean z y, 1.0
                         | RegretSum -> Losses.regretWith Reduction.Sum z c y, float b
-                    | FenchelYoungLoss(noise, samples) -> Losses.fenchelYoung problem noise samples generator w y, 1.0
+                    | FenchelYoungLoss(noise, samples) ->
+                        Losses.fenchelYoung trainingProblem noise samples generator w y, 1.0
                     | CostRegression -> torch.nn.functional.mse_loss (w, c, torch.nn.Reduction.Mean), 1.0
 
                 optimizer.zero_grad ()
                 Training.backward loss // surfaces errors recorded in the discrete backward pass
+                WarcraftScaleOut.afterBackward model
                 optimizer.step () |> ignore
+                WarcraftScaleOut.afterStep model
                 sum <- sum + float (loss.item<float32>()) / perMap
                 tick ()
 
             scheduler.step ()
             losses.[epoch] <- sum / float steps
-            last.Value <- evaluate model problem normalise test cfg.Batch cfg.Device
+
+            // Under --ranks, ranks > 0 evaluate only once, at the end (their outputs are scratch).
+            if WarcraftScaleOut.isRoot () || epoch = cfg.Epochs - 1 then
+                last.Value <- evaluate model problem normalise test cfg.Batch cfg.Device
+
             let (acc, _, _) = last.Value
             accuracy.[epoch] <- acc)
 
@@ -862,28 +878,32 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
           ) ]
       Run =
         fun () ->
-            let cfg =
-                { Ks = ks
-                  Epochs = epochs
-                  TrainMaps = trainMaps
-                  TestMaps = testMaps
-                  Batch = batch
-                  MethodIds = methods
-                  Device = torch.device deviceName
-                  DeviceName = deviceName
-                  CacheDir = cacheDir
-                  Lr = lr
-                  Seed = ctx.Seed
-                  Seeds = seeds
-                  Network = network
-                  NegativeCosts = negativeCosts
-                  ReportOnly = args.Contains Report_Only
-                  OutDir = ctx.OutDir
-                  Command = "" }
+            match WarcraftScaleOut.start (args.TryGetResult Ranks) (args.TryGetResult Solver_Farm) with
+            | Some code -> code
+            | None ->
+                let cfg =
+                    { Ks = ks
+                      Epochs = epochs
+                      TrainMaps = trainMaps
+                      TestMaps = testMaps
+                      Batch = batch
+                      MethodIds = methods
+                      Device = torch.device deviceName
+                      DeviceName = deviceName
+                      CacheDir = cacheDir
+                      Lr = lr
+                      Seed = ctx.Seed
+                      Seeds = seeds
+                      Network = network
+                      NegativeCosts = negativeCosts
+                      ReportOnly = args.Contains Report_Only
+                      OutDir = WarcraftScaleOut.outDir ctx.OutDir
+                      Command = "" }
 
-            runExperiment
-                { cfg with
-                    Command = commandLine cfg full }
-            |> ignore
+                runExperiment
+                    { cfg with
+                        Command = commandLine cfg full }
+                |> ignore
 
-            0 }
+                WarcraftScaleOut.farmStats () |> Option.iter (printfn "solver farm: %A")
+                0 }

@@ -1,0 +1,297 @@
+/// Benchmark cases of Imle.Distributed: the cost of averaging the gradients of a 1 M-parameter model over 2 MPI ranks
+/// (case 7, run under `mpirun -np 2`), and the throughput of a solver farm with 1 and 2 worker nodes (case 8, worker
+/// processes over loopback). Both start child processes of this program (`--mpi-allreduce-rank`, `--farm-worker`),
+/// each under `timeout -s KILL` and killed by PID afterwards.
+module Imle.Bench.DistributedCases
+
+open System
+open System.Diagnostics
+open System.IO
+open System.Net
+open System.Net.Sockets
+open System.Text.Json.Nodes
+open TorchSharp
+open Imle.Torch
+open Imle.Distributed
+open Imle.Bench.Timing
+open Imle.Bench.Cases
+
+/// 1000 → 1000 → 58: 1,059,058 parameters.
+type private Mlp() as this =
+    inherit torch.nn.Module<torch.Tensor, torch.Tensor>("mlp")
+    let l1 = torch.nn.Linear(1000L, 1000L)
+    let l2 = torch.nn.Linear(1000L, 58L)
+    do this.RegisterComponents()
+
+    override _.forward(x: torch.Tensor) =
+        use h = l1.forward x
+        use a = torch.nn.functional.relu h
+        l2.forward a
+
+let private selfDll = typeof<Mlp>.Assembly.Location
+
+/// `timeout -s KILL seconds file args`, output collected.
+let private start (seconds: int) (file: string) (args: string) (env: (string * string) list) =
+    let psi =
+        ProcessStartInfo("timeout", sprintf "-s KILL %d %s %s" seconds file args, UseShellExecute = false)
+
+    psi.RedirectStandardOutput <- true
+    psi.RedirectStandardError <- true
+
+    for k, v in env do
+        psi.Environment.[k] <- v
+
+    let out = Text.StringBuilder()
+    let p = new Process(StartInfo = psi)
+
+    let add (e: DataReceivedEventArgs) =
+        if not (isNull e.Data) then
+            lock out (fun () -> out.AppendLine e.Data |> ignore)
+
+    p.OutputDataReceived.Add add
+    p.ErrorDataReceived.Add add
+    p.Start() |> ignore
+    p.BeginOutputReadLine()
+    p.BeginErrorReadLine()
+    p, out
+
+/// SIGKILL to the command under `timeout` (its child processes) and to `timeout` itself.
+let private kill (p: Process) =
+    if not p.HasExited then
+        let children =
+            try
+                File
+                    .ReadAllText(sprintf "/proc/%d/task/%d/children" p.Id p.Id)
+                    .Split(' ', StringSplitOptions.RemoveEmptyEntries)
+            with _ ->
+                [||]
+
+        for c in children do
+            try
+                Process.GetProcessById(int c).Kill(true)
+            with _ ->
+                ()
+
+        try
+            p.Kill()
+        with _ ->
+            ()
+
+/// The child mode `--mpi-allreduce-rank FILE REPS`: one of 2 ranks. Times a training step (batch 64, SGD) with and
+/// without `AverageGradients`, alternately, and `AverageGradients` alone; rank 0 writes the medians to FILE.
+let private allreduceRank (file: string) (reps: int) =
+    torch.set_num_threads 1
+    let dp = DataParallel()
+    torch.random.manual_seed 1L |> ignore
+    let model = new Mlp()
+    let optimizer = torch.optim.SGD(model.parameters (), 0.001)
+    let x = torch.randn (64L, 1000L)
+    let y = torch.randn (64L, 58L)
+    dp.CheckIdentical model
+
+    let backward () =
+        optimizer.zero_grad ()
+
+        let loss =
+            torch.nn.functional.mse_loss (model.forward x, y, torch.nn.Reduction.Mean)
+
+        Training.backward loss
+
+    let stepWith (average: bool) () =
+        backward ()
+
+        if average then
+            dp.AverageGradients model
+
+        optimizer.step () |> ignore
+
+    let timeOne (f: unit -> unit) =
+        dp.Communicator.Barrier()
+        let sw = Stopwatch.StartNew()
+        scoped f
+        sw.Elapsed.TotalMilliseconds
+
+    for _ in 1..5 do
+        timeOne (stepWith true) |> ignore
+
+    let withAvg = Array.init reps (fun _ -> timeOne (stepWith true))
+    let identical = dp.AreIdentical model
+
+    let reduceOnly =
+        Array.init reps (fun _ ->
+            scoped backward
+            timeOne (fun () -> dp.AverageGradients model))
+
+    let without = Array.init reps (fun _ -> timeOne (stepWith false))
+    let parameters = model.parameters () |> Seq.sumBy (fun p -> p.numel ())
+
+    if dp.IsRoot then
+        let o = JsonObject()
+        let put (k: string) (s: Stat) = o.[k] <- JsonValue.Create s.Median
+        put "withMs" (stat withAvg)
+        put "withoutMs" (stat without)
+        put "reduceMs" (stat reduceOnly)
+        o.["reduceMinMs"] <- JsonValue.Create (stat reduceOnly).Min
+        o.["parameters"] <- JsonValue.Create parameters
+        o.["identical"] <- JsonValue.Create identical
+        o.["backend"] <- JsonValue.Create(string dp.Communicator.Backend)
+        File.WriteAllText(file, o.ToJsonString())
+
+    dp.Communicator.Shutdown()
+    0
+
+/// The child mode `--farm-worker SEED PARALLELISM`: a solver worker until killed.
+let private farmWorker (seed: string) (parallelism: int) =
+    let w =
+        SolverWorker.Start(
+            { FarmNodeOptions.Default with
+                Seeds = [ seed ] },
+            parallelism
+        )
+
+    w.WhenTerminated.Wait()
+    0
+
+/// Runs a child mode of this program when `argv` asks for one.
+let childMode (argv: string[]) : int option =
+    match argv with
+    | [| "--mpi-allreduce-rank"; file; reps |] -> Some(allreduceRank file (int reps))
+    | [| "--farm-worker"; seed; parallelism |] -> Some(farmWorker seed (int parallelism))
+    | _ -> None
+
+let private row case ours floor target notes extra =
+    { Case = case
+      Ours = ours
+      Reference = None
+      Floor = floor
+      Target = target
+      Met = None
+      Notes = notes
+      Extra = extra }
+
+/// Case 7: `mpirun -np 2` over shared memory; ours = a step with the gradient averaging, floor = the same step without.
+let caseAllreduce (quick: bool) : Row =
+    let file =
+        Path.Combine(Path.GetTempPath(), sprintf "imle-bench-allreduce-%d.json" (Environment.ProcessId))
+
+    let reps = if quick then 20 else 60
+
+    let env =
+        [ "OMPI_ALLOW_RUN_AS_ROOT", "1"
+          "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1"
+          "OMPI_MCA_btl_vader_single_copy_mechanism", "none" ]
+
+    let args =
+        sprintf
+            "-np 2 --oversubscribe --bind-to none --mca btl self,vader -x TERM=dumb -x OMPI_MCA_btl_vader_single_copy_mechanism dotnet %s --mpi-allreduce-rank %s %d"
+            selfDll
+            file
+            reps
+
+    let p, out = start 300 "mpirun" args env
+
+    try
+        p.WaitForExit()
+
+        if p.ExitCode <> 0 || not (File.Exists file) then
+            failwithf "mpirun -np 2 (case 7) failed with exit code %d:\n%s" p.ExitCode (out.ToString())
+    finally
+        kill p
+
+    let o = JsonNode.Parse(File.ReadAllText file)
+    File.Delete file
+    let ms (k: string) = o.[k].GetValue<float>()
+
+    let s v =
+        Some
+            { Median = v
+              Min = v
+              Max = v
+              Reps = reps }
+
+    row
+        "7. data-parallel step, 1,059,058-parameter MLP, batch 64 per rank, 2 MPI ranks (Allreduce of the gradients)"
+        (s (ms "withMs"))
+        (s (ms "withoutMs"))
+        "report the Allreduce cost"
+        (sprintf
+            "ours = one SGD step with DataParallel.AverageGradients (one flattened float32 buffer, MPI_Allreduce in place, divide, copy back), floor = the same step without it; AverageGradients alone %.2f ms (median; min %.2f). %s, 2 local ranks (mpirun --mca btl self,vader), 1 torch thread per rank; ranks bit-identical after the averaged steps: %b."
+            (ms "reduceMs")
+            (ms "reduceMinMs")
+            (o.["backend"].GetValue<string>())
+            (o.["identical"].GetValue<bool>()))
+        [ "allreduceMs", JsonValue.Create(ms "reduceMs") :> JsonNode
+          "parameters", JsonValue.Create(o.["parameters"].GetValue<int64>()) :> JsonNode ]
+
+/// Case 8: a batch of CPU-bound jobs (12×12 shortest paths after 25 ms of CPU work each) on a farm of 1, then 2 worker
+/// processes (1 job at a time each, 2 in flight); ours = 2 nodes, floor = 1 node (per batch).
+let caseFarm (quick: bool) : Row =
+    let jobs = if quick then 40 else 120
+    let spec = "busy:25:grid-shortest-path:12:12"
+
+    let port =
+        let l = new TcpListener(IPAddress.Loopback, 0)
+        l.Start()
+        let p = (l.LocalEndpoint :?> IPEndPoint).Port
+        l.Stop()
+        p
+
+    use farm =
+        SolverFarm.Connect
+            { SolverFarmOptions.Default with
+                Node =
+                    { FarmNodeOptions.Default with
+                        Port = port }
+                MaxInFlightPerWorker = 2 }
+
+    let rng = Random 11
+
+    let weights =
+        Array.init jobs (fun _ -> Array.init 144 (fun _ -> 0.1 + rng.NextDouble()))
+
+    let worker () =
+        start 600 "dotnet" (sprintf "%s --farm-worker %s 1" selfDll farm.Address) []
+
+    let w1, _ = worker ()
+
+    try
+        let batch (nodes: int) =
+            if not (farm.WaitForWorkers(nodes, TimeSpan.FromSeconds 120.0)) then
+                failwithf "case 8: %d worker(s) did not join within 120 s" nodes
+
+            farm.SolveBatch(spec, weights.[..7]) |> ignore
+            let sw = Stopwatch.StartNew()
+            farm.SolveBatch(spec, weights) |> ignore
+            sw.Elapsed.TotalMilliseconds
+
+        let one = batch 1
+        let w2, _ = worker ()
+
+        try
+            let two = batch 2
+            let rate ms = float jobs / (ms / 1000.0)
+
+            let s v =
+                Some
+                    { Median = v
+                      Min = v
+                      Max = v
+                      Reps = 1 }
+
+            row
+                (sprintf "8. solver farm: %d jobs (25 ms of CPU + a 12×12 shortest path each), 2 worker nodes vs 1" jobs)
+                (s two)
+                (s one)
+                "report the throughput"
+                (sprintf
+                    "Akka.NET cluster over loopback: this process is the client (and seed), workers are child processes solving 1 job at a time, at most 2 in flight each. 1 node: %.1f jobs/s; 2 nodes: %.1f jobs/s (%.2f×). %d retries. Both nodes share this machine's cores with the client."
+                    (rate one)
+                    (rate two)
+                    (one / two)
+                    farm.Stats.Retries)
+                [ "jobsPerSecond1", JsonValue.Create(rate one) :> JsonNode
+                  "jobsPerSecond2", JsonValue.Create(rate two) :> JsonNode ]
+        finally
+            kill w2
+    finally
+        kill w1
