@@ -138,68 +138,48 @@ type Communicator internal (backend: MpiBackend, rank: int, size: int, library: 
     /// The largest element count one MPI call takes (its count is a C int).
     let chunk = int64 Int32.MaxValue
 
-    /// Sum (or max) over all ranks of `count` elements at `address`, in place.
-    member internal _.Reduce(address: nativeint, count: int64, dtype: MpiType, op: MpiOp) =
+    /// Runs `call at n` over `count` elements at `address` in pieces of at most `chunk` elements (MPI counts are C
+    /// ints); nothing in a single process.
+    member private _.Chunked (address: nativeint, count: int64, dtype: MpiType) (call: nativeint -> int -> unit) =
         live ()
 
-        match backend with
-        | SingleProcess -> ()
-        | OpenMpi
-        | Mpich ->
+        if backend <> SingleProcess then
             let width = if dtype = Float32 then 4L else 8L
             let mutable offset = 0L
 
             while offset < count do
                 let n = int (min chunk (count - offset))
-                let at = address + nativeint (offset * width)
-
-                match backend with
-                | OpenMpi ->
-                    MpiNative.Ompi.MPI_Allreduce(
-                        inPlace,
-                        at,
-                        n,
-                        handles.[fst (dtypeOf dtype)],
-                        handles.[fst (opOf op)],
-                        handles.["ompi_mpi_comm_world"]
-                    )
-                    |> check "MPI_Allreduce"
-                | _ ->
-                    MpiNative.Mpich.MPI_Allreduce(inPlace, at, n, snd (dtypeOf dtype), snd (opOf op), 0x44000000)
-                    |> check "MPI_Allreduce"
-
+                call (address + nativeint (offset * width)) n
                 offset <- offset + int64 n
+
+    /// Sum (or max) over all ranks of `count` elements at `address`, in place.
+    member internal this.Reduce(address: nativeint, count: int64, dtype: MpiType, op: MpiOp) =
+        this.Chunked (address, count, dtype) (fun at n ->
+            match backend with
+            | OpenMpi ->
+                MpiNative.Ompi.MPI_Allreduce(
+                    inPlace,
+                    at,
+                    n,
+                    handles.[fst (dtypeOf dtype)],
+                    handles.[fst (opOf op)],
+                    handles.["ompi_mpi_comm_world"]
+                )
+                |> check "MPI_Allreduce"
+            | _ ->
+                MpiNative.Mpich.MPI_Allreduce(inPlace, at, n, snd (dtypeOf dtype), snd (opOf op), 0x44000000)
+                |> check "MPI_Allreduce")
 
     /// Broadcast of `count` elements at `address` from `root` to all ranks, in place.
-    member internal _.Bcast(address: nativeint, count: int64, dtype: MpiType, root: int) =
-        live ()
-
-        match backend with
-        | SingleProcess -> ()
-        | OpenMpi
-        | Mpich ->
-            let width = if dtype = Float32 then 4L else 8L
-            let mutable offset = 0L
-
-            while offset < count do
-                let n = int (min chunk (count - offset))
-                let at = address + nativeint (offset * width)
-
-                match backend with
-                | OpenMpi ->
-                    MpiNative.Ompi.MPI_Bcast(
-                        at,
-                        n,
-                        handles.[fst (dtypeOf dtype)],
-                        root,
-                        handles.["ompi_mpi_comm_world"]
-                    )
-                    |> check "MPI_Bcast"
-                | _ ->
-                    MpiNative.Mpich.MPI_Bcast(at, n, snd (dtypeOf dtype), root, 0x44000000)
-                    |> check "MPI_Bcast"
-
-                offset <- offset + int64 n
+    member internal this.Bcast(address: nativeint, count: int64, dtype: MpiType, root: int) =
+        this.Chunked (address, count, dtype) (fun at n ->
+            match backend with
+            | OpenMpi ->
+                MpiNative.Ompi.MPI_Bcast(at, n, handles.[fst (dtypeOf dtype)], root, handles.["ompi_mpi_comm_world"])
+                |> check "MPI_Bcast"
+            | _ ->
+                MpiNative.Mpich.MPI_Bcast(at, n, snd (dtypeOf dtype), root, 0x44000000)
+                |> check "MPI_Bcast")
 
     /// The address of the first element of a contiguous CPU tensor (its memory is native and does not move).
     static member internal AddressOf(t: torch.Tensor) : nativeint =

@@ -396,22 +396,26 @@ module Ilp =
         | other ->
             invalidOp (sprintf "OR-Tools %s failed to solve %s to optimality: status %A." id (describe model) other)
 
-    let private checkWeights (model: IlpModel) (weights: float[]) =
+    /// Checks MAP weights for a model of `size` variables (the product of `shape`): not null, that length, finite.
+    let internal checkWeightsFor (size: int) (shape: int[]) (weights: float[]) =
         Validate.notNull "weights" weights
 
-        if weights.Length <> model.Size then
+        if weights.Length <> size then
             raise (
                 ArgumentException(
                     sprintf
                         "weights must have length %d (the state size, product of shape %A); got %d."
-                        model.Size
-                        model.Shape
+                        size
+                        shape
                         weights.Length,
                     "weights"
                 )
             )
 
         Validate.allFinite "weights" weights
+
+    let private checkWeights (model: IlpModel) (weights: float[]) =
+        checkWeightsFor model.Size model.Shape weights
 
     /// MAP over the model in its own sense: a binary state z (the first `Size` variables) maximising (Maximise) or
     /// minimising (Minimise) ⟨z, weights⟩ subject to the constraints, auxiliary variables having weight 0. Solved

@@ -383,21 +383,7 @@ module Lp =
                 )
 
     let private checkWeights (model: LinearModel) (weights: float[]) =
-        Validate.notNull "weights" weights
-
-        if weights.Length <> model.Size then
-            raise (
-                ArgumentException(
-                    sprintf
-                        "weights must have length %d (the state size, product of shape %A); got %d."
-                        model.Size
-                        model.Shape
-                        weights.Length,
-                    "weights"
-                )
-            )
-
-        Validate.allFinite "weights" weights
+        Ilp.checkWeightsFor model.Size model.Shape weights
 
     /// The optimal state x (the first `Size` variables) maximising (Maximise) or minimising (Minimise) ⟨x, weights⟩
     /// subject to the bounds, integrality flags and constraints (auxiliary variables have weight 0): GLOP for an LP
