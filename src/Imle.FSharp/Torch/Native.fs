@@ -196,6 +196,58 @@ let private candidates (torchAssembly: Reflection.Assembly) =
     |> List.distinct
     |> List.filter File.Exists
 
+/// The libtorch version TorchSharp 0.107 is built against (its package description asks for it).
+let private expectedLibtorch = "2.10.0"
+
+/// Folders that hold libtorch's own native libraries (libc10.so and libtorch_cpu.so), most likely first: beside
+/// TorchSharp's native library or in the application's folder (an application), then the libtorch-*-<rid> packages of
+/// the NuGet packages folder ($NUGET_PACKAGES or ~/.nuget/packages; a script's `#r "nuget: libtorch-…"`), version
+/// `expectedLibtorch` first, then the newest. Loading libtorch by full path from here, not by name, matters: a system
+/// libtorch (Debian's python3-torch installs libc10.so 1.13 on the default search path) would otherwise be found first,
+/// and LibTorchSharp would then bind to it by soname and fail with undefined symbols.
+let private libtorchFolders (torchAssembly: Reflection.Assembly) =
+    let rid =
+        match RuntimeInformation.ProcessArchitecture with
+        | Architecture.Arm64 -> "linux-arm64"
+        | _ -> "linux-x64"
+
+    let local =
+        (candidates torchAssembly |> List.map Path.GetDirectoryName)
+        @ [ AppContext.BaseDirectory
+            Path.Combine(AppContext.BaseDirectory, "runtimes", rid, "native") ]
+
+    let packagesRoot =
+        match Environment.GetEnvironmentVariable "NUGET_PACKAGES" with
+        | null
+        | "" -> Path.Combine(Environment.GetFolderPath Environment.SpecialFolder.UserProfile, ".nuget", "packages")
+        | root -> root
+
+    let packaged =
+        if Directory.Exists packagesRoot then
+            Directory.GetDirectories(packagesRoot, "libtorch-*")
+            |> Array.filter (fun d -> Path.GetFileName(d).EndsWith("-" + rid, StringComparison.OrdinalIgnoreCase))
+            |> Array.collect Directory.GetDirectories
+            |> Array.sortBy (fun v ->
+                let name = Path.GetFileName v
+
+                let version =
+                    match Version.TryParse name with
+                    | true, parsed -> parsed
+                    | _ -> Version()
+
+                (if name = expectedLibtorch then 0 else 1), -version.Major, -version.Minor, -version.Build)
+            |> Array.map (fun v -> Path.Combine(v, "runtimes", rid, "native"))
+            |> List.ofArray
+        else
+            []
+
+    local @ packaged
+    |> List.map Path.GetFullPath
+    |> List.distinct
+    |> List.filter (fun d ->
+        File.Exists(Path.Combine(d, "libc10.so"))
+        && File.Exists(Path.Combine(d, "libtorch_cpu.so")))
+
 /// Writes the patched copy of `original` into the cache (once per distinct original) and returns its path.
 let private patchedCopy (original: string) (image: byte[]) =
     let hash =
@@ -238,10 +290,17 @@ let private run () =
         let ok, _ = NativeLibrary.TryLoad(name, torchAssembly, noSearchPath)
         ok
 
-    // libtorch first, found the way TorchSharp finds it (the app's deps.json, or the script's package references): once
-    // loaded, the loader resolves LibTorchSharp's libtorch*.so dependencies by their sonames wherever its copy lives.
+    // libtorch first, by full path from its package or application folder (see libtorchFolders), by name only when no
+    // such folder exists: once loaded, the loader resolves LibTorchSharp's libtorch*.so dependencies by their sonames
+    // wherever its copy lives.
     let libtorch =
-        [ "torch_cpu"; "torch"; "c10" ] |> List.map tryLoadByName |> List.forall id
+        match libtorchFolders torchAssembly with
+        | folder :: _ ->
+            [ "libc10.so"; "libtorch_cpu.so"; "libtorch.so" ]
+            |> List.map (fun file -> Path.Combine(folder, file))
+            |> List.filter File.Exists
+            |> List.forall (fun path -> fst (NativeLibrary.TryLoad path))
+        | [] -> [ "torch_cpu"; "torch"; "c10" ] |> List.map tryLoadByName |> List.forall id
 
     if tryLoadByName "LibTorchSharp" then
         "loaded as shipped"
