@@ -362,18 +362,39 @@ let readmeBlock (language: string) =
     else
         failwithf "packaging/README.md has no ```%s block." language
 
-/// Runs a command in `dir` with its stdout captured and echoed; returns (exit code, stdout).
-let runIn (dir: string) (file: string) (args: string) =
+/// Runs a command in `dir` with these extra environment variables, its stdout captured and echoed; returns (exit code,
+/// stdout).
+let runInWith (environment: (string * string) list) (dir: string) (file: string) (args: string) =
     printfn "> %s %s   (in %s)" file args dir
 
     let psi =
         ProcessStartInfo(file, args, WorkingDirectory = dir, UseShellExecute = false, RedirectStandardOutput = true)
+
+    for name, value in environment do
+        psi.Environment.[name] <- value
 
     use p = Process.Start psi
     let output = p.StandardOutput.ReadToEnd()
     p.WaitForExit()
     printfn "%s" output
     p.ExitCode, output
+
+/// Runs a command in `dir` with its stdout captured and echoed; returns (exit code, stdout).
+let runIn (dir: string) (file: string) (args: string) = runInWith [] dir file args
+
+/// A folder whose `libc10.so` is not libtorch's (a copy of the system zlib), for LD_LIBRARY_PATH: a script must still
+/// load libtorch from its package, as it must when a system libtorch (Debian's python3-torch) is on the search path.
+/// None when there is no zlib to copy.
+let decoyLibtorchFolder (parent: string) : string option =
+    [ "/lib/x86_64-linux-gnu/libz.so.1"
+      "/usr/lib/x86_64-linux-gnu/libz.so.1"
+      "/lib64/libz.so.1" ]
+    |> List.tryFind File.Exists
+    |> Option.map (fun zlib ->
+        let folder = Path.Combine(parent, "decoy-libs")
+        Directory.CreateDirectory folder |> ignore
+        File.Copy(zlib, Path.Combine(folder, "libc10.so"), true)
+        folder)
 
 /// True when the output has at least two lines "step N  loss X" and the last loss is below the first.
 let lossFell (output: string) =
@@ -390,7 +411,8 @@ let lossFell (output: string) =
 /// - C#: `dotnet new console`, `dotnet add package Imle.CSharp` and `libtorch-cpu-linux-x64` 2.10.0, the package
 ///   README's C# example as Program.cs, `dotnet run` (the native fix comes from the package's buildTransitive targets);
 /// - F#: the package README's script, with `#i "nuget: <artifacts/packages>"` and the version pinned, run by `dotnet fsi`
-///   (the native fix comes from Imle.Torch.Native.ensure).
+///   (the native fix comes from Imle.Torch.Native.ensure), with a decoy libc10.so first on LD_LIBRARY_PATH (a system
+///   libtorch must not be picked up instead of the package's).
 /// Each must train (the printed loss falls). Returns true when both do.
 let packTest () : bool =
     let dir =
@@ -434,7 +456,13 @@ let packTest () : bool =
                 )
 
             File.WriteAllText(Path.Combine(dir, "start.fsx"), script)
-            let code, output = runIn dir "dotnet" "fsi start.fsx"
+
+            let environment =
+                match decoyLibtorchFolder dir with
+                | Some folder -> [ "LD_LIBRARY_PATH", folder ]
+                | None -> []
+
+            let code, output = runInWith environment dir "dotnet" "fsi start.fsx"
             code = 0 && lossFell output
 
         printfn
