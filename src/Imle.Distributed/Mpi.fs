@@ -224,6 +224,18 @@ type Communicator internal (backend: MpiBackend, rank: int, size: int, library: 
             |> check "MPI_Barrier"
         | Mpich -> MpiNative.Mpich.MPI_Barrier(0x44000000) |> check "MPI_Barrier"
 
+    /// `op` over all ranks of every entry of `values`, in place (pinned while MPI reads and writes it).
+    member private this.ReduceArray(values: float[], op: MpiOp) : unit =
+        if isNull values then
+            nullArg "values"
+
+        let pin = GCHandle.Alloc(values, GCHandleType.Pinned)
+
+        try
+            this.Reduce(pin.AddrOfPinnedObject(), int64 values.Length, Float64, op)
+        finally
+            pin.Free()
+
     /// Replaces every entry of `tensor` by its sum over all ranks, in place on the tensor's own memory (no copy).
     /// The tensor must be a contiguous CPU tensor of dtype float32 or float64 with the same number of entries on every
     /// rank; ArgumentException otherwise (a count mismatch between ranks cannot be detected and is undefined in MPI).
@@ -233,28 +245,10 @@ type Communicator internal (backend: MpiBackend, rank: int, size: int, library: 
 
     /// Replaces every entry of `values` by its sum over all ranks, in place (a pinned managed array; for small vectors
     /// such as counters or checksums).
-    member this.AllreduceSum(values: float[]) : unit =
-        if isNull values then
-            nullArg "values"
-
-        let pin = GCHandle.Alloc(values, GCHandleType.Pinned)
-
-        try
-            this.Reduce(pin.AddrOfPinnedObject(), int64 values.Length, Float64, Sum)
-        finally
-            pin.Free()
+    member this.AllreduceSum(values: float[]) : unit = this.ReduceArray(values, Sum)
 
     /// Replaces every entry of `values` by its maximum over all ranks, in place.
-    member this.AllreduceMax(values: float[]) : unit =
-        if isNull values then
-            nullArg "values"
-
-        let pin = GCHandle.Alloc(values, GCHandleType.Pinned)
-
-        try
-            this.Reduce(pin.AddrOfPinnedObject(), int64 values.Length, Float64, Max)
-        finally
-            pin.Free()
+    member this.AllreduceMax(values: float[]) : unit = this.ReduceArray(values, Max)
 
     /// Copies `tensor` of rank `root` into `tensor` of every other rank, in place. The tensor must be a contiguous
     /// CPU float32/float64 tensor with the same number of entries on every rank; `root` in [0, Size).

@@ -224,6 +224,23 @@ module GradCheck =
         l.backward ()
         summarise problem name samples exact w
 
+    /// z reshaped to [...leading dims, n]: its trailing dims (dropped from the end until their product is n) flattened,
+    /// for a flat, row-major per-state vector `name` of length n. Raises ArgumentException naming z when no trailing
+    /// dims hold exactly n entries.
+    let private flattenTrailing (name: string) (n: int) (z: Tensor) : Tensor =
+        let shape = z.shape
+        let mutable product = 1L
+        let mutable cut = shape.Length
+
+        while product < int64 n && cut > 0 do
+            cut <- cut - 1
+            product <- product * shape.[cut]
+
+        if product <> int64 n then
+            invalidArg "z" (sprintf "the trailing dims of z %A do not hold %d entries (the length of %s)." shape n name)
+
+        z.reshape (Array.append shape.[.. cut - 1] [| product |])
+
     /// The linear loss ⟨z, a⟩ per state, for states [..., ...shape] whose trailing dims hold a.Length entries (a is
     /// flat, row-major). On one-hot or k-subset states ‖z − b‖² = const − 2⟨z, b⟩, so `linear (−2b)` has the same exact
     /// gradient as `squaredDistance b` there, while its gradient w.r.t. z does not depend on the samples.
@@ -231,21 +248,8 @@ module GradCheck =
         Validate.allFinite "a" a
 
         fun z ->
-            let shape = z.shape
-            let mutable product = 1L
-            let mutable cut = shape.Length
-
-            while product < int64 a.Length && cut > 0 do
-                cut <- cut - 1
-                product <- product * shape.[cut]
-
-            if product <> int64 a.Length then
-                invalidArg
-                    "z"
-                    (sprintf "the trailing dims of z %A do not hold %d entries (the length of a)." shape a.Length)
-
+            use flat = flattenTrailing "a" a.Length z
             use at = torch.tensor (a, dtype = z.dtype, device = z.device)
-            use flat = z.reshape (Array.append shape.[.. cut - 1] [| product |])
             (flat * at).sum([| -1L |])
 
     /// The paper's synthetic loss ‖z − b‖² per state, for states [..., ...shape] whose trailing dims hold b.Length
@@ -254,21 +258,7 @@ module GradCheck =
         Validate.allFinite "b" b
 
         fun z ->
-            // The leading (batch) dims: drop trailing dims until their product is b.Length.
-            let shape = z.shape
-            let mutable product = 1L
-            let mutable cut = shape.Length
-
-            while product < int64 b.Length && cut > 0 do
-                cut <- cut - 1
-                product <- product * shape.[cut]
-
-            if product <> int64 b.Length then
-                invalidArg
-                    "z"
-                    (sprintf "the trailing dims of z %A do not hold %d entries (the length of b)." shape b.Length)
-
+            use flat = flattenTrailing "b" b.Length z
             use bt = torch.tensor (b, dtype = z.dtype, device = z.device)
-            use flat = z.reshape (Array.append shape.[.. cut - 1] [| product |])
             use d = flat - bt
             (d * d).sum([| -1L |])
