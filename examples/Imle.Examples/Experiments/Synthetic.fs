@@ -154,11 +154,29 @@ let private imleWith (noise: Noise) (lambda: float) (scaling: Scaling) =
             Samples = 1
             Scaling = scaling }
 
+/// One run's record: its gaps and, where asked for, the reference code's post-processed final value.
+type private Run =
+    {
+        /// The gap at steps 0..n when recorded, else only the final gap (after the last update).
+        Gaps: float[]
+        /// The reference's float32 value of L at its last recorded θ (after n − 1 updates, as SYNTH/main.py `optim_loop`
+        /// records before each step) minus its float32 minimum, with "< 0 counts as 5"; and whether that rule fired.
+        Reference: (float * bool) option
+    }
+
 /// One SGD-with-momentum run (PyTorch's rule: v ← μv + g, θ ← θ − lr·v). Returns the gap at steps 0..n when
-/// `record`, else only the final gap.
-let private trajectory (setup: Setup) (meth: Method) (rng: Random) (theta0: float[]) (record: bool) : float[] =
+/// `record`, else only the final gap; with `reference`, also the reference code's post-processed final value.
+let private trajectory
+    (setup: Setup)
+    (meth: Method)
+    (rng: Random)
+    (theta0: float[])
+    (record: bool)
+    (reference: SyntheticFloat32.ReferenceEvaluator option)
+    : Run =
     let theta = Array.copy theta0
     let velocity = Array.zeroCreate m
+    let mutable referenceValue = None
 
     let gaps =
         if record then
@@ -173,6 +191,9 @@ let private trajectory (setup: Setup) (meth: Method) (rng: Random) (theta0: floa
         if record then
             gaps.[t] <- gapAt setup theta
 
+        if t = meth.Steps - 1 then
+            referenceValue <- reference |> Option.map (fun e -> e.PostProcessedGap theta)
+
         let g =
             match meth.Kind with
             | PerturbAndMap estimator -> snd (Reference.estimate setup.Problem estimator rng theta lossGradient)
@@ -183,7 +204,9 @@ let private trajectory (setup: Setup) (meth: Method) (rng: Random) (theta0: floa
             theta.[i] <- theta.[i] - meth.Lr * velocity.[i]
 
     gaps.[gaps.Length - 1] <- gapAt setup theta
-    gaps
+
+    { Gaps = gaps
+      Reference = referenceValue }
 
 /// θ₀ of a run.
 let private theta0For (setup: Setup) (seed: int) (perRun: bool) (run: int) =
@@ -200,6 +223,7 @@ let private runMany
     (meth: Method)
     (runs: int)
     (record: bool)
+    (reference: SyntheticFloat32.ReferenceEvaluator option)
     (tick: unit -> unit)
     =
     let results = Array.zeroCreate runs
@@ -209,7 +233,7 @@ let private runMany
         runs,
         fun r ->
             let rng = Random(derive seed meth.Stream r)
-            results.[r] <- trajectory setup meth rng (theta0For setup seed perRun r) record
+            results.[r] <- trajectory setup meth rng (theta0For setup seed perRun r) record reference
             tick ()
     )
     |> ignore
@@ -301,7 +325,10 @@ let private runCurves (sog: Noise) (setup: Setup) (seed: int) (runs: int) (steps
             let tick () = lock gate step
 
             methods
-            |> Array.map (fun meth -> meth, runMany setup seed perRun meth runs true tick))
+            |> Array.map (fun meth ->
+                meth,
+                runMany setup seed perRun meth runs true None tick
+                |> Array.map (fun r -> r.Gaps)))
 
     let rows = results |> Array.map (fun (meth, h) -> rowOf "curves" meth h)
     let curves = results |> Array.map (fun (meth, h) -> curveOf meth h)
@@ -408,7 +435,14 @@ let private verdictOf (p: float) (difference: float) =
     else "tie"
 
 /// One grid cell: paired final gaps of SoG and Gumbel (pair r shares run r's seed) → the comparison (Holm added later).
-let private compareCell instance scalingName lr lambda (sog: float[]) (gumbel: float[]) : CellComparison =
+let private compareCell
+    instance
+    scalingName
+    lr
+    lambda
+    (sog: float[], sogLost: float)
+    (gumbel: float[], gumbelLost: float)
+    : CellComparison =
     let sogMean, sogStd = meanStd sog
     let gumMean, gumStd = meanStd gumbel
 
@@ -447,10 +481,25 @@ let private compareCell instance scalingName lr lambda (sog: float[]) (gumbel: f
       WilcoxonP = w.P
       WilcoxonVerdict = verdictOf w.P w.Statistic
       SogConverged = converged sog
-      GumbelConverged = converged gumbel }
+      GumbelConverged = converged gumbel
+      SogLost = sogLost
+      GumbelLost = gumbelLost }
+
+/// Holm's correction over an instance's cells.
+let private withHolm (cells: CellComparison[]) =
+    let holm = Statistics.holm alpha (cells |> Array.map (fun c -> c.TP))
+
+    Array.map2
+        (fun (c: CellComparison) rejected ->
+            { c with
+                HolmVerdict = (if rejected then c.TVerdict else "tie") })
+        cells
+        holm
 
 /// The grid on one instance with one scaling: every cell's SoG and Gumbel runs share the seeds (run r of cell c draws
-/// from `derive seed (100 + 64·instance + c) r` for both noises and both scalings), then Holm over the cells.
+/// from `derive seed (100 + 64·instance + c) r` for both noises and both scalings), then Holm over the cells. The
+/// unscaled runs also give the grid as the reference code post-processes it (its float32 value at its last recorded θ,
+/// a gap below 0 counted as 5): the same runs, a second `InstanceGrid`.
 let private runGrid
     (sog: Noise)
     (setup: Setup)
@@ -460,10 +509,14 @@ let private runGrid
     (perRun: bool)
     (scaling: Scaling, scalingName: string)
     (tick: unit -> unit)
-    : InstanceGrid =
+    : InstanceGrid list =
     let nk = gridLambdas.Length
 
-    let cells =
+    use evaluator = new SyntheticFloat32.ReferenceEvaluator(setup.States, setup.B, k)
+
+    let reference = if scaling = Unscaled then Some evaluator else None
+
+    let pairs =
         [| for i in 0 .. gridLrs.Length - 1 do
                for j in 0 .. nk - 1 do
                    let final (noise: Noise) =
@@ -476,27 +529,39 @@ let private runGrid
                              Kind = PerturbAndMap(imleWith noise gridLambdas.[j] scaling)
                              Stream = 100 + 64 * setup.Instance + (i * nk + j) }
 
-                       runMany setup seed perRun meth runs false tick
-                       |> Array.map (fun h -> h.[h.Length - 1])
+                       runMany setup seed perRun meth runs false reference tick
 
-                   compareCell setup.Instance scalingName gridLrs.[i] gridLambdas.[j] (final sog) (final gumbel) |]
+                   let ours (rs: Run[]) =
+                       rs |> Array.map (fun r -> r.Gaps.[r.Gaps.Length - 1]), 0.0
 
-    let holm = Statistics.holm alpha (cells |> Array.map (fun c -> c.TP))
+                   let theirs (rs: Run[]) =
+                       let values = rs |> Array.map (fun r -> r.Reference.Value)
+                       Array.map fst values, values |> Array.averageBy (fun (_, lost) -> if lost then 1.0 else 0.0)
 
-    { Instance = setup.Instance
-      Theta0 = setup.Theta0
-      B = setup.B
-      Optimum = setup.Optimum
-      Scaling = scalingName
-      Lrs = gridLrs
-      Lambdas = gridLambdas
-      Cells =
-        Array.map2
-            (fun (c: CellComparison) rejected ->
-                { c with
-                    HolmVerdict = (if rejected then c.TVerdict else "tie") })
-            cells
-            holm }
+                   let sogRuns, gumbelRuns = final sog, final gumbel
+
+                   let cell name =
+                       compareCell setup.Instance name gridLrs.[i] gridLambdas.[j]
+
+                   cell scalingName (ours sogRuns) (ours gumbelRuns),
+                   (if reference.IsSome then
+                        Some(cell referencePostProcessing (theirs sogRuns) (theirs gumbelRuns))
+                    else
+                        None) |]
+
+    let gridOf name cells =
+        { Instance = setup.Instance
+          Theta0 = setup.Theta0
+          B = setup.B
+          Optimum = setup.Optimum
+          Scaling = name
+          Lrs = gridLrs
+          Lambdas = gridLambdas
+          Cells = withHolm cells }
+
+    [ gridOf scalingName (Array.map fst pairs)
+      if reference.IsSome then
+          gridOf referencePostProcessing (pairs |> Array.map (snd >> Option.get)) ]
 
 /// A heatmap over the grid with λ on x, the learning rate on y, `text r c` printed in each cell.
 let private gridHeatmap
@@ -701,7 +766,8 @@ let run
                     let tick () = lock gate step
 
                     [| for s in setups do
-                           for scaling in scalings -> runGrid sog s ctx.Seed runs steps perRun scaling tick |])
+                           for scaling in scalings do
+                               yield! runGrid sog s ctx.Seed runs steps perRun scaling tick |])
         else
             [||]
 
@@ -728,7 +794,14 @@ let run
                 false
                 (cellText gumMeans)
 
-        let suffix = if g.Scaling = "unscaled" then "" else "_divided"
+        let suffix =
+            if g.Scaling = "unscaled" then
+                ""
+            elif g.Scaling = referencePostProcessing then
+                "_reference_pp"
+            else
+                "_divided"
+
         differenceHeatmap (Path.Combine(dir, sprintf "grid_difference_instance%d%s.png" g.Instance suffix)) g
 
     if grids.Length > 0 then
