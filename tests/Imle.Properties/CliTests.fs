@@ -501,6 +501,59 @@ let tests =
               Expect.isTrue (hasStackTrace d) (sprintf "IMLE_DEBUG=1 prints the stack trace: %s" (show d))
           }
 
+          test "warcraft --time-budget stops after a checkpointed epoch (exit 75) and --resume finishes bit for bit" {
+              let dir name =
+                  Path.Combine(scratch.Value, "resume", name)
+
+              let args =
+                  [ "warcraft"
+                    "--k"
+                    "4"
+                    "--train-maps"
+                    "30"
+                    "--test-maps"
+                    "10"
+                    "--epochs"
+                    "3"
+                    "--batch"
+                    "10"
+                    "--methods"
+                    "paper-mumu"
+                    "--network"
+                    "small-cnn"
+                    "--seeds"
+                    "1"
+                    "2"
+                    "--quiet" ]
+
+              let whole = run [] (args @ [ "--out"; dir "whole" ])
+              Expect.equal whole.Code 0 (show whole)
+              // Budget 0: each call stops after its first epoch; four calls take the two runs through three epochs.
+              let first = run [] (args @ [ "--out"; dir "parts"; "--time-budget"; "0" ])
+              Expect.equal first.Code 75 (show first)
+              Expect.stringContains first.Stdout "--resume" (show first)
+              let second = run [] (args @ [ "--resume"; dir "parts"; "--time-budget"; "0" ])
+              Expect.equal second.Code 75 (show second)
+              let last = run [] (args @ [ "--resume"; dir "parts" ])
+              Expect.equal last.Code 0 (show last)
+
+              Expect.isEmpty
+                  (Directory.GetFiles(Path.Combine(dir "parts", "checkpoints")))
+                  "a finished run leaves no checkpoint"
+
+              // The runs' records without their wall times must be identical, byte for byte.
+              let withoutSeconds (path: string) =
+                  Text.RegularExpressions.Regex.Replace(File.ReadAllText path, "\"seconds\":[^,}]*", "")
+
+              for seed in [ 1; 2 ] do
+                  let file = sprintf "K4-paper-mumu-seed%d.json" seed
+
+                  Expect.equal
+                      (withoutSeconds (Path.Combine(dir "parts", "runs", file)))
+                      (withoutSeconds (Path.Combine(dir "whole", "runs", file)))
+                      (sprintf "%s: the resumed run equals the uninterrupted one" file)
+          }
+
           test "dry runs and tiny valid runs succeed; --help states the limits" {
               let out name =
                   Path.Combine(scratch.Value, "valid", name)

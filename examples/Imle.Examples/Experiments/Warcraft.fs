@@ -38,6 +38,8 @@ type Args =
     | Report_Only
     | Ranks of int
     | Solver_Farm of string list
+    | Resume of string
+    | Time_Budget of float
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -64,6 +66,10 @@ type Args =
                 "data-parallel training on N MPI ranks (relaunches itself under mpirun -np N; each rank trains on its slice of every batch)"
             | Solver_Farm _ ->
                 "seed nodes of a solver farm (akka.tcp://imle-farm@HOST:PORT); the training layer's Dijkstra calls run on its workers"
+            | Resume _ ->
+                "continue an earlier run in DIR (used as --out) with the same options: finished runs are kept, unfinished ones continue bit for bit from their last epoch's checkpoint (DIR/checkpoints)"
+            | Time_Budget _ ->
+                "minutes: stop after the epoch during which this much time has passed (exit code 75; every finished epoch is checkpointed); continue with --resume"
 
 /// How the combinatorial losses are scaled (it matters: Eq. 14 and the λ of PID/BB read dL/dz's magnitude).
 type LossKind =
@@ -393,18 +399,38 @@ type Config =
         NegativeCosts: NegativeCosts
         /// Rewrite the report from `<OutDir>/results.json` instead of training.
         ReportOnly: bool
+        /// Continue from `<OutDir>/runs` (finished runs) and `<OutDir>/checkpoints` (one per unfinished run).
+        Resume: bool
+        /// Stop after the epoch that ends past this time (`--time-budget`).
+        Deadline: DateTime option
         OutDir: string
         Command: string
     }
 
 /// One method's training run: the row, the per-epoch training loss, the per-epoch test accuracy, the sample path.
-type private MethodRun =
+type MethodRun =
     { Row: WarcraftRow
       Losses: float[]
       TestAccuracy: float[]
       SamplePath: float[] }
 
-let private trainMethod
+/// Raised when `--time-budget` has run out after a checkpointed epoch; the run continues with `--resume`.
+exception TimeBudgetReached of run: string * epochsDone: int
+
+/// Where one run (K, method, seed) keeps its checkpoint while it trains and its record once it has finished.
+let private runFiles (cfg: Config) (k: int) (spec: MethodSpec) (seed: int) =
+    let tag = sprintf "K%d-%s-seed%d" k spec.Id seed
+
+    tag, Path.Combine(cfg.OutDir, "checkpoints", tag + ".ckpt"), Path.Combine(cfg.OutDir, "runs", tag + ".json")
+
+/// Writes `value` to `path` through a temporary file and a rename (a crash never leaves half a file).
+let private writeAtomically (path: string) (write: string -> unit) =
+    Directory.CreateDirectory(Path.GetDirectoryName path) |> ignore
+    let temporary = path + ".tmp"
+    write temporary
+    File.Move(temporary, path, true)
+
+let private trainOrContinue
     (cfg: Config)
     (k: int)
     (normalise: (float[] * float[]) option)
@@ -413,6 +439,7 @@ let private trainMethod
     (seed: int)
     (spec: MethodSpec)
     : MethodRun =
+    let tag, checkpointFile, runFile = runFiles cfg k spec seed
     let watch = Stopwatch.StartNew()
     let problem = WarcraftMaps.problemWith cfg.NegativeCosts k
     torch.random.manual_seed (int64 seed) |> ignore
@@ -433,8 +460,49 @@ let private trainMethod
     let accuracy = Array.zeroCreate cfg.Epochs
     let last = ref (0.0, 0.0, [||])
 
-    progress (sprintf "K=%d %s seed %d" k spec.Id seed) (cfg.Epochs * steps) (fun tick ->
-        for epoch in 0 .. cfg.Epochs - 1 do
+    // Resuming: the scheduler is stepped to the saved epoch first (a loaded optimizer then holds the same learning rate
+    // either way), then the model, Adam's moments, the noise generator and the finished epochs' numbers are restored.
+    let startEpoch, secondsBefore =
+        if cfg.Resume && File.Exists checkpointFile then
+            let saved = Checkpoint.read checkpointFile
+
+            for _ in 1 .. saved.State.Epoch do
+                scheduler.step ()
+
+            let state = Checkpoint.loadWithOptimizer checkpointFile model optimizer
+            Checkpoint.restoreGenerator state.Generators.["noise"] generator
+
+            for e in 0 .. state.Epoch - 1 do
+                losses.[e] <- state.Metrics.[sprintf "loss.%d" e]
+                accuracy.[e] <- state.Metrics.[sprintf "accuracy.%d" e]
+
+            state.Epoch, state.Metrics.["seconds"]
+        else
+            0, 0.0
+
+    let checkpoint (epochsDone: int) =
+        if WarcraftScaleOut.isRoot () then
+            let metrics =
+                [ for e in 0 .. epochsDone - 1 do
+                      yield sprintf "loss.%d" e, losses.[e]
+                      yield sprintf "accuracy.%d" e, accuracy.[e]
+                  yield "seconds", secondsBefore + watch.Elapsed.TotalSeconds ]
+                |> Map.ofList
+
+            let state =
+                { TrainingState.Empty with
+                    Step = int64 (epochsDone * steps)
+                    Epoch = epochsDone
+                    Seed = int64 seed
+                    Generators = Map.ofList [ "noise", Checkpoint.captureGenerator generator ]
+                    Settings = Map.ofList [ "run", tag; "command", cfg.Command ]
+                    Metrics = metrics }
+
+            Directory.CreateDirectory(Path.GetDirectoryName checkpointFile) |> ignore
+            Checkpoint.saveWithOptimizer checkpointFile model optimizer state
+
+    progress (sprintf "K=%d %s seed %d" k spec.Id seed) ((cfg.Epochs - startEpoch) * steps) (fun tick ->
+        for epoch in startEpoch .. cfg.Epochs - 1 do
             let mutable sum = 0.0
 
             for idx in Training.shuffledBatches (Random(seed * 1000 + epoch)) train.Length cfg.Batch do
@@ -473,7 +541,14 @@ let private trainMethod
                 last.Value <- evaluate model problem normalise test cfg.Batch cfg.Device
 
             let (acc, _, _) = last.Value
-            accuracy.[epoch] <- acc)
+            accuracy.[epoch] <- acc
+
+            if epoch < cfg.Epochs - 1 then
+                checkpoint (epoch + 1)
+
+                match cfg.Deadline with
+                | Some deadline when DateTime.UtcNow >= deadline -> raise (TimeBudgetReached(tag, epoch + 1))
+                | _ -> ())
 
     let (acc, cellAcc, sample) = last.Value
     model.Dispose()
@@ -495,12 +570,38 @@ let private trainMethod
             match spec.Group with
             | PaperColumn c -> c
             | _ -> -1
-          Seconds = watch.Elapsed.TotalSeconds
+          Seconds = secondsBefore + watch.Elapsed.TotalSeconds
           Device = cfg.DeviceName
           Seed = seed }
       Losses = losses
       TestAccuracy = accuracy
       SamplePath = sample }
+    |> fun run ->
+        if WarcraftScaleOut.isRoot () then
+            writeAtomically runFile (fun path -> writeJson path run)
+
+            if File.Exists checkpointFile then
+                File.Delete checkpointFile
+
+        run
+
+/// One method's run: with `--resume`, a run that finished earlier is read back; otherwise it trains (continuing from its
+/// checkpoint where one exists).
+let private trainMethod
+    (cfg: Config)
+    (k: int)
+    (normalise: (float[] * float[]) option)
+    (train: WarcraftMap[])
+    (test: WarcraftMap[])
+    (seed: int)
+    (spec: MethodSpec)
+    : MethodRun =
+    let _, _, runFile = runFiles cfg k spec seed
+
+    if cfg.Resume && File.Exists runFile then
+        readJson<MethodRun> runFile
+    else
+        trainOrContinue cfg k normalise train test seed spec
 
 // ----- the experiment -----------------------------------------------------------------------------------------------
 
@@ -727,6 +828,8 @@ let runQuick (ctx: RunContext) : WarcraftRow[] =
           Network = SmallCnn
           NegativeCosts = ShiftToZero
           ReportOnly = false
+          Resume = false
+          Deadline = None
           OutDir = Path.Combine(ctx.OutDir, "warcraft")
           Command = "" }
 
@@ -751,6 +854,9 @@ let private generateSecondsPerCell = 13e-6
 /// Seconds per training map, epoch and method, per cell (measured here: 3.6 to 8 µs at K = 12 for the full
 /// protocol's methods on 2 cores); a test map costs 0.4 of that per epoch (forward pass only).
 let private trainSecondsPerCell = 5e-6
+
+/// The exit code of a run stopped by `--time-budget` (EX_TEMPFAIL: "try again", here with --resume).
+let timeBudgetExitCode = 75
 
 /// Checks the options and returns the command's plan. Memory: the maps of the largest K (all of them are held) and
 /// one batch; disk: the maps not yet in the cache; time: generating those maps and every method's epochs.
@@ -799,13 +905,31 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
 
     let seeds = nonEmpty "seeds" (args.GetResult(Seeds, defaultValue = [ ctx.Seed ]))
 
+    let resumeDir =
+        args.TryGetResult Resume
+        |> Option.map (fun dir ->
+            if String.IsNullOrWhiteSpace dir || not (Directory.Exists dir) then
+                invalidArg "resume" (sprintf "--resume needs the folder of an earlier run; '%s' is not a folder." dir)
+
+            dir)
+
+    let outDir = resumeDir |> Option.defaultValue ctx.OutDir
+
+    let budget =
+        args.TryGetResult Time_Budget
+        |> Option.map (fun minutes ->
+            if Double.IsNaN minutes || minutes < 0.0 || minutes > 1e6 then
+                invalidArg "time-budget" (sprintf "--time-budget must be minutes in [0, 1e6]; got %g." minutes)
+
+            minutes)
+
     // The paper's network costs about 4 times the small CNN per map (measured here at K = 12).
     let networkCost =
         match network with
         | ResNet18FirstBlock -> 4.0
         | SmallCnn -> 1.0
 
-    let cacheDir = args.GetResult(Cache, defaultValue = defaultCache ctx.OutDir)
+    let cacheDir = args.GetResult(Cache, defaultValue = defaultCache outDir)
     let kMax = List.max ks
     let cells (k: int) = float k * float k
     let ksText = "--k " + String.Join(" ", ks)
@@ -843,7 +967,7 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
               sprintf "--train-maps %d" trainMaps
               sprintf "--test-maps %d" testMaps ]
 
-    { Folders = [ "--out", ctx.OutDir; "--cache", cacheDir ]
+    { Folders = [ "--out", outDir; "--cache", cacheDir ]
       Needs =
         [ Cli.Memory(
               Cli.describe
@@ -897,13 +1021,24 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                       Network = network
                       NegativeCosts = negativeCosts
                       ReportOnly = args.Contains Report_Only
-                      OutDir = WarcraftScaleOut.outDir ctx.OutDir
+                      Resume = resumeDir.IsSome
+                      Deadline = budget |> Option.map (fun minutes -> DateTime.UtcNow.AddMinutes minutes)
+                      OutDir = WarcraftScaleOut.outDir outDir
                       Command = "" }
 
-                runExperiment
-                    { cfg with
-                        Command = commandLine cfg full }
-                |> ignore
+                let command = commandLine cfg full
 
-                WarcraftScaleOut.farmStats () |> Option.iter (printfn "solver farm: %A")
-                0 }
+                try
+                    runExperiment { cfg with Command = command } |> ignore
+                    WarcraftScaleOut.farmStats () |> Option.iter (printfn "solver farm: %A")
+                    0
+                with TimeBudgetReached(run, epochsDone) ->
+                    printfn
+                        "warcraft: the time budget ran out after epoch %d of %s (checkpointed); finished runs are in %s. Continue with: %s --resume %s"
+                        epochsDone
+                        run
+                        cfg.OutDir
+                        command
+                        cfg.OutDir
+
+                    timeBudgetExitCode }
