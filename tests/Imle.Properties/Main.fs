@@ -9,6 +9,7 @@ let allTests =
           NoiseTests.tests
           SolverTests.tests
           ExactTests.tests
+          RelaxationTests.tests
           EstimatorTests.tests
           TorchNoiseSolveTests.tests
           TorchEstimatorTests.tests

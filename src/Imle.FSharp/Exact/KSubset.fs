@@ -89,6 +89,70 @@ module KSubset =
 
             min 1.0 (max 0.0 acc))
 
+    /// log(e^x + e^y) with its tangent, for forward-mode differentiation of the tables: (x, dx), (y, dy) → (r, dr).
+    let private logAddDual (x: float, dx: float) (y: float, dy: float) =
+        if Double.IsNegativeInfinity x then
+            y, dy
+        elif Double.IsNegativeInfinity y then
+            x, dx
+        else
+            let r = logAdd x y
+            r, exp (x - r) * dx + exp (y - r) * dy
+
+    /// The forward and backward tables (as `forward`, `backward`) with their tangents along da.
+    let private tablesDual (a: float[]) (da: float[]) (k: int) =
+        let m = a.Length
+
+        let table () =
+            Array.init (m + 1) (fun _ -> Array.create (k + 1) (Double.NegativeInfinity, 0.0))
+
+        let f, b = table (), table ()
+        f.[0].[0] <- (0.0, 0.0)
+        b.[m].[0] <- (0.0, 0.0)
+
+        for i in 1..m do
+            f.[i].[0] <- (0.0, 0.0)
+
+            for j in 1 .. min k i do
+                let fa, dfa = f.[i - 1].[j - 1]
+                f.[i].[j] <- logAddDual f.[i - 1].[j] (a.[i - 1] + fa, da.[i - 1] + dfa)
+
+        for i in m - 1 .. -1 .. 0 do
+            b.[i].[0] <- (0.0, 0.0)
+
+            for j in 1 .. min k (m - i) do
+                let ba, dba = b.[i + 1].[j - 1]
+                b.[i].[j] <- logAddDual b.[i + 1].[j] (a.[i] + ba, da.[i] + dba)
+
+        f, b
+
+    /// The directional derivative of the marginals, J_μ(θ)·g = Cov_p(z)·g / τ (∂μ/∂θ of an exponential family is its
+    /// covariance over τ, a symmetric matrix, so this is also the vector–Jacobian product gᵀJ_μ): the backward pass of
+    /// SIMPLE (Ahmed et al., ICLR 2023), exact, by forward-mode differentiation of the forward–backward tables in
+    /// O(m·k), without the m × m covariance. Raises ArgumentException naming `tau`, `k`, `theta` or `g` (length m,
+    /// finite).
+    let marginalsJvp (tau: float) (k: int) (theta: float[]) (g: float[]) : float[] =
+        let a = scaled tau k theta
+        Validate.length "g" a.Length g
+        Validate.allFinite "g" g
+        let m = a.Length
+        let da = g |> Array.map (fun v -> v / tau)
+        let f, b = tablesDual a da k
+        let logZ, dLogZ = b.[0].[k]
+
+        Array.init m (fun i ->
+            let mutable acc = 0.0
+
+            for j in 0 .. k - 1 do
+                let fx, dfx = f.[i].[j]
+                let bx, dbx = b.[i + 1].[k - 1 - j]
+                let x = fx + a.[i] + bx
+
+                if not (Double.IsNegativeInfinity x) then
+                    acc <- acc + exp (x - logZ) * (dfx + da.[i] + dbx - dLogZ)
+
+            acc)
+
     /// One exact draw z ~ p(z; θ): a binary vector with exactly k ones, sampled sequentially with
     /// p(z_i = 1 | r ones still to place) = exp(θ_i/τ + B_{i+1}[r − 1] − B_i[r]). Uses one uniform per coordinate
     /// until all k ones are placed. O(m·k).
