@@ -554,6 +554,80 @@ let tests =
                       (sprintf "%s: the resumed run equals the uninterrupted one" file)
           }
 
+          test "dfl --aggregate: mean and sd over seeds of one configuration; mixed configurations are refused" {
+              let dir name =
+                  Path.Combine(scratch.Value, "dfl-seeds", name)
+
+              let tiny settings seed =
+                  [ "dfl"
+                    "--deg"
+                    "2"
+                    "--epochs"
+                    "1"
+                    "--train-size"
+                    "40"
+                    "--test-size"
+                    "40"
+                    "--methods"
+                    "spo+"
+                    "dbb"
+                    "--settings"
+                    settings
+                    "--seed"
+                    string seed
+                    "--quiet"
+                    "--out"
+                    dir (sprintf "%s-%d" settings seed) ]
+
+              for o in runAll [ tiny "pyepo" 1; tiny "pyepo" 2; tiny "imle" 3 ] do
+                  Expect.equal o.Code 0 (show o)
+
+              let report = File.ReadAllText(Path.Combine(dir "pyepo-1", "report.md"))
+              Expect.stringContains report "λ = 20" "--settings pyepo runs DBB with PyEPO's λ = 20"
+              let out = dir "summary"
+
+              let o =
+                  run [] [ "dfl"; "--aggregate"; dir "pyepo-1"; dir "pyepo-2"; "--out"; out; "--quiet" ]
+
+              Expect.equal o.Code 0 (show o)
+
+              let regret seed =
+                  Text.Json.JsonDocument
+                      .Parse(File.ReadAllText(Path.Combine(dir (sprintf "pyepo-%d" seed), "results.json")))
+                      .RootElement
+                  |> fun rows ->
+                      [ for r in rows.EnumerateArray() do
+                            if r.GetProperty("method").GetString() = "dbb" then
+                                yield r.GetProperty("normalizedRegret").GetDouble() ]
+                      |> List.exactlyOne
+
+              let summary =
+                  Text.Json.JsonDocument
+                      .Parse(File.ReadAllText(Path.Combine(out, "summary.json")))
+                      .RootElement.EnumerateArray()
+                  |> Seq.find (fun r -> r.GetProperty("method").GetString() = "dbb")
+
+              let a, b = regret 1, regret 2
+
+              Expect.floatClose
+                  Accuracy.high
+                  (summary.GetProperty("mean").GetDouble())
+                  ((a + b) / 2.0)
+                  "mean over the seeds"
+
+              Expect.floatClose
+                  Accuracy.high
+                  (summary.GetProperty("sd").GetDouble())
+                  (abs (a - b) / sqrt 2.0)
+                  "sample sd"
+
+              let mixed =
+                  run [] [ "dfl"; "--aggregate"; dir "pyepo-1"; dir "imle-3"; "--out"; out ]
+
+              Expect.equal mixed.Code 2 (show mixed)
+              Expect.stringContains mixed.Stderr "differ in more than --seed" (show mixed)
+          }
+
           test "dry runs and tiny valid runs succeed; --help states the limits" {
               let out name =
                   Path.Combine(scratch.Value, "valid", name)

@@ -17,6 +17,7 @@ open Imle.Dfl
 open Imle.Torch
 open Imle.Examples
 open Imle.Examples.Output
+open Imle.Examples.Experiments.DflResults
 
 type private Tensor = torch.Tensor
 
@@ -30,6 +31,8 @@ type Args =
     | Methods of string list
     | Lr of float
     | Noise_Width of float
+    | Settings of string
+    | Aggregate of string list
     | [<CustomCommandLine("--problem")>] Benchmark_Problem of string
 
     interface IArgParserTemplate with
@@ -46,19 +49,10 @@ type Args =
                 "sp (PyEPO's 5x5 shortest path, default) or knapsack (PyEPO's knapsack: 32 items, one resource, capacity 20)"
             | Lr _ -> "Adam learning rate (default 0.01)"
             | Noise_Width _ -> "half-width of the multiplicative noise, in [0, 1) (default 0.5)"
-
-/// One result: a method at one polynomial degree.
-type DflRow =
-    {
-        /// The method's id.
-        Method: string
-        /// The polynomial degree of the data.
-        Deg: int
-        /// Normalised regret on the test set: Σ (cᵀw*(ĉ) − z*(c)) / Σ |z*(c)|.
-        NormalizedRegret: float
-        /// Training and evaluation time in seconds.
-        Seconds: float
-    }
+            | Aggregate _ ->
+                "no training: mean ± sd over earlier runs of one configuration that differ only in --seed (their folders), beside PyEPO's 10-run means, into --out"
+            | Settings _ ->
+                "imle (default: DBB λ = 10, S = 10 for DPO/PFYL, one learning rate) or pyepo (PyEPO's published runs: DBB λ = 20 and lr 0.1 on sp, λ = 10 and lr 0.05 on knapsack, S = 1 for DPO/PFYL)"
 
 /// How a method turns predicted costs into a loss.
 type private Method =
@@ -79,23 +73,45 @@ type private Method =
     /// A contrastive loss over a solution pool seeded with the training optima, grown with a solve ratio.
     | ContrastiveLoss of cmap: bool * solveRatio: float
 
-/// The methods, their ids and what each one is, in report order.
-let private methods: (string * Method * string) list =
+/// Whose hyper-parameters the methods use: ours, or those of PyEPO's published runs (its res/ CSV file names).
+type DflSettings =
+    /// DBB λ = 10, S = 10 samples for the perturbed methods, one learning rate for every method.
+    | ImleSettings
+    /// DBB λ = 20 and Adam lr 0.1 (shortest path) or λ = 10 and lr 0.05 (knapsack); S = 1 for DPO and PFYL.
+    | PyepoSettings
+
+/// DBB's λ and learning rate under the settings (None: the command's --lr).
+let private dbbSettings (settings: DflSettings) (knapsack: bool) =
+    match settings, knapsack with
+    | ImleSettings, _ -> 10.0, None
+    | PyepoSettings, false -> 20.0, Some 0.1
+    | PyepoSettings, true -> 10.0, Some 0.05
+
+/// The methods, their ids and what each one is, in report order, under the settings.
+let private methodsWith (settings: DflSettings) (knapsack: bool) : (string * Method * string) list =
     let sog = SumOfGamma(5.0, 1.0, 10)
+    let dbbLambda, _ = dbbSettings settings knapsack
+    let s = if settings = PyepoSettings then 1 else 10
 
     [ "2s", TwoStage, "two-stage: MSE regression of the costs, the solver on the predictions"
       "spo+", SpoPlus, "SPO+ loss (Elmachtoub and Grigas), subgradient 2(w*(c) − w*(2ĉ − c))"
-      "dbb", LayerRegret(Blackbox 10.0), "blackbox differentiation (Pogančić et al.), λ = 10, regret loss ⟨c, z − w*⟩"
+      "dbb",
+      LayerRegret(Blackbox dbbLambda),
+      sprintf "blackbox differentiation (Pogančić et al.), λ = %g, regret loss ⟨c, z − w*⟩" dbbLambda
       "dpo",
-      LayerHamming(Perturbed(Normal 1.0, 10)),
-      "perturbed optimizer (Berthet et al.), Normal(σ = 1), S = 10, Hamming loss against w*"
+      LayerHamming(Perturbed(Normal 1.0, s)),
+      sprintf "perturbed optimizer (Berthet et al.), Normal(σ = 1), S = %d, Hamming loss against w*" s
       "dpo-mul",
-      MultiplicativeHamming(1.0, 10),
-      "perturbed optimizer with multiplicative noise c ⊙ exp(σZ − σ²/2) (PyEPO's DPOMul), σ = 1, S = 10, Hamming loss against w*; the model's output goes through softplus (the perturbation needs costs of one sign, and its Jacobian divides by them)"
-      "pfyl", FenchelYoung(Normal 1.0, 10), "Fenchel–Young loss of perturbed optimizers, Normal(σ = 1), S = 10"
+      MultiplicativeHamming(1.0, s),
+      sprintf
+          "perturbed optimizer with multiplicative noise c ⊙ exp(σZ − σ²/2) (PyEPO's DPOMul), σ = 1, S = %d, Hamming loss against w*; the model's output goes through softplus (the perturbation needs costs of one sign, and its Jacobian divides by them)"
+          s
+      "pfyl", FenchelYoung(Normal 1.0, s), sprintf "Fenchel–Young loss of perturbed optimizers, Normal(σ = 1), S = %d" s
       "pfyl-mul",
-      MultiplicativeFenchelYoung(1.0, 10),
-      "Fenchel–Young loss with multiplicative noise (PyEPO's PFYMul), σ = 1, S = 10; softplus output as for dpo-mul"
+      MultiplicativeFenchelYoung(1.0, s),
+      sprintf
+          "Fenchel–Young loss with multiplicative noise (PyEPO's PFYMul), σ = 1, S = %d; softplus output as for dpo-mul"
+          s
       "imle",
       LayerRegret(
           Imle
@@ -121,7 +137,7 @@ let private methods: (string * Method * string) list =
       "CMAP (Mulamba et al. 2021) over a pool seeded with the training optima, solve ratio 0.05" ]
 
 /// The command-line ids of the methods, in the order they run.
-let methodIds = methods |> List.map (fun (id, _, _) -> id)
+let methodIds = methodsWith ImleSettings false |> List.map (fun (id, _, _) -> id)
 
 /// A run's settings.
 type private Config =
@@ -139,6 +155,7 @@ type private Config =
         Command: string
         /// "sp" or "knapsack".
         ProblemId: string
+        Settings: DflSettings
     }
 
 let private grid = 5
@@ -176,7 +193,13 @@ let private trainMethod
     let problem = train.Problem
     torch.random.manual_seed (int64 cfg.Seed) |> ignore
     use model = torch.nn.Linear(int64 features, int64 problem.Size)
-    use optimizer = torch.optim.Adam(model.parameters (), cfg.Lr)
+
+    let lr =
+        match methodId, dbbSettings cfg.Settings (cfg.ProblemId = "knapsack") with
+        | "dbb", (_, Some dbbLr) -> dbbLr
+        | _ -> cfg.Lr
+
+    use optimizer = torch.optim.Adam(model.parameters (), lr)
     use generator = new torch.Generator(uint64 (cfg.Seed * 7919 + 17))
 
     let layer =
@@ -265,49 +288,6 @@ let private trainMethod
       Seconds = watch.Elapsed.TotalSeconds },
     losses
 
-/// PyEPO's own results, normalised test regret averaged over their 10 runs (fractions), read from the CSV files of
-/// their `res/` folder (github.com/khalil-research/PyEPO, since deleted from the default branch; the commits are named
-/// per entry): (problem, our method id, deg) → value, PyEPO's setting.
-let private pyepoPublished: ((string * string * int) * float * string) list =
-    let sp = "res/sp/h5w5/gurobi/n1000p5-d{deg}-e0.5_"
-    let ks = "res/ks/i32d1c20/gurobi/n1000p5-d{deg}-e0.5_"
-
-    [ for deg, v in [ 1, 0.1544; 2, 0.1059; 4, 0.0882; 6, 0.1264 ] ->
-          ("sp", "2s", deg), v, sp + "2s-lr.csv (scikit-learn linear regression; commit 5745f1d)"
-      for deg, v in [ 1, 0.1626; 2, 0.1123; 4, 0.0835; 6, 0.0870 ] ->
-          ("sp", "spo+", deg),
-          v,
-          sp
-          + "spo_lr_adam0.01_bs32_l10.0l20.0_c8.csv (Adam 0.01, 20 epochs; commit 2a93dc0)"
-      for deg, v in [ 1, 0.1778; 2, 0.1351; 4, 0.1142; 6, 0.1378 ] ->
-          ("sp", "dbb", deg),
-          v,
-          sp
-          + "dbb_lr_adam0.1_bs32_l10.0l20.0_c8-lamb20.csv (Adam 0.1, λ = 20, 20 epochs; commit 2a93dc0)"
-      for deg, v in [ 1, 0.2230; 2, 0.2139; 4, 0.2244; 6, 0.3174 ] ->
-          ("sp", "dpo", deg),
-          v,
-          sp
-          + "dpo_lr_adam0.01_bs32_l10.0l20.0_c8-samp1eps1.0.csv (Adam 0.01, S = 1, σ = 1, 20 epochs; commit 4f4d81d)"
-      for deg, v in [ 1, 0.1633; 2, 0.1100; 4, 0.0766; 6, 0.0788 ] ->
-          ("sp", "pfyl", deg),
-          v,
-          sp
-          + "pfyl_lr_adam0.01_bs32_l10.0l20.0_c8-samp1eps1.0.csv (Adam 0.01, S = 1, σ = 1, 20 epochs; commit 4f4d81d)"
-      for deg, v in [ 1, 0.1305; 2, 0.0982; 4, 0.0903; 6, 0.1183 ] ->
-          ("knapsack", "2s", deg), v, ks + "2s-lr.csv (scikit-learn linear regression; commit 186fe74)"
-      for deg, v in [ 1, 0.1375; 2, 0.1030; 4, 0.0790; 6, 0.0698 ] ->
-          ("knapsack", "spo+", deg),
-          v,
-          ks
-          + "spo_lr_adam0.01_bs32_l10.0l20.0_c32.csv (Adam 0.01, 300 epochs; commit 5492db2)"
-      for deg, v in [ 1, 0.1423; 2, 0.1137; 4, 0.1203; 6, 0.1324 ] ->
-          ("knapsack", "dbb", deg),
-          v,
-          ks
-          + "bb_lr_adam0.05_bs32_l10.0l20.0_c32-lamb10.csv (Adam 0.05, λ = 10, 300 epochs; commit 5492db2)" ]
-    |> List.map (fun ((p, m, d), v, file) -> (p, m, d), v, file.Replace("{deg}", string d))
-
 /// Runs every method at every degree; writes results.json, regret.png, training-loss-deg*.png and report.md.
 let private run (cfg: Config) : DflRow[] =
     let dir = ensureDir cfg.OutDir
@@ -315,7 +295,7 @@ let private run (cfg: Config) : DflRow[] =
 
     let specs =
         cfg.MethodIds
-        |> List.map (fun id -> methods |> List.find (fun (i, _, _) -> i = id))
+        |> List.map (fun id -> methodsWith cfg.Settings knapsack |> List.find (fun (i, _, _) -> i = id))
 
     let total = Stopwatch.StartNew()
     let rows = ResizeArray<DflRow>()
@@ -442,17 +422,28 @@ let private run (cfg: Config) : DflRow[] =
              "yes" |]
           [| "optimiser, batch"
              "Adam, batch 32; lr 0.01 (SPO+, DPO, PFYL), 0.1 (DBB, shortest path), 0.05 (DBB, knapsack)"
-             sprintf "Adam, batch %d, lr %g for every method" cfg.Batch cfg.Lr
-             "yes (DBB's lr)" |]
+             (match dbbSettings cfg.Settings knapsack with
+              | _, Some dbbLr -> sprintf "Adam, batch %d; lr %g, DBB %g" cfg.Batch cfg.Lr dbbLr
+              | _, None -> sprintf "Adam, batch %d, lr %g for every method" cfg.Batch cfg.Lr)
+             (if cfg.Settings = PyepoSettings && cfg.Lr = 0.01 then
+                  "no"
+              else
+                  "yes (DBB's lr)") |]
           [| "epochs"
              epochsPyepo
              string cfg.Epochs
              differs (string cfg.Epochs) epochsPyepo |]
           [| "DBB λ"
              (if knapsack then "10" else "20")
-             "10"
-             (if knapsack then "no" else "yes") |]
-          [| "DPO / PFYL samples, σ"; "S = 1, σ = 1"; "S = 10, σ = 1"; "yes (S)" |]
+             sprintf "%g" (fst (dbbSettings cfg.Settings knapsack))
+             differs (sprintf "%g" (fst (dbbSettings cfg.Settings knapsack))) (if knapsack then "10" else "20") |]
+          [| "DPO / PFYL samples, σ"
+             "S = 1, σ = 1"
+             (if cfg.Settings = PyepoSettings then
+                  "S = 1, σ = 1"
+              else
+                  "S = 10, σ = 1")
+             (if cfg.Settings = PyepoSettings then "no" else "yes (S)") |]
           [| "solver"
              "Gurobi"
              "exact dynamic programming"
@@ -571,7 +562,10 @@ let private run (cfg: Config) : DflRow[] =
               ""
               publishedTable
               ""
-              "Our rows are one seed; PyEPO's are means of 10 runs with the configuration differences listed above (DPO and PFYL: S = 1 there, S = 10 here; DBB: a larger learning rate there; the two-stage baseline: closed-form regression there), so agreement within a few points is what to expect, not equality."
+              (if cfg.Settings = PyepoSettings then
+                   "Our rows are one seed, with PyEPO's hyper-parameters (`--settings pyepo`); PyEPO's are means of 10 runs with the remaining differences listed above (the two-stage baseline: closed-form regression there), so agreement within a few points is what to expect, not equality."
+               else
+                   "Our rows are one seed; PyEPO's are means of 10 runs with the configuration differences listed above (DPO and PFYL: S = 1 there, S = 10 here; DBB: a larger learning rate there; the two-stage baseline: closed-form regression there), so agreement within a few points is what to expect, not equality.")
               ""
               "## Plots"
               ""
@@ -617,6 +611,10 @@ let private commandLine (cfg: Config) =
         cfg.Lr
         cfg.NoiseWidth
         (String.Join(" ", cfg.MethodIds))
+    + (if cfg.Settings = PyepoSettings then
+           " --settings pyepo"
+       else
+           "")
 
 /// Seconds per training instance, epoch and method on 2 cores, evaluation included: an upper bound. Measured here: the
 /// default run (4 degrees × 9 methods × 10 epochs × 1,000 instances) took 21 s on 2 idle cores (about 0.06 ms) and
@@ -667,8 +665,18 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
         | "knapsack" as p -> p
         | other -> invalidArg "problem" (sprintf "--problem must be sp or knapsack; got '%s'." other)
 
+    let settings =
+        match args.GetResult(Settings, defaultValue = "imle") with
+        | "imle" -> ImleSettings
+        | "pyepo" -> PyepoSettings
+        | other -> invalidArg "settings" (sprintf "--settings must be imle or pyepo; got '%s'." other)
+
     let sizes =
         Cli.describe [ sprintf "--train-size %d" trainSize; sprintf "--test-size %d" testSize ]
+
+    // The runs to summarise are checked with the options (one configuration, distinct seeds), before any output.
+    let aggregate = args.TryGetResult Aggregate
+    aggregate |> Option.iter (DflResults.summarise >> ignore)
 
     let instanceEpochs =
         float degrees.Length * float methodList.Length * float epochs * float trainSize
@@ -687,7 +695,12 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                     sprintf "--train-size %d" trainSize
                     sprintf "%d degree%s" degrees.Length (if degrees.Length = 1 then "" else "s")
                     sprintf "%d method%s" methodList.Length (if methodList.Length = 1 then "" else "s") ],
-              Cli.cpuSeconds (secondsPerInstanceEpoch * instanceEpochs)
+              Cli.cpuSeconds (
+                  if aggregate.IsSome then
+                      0.0
+                  else
+                      secondsPerInstanceEpoch * instanceEpochs
+              )
           ) ]
       Run =
         fun () ->
@@ -703,7 +716,11 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                   Seed = ctx.Seed
                   OutDir = ctx.OutDir
                   Command = ""
-                  ProblemId = problemId }
+                  ProblemId = problemId
+                  Settings = settings }
 
-            run { cfg with Command = commandLine cfg } |> ignore
+            match aggregate with
+            | Some dirs -> DflResults.writeSummary ctx dirs |> ignore
+            | None -> run { cfg with Command = commandLine cfg } |> ignore
+
             0 }
