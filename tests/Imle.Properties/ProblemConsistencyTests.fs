@@ -19,6 +19,7 @@ let private mine (w: float[]) =
 
     Array.init w.Length (fun i -> if chosen.Contains i then 1.0 else 0.0)
 
+[<Tests>]
 let tests =
     testList
         "problem consistency"

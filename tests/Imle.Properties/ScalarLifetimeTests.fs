@@ -42,6 +42,7 @@ let private assemblies =
 let private assemblyPath (project: string, name: string) =
     Path.Combine(root, project, "bin", configuration, "net10.0", name + ".dll")
 
+[<Tests>]
 let tests =
     testList
         "Scalar lifetime"
