@@ -88,6 +88,7 @@ let packageDir = Path.Combine(root, "artifacts", "packages")
 
 let packProjects =
     [ "src/Imle.FSharp"
+      "src/Imle.Torch"
       "src/Imle.CSharp"
       "src/Imle.OrTools"
       "src/Imle.CSharp.OrTools"
@@ -105,7 +106,7 @@ let version =
         failwith "Directory.Build.props has no <Version>."
 
 /// Checks one produced package: README, licence expression, XML docs, a .snupkg beside it, release notes, repository
-/// metadata, the native-fix targets (Imle.FSharp), and exactly the expected dependencies (the managed TorchSharp, never a libtorch native package). Returns the problems found.
+/// metadata, the native-fix targets (Imle.Torch), and exactly the expected dependencies (the managed TorchSharp, never a libtorch native package). Returns the problems found.
 let checkPackage (id: string) (expected: string list) : string list =
     let nupkg = Path.Combine(packageDir, sprintf "%s.%s.nupkg" id version)
 
@@ -136,11 +137,8 @@ let checkPackage (id: string) (expected: string list) : string list =
               yield id + ": no release notes (CHANGELOG.md needs a section for " + version + ")"
           if not (nuspec.Contains "<repository type=\"git\"") then
               yield id + ": no repository metadata"
-          if
-              id = "Imle.FSharp"
-              && not (entries.Contains "buildTransitive/Imle.FSharp.targets")
-          then
-              yield id + ": no buildTransitive/Imle.FSharp.targets (the native fix for consumers)"
+          if id = "Imle.Torch" && not (entries.Contains "buildTransitive/Imle.Torch.targets") then
+              yield id + ": no buildTransitive/Imle.Torch.targets (the native fix for consumers)"
           if deps <> Set.ofList expected then
               yield sprintf "%s: dependencies %A, expected %A" id (Set.toList deps) expected
           if
@@ -187,12 +185,20 @@ let packPackages () : bool =
         false
     else
         let problems =
-            checkPackage "Imle.FSharp" [ "FSharp.Core"; "TorchSharp" ]
-            @ checkPackage "Imle.CSharp" [ "FSharp.Core"; "Imle.FSharp"; "TorchSharp" ]
+            checkPackage "Imle.FSharp" [ "FSharp.Core" ]
+            @ checkPackage "Imle.Torch" [ "FSharp.Core"; "Imle.FSharp"; "TorchSharp" ]
+            @ checkPackage "Imle.CSharp" [ "FSharp.Core"; "Imle.FSharp"; "Imle.Torch"; "TorchSharp" ]
             @ checkPackage "Imle.OrTools" [ "FSharp.Core"; "Google.OrTools"; "Google.Protobuf"; "Imle.FSharp" ]
             @ checkPackage "Imle.CSharp.OrTools" [ "Google.OrTools"; "Imle.CSharp"; "Imle.OrTools" ]
-            @ checkPackage "Imle.Data" [ "FSharp.Core"; "Imle.FSharp"; "TorchSharp" ]
-            @ checkPackage "Imle.Distributed" [ "Akka"; "Akka.Cluster"; "Akka.Remote"; "FSharp.Core"; "Imle.FSharp" ]
+            @ checkPackage "Imle.Data" [ "FSharp.Core"; "Imle.FSharp"; "Imle.Torch"; "TorchSharp" ]
+            @ checkPackage
+                "Imle.Distributed"
+                [ "Akka"
+                  "Akka.Cluster"
+                  "Akka.Remote"
+                  "FSharp.Core"
+                  "Imle.FSharp"
+                  "Imle.Torch" ]
             @ checkPackage "Imle.CSharp.Distributed" [ "Imle.CSharp"; "Imle.Distributed" ]
 
         problems |> List.iter (eprintfn "pack: %s")
@@ -209,6 +215,7 @@ let packPackages () : bool =
 /// The libraries whose XML docs make the API reference.
 let docsProjects =
     [ "src/Imle.FSharp/Imle.FSharp.fsproj"
+      "src/Imle.Torch/Imle.Torch.fsproj"
       "src/Imle.CSharp/Imle.CSharp.csproj"
       "src/Imle.Data/Imle.Data.fsproj"
       "src/Imle.OrTools/Imle.OrTools.fsproj"
@@ -451,8 +458,8 @@ let packTest () : bool =
                 (sprintf "#i \"nuget: %s\"\n" packageDir)
                 + Regex.Replace(
                     readmeBlock "fsharp",
-                    "#r \"nuget: Imle.FSharp\"",
-                    sprintf "#r \"nuget: Imle.FSharp, %s\"" version
+                    "#r \"nuget: (Imle\\.[A-Za-z.]+)\"",
+                    sprintf "#r \"nuget: $1, %s\"" version
                 )
 
             File.WriteAllText(Path.Combine(dir, "start.fsx"), script)
@@ -478,7 +485,7 @@ let packTest () : bool =
             ()
 
 /// Runs every example script under examples/scripts with `dotnet fsi`, after `packPackages`: the scripts reference the
-/// packages as users do (`#r "nuget: Imle.FSharp"`), and examples/scripts/nuget.config adds artifacts/packages as a
+/// packages as users do (`#r "nuget: Imle.Torch"`), and examples/scripts/nuget.config adds artifacts/packages as a
 /// source. One passed per script that exits with 0, one failed otherwise.
 let runScripts () =
     dropCachedPackages ()

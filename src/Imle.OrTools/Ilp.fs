@@ -53,15 +53,7 @@ module Ilp =
     // ----- validation --------------------------------------------------------------------------------------------
 
     let private validateShape (shape: int[]) =
-        Validate.notNull "shape" shape
-
-        if shape.Length = 0 then
-            invalidArg "shape" "shape must have at least one dimension."
-
-        shape
-        |> Array.iteri (fun i d ->
-            if d < 1 then
-                invalidArg "shape" (sprintf "shape[%d] must be >= 1; got %d." i d))
+        Validate.shape "shape" shape
 
         let size = shape |> Array.fold (fun s d -> s * int64 d) 1L
 

@@ -271,6 +271,13 @@ let errorTests =
               throwsInvalidOp "the ILP model" (fun () -> Ilp.solve model [| 0.; 0.; 0. |] |> ignore)
           }
 
+          test "a model's shape is checked by the core's shape rule" {
+              throwsArg "shape" (fun () -> Ilp.model [||] Maximise |> ignore)
+              throwsArg "shape" (fun () -> Ilp.model [| 2; 0 |] Maximise |> ignore)
+              throwsArg "shape" (fun () -> Ilp.model null Maximise |> ignore)
+              throwsArg "shape" (fun () -> Ilp.model [| 65536; 65536 |] Maximise |> ignore)
+          }
+
           test "bad indices name the parameter" {
               let m = Ilp.model [| 3 |] Maximise
               throwsArg "indices" (fun () -> Ilp.exactlyK [| 0; 5 |] 1 m |> ignore)

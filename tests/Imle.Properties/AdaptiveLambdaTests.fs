@@ -72,6 +72,7 @@ let private torchSteps (samples: int) (meanOutput: bool) =
           Training.backward loss
           yield w.grad.reshape(4L).data<float>().ToArray(), cell.State ]
 
+[<Tests>]
 let tests =
     testList
         "adaptive λ (AIMLE) as the reference"

@@ -400,6 +400,7 @@ let private fuzzMinimum = 20
 
 let private fuzzCeilingSeconds = 120.0
 
+[<Tests>]
 let tests =
     testSequenced
     <| testList

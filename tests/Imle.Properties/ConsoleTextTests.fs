@@ -115,6 +115,7 @@ let private runApp (dll: string) (dir: string) (args: string list) =
     p.WaitForExit()
     p.ExitCode, out.Result + err.Result
 
+[<Tests>]
 let tests =
     testList
         "console text"

@@ -28,6 +28,7 @@ let private expectEqualBiasLowerVariance (ratio: float) (plain: GradCheckResult)
         (ratio * plain.Variance)
         (sprintf "%s: variance %g with, %g without" based.Estimator based.Variance plain.Variance)
 
+[<Tests>]
 let tests =
     testList
         "control variates"

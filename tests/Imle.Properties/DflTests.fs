@@ -1121,6 +1121,7 @@ let private rankingTests =
               Expect.equal (paramOf (fun () -> Ranking.pairwise Unchecked.defaultof<_> c c)) "pool" "names pool"
           } ]
 
+[<Tests>]
 let tests =
     testList
         "DFL"

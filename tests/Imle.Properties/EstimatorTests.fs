@@ -58,6 +58,7 @@ let private imle noise target samples scaling =
 
 let private gumbelNoise = Gumbel 1.0
 
+[<Tests>]
 let tests =
     testList
         "reference estimators"

@@ -391,6 +391,7 @@ let private validation =
               throwsNaming "z" (fun () -> KSubset.logProbability 1.0 2 theta [| 1.0; 0.5; 0.5; 0.0 |])
           } ]
 
+[<Tests>]
 let tests =
     testList
         "exact and theory"

@@ -23,6 +23,7 @@ let private expectIdxError (path: string) (mustContain: string list) =
         for s in mustContain do
             Expect.stringContains e.Message s (sprintf "the message says '%s'" s)
 
+[<Tests>]
 let tests =
     testList
         "idx"

@@ -32,6 +32,7 @@ let private outputCopy () =
 
     if File.Exists path then Some path else None
 
+[<Tests>]
 let tests =
     testList
         "native fix"

@@ -4,6 +4,7 @@ module Imle.Tests.NativeTests
 open Expecto
 open TorchSharp
 
+[<Tests>]
 let tests =
     testList
         "native libtorch"

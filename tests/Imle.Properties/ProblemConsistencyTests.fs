@@ -19,6 +19,7 @@ let private mine (w: float[]) =
 
     Array.init w.Length (fun i -> if chosen.Contains i then 1.0 else 0.0)
 
+[<Tests>]
 let tests =
     testList
         "problem consistency"
@@ -83,4 +84,17 @@ let tests =
               Expect.equal p.Kind (KSubsetKind 3) "kind"
               p.Shape.[0] <- 99
               Expect.equal p.Shape [| 10 |] "Shape returns a copy: the problem cannot be changed through it"
+          }
+          test "a problem's shape is checked by the one shape rule, with the messages it always had" {
+              let message (shape: int[]) =
+                  try
+                      Problem.create "p" shape Maximise id |> ignore
+                      failtest "expected an ArgumentException"
+                  with :? System.ArgumentException as e ->
+                      Expect.equal e.ParamName "shape" "names the parameter"
+                      e.Message
+
+              Expect.stringStarts (message [||]) "shape must have at least one dimension." "no dimension"
+              Expect.stringStarts (message [| 3; 0 |]) "shape[1] must be >= 1; got 0." "a zero dimension"
+              Expect.stringStarts (message null) "shape must not be null." "null"
           } ]

@@ -7,6 +7,7 @@ module Imle.Tests.ReliabilityTests
 open Expecto
 open Imle.Tests.Reliability
 
+[<Tests>]
 let tests =
     testSequenced
     <| testList

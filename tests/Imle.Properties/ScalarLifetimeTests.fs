@@ -27,6 +27,7 @@ let private configuration =
 /// The assemblies whose per-step code must follow the rule: the libraries, the examples and the benchmark.
 let private assemblies =
     [ "src/Imle.FSharp", "Imle.FSharp"
+      "src/Imle.Torch", "Imle.Torch"
       "src/Imle.CSharp", "Imle.CSharp"
       "src/Imle.OrTools", "Imle.OrTools"
       "src/Imle.Data", "Imle.Data"
@@ -41,6 +42,7 @@ let private assemblies =
 let private assemblyPath (project: string, name: string) =
     Path.Combine(root, project, "bin", configuration, "net10.0", name + ".dll")
 
+[<Tests>]
 let tests =
     testList
         "Scalar lifetime"

@@ -618,6 +618,7 @@ let private knapsackTests =
           } ]
 
 /// All solver tests.
+[<Tests>]
 let tests: Test =
     testList
         "solvers"

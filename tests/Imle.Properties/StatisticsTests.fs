@@ -57,6 +57,7 @@ let private numpySeed12345 =
        0.28174615 |]
 
 /// The tests.
+[<Tests>]
 let tests =
     testList
         "statistics"

@@ -577,6 +577,7 @@ let private trainingTests =
               Expect.sequenceEqual (toArray (layer.forward w)) (toArray (TensorSolve.solve subset w)) "MAP in eval"
           } ]
 
+[<Tests>]
 let tests =
     testSequenced
     <| testList "torch estimators" [ parityTests; gradCheckTests; lossTests; errorTests; trainingTests ]

@@ -394,4 +394,5 @@ let private solverTests =
                   (sprintf "the original exception, got %s" (e.GetType().Name))
           } ]
 
+[<Tests>]
 let tests = testList "torch noise and solvers" [ noiseTests; solverTests ]

@@ -21,6 +21,7 @@ let private handWritten (rng: Random) (n: int) (b: int) =
     let steps = (n + b - 1) / b
     Array.init steps (fun s -> order.[s * b .. min n ((s + 1) * b) - 1])
 
+[<Tests>]
 let tests =
     testList
         "training"

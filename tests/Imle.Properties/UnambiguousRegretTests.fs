@@ -32,6 +32,7 @@ let private bruteForce (problem: Problem) (predicted: float[]) (c: float[]) =
     |> Array.max,
     zStar
 
+[<Tests>]
 let tests =
     testList
         "unambiguous regret"

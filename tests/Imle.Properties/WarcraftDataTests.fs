@@ -10,6 +10,7 @@ open Imle
 open Imle.Data
 open Imle.Tests.TestUtil
 
+[<Tests>]
 let tests =
     testList
         "warcraft data"

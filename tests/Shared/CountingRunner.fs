@@ -30,3 +30,10 @@ let run (argv: string[]) (tests: Test) : int =
     stdout.WriteLine(sprintf "%d passed, %d failed" passed failed)
     stdout.Flush()
     if failed > 0 then 1 else code
+
+/// Runs every test value marked `[<Tests>]` in the assembly (Expecto's discovery, as `runTestsInAssemblyWithCLIArgs`
+/// finds them) under one root list named `root`, so test names read `root.<list>.<test>`; then as `run`.
+let runInAssembly (argv: string[]) (root: string) (assembly: Reflection.Assembly) : int =
+    match testFromAssembly assembly with
+    | Some tests -> run argv (testList root [ tests ])
+    | None -> failwithf "%s has no test value marked [<Tests>]." (assembly.GetName().Name)

@@ -6,7 +6,9 @@
 // the unpatched native library from the NuGet cache.
 #r "../../../examples/Imle.Examples/bin/Release/net10.0/TorchSharp.dll"
 #r "../../../examples/Imle.Examples/bin/Release/net10.0/Imle.FSharp.dll"
+#r "../../../examples/Imle.Examples/bin/Release/net10.0/Imle.Torch.dll"
 #r "../../../examples/Imle.Examples/bin/Release/net10.0/Imle.Data.dll"
+#r "../../../examples/Imle.Examples/bin/Release/net10.0/Imle.Examples.Common.dll"
 #r "../../../examples/Imle.Examples/bin/Release/net10.0/ScottPlot.dll"
 #r "../../../examples/Imle.Examples/bin/Release/net10.0/SkiaSharp.dll"
 #r "../../../examples/Imle.Examples/bin/Release/net10.0/Spectre.Console.dll"

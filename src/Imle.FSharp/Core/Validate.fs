@@ -73,6 +73,19 @@ module Validate =
         if isNull value then
             raise (ArgumentNullException(name, sprintf "%s must not be null." name))
 
+    /// Fails unless `shape` (a problem's dimensions) is non-null, has at least one dimension, and every dimension is
+    /// at least 1.
+    let shape (name: string) (shape: int[]) =
+        notNull name shape
+
+        if shape.Length = 0 then
+            invalidArg name (sprintf "%s must have at least one dimension." name)
+
+        shape
+        |> Array.iteri (fun i d ->
+            if d < 1 then
+                invalidArg name (sprintf "%s[%d] must be >= 1; got %d." name i d))
+
     /// Fails unless a span argument has `expected` entries; `what` says what that count is (e.g. "rows*cols",
     /// "one entry per edge"), a literal so that the check allocates nothing when it passes.
     let internal spanLength (name: string) (expected: int) (what: string) (actual: int) =

@@ -112,24 +112,13 @@ type Problem =
 [<RequireQualifiedAccess>]
 module Problem =
 
-    let private validateShape (shape: int[]) =
-        Validate.notNull "shape" shape
-
-        if shape.Length = 0 then
-            invalidArg "shape" "shape must have at least one dimension."
-
-        shape
-        |> Array.iteri (fun i d ->
-            if d < 1 then
-                invalidArg "shape" (sprintf "shape[%d] must be >= 1; got %d." i d))
-
     /// A problem from a user's MAP function. `solve` receives the weights (scores for Maximise, costs for
     /// Minimise) and must return a binary state of the same size; `Problem.solve` checks that it does.
     let create (name: string) (shape: int[]) (sense: Sense) (solve: float[] -> float[]) : Problem =
         if String.IsNullOrWhiteSpace name then
             invalidArg "name" "name must be a non-empty string."
 
-        validateShape shape
+        Validate.shape "shape" shape
 
         if obj.ReferenceEquals(solve, null) then
             nullArg "solve"

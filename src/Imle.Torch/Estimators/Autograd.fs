@@ -127,6 +127,19 @@ module internal Calls =
         =
         guarded name inputs ctx grad (fun call -> Shapes.toWeightGradient call.Problem (body call))
 
+    /// The leave-one-out control variate of perturbed optimizers (PyEPO's variance_reduction), additive or
+    /// multiplicative: the solutions ys [B, S, m] become yₛ − ȳ₋ₛ = (yₛ − ȳ)·S/(S − 1), ȳ₋ₛ the mean of the other S − 1
+    /// solutions, so that the mean gradient is the plain one's; without the baseline, ys itself (an alias). The caller
+    /// disposes the result.
+    let leaveOneOut (baseline: bool) (ys: Tensor) : Tensor =
+        if baseline then
+            use mean = ys.mean ([| 1L |], true)
+            use deviation = ys - mean
+            let s = float ys.shape.[1]
+            Safe.mulScalar deviation (s / (s - 1.0))
+        else
+            ys.alias ()
+
 /// I-MLE's own call data.
 type internal ImleDetails =
     {
@@ -301,15 +314,7 @@ type internal PerturbedFunction() =
             let ys = ctx.get_saved_variables().[0]
             use v = grad.reshape (call.Rows, 1L, call.Size)
 
-            // Leave-one-out baseline: yₛ − mean of the other S − 1 solutions = (yₛ − ȳ)·S/(S − 1) (PyEPO's
-            // variance_reduction), so the mean gradient is the plain one's.
-            use centred =
-                if baseline then
-                    use deviation = ys - ys.mean ([| 1L |], true)
-                    let s = float ys.shape.[1]
-                    Safe.mulScalar deviation (s / (s - 1.0))
-                else
-                    ys.alias ()
+            use centred = Calls.leaveOneOut baseline ys
 
             use dots = (centred * v).sum([| 2L |], true) // [B, S, 1]
 

@@ -55,16 +55,8 @@ type internal MultiplicativePerturbedFunction() =
             let saved = ctx.get_saved_variables ()
             let ys, w = saved.[0], saved.[1]
             use v = grad.reshape (call.Rows, 1L, call.Size)
-            // Control variate (leave-one-out, PyEPO's variance_reduction): y_s − ȳ₋ₛ = (y_s − ȳ)·S/(S − 1) in place
-            // of y_s; Z_s is independent of the other samples, so the mean is the plain one's.
-            use centred =
-                if call.Details.Baseline then
-                    use mean = ys.mean ([| 1L |], true)
-                    use deviation = ys - mean
-                    let s = float ys.shape.[1]
-                    Safe.mulScalar deviation (s / (s - 1.0))
-                else
-                    ys.alias ()
+            // Z_s is independent of the other samples, so the control variate keeps the mean gradient.
+            use centred = Calls.leaveOneOut call.Details.Baseline ys
 
             use dots = (centred * v).sum([| 2L |], true) // [B, S, 1]
             use weighted = dots * call.Details.Z

@@ -1,6 +1,6 @@
-/// Console text made for people, with no dependencies (the tests link this file): tables that fit a terminal's width
-/// (cells cut with "…" rather than wrapped), and progress lines for redirected output (throttled, with %, elapsed time
-/// and ETA). Output.fs prints them.
+/// Console text made for people, with no dependencies (the tests reference this library): tables that fit a
+/// terminal's width (cells cut with "…" rather than wrapped), and progress lines for redirected output (throttled, with
+/// %, elapsed time and ETA). Output.fs in the examples prints them.
 module Imle.Examples.ConsoleText
 
 open System
