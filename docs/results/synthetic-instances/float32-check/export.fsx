@@ -3,6 +3,8 @@
 //   dotnet fsi export.fsx && /usr/bin/python3 compare.py   (compare.py needs NumPy and PyTorch, e.g. python3-numpy, python3-torch)
 #r "../../../../examples/Imle.Examples/bin/Release/net10.0/TorchSharp.dll"
 #r "../../../../examples/Imle.Examples/bin/Release/net10.0/Imle.FSharp.dll"
+#r "../../../../examples/Imle.Examples/bin/Release/net10.0/Imle.Torch.dll"
+#r "../../../../examples/Imle.Examples/bin/Release/net10.0/Imle.Examples.Common.dll"
 #r "../../../../examples/Imle.Examples/bin/Release/net10.0/Imle.Examples.dll"
 Imle.Torch.Native.ensure ()
 open Imle.Examples.Experiments
