@@ -28,7 +28,10 @@ let main argv =
                 "worker up at %s (parallelism %d, %s); Ctrl+C to leave the farm"
                 worker.Address
                 parallelism
-                (if options.Tls.IsSome then "TLS, mutual authentication" else "plain TCP")
+                (if options.Tls.IsSome then
+                     "TLS, mutual authentication"
+                 else
+                     "plain TCP")
 
             use stop = new ManualResetEventSlim()
 

@@ -178,13 +178,18 @@ let private serializerTests =
                 "a truncated job", "J", good.[.. good.Length - 5]
                 "a job cut inside its id", "J", good.[..8]
                 "trailing bytes", "J", Array.append good [| 0uy |]
-                "a result claiming 2^31 - 1 ones", "R", Array.concat [ s.ToBinary(SolveResult("c", 1L, "w", [||], "")).[.. 21]; BitConverter.GetBytes Int32.MaxValue ]
+                "a result claiming 2^31 - 1 ones",
+                "R",
+                Array.concat
+                    [ s.ToBinary(SolveResult("c", 1L, "w", [||], "")).[..21]
+                      BitConverter.GetBytes Int32.MaxValue ]
                 "a string length of 2^31 - 1", "J", BitConverter.GetBytes Int32.MaxValue
                 "an empty frame", "R", [||]
                 "an unknown manifest", "X", good ]
 
           for name, manifest, bytes in frames do
-              let allocated, error = allocationOf (fun () -> s.FromBinary(bytes, manifest) |> ignore)
+              let allocated, error =
+                  allocationOf (fun () -> s.FromBinary(bytes, manifest) |> ignore)
 
               match error with
               | Some(:? SerializationException as e) ->
@@ -197,7 +202,9 @@ let private serializerTests =
           Expect.equal job.Weights [| 1.0; 2.0; 3.0 |] "the well-formed frame still reads"
 
           Expect.throwsT<SerializationException>
-              (fun () -> s.ToBinary(SolveJob("c", 1L, 1, spec, Array.zeroCreate (FarmLimits.MaxWeights + 1))) |> ignore)
+              (fun () ->
+                  s.ToBinary(SolveJob("c", 1L, 1, spec, Array.zeroCreate (FarmLimits.MaxWeights + 1)))
+                  |> ignore)
               "an oversized job is refused on the way out too"
       } ]
 
@@ -216,7 +223,9 @@ let private optionTests =
               "larger than a frame"
 
           Expect.throwsT<ArgumentException>
-              (fun () -> testCatalog.Add("sleep", "sleep:MS", Func<_, _, _>(fun _ _ -> FarmProblems.resolve spec)) |> ignore)
+              (fun () ->
+                  testCatalog.Add("sleep", "sleep:MS", Func<_, _, _>(fun _ _ -> FarmProblems.resolve spec))
+                  |> ignore)
               "a name twice"
       }
 
@@ -225,8 +234,7 @@ let private optionTests =
               { FarmNodeOptions.Default with
                   Host = "10.11.12.13" }
 
-          let e =
-              Expect.throwsC (fun () -> SolverWorker.Start(off, 1) |> ignore) id
+          let e = Expect.throwsC (fun () -> SolverWorker.Start(off, 1) |> ignore) id
 
           Expect.stringContains e.Message "--insecure" "the message names the way out"
 
@@ -247,13 +255,40 @@ let private optionTests =
               FarmCommandLine.parse
                   FarmNodeOptions.Default
                   1
-                  [ "--host"; "10.0.0.2"; "--cert"; "n.pem"; "--key"; "n.key"; "--ca"; "ca.pem"; "--pin"; "AB:CD"; "--parallelism"; "3" ]
+                  [ "--host"
+                    "10.0.0.2"
+                    "--cert"
+                    "n.pem"
+                    "--key"
+                    "n.key"
+                    "--ca"
+                    "ca.pem"
+                    "--pin"
+                    "AB:CD"
+                    "--parallelism"
+                    "3" ]
 
           Expect.equal (o.Host, p) ("10.0.0.2", 3) "host and parallelism"
-          Expect.equal o.Tls (Some { tls with Certificate = "n.pem"; Key = "n.key"; CaCertificate = "ca.pem"; PinnedThumbprints = [ "AB:CD" ] }) "TLS"
+
+          Expect.equal
+              o.Tls
+              (Some
+                  { tls with
+                      Certificate = "n.pem"
+                      Key = "n.key"
+                      CaCertificate = "ca.pem"
+                      PinnedThumbprints = [ "AB:CD" ] })
+              "TLS"
+
           Expect.isTrue (fst (FarmCommandLine.parse FarmNodeOptions.Default 1 [ "--insecure" ])).Insecure "--insecure"
-          Expect.throwsT<ArgumentException> (fun () -> FarmCommandLine.parse FarmNodeOptions.Default 1 [ "--cert"; "n.pfx" ] |> ignore) "no CA"
-          Expect.throwsT<ArgumentException> (fun () -> FarmCommandLine.parse FarmNodeOptions.Default 1 [ "--ca"; "ca.pem" ] |> ignore) "no cert"
+
+          Expect.throwsT<ArgumentException>
+              (fun () -> FarmCommandLine.parse FarmNodeOptions.Default 1 [ "--cert"; "n.pfx" ] |> ignore)
+              "no CA"
+
+          Expect.throwsT<ArgumentException>
+              (fun () -> FarmCommandLine.parse FarmNodeOptions.Default 1 [ "--ca"; "ca.pem" ] |> ignore)
+              "no cert"
       } ]
 
 /// A remote-only node with the farm's serializer and TLS on (its certificate comes through a DotNettySslSetup).
@@ -458,7 +493,8 @@ akka {
               Children.kill worker
       }
 
-      test "mutual TLS: a node with the cluster's certificate joins and solves; no certificate or another CA's cannot join or submit" {
+      test
+          "mutual TLS: a node with the cluster's certificate joins and solves; no certificate or another CA's cannot join or submit" {
           let folder = TestCertificates.tempFolder "imle-farm-tls"
 
           try
@@ -483,21 +519,38 @@ akka {
                                   Tls = tls }
                           WorkerDeadline = TimeSpan.FromSeconds deadline }
 
-              let rogueWorker = startWorkerWith "farm-worker" (sprintf "--seed %s --cert %s --ca %s" tlsSeed rogueCert other.CaPath)
+              let rogueWorker =
+                  startWorkerWith "farm-worker" (sprintf "--seed %s --cert %s --ca %s" tlsSeed rogueCert other.CaPath)
+
               let plainWorker = startWorker plainSeed 1
               let weights = randomWeights 7 12 144
               let p = FarmProblems.resolve spec
 
               try
-                  use good = client (Some(FarmTls.Create(clientCert, clientKey, ca.CaPath))) [ tlsSeed ] 60.0
-                  Expect.isTrue (good.WaitForWorkers(1, TimeSpan.FromSeconds 90.0)) (sprintf "the TLS worker joined:\n%s" (Children.output seed))
-                  Expect.equal (good.SolveBatch(spec, weights)) (weights |> Array.map (Problem.solve p)) "solved over TLS"
+                  use good =
+                      client (Some(FarmTls.Create(clientCert, clientKey, ca.CaPath))) [ tlsSeed ] 60.0
 
-                  use impostor = client (Some(FarmTls.Create(rogueCert, "", other.CaPath))) [ tlsSeed ] 8.0
-                  Expect.throwsT<SolverFarmUnavailableException> (fun () -> impostor.SolveBatch(spec, weights) |> ignore) "another CA's client cannot submit"
+                  Expect.isTrue
+                      (good.WaitForWorkers(1, TimeSpan.FromSeconds 90.0))
+                      (sprintf "the TLS worker joined:\n%s" (Children.output seed))
+
+                  Expect.equal
+                      (good.SolveBatch(spec, weights))
+                      (weights |> Array.map (Problem.solve p))
+                      "solved over TLS"
+
+                  use impostor =
+                      client (Some(FarmTls.Create(rogueCert, "", other.CaPath))) [ tlsSeed ] 8.0
+
+                  Expect.throwsT<SolverFarmUnavailableException>
+                      (fun () -> impostor.SolveBatch(spec, weights) |> ignore)
+                      "another CA's client cannot submit"
 
                   use plain = client None [ plainSeed ] 8.0
-                  Expect.throwsT<SolverFarmUnavailableException> (fun () -> plain.SolveBatch(spec, weights) |> ignore) "a client without a certificate cannot submit"
+
+                  Expect.throwsT<SolverFarmUnavailableException>
+                      (fun () -> plain.SolveBatch(spec, weights) |> ignore)
+                      "a client without a certificate cannot submit"
 
                   // An impostor that accepts any server certificate: only the seed's check of the client's
                   // certificate stands between it and the solver.
@@ -505,9 +558,14 @@ akka {
                       ActorSystem.Create(
                           "imle-farm",
                           Akka.Actor.Setup.ActorSystemSetup.Create(
-                              Akka.Actor.BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString recklessHocon),
+                              Akka.Actor.BootstrapSetup
+                                  .Create()
+                                  .WithConfig(ConfigurationFactory.ParseString recklessHocon),
                               Akka.Remote.Transport.DotNetty.DotNettySslSetup(
-                                  Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(rogueCert, null),
+                                  Security.Cryptography.X509Certificates.X509CertificateLoader.LoadPkcs12FromFile(
+                                      rogueCert,
+                                      null
+                                  ),
                                   true,
                                   true
                               )
@@ -517,7 +575,10 @@ akka {
                   let ask =
                       reckless
                           .ActorSelection(tlsSeed + "/user/imle-solver")
-                          .Ask<SolveResult>(SolveJob("impostor", 1L, 1, spec, weights.[0]), Nullable(TimeSpan.FromSeconds 8.0))
+                          .Ask<SolveResult>(
+                              SolveJob("impostor", 1L, 1, spec, weights.[0]),
+                              Nullable(TimeSpan.FromSeconds 8.0)
+                          )
 
                   Expect.throws (fun () -> ask.Wait()) "a job from a certificate of another CA gets no answer"
 
@@ -525,12 +586,19 @@ akka {
                       (eventually 30.0 (fun () -> (Children.output seed).Contains "Imle farm TLS: refused"))
                       (sprintf "the seed logged the refused handshakes:\n%s" (Children.output seed))
 
-                  Expect.stringContains (Children.output seed) "(CN=rogue) does not chain to the cluster CA" "the seed named the impostor"
+                  Expect.stringContains
+                      (Children.output seed)
+                      "(CN=rogue) does not chain to the cluster CA"
+                      "the seed named the impostor"
 
                   Expect.equal good.Workers 1 "the impostor workers never joined"
                   Expect.equal impostor.Workers 0 "the impostor client sees no worker"
                   Expect.isFalse seed.Process.HasExited "the seed is up"
-                  Expect.equal (good.SolveBatch(spec, weights)) (weights |> Array.map (Problem.solve p)) "and still solves"
+
+                  Expect.equal
+                      (good.SolveBatch(spec, weights))
+                      (weights |> Array.map (Problem.solve p))
+                      "and still solves"
               finally
                   Children.kill rogueWorker
                   Children.kill plainWorker
@@ -543,5 +611,4 @@ akka {
       } ]
 
 let tests =
-    testSequenced
-    <| testList "farm" (serializerTests @ optionTests @ clusterTests)
+    testSequenced <| testList "farm" (serializerTests @ optionTests @ clusterTests)

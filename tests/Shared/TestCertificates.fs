@@ -9,17 +9,22 @@ open System.Security.Cryptography.X509Certificates
 
 /// A CA that signs node certificates, and the folder its files go to.
 type TestCa =
-    { Certificate: X509Certificate2
-      Key: ECDsa
-      Folder: string
-      /// The CA's certificate as PEM (what nodes get as --ca).
-      CaPath: string }
+    {
+        Certificate: X509Certificate2
+        Key: ECDsa
+        Folder: string
+        /// The CA's certificate as PEM (what nodes get as --ca).
+        CaPath: string
+    }
 
 /// A new self-signed CA named `name`, its certificate written to `folder`/`name`-ca.pem.
 let createCa (folder: string) (name: string) : TestCa =
     Directory.CreateDirectory folder |> ignore
     let key = ECDsa.Create(ECCurve.NamedCurves.nistP256)
-    let req = CertificateRequest(sprintf "CN=%s test CA" name, key, HashAlgorithmName.SHA256)
+
+    let req =
+        CertificateRequest(sprintf "CN=%s test CA" name, key, HashAlgorithmName.SHA256)
+
     req.CertificateExtensions.Add(X509BasicConstraintsExtension(true, false, 0, true))
 
     req.CertificateExtensions.Add(
@@ -78,6 +83,8 @@ let issue (ca: TestCa) (name: string) (pem: bool) : string * string =
 
 /// A fresh temporary folder for one run's certificates.
 let tempFolder (prefix: string) =
-    let d = Path.Combine(Path.GetTempPath(), sprintf "%s-%d-%s" prefix Environment.ProcessId (Guid.NewGuid().ToString "N"))
+    let d =
+        Path.Combine(Path.GetTempPath(), sprintf "%s-%d-%s" prefix Environment.ProcessId (Guid.NewGuid().ToString "N"))
+
     Directory.CreateDirectory d |> ignore
     d

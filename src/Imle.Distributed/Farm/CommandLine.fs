@@ -45,8 +45,16 @@ module FarmCommandLine =
             | [] -> p
             | "--host" :: v :: rest -> go { p with Node.Host = v } rest
             | "--port" :: v :: rest -> go { p with Node.Port = int' "--port" v } rest
-            | "--seed" :: v :: rest -> go { p with Node.Seeds = p.Node.Seeds @ [ v ] } rest
-            | "--parallelism" :: v :: rest -> go { p with Parallelism = int' "--parallelism" v } rest
+            | "--seed" :: v :: rest ->
+                go
+                    { p with
+                        Node.Seeds = p.Node.Seeds @ [ v ] }
+                    rest
+            | "--parallelism" :: v :: rest ->
+                go
+                    { p with
+                        Parallelism = int' "--parallelism" v }
+                    rest
             | "--system" :: v :: rest -> go { p with Node.SystemName = v } rest
             | "--cert" :: v :: rest -> go { p with Cert = v } rest
             | "--key" :: v :: rest -> go { p with Key = v } rest

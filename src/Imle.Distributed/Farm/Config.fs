@@ -110,7 +110,9 @@ akka {
     /// Starts the actor system (with TLS when `Tls` is set) and joins the cluster (itself when there are no seeds).
     let start (o: FarmNodeOptions) (role: string) =
         validate o
-        let bootstrap = BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString(hocon o role))
+
+        let bootstrap =
+            BootstrapSetup.Create().WithConfig(ConfigurationFactory.ParseString(hocon o role))
 
         let setup =
             match o.Tls with

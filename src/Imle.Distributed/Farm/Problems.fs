@@ -15,7 +15,8 @@ type FarmCatalog private (entries: Map<string, string * Func<string[], FarmCatal
     static let validName (name: string) =
         not (String.IsNullOrEmpty name)
         && name.Length <= 64
-        && name |> Seq.forall (fun c -> (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c = '-')
+        && name
+           |> Seq.forall (fun c -> (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c = '-')
 
     /// A catalog with no entries.
     static member Empty = FarmCatalog(Map.empty)
@@ -53,7 +54,9 @@ type FarmCatalog private (entries: Map<string, string * Func<string[], FarmCatal
             invalidArg "spec" (sprintf "spec must be a problem name; allowed: %s." this.Usage)
 
         if spec.Length > FarmLimits.MaxNameBytes then
-            invalidArg "spec" (sprintf "spec has %d characters; at most %d are allowed." spec.Length FarmLimits.MaxNameBytes)
+            invalidArg
+                "spec"
+                (sprintf "spec has %d characters; at most %d are allowed." spec.Length FarmLimits.MaxNameBytes)
 
         let parts = spec.Trim().Split(':')
 
@@ -68,7 +71,11 @@ type FarmCatalog private (entries: Map<string, string * Func<string[], FarmCatal
             if problem.Size > FarmLimits.MaxWeights then
                 invalidArg
                     "spec"
-                    (sprintf "Problem spec '%s' has %d entries; a farm job carries at most %d." spec problem.Size FarmLimits.MaxWeights)
+                    (sprintf
+                        "Problem spec '%s' has %d entries; a farm job carries at most %d."
+                        spec
+                        problem.Size
+                        FarmLimits.MaxWeights)
 
             problem
 

@@ -14,7 +14,11 @@ type internal FrameReader(bytes: byte[], what: string) =
     let mutable pos = 0
 
     let fail (message: string) =
-        raise (SerializationException(sprintf "FarmSerializer: malformed %s frame (%d bytes): %s" what bytes.Length message))
+        raise (
+            SerializationException(
+                sprintf "FarmSerializer: malformed %s frame (%d bytes): %s" what bytes.Length message
+            )
+        )
 
     member private _.Need(count: int64, field: string) =
         let left = int64 bytes.Length - int64 pos
@@ -96,7 +100,11 @@ type FarmSerializer(system: ExtendedActorSystem) =
         let b = Encoding.UTF8.GetBytes(if isNull s then "" else s)
 
         if b.Length > limit then
-            raise (SerializationException(sprintf "FarmSerializer: %s has %d UTF-8 bytes; at most %d are allowed." field b.Length limit))
+            raise (
+                SerializationException(
+                    sprintf "FarmSerializer: %s has %d UTF-8 bytes; at most %d are allowed." field b.Length limit
+                )
+            )
 
         w.Write b.Length
         w.Write b
@@ -119,7 +127,14 @@ type FarmSerializer(system: ExtendedActorSystem) =
         match o with
         | :? SolveJob as j ->
             if j.Weights.Length > FarmLimits.MaxWeights then
-                raise (SerializationException(sprintf "FarmSerializer: a job has %d weights; at most %d fit in a frame." j.Weights.Length FarmLimits.MaxWeights))
+                raise (
+                    SerializationException(
+                        sprintf
+                            "FarmSerializer: a job has %d weights; at most %d fit in a frame."
+                            j.Weights.Length
+                            FarmLimits.MaxWeights
+                    )
+                )
 
             writeString w "the client id" FarmLimits.MaxNameBytes j.Client
             w.Write j.JobId
@@ -136,7 +151,8 @@ type FarmSerializer(system: ExtendedActorSystem) =
                 if b.Length <= FarmLimits.MaxErrorBytes then
                     r.Error
                 else
-                    Encoding.UTF8.GetString(b, 0, FarmLimits.MaxErrorBytes - 4).TrimEnd('\uFFFD') + " …"
+                    Encoding.UTF8.GetString(b, 0, FarmLimits.MaxErrorBytes - 4).TrimEnd('\uFFFD')
+                    + " …"
 
             writeString w "the client id" FarmLimits.MaxNameBytes r.Client
             w.Write r.JobId
@@ -177,5 +193,4 @@ type FarmSerializer(system: ExtendedActorSystem) =
             let ones = r.Int32s n
             r.End()
             SolveResult(client, id, worker, ones, error)
-        | m ->
-            raise (SerializationException(sprintf "FarmSerializer: unknown manifest '%s' (expected J or R)." m))
+        | m -> raise (SerializationException(sprintf "FarmSerializer: unknown manifest '%s' (expected J or R)." m))

@@ -20,7 +20,12 @@ module internal FarmCertificates =
     /// The node's certificate with its private key: PFX/PKCS#12, or PEM with the key in `Key` (or in the same file).
     let load (tls: FarmTls) : X509Certificate2 =
         exists "Tls.Certificate" tls.Certificate
-        let password = if String.IsNullOrEmpty tls.Password then null else tls.Password
+
+        let password =
+            if String.IsNullOrEmpty tls.Password then
+                null
+            else
+                tls.Password
 
         let cert =
             try
@@ -54,7 +59,9 @@ module internal FarmCertificates =
         if not cert.HasPrivateKey then
             invalidArg
                 "Tls.Key"
-                (sprintf "The certificate '%s' comes without its private key (give the PEM key in Tls.Key, or a PFX)." tls.Certificate)
+                (sprintf
+                    "The certificate '%s' comes without its private key (give the PEM key in Tls.Key, or a PFX)."
+                    tls.Certificate)
 
         cert
 
@@ -104,7 +111,9 @@ module internal FarmCertificates =
                             match chainsTo ca cert with
                             | Ok() -> Ok()
                             | Error e ->
-                                Error(sprintf "its certificate (%s) does not chain to the cluster CA: %s" cert.Subject e)
+                                Error(
+                                    sprintf "its certificate (%s) does not chain to the cluster CA: %s" cert.Subject e
+                                )
                         | None when now < cert.NotBefore || now > cert.NotAfter ->
                             Error(sprintf "its certificate (%s) is outside its validity period" cert.Subject)
                         | None -> Ok()
@@ -140,6 +149,8 @@ module internal FarmCertificates =
                 tls.PinnedThumbprints |> List.map normalise |> Set.ofList
 
         if ca.IsNone && pins.IsEmpty then
-            invalidArg "Tls.CaCertificate" "TLS needs the cluster CA's certificate (Tls.CaCertificate) or pinned thumbprints."
+            invalidArg
+                "Tls.CaCertificate"
+                "TLS needs the cluster CA's certificate (Tls.CaCertificate) or pinned thumbprints."
 
         DotNettySslSetup(cert, false, true, false, validator ca pins)
