@@ -84,6 +84,11 @@ let private randomWeights (seed: int) (rows: int) (size: int) =
 
 let private spec = "grid-shortest-path:12:12"
 
+/// Solves `weights` on the farm and checks that every state is the local solver's.
+let private expectLocalStates (farm: SolverFarm) (weights: float[][]) (message: string) =
+    let p = FarmProblems.resolve spec
+    Expect.equal (farm.SolveBatch(spec, weights)) (weights |> Array.map (Problem.solve p)) message
+
 /// Waits until `f ()` holds (polling), at most `seconds`.
 let private eventually (seconds: float) (f: unit -> bool) =
     let sw = Diagnostics.Stopwatch.StartNew()
@@ -345,8 +350,7 @@ let private clusterTests =
 
               let weights = randomWeights 2 40 144
               let p = FarmProblems.resolve spec
-              let states = farm.SolveBatch(spec, weights)
-              Expect.equal states (weights |> Array.map (Problem.solve p)) "the same states as local solving"
+              expectLocalStates farm weights "the same states as local solving"
               Expect.equal farm.Stats.Completed 40L "40 jobs"
 
               use t =
@@ -414,10 +418,7 @@ let private clusterTests =
                   (farm.WaitForWorkers(2, TimeSpan.FromSeconds 90.0))
                   (sprintf "both workers joined:\n%s\n%s" (Children.output bad) (Children.output good))
 
-              let weights = randomWeights 4 30 144
-              let p = FarmProblems.resolve spec
-              let states = farm.SolveBatch(spec, weights)
-              Expect.equal states (weights |> Array.map (Problem.solve p)) "every state is the local one"
+              expectLocalStates farm (randomWeights 4 30 144) "every state is the local one"
               let stats = farm.Stats
               Expect.equal stats.Completed 30L "30 jobs completed, each once"
               Expect.isGreaterThan stats.Rejected 0L "the faulty worker's answers were rejected"
@@ -428,8 +429,7 @@ let private clusterTests =
               // With the good worker gone, jobs fall back to local solving (the faulty one stays banned).
               Children.killCommand good
               Expect.isTrue (eventually 30.0 (fun () -> farm.Workers = 0)) "the killed worker left the pool"
-              let more = randomWeights 5 3 144
-              Expect.equal (farm.SolveBatch(spec, more)) (more |> Array.map (Problem.solve p)) "solved locally"
+              expectLocalStates farm (randomWeights 5 3 144) "solved locally"
               Expect.equal farm.Stats.LocalFallbacks 3L "three local fallbacks"
           finally
               Children.kill bad
@@ -485,9 +485,7 @@ akka {
                                   Seeds = [ address ] } }
 
               Expect.isTrue (farm.WaitForWorkers(1, TimeSpan.FromSeconds 60.0)) "the worker is still a member"
-              let weights = randomWeights 6 10 144
-              let p = FarmProblems.resolve spec
-              Expect.equal (farm.SolveBatch(spec, weights)) (weights |> Array.map (Problem.solve p)) "it still solves"
+              expectLocalStates farm (randomWeights 6 10 144) "it still solves"
               Expect.isFalse worker.Process.HasExited "the worker process is up"
           finally
               Children.kill worker

@@ -140,7 +140,7 @@ type SolverFarm private (options: SolverFarmOptions, system: ActorSystem, cluste
                                     Interlocked.Increment &rejected |> ignore
 
                                     lastError <-
-                                        sprintf "worker %s answered with a state that does not fit: %s" reply.Worker why
+                                        sprintf "worker %O answered with a state that does not fit: %s" slot.Address why
 
                                     Akka.Event.LoggingExtensions.Warning(
                                         system.Log,
