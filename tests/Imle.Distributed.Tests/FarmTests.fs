@@ -312,6 +312,44 @@ akka {
   remote.dot-netty.tcp { hostname = "127.0.0.1", port = 0, enable-ssl = on }
 }"""
 
+let private certificateTests =
+    [ test "TLS settings: a certificate without its key, no CA and no pins, or a missing file are named" {
+          let folder = TestCertificates.tempFolder "imle-farm-options"
+
+          try
+              let ca = TestCertificates.createCa folder "options"
+              let cert, key = TestCertificates.issue ca "node" true
+
+              let refusal (tls: FarmTls) =
+                  let e =
+                      Expect.throwsC
+                          (fun () ->
+                              SolverWorker.Start(
+                                  { FarmNodeOptions.Default with
+                                      Tls = Some tls },
+                                  1
+                              )
+                              |> ignore)
+                          id
+
+                  Expect.isTrue (e :? ArgumentException) (sprintf "ArgumentException, got %O" e)
+                  e.Message
+
+              Expect.stringContains
+                  (refusal (FarmTls.Create(cert, "", ca.CaPath)))
+                  "Could not read the certificate"
+                  "no key"
+
+              Expect.stringContains (refusal (FarmTls.Create(cert, key, ""))) "Tls.CaCertificate" "no CA, no pins"
+
+              Expect.stringContains
+                  (refusal (FarmTls.Create(cert, key, Path.Combine(folder, "absent.pem"))))
+                  "does not exist"
+                  "a missing CA file"
+          finally
+              Directory.Delete(folder, true)
+      } ]
+
 let private clusterTests =
     [ test "no worker: a clear error within the deadline, or the local fallback" {
           let o =
@@ -609,4 +647,5 @@ akka {
       } ]
 
 let tests =
-    testSequenced <| testList "farm" (serializerTests @ optionTests @ clusterTests)
+    testSequenced
+    <| testList "farm" (serializerTests @ optionTests @ certificateTests @ clusterTests)

@@ -30,7 +30,7 @@ type FarmCatalog private (entries: Map<string, string * Func<string[], FarmCatal
 
     /// This catalog with one more entry: specs "NAME:FIELD:…" are built by `build` from the fields after the name (the
     /// catalog is passed too, so that an entry can wrap another spec). `name` must be 1 to 64 characters of a–z, 0–9
-    /// and '-', and new; `usage` shows the spec's form in messages (e.g. "busy:MS:SPEC"). `build` raises
+    /// and '-', and new; `usage` shows the spec's form in messages (e.g. "my-milp:N"). `build` raises
     /// ArgumentException for bad fields.
     member _.Add(name: string, usage: string, build: Func<string[], FarmCatalog, Problem>) : FarmCatalog =
         if not (validName name) then
@@ -40,7 +40,7 @@ type FarmCatalog private (entries: Map<string, string * Func<string[], FarmCatal
             invalidArg "name" (sprintf "The catalog already has an entry '%s'." name)
 
         if String.IsNullOrWhiteSpace usage then
-            invalidArg "usage" "usage must show the spec's form, e.g. 'busy:MS:SPEC'."
+            invalidArg "usage" "usage must show the spec's form, e.g. 'my-milp:N'."
 
         if isNull build then
             nullArg "build"
