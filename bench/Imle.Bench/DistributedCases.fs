@@ -1,7 +1,9 @@
 /// Benchmark cases of Imle.Distributed: the cost of averaging the gradients of a 1 M-parameter model over 2 MPI ranks
-/// (case 7, run under `mpirun -np 2`), and the throughput of a solver farm with 1 and 2 worker nodes (case 8, worker
-/// processes over loopback). Both start child processes of this program (`--mpi-allreduce-rank`, `--farm-worker`),
-/// each under `timeout -s KILL` and killed by PID afterwards.
+/// (case 7, run under `mpirun -np 2`), and the throughput of a solver farm with 1 and 2 worker nodes over plain TCP and
+/// with 2 nodes over mutual TLS (case 8, worker processes over loopback). Both start child processes of this program
+/// (`--mpi-allreduce-rank`, `--farm-worker`), each under `timeout -s KILL` and killed by PID afterwards. The farm's
+/// CPU-bound job type, `busy:MS:SPEC`, is the bench's own: it is registered in the catalog that the client and the
+/// workers of case 8 share (the library's built-in catalog has no such job).
 module Imle.Bench.DistributedCases
 
 open System
@@ -11,8 +13,10 @@ open System.Net
 open System.Net.Sockets
 open System.Text.Json.Nodes
 open TorchSharp
+open Imle
 open Imle.Torch
 open Imle.Distributed
+open Imle.Tests
 open Imle.Bench.Timing
 open Imle.Bench.Cases
 
@@ -140,23 +144,47 @@ let private allreduceRank (file: string) (reps: int) =
     dp.Communicator.Shutdown()
     0
 
-/// The child mode `--farm-worker SEED PARALLELISM`: a solver worker until killed.
-let private farmWorker (seed: string) (parallelism: int) =
-    let w =
-        SolverWorker.Start(
-            { FarmNodeOptions.Default with
-                Seeds = [ seed ] },
-            parallelism
-        )
+/// CPU work for `ms` milliseconds (a stand-in for an expensive MILP).
+let private spin (ms: int) =
+    let sw = Stopwatch.StartNew()
+    let mutable x = 0.0
 
+    while sw.Elapsed.TotalMilliseconds < float ms do
+        x <- x + 1.0
+
+    x
+
+/// The farm catalog of case 8: the built-in problems and `busy:MS:SPEC`, SPEC's solver after MS ms of CPU work.
+let farmCatalog: FarmCatalog =
+    FarmProblems.builtIn.Add(
+        "busy",
+        "busy:MS:SPEC",
+        Func<string[], FarmCatalog, Problem>(fun fields catalog ->
+            if fields.Length < 2 then
+                invalidArg "spec" "busy needs MS and an inner spec: busy:MS:SPEC."
+
+            let ms = FarmProblems.intField "MS" 0 60000 fields.[0]
+            let inner = catalog.Resolve(String.Join(":", fields.[1..]))
+
+            inner
+            |> Problem.withSolver (fun w ->
+                spin ms |> ignore
+                inner.Solve w)
+            |> fun p -> p.WithName(sprintf "busy:%d:%s" ms inner.Name))
+    )
+
+/// The child mode `--farm-worker ARGS`: a solver worker of `farmCatalog` until killed (ARGS as Imle.SolverWorker's).
+let private farmWorker (args: string list) =
+    let options, parallelism = FarmCommandLine.parse FarmNodeOptions.Default 1 args
+    let w = SolverWorker.Start(options, farmCatalog, parallelism)
     w.WhenTerminated.Wait()
     0
 
 /// Runs a child mode of this program when `argv` asks for one.
 let childMode (argv: string[]) : int option =
-    match argv with
-    | [| "--mpi-allreduce-rank"; file; reps |] -> Some(allreduceRank file (int reps))
-    | [| "--farm-worker"; seed; parallelism |] -> Some(farmWorker seed (int parallelism))
+    match List.ofArray argv with
+    | [ "--mpi-allreduce-rank"; file; reps ] -> Some(allreduceRank file (int reps))
+    | "--farm-worker" :: args -> Some(farmWorker args)
     | _ -> None
 
 let private row case ours floor target notes extra =
@@ -223,75 +251,111 @@ let caseAllreduce (quick: bool) : Row =
         [ "allreduceMs", JsonValue.Create(ms "reduceMs") :> JsonNode
           "parameters", JsonValue.Create(o.["parameters"].GetValue<int64>()) :> JsonNode ]
 
-/// Case 8: a batch of CPU-bound jobs (12×12 shortest paths after 25 ms of CPU work each) on a farm of 1, then 2 worker
-/// processes (1 job at a time each, 2 in flight); ours = 2 nodes, floor = 1 node (per batch).
-let caseFarm (quick: bool) : Row =
-    let jobs = if quick then 40 else 120
+/// One farm of case 8 (plain TCP, or mutual TLS with certificates of a fresh test CA): a client in this process and
+/// worker processes; returns the batch time (ms) with 1 and with 2 workers (`oneNode` false: 2 only) and the retries.
+let private farmRun (jobs: int) (tls: bool) (oneNode: bool) : float option * float * int64 =
     let spec = "busy:25:grid-shortest-path:12:12"
-
-    let port =
-        let l = new TcpListener(IPAddress.Loopback, 0)
-        l.Start()
-        let p = (l.LocalEndpoint :?> IPEndPoint).Port
-        l.Stop()
-        p
-
-    use farm =
-        SolverFarm.Connect
-            { SolverFarmOptions.Default with
-                Node =
-                    { FarmNodeOptions.Default with
-                        Port = port }
-                MaxInFlightPerWorker = 2 }
-
-    let rng = Random 11
-
-    let weights =
-        Array.init jobs (fun _ -> Array.init 144 (fun _ -> 0.1 + rng.NextDouble()))
-
-    let worker () =
-        start 600 "dotnet" (sprintf "%s --farm-worker %s 1" selfDll farm.Address) []
-
-    let w1, _ = worker ()
+    let folder = TestCertificates.tempFolder "imle-bench-farm"
 
     try
+        let ca = TestCertificates.createCa folder "bench"
+
+        let nodeTls (name: string) =
+            let cert, key = TestCertificates.issue ca name false
+            FarmTls.Create(cert, key, ca.CaPath)
+
+        let port =
+            let l = new TcpListener(IPAddress.Loopback, 0)
+            l.Start()
+            let p = (l.LocalEndpoint :?> IPEndPoint).Port
+            l.Stop()
+            p
+
+        use farm =
+            SolverFarm.Connect
+                { SolverFarmOptions.Default with
+                    Node =
+                        { FarmNodeOptions.Default with
+                            Port = port
+                            Tls = (if tls then Some(nodeTls "client") else None) }
+                    MaxInFlightPerWorker = 2
+                    Catalog = farmCatalog }
+
+        let rng = Random 11
+
+        let weights =
+            Array.init jobs (fun _ -> Array.init 144 (fun _ -> 0.1 + rng.NextDouble()))
+
+        let worker (name: string) =
+            let tlsArgs =
+                if tls then
+                    let t = nodeTls name
+                    sprintf " --cert %s --ca %s" t.Certificate t.CaCertificate
+                else
+                    ""
+
+            start 600 "dotnet" (sprintf "%s --farm-worker --seed %s --parallelism 1%s" selfDll farm.Address tlsArgs) []
+
         let batch (nodes: int) =
             if not (farm.WaitForWorkers(nodes, TimeSpan.FromSeconds 120.0)) then
-                failwithf "case 8: %d worker(s) did not join within 120 s" nodes
+                failwithf "case 8: %d worker(s) did not join within 120 s (TLS %b)" nodes tls
 
             farm.SolveBatch(spec, weights.[..7]) |> ignore
             let sw = Stopwatch.StartNew()
             farm.SolveBatch(spec, weights) |> ignore
             sw.Elapsed.TotalMilliseconds
 
-        let one = batch 1
-        let w2, _ = worker ()
+        let w1, _ = worker "worker-1"
 
         try
-            let two = batch 2
-            let rate ms = float jobs / (ms / 1000.0)
+            let one = if oneNode then Some(batch 1) else None
+            let w2, _ = worker "worker-2"
 
-            let s v =
-                Some
-                    { Median = v
-                      Min = v
-                      Max = v
-                      Reps = 1 }
-
-            row
-                (sprintf "8. solver farm: %d jobs (25 ms of CPU + a 12×12 shortest path each), 2 worker nodes vs 1" jobs)
-                (s two)
-                (s one)
-                "report the throughput"
-                (sprintf
-                    "Akka.NET cluster over loopback: this process is the client (and seed), workers are child processes solving 1 job at a time, at most 2 in flight each. 1 node: %.1f jobs/s; 2 nodes: %.1f jobs/s (%.2f×). %d retries. Both nodes share this machine's cores with the client."
-                    (rate one)
-                    (rate two)
-                    (one / two)
-                    farm.Stats.Retries)
-                [ "jobsPerSecond1", JsonValue.Create(rate one) :> JsonNode
-                  "jobsPerSecond2", JsonValue.Create(rate two) :> JsonNode ]
+            try
+                let two = batch 2
+                one, two, farm.Stats.Retries
+            finally
+                kill w2
         finally
-            kill w2
+            kill w1
     finally
-        kill w1
+        try
+            Directory.Delete(folder, true)
+        with _ ->
+            ()
+
+/// Case 8: a batch of CPU-bound jobs (12×12 shortest paths after 25 ms of CPU work each) on a farm of 2 worker
+/// processes (1 job at a time each, 2 in flight) over mutual TLS; ours = TLS, floor = the same over plain TCP (per
+/// batch); the plain farm's 1-node time gives the scaling.
+let caseFarm (quick: bool) : Row =
+    let jobs = if quick then 40 else 120
+    let onePlain, twoPlain, retriesPlain = farmRun jobs false true
+    let _, twoTls, retriesTls = farmRun jobs true false
+    let one = onePlain |> Option.defaultValue nan
+    let rate ms = float jobs / (ms / 1000.0)
+
+    let s v =
+        Some
+            { Median = v
+              Min = v
+              Max = v
+              Reps = 1 }
+
+    row
+        (sprintf
+            "8. solver farm: %d jobs (25 ms of CPU + a 12×12 shortest path each) on 2 worker nodes, mutual TLS vs plain TCP"
+            jobs)
+        (s twoTls)
+        (s twoPlain)
+        "report the throughput"
+        (sprintf
+            "Akka.NET cluster over loopback: this process is the client (and seed), workers are child processes solving 1 job at a time, at most 2 in flight each. Plain TCP: 1 node %.1f jobs/s, 2 nodes %.1f jobs/s (%.2f×). Mutual TLS (ECDSA P-256 certificates of a cluster CA, checked on both sides): 2 nodes %.1f jobs/s. Retries: %d plain, %d TLS. The nodes share this machine's cores with the client."
+            (rate one)
+            (rate twoPlain)
+            (one / twoPlain)
+            (rate twoTls)
+            retriesPlain
+            retriesTls)
+        [ "jobsPerSecond1", JsonValue.Create(rate one) :> JsonNode
+          "jobsPerSecond2", JsonValue.Create(rate twoPlain) :> JsonNode
+          "jobsPerSecond2Tls", JsonValue.Create(rate twoTls) :> JsonNode ]

@@ -1,5 +1,5 @@
 /// A solver worker of an Imle solver farm: joins the Akka.NET cluster through its seed nodes and solves the MAP jobs
-/// that clients send (the built-in problem specs of `FarmProblems.resolve`). Start one on each solver machine.
+/// that clients send (the built-in problem specs of `FarmProblems.builtIn`). Start one on each solver machine.
 module Imle.SolverWorker.Program
 
 open System
@@ -7,28 +7,10 @@ open System.Threading
 open Imle.Distributed
 
 let usage =
-    """Usage: dotnet Imle.SolverWorker.dll [--host HOST] [--port PORT] [--seed akka.tcp://imle-farm@HOST:PORT]...
-                                  [--parallelism N] [--system NAME]
-  --host         the address other nodes reach this one by (default 127.0.0.1; use the machine's IP on a cluster)
-  --port         the TCP port to listen on (default 0: any free port; seed nodes need a fixed one)
-  --seed         a seed node (repeatable); none: this worker starts a new cluster and is its seed
-  --parallelism  jobs solved at once (default: the number of cores)
-  --system       the actor system's name, the same on every node (default imle-farm)"""
-
-let rec parse (o: FarmNodeOptions, parallelism: int) (args: string list) =
-    let int' (name: string) (v: string) =
-        match Int32.TryParse v with
-        | true, n -> n
-        | _ -> failwithf "%s must be an integer; got '%s'." name v
-
-    match args with
-    | [] -> o, parallelism
-    | "--host" :: v :: rest -> parse ({ o with Host = v }, parallelism) rest
-    | "--port" :: v :: rest -> parse ({ o with Port = int' "--port" v }, parallelism) rest
-    | "--seed" :: v :: rest -> parse ({ o with Seeds = o.Seeds @ [ v ] }, parallelism) rest
-    | "--parallelism" :: v :: rest -> parse (o, int' "--parallelism" v) rest
-    | "--system" :: v :: rest -> parse ({ o with SystemName = v }, parallelism) rest
-    | a :: _ -> failwithf "Unknown or incomplete argument '%s'." a
+    "Usage: dotnet Imle.SolverWorker.dll [--host HOST] [--port PORT] [--seed ADDRESS]... [--parallelism N] [--system NAME]\n"
+    + "                                  [--cert FILE [--key FILE] (--ca FILE | --pin THUMBPRINT...)] [--insecure]\n"
+    + FarmCommandLine.usage
+    + "\nTLS with mutual certificate authentication is required on any address but loopback (or --insecure)."
 
 [<EntryPoint>]
 let main argv =
@@ -38,10 +20,19 @@ let main argv =
     else
         try
             let options, parallelism =
-                parse (FarmNodeOptions.Default, Environment.ProcessorCount) (List.ofArray argv)
+                FarmCommandLine.parse FarmNodeOptions.Default Environment.ProcessorCount (List.ofArray argv)
 
             use worker = SolverWorker.Start(options, parallelism)
-            printfn "worker up at %s (parallelism %d); Ctrl+C to leave the farm" worker.Address parallelism
+
+            printfn
+                "worker up at %s (parallelism %d, %s); Ctrl+C to leave the farm"
+                worker.Address
+                parallelism
+                (if options.Tls.IsSome then
+                     "TLS, mutual authentication"
+                 else
+                     "plain TCP")
+
             use stop = new ManualResetEventSlim()
 
             Console.CancelKeyPress.Add(fun e ->
@@ -52,10 +43,6 @@ let main argv =
             |> ignore
 
             0
-        with
-        | :? ArgumentException as e ->
+        with :? ArgumentException as e ->
             eprintfn "%s\n\n%s" e.Message usage
-            2
-        | Failure msg ->
-            eprintfn "%s\n\n%s" msg usage
             2

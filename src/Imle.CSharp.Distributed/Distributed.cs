@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading.Tasks;
 using Microsoft.FSharp.Collections;
+using Microsoft.FSharp.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -103,8 +104,28 @@ public sealed class SolverFarmSettings
     /// <summary>This node's TCP port; 0 picks a free one.</summary>
     public int Port { get; set; }
 
-    /// <summary>Seed node addresses ("akka.tcp://imle-farm@HOST:PORT"); empty: this node starts the cluster.</summary>
+    /// <summary>Seed node addresses ("akka.ssl.tcp://imle-farm@HOST:PORT" with TLS, "akka.tcp://…" without); empty:
+    /// this node starts the cluster.</summary>
     public IList<string> Seeds { get; } = new List<string>();
+
+    /// <summary>This node's certificate (a .pfx with its key, or a PEM file); null: no TLS, which is allowed on
+    /// loopback only unless <see cref="Insecure"/> is set.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>The PEM private key of a PEM <see cref="CertificatePath"/>; null for a PFX.</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>The PFX's (or encrypted PEM key's) password; null for none.</summary>
+    public string? CertificatePassword { get; set; }
+
+    /// <summary>The cluster CA's certificate that every peer's certificate must chain to (mutual TLS).</summary>
+    public string? CaCertificatePath { get; set; }
+
+    /// <summary>SHA-1 thumbprints of the only peer certificates accepted; empty: any the CA signed.</summary>
+    public IList<string> PinnedThumbprints { get; } = new List<string>();
+
+    /// <summary>Allow plain TCP (no TLS, no authentication) on an address other than loopback.</summary>
+    public bool Insecure { get; set; }
 
     /// <summary>Jobs in flight per worker at most (back-pressure), ≥ 1.</summary>
     public int MaxInFlightPerWorker { get; set; } = 4;
@@ -121,11 +142,19 @@ public sealed class SolverFarmSettings
     /// <summary>Solve on this machine when no worker is reachable in time, or every delivery of a job failed.</summary>
     public bool FallbackToLocal { get; set; }
 
-    internal Imle.Distributed.FarmNodeOptions Node() =>
-        new(SystemName, Host, Port, ListModule.OfSeq(Seeds));
+    internal Imle.Distributed.FarmNodeOptions Node()
+    {
+        var tls = CertificatePath is null
+            ? FSharpOption<Imle.Distributed.FarmTls>.None
+            : FSharpOption<Imle.Distributed.FarmTls>.Some(new Imle.Distributed.FarmTls(
+                CertificatePath, KeyPath ?? "", CertificatePassword ?? "", CaCertificatePath ?? "",
+                ListModule.OfSeq(PinnedThumbprints)));
+        return new(SystemName, Host, Port, ListModule.OfSeq(Seeds), tls, Insecure);
+    }
 
     internal Imle.Distributed.SolverFarmOptions ToFSharp() =>
-        new(Node(), MaxInFlightPerWorker, AskTimeout, MaxAttempts, WorkerDeadline, FallbackToLocal);
+        new(Node(), MaxInFlightPerWorker, AskTimeout, MaxAttempts, WorkerDeadline, FallbackToLocal,
+            Imle.Distributed.FarmProblems.builtIn);
 }
 
 /// <summary>A farm client's counters.</summary>
@@ -133,7 +162,8 @@ public sealed class SolverFarmSettings
 /// <param name="Attempts">Deliveries sent (first ones and retries).</param>
 /// <param name="Retries">Deliveries after a timeout or a lost worker.</param>
 /// <param name="LocalFallbacks">Jobs solved on this machine.</param>
-public sealed record SolverFarmCounters(long Completed, long Attempts, long Retries, long LocalFallbacks);
+/// <param name="Rejected">Answers whose state did not fit the problem (each one's worker is no longer used).</param>
+public sealed record SolverFarmCounters(long Completed, long Attempts, long Retries, long LocalFallbacks, long Rejected);
 
 /// <summary>A client of a solver farm (an Akka.NET cluster of <see cref="SolverFarmWorker"/> nodes): solves batches
 /// of MAP jobs with at-least-once delivery (job ids, timeouts, retries on another worker, one answer kept per job) and
@@ -160,7 +190,7 @@ public sealed class SolverFarmClient : IDisposable
         get
         {
             var s = farm.Stats;
-            return new SolverFarmCounters(s.Completed, s.Attempts, s.Retries, s.LocalFallbacks);
+            return new SolverFarmCounters(s.Completed, s.Attempts, s.Retries, s.LocalFallbacks, s.Rejected);
         }
     }
 

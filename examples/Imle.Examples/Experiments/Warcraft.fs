@@ -40,6 +40,7 @@ type Args =
     | Solver_Farm of string list
     | Resume of string
     | Time_Budget of float
+    | Farm_Tls of cert: string * key: string * ca: string
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -65,7 +66,9 @@ type Args =
             | Ranks _ ->
                 "data-parallel training on N MPI ranks (relaunches itself under mpirun -np N; each rank trains on its slice of every batch)"
             | Solver_Farm _ ->
-                "seed nodes of a solver farm (akka.tcp://imle-farm@HOST:PORT); the training layer's Dijkstra calls run on its workers"
+                "seed nodes of a solver farm (akka.ssl.tcp://imle-farm@HOST:PORT with --farm-tls, akka.tcp://… on loopback); the training layer's Dijkstra calls run on its workers"
+            | Farm_Tls _ ->
+                "this node's certificate (PEM or .pfx), its PEM key (\"\" for a .pfx) and the cluster CA's certificate: mutual TLS with the solver farm"
             | Resume _ ->
                 "continue an earlier run in DIR (used as --out) with the same options: finished runs are kept, unfinished ones continue bit for bit from their last epoch's checkpoint (DIR/checkpoints)"
             | Time_Budget _ ->
@@ -1002,7 +1005,11 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
           ) ]
       Run =
         fun () ->
-            match WarcraftScaleOut.start (args.TryGetResult Ranks) (args.TryGetResult Solver_Farm) with
+            let tls =
+                args.TryGetResult Farm_Tls
+                |> Option.map (fun (cert, key, ca) -> Imle.Distributed.FarmTls.Create(cert, key, ca))
+
+            match WarcraftScaleOut.start (args.TryGetResult Ranks) (args.TryGetResult Solver_Farm) tls with
             | Some code -> code
             | None ->
                 let cfg =

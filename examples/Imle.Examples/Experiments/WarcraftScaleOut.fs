@@ -56,9 +56,9 @@ let outDir (outDir: string) =
     else
         Path.Combine(Path.GetTempPath(), sprintf "imle-warcraft-rank%d" dataParallel.Value.Rank)
 
-/// Sets up --ranks and --solver-farm. Returns Some exit code when this process relaunched itself under `mpirun`
+/// Sets up --ranks and --solver-farm (with --farm-tls: this node's certificate, key and the cluster CA). Returns Some exit code when this process relaunched itself under `mpirun`
 /// (the run happened there), None when the caller should run the experiment here.
-let start (ranks: int option) (seeds: string list option) : int option =
+let start (ranks: int option) (seeds: string list option) (tls: FarmTls option) : int option =
     let ranks = defaultArg ranks 1
 
     if ranks < 1 then
@@ -112,7 +112,8 @@ let start (ranks: int option) (seeds: string list option) : int option =
                     { SolverFarmOptions.Default with
                         Node =
                             { FarmNodeOptions.Default with
-                                Seeds = seeds }
+                                Seeds = seeds
+                                Tls = tls }
                         FallbackToLocal = false }
 
             if not (f.WaitForWorkers(1, TimeSpan.FromSeconds 60.0)) then
