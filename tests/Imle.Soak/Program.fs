@@ -7,6 +7,8 @@
 /// With `stress` first it runs the Scalar-lifetime stress test instead (see ScalarStress):
 ///
 ///   dotnet tests/Imle.Soak/bin/Release/net10.0/Imle.Soak.dll stress [--seconds 20] [--load 4] [--control]
+///
+/// With `guard` it runs the guard probe (see GuardProbe): three libtorch errors, each must become a .NET exception.
 module Imle.Soak.Program
 
 open System
@@ -31,7 +33,9 @@ let private argument (argv: string[]) (name: string) (fallback: int) =
 
 [<EntryPoint>]
 let main argv =
-    if argv.Length > 0 && argv.[0] = "stress" then
+    if argv.Length > 0 && argv.[0] = "guard" then
+        GuardProbe.run ()
+    elif argv.Length > 0 && argv.[0] = "stress" then
         let load = argument argv "--load" (Environment.ProcessorCount + 2)
         ScalarStress.run (float (argument argv "--seconds" 20)) load (Array.contains "--control" argv)
     else
