@@ -207,6 +207,13 @@ let checkPackage (id: string) (expected: string list) : string list =
               && not (entries.Contains "buildTransitive/Imle.FSharp.targets")
           then
               yield id + ": no buildTransitive/Imle.FSharp.targets (the native fix for consumers)"
+          if
+              id = "Imle.FSharp"
+              && not (entries.Contains "runtimes/linux-x64/native/libImleTorchSharpGuard.so")
+          then
+              yield
+                  id
+                  + ": no runtimes/linux-x64/native/libImleTorchSharpGuard.so (the TorchSharp guard)"
           if deps <> Set.ofList expected then
               yield sprintf "%s: dependencies %A, expected %A" id (Set.toList deps) expected
           if
@@ -462,6 +469,68 @@ let decoyLibtorchFolder (parent: string) : string option =
         File.Copy(zlib, Path.Combine(folder, "libc10.so"), true)
         folder)
 
+/// The guard probe as a new user writes it, before any Imle call: the three TorchSharp calls whose libtorch errors ended
+/// the process (exit 134) before Imle's guard library (matmul with bad shapes, cummax(5) on a 2-D tensor, autograd.grad
+/// with an unused input), each in try/catch, then one Imle call. C# (a console app) and F# (a script), both ending with
+/// "guard probe: N of 3 caught, then Imle solved S".
+let guardProbeCSharp =
+    """using TorchSharp;
+
+var attempts = new (string Name, Action Run)[]
+{
+    ("matmul with bad shapes", () => torch.randn(3, 4).matmul(torch.randn(5, 6))),
+    ("cummax(5) on a 2-D tensor", () => torch.randn(3, 4).cummax(5)),
+    ("autograd.grad with an unused input", () =>
+    {
+        var x = torch.randn(3, requires_grad: true);
+        var unused = torch.randn(3, requires_grad: true);
+        torch.autograd.grad(new[] { x.mul(x).sum() }, new[] { unused });
+    }),
+};
+var caught = 0;
+foreach (var (name, run) in attempts)
+{
+    try { run(); Console.WriteLine($"{name}: no exception"); }
+    catch (Exception e) { caught++; Console.WriteLine($"{name}: caught {e.GetType().Name}: {e.Message.Split('\n')[0]}"); }
+}
+var solved = Imle.CSharp.Discrete.Solve(Imle.CSharp.Problems.KSubset(4, 2), torch.tensor(new[] { 0.1, 0.9, 0.5, 0.2 }, new long[] { 1, 4 }));
+Console.WriteLine($"guard probe: {caught} of {attempts.Length} caught, then Imle solved {solved.sum().ToDouble()}");
+"""
+
+let guardProbeFSharp =
+    """open TorchSharp
+
+let attempts: (string * (unit -> unit)) list =
+    [ "matmul with bad shapes", (fun () -> torch.randn(3L, 4L).matmul(torch.randn (5L, 6L)) |> ignore)
+      "cummax(5) on a 2-D tensor", (fun () -> torch.randn(3L, 4L).cummax 5L |> ignore)
+      "autograd.grad with an unused input",
+      (fun () ->
+          let x = torch.randn (3L, requires_grad = true)
+          let unused = torch.randn (3L, requires_grad = true)
+          torch.autograd.grad ([| x.mul(x).sum () |], [| unused |]) |> ignore) ]
+
+let caught =
+    attempts
+    |> List.filter (fun (name, run) ->
+        try
+            run ()
+            printfn "%s: no exception" name
+            false
+        with e ->
+            printfn "%s: caught %s: %s" name (e.GetType().Name) (e.Message.Split('\n').[0])
+            true)
+    |> List.length
+
+let solved =
+    Imle.Torch.TensorSolve.solve (Imle.Problem.kSubset 4 2) (torch.tensor ([| 0.1; 0.9; 0.5; 0.2 |], [| 1L; 4L |]))
+
+printfn "guard probe: %d of %d caught, then Imle solved %g" caught attempts.Length (solved.sum().ToDouble())
+"""
+
+/// True when a guard probe's output says all three errors were caught and the Imle call then gave 2 (a 2-subset).
+let guardProbePassed (output: string) =
+    output.Contains "guard probe: 3 of 3 caught, then Imle solved 2"
+
 /// True when the output has at least two lines "step N  loss X" and the last loss is below the first.
 let lossFell (output: string) =
     let losses =
@@ -479,7 +548,8 @@ let lossFell (output: string) =
 /// - F#: the package README's script, with `#i "nuget: <artifacts/packages>"` and the version pinned, run by `dotnet fsi`
 ///   (the native fix comes from Imle.Torch.Native.ensure), with a decoy libc10.so first on LD_LIBRARY_PATH (a system
 ///   libtorch must not be picked up instead of the package's).
-/// Each must train (the printed loss falls). Returns true when both do.
+/// Each must train (the printed loss falls). Then the guard probe (`guardProbeCSharp`, `guardProbeFSharp`) as a second
+/// console app and a script: three libtorch errors caught, then an Imle call. Returns true when all four pass.
 let packTest () : bool =
     let dir =
         Path.Combine(Path.GetTempPath(), "imle-pack-test-" + Guid.NewGuid().ToString("N").Substring(0, 8))
@@ -512,6 +582,17 @@ let packTest () : bool =
             else
                 false
 
+        let header =
+            sprintf
+                "#i \"nuget: %s\"\n#r \"nuget: Imle.FSharp, %s\"\n#r \"nuget: libtorch-cpu-linux-x64, 2.10.0\"\nImle.Torch.Native.ensure ()\n\n"
+                packageDir
+                version
+
+        let environment =
+            match decoyLibtorchFolder dir with
+            | Some folder -> [ "LD_LIBRARY_PATH", folder ]
+            | None -> []
+
         let fsharp =
             let script =
                 (sprintf "#i \"nuget: %s\"\n" packageDir)
@@ -522,21 +603,41 @@ let packTest () : bool =
                 )
 
             File.WriteAllText(Path.Combine(dir, "start.fsx"), script)
-
-            let environment =
-                match decoyLibtorchFolder dir with
-                | Some folder -> [ "LD_LIBRARY_PATH", folder ]
-                | None -> []
-
             let code, output = runInWith environment dir "dotnet" "fsi start.fsx"
             code = 0 && lossFell output
 
-        printfn
-            "pack-test: C# console app %s; F# script %s"
-            (if csharp then "trains" else "FAILED")
-            (if fsharp then "trains" else "FAILED")
+        // The guard probe: a second new console app, and a script.
+        let probe = Path.Combine(dir, "GuardProbe")
+        Directory.CreateDirectory probe |> ignore
 
-        csharp && fsharp
+        let csharpProbe =
+            let steps =
+                [ "new console --force"
+                  sprintf "add package Imle.CSharp --version %s" version
+                  "add package libtorch-cpu-linux-x64 --version 2.10.0" ]
+
+            if steps |> List.forall (fun args -> fst (runIn probe "dotnet" args) = 0) then
+                File.WriteAllText(Path.Combine(probe, "Program.cs"), guardProbeCSharp)
+                let code, output = runIn probe "dotnet" "run -c Release"
+                code = 0 && guardProbePassed output
+            else
+                false
+
+        let fsharpProbe =
+            File.WriteAllText(Path.Combine(dir, "guard.fsx"), header + guardProbeFSharp)
+            let code, output = runInWith environment dir "dotnet" "fsi guard.fsx"
+            code = 0 && guardProbePassed output
+
+        let say ok good = if ok then good else "FAILED"
+
+        printfn
+            "pack-test: C# console app %s; F# script %s; guard probe (three libtorch errors caught) C# %s, F# %s"
+            (say csharp "trains")
+            (say fsharp "trains")
+            (say csharpProbe "passed")
+            (say fsharpProbe "passed")
+
+        csharp && fsharp && csharpProbe && fsharpProbe
     finally
         try
             Directory.Delete(dir, true)

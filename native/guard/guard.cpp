@@ -4,6 +4,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -77,12 +78,13 @@ __attribute__((constructor)) void load_original() {
 // garbage collection during that call runs the Scalar's finaliser, which calls THSTorch_dispose_scalar while libtorch
 // may still read the Scalar. The free is therefore deferred: a disposed Scalar waits here until it is older than
 // `min_age_ns` (far longer than any call reads its arguments), or until the quarantine holds `capacity` Scalars (then the
-// oldest goes first). At most `batch` are freed per dispose, outside the lock.
+// oldest goes first: at a million disposals a second each still waits a quarter of a second). At most `batch` are freed
+// per dispose, outside the lock.
 struct Entry {
     void* scalar;
     int64_t at;
 };
-constexpr size_t capacity = size_t(1) << 20;  // 16 MiB of entries (touched only as used) and ~48 MiB of Scalars at most
+constexpr size_t capacity = size_t(1) << 18;  // 4 MiB of entries (committed at first use) and ~12 MiB of Scalars at most
 constexpr int64_t min_age_ns = 1000000000;  // one second
 constexpr int batch = 64;
 std::mutex quarantine_lock;
@@ -166,7 +168,11 @@ IMLE_GUARD_EXPORT void THSTorch_dispose_scalar(void* scalar) {
     int n = 0;
     {
         std::lock_guard<std::mutex> guard(quarantine_lock);
-        if (ring == nullptr) ring = static_cast<Entry*>(std::calloc(capacity, sizeof(Entry)));
+        if (ring == nullptr) {
+            ring = static_cast<Entry*>(std::malloc(capacity * sizeof(Entry)));
+            // Written through now, so that the quarantine is resident from the start and memory stays flat after.
+            if (ring != nullptr) std::fill(ring, ring + capacity, Entry{nullptr, -1});
+        }
         if (ring != nullptr) {
             int64_t now = now_ns();
             while (count > 0 && n < batch && (count == capacity || now - ring[head].at > min_age_ns)) {
