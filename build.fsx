@@ -522,7 +522,7 @@ let caught =
     |> List.length
 
 let solved =
-    Imle.Torch.TensorSolve.solve (Imle.Problem.kSubset 4 2) (torch.tensor ([| 0.1; 0.9; 0.5; 0.2 |], [| 1L; 4L |]))
+    Imle.Torch.TensorSolve.solve (Imle.Problem.kSubset 4 2) (torch.tensor([| 0.1; 0.9; 0.5; 0.2 |]).reshape (1L, 4L))
 
 printfn "guard probe: %d of %d caught, then Imle solved %g" caught attempts.Length (solved.sum().ToDouble())
 """
