@@ -31,8 +31,7 @@ let private argument (argv: string[]) (name: string) (fallback: int) =
     | Some _ -> failwithf "%s needs a value" name
     | None -> fallback
 
-[<EntryPoint>]
-let main argv =
+let private runSoak (argv: string[]) : int =
     if argv.Length > 0 && argv.[0] = "guard" then
         GuardProbe.run ()
     elif argv.Length > 0 && argv.[0] = "stress" then
@@ -116,3 +115,12 @@ let main argv =
         else
             printfn "soak: passed"
             0
+
+/// Bad arguments or a failure end the program with one line and exit code 2 (never an unhandled exception: exit 134).
+[<EntryPoint>]
+let main argv =
+    try
+        runSoak argv
+    with e ->
+        eprintfn "Imle.Soak FAILED: %s: %s" (e.GetType().Name) (e.Message.Split('\n').[0])
+        2
