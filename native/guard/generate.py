@@ -111,6 +111,8 @@ def classify(spelled, where):
 def parse_param(p, where):
     """(C type, name) of one parameter; function pointers and arrays become pointers; default values are dropped."""
     p = p.split("=")[0].strip()
+    if p == "void":
+        return "void", "void"
     if "..." in p:
         raise SystemExit("generate.py: %s is variadic; a forwarder cannot pass varargs on" % where)
     if "(" in p:  # a function pointer: Tensor* (*allocator)(size_t length)
