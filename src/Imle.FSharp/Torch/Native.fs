@@ -1,15 +1,16 @@
-/// TorchSharp's native library, made safe and loadable: the runtime half of what buildTransitive/Imle.FSharp.targets does
-/// at build time (see docs/notes/native-fix.md).
+/// TorchSharp's native library, made safe and loadable: the runtime half of what
+/// buildTransitive/Imle.FSharp.targets does at build time (see docs/notes/native-fix.md).
 ///
-/// 1. Imle's guard library (native/guard, shipped as runtimes/linux-x64/native/libImleTorchSharpGuard.so) goes in front of
-///    TorchSharp's libLibTorchSharp.so: it exports every function of the original and calls it inside try/catch, so a
-///    libtorch error becomes a .NET exception instead of std::terminate, and it defers the free of TorchSharp's Scalars.
+/// 1. Imle's guard library (native/guard, shipped as runtimes/linux-x64/native/libImleTorchSharpGuard.so) goes in
+///    front of TorchSharp's libLibTorchSharp.so: it exports every function of the original and calls it inside
+///    try/catch, so a libtorch error becomes a .NET exception instead of std::terminate, and it defers the free of
+///    TorchSharp's Scalars.
 /// 2. TorchSharp 0.107's library requires the symbol version GLIBCXX_3.4.32, which older libstdc++ (Debian 12: 3.4.30)
 ///    lacks; the only symbol behind it is an unused marker, so that one requirement is marked weak (VER_FLG_WEAK).
 ///
 /// Projects that build get both from the MSBuild step in the Imle.FSharp package, which installs them in the output
-/// folder. Scripts (`dotnet fsi` with `#r "nuget: Imle.FSharp"`) build nothing: they call `Native.ensure ()` once, before
-/// the first TorchSharp call.
+/// folder. Scripts (`dotnet fsi` with `#r "nuget: Imle.FSharp"`) build nothing: they call `Native.ensure ()` once,
+/// before the first TorchSharp call.
 module Imle.Torch.Native
 
 open System
@@ -269,7 +270,8 @@ let isGuard (image: byte[]) : bool =
     let marker = Encoding.ASCII.GetBytes "ImleGuard_status\000"
     image.AsSpan().IndexOf(ReadOnlySpan marker) >= 0
 
-/// Where the guard may be: the Imle.FSharp package (lib/<tfm>/../../runtimes/linux-x64/native) or the application folder.
+/// Where the guard may be: the Imle.FSharp package (lib/<tfm>/../../runtimes/linux-x64/native) or the application
+/// folder.
 let private guardCandidates () =
     let imleDir =
         match Reflection.Assembly.GetExecutingAssembly().Location with
@@ -427,9 +429,10 @@ let private run () =
 /// guard in front of TorchSharp's library (a copy of both in `cacheFolder ()`, the original's GLIBCXX_3.4.32 requirement
 /// marked weak; the NuGet cache is never modified), loads it and points TorchSharp at it: every libtorch error then
 /// becomes a .NET exception instead of ending the process, and the free of TorchSharp's Scalars is deferred (by a
-/// second, or until 262,144 wait) so that a call in flight does not read a freed one. Where there is no guard (another architecture) it only makes the library loadable (the weakened
-/// copy, when the library does not load as shipped). Safe to call more than once. Applications that build do not need
-/// it: the Imle.FSharp package installs the guard in their output folder at build time.
+/// second, or until 262,144 wait) so that a call in flight does not read a freed one. Where there is no guard (another
+/// architecture) it only makes the library loadable (the weakened copy, when the library does not load as shipped).
+/// Safe to call more than once. Applications that build do not need it: the Imle.FSharp package installs the guard in
+/// their output folder at build time.
 let ensure () : unit =
     lock gate (fun () ->
         if outcome.IsNone then
