@@ -425,12 +425,13 @@ let private run () =
             sprintf "loaded the patched copy %s" path
 
 /// Sets up TorchSharp's native library in this process; call it once before the first TorchSharp call in a script
-/// (`dotnet fsi` with `#r "nuget: Imle.FSharp"` and `#r "nuget: libtorch-cpu-linux-x64"`). On x86-64 Linux it puts Imle's
-/// guard in front of TorchSharp's library (a copy of both in `cacheFolder ()`, the original's GLIBCXX_3.4.32 requirement
-/// marked weak; the NuGet cache is never modified), loads it and points TorchSharp at it: every libtorch error then
-/// becomes a .NET exception instead of ending the process, and the free of TorchSharp's Scalars is deferred (by a
-/// second, or until 262,144 wait) so that a call in flight does not read a freed one. Where there is no guard (another
-/// architecture) it only makes the library loadable (the weakened copy, when the library does not load as shipped).
+/// (`dotnet fsi` with `#r "nuget: Imle.FSharp"` and `#r "nuget: libtorch-cpu-linux-x64"`). On x86-64 Linux it puts
+/// Imle's guard in front of TorchSharp's library (a copy of both in `cacheFolder ()`, the original's GLIBCXX_3.4.32
+/// requirement marked weak; the NuGet cache is never modified), loads it and points TorchSharp at it: every libtorch
+/// error then becomes a .NET exception instead of ending the process, and the free of TorchSharp's Scalars is deferred
+/// (by a second, or until 262,144 wait) so that a call in flight does not read a freed one. Where there is no guard
+/// (another architecture) it only makes the library loadable (the weakened copy, when the library does not load as
+/// shipped).
 /// Safe to call more than once. Applications that build do not need it: the Imle.FSharp package installs the guard in
 /// their output folder at build time.
 let ensure () : unit =
