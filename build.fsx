@@ -30,16 +30,82 @@ let run (file: string) (args: string) (capture: bool) : int * string =
     p.WaitForExit()
     p.ExitCode, output.ToString()
 
+/// Stops the build with a one-line error and exit code 1 (build.fsx's dispatch turns any exception into the same).
+exception BuildFailed of string
+
 let exec file args =
     let code, _ = run file args false
 
     if code <> 0 then
-        eprintfn "'%s %s' failed with exit code %d" file args code
-        exit code
+        raise (BuildFailed(sprintf "'%s %s' failed with exit code %d" file args code))
+
+/// Whether a program answers on PATH (`command -v`).
+let onPath (program: string) =
+    let psi =
+        ProcessStartInfo("sh", sprintf "-c \"command -v %s\"" program, UseShellExecute = false)
+
+    psi.RedirectStandardOutput <- true
+    use p = Process.Start psi
+    p.StandardOutput.ReadToEnd() |> ignore
+    p.WaitForExit()
+    p.ExitCode = 0
+
+/// Installs Debian packages with apt-get (through sudo unless root); true when apt-get succeeded.
+let aptInstall (packages: string) : bool =
+    if not (OperatingSystem.IsLinux()) || not (File.Exists "/usr/bin/apt-get") then
+        eprintfn "no apt-get on this machine to install %s" packages
+        false
+    else
+        printfn "installing %s with apt-get" packages
+
+        let apt (args: string) =
+            if Environment.UserName = "root" then
+                run "apt-get" args false
+            else
+                run "sudo" ("apt-get " + args) false
+
+        apt "update -q" |> ignore
+        fst (apt ("install -y -q " + packages)) = 0
+
+/// The TorchSharp guard library (native/guard, see docs/notes/native-fix.md) built with the system g++ into
+/// artifacts/native/linux-x64, where Directory.Build.targets points the build step and the Imle.Torch package at it.
+/// Installs g++ with apt-get where it is missing. Only on x86-64 Linux (the package ships the linux-x64 binary).
+let buildGuard () =
+    let output =
+        Path.Combine(root, "artifacts", "native", "linux-x64", "libImleTorchSharpGuard.so")
+
+    let sources =
+        [ "guard.hpp"; "guard.cpp"; "forwarders.generated.cpp" ]
+        |> List.map (fun f -> Path.Combine(root, "native", "guard", f))
+
+    if
+        not (OperatingSystem.IsLinux())
+        || Runtime.InteropServices.RuntimeInformation.OSArchitecture
+           <> Runtime.InteropServices.Architecture.X64
+    then
+        printfn "guard: not x86-64 Linux; the TorchSharp guard library is not built here"
+    elif
+        File.Exists output
+        && sources
+           |> List.forall (fun f -> File.GetLastWriteTimeUtc f < File.GetLastWriteTimeUtc output)
+    then
+        ()
+    else
+        if not (onPath "g++") && not (aptInstall "g++") then
+            raise (BuildFailed "guard: g++ is missing and could not be installed (apt-get install g++)")
+
+        Directory.CreateDirectory(Path.GetDirectoryName output) |> ignore
+
+        exec
+            "g++"
+            (sprintf
+                "-O2 -fPIC -shared -std=c++17 -fvisibility=hidden -Wall -Wextra -Werror -Wl,-soname,libLibTorchSharp.so -Wl,-z,defs -o \"%s\" native/guard/guard.cpp native/guard/forwarders.generated.cpp -ldl"
+                output)
 
 let restore () =
     exec "dotnet" "tool restore"
     exec "dotnet" "paket restore"
+    buildGuard ()
 
 let build () =
     restore ()
@@ -139,6 +205,13 @@ let checkPackage (id: string) (expected: string list) : string list =
               yield id + ": no repository metadata"
           if id = "Imle.Torch" && not (entries.Contains "buildTransitive/Imle.Torch.targets") then
               yield id + ": no buildTransitive/Imle.Torch.targets (the native fix for consumers)"
+          if
+              id = "Imle.Torch"
+              && not (entries.Contains "runtimes/linux-x64/native/libImleTorchSharpGuard.so")
+          then
+              yield
+                  id
+                  + ": no runtimes/linux-x64/native/libImleTorchSharpGuard.so (the TorchSharp guard)"
           if deps <> Set.ofList expected then
               yield sprintf "%s: dependencies %A, expected %A" id (Set.toList deps) expected
           if
@@ -403,6 +476,68 @@ let decoyLibtorchFolder (parent: string) : string option =
         File.Copy(zlib, Path.Combine(folder, "libc10.so"), true)
         folder)
 
+/// The guard probe as a new user writes it, before any Imle call: the three TorchSharp calls whose libtorch errors ended
+/// the process (exit 134) before Imle's guard library (matmul with bad shapes, cummax(5) on a 2-D tensor, autograd.grad
+/// with an unused input), each in try/catch, then one Imle call. C# (a console app) and F# (a script), both ending with
+/// "guard probe: N of 3 caught, then Imle solved S".
+let guardProbeCSharp =
+    """using TorchSharp;
+
+var attempts = new (string Name, Action Run)[]
+{
+    ("matmul with bad shapes", () => torch.randn(3, 4).matmul(torch.randn(5, 6))),
+    ("cummax(5) on a 2-D tensor", () => torch.randn(3, 4).cummax(5)),
+    ("autograd.grad with an unused input", () =>
+    {
+        var x = torch.randn(3, requires_grad: true);
+        var unused = torch.randn(3, requires_grad: true);
+        torch.autograd.grad(new[] { x.mul(x).sum() }, new[] { unused });
+    }),
+};
+var caught = 0;
+foreach (var (name, run) in attempts)
+{
+    try { run(); Console.WriteLine($"{name}: no exception"); }
+    catch (Exception e) { caught++; Console.WriteLine($"{name}: caught {e.GetType().Name}: {e.Message.Split('\n')[0]}"); }
+}
+var solved = Imle.CSharp.Discrete.Solve(Imle.CSharp.Problems.KSubset(4, 2), torch.tensor(new[] { 0.1, 0.9, 0.5, 0.2 }, new long[] { 1, 4 }));
+Console.WriteLine($"guard probe: {caught} of {attempts.Length} caught, then Imle solved {solved.sum().ToDouble()}");
+"""
+
+let guardProbeFSharp =
+    """open TorchSharp
+
+let attempts: (string * (unit -> unit)) list =
+    [ "matmul with bad shapes", (fun () -> torch.randn(3L, 4L).matmul(torch.randn (5L, 6L)) |> ignore)
+      "cummax(5) on a 2-D tensor", (fun () -> torch.randn(3L, 4L).cummax 5L |> ignore)
+      "autograd.grad with an unused input",
+      (fun () ->
+          let x = torch.randn (3L, requires_grad = true)
+          let unused = torch.randn (3L, requires_grad = true)
+          torch.autograd.grad ([| x.mul(x).sum () |], [| unused |]) |> ignore) ]
+
+let caught =
+    attempts
+    |> List.filter (fun (name, run) ->
+        try
+            run ()
+            printfn "%s: no exception" name
+            false
+        with e ->
+            printfn "%s: caught %s: %s" name (e.GetType().Name) (e.Message.Split('\n').[0])
+            true)
+    |> List.length
+
+let solved =
+    Imle.Torch.TensorSolve.solve (Imle.Problem.kSubset 4 2) (torch.tensor([| 0.1; 0.9; 0.5; 0.2 |]).reshape (1L, 4L))
+
+printfn "guard probe: %d of %d caught, then Imle solved %g" caught attempts.Length (solved.sum().ToDouble())
+"""
+
+/// True when a guard probe's output says all three errors were caught and the Imle call then gave 2 (a 2-subset).
+let guardProbePassed (output: string) =
+    output.Contains "guard probe: 3 of 3 caught, then Imle solved 2"
+
 /// True when the output has at least two lines "step N  loss X" and the last loss is below the first.
 let lossFell (output: string) =
     let losses =
@@ -420,7 +555,8 @@ let lossFell (output: string) =
 /// - F#: the package README's script, with `#i "nuget: <artifacts/packages>"` and the version pinned, run by `dotnet fsi`
 ///   (the native fix comes from Imle.Torch.Native.ensure), with a decoy libc10.so first on LD_LIBRARY_PATH (a system
 ///   libtorch must not be picked up instead of the package's).
-/// Each must train (the printed loss falls). Returns true when both do.
+/// Each must train (the printed loss falls). Then the guard probe (`guardProbeCSharp`, `guardProbeFSharp`) as a second
+/// console app and a script: three libtorch errors caught, then an Imle call. Returns true when all four pass.
 let packTest () : bool =
     let dir =
         Path.Combine(Path.GetTempPath(), "imle-pack-test-" + Guid.NewGuid().ToString("N").Substring(0, 8))
@@ -453,6 +589,17 @@ let packTest () : bool =
             else
                 false
 
+        let header =
+            sprintf
+                "#i \"nuget: %s\"\n#r \"nuget: Imle.Torch, %s\"\n#r \"nuget: libtorch-cpu-linux-x64, 2.10.0\"\nImle.Torch.Native.ensure ()\n\n"
+                packageDir
+                version
+
+        let environment =
+            match decoyLibtorchFolder dir with
+            | Some folder -> [ "LD_LIBRARY_PATH", folder ]
+            | None -> []
+
         let fsharp =
             let script =
                 (sprintf "#i \"nuget: %s\"\n" packageDir)
@@ -463,21 +610,41 @@ let packTest () : bool =
                 )
 
             File.WriteAllText(Path.Combine(dir, "start.fsx"), script)
-
-            let environment =
-                match decoyLibtorchFolder dir with
-                | Some folder -> [ "LD_LIBRARY_PATH", folder ]
-                | None -> []
-
             let code, output = runInWith environment dir "dotnet" "fsi start.fsx"
             code = 0 && lossFell output
 
-        printfn
-            "pack-test: C# console app %s; F# script %s"
-            (if csharp then "trains" else "FAILED")
-            (if fsharp then "trains" else "FAILED")
+        // The guard probe: a second new console app, and a script.
+        let probe = Path.Combine(dir, "GuardProbe")
+        Directory.CreateDirectory probe |> ignore
 
-        csharp && fsharp
+        let csharpProbe =
+            let steps =
+                [ "new console --force"
+                  sprintf "add package Imle.CSharp --version %s" version
+                  "add package libtorch-cpu-linux-x64 --version 2.10.0" ]
+
+            if steps |> List.forall (fun args -> fst (runIn probe "dotnet" args) = 0) then
+                File.WriteAllText(Path.Combine(probe, "Program.cs"), guardProbeCSharp)
+                let code, output = runIn probe "dotnet" "run -c Release"
+                code = 0 && guardProbePassed output
+            else
+                false
+
+        let fsharpProbe =
+            File.WriteAllText(Path.Combine(dir, "guard.fsx"), header + guardProbeFSharp)
+            let code, output = runInWith environment dir "dotnet" "fsi guard.fsx"
+            code = 0 && guardProbePassed output
+
+        let say ok good = if ok then good else "FAILED"
+
+        printfn
+            "pack-test: C# console app %s; F# script %s; guard probe (three libtorch errors caught) C# %s, F# %s"
+            (say csharp "trains")
+            (say fsharp "trains")
+            (say csharpProbe "passed")
+            (say fsharpProbe "passed")
+
+        csharp && fsharp && csharpProbe && fsharpProbe
     finally
         try
             Directory.Delete(dir, true)
@@ -522,20 +689,10 @@ let ensurePythonTorch () : bool =
         false
     else
         printfn "bench: installing Debian's python3-torch and python3-numpy for the PyTorch reference"
-        let isRoot = quietly "id" "-u" |> Option.map (fun (_, out) -> out.Trim()) = Some "0"
-
-        let apt (args: string) =
-            if isRoot then
-                run "apt-get" args false
-            else
-                run "sudo" ("apt-get " + args) false
-
-        apt "update -q" |> ignore
-        let code, _ = apt "install -y -q python3-torch python3-numpy"
-        let ok = code = 0 && imports ()
+        let ok = aptInstall "python3-torch python3-numpy" && imports ()
 
         if not ok then
-            eprintfn "bench: installing python3-torch failed (apt-get exit code %d)." code
+            eprintfn "bench: installing python3-torch failed."
 
         ok
 
@@ -565,129 +722,148 @@ let target, rest =
 
 let sw = Stopwatch.StartNew()
 
-match target with
-| "restore" -> restore ()
-| "build" -> build ()
-| "test" ->
-    build ()
+// Every target ends with one line and a non-zero exit code when it fails, never a stack trace.
+try
+    match target with
+    | "restore" -> restore ()
+    | "build" -> build ()
+    | "test" ->
+        build ()
 
-    let results =
-        [ runCounted
-              "dotnet"
-              (sprintf
-                  "tests/Imle.Properties/bin/%s/net10.0/Imle.Properties.dll --summary %s"
-                  configuration
-                  (exampleArgs rest))
-          runCounted
-              "dotnet"
-              (sprintf "tests/Imle.OrTools.Tests/bin/%s/net10.0/Imle.OrTools.Tests.dll --summary" configuration)
-          // MPI (mpirun -np 2 over shared memory) and the Akka.NET solver farm (worker processes over loopback).
-          runCounted
-              "dotnet"
-              (sprintf
-                  "tests/Imle.Distributed.Tests/bin/%s/net10.0/Imle.Distributed.Tests.dll --summary --sequenced"
-                  configuration)
-          runCSharpTests ()
-          // The documentation site: one check per tutorial page (it must evaluate) and one for the fsdocs build.
-          buildDocs ()
-          // The packages, then what uses them as a user would: the example scripts (#r "nuget:") and the pack test.
-          (if packPackages () then
-               let scripts = runScripts ()
+        let results =
+            [ runCounted
+                  "dotnet"
+                  (sprintf
+                      "tests/Imle.Properties/bin/%s/net10.0/Imle.Properties.dll --summary %s"
+                      configuration
+                      (exampleArgs rest))
+              runCounted
+                  "dotnet"
+                  (sprintf "tests/Imle.OrTools.Tests/bin/%s/net10.0/Imle.OrTools.Tests.dll --summary" configuration)
+              // MPI (mpirun -np 2 over shared memory) and the Akka.NET solver farm (worker processes over loopback).
+              runCounted
+                  "dotnet"
+                  (sprintf
+                      "tests/Imle.Distributed.Tests/bin/%s/net10.0/Imle.Distributed.Tests.dll --summary --sequenced"
+                      configuration)
+              runCSharpTests ()
+              // The documentation site: one check per tutorial page (it must evaluate) and one for the fsdocs build.
+              buildDocs ()
+              // The packages, then what uses them as a user would: the example scripts (#r "nuget:") and the pack test.
+              (if packPackages () then
+                   let scripts = runScripts ()
 
-               if packTest () then
-                   fst scripts + 1, snd scripts
+                   if packTest () then
+                       fst scripts + 1, snd scripts
+                   else
+                       eprintfn "pack-test failed"
+                       fst scripts, snd scripts + 1
                else
-                   eprintfn "pack-test failed"
-                   fst scripts, snd scripts + 1
-           else
-               eprintfn "pack failed"
-               0, 1)
-          // The code is formatted with Fantomas (settings in .editorconfig): one check, counted as one test.
-          (if formatCheck () then 1, 0 else 0, 1) ]
+                   eprintfn "pack failed"
+                   0, 1)
+              // The code is formatted with Fantomas (settings in .editorconfig): one check, counted as one test.
+              (if formatCheck () then 1, 0 else 0, 1) ]
 
-    let passed = results |> List.sumBy fst
-    let failed = results |> List.sumBy snd
-    printfn "test wall time: %.1f s" sw.Elapsed.TotalSeconds
-    // CI reads this closing line.
-    printfn "%d passed, %d failed" passed failed
-    exit (if failed = 0 then 0 else 1)
-| "demo" ->
-    build ()
-    exec "dotnet" (sprintf "%s demo %s" examplesDll (exampleArgs rest))
-| "gradcheck" ->
-    build ()
-    exec "dotnet" (sprintf "%s gradcheck %s" examplesDll (exampleArgs rest))
-| "docs" ->
-    // The documentation site (API reference and evaluated tutorials) in output/.
-    buildForDocs ()
-    let _, failed = buildDocs ()
-    printfn "docs %s (%.1f s)" (if failed = 0 then "built" else "FAILED") sw.Elapsed.TotalSeconds
-    exit (if failed = 0 then 0 else 1)
-| "pack" ->
-    build ()
-    exit (if packPackages () then 0 else 1)
-| "scripts" ->
-    // The example scripts against freshly packed packages, as a user runs them (#r "nuget:").
-    build ()
+        let passed = results |> List.sumBy fst
+        let failed = results |> List.sumBy snd
+        printfn "test wall time: %.1f s" sw.Elapsed.TotalSeconds
+        // CI reads this closing line.
+        printfn "%d passed, %d failed" passed failed
+        exit (if failed = 0 then 0 else 1)
+    | "demo" ->
+        build ()
+        exec "dotnet" (sprintf "%s demo %s" examplesDll (exampleArgs rest))
+    | "gradcheck" ->
+        build ()
+        exec "dotnet" (sprintf "%s gradcheck %s" examplesDll (exampleArgs rest))
+    | "docs" ->
+        // The documentation site (API reference and evaluated tutorials) in output/.
+        buildForDocs ()
+        let _, failed = buildDocs ()
+        printfn "docs %s (%.1f s)" (if failed = 0 then "built" else "FAILED") sw.Elapsed.TotalSeconds
+        exit (if failed = 0 then 0 else 1)
+    | "pack" ->
+        build ()
+        exit (if packPackages () then 0 else 1)
+    | "scripts" ->
+        // The example scripts against freshly packed packages, as a user runs them (#r "nuget:").
+        build ()
 
-    if not (packPackages ()) then
-        exit 1
+        if not (packPackages ()) then
+            exit 1
 
-    let passed, failed = runScripts ()
-    printfn "%d passed, %d failed" passed failed
-    exit (if failed = 0 then 0 else 1)
-| "pack-test" ->
-    build ()
-    let ok = packPackages () && packTest ()
-    printfn "pack-test %s (%.1f s)" (if ok then "passed" else "FAILED") sw.Elapsed.TotalSeconds
-    exit (if ok then 0 else 1)
-| "bench" ->
-    // The benchmark suite against a PyTorch reference (installs Debian's python3-torch if absent, unless
-    // --no-reference); writes bench/results.md and bench/results.json. Run with libtorch's default OpenMP settings
-    // (what a user gets); bench/results.md notes what OMP_WAIT_POLICY=PASSIVE changes.
-    build ()
+        let passed, failed = runScripts ()
+        printfn "%d passed, %d failed" passed failed
+        exit (if failed = 0 then 0 else 1)
+    | "pack-test" ->
+        build ()
+        let ok = packPackages () && packTest ()
+        printfn "pack-test %s (%.1f s)" (if ok then "passed" else "FAILED") sw.Elapsed.TotalSeconds
+        exit (if ok then 0 else 1)
+    | "bench" ->
+        // The benchmark suite against a PyTorch reference (installs Debian's python3-torch if absent, unless
+        // --no-reference); writes bench/results.md and bench/results.json. Run with libtorch's default OpenMP settings
+        // (what a user gets); bench/results.md notes what OMP_WAIT_POLICY=PASSIVE changes.
+        build ()
 
-    if
-        not (
-            List.contains "--no-reference" rest
-            || List.contains "--profile" rest
-            || List.contains "--help" rest
-        )
-    then
-        if not (ensurePythonTorch ()) then
-            eprintfn "bench: the PyTorch reference will be skipped."
+        if
+            not (
+                List.contains "--no-reference" rest
+                || List.contains "--profile" rest
+                || List.contains "--help" rest
+            )
+        then
+            if not (ensurePythonTorch ()) then
+                eprintfn "bench: the PyTorch reference will be skipped."
 
-    // The C++ yardstick of the grid case (bench/dijkstra.cpp) when g++ is present; Imle.Bench skips it with a note
-    // otherwise.
-    let cpp = Path.Combine(root, "bench", "Imle.Bench", "bin", "dijkstra")
+        // Case 7 runs `mpirun -np 2`: Open MPI is installed where it is missing (as .ci/run does); without it the bench
+        // skips that case with one line.
+        if not (List.contains "--help" rest) && not (onPath "mpirun") then
+            if not (aptInstall "openmpi-bin") then
+                eprintfn "bench: Open MPI could not be installed; case 7 will be skipped."
 
-    if File.Exists cpp then
-        File.Delete cpp
+        // The C++ yardstick of the grid case (bench/dijkstra.cpp) when g++ is present; Imle.Bench skips it with a note
+        // otherwise.
+        let cpp = Path.Combine(root, "bench", "Imle.Bench", "bin", "dijkstra")
 
-    match quietly "g++" (sprintf "-O3 -o %s bench/dijkstra.cpp" cpp) with
-    | Some(0, _) -> printfn "bench: built the C++ reference Dijkstra (g++ -O3)"
-    | _ -> eprintfn "bench: g++ is absent or failed; the C++ reference of the grid case will be skipped."
+        if File.Exists cpp then
+            File.Delete cpp
 
-    exec "dotnet" (sprintf "bench/Imle.Bench/bin/%s/net10.0/Imle.Bench.dll %s" configuration (exampleArgs rest))
-| "format" ->
-    // Formats every F# source in place with Fantomas (settings in .editorconfig).
-    exec "dotnet" "tool restore"
-    exec "dotnet" (sprintf "fantomas %s" (String.Join(" ", formatPaths)))
-| "format-check" -> exit (if formatCheck () then 0 else 1)
-| "soak" ->
-    // 10,000 training steps of an I-MLE layer (fails if resident memory grows > 10 % after warm-up or tensors leak),
-    // then the Scalar-lifetime stress test for 10 minutes (every estimator under garbage-collection pressure; CI runs it
-    // for 20 s).
-    build ()
+        match quietly "g++" (sprintf "-O3 -o %s bench/dijkstra.cpp" cpp) with
+        | Some(0, _) -> printfn "bench: built the C++ reference Dijkstra (g++ -O3)"
+        | _ -> eprintfn "bench: g++ is absent or failed; the C++ reference of the grid case will be skipped."
 
-    exec
-        "dotnet"
-        (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll --steps 10000 %s" configuration (exampleArgs rest))
+        exec "dotnet" (sprintf "bench/Imle.Bench/bin/%s/net10.0/Imle.Bench.dll %s" configuration (exampleArgs rest))
+    | "format" ->
+        // Formats every F# source in place with Fantomas (settings in .editorconfig).
+        exec "dotnet" "tool restore"
+        exec "dotnet" (sprintf "fantomas %s" (String.Join(" ", formatPaths)))
+    | "format-check" -> exit (if formatCheck () then 0 else 1)
+    | "soak" ->
+        // 10,000 training steps of an I-MLE layer (fails if resident memory grows > 10 % after warm-up or tensors leak),
+        // then the Scalar-lifetime stress tests for 10 minutes each (every estimator, then TorchSharp's own tensor * number,
+        // under garbage-collection pressure; CI runs them for 20 s).
+        build ()
 
-    exec "dotnet" (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll stress --seconds 600" configuration)
-| other ->
-    eprintfn
-        "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, scripts, docs, format, format-check."
-        other
+        exec
+            "dotnet"
+            (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll --steps 10000 %s" configuration (exampleArgs rest))
 
-    exit 2
+        exec "dotnet" (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll stress --seconds 600" configuration)
+        // TorchSharp's own `tensor * number` under the same load for 10 minutes (the guard's Scalar quarantine).
+        exec
+            "dotnet"
+            (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll stress --seconds 600 --control" configuration)
+    | other ->
+        eprintfn
+            "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, scripts, docs, format, format-check."
+            other
+
+        exit 2
+with
+| BuildFailed message ->
+    eprintfn "%s FAILED: %s" target message
+    exit 1
+| e ->
+    eprintfn "%s FAILED: %s: %s" target (e.GetType().Name) (e.Message.Split('\n').[0])
+    exit 1

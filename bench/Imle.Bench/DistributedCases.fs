@@ -197,6 +197,14 @@ let private row case ours floor target notes extra =
       Notes = notes
       Extra = extra }
 
+/// Whether `mpirun` (Open MPI or MPICH) is on PATH: case 7 needs it.
+let mpirunAvailable () : bool =
+    match Environment.GetEnvironmentVariable "PATH" with
+    | null -> false
+    | path ->
+        path.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+        |> Array.exists (fun dir -> File.Exists(Path.Combine(dir, "mpirun")))
+
 /// Case 7: `mpirun -np 2` over shared memory; ours = a step with the gradient averaging, floor = the same step without.
 let caseAllreduce (quick: bool) : Row =
     let file =

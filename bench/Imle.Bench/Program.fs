@@ -25,8 +25,7 @@ open Imle.Bench.Cases
 let private usage =
     "Imle.Bench [--quick] [--steps N (memory case, default 10000)] [--cases 1,2,3,4,5] [--no-reference] [--profile] [--out DIR (default bench/)]"
 
-[<EntryPoint>]
-let main argv =
+let private runBench (argv: string[]) : int =
     // The child processes of cases 7 and 8 (an MPI rank, a solver worker) run this program too.
     DistributedCases.childMode argv |> Option.iter exit
     let args = Array.toList argv
@@ -127,7 +126,13 @@ let main argv =
                else
                    [])
 
-              run 7 (fun () -> DistributedCases.caseAllreduce quick)
+              (if selected.Contains 7 && not (DistributedCases.mpirunAvailable ()) then
+                   printfn
+                       "bench: case 7 skipped: mpirun is not on PATH (install Open MPI: apt-get install openmpi-bin)"
+
+                   []
+               else
+                   run 7 (fun () -> DistributedCases.caseAllreduce quick))
               run 8 (fun () -> DistributedCases.caseFarm quick) ]
 
     let loadAfter = Machine.loadAverage ()
@@ -161,3 +166,12 @@ let main argv =
     Report.write outDir machine rows commandLine
     printfn "load average before / after: %s / %s" loadBefore loadAfter
     0
+
+/// A failing case ends the bench with one line and exit code 1 (never an unhandled exception: exit 134).
+[<EntryPoint>]
+let main argv =
+    try
+        runBench argv
+    with e ->
+        eprintfn "bench FAILED: %s: %s" (e.GetType().Name) (e.Message.Split('\n').[0])
+        1

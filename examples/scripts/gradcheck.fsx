@@ -4,7 +4,7 @@
 #r "nuget: Imle.Torch"
 #r "nuget: libtorch-cpu-linux-x64, 2.10.0"
 
-Imle.Torch.Native.ensure () // scripts only: makes TorchSharp's native library load (patched for Debian 12 if needed)
+Imle.Torch.Native.ensure () // scripts only: sets up TorchSharp's native library (see docs/notes/native-fix.md)
 
 open Imle
 open Imle.Torch

@@ -1,6 +1,7 @@
-/// The two halves of the Debian 12 native fix agree on the real library: the runtime patch (Imle.Torch.Native, used by
-/// scripts) applied to the libLibTorchSharp.so in the NuGet cache gives exactly the bytes the MSBuild step
-/// (packaging/buildTransitive/Imle.FSharp.targets) wrote into this test binary's output folder.
+/// The native layer (docs/notes/native-fix.md): the two halves of the GLIBCXX fix agree on the real library (the runtime
+/// patch of Imle.Torch.Native, used by scripts, applied to the libLibTorchSharp.so in the NuGet cache gives exactly the
+/// bytes the MSBuild step in packaging/buildTransitive/Imle.FSharp.targets wrote beside the guard in this test binary's
+/// output folder), the build installed the guard, and libtorch errors that used to end the process become exceptions.
 module Imle.Tests.NativeFixTests
 
 open System
@@ -25,10 +26,11 @@ let private cachedOriginal () =
 
     if File.Exists path then Some path else None
 
-/// The copy the build patched, beside this test binary.
-let private outputCopy () =
+/// TorchSharp's native library as the build left it beside this test binary: `name` is libLibTorchSharp.so (the guard)
+/// or libLibTorchSharp.real.so (the original, patched).
+let private outputCopy (name: string) =
     let path =
-        Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "libLibTorchSharp.so")
+        Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", name)
 
     if File.Exists path then Some path else None
 
@@ -40,7 +42,7 @@ let tests =
               if not (RuntimeInformation.IsOSPlatform OSPlatform.Linux) then
                   skiptest "Linux only"
 
-              match cachedOriginal (), outputCopy () with
+              match cachedOriginal (), outputCopy Native.OriginalFileName with
               | Some original, Some built ->
                   let image = File.ReadAllBytes original
                   let builtImage = File.ReadAllBytes built
@@ -63,7 +65,8 @@ let tests =
 
                   Expect.isFalse (Native.weakenVersion Native.GlibcxxVersion image) "a second patch changes nothing"
               | None, _ -> skiptest "TorchSharp's package is not in the NuGet cache"
-              | _, None -> skiptest "no libLibTorchSharp.so in the output folder"
+              | _, None ->
+                  failtest "no libLibTorchSharp.real.so in the output folder (the build did not install the guard)"
           }
 
           test "the patch leaves other files and other versions alone" {
@@ -88,15 +91,68 @@ let tests =
                   "null image"
           }
 
-          test "ensure finds the build's copy loadable as shipped in a built application" {
+          test "the build installed the guard under TorchSharp's name, and every function of the original is exported" {
+              if not (RuntimeInformation.IsOSPlatform OSPlatform.Linux) then
+                  skiptest "Linux only"
+
+              match outputCopy "libLibTorchSharp.so", outputCopy Native.OriginalFileName with
+              | Some guard, Some original ->
+                  Expect.isTrue (Native.isGuard (File.ReadAllBytes guard)) "libLibTorchSharp.so is the guard"
+                  Expect.isFalse (Native.isGuard (File.ReadAllBytes original)) "the original sits beside it"
+                  let guardHandle = NativeLibrary.Load guard
+                  let originalHandle = NativeLibrary.Load original
+                  // Every function the generator found exported by TorchSharp's library (native/guard/generate.py).
+                  let names =
+                      Text.RegularExpressions.Regex.Matches(
+                          File.ReadAllText(
+                              Path.Combine(ScalarLifetimeTests.root, "native", "guard", "forwarders.generated.cpp")
+                          ),
+                          "(?m)^    \"(\\w+)\",$"
+                      )
+                      |> Seq.map (fun m -> m.Groups.[1].Value)
+                      |> List.ofSeq
+
+                  Expect.isGreaterThan names.Length 1000 "the generated list names the exported functions"
+
+                  let missing (handle: nativeint) =
+                      names
+                      |> List.filter (fun name -> not (fst (NativeLibrary.TryGetExport(handle, name))))
+
+                  Expect.isEmpty (missing originalHandle) "every listed function is in the original"
+                  Expect.isEmpty (missing guardHandle) "every listed function is in the guard"
+
+                  for name in
+                      [ "THSTensor_matmul"
+                        "THSTensor_cummax"
+                        "THSAutograd_grad"
+                        "THSTorch_dispose_scalar" ] do
+                      Expect.contains names name (name + " is listed")
+              | _ ->
+                  failtest
+                      "the build did not leave libLibTorchSharp.so and libLibTorchSharp.real.so in the output folder"
+          }
+
+          test "ensure loads the guard the build installed in a built application" {
               if not (RuntimeInformation.IsOSPlatform OSPlatform.Linux) then
                   skiptest "Linux only"
 
               Native.ensure ()
               Native.ensure ()
 
-              Expect.equal
-                  (Native.lastOutcome ())
-                  (Some "loaded as shipped")
-                  "the output copy was patched at build time"
+              match Native.lastOutcome () with
+              | Some outcome -> Expect.stringStarts outcome "loaded the guard " "the guard installed at build time"
+              | None -> failtest "ensure recorded no outcome"
+          }
+
+          test
+              "matmul with bad shapes, cummax(5) on 2-D, autograd.grad with an unused input: three exceptions (child process)" {
+              // TorchSharp 0.107.0's native functions for these catch nothing: before the guard each ended the process
+              // with std::terminate (exit 134). Plain TorchSharp calls, before any Imle call, in a fresh process.
+              let code, output = ScalarLifetimeTests.runSoak "guard"
+              Expect.equal code 0 (sprintf "guard probe exit code (134 = std::terminate); output:\n%s" output)
+
+              Expect.stringContains
+                  output
+                  "guard probe: 3 of 3 caught, then computed 8"
+                  "three exceptions, then a result"
           } ]

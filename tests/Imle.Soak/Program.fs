@@ -7,6 +7,8 @@
 /// With `stress` first it runs the Scalar-lifetime stress test instead (see ScalarStress):
 ///
 ///   dotnet tests/Imle.Soak/bin/Release/net10.0/Imle.Soak.dll stress [--seconds 20] [--load 4] [--control]
+///
+/// With `guard` it runs the guard probe (see GuardProbe): three libtorch errors, each must become a .NET exception.
 module Imle.Soak.Program
 
 open System
@@ -29,9 +31,10 @@ let private argument (argv: string[]) (name: string) (fallback: int) =
     | Some _ -> failwithf "%s needs a value" name
     | None -> fallback
 
-[<EntryPoint>]
-let main argv =
-    if argv.Length > 0 && argv.[0] = "stress" then
+let private runSoak (argv: string[]) : int =
+    if argv.Length > 0 && argv.[0] = "guard" then
+        GuardProbe.run ()
+    elif argv.Length > 0 && argv.[0] = "stress" then
         let load = argument argv "--load" (Environment.ProcessorCount + 2)
         ScalarStress.run (float (argument argv "--seconds" 20)) load (Array.contains "--control" argv)
     else
@@ -112,3 +115,12 @@ let main argv =
         else
             printfn "soak: passed"
             0
+
+/// Bad arguments or a failure end the program with one line and exit code 2 (never an unhandled exception: exit 134).
+[<EntryPoint>]
+let main argv =
+    try
+        runSoak argv
+    with e ->
+        eprintfn "Imle.Soak FAILED: %s: %s" (e.GetType().Name) (e.Message.Split('\n').[0])
+        2

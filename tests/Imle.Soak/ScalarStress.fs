@@ -4,8 +4,12 @@
 /// with a baseline computed before the other threads start, so a freed-and-reused Scalar shows as an exception
 /// ("Unknown scalar type"), a wrong value, or the death of the process (a segmentation fault: the parent sees it).
 ///
-/// `--control` runs TorchSharp's own `tensor * number` (an implicit temporary Scalar) under the same load instead: it
-/// shows that the harness detects the race at all.
+/// `--control` runs TorchSharp's own `tensor * number` (an implicit temporary Scalar) under the same load instead, each
+/// product compared with one computed before the load starts: without the guard's Scalar quarantine (native/guard) it
+/// fails within seconds; with it, it must not fail at all.
+///
+/// Both modes measure resident memory after a tenth of the run (the warm-up) and at the end, and fail when it grew by more
+/// than 10 % + 16 MiB.
 module Imle.Soak.ScalarStress
 
 open System
@@ -15,6 +19,16 @@ open Imle
 open Imle.Torch
 
 let private f64 = torch.float64
+
+/// How many disposed Scalars wait in the guard's quarantine (native/guard); fails where the guard is not installed.
+[<Runtime.InteropServices.DllImport("LibTorchSharp")>]
+extern int64 private ImleGuard_quarantined()
+
+let private quarantined () =
+    try
+        sprintf "%d Scalars in the guard's quarantine" (ImleGuard_quarantined())
+    with :? EntryPointNotFoundException ->
+        "no guard installed"
 
 /// One checked computation: its name and a function from a seed to the gradient (or value) it produces.
 type private Case =
@@ -129,26 +143,43 @@ let run (seconds: float) (threads: int) (control: bool) : int =
              | _ -> 1)
 
     let mutable iterations = 0
+    let mutable warm = 0L
     let sw = Diagnostics.Stopwatch.StartNew()
+
+    let warmedUp () =
+        if warm = 0L && sw.Elapsed.TotalSeconds >= seconds / 10.0 then
+            warm <- Imle.Tests.Memory.workingSet ()
 
     if control then
         printfn "stress (control: TorchSharp's own tensor * number), %g s, %d load threads" seconds threads
-        use x = torch.ones (1000L, dtype = f64)
+
+        use x = torch.linspace (0.25, 100.0, 1000L, dtype = f64)
+
+        // The products, computed before the load starts with Scalars this code owns.
+        let expected =
+            [| for i in 0..6 ->
+                   use s = (float i + 0.5).ToScalar()
+                   x.mul s |]
+
         let load = startLoad threads stop
 
         while sw.Elapsed.TotalSeconds < seconds do
             iterations <- iterations + 1
+            warmedUp ()
             use scope = torch.NewDisposeScope()
-            let c = float (iterations % 7) + 0.5
+            let i = iterations % 7
+            let c = float i + 0.5
 
             try
                 use y = x * c // the implicit temporary Scalar under test
-                use first = y.narrow (0L, 0L, 1L)
+                use same = y.eq(expected.[i]).all()
 
-                if first.ToDouble() <> c then
-                    fail "tensor * number" "wrong value"
+                if not (same.item<bool>()) then
+                    fail "tensor * number" "product differs from the one computed before the load"
             with e ->
                 fail "tensor * number" (e.Message.Split('\n').[0])
+
+        expected |> Array.iter (fun t -> t.Dispose())
 
         stop.Value <- true
         load |> List.iter (fun t -> t.Join())
@@ -172,6 +203,7 @@ let run (seconds: float) (threads: int) (control: bool) : int =
 
         while sw.Elapsed.TotalSeconds < seconds do
             iterations <- iterations + 1
+            warmedUp ()
 
             for c in all do
                 use scope = torch.NewDisposeScope()
@@ -188,10 +220,26 @@ let run (seconds: float) (threads: int) (control: bool) : int =
         stop.Value <- true
         load |> List.iter (fun t -> t.Join())
 
+    let elapsed = sw.Elapsed.TotalSeconds
+    let final = Imle.Tests.Memory.workingSet ()
+    let warm = if warm = 0L then final else warm
+    let limit = 0.10 * float warm + 16.0 * 1048576.0
+
+    if float (final - warm) > limit then
+        fail
+            "resident memory"
+            (sprintf "grew by %.1f MiB (more than 10 %% + 16 MiB)" (Imle.Tests.Memory.mib (final - warm)))
+
     let total = failures.Values |> Seq.sum
 
     for KeyValue(what, n) in failures do
         printfn "  %5d × %s" n what
 
-    printfn "stress: %d iterations in %.1f s, %d failures" iterations sw.Elapsed.TotalSeconds total
+    printfn
+        "stress: resident %.1f MiB after warm-up, %.1f MiB at the end; %s"
+        (Imle.Tests.Memory.mib warm)
+        (Imle.Tests.Memory.mib final)
+        (quarantined ())
+
+    printfn "stress: %d iterations in %.1f s, %d failures" iterations elapsed total
     if total = 0 then 0 else 1

@@ -1,11 +1,16 @@
-/// TorchSharp's native library on Linux systems whose libstdc++ is older than the one it was built for (Debian 12).
+/// TorchSharp's native library, made safe and loadable: the runtime half of what
+/// buildTransitive/Imle.FSharp.targets does at build time (see docs/notes/native-fix.md).
 ///
-/// TorchSharp 0.107's libLibTorchSharp.so requires the symbol version GLIBCXX_3.4.32; Debian 12's libstdc++ stops at
-/// 3.4.30, so the dynamic loader refuses the library. The only symbol behind that version is an unused marker, so marking
-/// that one requirement weak (VER_FLG_WEAK on its Vernaux entry) makes the library load. Projects that build get this
-/// from the MSBuild step the Imle.FSharp package carries (buildTransitive/Imle.FSharp.targets), which patches the copy in
-/// the output folder. Scripts (`dotnet fsi` with `#r "nuget: Imle.FSharp"`) build nothing: they call `Native.ensure ()`
-/// once, before the first TorchSharp call. See docs/notes/native-fix.md.
+/// 1. Imle's guard library (native/guard, shipped as runtimes/linux-x64/native/libImleTorchSharpGuard.so) goes in
+///    front of TorchSharp's libLibTorchSharp.so: it exports every function of the original and calls it inside
+///    try/catch, so a libtorch error becomes a .NET exception instead of std::terminate, and it defers the free of
+///    TorchSharp's Scalars.
+/// 2. TorchSharp 0.107's library requires the symbol version GLIBCXX_3.4.32, which older libstdc++ (Debian 12: 3.4.30)
+///    lacks; the only symbol behind it is an unused marker, so that one requirement is marked weak (VER_FLG_WEAK).
+///
+/// Projects that build get both from the MSBuild step in the Imle.FSharp package, which installs them in the output
+/// folder. Scripts (`dotnet fsi` with `#r "nuget: Imle.FSharp"`) build nothing: they call `Native.ensure ()` once,
+/// before the first TorchSharp call.
 module Imle.Torch.Native
 
 open System
@@ -248,38 +253,111 @@ let private libtorchFolders (torchAssembly: Reflection.Assembly) =
         File.Exists(Path.Combine(d, "libc10.so"))
         && File.Exists(Path.Combine(d, "libtorch_cpu.so")))
 
-/// Writes the patched copy of `original` into the cache (once per distinct original) and returns its path.
-let private patchedCopy (original: string) (image: byte[]) =
+/// The file name Imle's TorchSharp guard library has in its package (runtimes/linux-x64/native) and in an application's
+/// output folder before the build installs it as libLibTorchSharp.so (see docs/notes/native-fix.md).
+[<Literal>]
+let GuardFileName = "libImleTorchSharpGuard.so"
+
+/// The name TorchSharp's original library gets beside the guard, which loads it from its own folder by this name.
+[<Literal>]
+let OriginalFileName = "libLibTorchSharp.real.so"
+
+/// True when `image` (the bytes of a shared library) is Imle's TorchSharp guard library (it exports ImleGuard_status).
+let isGuard (image: byte[]) : bool =
+    if isNull image then
+        nullArg "image"
+
+    let marker = Encoding.ASCII.GetBytes "ImleGuard_status\000"
+    image.AsSpan().IndexOf(ReadOnlySpan marker) >= 0
+
+/// Where the guard may be: the Imle.FSharp package (lib/<tfm>/../../runtimes/linux-x64/native) or the application
+/// folder.
+let private guardCandidates () =
+    let imleDir =
+        match Reflection.Assembly.GetExecutingAssembly().Location with
+        | null
+        | "" -> AppContext.BaseDirectory
+        | location -> Path.GetDirectoryName location
+
+    [ Path.Combine(imleDir, "..", "..", "runtimes", "linux-x64", "native", GuardFileName)
+      Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", GuardFileName)
+      Path.Combine(AppContext.BaseDirectory, GuardFileName) ]
+    |> List.map Path.GetFullPath
+    |> List.distinct
+    |> List.filter File.Exists
+
+/// Writes `bytes` to `target` unless it already holds them (a new file moved into place: a concurrent reader never sees
+/// half a library).
+let private writeOnce (target: string) (bytes: byte[]) =
+    if not (File.Exists target && File.ReadAllBytes target = bytes) then
+        let tmp =
+            Path.Combine(
+                Path.GetDirectoryName target,
+                sprintf "%s.%s.tmp" (Path.GetFileName target) (Guid.NewGuid().ToString "N")
+            )
+
+        File.WriteAllBytes(tmp, bytes)
+        File.Move(tmp, target, true)
+
+/// Sets up `cacheFolder ()/<hash>/` with `image` (TorchSharp's original, GLIBCXX_3.4.32 weakened where required) and,
+/// when `guard` is given, the guard under the original's name with the original renamed beside it. Returns the path to
+/// load.
+let private cachedCopy (original: string) (image: byte[]) (guard: byte[] option) =
+    let patched = Array.copy image
+    weakenVersion GlibcxxVersion patched |> ignore
+
     let hash =
-        Convert.ToHexString(SHA256.HashData image).Substring(0, 16).ToLowerInvariant()
+        let all = Array.append patched (defaultArg guard [||])
+        Convert.ToHexString(SHA256.HashData all).Substring(0, 16).ToLowerInvariant()
 
     let dir = Path.Combine(cacheFolder (), hash)
+    Directory.CreateDirectory dir |> ignore
     let target = Path.Combine(dir, nativeName)
 
-    if
-        not (
-            File.Exists target
-            && not (requiresVersion GlibcxxVersion (File.ReadAllBytes target))
-        )
-    then
-        Directory.CreateDirectory dir |> ignore
-        let patched = Array.copy image
-        weakenVersion GlibcxxVersion patched |> ignore
-        // A new file moved into place: a concurrent reader never sees half a library.
-        let tmp =
-            Path.Combine(dir, sprintf "%s.%s.tmp" nativeName (Guid.NewGuid().ToString "N"))
+    match guard with
+    | Some guardImage ->
+        writeOnce (Path.Combine(dir, OriginalFileName)) patched
+        writeOnce target guardImage
+    | None -> writeOnce target patched
 
-        File.WriteAllBytes(tmp, patched)
-        File.Move(tmp, target, true)
-        File.WriteAllText(Path.Combine(dir, "source.txt"), original + Environment.NewLine)
-
+    File.WriteAllText(Path.Combine(dir, "source.txt"), original + Environment.NewLine)
     target
+
+[<UnmanagedFunctionPointer(CallingConvention.Cdecl)>]
+type private StatusFunction = delegate of unit -> nativeint
+
+/// Loads `path` by full path; for a guard, checks that it found and loaded the original beside it.
+let private loadChecked (path: string) =
+    let handle =
+        try
+            NativeLibrary.Load path
+        with e ->
+            raise (InvalidOperationException(sprintf "Imle.Torch.Native.ensure: %s did not load: %s" path e.Message, e))
+
+    match NativeLibrary.TryGetExport(handle, "ImleGuard_status") with
+    | true, status ->
+        let text =
+            Marshal.PtrToStringAnsi(Marshal.GetDelegateForFunctionPointer<StatusFunction>(status).Invoke())
+
+        if text <> "ok" then
+            raise (
+                InvalidOperationException(
+                    sprintf
+                        "Imle.Torch.Native.ensure: the TorchSharp guard %s could not load the original: %s"
+                        path
+                        text
+                )
+            )
+    | _ -> ()
+
+    handle
 
 let private gate = obj ()
 let mutable private outcome: string option = None
 
-/// What `ensure` did in this process (None before the first call): "not Linux", "loaded as shipped", "loaded the
-/// patched copy <path>", or why it could not help (TorchSharp then reports its own error at its first call).
+/// What `ensure` did in this process (None before the first call): "not Linux", "loaded the guard <path>", "loaded as
+/// shipped" (no guard for this machine, and TorchSharp's library loads as it is), "loaded the patched copy <path>", or
+/// why it could not help (TorchSharp then reports its own error at its first call).
 let lastOutcome () : string option = lock gate (fun () -> outcome)
 
 let private run () =
@@ -302,57 +380,60 @@ let private run () =
             |> List.forall (fun path -> fst (NativeLibrary.TryLoad path))
         | [] -> [ "torch_cpu"; "torch"; "c10" ] |> List.map tryLoadByName |> List.forall id
 
-    if tryLoadByName "LibTorchSharp" then
-        "loaded as shipped"
-    elif not libtorch then
-        "libtorch was not found (reference a native package such as libtorch-cpu-linux-x64); nothing patched"
-    else
-        let needing =
-            candidates torchAssembly
-            |> List.map (fun path -> path, File.ReadAllBytes path)
-            |> List.filter (fun (_, image) -> requiresVersion GlibcxxVersion image)
+    let point (handle: nativeint) =
+        // TorchSharp's P/Invokes of "LibTorchSharp" go to this handle; if a resolver is already set, the loader still
+        // matches the loaded library by its soname (libLibTorchSharp.so, which the guard carries too).
+        try
+            NativeLibrary.SetDllImportResolver(
+                torchAssembly,
+                DllImportResolver(fun name _ _ ->
+                    if name = "LibTorchSharp" || name = nativeName || name = "libLibTorchSharp" then
+                        handle
+                    else
+                        IntPtr.Zero)
+            )
+        with :? InvalidOperationException ->
+            ()
 
-        match needing with
+    let found =
+        candidates torchAssembly |> List.map (fun path -> path, File.ReadAllBytes path)
+
+    let guard =
+        if RuntimeInformation.ProcessArchitecture = Architecture.X64 then
+            guardCandidates () |> List.tryHead |> Option.map File.ReadAllBytes
+        else
+            None
+
+    match found |> List.tryFind (snd >> isGuard), found |> List.tryFind (snd >> isGuard >> not), guard with
+    | Some(installed, _), _, _ ->
+        // An application whose build installed the guard (the original sits beside it).
+        point (loadChecked installed)
+        sprintf "loaded the guard %s" installed
+    | None, Some(original, image), Some guardImage when libtorch ->
+        let path = cachedCopy original image (Some guardImage)
+        point (loadChecked path)
+        sprintf "loaded the guard %s" path
+    | _ when tryLoadByName "LibTorchSharp" -> "loaded as shipped"
+    | _ when not libtorch ->
+        "libtorch was not found (reference a native package such as libtorch-cpu-linux-x64); nothing patched"
+    | _ ->
+        match found |> List.filter (fun (_, image) -> requiresVersion GlibcxxVersion image) with
         | [] -> sprintf "%s did not load, and no copy found requires %s; nothing patched" nativeName GlibcxxVersion
         | (original, image) :: _ ->
-            let patched = patchedCopy original image
+            let path = cachedCopy original image None
+            point (loadChecked path)
+            sprintf "loaded the patched copy %s" path
 
-            let handle =
-                try
-                    NativeLibrary.Load patched
-                with e ->
-                    raise (
-                        InvalidOperationException(
-                            sprintf
-                                "Imle.Torch.Native.ensure: the patched copy %s of %s did not load either: %s"
-                                patched
-                                original
-                                e.Message,
-                            e
-                        )
-                    )
-
-            try
-                NativeLibrary.SetDllImportResolver(
-                    torchAssembly,
-                    DllImportResolver(fun name _ _ ->
-                        if name = "LibTorchSharp" || name = nativeName || name = "libLibTorchSharp" then
-                            handle
-                        else
-                            IntPtr.Zero)
-                )
-            with :? InvalidOperationException ->
-                // A resolver is already set for TorchSharp: the loader still matches the loaded copy by its soname.
-                ()
-
-            sprintf "loaded the patched copy %s" patched
-
-/// Makes TorchSharp's native library loadable in this process; call it once before the first TorchSharp call in a
-/// script (`dotnet fsi` with `#r "nuget: Imle.FSharp"` and `#r "nuget: libtorch-cpu-linux-x64"`). On Linux, when
-/// libLibTorchSharp.so does not load as shipped and requires GLIBCXX_3.4.32 non-weakly (Debian 12), it writes a copy
-/// with that one requirement marked weak into `cacheFolder ()` (the NuGet cache is never modified), loads it and points
-/// TorchSharp at it. Elsewhere, or when the library loads as it is, it does nothing. Safe to call more than once.
-/// Applications that build do not need it: the Imle.FSharp package patches their output folder at build time.
+/// Sets up TorchSharp's native library in this process; call it once before the first TorchSharp call in a script
+/// (`dotnet fsi` with `#r "nuget: Imle.FSharp"` and `#r "nuget: libtorch-cpu-linux-x64"`). On x86-64 Linux it puts
+/// Imle's guard in front of TorchSharp's library (a copy of both in `cacheFolder ()`, the original's GLIBCXX_3.4.32
+/// requirement marked weak; the NuGet cache is never modified), loads it and points TorchSharp at it: every libtorch
+/// error then becomes a .NET exception instead of ending the process, and the free of TorchSharp's Scalars is deferred
+/// (by a second, or until 262,144 wait) so that a call in flight does not read a freed one. Where there is no guard
+/// (another architecture) it only makes the library loadable (the weakened copy, when the library does not load as
+/// shipped).
+/// Safe to call more than once. Applications that build do not need it: the Imle.FSharp package installs the guard in
+/// their output folder at build time.
 let ensure () : unit =
     lock gate (fun () ->
         if outcome.IsNone then
