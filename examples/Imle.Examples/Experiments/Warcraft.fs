@@ -433,7 +433,8 @@ let private writeAtomically (path: string) (write: string -> unit) =
     write temporary
     File.Move(temporary, path, true)
 
-let private trainOrContinue
+/// Trains one method's run, continuing from its checkpoint where `--resume` finds one.
+let private trainMethod
     (cfg: Config)
     (k: int)
     (normalise: (float[] * float[]) option)
@@ -588,23 +589,14 @@ let private trainOrContinue
 
         run
 
-/// One method's run: with `--resume`, a run that finished earlier is read back; otherwise it trains (continuing from its
-/// checkpoint where one exists).
-let private trainMethod
-    (cfg: Config)
-    (k: int)
-    (normalise: (float[] * float[]) option)
-    (train: WarcraftMap[])
-    (test: WarcraftMap[])
-    (seed: int)
-    (spec: MethodSpec)
-    : MethodRun =
+/// With `--resume`, the record of a run (K, method, seed) that finished earlier, read back instead of training again.
+let private finishedRun (cfg: Config) (k: int) (spec: MethodSpec) (seed: int) : MethodRun option =
     let _, _, runFile = runFiles cfg k spec seed
 
     if cfg.Resume && File.Exists runFile then
-        readJson<MethodRun> runFile
+        Some(readJson<MethodRun> runFile)
     else
-        trainOrContinue cfg k normalise train test seed spec
+        None
 
 // ----- the experiment -----------------------------------------------------------------------------------------------
 
@@ -778,7 +770,10 @@ let runExperiment (cfg: Config) : WarcraftRow[] =
         // Seeds outermost, and the outputs rewritten after each seed: a run cut short keeps every finished seed.
         for seed in (if cfg.ReportOnly then [] else cfg.Seeds) do
             for spec in specsFor k do
-                runs.Add(trainMethod cfg k normalise train test seed spec)
+                runs.Add(
+                    finishedRun cfg k spec seed
+                    |> Option.defaultWith (fun () -> trainMethod cfg k normalise train test seed spec)
+                )
 
             writeOutputs (Seq.append allRuns runs |> List.ofSeq) (List.ofSeq mapSummaries)
             // Pictures (first seed): a sample test map with the true path and every method's prediction; curves.

@@ -87,6 +87,12 @@ module SoftSort =
 
         Validate.allFinite "theta" theta
 
+    /// `check`, and g: one finite entry per entry of θ.
+    let private checkWithCotangent (epsilon: float) (theta: float[]) (g: float[]) =
+        check epsilon theta
+        Validate.length "g" theta.Length g
+        Validate.allFinite "g" g
+
     let private rho (n: int) = Array.init n (fun i -> float (n - i))
 
     /// The soft sort s_ε(θ) = P(ρ/ε; θ) (descending). Raises ArgumentException naming `epsilon` (finite, > 0) or
@@ -109,9 +115,7 @@ module SoftSort =
     /// gᵀ ∂s_ε/∂θ. As ρ/ε is sorted, s_ε = ρ/ε − v(ρ/ε − sort(θ)), so ∂s_ε = B·∂sort(θ) with B the block averaging of
     /// the isotonic solution; the result is B·g carried back to θ's positions.
     let softSortVjp (epsilon: float) (theta: float[]) (g: float[]) : float[] =
-        check epsilon theta
-        Validate.length "g" theta.Length g
-        Validate.allFinite "g" g
+        checkWithCotangent epsilon theta g
         let n = theta.Length
         let z = rho n |> Array.map (fun v -> v / epsilon)
         let _, _, block = project z theta
@@ -127,9 +131,7 @@ module SoftSort =
 
     /// gᵀ ∂r_ε/∂θ. With z = −θ/ε, r_ε = z − (v(z_σ − ρ))_{σ⁻¹}, so ∂r_ε/∂z = I − Pσᵀ B Pσ and ∂z/∂θ = −I/ε.
     let softRankVjp (epsilon: float) (theta: float[]) (g: float[]) : float[] =
-        check epsilon theta
-        Validate.length "g" theta.Length g
-        Validate.allFinite "g" g
+        checkWithCotangent epsilon theta g
         let n = theta.Length
         let _, sigma, block = project (theta |> Array.map (fun v -> -v / epsilon)) (rho n)
         let averaged = blockAverage block (Array.init n (fun r -> g.[sigma.[r]]))
