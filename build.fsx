@@ -95,14 +95,37 @@ let packProjects =
       "src/Imle.Distributed"
       "src/Imle.CSharp.Distributed" ]
 
+/// The prerelease part of the package version: `alpha.<number of commits>`, so that every commit packs a new version
+/// and restores pick the repack up instead of a cached older build of the same version (`alpha.0` without git).
+let versionSuffix =
+    try
+        let psi =
+            ProcessStartInfo("git", "rev-list --count HEAD", WorkingDirectory = root, RedirectStandardOutput = true)
+
+        use p = Process.Start psi
+        let count = p.StandardOutput.ReadToEnd().Trim()
+        p.WaitForExit()
+
+        if p.ExitCode = 0 && Regex.IsMatch(count, @"^\d+$") then
+            "alpha." + count
+        else
+            "alpha.0"
+    with _ ->
+        "alpha.0"
+
+/// The package version: Directory.Build.props' <VersionPrefix> (the one place of the version) and `versionSuffix`,
+/// e.g. 0.2.0-alpha.412.
 let version =
     let m =
-        Regex.Match(File.ReadAllText(Path.Combine(root, "Directory.Build.props")), @"<Version>([^<]+)</Version>")
+        Regex.Match(
+            File.ReadAllText(Path.Combine(root, "Directory.Build.props")),
+            @"<VersionPrefix>([^<]+)</VersionPrefix>"
+        )
 
     if m.Success then
-        m.Groups.[1].Value
+        m.Groups.[1].Value + "-" + versionSuffix
     else
-        failwith "Directory.Build.props has no <Version>."
+        failwith "Directory.Build.props has no <VersionPrefix>."
 
 /// Checks one produced package: README, licence expression, XML docs, a .snupkg beside it, release notes, repository
 /// metadata, the native-fix targets (Imle.FSharp), and exactly the expected dependencies (the managed TorchSharp, never a libtorch native package). Returns the problems found.
@@ -158,7 +181,10 @@ let packPackages () : bool =
         Directory.Delete(packageDir, true)
 
     let props =
-        sprintf "-p:CustomAfterMicrosoftCommonTargets=\"%s\"" (Path.Combine(root, "packaging", "Pack.targets"))
+        sprintf
+            "-p:CustomAfterMicrosoftCommonTargets=\"%s\" -p:VersionSuffix=%s"
+            (Path.Combine(root, "packaging", "Pack.targets"))
+            versionSuffix
 
     let ok (file, args) =
         let code, _ = run file args false
@@ -222,6 +248,38 @@ let buildForDocs () =
     for project in [ "examples/Imle.Examples"; "examples/Imle.CSharp.Example" ] @ docsProjects do
         exec "dotnet" (sprintf "build %s -c %s -v minimal -nologo" project configuration)
 
+/// What fsdocs is given as the site's root URL ({{root}} in docs/site/_template.html and in the API pages' links), then
+/// replaced by `relativeSiteLinks`.
+let siteRootMarker = "https://imle-site-root.invalid/"
+
+/// Makes the site work wherever it is opened (from disk, or from any static server at any path): every link to the
+/// site root becomes relative to the page (`""` at the top, `"../"` one folder down); `data-root`, which fsdocs' search
+/// script reads, becomes "." or ".."; the search index's addresses become relative to the site root (the template's
+/// script resolves them against `data-root`). Also removes the NuGet.config that fsdocs copies into every site.
+let relativeSiteLinks (output: string) =
+    for file in Directory.GetFiles(output, "*.html", SearchOption.AllDirectories) do
+        let depth = Path.GetRelativePath(output, file).Split('/', '\\').Length - 1
+        let up = String.replicate depth "../"
+        let text = File.ReadAllText file
+
+        let fixedText =
+            text
+                .Replace(sprintf "data-root=\"%s\"" siteRootMarker, sprintf "data-root=\"%s\"" (if depth = 0 then "." else up.TrimEnd '/'))
+                .Replace(siteRootMarker, up)
+
+        if fixedText <> text then
+            File.WriteAllText(file, fixedText)
+
+    let index = Path.Combine(output, "index.json")
+
+    if File.Exists index then
+        File.WriteAllText(index, File.ReadAllText(index).Replace(siteRootMarker, ""))
+
+    let stray = Path.Combine(output, "NuGet.config")
+
+    if File.Exists stray then
+        File.Delete stray
+
 /// Builds the site into output/ with fsdocs: the API reference of `docsProjects` and the literate tutorials of
 /// docs/site/*.fsx, evaluated. fsdocs fails (--strict) on a tutorial that does not type-check, but drops a snippet's
 /// runtime exception silently; so every page reports to the folder IMLE_DOCS_CHECKS names (see
@@ -237,12 +295,16 @@ let buildDocs () : int * int =
         run
             "dotnet"
             (sprintf
-                "fsdocs build --clean --strict --eval --input docs/site --output output --projects %s --properties Configuration=%s"
+                "fsdocs build --clean --strict --eval --input docs/site --output output --projects %s --properties Configuration=%s --parameters root %s"
                 (String.Join(" ", docsProjects))
-                configuration)
+                configuration
+                siteRootMarker)
             false
 
     Environment.SetEnvironmentVariable("IMLE_DOCS_CHECKS", null)
+
+    if code = 0 then
+        relativeSiteLinks (Path.Combine(root, "output"))
 
     if code <> 0 then
         eprintfn "docs: fsdocs build failed with exit code %d" code
@@ -459,7 +521,7 @@ let packTest () : bool =
 
             let environment =
                 match decoyLibtorchFolder dir with
-                | Some folder -> [ "LD_LIBRARY_PATH", folder ]
+                | Some folder -> [ ("LD_LIBRARY_PATH", folder) ]
                 | None -> []
 
             let code, output = runInWith environment dir "dotnet" "fsi start.fsx"
@@ -558,6 +620,26 @@ let target, rest =
 
 let sw = Stopwatch.StartNew()
 
+/// Set by a target whose own closing line must come last (`test`: CI reads "N passed, N failed" there).
+let mutable timed = false
+
+// Every target ends with one line saying how long it took, also when a step stops it early through `exit`.
+AppDomain.CurrentDomain.ProcessExit.Add(fun _ ->
+    if not timed then
+        printfn
+            "%s %s in %.1f s"
+            target
+            (if Environment.ExitCode = 0 then
+                 "finished"
+             else
+                 sprintf "FAILED (exit code %d)" Environment.ExitCode)
+            sw.Elapsed.TotalSeconds)
+
+/// Builds the examples app and the libraries it references, nothing else (no tests, bench or solver worker).
+let buildExamples () =
+    restore ()
+    exec "dotnet" (sprintf "build examples/Imle.Examples -c %s -v minimal -nologo" configuration)
+
 match target with
 | "restore" -> restore ()
 | "build" -> build ()
@@ -600,21 +682,23 @@ match target with
 
     let passed = results |> List.sumBy fst
     let failed = results |> List.sumBy snd
-    printfn "test wall time: %.1f s" sw.Elapsed.TotalSeconds
+    printfn "test %s in %.1f s" (if failed = 0 then "finished" else "FAILED") sw.Elapsed.TotalSeconds
+    timed <- true
     // CI reads this closing line.
     printfn "%d passed, %d failed" passed failed
     exit (if failed = 0 then 0 else 1)
 | "demo" ->
-    build ()
+    // The estimate first: the build's (measured on 2 cores after a restore), then the app prints the demo's own.
+    printfn "demo: about 1 minute to build the examples app (seconds when it is built), then the demo's own estimate"
+    buildExamples ()
     exec "dotnet" (sprintf "%s demo %s" examplesDll (exampleArgs rest))
 | "gradcheck" ->
-    build ()
+    buildExamples ()
     exec "dotnet" (sprintf "%s gradcheck %s" examplesDll (exampleArgs rest))
 | "docs" ->
     // The documentation site (API reference and evaluated tutorials) in output/.
     buildForDocs ()
     let _, failed = buildDocs ()
-    printfn "docs %s (%.1f s)" (if failed = 0 then "built" else "FAILED") sw.Elapsed.TotalSeconds
     exit (if failed = 0 then 0 else 1)
 | "pack" ->
     build ()
@@ -627,12 +711,13 @@ match target with
         exit 1
 
     let passed, failed = runScripts ()
+    printfn "scripts %s in %.1f s" (if failed = 0 then "finished" else "FAILED") sw.Elapsed.TotalSeconds
+    timed <- true
     printfn "%d passed, %d failed" passed failed
     exit (if failed = 0 then 0 else 1)
 | "pack-test" ->
     build ()
     let ok = packPackages () && packTest ()
-    printfn "pack-test %s (%.1f s)" (if ok then "passed" else "FAILED") sw.Elapsed.TotalSeconds
     exit (if ok then 0 else 1)
 | "bench" ->
     // The benchmark suite against a PyTorch reference (installs Debian's python3-torch if absent, unless
