@@ -1,5 +1,5 @@
 // The single entry point of the repository: `dotnet fsi build.fsx <target> [-- args]`.
-// Targets: build, test, docs, demo, gradcheck, bench, pack, pack-test, scripts, soak, format, format-check. Each restores
+// Targets: build, test, docs, site-check, demo, gradcheck, bench, pack, pack-test, scripts, soak, format, format-check. Each restores
 // tools and packages itself.
 open System
 open System.Diagnostics
@@ -248,6 +248,12 @@ let buildForDocs () =
     for project in [ "examples/Imle.Examples"; "examples/Imle.CSharp.Example" ] @ docsProjects do
         exec "dotnet" (sprintf "build %s -c %s -v minimal -nologo" project configuration)
 
+/// The tutorials of the site: the pages made from docs/site/*.fsx.
+let tutorialPages () =
+    Directory.GetFiles(Path.Combine(root, "docs", "site"), "*.fsx")
+    |> Array.map Path.GetFileNameWithoutExtension
+    |> Array.sort
+
 /// What fsdocs is given as the site's root URL ({{root}} in docs/site/_template.html and in the API pages' links), then
 /// replaced by `relativeSiteLinks`.
 let siteRootMarker = "https://imle-site-root.invalid/"
@@ -264,7 +270,10 @@ let relativeSiteLinks (output: string) =
 
         let fixedText =
             text
-                .Replace(sprintf "data-root=\"%s\"" siteRootMarker, sprintf "data-root=\"%s\"" (if depth = 0 then "." else up.TrimEnd '/'))
+                .Replace(
+                    sprintf "data-root=\"%s\"" siteRootMarker,
+                    sprintf "data-root=\"%s\"" (if depth = 0 then "." else up.TrimEnd '/')
+                )
                 .Replace(siteRootMarker, up)
 
         if fixedText <> text then
@@ -309,10 +318,7 @@ let buildDocs () : int * int =
     if code <> 0 then
         eprintfn "docs: fsdocs build failed with exit code %d" code
 
-    let pages =
-        Directory.GetFiles(Path.Combine(root, "docs", "site"), "*.fsx")
-        |> Array.map Path.GetFileNameWithoutExtension
-        |> Array.sort
+    let pages = tutorialPages ()
 
     let read (page: string) (suffix: string) =
         let path = Path.Combine(checks, page + suffix)
@@ -513,7 +519,7 @@ let packTest () : bool =
                 (sprintf "#i \"nuget: %s\"\n" packageDir)
                 + Regex.Replace(
                     readmeBlock "fsharp",
-                    "#r \"nuget: Imle.FSharp\"",
+                    "#r \"nuget: Imle.FSharp(, [^\"]*)?\"",
                     sprintf "#r \"nuget: Imle.FSharp, %s\"" version
                 )
 
@@ -560,6 +566,87 @@ let runScripts () =
 
     (results |> Array.filter id |> Array.length), (results |> Array.filter not |> Array.length)
 
+// ----- site-check: the documentation site in headless Chromium ----------------------------------------------------
+
+/// `apt-get update` then `apt-get install -y <packages>` (through sudo unless root); returns the install's exit code.
+let aptGetInstall (packages: string) : int =
+    let isRoot = quietly "id" "-u" |> Option.map (fun (_, out) -> out.Trim()) = Some "0"
+
+    let apt (args: string) =
+        if isRoot then
+            run "apt-get" args false
+        else
+            run "sudo" ("apt-get " + args) false
+
+    apt "update -q" |> ignore
+    fst (apt ("install -y -q " + packages))
+
+/// Debian's Chromium at /usr/bin/chromium, installed with apt-get when it is missing. Returns its path, or None (after
+/// saying why) when it is absent and cannot be installed.
+let ensureChromium () : string option =
+    let chromium = "/usr/bin/chromium"
+
+    if File.Exists chromium then
+        Some chromium
+    elif not (OperatingSystem.IsLinux()) || not (File.Exists "/usr/bin/apt-get") then
+        eprintfn "site-check: %s is missing and there is no apt-get to install Debian's chromium." chromium
+        None
+    else
+        printfn "site-check: installing Debian's chromium"
+        let code = aptGetInstall "chromium"
+
+        if code = 0 && File.Exists chromium then
+            Some chromium
+        else
+            eprintfn "site-check: installing chromium failed (apt-get exit code %d)." code
+            None
+
+/// Checks the built site (output/) in headless Chromium with tests/site/check-site.mjs (playwright-core from npm, with
+/// tests/site/package-lock.json): every local link of every page resolves, and the index and each tutorial load from
+/// a local static server styled, with their executed output (see the script). Then checks the check: served with one
+/// link broken on purpose, it must fail and name that link. Returns (passed, failed): one each.
+let siteCheck () : int * int =
+    let siteDir = Path.Combine(root, "output")
+    let script = Path.Combine(root, "tests", "site", "check-site.mjs")
+    let modules = Path.Combine(root, "tests", "site", "node_modules", "playwright-core")
+
+    let prepared =
+        if not (File.Exists(Path.Combine(siteDir, "index.html"))) then
+            eprintfn "site-check: %s has no index.html (run the docs target first)." siteDir
+            false
+        else
+            match ensureChromium () with
+            | None -> false
+            | Some _ ->
+                Directory.Exists modules
+                || fst (run "npm" "ci --prefix tests/site --no-audit --no-fund" false) = 0
+
+    if not prepared then
+        0, 2
+    else
+        let args =
+            sprintf "\"%s\" \"%s\" %s" script siteDir (String.Join(" ", tutorialPages ()))
+
+        let code, _ = run "node" args true
+        let brokenCode, brokenOutput = run "node" (args + " --break-link") true
+
+        let catches =
+            brokenCode = 1
+            && brokenOutput.Contains "link no-such-page-broken-on-purpose.html -> 404"
+
+        if not catches then
+            eprintfn
+                "site-check: with a link broken on purpose the check did not fail naming it (exit code %d)."
+                brokenCode
+
+        printfn
+            "site-check: the site %s; a broken link %s"
+            (if code = 0 then "passed" else "FAILED")
+            (if catches then "is caught" else "is NOT caught")
+
+        (if code = 0 then 1 else 0) + (if catches then 1 else 0),
+        (if code = 0 then 0 else 1) + (if catches then 0 else 1)
+
 // ----- bench: machine set-up -----------------------------------------------------------------------------------------
 
 /// The bench's PyTorch reference (bench/reference.py) runs on Debian's python3-torch and python3-numpy, imported by
@@ -577,16 +664,7 @@ let ensurePythonTorch () : bool =
         false
     else
         printfn "bench: installing Debian's python3-torch and python3-numpy for the PyTorch reference"
-        let isRoot = quietly "id" "-u" |> Option.map (fun (_, out) -> out.Trim()) = Some "0"
-
-        let apt (args: string) =
-            if isRoot then
-                run "apt-get" args false
-            else
-                run "sudo" ("apt-get " + args) false
-
-        apt "update -q" |> ignore
-        let code, _ = apt "install -y -q python3-torch python3-numpy"
+        let code = aptGetInstall "python3-torch python3-numpy"
         let ok = code = 0 && imports ()
 
         if not ok then
@@ -663,8 +741,11 @@ match target with
                   "tests/Imle.Distributed.Tests/bin/%s/net10.0/Imle.Distributed.Tests.dll --summary --sequenced"
                   configuration)
           runCSharpTests ()
-          // The documentation site: one check per tutorial page (it must evaluate) and one for the fsdocs build.
+          // The documentation site: one check per tutorial page (it must evaluate) and one for the fsdocs build; then the
+          // built site in headless Chromium (links, styles, executed output) and that check's own check (a link broken
+          // on purpose must fail it).
           buildDocs ()
+          siteCheck ()
           // The packages, then what uses them as a user would: the example scripts (#r "nuget:") and the pack test.
           (if packPackages () then
                let scripts = runScripts ()
@@ -699,6 +780,10 @@ match target with
     // The documentation site (API reference and evaluated tutorials) in output/.
     buildForDocs ()
     let _, failed = buildDocs ()
+    exit (if failed = 0 then 0 else 1)
+| "site-check" ->
+    // The built site (output/, from the docs target) in headless Chromium; see siteCheck.
+    let _, failed = siteCheck ()
     exit (if failed = 0 then 0 else 1)
 | "pack" ->
     build ()
@@ -765,7 +850,7 @@ match target with
     exec "dotnet" (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll stress --seconds 600" configuration)
 | other ->
     eprintfn
-        "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, scripts, docs, format, format-check."
+        "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, scripts, docs, site-check, format, format-check."
         other
 
     exit 2
