@@ -262,14 +262,34 @@ let siteRootMarker = "https://imle-site-root.invalid/"
 /// site root becomes relative to the page (`""` at the top, `"../"` one folder down); `data-root`, which fsdocs' search
 /// script reads, becomes "." or ".."; the search index's addresses become relative to the site root (the template's
 /// script resolves them against `data-root`). Also removes the NuGet.config that fsdocs copies into every site.
+///
+/// fsdocs links every type in a signature to the type's page, but makes no page for a type whose comments it cannot
+/// read (a C# delegate such as Imle.CSharp.SpanMapSolver: "not a delegate type"): such links become plain text, and
+/// the build says which.
 let relativeSiteLinks (output: string) =
+    let missingApiPage =
+        Regex(sprintf "<a href=\"%sreference/([^\"#]+\\.html)(#[^\"]*)?\"[^>]*>(.*?)</a>" (Regex.Escape siteRootMarker))
+
+    let unlinked = Collections.Generic.HashSet<string>()
+
     for file in Directory.GetFiles(output, "*.html", SearchOption.AllDirectories) do
         let depth = Path.GetRelativePath(output, file).Split('/', '\\').Length - 1
         let up = String.replicate depth "../"
         let text = File.ReadAllText file
 
+        let withApiLinks =
+            missingApiPage.Replace(
+                text,
+                fun (m: Match) ->
+                    if File.Exists(Path.Combine(output, "reference", m.Groups.[1].Value)) then
+                        m.Value
+                    else
+                        unlinked.Add m.Groups.[1].Value |> ignore
+                        m.Groups.[3].Value
+            )
+
         let fixedText =
-            text
+            withApiLinks
                 .Replace(
                     sprintf "data-root=\"%s\"" siteRootMarker,
                     sprintf "data-root=\"%s\"" (if depth = 0 then "." else up.TrimEnd '/')
@@ -278,6 +298,9 @@ let relativeSiteLinks (output: string) =
 
         if fixedText <> text then
             File.WriteAllText(file, fixedText)
+
+    for page in unlinked do
+        printfn "docs: fsdocs made no API page reference/%s; links to it are plain text" page
 
     let index = Path.Combine(output, "index.json")
 
@@ -288,6 +311,37 @@ let relativeSiteLinks (output: string) =
 
     if File.Exists stray then
         File.Delete stray
+
+/// The install lines at the top of every tutorial are an HTML block in the page's text (fsdocs would read `#r` lines in
+/// the script's text as directives); fsdocs turns that block into a code cell of the page's notebook, still as HTML.
+/// This makes that cell the plain F# lines, so that each notebook starts with a code cell that installs the packages.
+let notebookInstallCells (output: string) =
+    for file in Directory.GetFiles(output, "*.ipynb") do
+        let notebook = Text.Json.Nodes.JsonNode.Parse(File.ReadAllText file)
+        let mutable changed = false
+
+        for cell in notebook.["cells"].AsArray() do
+            let source =
+                String.Join("", cell.["source"].AsArray() |> Seq.map (fun line -> line.GetValue<string>()))
+
+            if cell.["cell_type"].GetValue<string>() = "code" && source.StartsWith "<pre><code" then
+                let code =
+                    Net.WebUtility.HtmlDecode(Regex.Replace(source, "</?(pre|code)[^>]*>", "")).TrimEnd()
+
+                let lines = code.Split '\n'
+
+                cell.["source"] <-
+                    Text.Json.Nodes.JsonArray(
+                        lines
+                        |> Array.mapi (fun i line ->
+                            Text.Json.Nodes.JsonValue.Create(if i < lines.Length - 1 then line + "\n" else line)
+                            :> Text.Json.Nodes.JsonNode)
+                    )
+
+                changed <- true
+
+        if changed then
+            File.WriteAllText(file, notebook.ToJsonString(Text.Json.JsonSerializerOptions(WriteIndented = true)))
 
 /// Builds the site into output/ with fsdocs: the API reference of `docsProjects` and the literate tutorials of
 /// docs/site/*.fsx, evaluated. fsdocs fails (--strict) on a tutorial that does not type-check, but drops a snippet's
@@ -314,6 +368,7 @@ let buildDocs () : int * int =
 
     if code = 0 then
         relativeSiteLinks (Path.Combine(root, "output"))
+        notebookInstallCells (Path.Combine(root, "output"))
 
     if code <> 0 then
         eprintfn "docs: fsdocs build failed with exit code %d" code

@@ -140,8 +140,11 @@ async function inspect(url, name) {
     const page = await browser.newPage();
     const failed = [];
     const isLocal = u => u.startsWith(base) || u.startsWith("file:");
+    // From disk, Chromium refuses ES-module scripts by design (a file:// page has no origin); fsdocs' module scripts
+    // (search, theme toggle, tooltips) import from CDNs anyway. Styles and pictures must still load.
+    const refusedOnDisk = u => u.startsWith("file:") && u.endsWith(".js");
     page.on("response", r => { if (isLocal(r.url()) && r.status() >= 400) failed.push(`${r.status()} ${r.url()}`); });
-    page.on("requestfailed", r => { if (isLocal(r.url())) failed.push(`failed ${r.url()}`); });
+    page.on("requestfailed", r => { if (isLocal(r.url()) && !refusedOnDisk(r.url())) failed.push(`failed ${r.url()}`); });
     await page.goto(url, { waitUntil: "load", timeout: 60000 });
     const facts = await page.evaluate(() => {
         const logo = document.querySelector("header img");
@@ -177,7 +180,23 @@ for (const tutorial of tutorials) {
     }
     const facts = await inspect(base + name, name);
     if (facts.outputText + facts.outputs === 0) problem(`${name}: no output of its evaluated snippets`);
-    if (!existsSync(path.join(site, `${tutorial}.ipynb`))) problem(`${tutorial}.ipynb: no notebook beside the page`);
+    const notebookFile = path.join(site, `${tutorial}.ipynb`);
+    let notebookNote = "no notebook";
+    if (!existsSync(notebookFile)) {
+        problem(`${tutorial}.ipynb: no notebook beside the page`);
+    } else {
+        // A page with F# install lines: its notebook's first code cell must be those lines, as plain F#.
+        const html = (await readFile(path.join(site, name))).toString("utf8");
+        const cells = JSON.parse((await readFile(notebookFile)).toString("utf8")).cells ?? [];
+        const firstCode = cells.find(c => c.cell_type === "code");
+        const firstSource = firstCode ? [].concat(firstCode.source).join("") : "";
+        if (html.includes("nuget: Imle.FSharp") && !firstSource.startsWith("#i \"nuget:")) {
+            problem(`${tutorial}.ipynb: the first code cell is not the install lines: ${firstSource.slice(0, 60)}`);
+        }
+        notebookNote = `notebook of ${cells.length} cells`;
+    }
+    console.log(`site-check: ${name}: body ${facts.bodyDisplay}, logo ${facts.logo ? "loaded" : "MISSING"}, ` +
+        `${facts.outputText} output blocks, ${facts.outputs - facts.outputText} plots and other outputs, ${notebookNote}`);
 }
 await browser.close();
 rmSync(profile, { recursive: true, force: true });
