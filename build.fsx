@@ -1,5 +1,5 @@
 // The single entry point of the repository: `dotnet fsi build.fsx <target> [-- args]`.
-// Targets: build, test, docs, demo, gradcheck, bench, pack, pack-test, scripts, soak, format, format-check. Each restores
+// Targets: build, test, docs, site-check, demo, gradcheck, bench, pack, pack-test, scripts, soak, format, format-check. Each restores
 // tools and packages itself.
 open System
 open System.Diagnostics
@@ -162,14 +162,37 @@ let packProjects =
       "src/Imle.Distributed"
       "src/Imle.CSharp.Distributed" ]
 
+/// The prerelease part of the package version: `alpha.<number of commits>`, so that every commit packs a new version
+/// and restores pick the repack up instead of a cached older build of the same version (`alpha.0` without git).
+let versionSuffix =
+    try
+        let psi =
+            ProcessStartInfo("git", "rev-list --count HEAD", WorkingDirectory = root, RedirectStandardOutput = true)
+
+        use p = Process.Start psi
+        let count = p.StandardOutput.ReadToEnd().Trim()
+        p.WaitForExit()
+
+        if p.ExitCode = 0 && Regex.IsMatch(count, @"^\d+$") then
+            "alpha." + count
+        else
+            "alpha.0"
+    with _ ->
+        "alpha.0"
+
+/// The package version: Directory.Build.props' <VersionPrefix> (the one place of the version) and `versionSuffix`,
+/// e.g. 0.2.0-alpha.412.
 let version =
     let m =
-        Regex.Match(File.ReadAllText(Path.Combine(root, "Directory.Build.props")), @"<Version>([^<]+)</Version>")
+        Regex.Match(
+            File.ReadAllText(Path.Combine(root, "Directory.Build.props")),
+            @"<VersionPrefix>([^<]+)</VersionPrefix>"
+        )
 
     if m.Success then
-        m.Groups.[1].Value
+        m.Groups.[1].Value + "-" + versionSuffix
     else
-        failwith "Directory.Build.props has no <Version>."
+        failwith "Directory.Build.props has no <VersionPrefix>."
 
 /// Checks one produced package: README, licence expression, XML docs, a .snupkg beside it, release notes, repository
 /// metadata, the native-fix targets (Imle.Torch), and exactly the expected dependencies (the managed TorchSharp, never a libtorch native package). Returns the problems found.
@@ -229,7 +252,10 @@ let packPackages () : bool =
         Directory.Delete(packageDir, true)
 
     let props =
-        sprintf "-p:CustomAfterMicrosoftCommonTargets=\"%s\"" (Path.Combine(root, "packaging", "Pack.targets"))
+        sprintf
+            "-p:CustomAfterMicrosoftCommonTargets=\"%s\" -p:VersionSuffix=%s"
+            (Path.Combine(root, "packaging", "Pack.targets"))
+            versionSuffix
 
     let ok (file, args) =
         let code, _ = run file args false
@@ -302,6 +328,101 @@ let buildForDocs () =
     for project in [ "examples/Imle.Examples"; "examples/Imle.CSharp.Example" ] @ docsProjects do
         exec "dotnet" (sprintf "build %s -c %s -v minimal -nologo" project configuration)
 
+/// The tutorials of the site: the pages made from docs/site/*.fsx.
+let tutorialPages () =
+    Directory.GetFiles(Path.Combine(root, "docs", "site"), "*.fsx")
+    |> Array.map Path.GetFileNameWithoutExtension
+    |> Array.sort
+
+/// What fsdocs is given as the site's root URL ({{root}} in docs/site/_template.html and in the API pages' links), then
+/// replaced by `relativeSiteLinks`.
+let siteRootMarker = "https://imle-site-root.invalid/"
+
+/// Makes the site work wherever it is opened (from disk, or from any static server at any path): every link to the
+/// site root becomes relative to the page (`""` at the top, `"../"` one folder down); `data-root`, which fsdocs' search
+/// script reads, becomes "." or ".."; the search index's addresses become relative to the site root (the template's
+/// script resolves them against `data-root`). Also removes the NuGet.config that fsdocs copies into every site.
+///
+/// fsdocs links every type in a signature to the type's page, but makes no page for a type whose comments it cannot
+/// read (a C# delegate such as Imle.CSharp.SpanMapSolver: "not a delegate type"): such links become plain text, and
+/// the build says which.
+let relativeSiteLinks (output: string) =
+    let missingApiPage =
+        Regex(sprintf "<a href=\"%sreference/([^\"#]+\\.html)(#[^\"]*)?\"[^>]*>(.*?)</a>" (Regex.Escape siteRootMarker))
+
+    let unlinked = Collections.Generic.HashSet<string>()
+
+    for file in Directory.GetFiles(output, "*.html", SearchOption.AllDirectories) do
+        let depth = Path.GetRelativePath(output, file).Split('/', '\\').Length - 1
+        let up = String.replicate depth "../"
+        let text = File.ReadAllText file
+
+        let withApiLinks =
+            missingApiPage.Replace(
+                text,
+                fun (m: Match) ->
+                    if File.Exists(Path.Combine(output, "reference", m.Groups.[1].Value)) then
+                        m.Value
+                    else
+                        unlinked.Add m.Groups.[1].Value |> ignore
+                        m.Groups.[3].Value
+            )
+
+        let fixedText =
+            withApiLinks
+                .Replace(
+                    sprintf "data-root=\"%s\"" siteRootMarker,
+                    sprintf "data-root=\"%s\"" (if depth = 0 then "." else up.TrimEnd '/')
+                )
+                .Replace(siteRootMarker, up)
+
+        if fixedText <> text then
+            File.WriteAllText(file, fixedText)
+
+    for page in unlinked do
+        printfn "docs: fsdocs made no API page reference/%s; links to it are plain text" page
+
+    let index = Path.Combine(output, "index.json")
+
+    if File.Exists index then
+        File.WriteAllText(index, File.ReadAllText(index).Replace(siteRootMarker, ""))
+
+    let stray = Path.Combine(output, "NuGet.config")
+
+    if File.Exists stray then
+        File.Delete stray
+
+/// The install lines at the top of every tutorial are an HTML block in the page's text (fsdocs would read `#r` lines in
+/// the script's text as directives); fsdocs turns that block into a code cell of the page's notebook, still as HTML.
+/// This makes that cell the plain F# lines, so that each notebook starts with a code cell that installs the packages.
+let notebookInstallCells (output: string) =
+    for file in Directory.GetFiles(output, "*.ipynb") do
+        let notebook = Text.Json.Nodes.JsonNode.Parse(File.ReadAllText file)
+        let mutable changed = false
+
+        for cell in notebook.["cells"].AsArray() do
+            let source =
+                String.Join("", cell.["source"].AsArray() |> Seq.map (fun line -> line.GetValue<string>()))
+
+            if cell.["cell_type"].GetValue<string>() = "code" && source.StartsWith "<pre><code" then
+                let code =
+                    Net.WebUtility.HtmlDecode(Regex.Replace(source, "</?(pre|code)[^>]*>", "")).TrimEnd()
+
+                let lines = code.Split '\n'
+
+                cell.["source"] <-
+                    Text.Json.Nodes.JsonArray(
+                        lines
+                        |> Array.mapi (fun i line ->
+                            Text.Json.Nodes.JsonValue.Create(if i < lines.Length - 1 then line + "\n" else line)
+                            :> Text.Json.Nodes.JsonNode)
+                    )
+
+                changed <- true
+
+        if changed then
+            File.WriteAllText(file, notebook.ToJsonString(Text.Json.JsonSerializerOptions(WriteIndented = true)))
+
 /// Builds the site into output/ with fsdocs: the API reference of `docsProjects` and the literate tutorials of
 /// docs/site/*.fsx, evaluated. fsdocs fails (--strict) on a tutorial that does not type-check, but drops a snippet's
 /// runtime exception silently; so every page reports to the folder IMLE_DOCS_CHECKS names (see
@@ -317,20 +438,22 @@ let buildDocs () : int * int =
         run
             "dotnet"
             (sprintf
-                "fsdocs build --clean --strict --eval --input docs/site --output output --projects %s --properties Configuration=%s"
+                "fsdocs build --clean --strict --eval --input docs/site --output output --projects %s --properties Configuration=%s --parameters root %s"
                 (String.Join(" ", docsProjects))
-                configuration)
+                configuration
+                siteRootMarker)
             false
 
     Environment.SetEnvironmentVariable("IMLE_DOCS_CHECKS", null)
 
+    if code = 0 then
+        relativeSiteLinks (Path.Combine(root, "output"))
+        notebookInstallCells (Path.Combine(root, "output"))
+
     if code <> 0 then
         eprintfn "docs: fsdocs build failed with exit code %d" code
 
-    let pages =
-        Directory.GetFiles(Path.Combine(root, "docs", "site"), "*.fsx")
-        |> Array.map Path.GetFileNameWithoutExtension
-        |> Array.sort
+    let pages = tutorialPages ()
 
     let read (page: string) (suffix: string) =
         let path = Path.Combine(checks, page + suffix)
@@ -605,7 +728,7 @@ let packTest () : bool =
                 (sprintf "#i \"nuget: %s\"\n" packageDir)
                 + Regex.Replace(
                     readmeBlock "fsharp",
-                    "#r \"nuget: (Imle\\.[A-Za-z.]+)\"",
+                    "#r \"nuget: (Imle\\.[A-Za-z.]+)(, [^\"]*)?\"",
                     sprintf "#r \"nuget: $1, %s\"" version
                 )
 
@@ -672,6 +795,73 @@ let runScripts () =
 
     (results |> Array.filter id |> Array.length), (results |> Array.filter not |> Array.length)
 
+// ----- site-check: the documentation site in headless Chromium ----------------------------------------------------
+
+/// Debian's Chromium at /usr/bin/chromium, installed with apt-get when it is missing. Returns its path, or None (after
+/// saying why) when it is absent and cannot be installed.
+let ensureChromium () : string option =
+    let chromium = "/usr/bin/chromium"
+
+    if File.Exists chromium then
+        Some chromium
+    elif not (OperatingSystem.IsLinux()) || not (File.Exists "/usr/bin/apt-get") then
+        eprintfn "site-check: %s is missing and there is no apt-get to install Debian's chromium." chromium
+        None
+    else
+        printfn "site-check: installing Debian's chromium"
+
+        if aptInstall "chromium" && File.Exists chromium then
+            Some chromium
+        else
+            eprintfn "site-check: installing chromium failed."
+            None
+
+/// Checks the built site (output/) in headless Chromium with tests/site/check-site.mjs (playwright-core from npm, with
+/// tests/site/package-lock.json): every local link of every page resolves, and the index and each tutorial load from
+/// a local static server styled, with their executed output (see the script). Then checks the check: served with one
+/// link broken on purpose, it must fail and name that link. Returns (passed, failed): one each.
+let siteCheck () : int * int =
+    let siteDir = Path.Combine(root, "output")
+    let script = Path.Combine(root, "tests", "site", "check-site.mjs")
+    let modules = Path.Combine(root, "tests", "site", "node_modules", "playwright-core")
+
+    let prepared =
+        if not (File.Exists(Path.Combine(siteDir, "index.html"))) then
+            eprintfn "site-check: %s has no index.html (run the docs target first)." siteDir
+            false
+        else
+            match ensureChromium () with
+            | None -> false
+            | Some _ ->
+                Directory.Exists modules
+                || fst (run "npm" "ci --prefix tests/site --no-audit --no-fund" false) = 0
+
+    if not prepared then
+        0, 2
+    else
+        let args =
+            sprintf "\"%s\" \"%s\" %s" script siteDir (String.Join(" ", tutorialPages ()))
+
+        let code, _ = run "node" args true
+        let brokenCode, brokenOutput = run "node" (args + " --break-link") true
+
+        let catches =
+            brokenCode = 1
+            && brokenOutput.Contains "link no-such-page-broken-on-purpose.html -> 404"
+
+        if not catches then
+            eprintfn
+                "site-check: with a link broken on purpose the check did not fail naming it (exit code %d)."
+                brokenCode
+
+        printfn
+            "site-check: the site %s; a broken link %s"
+            (if code = 0 then "passed" else "FAILED")
+            (if catches then "is caught" else "is NOT caught")
+
+        (if code = 0 then 1 else 0) + (if catches then 1 else 0),
+        (if code = 0 then 0 else 1) + (if catches then 0 else 1)
+
 // ----- bench: machine set-up -----------------------------------------------------------------------------------------
 
 /// The bench's PyTorch reference (bench/reference.py) runs on Debian's python3-torch and python3-numpy, imported by
@@ -722,6 +912,26 @@ let target, rest =
 
 let sw = Stopwatch.StartNew()
 
+/// Set by a target whose own closing line must come last (`test`: CI reads "N passed, N failed" there).
+let mutable timed = false
+
+// Every target ends with one line saying how long it took, also when a step stops it early through `exit`.
+AppDomain.CurrentDomain.ProcessExit.Add(fun _ ->
+    if not timed then
+        printfn
+            "%s %s in %.1f s"
+            target
+            (if Environment.ExitCode = 0 then
+                 "finished"
+             else
+                 sprintf "FAILED (exit code %d)" Environment.ExitCode)
+            sw.Elapsed.TotalSeconds)
+
+/// Builds the examples app and the libraries it references, nothing else (no tests, bench or solver worker).
+let buildExamples () =
+    restore ()
+    exec "dotnet" (sprintf "build examples/Imle.Examples -c %s -v minimal -nologo" configuration)
+
 // Every target ends with one line and a non-zero exit code when it fails, never a stack trace.
 try
     match target with
@@ -747,8 +957,11 @@ try
                       "tests/Imle.Distributed.Tests/bin/%s/net10.0/Imle.Distributed.Tests.dll --summary --sequenced"
                       configuration)
               runCSharpTests ()
-              // The documentation site: one check per tutorial page (it must evaluate) and one for the fsdocs build.
+              // The documentation site: one check per tutorial page (it must evaluate) and one for the fsdocs build; then the
+              // built site in headless Chromium (links, styles, executed output) and that check's own check (a link broken
+              // on purpose must fail it).
               buildDocs ()
+              siteCheck ()
               // The packages, then what uses them as a user would: the example scripts (#r "nuget:") and the pack test.
               (if packPackages () then
                    let scripts = runScripts ()
@@ -766,21 +979,29 @@ try
 
         let passed = results |> List.sumBy fst
         let failed = results |> List.sumBy snd
-        printfn "test wall time: %.1f s" sw.Elapsed.TotalSeconds
+        printfn "test %s in %.1f s" (if failed = 0 then "finished" else "FAILED") sw.Elapsed.TotalSeconds
+        timed <- true
         // CI reads this closing line.
         printfn "%d passed, %d failed" passed failed
         exit (if failed = 0 then 0 else 1)
     | "demo" ->
-        build ()
+        // The estimate first: the build's (measured on 2 cores after a restore), then the app prints the demo's own.
+        printfn
+            "demo: about 1 minute to build the examples app (seconds when it is built), then the demo's own estimate"
+
+        buildExamples ()
         exec "dotnet" (sprintf "%s demo %s" examplesDll (exampleArgs rest))
     | "gradcheck" ->
-        build ()
+        buildExamples ()
         exec "dotnet" (sprintf "%s gradcheck %s" examplesDll (exampleArgs rest))
     | "docs" ->
         // The documentation site (API reference and evaluated tutorials) in output/.
         buildForDocs ()
         let _, failed = buildDocs ()
-        printfn "docs %s (%.1f s)" (if failed = 0 then "built" else "FAILED") sw.Elapsed.TotalSeconds
+        exit (if failed = 0 then 0 else 1)
+    | "site-check" ->
+        // The built site (output/, from the docs target) in headless Chromium; see siteCheck.
+        let _, failed = siteCheck ()
         exit (if failed = 0 then 0 else 1)
     | "pack" ->
         build ()
@@ -793,12 +1014,13 @@ try
             exit 1
 
         let passed, failed = runScripts ()
+        printfn "scripts %s in %.1f s" (if failed = 0 then "finished" else "FAILED") sw.Elapsed.TotalSeconds
+        timed <- true
         printfn "%d passed, %d failed" passed failed
         exit (if failed = 0 then 0 else 1)
     | "pack-test" ->
         build ()
         let ok = packPackages () && packTest ()
-        printfn "pack-test %s (%.1f s)" (if ok then "passed" else "FAILED") sw.Elapsed.TotalSeconds
         exit (if ok then 0 else 1)
     | "bench" ->
         // The benchmark suite against a PyTorch reference (installs Debian's python3-torch if absent, unless
@@ -856,7 +1078,7 @@ try
             (sprintf "tests/Imle.Soak/bin/%s/net10.0/Imle.Soak.dll stress --seconds 600 --control" configuration)
     | other ->
         eprintfn
-            "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, scripts, docs, format, format-check."
+            "Unknown target '%s'. Targets: restore, build, test, demo, gradcheck, bench, soak, pack, pack-test, scripts, docs, site-check, format, format-check."
             other
 
         exit 2

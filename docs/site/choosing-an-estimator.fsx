@@ -8,6 +8,18 @@ index: 5
 
 # Choosing an estimator
 
+## Install
+
+Build the packages in a clone of the repository (`dotnet fsi build.fsx pack`), then start your script or notebook
+with these lines (the first names the clone's package folder):
+
+<pre><code class="language-fsharp">&#35;i "nuget: &lt;clone&gt;/artifacts/packages"
+&#35;r "nuget: Imle.Torch, *-*"
+&#35;r "nuget: libtorch-cpu-linux-x64, 2.10.0"
+Imle.Torch.Native.ensure () // makes TorchSharp's native library load, once per script</code></pre>
+
+Download this page as a notebook: [choosing-an-estimator.ipynb](choosing-an-estimator.ipynb), which starts with those lines.
+
 Imle implements I-MLE together with the estimators it unifies and competes with. They differ in what their backward
 pass returns, and that is measurable: on one small problem, the [gradient check](gradient-checks.html) compares each
 estimator's mean gradient with the exact gradient of E_{z∼p(z;θ)}[ℓ(z)]. All numbers on this page are computed by
@@ -83,7 +95,8 @@ The checks under the table hold for the numbers above (the build fails if they s
   on this small problem it is close to the exact gradient.
 
 What matters for a choice is measured here on a 5-item problem; on your problem, run the same check on a small
-instance. The paper's larger experiments (synthetic, Warcraft, DFL) are reproduced in the README's results section.
+instance. The paper's larger experiments (synthetic, Warcraft, DFL) are reproduced in
+[the results](results.html).
 *)
 (*** hide ***)
 Docs.finish [ box results ]

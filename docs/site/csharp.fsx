@@ -8,6 +8,21 @@ index: 2
 
 # Getting started in C#
 
+## Install
+
+Build the packages in a clone of the repository (`dotnet fsi build.fsx pack`), add their folder as a package source,
+then add the packages (the README's *Install* section, step by step):
+
+```text
+dotnet new console -o ImleStart && cd ImleStart
+dotnet new nugetconfig
+dotnet nuget add source <clone>/artifacts/packages --name imle-local --configfile nuget.config
+dotnet add package Imle.CSharp --prerelease
+dotnet add package libtorch-cpu-linux-x64 --version 2.10.0
+```
+
+The program below is `examples/Imle.CSharp.Example/Program.cs` in the repository.
+
 `Imle.CSharp` is a C#-shaped façade over the same library: static classes, fluent builders, PascalCase, optional
 parameters and arrays, with no F# types in any public signature (a reflection test enforces it).
 

@@ -8,6 +8,18 @@ index: 3
 
 # Your own solver
 
+## Install
+
+Build the packages in a clone of the repository (`dotnet fsi build.fsx pack`), then start your script or notebook
+with these lines (the first names the clone's package folder):
+
+<pre><code class="language-fsharp">&#35;i "nuget: &lt;clone&gt;/artifacts/packages"
+&#35;r "nuget: Imle.Torch, *-*"
+&#35;r "nuget: libtorch-cpu-linux-x64, 2.10.0"
+Imle.Torch.Native.ensure () // makes TorchSharp's native library load, once per script</code></pre>
+
+Download this page as a notebook: [custom-solver.ipynb](custom-solver.ipynb), which starts with those lines.
+
 Any function that maps weights to a binary state of the same size is a MAP oracle, and `Problem.create` makes it an
 Imle problem that every estimator and layer accepts. Here the solver picks the cheapest cell of each row of a 3×4
 cost matrix (one choice per row), and a linear model learns, through an I-MLE layer, to make the choices a hidden

@@ -8,6 +8,18 @@ index: 7
 
 # Decision-focused learning
 
+## Install
+
+Build the packages in a clone of the repository (`dotnet fsi build.fsx pack`), then start your script or notebook
+with these lines (the first names the clone's package folder):
+
+<pre><code class="language-fsharp">&#35;i "nuget: &lt;clone&gt;/artifacts/packages"
+&#35;r "nuget: Imle.Torch, *-*"
+&#35;r "nuget: libtorch-cpu-linux-x64, 2.10.0"
+Imle.Torch.Native.ensure () // makes TorchSharp's native library load, once per script</code></pre>
+
+Download this page as a notebook: [decision-focused-learning.ipynb](decision-focused-learning.ipynb), which starts with those lines.
+
 *Predict, then optimise*: a model predicts the costs of an optimisation problem from features, a solver turns the
 predicted costs into a decision, and what counts is the quality of the decision — its **regret**, how much more the
 decision costs under the true costs than the best decision would. Training on the regret directly (or on a surrogate
@@ -94,7 +106,8 @@ the decision and ends with the lower regret — the effect PyEPO reports.
 Besides SPO+, the same loop takes any discrete layer: `Losses.regret (layer.forward predicted) c w` trains through
 I-MLE, blackbox differentiation or perturbed optimizers, and `Losses.fenchelYoung` and the contrastive losses
 (`Contrastive.nce`, `Contrastive.cmap`) are there too. The examples app's `dfl` command runs all of them at several
-degrees (`dotnet run --project examples/Imle.Examples -c Release -- dfl --help`); its results are in the README.
+degrees (`dotnet run --project examples/Imle.Examples -c Release -- dfl --help`); its results are in
+[the results](results.html).
 *)
 (*** hide ***)
 Docs.finish [ box twoStage; box spoPlus ]

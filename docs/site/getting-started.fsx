@@ -8,6 +8,18 @@ index: 1
 
 # Getting started in F#
 
+## Install
+
+Build the packages in a clone of the repository (`dotnet fsi build.fsx pack`), then start your script or notebook
+with these lines (the first names the clone's package folder):
+
+<pre><code class="language-fsharp">&#35;i "nuget: &lt;clone&gt;/artifacts/packages"
+&#35;r "nuget: Imle.Torch, *-*"
+&#35;r "nuget: libtorch-cpu-linux-x64, 2.10.0"
+Imle.Torch.Native.ensure () // makes TorchSharp's native library load, once per script</code></pre>
+
+Download this page as a notebook: [getting-started.ipynb](getting-started.ipynb), which starts with those lines.
+
 Imle puts a *discrete* step — pick k of m items, a shortest path, a matching — inside a TorchSharp model and still
 trains it by gradient descent. The discrete layer returns a binary state in the forward pass; in the backward pass an
 estimator (here I-MLE, Niepert et al. 2021) turns the gradient with respect to that state into a gradient with respect
@@ -18,8 +30,7 @@ was computed when this site was built.
 
 ## References
 
-In your own script, reference the packages (see the README's *Packages* section for the native backend). This page
-runs against the repository's build:
+This page runs against the repository's build; in your own script, after the install lines above:
 *)
 (*** hide ***)
 #load ".shared/load.fsx"

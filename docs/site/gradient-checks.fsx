@@ -8,6 +8,18 @@ index: 4
 
 # Gradient checks: is my estimator pointing the right way?
 
+## Install
+
+Build the packages in a clone of the repository (`dotnet fsi build.fsx pack`), then start your script or notebook
+with these lines (the first names the clone's package folder):
+
+<pre><code class="language-fsharp">&#35;i "nuget: &lt;clone&gt;/artifacts/packages"
+&#35;r "nuget: Imle.Torch, *-*"
+&#35;r "nuget: libtorch-cpu-linux-x64, 2.10.0"
+Imle.Torch.Native.ensure () // makes TorchSharp's native library load, once per script</code></pre>
+
+Download this page as a notebook: [gradient-checks.ipynb](gradient-checks.ipynb), which starts with those lines.
+
 A discrete layer's backward pass is an *estimate*: I-MLE, blackbox differentiation, straight-through and the others
 return something other than the true gradient, and a wrong sense (costs where scores were meant), a λ far off or a bug
 in a custom setup shows up only as training that does not work. On a small problem the truth is computable: for the

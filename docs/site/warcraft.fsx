@@ -8,14 +8,27 @@ index: 6
 
 # Warcraft shortest paths
 
+## Install
+
+Build the packages in a clone of the repository (`dotnet fsi build.fsx pack`), then start your script or notebook
+with these lines (the first names the clone's package folder):
+
+<pre><code class="language-fsharp">&#35;i "nuget: &lt;clone&gt;/artifacts/packages"
+&#35;r "nuget: Imle.Torch, *-*"
+&#35;r "nuget: Imle.Data, *-*"
+&#35;r "nuget: libtorch-cpu-linux-x64, 2.10.0"
+Imle.Torch.Native.ensure () // makes TorchSharp's native library load, once per script</code></pre>
+
+Download this page as a notebook: [warcraft.ipynb](warcraft.ipynb), which starts with those lines.
+
 The paper's Table 2 task: from the image of a terrain map, predict the cost of every cell so that the shortest path
 (8-neighbour moves, top-left to bottom-right) under the predicted costs is the true shortest path. The model never
 sees a cost: it learns from the true *paths* only, through a shortest-path layer.
 
 The original Warcraft data set is not available here, so `Imle.Data.WarcraftMaps` generates Warcraft-style maps
 procedurally (six terrain types with the original data set's costs 0.8 … 9.2, textured 8×8-pixel tiles, roads;
-deterministic per seed). This page uses a few small 8×8 maps so that it runs in seconds; the README's results section
-has the full-size runs (12×12 to 30×30, thousands of maps).
+deterministic per seed). This page uses a few small 8×8 maps so that it runs in seconds; [the results](results.html)
+have the full-size runs (12×12 to 30×30, thousands of maps).
 *)
 (*** hide ***)
 #load ".shared/load.fsx"

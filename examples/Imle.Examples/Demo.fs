@@ -1,5 +1,5 @@
 /// `demo`: the main job — a reduced synthetic experiment (paper Fig. 3) and a 12×12 Warcraft-style run (I-MLE against
-/// blackbox differentiation), in about five minutes on two CPU cores, with no data to download.
+/// blackbox differentiation), in about two minutes on two CPU cores, with no data to download.
 module Imle.Examples.Demo
 
 open System.Diagnostics
@@ -8,10 +8,19 @@ open Imle.Examples
 open Imle.Examples.Output
 open Imle.Examples.Experiments
 
+/// Estimated seconds of the demo on this machine's cores: its two parts' own estimates.
+let private seconds (ctx: RunContext) =
+    Synthetic.quickSeconds () + Warcraft.quickSeconds ctx
+
+/// The demo's estimate in words, e.g. "estimated time about 1 min 50 s (2 cores)".
+let private estimate (ctx: RunContext) =
+    sprintf "estimated time about %s (%d cores)" (Cli.formatDuration (seconds ctx)) System.Environment.ProcessorCount
+
 /// Runs the demo.
 let run (ctx: RunContext) : int =
     let sw = Stopwatch.StartNew()
     let dir = ensureDir ctx.OutDir
+    printfn "demo: %s" (estimate ctx)
 
     Spectre.Console.AnsiConsole.MarkupLine
         "[bold]1/2 Synthetic experiment (paper Fig. 3): 5-subsets of 10, exact expected loss, 100 runs[/]"
@@ -67,9 +76,10 @@ let run (ctx: RunContext) : int =
             [ "# Imle demo"
               ""
               sprintf
-                  "Command: `dotnet fsi build.fsx demo` (seed %d), %.0f s on this machine."
+                  "Command: `dotnet fsi build.fsx demo` (seed %d), %.0f s on %d cores."
                   ctx.Seed
                   sw.Elapsed.TotalSeconds
+                  System.Environment.ProcessorCount
               ""
               "## Synthetic (paper Fig. 3, reduced: curves only, no λ × lr grid)"
               ""
@@ -87,8 +97,8 @@ let run (ctx: RunContext) : int =
     writeReport ctx "demo" md
     0
 
-/// The demo's plan: fixed sizes (a few minutes, well under the limits), so only the output folder is checked.
+/// The demo's plan: fixed sizes (a few minutes, well under the limits): the output folder and the time estimate.
 let plan (ctx: RunContext) : Cli.Plan =
     { Folders = [ "--out", ctx.OutDir ]
-      Needs = []
+      Needs = [ Cli.Time("demo", seconds ctx) ]
       Run = fun () -> run ctx }

@@ -2,7 +2,7 @@
 // The solver here picks the cheapest cell of each row of a 3×4 cost matrix (one choice per row): any function that maps
 // weights to a binary state of the same size will do. Run after `dotnet fsi build.fsx pack` (examples/scripts/nuget.config
 // adds artifacts/packages as a source):  dotnet fsi examples/scripts/custom-solver.fsx
-#r "nuget: Imle.Torch"
+#r "nuget: Imle.Torch, *-*"
 #r "nuget: libtorch-cpu-linux-x64, 2.10.0"
 
 Imle.Torch.Native.ensure () // scripts only: makes TorchSharp's native library load (patched for Debian 12 if needed)

@@ -1,7 +1,7 @@
 // Gradient check: how well each estimator's expected gradient matches the exact gradient ∇θ E_p[‖z − b‖²] on
 // 2-subsets of 5 items (Monte Carlo over 2,000 draws). Run after `dotnet fsi build.fsx pack` (examples/scripts/nuget.config
 // adds artifacts/packages as a source):  dotnet fsi examples/scripts/gradcheck.fsx
-#r "nuget: Imle.Torch"
+#r "nuget: Imle.Torch, *-*"
 #r "nuget: libtorch-cpu-linux-x64, 2.10.0"
 
 Imle.Torch.Native.ensure () // scripts only: sets up TorchSharp's native library (see docs/notes/native-fix.md)

@@ -1,6 +1,6 @@
 // The README's F# snippet, verbatim below the three reference lines (run by `dotnet fsi build.fsx test`, so the README
 // stays true).
-#r "nuget: Imle.Torch"
+#r "nuget: Imle.Torch, *-*"
 #r "nuget: libtorch-cpu-linux-x64, 2.10.0"
 
 Imle.Torch.Native.ensure () // scripts only: makes TorchSharp's native library load (patched for Debian 12 if needed)

@@ -3,7 +3,7 @@
 // estimator, and print each estimator's final gap to the best reachable loss min_z ‖z − b‖².
 // Run after `dotnet fsi build.fsx pack` (examples/scripts/nuget.config adds artifacts/packages as a source):
 //   dotnet fsi examples/scripts/synthetic.fsx
-#r "nuget: Imle.FSharp" // the pure F# core only: no tensors, so no native package
+#r "nuget: Imle.FSharp, *-*" // the pure F# core only: no tensors, so no native package
 
 open System
 open Imle

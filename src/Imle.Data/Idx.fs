@@ -126,7 +126,7 @@ let parse (source: string) (bytes: byte[]) : IdxArray =
         Array.init nd (fun i -> BinaryPrimitives.ReadInt32BigEndian(ReadOnlySpan(bytes, 4 + 4 * i, 4)))
 
     if dims |> Array.exists (fun d -> d < 0) then
-        fail "%s: negative dimension in %A." source dims
+        fail "%s: negative dimension in %s." source (Imle.Validate.shapeText dims)
 
     let count = dims |> Array.fold (fun acc d -> acc * int64 d) 1L
     let available = int64 (bytes.Length - header)

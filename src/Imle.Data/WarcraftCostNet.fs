@@ -39,7 +39,7 @@ type WarcraftCostNet(k: int, width: int64) as this =
             nullArg "x"
 
         if x.dim () <> 4L || x.shape.[1] <> 3L then
-            invalidArg "x" (sprintf "x must be images [B, 3, 8K, 8K]; got shape %A." x.shape)
+            invalidArg "x" (sprintf "x must be images [B, 3, 8K, 8K]; got shape %s." (Validate.shapeText x.shape))
 
         let a1 = torch.nn.functional.relu (bn1.forward (conv1.forward x))
         let a2 = torch.nn.functional.relu (bn2.forward (conv2.forward a1))

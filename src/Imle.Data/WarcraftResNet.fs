@@ -76,7 +76,7 @@ type WarcraftResNet(k: int) as this =
             nullArg "x"
 
         if x.dim () <> 4L || x.shape.[1] <> 3L then
-            invalidArg "x" (sprintf "x must be images [B, 3, 8K, 8K]; got shape %A." x.shape)
+            invalidArg "x" (sprintf "x must be images [B, 3, 8K, 8K]; got shape %s." (Validate.shapeText x.shape))
 
         let a = maxpool.forward (torch.nn.functional.relu (bn1.forward (conv1.forward x)))
         let b = block2.forward (block1.forward a)

@@ -128,10 +128,10 @@ module Ilp =
             invalidArg
                 param
                 (sprintf
-                    "%s.Variables must be >= the state size %d (product of Shape %A); got %d."
+                    "%s.Variables must be >= the state size %d (product of Shape %s); got %d."
                     param
                     size
-                    model.Shape
+                    (Validate.shapeText model.Shape)
                     model.Variables)
 
         if isNull model.Constraints then
@@ -322,9 +322,9 @@ module Ilp =
 
     let private describe (model: IlpModel) =
         sprintf
-            "the ILP model (%d binary variables, shape %A, %d constraints, %A)"
+            "the ILP model (%d binary variables, shape %s, %d constraints, %A)"
             model.Variables
-            model.Shape
+            (Validate.shapeText model.Shape)
             model.Constraints.Length
             model.Sense
 
@@ -396,9 +396,9 @@ module Ilp =
             raise (
                 ArgumentException(
                     sprintf
-                        "weights must have length %d (the state size, product of shape %A); got %d."
+                        "weights must have length %d (the state size, product of shape %s); got %d."
                         size
-                        shape
+                        (Validate.shapeText shape)
                         weights.Length,
                     "weights"
                 )

@@ -91,11 +91,11 @@ module Lp =
             invalidArg
                 param
                 (sprintf
-                    "%s has %d variables, fewer than the state size %d (product of Shape %A)."
+                    "%s has %d variables, fewer than the state size %d (product of Shape %s)."
                     param
                     model.Variables.Length
                     size
-                    model.Shape)
+                    (Validate.shapeText model.Shape))
 
         model.Variables |> Array.iteri (checkVariable param)
         model.Constraints |> Array.iteri (checkConstraint param model.Variables.Length)
@@ -256,10 +256,10 @@ module Lp =
 
     let private describe (model: LinearModel) =
         sprintf
-            "the linear model (%d variables, %d integer, shape %A, %d constraints, %A)"
+            "the linear model (%d variables, %d integer, shape %s, %d constraints, %A)"
             model.Variables.Length
             (model.Variables |> Array.filter (fun v -> v.Integer) |> Array.length)
-            model.Shape
+            (Validate.shapeText model.Shape)
             model.Constraints.Length
             model.Sense
 

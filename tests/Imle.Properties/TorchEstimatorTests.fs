@@ -292,6 +292,23 @@ let private lossTests =
               expectClose 1e-9 (toArray w.grad) (toArray ((yBar - y) / 2.0)) "(ȳ − y)/B"
               Expect.isGreaterThanOrEqual (l.ToDouble()) -1e-9 "the Fenchel–Young loss is non-negative"
           }
+          test "a shape in a message reads [4, 9], as C# and Python users write it, not F#'s [|4L; 9L|]" {
+              use _scope = torch.NewDisposeScope()
+              Expect.equal (Validate.shapeText [| 4L; 9L |]) "[4, 9]" "the shared formatter"
+              Expect.equal (Validate.shapeText Array.empty<int64>) "[]" "a scalar's shape"
+
+              let message =
+                  try
+                      Losses.hamming (torch.zeros (4L, 9L, dtype = f64)) (torch.zeros (4L, 8L, dtype = f64))
+                      |> ignore
+
+                      "no exception"
+                  with :? ArgumentException as e ->
+                      e.Message
+
+              Expect.stringContains message "[4, 9]" "the message writes the shape as [4, 9]"
+              Expect.isFalse (message.Contains "[|") "no F# array syntax in the message"
+          }
           test "Hamming and regret" {
               use _scope = torch.NewDisposeScope()
               let z = torch.tensor ([| 1.0; 0.0; 1.0; 0.0 |], dtype = f64)

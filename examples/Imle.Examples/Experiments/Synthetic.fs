@@ -712,14 +712,17 @@ let private summarise (g: InstanceGrid) : InstanceSummary =
 
 // ----- entry points --------------------------------------------------------------------------------------------------
 
+/// Runs and SGD steps of the demo's reduced setting (`runQuick`; the score function takes 10 times the steps).
+let private quickRuns, quickSteps = 100, 50
+
 /// The reduced setting for the demo: the four curves of Fig. 3 (top) over 100 runs with the paper's settings on the
 /// reference code's instance, no grid (a few seconds on 2 cores); writes `synthetic_gap_curves.png` into the context's
 /// output folder and returns the four rows.
 let runQuick (ctx: RunContext) : SyntheticRow[] =
-    let steps = 50
+    let steps = quickSteps
 
     let rows, curves =
-        runCurves (sogWith 1.0) (makeSetup 0) ctx.Seed 100 steps (10 * steps) false
+        runCurves (sogWith 1.0) (makeSetup 0) ctx.Seed quickRuns steps (10 * steps) false
 
     let dir = ensureDir ctx.OutDir
     plotCurves dir "synthetic_" steps curves |> ignore
@@ -842,6 +845,14 @@ let run
 
 /// Seconds per SGD step of one run: measured here about 9 µs on 2 cores (3.3 s for the default run, plots included).
 let private secondsPerRunStep = 9e-6
+
+/// Estimated wall-clock seconds of `runQuick` on this machine's cores.
+let quickSeconds () =
+    Cli.cpuSeconds (
+        secondsPerRunStep
+        * float quickRuns
+        * (3.0 * float quickSteps + 10.0 * float quickSteps)
+    )
 
 /// Checks the options and returns the command's plan: memory grows with --runs × (--steps, --sfe-steps) (every run's
 /// gap curve is kept), time with the SGD steps of all runs (curves, and the 60 grid cells × 2 scalings per instance

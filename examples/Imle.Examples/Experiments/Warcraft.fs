@@ -807,33 +807,28 @@ let private defaultCache (outDir: string) =
     Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outDir.TrimEnd('/', '\\'))), "cache")
 
 /// The demo's reduced run: K = 12, Table 2's MAP-MAP and BB columns as the authors ran them (no noise, one solver call
-/// per map and step: the paper's settings are the cheap ones here), the small CNN, 20 epochs on 2,000 maps, sized for
-/// about two minutes on two CPU cores (map generation included); writes its outputs into `<out>/warcraft`.
-let runQuick (ctx: RunContext) : WarcraftRow[] =
-    let cfg =
-        { Ks = [ 12 ]
-          Epochs = 20
-          TrainMaps = 2000
-          TestMaps = 500
-          Batch = 70
-          MethodIds = [ "paper-mm"; "paper-bb" ]
-          Device = torch.CPU
-          DeviceName = "cpu"
-          CacheDir = defaultCache (Path.Combine(ctx.OutDir, "warcraft"))
-          Lr = 5e-4
-          Seed = ctx.Seed
-          Seeds = [ ctx.Seed ]
-          Network = SmallCnn
-          NegativeCosts = ShiftToZero
-          ReportOnly = false
-          Resume = false
-          Deadline = None
-          OutDir = Path.Combine(ctx.OutDir, "warcraft")
-          Command = "" }
-
-    runExperiment
-        { cfg with
-            Command = commandLine cfg false }
+/// per map and step: the paper's settings are the cheap ones here), the small CNN, 10 epochs on 1,000 maps, sized for
+/// about a minute on two CPU cores (map generation included); writes its outputs into `<out>/warcraft`.
+let private quickConfig (ctx: RunContext) : Config =
+    { Ks = [ 12 ]
+      Epochs = 10
+      TrainMaps = 1000
+      TestMaps = 250
+      Batch = 70
+      MethodIds = [ "paper-mm"; "paper-bb" ]
+      Device = torch.CPU
+      DeviceName = "cpu"
+      CacheDir = defaultCache (Path.Combine(ctx.OutDir, "warcraft"))
+      Lr = 5e-4
+      Seed = ctx.Seed
+      Seeds = [ ctx.Seed ]
+      Network = SmallCnn
+      NegativeCosts = ShiftToZero
+      ReportOnly = false
+      Resume = false
+      Deadline = None
+      OutDir = Path.Combine(ctx.OutDir, "warcraft")
+      Command = "" }
 
 // ----- the command's checks ------------------------------------------------------------------------------------------
 
@@ -853,8 +848,57 @@ let private generateSecondsPerCell = 13e-6
 /// protocol's methods on 2 cores); a test map costs 0.4 of that per epoch (forward pass only).
 let private trainSecondsPerCell = 5e-6
 
-/// The exit code of a run stopped by `--time-budget` (EX_TEMPFAIL: "try again", here with --resume).
-let timeBudgetExitCode = 75
+/// Seconds on two cores to train and test `runs` (method, seed) pairs at K = `k` for `epochs` epochs, with a network
+/// `networkCost` times the small CNN's cost per map, at `secondsPerCell` per training map, epoch and cell.
+let private trainingSeconds
+    (secondsPerCell: float)
+    (runs: int)
+    (networkCost: float)
+    (epochs: int)
+    (trainMaps: int)
+    (testMaps: int)
+    (k: int)
+    =
+    float runs
+    * networkCost
+    * float epochs
+    * (float trainMaps + 0.4 * float testMaps)
+    * float k
+    * float k
+    * secondsPerCell
+
+/// Wall-clock seconds on two cores per training map, epoch, method and cell of the demo's short run: about 19 µs of CPU
+/// were measured per unit (122 CPU-seconds for 2 methods × 10 epochs × 1,100 maps × 144 cells, startup, evaluation and
+/// plots included), and the run keeps both cores busy most of the time. Short runs cost more per map than
+/// `trainSecondsPerCell` (measured on the full protocol), where the fixed costs are spread over many more maps.
+let private quickSecondsPerCell = 1.5e-5
+
+/// Estimated wall-clock seconds of `runQuick` on this machine's cores: generating the maps not yet cached, then training
+/// and testing both methods.
+let quickSeconds (ctx: RunContext) : float =
+    let cfg = quickConfig ctx
+    let k = List.head cfg.Ks
+
+    let generate =
+        [ "train", cfg.TrainMaps; "test", cfg.TestMaps ]
+        |> List.sumBy (fun (split, count) ->
+            if File.Exists(cachePath cfg.CacheDir k count cfg.Seed split) then
+                0.0
+            else
+                float count * float k * float k * generateSecondsPerCell)
+
+    Cli.cpuSeconds (
+        generate
+        + trainingSeconds quickSecondsPerCell cfg.MethodIds.Length 1.0 cfg.Epochs cfg.TrainMaps cfg.TestMaps k
+    )
+
+/// Runs the demo's reduced setting (`quickConfig`).
+let runQuick (ctx: RunContext) : WarcraftRow[] =
+    let cfg = quickConfig ctx
+
+    runExperiment
+        { cfg with
+            Command = commandLine cfg false }
 
 /// Checks the options and returns the command's plan. Memory: the maps of the largest K (all of them are held) and
 /// one batch; disk: the maps not yet in the cache; time: generating those maps and every method's epochs.
@@ -950,14 +994,15 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
             0.0
         else
             ks
-            |> List.sumBy (fun k ->
-                float methods.Length
-                * float seeds.Length
-                * networkCost
-                * float epochs
-                * (float trainMaps + 0.4 * float testMaps)
-                * cells k
-                * trainSecondsPerCell)
+            |> List.sumBy (
+                trainingSeconds
+                    trainSecondsPerCell
+                    (methods.Length * seeds.Length)
+                    networkCost
+                    epochs
+                    trainMaps
+                    testMaps
+            )
 
     let mapsOptions =
         Cli.describe

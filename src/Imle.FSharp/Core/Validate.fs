@@ -18,6 +18,10 @@ module Validate =
     /// Whether `x` is a finite number (neither NaN nor infinite): the one finiteness rule of the library.
     let inline isFinite (x: float) = Double.IsFinite x
 
+    /// A shape as messages write it, the way C# and Python users read shapes: `[4, 9]` (`[]` for a scalar). The one
+    /// formatter of shapes in the library's messages.
+    let shapeText (dims: seq<'T>) : string = "[" + String.Join(", ", dims) + "]"
+
     /// Fails unless `value` is finite and strictly positive.
     let positive (name: string) (value: float) =
         if not (isFinite value) || value <= 0.0 then

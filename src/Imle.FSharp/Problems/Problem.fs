@@ -192,11 +192,11 @@ module Problem =
         if state.Length <> problem.Size then
             invalidOp (
                 sprintf
-                    "The solver of problem '%s' returned a state of length %d; expected %d (shape %A)."
+                    "The solver of problem '%s' returned a state of length %d; expected %d (shape %s)."
                     problem.Name
                     state.Length
                     problem.Size
-                    problem.Shape
+                    (Validate.shapeText problem.Shape)
             )
 
         for i in 0 .. state.Length - 1 do

@@ -134,9 +134,9 @@ module Contrastive =
             invalidArg
                 "trueSolutions"
                 (sprintf
-                    "trueSolutions has shape %A but predicted has shape %A; they must match."
-                    trueSolutions.shape
-                    predicted.shape)
+                    "trueSolutions has shape %s but predicted has shape %s; they must match."
+                    (Validate.shapeText trueSolutions.shape)
+                    (Validate.shapeText predicted.shape))
 
         let b, m = Shapes.batchSize dims, int64 problem.Size
         use poolTensor = pool.Refresh predicted

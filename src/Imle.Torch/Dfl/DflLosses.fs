@@ -80,7 +80,11 @@ module DflLosses =
         if t.shape <> like.shape then
             invalidArg
                 name
-                (sprintf "%s has shape %A but predicted has shape %A; they must match." name t.shape like.shape)
+                (sprintf
+                    "%s has shape %s but predicted has shape %s; they must match."
+                    name
+                    (Validate.shapeText t.shape)
+                    (Validate.shapeText like.shape))
 
     /// The SPO+ loss (Elmachtoub and Grigas 2022, Eq. (9); PyEPO's `pyepo/func/spoplus.py`), averaged over the batch,
     /// with its subgradient as backward pass.

@@ -211,7 +211,10 @@ module Multiplicative =
         if not (isNull weights) && target.shape <> weights.shape then
             invalidArg
                 "target"
-                (sprintf "target has shape %A but weights has shape %A; they must match." target.shape weights.shape)
+                (sprintf
+                    "target has shape %s but weights has shape %s; they must match."
+                    (Validate.shapeText target.shape)
+                    (Validate.shapeText weights.shape))
 
         let call = prepare problem sigma samples generator weights false
         MultiplicativeFenchelYoungFunction.apply (weights, call, target.detach ())

@@ -29,9 +29,9 @@ module Ranking =
             invalidArg
                 "trueCosts"
                 (sprintf
-                    "trueCosts has shape %A but predicted has shape %A; they must match."
-                    trueCosts.shape
-                    predicted.shape)
+                    "trueCosts has shape %s but predicted has shape %s; they must match."
+                    (Validate.shapeText trueCosts.shape)
+                    (Validate.shapeText predicted.shape))
 
         let b, m = Shapes.batchSize dims, int64 problem.Size
         let poolTensor = pool.Refresh predicted

@@ -237,7 +237,13 @@ module GradCheck =
             product <- product * shape.[cut]
 
         if product <> int64 n then
-            invalidArg "z" (sprintf "the trailing dims of z %A do not hold %d entries (the length of %s)." shape n name)
+            invalidArg
+                "z"
+                (sprintf
+                    "the trailing dims of z %s do not hold %d entries (the length of %s)."
+                    (Validate.shapeText shape)
+                    n
+                    name)
 
         z.reshape (Array.append shape.[.. cut - 1] [| product |])
 

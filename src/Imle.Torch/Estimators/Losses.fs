@@ -30,7 +30,14 @@ module Losses =
             nullArg b
 
         if x.shape <> y.shape then
-            invalidArg b (sprintf "%s has shape %A but %s has shape %A; they must match." b y.shape a x.shape)
+            invalidArg
+                b
+                (sprintf
+                    "%s has shape %s but %s has shape %s; they must match."
+                    b
+                    (Validate.shapeText y.shape)
+                    a
+                    (Validate.shapeText x.shape))
 
     /// Reduces per-entry losses [B, ...] (or one state of rank ≤ 1) as `reduction` says.
     let private reduce (reduction: Reduction) (entries: Tensor) : Tensor =
@@ -142,7 +149,7 @@ module Losses =
             nullArg "gap"
 
         if gap.numel () <> 1L then
-            invalidArg "gap" (sprintf "gap must be a scalar tensor; got shape %A." gap.shape)
+            invalidArg "gap" (sprintf "gap must be a scalar tensor; got shape %s." (Validate.shapeText gap.shape))
 
         use gapValue = gap.detach ()
 

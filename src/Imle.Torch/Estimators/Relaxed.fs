@@ -48,7 +48,7 @@ module Relaxed =
         Validate.intAtLeast "k" 1 k
 
         if scores.shape.Length <> 2 then
-            invalidArg "scores" (sprintf "scores must have shape [B, m]; got %A." scores.shape)
+            invalidArg "scores" (sprintf "scores must have shape [B, m]; got %s." (Validate.shapeText scores.shape))
 
         let b, m = scores.shape.[0], scores.shape.[1]
         use g = gumbel generator [| b; int64 k; m |] scores

@@ -112,7 +112,10 @@ module ExactTensor =
         if states.shape <> weights.shape then
             invalidArg
                 "states"
-                (sprintf "states must have the shape of weights, %A; got %A." weights.shape states.shape)
+                (sprintf
+                    "states must have the shape of weights, %s; got %s."
+                    (Validate.shapeText weights.shape)
+                    (Validate.shapeText states.shape))
 
         use theta = Shapes.toScores problem weights
         logProbabilityOfScores problem tau theta states

@@ -28,7 +28,6 @@ module TensorSolve =
     /// results never depend on it (rows are independent, each solved by the same deterministic oracle).
     let defaultParallelism = Environment.ProcessorCount
 
-    let private shapeText (dims: seq<int64>) = "[" + String.Join(", ", dims) + "]"
 
     /// The address of the first element of a contiguous CPU tensor (its memory is native and does not move).
     let private addressOf (t: torch.Tensor) : nativeint =
@@ -98,9 +97,9 @@ module TensorSolve =
                     "%s must have shape [..batch, %s] (the shape %s of problem '%s' as its trailing dims); got %s."
                     name
                     (String.Join(", ", expected))
-                    (shapeText expected)
+                    (Validate.shapeText expected)
                     problem.Name
-                    (shapeText actual))
+                    (Validate.shapeText actual))
 
         if not (allFinite weights) then
             invalidArg name (sprintf "%s must be finite; NaN and infinity are not allowed." name)
