@@ -900,6 +900,9 @@ let runQuick (ctx: RunContext) : WarcraftRow[] =
         { cfg with
             Command = commandLine cfg false }
 
+/// The exit code of a run stopped by `--time-budget` (EX_TEMPFAIL: "try again", here with --resume).
+let timeBudgetExitCode = 75
+
 /// Checks the options and returns the command's plan. Memory: the maps of the largest K (all of them are held) and
 /// one batch; disk: the maps not yet in the cache; time: generating those maps and every method's epochs.
 let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
