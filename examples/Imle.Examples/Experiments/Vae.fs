@@ -80,6 +80,9 @@ let gumbelStd (tau: float) : float =
 /// (k = τ = s = 10): 0.6205 / 0.3937 = 1.5761.
 let matchedTau = tfImleSogStd 10.0 10.0 10 / sogStd 10.0 1.0 10
 
+/// The Gumbel scale whose standard deviation equals the notebook's SoG noise (0.620): τ = 0.620 / gumbelStd 1 ≈ 0.484.
+let matchedGumbelTau = tfImleSogStd 10.0 10.0 10 / gumbelStd 1.0
+
 /// A method: the discrete problem per latent variable and the estimator of the discrete layer.
 type MethodSpec =
     {
@@ -132,6 +135,14 @@ let methodSpecs: MethodSpec list =
         ScoreNoise = None
         Estimator = imle (Gumbel 1.0)
         Cost = 1.0 }
+      { Id = "imle-gumbel-matched"
+        Name = sprintf "I-MLE Gumbel τ=%.4f" matchedGumbelTau
+        Noise = sprintf "Gumbel(0, %.4f), the notebook SoG's standard deviation" matchedGumbelTau
+        NoiseStd = gumbelStd matchedGumbelTau
+        K = subsetK
+        ScoreNoise = None
+        Estimator = imle (Gumbel matchedGumbelTau)
+        Cost = 1.0 }
       { Id = "imle-sog-eq13-tau10"
         Name = "I-MLE SoG Eq. 13 τ=10"
         Noise = "SoG(κ=10, τ=10, s=10), Eq. 13"
@@ -181,6 +192,7 @@ type Args =
     | Kl of string
     | Lr of float
     | Report_Only
+    | Aggregate of string list
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -204,6 +216,8 @@ type Args =
             | Lr _ -> "Adam learning rate (default 1e-3)"
             | Report_Only ->
                 "no training: rewrite report.md and test-loss.png from <out>/results.json of an earlier run (give that run's options)"
+            | Aggregate _ ->
+                "no training: mean ± sd over seeds of earlier runs (their folders) that differ only in --seed, --out and --methods, into --out"
 
 let private problemOf (spec: MethodSpec) =
     if spec.K = 1 then
@@ -491,7 +505,8 @@ let runExperiment (cfg: Config) : VaeRow[] option =
               Seed = cfg.Seed
               DeviceName = cfg.DeviceName
               Seconds = seconds
-              MatchedTau = matchedTau }
+              MatchedTau = matchedTau
+              MatchedGumbelTau = matchedGumbelTau }
             noises
             (runs |> List.map snd)
 
@@ -687,9 +702,13 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
         |> List.sumBy (fun id -> (methodSpecs |> List.find (fun s -> s.Id = id)).Cost)
 
     let reportOnly = args.Contains Report_Only
-    // --report-only reads results.json: no data, no fetch, no training.
-    let fetchBytes = if reportOnly then 0.0 else fetchBytes
-    let costs = if reportOnly then 0.0 else costs
+    // The runs to summarise are checked with the options, before any output.
+    let aggregate = args.TryGetResult Aggregate
+    aggregate |> Option.iter (VaeSeeds.summarise >> ignore)
+    // --report-only and --aggregate read results.json: no data, no fetch, no training.
+    let readsOnly = reportOnly || aggregate.IsSome
+    let fetchBytes = if readsOnly then 0.0 else fetchBytes
+    let costs = if readsOnly then 0.0 else costs
 
     { Folders =
         [ "--out", ctx.OutDir ]
@@ -726,10 +745,15 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                   OutDir = ctx.OutDir
                   Command = "" }
 
-            match
-                runExperiment
-                    { cfg with
-                        Command = commandLine cfg full }
-            with
-            | Some _ -> 0
-            | None -> 1 }
+            match aggregate with
+            | Some dirs ->
+                VaeSeeds.writeSummary ctx dirs |> ignore
+                0
+            | None ->
+                match
+                    runExperiment
+                        { cfg with
+                            Command = commandLine cfg full }
+                with
+                | Some _ -> 0
+                | None -> 1 }
