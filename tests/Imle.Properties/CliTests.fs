@@ -682,6 +682,50 @@ let tests =
               Expect.stringContains twice.Stderr "appears in two run folders" (show twice)
           }
 
+          test "l2x --tune-all searches every selector's grid on the validation split and reports the choice" {
+              let out = Path.Combine(scratch.Value, "l2x-tune-all")
+
+              let o =
+                  run
+                      []
+                      [ "l2x"
+                        "--tune-all"
+                        "--k"
+                        "2"
+                        "--epochs"
+                        "1"
+                        "--classifier-epochs"
+                        "1"
+                        "--train-size"
+                        "200"
+                        "--test-size"
+                        "50"
+                        "--methods"
+                        "softsub"
+                        "ste"
+                        "random"
+                        "--threads"
+                        "1"
+                        "--quiet"
+                        "--out"
+                        out ]
+
+              Expect.equal o.Code 0 (show o)
+
+              let tuning =
+                  Text.Json.JsonDocument
+                      .Parse(File.ReadAllText(Path.Combine(out, "results.json")))
+                      .RootElement.GetProperty("tuning")
+                      .EnumerateArray()
+                  |> Seq.map (fun t -> t.GetProperty("methodId").GetString(), t.GetProperty("cells").GetArrayLength())
+                  |> List.ofSeq
+
+              Expect.equal tuning [ "softsub", 4; "ste", 3 ] "SoftSub over 4 temperatures, STE over 3 τ, random none"
+              let report = File.ReadAllText(Path.Combine(out, "report.md"))
+              Expect.stringContains report "softsub, k = 2: validation; chosen t = " "the chosen temperature"
+              Expect.stringContains report "SoftSub (t tuned)" "the tuned selector's name"
+          }
+
           test "dry runs and tiny valid runs succeed; --help states the limits" {
               let out name =
                   Path.Combine(scratch.Value, "valid", name)

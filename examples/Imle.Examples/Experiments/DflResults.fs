@@ -5,7 +5,6 @@ module Imle.Examples.Experiments.DflResults
 
 open System
 open System.IO
-open System.Text.RegularExpressions
 open Imle.Examples
 open Imle.Examples.Output
 
@@ -81,39 +80,11 @@ type DflSeedSummary =
         Pyepo: float
     }
 
-/// The command line recorded in a run's report.md, without its --seed and --out (what must agree across seeds).
-let private settingsOf (dir: string) =
-    let report = Path.Combine(dir, "report.md")
-
-    if not (File.Exists report) then
-        invalidArg "aggregate" (sprintf "--aggregate: %s has no report.md (not the folder of a dfl run)." dir)
-
-    let command =
-        File.ReadAllLines report
-        |> Array.tryFind (fun l -> l.StartsWith "dotnet run ")
-        |> Option.defaultWith (fun () -> invalidArg "aggregate" (sprintf "--aggregate: %s names no command." report))
-
-    let seed = Regex.Match(command, "--seed (-?[0-9]+)").Groups.[1].Value
-    let rest = Regex.Replace(command, "--(seed|out) \\S+ ", "")
-    rest, seed
-
 /// Reads the runs in `dirs` (each one seed of the same command), checks that they differ only in --seed and --out,
 /// and returns the per-(method, degree) summaries, the common command and the seeds.
 let summarise (dirs: string list) : DflSeedSummary[] * string * string list =
-    if List.isEmpty dirs then
-        invalidArg "aggregate" "--aggregate needs at least one run folder."
-
-    let settings = dirs |> List.map settingsOf
-    let command = fst settings.Head
-
-    match settings |> List.tryFind (fun (c, _) -> c <> command) with
-    | Some(other, _) ->
-        invalidArg
-            "aggregate"
-            (sprintf "--aggregate: the runs differ in more than --seed and --out: '%s' against '%s'." command other)
-    | None -> ()
-
-    let seeds = settings |> List.map snd
+    let command, commands = Seeds.sameSettings "dfl" [ "seed"; "out" ] dirs
+    let seeds = commands |> List.map (Seeds.optionValue "seed")
 
     if List.length (List.distinct seeds) <> seeds.Length then
         invalidArg "aggregate" (sprintf "--aggregate: a seed appears twice (%s)." (String.Join(", ", seeds)))
@@ -134,12 +105,7 @@ let summarise (dirs: string list) : DflSeedSummary[] * string * string list =
         |> List.map (fun ((methodId, deg), rs) ->
             let values = rs |> List.map (fun r -> r.NormalizedRegret) |> Array.ofList
             let mean = Array.average values
-
-            let sd =
-                if values.Length < 2 then
-                    0.0
-                else
-                    sqrt ((values |> Array.sumBy (fun v -> (v - mean) ** 2.0)) / float (values.Length - 1))
+            let sd = Seeds.sampleSd values
 
             { Method = methodId
               Deg = deg

@@ -37,6 +37,8 @@ type Args =
     | Lambda of float
     | Noise_Tau of float
     | Tune
+    | Tune_All
+    | Aggregate of string list
     | Scorer of string
     | Loss_Scale of string
     | Width of int
@@ -61,6 +63,10 @@ type Args =
                 "temperature τ of the SoG noise of I-MLE (without --tune), STE and identity, as a multiple of k (default 1, i.e. τ = k; the paper chose k, 2k or 3k)"
             | Tune ->
                 "choose I-MLE's λ from {10, 100, 1000} and τ from {k, 2k, 3k} per k on a validation split (the last 10% of the training images, which no selector then trains on), as the paper did"
+            | Tune_All ->
+                "tune every selector with a setting on the same validation split and criterion (the paper's grids): I-MLE's λ and τ as --tune, STE's and identity's τ from {k, 2k, 3k}, the temperatures of both L2X samplers and SoftSub from {0.1, 0.5, 1, 2}"
+            | Aggregate _ ->
+                "no training: mean ± sd over earlier runs of one configuration that differ only in --seed (their folders), into --out"
             | Scorer _ ->
                 "what scores a masked image in training: approximator (default: an approximator trained jointly with the explainer, the paper's and L2X's setting) or frozen-classifier (the frozen classifier itself)"
             | Loss_Scale _ ->
@@ -200,9 +206,37 @@ type LossScale =
     /// Sum over the batch; I-MLE's gradient (z − z') / λ.
     | SumDivLambda
 
-/// The selectors, in report order; `lambda` and `tauFactor` (τ = tauFactor·k) parametrise I-MLE, STE and identity;
-/// `scale` says whether I-MLE's gradient is divided by λ.
-let methodSpecs (lambda: float) (tauFactor: float) (scale: LossScale) : MethodSpec list =
+/// Which selectors the validation search covers.
+type TuneScope =
+    /// No search: the command line's λ and τ, Table 1's temperatures.
+    | NoTuning
+    /// I-MLE's λ and τ only (`--tune`, the paper's Sec. 6 as our earlier runs read it).
+    | ImleOnly
+    /// Every selector with a setting, on the paper's grids (`--tune-all`): I-MLE's λ × τ, STE's and identity's τ, the
+    /// temperatures of both L2X samplers and SoftSub; the same validation split and criterion for all.
+    | EverySelector
+
+/// The settings a selector is run (or tuned) with.
+type SelectorSettings =
+    {
+        /// I-MLE's λ.
+        Lambda: float
+        /// The SoG τ of I-MLE, STE and identity as a multiple of k.
+        TauFactor: float
+        /// The temperature of both L2X samplers (Table 1: t = 0.1).
+        L2xTemperature: float
+        /// SoftSub's temperature (Table 1: t = 0.5).
+        SoftSubTemperature: float
+    }
+
+/// The selectors, in report order; `lambda` and `tauFactor` (τ = tauFactor·k) parametrise I-MLE, STE and identity,
+/// the temperatures the relaxations; `scale` says whether I-MLE's gradient is divided by λ.
+let selectorSpecs (settings: SelectorSettings) (scale: LossScale) : MethodSpec list =
+    let lambda = settings.Lambda
+    let tauFactor = settings.TauFactor
+    let l2xT = settings.L2xTemperature
+    let softSubT = settings.SoftSubTemperature
+
     let sog k =
         SumOfGamma(float k, tauFactor * float k, 10)
 
@@ -235,25 +269,31 @@ let methodSpecs (lambda: float) (tauFactor: float) (scale: LossScale) : MethodSp
           tauFactor
       spec
           "l2x-notebook"
-          "L2X as the tf-imle notebook (t=0.1)"
-          "the notebook's `Sample_Concrete`: ONE concrete (Gumbel-softmax) sample over the patches per image at t = 0.1, a relaxed mask summing to 1 in training; hard top-k of the scores at test time"
-          (L2xNotebook 0.1)
+          (sprintf "L2X as the tf-imle notebook (t=%g)" l2xT)
+          (sprintf
+              "the notebook's `Sample_Concrete`: ONE concrete (Gumbel-softmax) sample over the patches per image at t = %g, a relaxed mask summing to 1 in training; hard top-k of the scores at test time"
+              l2xT)
+          (L2xNotebook l2xT)
           (Some "L2X")
           nan
           nan
       spec
           "l2x"
-          "L2X (k samples, t=0.1)"
-          "L2X's relaxed subset sampler (Chen et al. 2018, `imdb-word/explain.py`): k independent concrete samples at t = 0.1, elementwise max (relaxed mask in training); hard top-k at test time"
-          (L2xRelaxed 0.1)
+          (sprintf "L2X (k samples, t=%g)" l2xT)
+          (sprintf
+              "L2X's relaxed subset sampler (Chen et al. 2018, `imdb-word/explain.py`): k independent concrete samples at t = %g, elementwise max (relaxed mask in training); hard top-k at test time"
+              l2xT)
+          (L2xRelaxed l2xT)
           (Some "L2X")
           nan
           nan
       spec
           "softsub"
-          "SoftSub (t=0.5)"
-          "SoftSub (Xie and Ermon 2019; the notebook's `SampleSubset`), the library's RelaxedTopK at t = 0.5 (relaxed mask in training); hard top-k at test time"
-          (Layer(fun _ -> RelaxedTopK 0.5))
+          (sprintf "SoftSub (t=%g)" softSubT)
+          (sprintf
+              "SoftSub (Xie and Ermon 2019; the notebook's `SampleSubset`), the library's RelaxedTopK at t = %g (relaxed mask in training); hard top-k at test time"
+              softSubT)
+          (Layer(fun _ -> RelaxedTopK softSubT))
           (Some "SoftSub")
           nan
           nan
@@ -283,6 +323,17 @@ let methodSpecs (lambda: float) (tauFactor: float) (scale: LossScale) : MethodSp
           None
           nan
           nan ]
+
+/// The settings of Table 1 where the paper states them, λ and τ from the command line.
+let defaultSettings (lambda: float) (tauFactor: float) : SelectorSettings =
+    { Lambda = lambda
+      TauFactor = tauFactor
+      L2xTemperature = 0.1
+      SoftSubTemperature = 0.5 }
+
+/// The selectors with Table 1's temperatures.
+let methodSpecs (lambda: float) (tauFactor: float) (scale: LossScale) : MethodSpec list =
+    selectorSpecs (defaultSettings lambda tauFactor) scale
 
 /// The selector ids.
 let methodIds = methodSpecs 10.0 1.0 MeanUnscaled |> List.map (fun s -> s.Id)
@@ -323,8 +374,8 @@ type Config =
         Lr: float
         Lambda: float
         TauFactor: float
-        /// Tune I-MLE's λ and τ on a validation split (see `Tune`).
-        Tune: bool
+        /// Which selectors are tuned on a validation split (see `Tune` and `Tune_All`).
+        Tune: TuneScope
         Scorer: ScorerMode
         LossScale: LossScale
         /// The explainer's channels.
@@ -611,11 +662,73 @@ let private trainExplainer
 let tuneLambdas = [ 10.0; 100.0; 1000.0 ]
 let tuneTauFactors = [ 1.0; 2.0; 3.0 ]
 
-let private imleSpec (lambda: float) (tauFactor: float) (scale: LossScale) =
-    let spec = methodSpecs lambda tauFactor scale |> List.find (fun s -> s.Id = "imle")
+/// The paper's search grid for the relaxations' temperatures (Sec. 6): {0.1, 0.5, 1, 2}.
+let tuneTemperatures = [ 0.1; 0.5; 1.0; 2.0 ]
 
-    { spec with
-        Name = sprintf "I-MLE SoG (λ = %g, τ = %g·k)" lambda tauFactor }
+/// A tuned selector's name and description in the report (its setting per k is in the validation section).
+let tunedNote (id: string) : string * string =
+    match id with
+    | "imle" ->
+        "I-MLE SoG (λ, τ tuned)",
+        "I-MLE on the k-subset (top-k) problem, PID target, S = 1, SoG(κ = k, τ, s = 10) noise; λ ∈ {10, 100, 1000} and τ ∈ {k, 2k, 3k} chosen per k on the validation split (below)"
+    | "ste" ->
+        "STE SoG (τ tuned)",
+        "straight-through: hard top-k of θ + SoG(κ = k, τ) noise forward, dL/dθ = dL/dz; τ ∈ {k, 2k, 3k} chosen per k on the validation split (below)"
+    | "identity" ->
+        "Identity + projection (τ tuned)",
+        "identity with projection (Sahoo et al. 2023): hard top-k of θ + SoG(κ = k, τ) noise forward, dL/dθ = dL/dz − mean; τ ∈ {k, 2k, 3k} chosen per k on the validation split (below)"
+    | "l2x-notebook" ->
+        "L2X as the tf-imle notebook (t tuned)",
+        "the notebook's `Sample_Concrete`: ONE concrete sample over the patches per image at temperature t, a relaxed mask summing to 1 in training; hard top-k at test time; t ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
+    | "l2x" ->
+        "L2X (k samples, t tuned)",
+        "L2X's relaxed subset sampler (Chen et al. 2018): k independent concrete samples at temperature t, elementwise max; hard top-k at test time; t ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
+    | "softsub" ->
+        "SoftSub (t tuned)",
+        "SoftSub (Xie and Ermon 2019), the library's RelaxedTopK at temperature t; hard top-k at test time; t ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
+    | other -> other, other
+
+/// The candidates a selector is searched over under `scope`: each a (λ, τ factor, temperature) with its spec (a
+/// single candidate, the given spec, where nothing is searched).
+let candidates (scope: TuneScope) (baseSettings: SelectorSettings) (scale: LossScale) (spec: MethodSpec) =
+    let specWith (settings: SelectorSettings) =
+        selectorSpecs settings scale |> List.find (fun s -> s.Id = spec.Id)
+
+    let temperatures (set: float -> SelectorSettings) (temperature: SelectorSettings -> float) =
+        [ for t in tuneTemperatures -> set t |> fun st -> (st, specWith st, temperature st) ]
+
+    match scope, spec.Id with
+    | NoTuning, _
+    | ImleOnly, ("l2x-notebook" | "l2x" | "softsub" | "ste" | "identity" | "random")
+    | EverySelector, "random" -> []
+    | (ImleOnly | EverySelector), "imle" ->
+        [ for lambda in tuneLambdas do
+              for tauFactor in tuneTauFactors ->
+                  let st =
+                      { baseSettings with
+                          Lambda = lambda
+                          TauFactor = tauFactor }
+
+                  st,
+                  { specWith st with
+                      Name = sprintf "I-MLE SoG (λ = %g, τ = %g·k)" lambda tauFactor },
+                  nan ]
+    | EverySelector, ("ste" | "identity") ->
+        [ for tauFactor in tuneTauFactors ->
+              let st =
+                  { baseSettings with
+                      TauFactor = tauFactor }
+
+              st, specWith st, nan ]
+    | EverySelector, ("l2x-notebook" | "l2x") ->
+        temperatures (fun t -> { baseSettings with L2xTemperature = t }) (fun st -> st.L2xTemperature)
+    | EverySelector, "softsub" ->
+        temperatures
+            (fun t ->
+                { baseSettings with
+                    SoftSubTemperature = t })
+            (fun st -> st.SoftSubTemperature)
+    | _, other -> invalidArg "methods" (sprintf "No validation grid is defined for '%s'." other)
 
 /// Runs the configured experiment: data, the classifier, every selector at every k, results.json, the plots, report.md.
 /// None when the data is missing.
@@ -675,8 +788,9 @@ let runExperiment (cfg: Config) : L2xRow[] option =
         printfn "Classifier test accuracy: %.2f%%" classifierAccuracy
         let trainSet = labelled classifier side train
         let testSet = labelled classifier side test
-        // With --tune, the last 10% of the training images are the validation split and no selector trains on them.
-        let nValid = if cfg.Tune then max 1 (nTrain / 10) else 0
+        // With --tune or --tune-all, the last 10% of the training images are the validation split and no selector
+        // trains on them.
+        let nValid = if cfg.Tune = NoTuning then 0 else max 1 (nTrain / 10)
         let nFit = nTrain - nValid
         let fit = trainSet.Narrow(0, nFit)
 
@@ -685,53 +799,65 @@ let runExperiment (cfg: Config) : L2xRow[] option =
                 TrainSize = nTrain
                 TestSize = nTest }
 
+        let baseSettings = defaultSettings cfg.Lambda cfg.TauFactor
+
         let tuning =
-            if not cfg.Tune || not (specs |> List.exists (fun s -> s.Id = "imle")) then
+            if nValid = 0 then
                 []
             else
                 let valid = trainSet.Narrow(nFit, nValid)
 
-                [ for k in cfg.Ks ->
-                      let cells =
-                          [ for lambda in tuneLambdas do
-                                for tauFactor in tuneTauFactors ->
-                                    let r =
-                                        trainExplainer
-                                            cfg
-                                            side
-                                            classifier
-                                            fit
-                                            valid
-                                            (imleSpec lambda tauFactor cfg.LossScale)
-                                            k
+                [ for k in cfg.Ks do
+                      for spec in specs do
+                          match candidates cfg.Tune baseSettings cfg.LossScale spec with
+                          | [] -> ()
+                          | grid ->
+                              let cells =
+                                  [ for settings, candidate, temperature in grid ->
+                                        let r = trainExplainer cfg side classifier fit valid candidate k
 
-                                    { Lambda = lambda
-                                      TauFactor = tauFactor
-                                      PostHocAccuracy = r.PostHocAccuracy
-                                      ApproximatorLoss = r.ApproximatorLoss
-                                      ApproximatorAccuracy = r.ApproximatorAccuracy }
-                                    : TuneCell ]
+                                        { MethodId = spec.Id
+                                          Lambda = settings.Lambda
+                                          TauFactor = settings.TauFactor
+                                          Temperature = temperature
+                                          PostHocAccuracy = r.PostHocAccuracy
+                                          ApproximatorLoss = r.ApproximatorLoss
+                                          ApproximatorAccuracy = r.ApproximatorAccuracy }
+                                        : TuneCell ]
 
-                      let best, criterion =
-                          match cfg.Scorer with
-                          | JointApproximator ->
-                              cells |> List.minBy (fun c -> c.ApproximatorLoss),
-                              "lowest validation approximator loss, as the paper's validation MSE"
-                          | FrozenClassifier ->
-                              cells |> List.maxBy (fun c -> c.PostHocAccuracy), "highest validation post-hoc accuracy"
+                              let best, criterion =
+                                  match cfg.Scorer with
+                                  | JointApproximator ->
+                                      cells |> List.minBy (fun c -> c.ApproximatorLoss),
+                                      "lowest validation approximator loss, as the paper's validation MSE"
+                                  | FrozenClassifier ->
+                                      cells |> List.maxBy (fun c -> c.PostHocAccuracy),
+                                      "highest validation post-hoc accuracy"
 
-                      { K = k
-                        Lambda = best.Lambda
-                        TauFactor = best.TauFactor
-                        Criterion = criterion
-                        Cells = cells } ]
+                              yield
+                                  { MethodId = spec.Id
+                                    K = k
+                                    Lambda = best.Lambda
+                                    TauFactor = best.TauFactor
+                                    Temperature = best.Temperature
+                                    Criterion = criterion
+                                    Cells = cells } ]
 
         let specFor (spec: MethodSpec) (k: int) =
-            match List.tryFind (fun (t: TuneResult) -> t.K = k) tuning with
-            | Some t when spec.Id = "imle" ->
-                { imleSpec t.Lambda t.TauFactor cfg.LossScale with
-                    Name = spec.Name }
-            | _ -> spec
+            match List.tryFind (fun (t: TuneResult) -> t.K = k && t.MethodId = spec.Id) tuning with
+            | Some t ->
+                let chosen =
+                    candidates cfg.Tune baseSettings cfg.LossScale spec
+                    |> List.find (fun (st, _, temperature) ->
+                        st.Lambda = t.Lambda
+                        && st.TauFactor = t.TauFactor
+                        && (temperature = t.Temperature
+                            || Double.IsNaN temperature && Double.IsNaN t.Temperature))
+                    |> fun (_, candidate, _) -> candidate
+
+                { chosen with
+                    Name = fst (tunedNote spec.Id) }
+            | None -> spec
 
         let rows =
             [| for k in cfg.Ks do
@@ -762,7 +888,8 @@ let runExperiment (cfg: Config) : L2xRow[] option =
             dir
             { Command = cfg.Command
               DataDir = cfg.DataDir
-              Tune = cfg.Tune
+              Tune = cfg.Tune <> NoTuning
+              TuneAll = (cfg.Tune = EverySelector)
               TrainImages = nTrain
               TestImages = nTest
               FitImages = nFit
@@ -786,18 +913,11 @@ let runExperiment (cfg: Config) : L2xRow[] option =
               ClassifierAccuracy = classifierAccuracy }
             (specs
              |> List.map (fun s ->
-                 let description =
-                     if s.Id = "imle" && not tuning.IsEmpty then
-                         "I-MLE on the k-subset (top-k) problem, PID target, S = 1, SoG(κ = k, τ, s = 10) noise; λ ∈ {10, 100, 1000} and τ ∈ {k, 2k, 3k} chosen per k on the validation split (below)"
-                     else
-                         s.Description
+                 let tuned = tuning |> List.exists (fun t -> t.MethodId = s.Id)
+                 let name, description = if tuned then tunedNote s.Id else s.Name, s.Description
 
                  ({ Id = s.Id
-                    Name =
-                      (if s.Id = "imle" && not tuning.IsEmpty then
-                           "I-MLE SoG (λ, τ tuned)"
-                       else
-                           s.Name)
+                    Name = name
                     Description = description
                     PaperRow = s.PaperRow }
                  : SelectorNote)))
@@ -813,7 +933,11 @@ let private commandLine (cfg: Config) (full: bool) =
         "dotnet run --project examples/Imle.Examples -c Release -- l2x --seed %d --out %s%s --k %s --epochs %d --classifier-epochs %d --train-size %d --test-size %d --batch %d --lr %g --lambda %g --noise-tau %g --scorer %s --loss-scale %s --width %d --methods %s --data %s --device %s"
         cfg.Seed
         cfg.OutDir
-        ((if full then " --full" else "") + (if cfg.Tune then " --tune" else ""))
+        ((if full then " --full" else "")
+         + (match cfg.Tune with
+            | NoTuning -> ""
+            | ImleOnly -> " --tune"
+            | EverySelector -> " --tune-all"))
         (String.Join(" ", cfg.Ks))
         cfg.Epochs
         cfg.ClassifierEpochs
@@ -895,7 +1019,10 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let tauFactor =
         positiveFloat "noise-tau" (args.GetResult(Noise_Tau, defaultValue = 1.0))
 
-    let tune = args.Contains Tune
+    let tune =
+        if args.Contains Tune_All then EverySelector
+        elif args.Contains Tune then ImleOnly
+        else NoTuning
 
     let scorer =
         match args.GetResult(Scorer, defaultValue = "approximator").Trim().ToLowerInvariant() with
@@ -917,15 +1044,26 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let batchUsed = min batch nTrain
 
     let selectorRuns =
-        float ks.Length * float methods.Length
-        + (if tune && List.contains "imle" methods then
-               9.0 * float ks.Length
-           else
-               0.0)
+        let searched =
+            methods
+            |> List.sumBy (fun id ->
+                methodSpecs lambda tauFactor lossScale
+                |> List.find (fun s -> s.Id = id)
+                |> candidates tune (defaultSettings lambda tauFactor) lossScale
+                |> List.length)
+
+        float ks.Length * float (methods.Length + searched)
+
+    // The runs to summarise are checked with the options, before any output.
+    let aggregate = args.TryGetResult Aggregate
+    aggregate |> Option.iter (L2xSeeds.summarise >> ignore)
 
     let imageEpochs =
-        float nTrain * (float classifierEpochs + selectorRuns * float epochs)
-        + float nTest * (float classifierEpochs + selectorRuns) * 0.3
+        if aggregate.IsSome then
+            0.0
+        else
+            float nTrain * (float classifierEpochs + selectorRuns * float epochs)
+            + float nTest * (float classifierEpochs + selectorRuns) * 0.3
 
     { Folders = [ "--out", ctx.OutDir ]
       Needs =
@@ -945,7 +1083,10 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                         "%d method%s%s"
                         methods.Length
                         (if methods.Length = 1 then "" else "s")
-                        (if tune then " (tuned)" else "") ],
+                        (match tune with
+                         | NoTuning -> ""
+                         | ImleOnly -> " (I-MLE tuned)"
+                         | EverySelector -> " (every selector tuned)") ],
               Cli.cpuSeconds (imageEpochs * secondsPerImage) / Cli.deviceSpeedup deviceName
           ) ]
       Run =
@@ -972,10 +1113,15 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
                   OutDir = ctx.OutDir
                   Command = "" }
 
-            match
-                runExperiment
-                    { cfg with
-                        Command = commandLine cfg full }
-            with
-            | Some _ -> 0
-            | None -> 1 }
+            match aggregate with
+            | Some dirs ->
+                L2xSeeds.writeSummary ctx dirs |> ignore
+                0
+            | None ->
+                match
+                    runExperiment
+                        { cfg with
+                            Command = commandLine cfg full }
+                with
+                | Some _ -> 0
+                | None -> 1 }

@@ -45,12 +45,17 @@ type L2xRow =
         Seed: int
     }
 
-/// One cell of I-MLE's validation search: a (λ, τ) pair and its validation numbers.
+/// One cell of a selector's validation search: its (λ, τ, temperature) and its validation numbers.
 type TuneCell =
     {
+        /// The selector searched.
+        MethodId: string
+        /// I-MLE's λ (the command line's value for the other selectors).
         Lambda: float
         /// τ as a multiple of k.
         TauFactor: float
+        /// The relaxation's temperature (NaN for the perturbation-based selectors).
+        Temperature: float
         /// Validation post-hoc accuracy (%).
         PostHocAccuracy: float
         /// Validation approximator loss (NaN in the frozen-classifier mode).
@@ -59,14 +64,18 @@ type TuneCell =
         ApproximatorAccuracy: float
     }
 
-/// I-MLE's validation search at one k.
+/// A selector's validation search at one k.
 type TuneResult =
     {
+        /// The selector searched.
+        MethodId: string
         K: int
         /// The chosen λ.
         Lambda: float
         /// The chosen τ factor.
         TauFactor: float
+        /// The chosen temperature (NaN for the perturbation-based selectors).
+        Temperature: float
         /// The criterion the choice minimised or maximised, in words.
         Criterion: string
         /// Every searched cell (λ outer, τ inner).
@@ -99,6 +108,8 @@ type L2xSettings =
         /// The folder of the IDX files.
         DataDir: string
         Tune: bool
+        /// Every selector with a setting tuned on the validation split (`--tune-all`), not I-MLE alone.
+        TuneAll: bool
         /// Training images used (the first N).
         TrainImages: int
         /// Test images used (the first N).
@@ -248,13 +259,19 @@ let configurationTable (s: L2xSettings) =
            row
                "STE / identity τ"
                "STE: chosen from {k, 2k, 3k} (paper Sec. 6; Table 1 τ = 30 at k = 10)"
-               (sprintf "fixed %g·k" s.TauFactor)
-               "yes (not tuned)"
+               (if s.TuneAll then
+                    "both chosen from {k, 2k, 3k}: " + tuning
+                else
+                    sprintf "fixed %g·k" s.TauFactor)
+               (if s.TuneAll then "no" else "yes (not tuned)")
            row
                "relaxation temperatures"
                "chosen from {0.1, 0.5, 1, 2}; Table 1 reports L2X t = 0.1, SoftSub t = 0.5"
-               "L2X t = 0.1, SoftSub t = 0.5 (fixed)"
-               "not tuned"
+               (if s.TuneAll then
+                    "both L2X samplers and SoftSub chosen from {0.1, 0.5, 1, 2}: " + tuning
+                else
+                    "L2X t = 0.1, SoftSub t = 0.5 (fixed)")
+               (if s.TuneAll then "no" else "not tuned")
            row
                "L2X sampling"
                "notebook `Sample_Concrete`: ONE concrete sample per row (uniform of shape [B, 1, d]), relaxed mask sums to 1; L2X's own code (`imdb-word/explain.py`): k samples [B, k, d], elementwise max; both: hard top-k of the scores at test time"
@@ -282,41 +299,72 @@ let configurationTable (s: L2xSettings) =
                "approximator loss and accuracy on hard top-k masks against the frozen classifier; post-hoc accuracy of the frozen classifier on the masked image"
                "yes (no annotations; a classifier, not a rating)" |]
 
-/// The report's section on the validation search: per k, the validation numbers of every (λ, τ).
+/// The report's section on the validation search: per selector and k, the validation numbers of every candidate
+/// (I-MLE's as a λ × τ grid).
 let tuningSection (tuning: TuneResult list) =
     if tuning.IsEmpty then
         ""
     else
-        let perK (t: TuneResult) =
-            let lambdas = t.Cells |> List.map (fun c -> c.Lambda) |> List.distinct
-            let taus = t.Cells |> List.map (fun c -> c.TauFactor) |> List.distinct
+        let numbers (c: TuneCell) =
+            if Double.IsNaN c.ApproximatorLoss then
+                sprintf "post-hoc %s%%" (fmt 1 c.PostHocAccuracy)
+            else
+                sprintf
+                    "loss %s, approx. %s%%, post-hoc %s%%"
+                    (fmt 3 c.ApproximatorLoss)
+                    (fmt 1 c.ApproximatorAccuracy)
+                    (fmt 1 c.PostHocAccuracy)
 
-            let cell l tau =
-                let c = t.Cells |> List.find (fun c -> c.Lambda = l && c.TauFactor = tau)
+        let setting (c: TuneCell) =
+            if not (Double.IsNaN c.Temperature) then
+                sprintf "t = %g" c.Temperature
+            elif c.MethodId = "imle" then
+                sprintf "λ = %g, τ = %g·k" c.Lambda c.TauFactor
+            else
+                sprintf "τ = %g·k" c.TauFactor
 
-                if Double.IsNaN c.ApproximatorLoss then
-                    sprintf "post-hoc %s%%" (fmt 1 c.PostHocAccuracy)
-                else
-                    sprintf
-                        "loss %s, approx. %s%%, post-hoc %s%%"
-                        (fmt 3 c.ApproximatorLoss)
-                        (fmt 1 c.ApproximatorAccuracy)
-                        (fmt 1 c.PostHocAccuracy)
+        let perResult (t: TuneResult) =
+            let chosen =
+                t.Cells
+                |> List.find (fun c ->
+                    c.Lambda = t.Lambda
+                    && c.TauFactor = t.TauFactor
+                    && (c.Temperature = t.Temperature
+                        || Double.IsNaN c.Temperature && Double.IsNaN t.Temperature))
 
             let title =
-                sprintf "k = %d: validation; chosen λ = %g, τ = %g·k (%s)" t.K t.Lambda t.TauFactor t.Criterion
+                sprintf "%s, k = %d: validation; chosen %s (%s)" t.MethodId t.K (setting chosen) t.Criterion
 
-            title
-            + ":\n\n"
-            + table
-                title
-                (Array.append [| "λ \\ τ" |] (taus |> List.map (sprintf "%g·k") |> Array.ofList))
-                (lambdas
-                 |> List.map (fun l -> Array.append [| sprintf "%g" l |] (taus |> List.map (cell l) |> Array.ofList))
-                 |> Array.ofList)
+            let body =
+                if t.MethodId = "imle" then
+                    let lambdas = t.Cells |> List.map (fun c -> c.Lambda) |> List.distinct
+                    let taus = t.Cells |> List.map (fun c -> c.TauFactor) |> List.distinct
 
-        String.Join("\n\n", "## I-MLE's λ and τ, chosen on the validation split" :: List.map perK tuning)
-        + "\n"
+                    let cell l tau =
+                        numbers (t.Cells |> List.find (fun c -> c.Lambda = l && c.TauFactor = tau))
+
+                    table
+                        title
+                        (Array.append [| "λ \\ τ" |] (taus |> List.map (sprintf "%g·k") |> Array.ofList))
+                        (lambdas
+                         |> List.map (fun l ->
+                             Array.append [| sprintf "%g" l |] (taus |> List.map (cell l) |> Array.ofList))
+                         |> Array.ofList)
+                else
+                    table
+                        title
+                        [| "setting"; "validation" |]
+                        (t.Cells |> List.map (fun c -> [| setting c; numbers c |]) |> Array.ofList)
+
+            title + ":\n\n" + body
+
+        let heading =
+            if tuning |> List.forall (fun t -> t.MethodId = "imle") then
+                "## I-MLE's λ and τ, chosen on the validation split"
+            else
+                "## Every selector's setting, chosen on the validation split"
+
+        String.Join("\n\n", heading :: List.map perResult tuning) + "\n"
 
 /// The paper's numbers of a selector at k = 5 / 10 / 15, or "–".
 let private paperCell (spec: SelectorNote) =
@@ -370,7 +418,13 @@ let claimsSection (s: L2xSettings) (rows: L2xRow[]) =
                   "l2x-notebook"
                   "MSE×100 2.62 vs 5.75, 2.71 vs 6.68, 2.91 vs 7.71"
               line "The same against L2X as its authors define it (k samples, not in the paper)" "l2x" "–"
-              line "I-MLE is better than STE" "ste" "MSE×100 2.71 vs 4.44 at k = 10 (STE τ tuned; ours fixed at τ = k)"
+              line
+                  "I-MLE is better than STE"
+                  "ste"
+                  (if s.TuneAll then
+                       "MSE×100 2.71 vs 4.44 at k = 10 (STE τ tuned; ours tuned on the same grid)"
+                   else
+                       "MSE×100 2.71 vs 4.44 at k = 10 (STE τ tuned; ours fixed at τ = k)")
               line
                   "I-MLE against identity with projection"
                   "identity"
@@ -419,13 +473,20 @@ let write (dir: string) (s: L2xSettings) (specs: SelectorNote list) (tuning: Tun
         ks |> List.map (sprintf "%s k = %d" what) |> Array.ofList
 
     let chosen (r: L2xRow) =
-        if Double.IsNaN r.Lambda then
-            (if Double.IsNaN r.TauFactor then
-                 "–"
-             else
-                 sprintf "τ = %g·k" r.TauFactor)
-        else
-            sprintf "λ = %g, τ = %g·k" r.Lambda r.TauFactor
+        let temperature =
+            tuning
+            |> List.tryFind (fun t -> t.MethodId = r.MethodId && t.K = r.K && not (Double.IsNaN t.Temperature))
+
+        match temperature with
+        | Some t -> sprintf "t = %g" t.Temperature
+        | None ->
+            if Double.IsNaN r.Lambda then
+                (if Double.IsNaN r.TauFactor then
+                     "–"
+                 else
+                     sprintf "τ = %g·k" r.TauFactor)
+            else
+                sprintf "λ = %g, τ = %g·k" r.Lambda r.TauFactor
 
     let main =
         table

@@ -5,7 +5,6 @@ module Imle.Examples.Experiments.VaeSeeds
 
 open System
 open System.IO
-open System.Text.RegularExpressions
 open Imle.Examples
 open Imle.Examples.Output
 open Imle.Examples.Experiments.VaeReport
@@ -31,44 +30,10 @@ type VaeSeedSummary =
         Epochs: int
     }
 
-/// The command line recorded in a run's report.md without --seed, --out and --methods: what must agree across runs.
-let private settingsOf (dir: string) =
-    let report = Path.Combine(dir, "report.md")
-
-    if not (File.Exists report) then
-        invalidArg "aggregate" (sprintf "--aggregate: %s has no report.md (not the folder of a vae run)." dir)
-
-    let command =
-        File.ReadAllLines report
-        |> Array.tryFind (fun l -> l.StartsWith "dotnet run ")
-        |> Option.defaultWith (fun () -> invalidArg "aggregate" (sprintf "--aggregate: %s names no command." report))
-
-    Regex.Replace(command, "--(seed|out) \\S+ |--methods( [a-z0-9][a-z0-9-]*)+ ", "")
-
-let private sampleSd (values: float[]) =
-    if values.Length < 2 then
-        0.0
-    else
-        let m = Array.average values
-        sqrt ((values |> Array.sumBy (fun v -> (v - m) ** 2.0)) / float (values.Length - 1))
-
 /// Reads the runs in `dirs` (one configuration; any methods and seeds, each (method, seed) once) and summarises them
 /// per method, in the order of first appearance; returns the summaries and the common settings.
 let summarise (dirs: string list) : VaeSeedSummary[] * string =
-    if List.isEmpty dirs then
-        invalidArg "aggregate" "--aggregate needs at least one run folder."
-
-    let settings = dirs |> List.map settingsOf
-
-    match settings |> List.tryFind (fun s -> s <> settings.Head) with
-    | Some other ->
-        invalidArg
-            "aggregate"
-            (sprintf
-                "--aggregate: the runs differ in more than --seed, --out and --methods: '%s' against '%s'."
-                settings.Head
-                other)
-    | None -> ()
+    let settings, _ = Seeds.sameSettings "vae" [ "seed"; "out"; "methods" ] dirs
 
     let rows =
         dirs
@@ -108,11 +73,11 @@ let summarise (dirs: string list) : VaeSeedSummary[] * string =
               Seeds = perSeed |> List.map (fun ((_, s), _) -> s) |> Array.ofList
               LastTen = lastTen
               Mean = Array.average lastTen
-              Sd = sampleSd lastTen
+              Sd = Seeds.sampleSd lastTen
               Epochs = perSeed |> List.map (fun (_, rs) -> rs.Length) |> List.max })
         |> Array.ofList
 
-    summaries, settings.Head
+    summaries, settings
 
 /// The comparisons the report draws when both methods are present: (first, second, what the comparison asks).
 let private comparisons =
@@ -128,15 +93,12 @@ let private comparisons =
 /// One comparison's sentence: the difference of the means, its standard error from the two spreads, and a verdict
 /// only where at least two seeds each and |difference| > 2 standard errors.
 let compare (a: VaeSeedSummary) (b: VaeSeedSummary) : string =
-    let diff = a.Mean - b.Mean
-
-    let se =
-        sqrt (a.Sd ** 2.0 / float a.LastTen.Length + b.Sd ** 2.0 / float b.LastTen.Length)
+    let diff, se, counts = Seeds.difference a.LastTen b.LastTen
 
     let verdict =
         if a.LastTen.Length < 2 || b.LastTen.Length < 2 then
             "one seed on a side: no verdict"
-        elif abs diff > 2.0 * se then
+        elif counts then
             if diff < 0.0 then
                 "the first lower (more than two standard errors)"
             else
