@@ -90,7 +90,8 @@ Docs.linePlot "A user solver trained through I-MLE" "step" "Hamming loss" [ ("I-
 ## Faster solvers
 
 `Problem.createSpan` takes a solver over spans (no allocation per call); batch rows are solved in parallel in place.
-Integer linear programs over binary variables go through `Imle.OrTools.Ilp` (SCIP via OR-Tools, in its own package).
+Linear programs, MILPs and integer linear programs over binary variables are one model type in `Imle.OrTools` (build
+with `Lp` or, for binary variables, `Ilp`; `Lp.problem` makes a problem; GLOP or SCIP via OR-Tools, in its own package).
 *)
 (*** hide ***)
 Docs.finish [ box losses ]

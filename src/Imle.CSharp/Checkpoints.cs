@@ -99,8 +99,6 @@ public static class Checkpoints
     /// <param name="optimizer">The optimizer, or null to save none.</param>
     public static void Save(string path, nn.Module model, CheckpointState state, optim.Optimizer? optimizer = null)
     {
-        CheckPath(path);
-        Guard.NotNull(model, nameof(model));
         Guard.NotNull(state, nameof(state));
         var fsState = state.ToFSharp();
         if (optimizer is null) Imle.Torch.Checkpoint.save(path, model, fsState);
@@ -115,8 +113,6 @@ public static class Checkpoints
     /// <returns>The saved experiment state.</returns>
     public static CheckpointState Load(string path, nn.Module model, optim.Optimizer? optimizer = null)
     {
-        CheckPath(path);
-        Guard.NotNull(model, nameof(model));
         var state = optimizer is null
             ? Imle.Torch.Checkpoint.load(path, model)
             : Imle.Torch.Checkpoint.loadWithOptimizer(path, model, optimizer);
@@ -128,7 +124,6 @@ public static class Checkpoints
     /// <returns>Its entries, optimizer type and experiment state.</returns>
     public static CheckpointSummary Read(string path)
     {
-        CheckPath(path);
         var info = Imle.Torch.Checkpoint.read(path);
         var entries = info.Parameters.Select(p => new CheckpointEntry(p.Item1, Array.AsReadOnly(p.Item2), p.Item3)).ToArray();
         return new CheckpointSummary(info.Path, Array.AsReadOnly(entries), OptionModule.ToObj(info.OptimizerType),
@@ -173,9 +168,4 @@ public static class Checkpoints
     private static Imle.Torch.AdaptiveLambdaCell AdaptiveCellOf(DiscreteModule layer) =>
         Guard.NotNull(layer, nameof(layer)).AdaptiveCell
         ?? throw new ArgumentException($"layer must use an adaptive target (Targets.Adaptive); its estimator is {layer.Estimator}.", nameof(layer));
-
-    private static void CheckPath(string path)
-    {
-        if (string.IsNullOrWhiteSpace(path)) throw new ArgumentException("path must be a non-empty file path.", nameof(path));
-    }
 }

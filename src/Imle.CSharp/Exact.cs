@@ -15,9 +15,8 @@ public static class Exact
     /// <returns>The log-partition.</returns>
     public static double LogPartition(ImleProblem problem, double[] weights, double tau = 1.0)
     {
-        Check(problem, weights, tau);
-        var theta = Imle.ProblemModule.toScores(problem.Value, weights);
-        return Imle.Exact.logPartition(tau, problem.States(), theta);
+        Guard.NotNull(problem, nameof(problem));
+        return Imle.Exact.logPartitionOf(problem.Value, tau, weights);
     }
 
     /// <summary>The marginals μ = E_p[z].</summary>
@@ -27,7 +26,7 @@ public static class Exact
     /// <returns>One marginal per coordinate.</returns>
     public static double[] Marginals(ImleProblem problem, double[] weights, double tau = 1.0)
     {
-        Check(problem, weights, tau);
+        Guard.NotNull(problem, nameof(problem));
         return Imle.Exact.marginalsOf(problem.Value, tau, weights);
     }
 
@@ -39,7 +38,7 @@ public static class Exact
     /// <returns>The expected loss.</returns>
     public static double ExpectedLoss(ImleProblem problem, double[] weights, Func<double[], double> loss, double tau = 1.0)
     {
-        Check(problem, weights, tau);
+        Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(loss, nameof(loss));
         return Imle.Exact.expectedLossOf(problem.Value, tau, weights, FuncConvert.FromFunc(loss));
     }
@@ -52,7 +51,7 @@ public static class Exact
     /// <returns>The gradient.</returns>
     public static double[] Gradient(ImleProblem problem, double[] weights, Func<double[], double> loss, double tau = 1.0)
     {
-        Check(problem, weights, tau);
+        Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(loss, nameof(loss));
         return Imle.Exact.gradientOf(problem.Value, tau, weights, FuncConvert.FromFunc(loss));
     }
@@ -65,7 +64,7 @@ public static class Exact
     /// <returns>A state.</returns>
     public static double[] Sample(ImleProblem problem, double[] weights, Random random, double tau = 1.0)
     {
-        Check(problem, weights, tau);
+        Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(random, nameof(random));
         return Imle.Exact.sampleOf(problem.Value, tau, random, weights);
     }
@@ -75,22 +74,16 @@ public static class Exact
     /// <param name="k">The subset size, in [1, m].</param>
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>The log-partition.</returns>
-    public static double KSubsetLogPartition(double[] scores, int k, double tau = 1.0)
-    {
-        CheckKSubset(scores, k, tau);
-        return Imle.KSubset.logPartition(tau, k, scores);
-    }
+    public static double KSubsetLogPartition(double[] scores, int k, double tau = 1.0) =>
+        Imle.KSubset.logPartition(tau, k, scores);
 
     /// <summary>The marginals p(zᵢ = 1) of the k-subset distribution, by dynamic programming (any m).</summary>
     /// <param name="scores">The scores θ.</param>
     /// <param name="k">The subset size, in [1, m].</param>
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>Marginals in [0, 1] summing to k.</returns>
-    public static double[] KSubsetMarginals(double[] scores, int k, double tau = 1.0)
-    {
-        CheckKSubset(scores, k, tau);
-        return Imle.KSubset.marginals(tau, k, scores);
-    }
+    public static double[] KSubsetMarginals(double[] scores, int k, double tau = 1.0) =>
+        Imle.KSubset.marginals(tau, k, scores);
 
     /// <summary>One exact draw of the k-subset distribution (any m).</summary>
     /// <param name="scores">The scores θ.</param>
@@ -100,24 +93,8 @@ public static class Exact
     /// <returns>A k-hot state.</returns>
     public static double[] KSubsetSample(double[] scores, int k, Random random, double tau = 1.0)
     {
-        CheckKSubset(scores, k, tau);
         Guard.NotNull(random, nameof(random));
         return Imle.KSubset.sample(tau, k, random, scores);
-    }
-
-    private static void Check(ImleProblem problem, double[] weights, double tau)
-    {
-        Guard.NotNull(problem, nameof(problem));
-        Guard.Length(weights, problem.Size, nameof(weights));
-        Guard.Positive(tau, nameof(tau));
-    }
-
-    private static void CheckKSubset(double[] scores, int k, double tau)
-    {
-        Guard.Array(scores, nameof(scores));
-        if (scores.Length == 0) throw new ArgumentException("scores must not be empty.", nameof(scores));
-        Guard.InRange(k, 1, scores.Length, nameof(k));
-        Guard.Positive(tau, nameof(tau));
     }
 }
 
@@ -154,7 +131,6 @@ public static class ReferenceEstimators
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(estimator, nameof(estimator));
-        Guard.Length(weights, problem.Size, nameof(weights));
         Guard.NotNull(lossGradient, nameof(lossGradient));
         Guard.NotNull(random, nameof(random));
         var (pass, gradient) = Imle.Reference.estimate(problem.Value, estimator.Value, random, weights,
@@ -174,11 +150,8 @@ public static class ReferenceEstimators
         int samples = 10, double tau = 1.0)
     {
         Guard.NotNull(problem, nameof(problem));
-        Guard.Length(weights, problem.Size, nameof(weights));
         Guard.NotNull(loss, nameof(loss));
         Guard.NotNull(random, nameof(random));
-        Guard.AtLeast(samples, 1, nameof(samples));
-        Guard.Positive(tau, nameof(tau));
         return Imle.Reference.scoreFunction(problem.Value, tau, samples, random, weights, FuncConvert.FromFunc(loss));
     }
 }

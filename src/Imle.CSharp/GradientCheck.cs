@@ -41,9 +41,7 @@ public static class GradientCheck
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(estimator, nameof(estimator));
-        Guard.Length(weights, problem.Size, nameof(weights));
         Guard.NotNull(loss, nameof(loss));
-        Guard.AtLeast(samples, 2, nameof(samples));
         var r = Imle.Torch.GradCheck.run(problem.Value, estimator.Value, weights, FuncConvert.FromFunc(loss), samples, seed);
         return new GradientCheckResult(r.Problem, r.Estimator, r.Samples, r.Cosine, r.RelativeBias, r.Variance, r.Exact, r.Mean);
     }
@@ -62,9 +60,7 @@ public static class GradientCheck
         Func<Tensor, Tensor> loss, int samples = 1000, long seed = 0)
     {
         Guard.NotNull(problem, nameof(problem));
-        Guard.Length(weights, problem.Size, nameof(weights));
         Guard.NotNull(loss, nameof(loss));
-        Guard.AtLeast(samples, 2, nameof(samples));
         return Convert(Imle.Torch.GradCheck.runScoreFunction(problem.Value, s, baseline, weights, FuncConvert.FromFunc(loss), samples, seed));
     }
 
@@ -83,9 +79,7 @@ public static class GradientCheck
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(layer, nameof(layer));
-        Guard.Length(weights, problem.Size, nameof(weights));
         Guard.NotNull(loss, nameof(loss));
-        Guard.AtLeast(samples, 2, nameof(samples));
         var f = FuncConvert.FromFunc<Generator, Tensor, Tensor>(layer);
         return Convert(Imle.Torch.GradCheck.runLayer(problem.Value, name, f, weights, FuncConvert.FromFunc(loss), samples, seed));
     }

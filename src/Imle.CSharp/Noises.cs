@@ -31,24 +31,21 @@ public static class Noises
     /// <param name="tau">The scale τ; finite and &gt; 0.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="tau"/> is not finite and &gt; 0.</exception>
     public static ImleNoise Gumbel(double tau = 1.0) =>
-        new(Imle.Noise.NewGumbel(Guard.Positive(tau, nameof(tau))));
+        new(Imle.NoiseModule.validate(Imle.Noise.NewGumbel(tau)));
 
     /// <summary>Normal(0, σ²) noise, i.i.d. per coordinate (perturbed optimizers).</summary>
     /// <param name="sigma">The standard deviation σ; finite and &gt; 0.</param>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="sigma"/> is not finite and &gt; 0.</exception>
     public static ImleNoise Normal(double sigma = 1.0) =>
-        new(Imle.Noise.NewNormal(Guard.Positive(sigma, nameof(sigma))));
+        new(Imle.NoiseModule.validate(Imle.Noise.NewNormal(sigma)));
 
     /// <summary>Sum-of-Gamma noise SoG(κ, τ, s) exactly as Eq. 13 of the paper; the sum of κ draws approaches Gumbel(0, τ).</summary>
     /// <param name="kappa">κ ≥ 1, typically the subset size k.</param>
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <param name="terms">The number of Gamma terms s ≥ 1.</param>
     /// <exception cref="ArgumentOutOfRangeException">A parameter is outside its range.</exception>
-    public static ImleNoise SumOfGamma(double kappa, double tau = 1.0, int terms = 10)
-    {
-        Validate(kappa, tau, terms);
-        return new(Imle.Noise.NewSumOfGamma(kappa, tau, terms));
-    }
+    public static ImleNoise SumOfGamma(double kappa, double tau = 1.0, int terms = 10) =>
+        new(Imle.NoiseModule.validate(Imle.Noise.NewSumOfGamma(kappa, tau, terms)));
 
     /// <summary>Sum-of-Gamma noise with a finite-s correction (exact mean, a Normal draw standing in for the omitted
     /// terms); closer to Gumbel at small s than Eq. 13 as written. Not part of the paper.</summary>
@@ -56,11 +53,8 @@ public static class Noises
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <param name="terms">The number of Gamma terms s ≥ 1.</param>
     /// <exception cref="ArgumentOutOfRangeException">A parameter is outside its range.</exception>
-    public static ImleNoise SumOfGammaCorrected(double kappa, double tau = 1.0, int terms = 10)
-    {
-        Validate(kappa, tau, terms);
-        return new(Imle.Noise.NewSumOfGammaCorrected(kappa, tau, terms));
-    }
+    public static ImleNoise SumOfGammaCorrected(double kappa, double tau = 1.0, int terms = 10) =>
+        new(Imle.NoiseModule.validate(Imle.Noise.NewSumOfGammaCorrected(kappa, tau, terms)));
 
     /// <summary>A user's per-coordinate sampler. It must draw only from the <see cref="Random"/> it is given (so the same
     /// seed gives the same bits) and return finite values.</summary>
@@ -70,9 +64,8 @@ public static class Noises
     /// <exception cref="ArgumentNullException"><paramref name="sample"/> is null.</exception>
     public static ImleNoise Custom(string name, Func<Random, double> sample)
     {
-        if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("name must be a non-empty string.", nameof(name));
         Guard.NotNull(sample, nameof(sample));
-        return new(Imle.Noise.NewCustom(name, FuncConvert.FromFunc(sample)));
+        return new(Imle.NoiseModule.validate(Imle.Noise.NewCustom(name, FuncConvert.FromFunc(sample))));
     }
 
     /// <summary><paramref name="count"/> i.i.d. draws of the noise from <paramref name="random"/>.</summary>
@@ -84,7 +77,6 @@ public static class Noises
     {
         Guard.NotNull(noise, nameof(noise));
         Guard.NotNull(random, nameof(random));
-        Guard.AtLeast(count, 0, nameof(count));
         return Imle.NoiseModule.sample(noise.Value, random, count);
     }
 
@@ -101,14 +93,6 @@ public static class Noises
     {
         Guard.NotNull(noise, nameof(noise));
         Guard.NotNull(generator, nameof(generator));
-        Guard.Array(shape, nameof(shape));
         return Imle.Torch.TensorNoise.sample(noise.Value, generator, shape, dtype, device ?? torch.CPU);
-    }
-
-    private static void Validate(double kappa, double tau, int terms)
-    {
-        Guard.AtLeast(kappa, 1.0, nameof(kappa));
-        Guard.Positive(tau, nameof(tau));
-        Guard.AtLeast(terms, 1, nameof(terms));
     }
 }

@@ -68,13 +68,13 @@ public sealed class ImleProblem
     /// <exception cref="ArgumentException">The weights have the wrong length or non-finite entries.</exception>
     /// <exception cref="InvalidOperationException">A user solver returned an invalid state.</exception>
     public double[] Solve(double[] weights) =>
-        Imle.ProblemModule.solve(Value, Guard.Length(weights, Size, nameof(weights)));
+        Imle.ProblemModule.solve(Value, weights);
 
     /// <summary>MAP in maximisation terms, argmax ⟨z, θ⟩, whatever the problem's sense.</summary>
     /// <param name="scores">The scores θ, <see cref="Size"/> entries.</param>
     /// <returns>The MAP state.</returns>
     public double[] SolveScores(double[] scores) =>
-        Imle.ProblemModule.solveScores(Value, Guard.Length(scores, Size, nameof(scores)));
+        Imle.ProblemModule.solveScores(Value, scores);
 
     /// <summary>Every state of the problem, where it is enumerable.</summary>
     /// <returns>The states, one array each.</returns>
@@ -111,19 +111,14 @@ public static class Problems
     /// <param name="m">The number of classes, ≥ 1.</param>
     /// <returns>The problem.</returns>
     public static ImleProblem Categorical(int m) =>
-        new(Imle.ProblemModule.categorical(Guard.AtLeast(m, 1, nameof(m))));
+        new(Imle.ProblemModule.categorical(m));
 
     /// <summary>k-subsets of <paramref name="m"/> items: exactly <paramref name="k"/> ones, MAP = top-k.</summary>
     /// <param name="m">The number of items, ≥ 1.</param>
     /// <param name="k">The subset size, in [1, m].</param>
     /// <returns>The problem.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="m"/> &lt; 1 or <paramref name="k"/> outside [1, m].</exception>
-    public static ImleProblem KSubset(int m, int k)
-    {
-        Guard.AtLeast(m, 1, nameof(m));
-        Guard.InRange(k, 1, m, nameof(k));
-        return new(Imle.ProblemModule.kSubset(m, k));
-    }
+    public static ImleProblem KSubset(int m, int k) => new(Imle.ProblemModule.kSubset(m, k));
 
     /// <summary>Shortest path on a rows×cols grid with vertex costs, from the top-left to the bottom-right cell; the
     /// state is the indicator matrix of the path's cells. Minimises cost (negative costs are clamped to 0).</summary>
@@ -131,12 +126,8 @@ public static class Problems
     /// <param name="cols">Columns, ≥ 1.</param>
     /// <param name="neighbourhood">The allowed moves.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem GridShortestPath(int rows, int cols, GridNeighbourhood neighbourhood = GridNeighbourhood.Eight)
-    {
-        Guard.AtLeast(rows, 1, nameof(rows));
-        Guard.AtLeast(cols, 1, nameof(cols));
-        return new(Imle.ProblemModule.gridShortestPath(rows, cols, Convert(neighbourhood)));
-    }
+    public static ImleProblem GridShortestPath(int rows, int cols, GridNeighbourhood neighbourhood = GridNeighbourhood.Eight) =>
+        new(Imle.ProblemModule.gridShortestPath(rows, cols, Convert(neighbourhood)));
 
     /// <summary>Global alignment of sequences of lengths n and m: scores s[i, j] for aligning i with j and a constant gap
     /// penalty; the state is the indicator of aligned pairs over the n×m matrix. Maximises.</summary>
@@ -144,25 +135,14 @@ public static class Problems
     /// <param name="m">The second length, ≥ 1.</param>
     /// <param name="gap">The gap penalty, ≥ 0.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem Alignment(int n, int m, double gap = 0.0)
-    {
-        Guard.AtLeast(n, 1, nameof(n));
-        Guard.AtLeast(m, 1, nameof(m));
-        Guard.AtLeast(gap, 0.0, nameof(gap));
-        return new(Imle.ProblemModule.alignment(n, m, gap));
-    }
+    public static ImleProblem Alignment(int n, int m, double gap = 0.0) => new(Imle.ProblemModule.alignment(n, m, gap));
 
     /// <summary>Minimum-cost bipartite matching of every one of <paramref name="rows"/> left nodes to a distinct one of
     /// <paramref name="cols"/> right nodes; the state is the assignment matrix. Minimises cost.</summary>
     /// <param name="rows">Left nodes, ≥ 1.</param>
     /// <param name="cols">Right nodes, ≥ rows.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem Matching(int rows, int cols)
-    {
-        Guard.AtLeast(rows, 1, nameof(rows));
-        Guard.InRange(cols, rows, int.MaxValue, nameof(cols));
-        return new(Imle.ProblemModule.matching(rows, cols));
-    }
+    public static ImleProblem Matching(int rows, int cols) => new(Imle.ProblemModule.matching(rows, cols));
 
     /// <summary>Minimum spanning tree of a connected graph; the state is the indicator over <paramref name="edges"/>.
     /// Minimises total edge cost.</summary>
@@ -171,11 +151,7 @@ public static class Problems
     /// <returns>The problem.</returns>
     public static ImleProblem SpanningTree(int nodes, IReadOnlyList<Edge> edges)
     {
-        Guard.AtLeast(nodes, 1, nameof(nodes));
         Guard.NotNull(edges, nameof(edges));
-        for (int i = 0; i < edges.Count; i++)
-            if (edges[i].From < 0 || edges[i].From >= nodes || edges[i].To < 0 || edges[i].To >= nodes)
-                throw new ArgumentException($"edges[{i}] = ({edges[i].From}, {edges[i].To}) names a node outside [0, {nodes}).", nameof(edges));
         return new(Imle.ProblemModule.spanningTree(nodes, ToTuples(edges)));
     }
 
@@ -183,13 +159,7 @@ public static class Problems
     /// <param name="itemWeights">The items' weights, each ≥ 0, at least one item.</param>
     /// <param name="capacity">The capacity, ≥ 0.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem Knapsack(int[] itemWeights, int capacity)
-    {
-        Guard.Array(itemWeights, nameof(itemWeights));
-        if (itemWeights.Length == 0) throw new ArgumentException("itemWeights must name at least one item.", nameof(itemWeights));
-        Guard.AtLeast(capacity, 0, nameof(capacity));
-        return new(Imle.ProblemModule.knapsack(itemWeights, capacity));
-    }
+    public static ImleProblem Knapsack(int[] itemWeights, int capacity) => new(Imle.ProblemModule.knapsack(itemWeights, capacity));
 
     /// <summary>A problem from your own MAP function: it receives the weights (scores when maximising, costs when
     /// minimising) and must return a binary state of the same size; its output is checked.</summary>
@@ -201,7 +171,6 @@ public static class Problems
     public static ImleProblem FromFunction(string name, int[] shape, Func<double[], double[]> solve,
         OptimizationSense sense = OptimizationSense.Maximise)
     {
-        CheckNameAndShape(name, shape);
         Guard.NotNull(solve, nameof(solve));
         return new(Imle.ProblemModule.create(name, shape, Convert(sense), FuncConvert.FromFunc(solve)));
     }
@@ -216,7 +185,6 @@ public static class Problems
     public static ImleProblem FromSpanSolver(string name, int[] shape, SpanMapSolver solve,
         OptimizationSense sense = OptimizationSense.Maximise)
     {
-        CheckNameAndShape(name, shape);
         Guard.NotNull(solve, nameof(solve));
         return new(Imle.ProblemModule.createSpan(name, shape, Convert(sense), new Imle.SpanSolver(solve.Invoke)));
     }
@@ -237,13 +205,4 @@ public static class Problems
 
     internal static Tuple<int, int>[] ToTuples(IReadOnlyList<Edge> edges) =>
         edges.Select(e => Tuple.Create(e.From, e.To)).ToArray();
-
-    private static void CheckNameAndShape(string name, int[] shape)
-    {
-        if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("name must be a non-empty string.", nameof(name));
-        Guard.Array(shape, nameof(shape));
-        if (shape.Length == 0) throw new ArgumentException("shape must have at least one dimension.", nameof(shape));
-        for (int i = 0; i < shape.Length; i++)
-            if (shape[i] < 1) throw new ArgumentOutOfRangeException(nameof(shape), shape[i], $"shape[{i}] must be >= 1; got {shape[i]}.");
-    }
 }

@@ -3,29 +3,22 @@ using System.Collections.Generic;
 
 namespace Imle.CSharp;
 
-/// <summary>The MAP solvers of the ready-made problems, arrays in, arrays out (states are 0/1 arrays).</summary>
+/// <summary>The MAP solvers of the ready-made problems, arrays in, arrays out (states are 0/1 arrays). Arguments are
+/// checked by the F# solvers (<c>Imle.Solvers</c>), whose messages name the parameters as spelled here.</summary>
 public static class Solvers
 {
     /// <summary>The indicator of the k largest scores (ties to the lower index).</summary>
     /// <param name="scores">The scores.</param>
     /// <param name="k">How many to pick, in [0, scores.Length].</param>
     /// <returns>A k-hot state.</returns>
-    public static double[] TopK(double[] scores, int k)
-    {
-        Guard.Array(scores, nameof(scores));
-        Guard.InRange(k, 0, scores.Length, nameof(k));
-        return Imle.Solvers.TopK.solve(k, scores);
-    }
+    public static double[] TopK(double[] scores, int k) =>
+        Imle.Solvers.TopK.solve(k, scores);
 
     /// <summary>The one-hot indicator of the largest score (the first on ties).</summary>
     /// <param name="scores">The scores, at least one.</param>
     /// <returns>A one-hot state.</returns>
-    public static double[] Argmax(double[] scores)
-    {
-        Guard.Array(scores, nameof(scores));
-        if (scores.Length == 0) throw new ArgumentException("scores must not be empty.", nameof(scores));
-        return Imle.Solvers.Argmax.solve(scores);
-    }
+    public static double[] Argmax(double[] scores) =>
+        Imle.Solvers.Argmax.solve(scores);
 
     /// <summary>The cheapest path from the top-left to the bottom-right cell of a grid with non-negative vertex costs.</summary>
     /// <param name="rows">Rows, ≥ 1.</param>
@@ -33,41 +26,25 @@ public static class Solvers
     /// <param name="costs">rows·cols costs ≥ 0, row-major.</param>
     /// <param name="neighbourhood">The allowed moves.</param>
     /// <returns>The indicator of the path's cells, row-major.</returns>
-    public static double[] GridShortestPath(int rows, int cols, double[] costs, GridNeighbourhood neighbourhood = GridNeighbourhood.Eight)
-    {
-        Guard.AtLeast(rows, 1, nameof(rows));
-        Guard.AtLeast(cols, 1, nameof(cols));
-        Guard.Length(costs, rows * cols, nameof(costs));
-        return Imle.Solvers.GridShortestPath.solve(rows, cols, Problems.Convert(neighbourhood), costs);
-    }
+    public static double[] GridShortestPath(int rows, int cols, double[] costs, GridNeighbourhood neighbourhood = GridNeighbourhood.Eight) =>
+        Imle.Solvers.GridShortestPath.solve(rows, cols, Problems.Convert(neighbourhood), costs);
 
     /// <summary>The best global alignment of sequences of lengths n and m.</summary>
-    /// <param name="n">The first length, ≥ 1.</param>
-    /// <param name="m">The second length, ≥ 1.</param>
+    /// <param name="n">The first length, ≥ 0.</param>
+    /// <param name="m">The second length, ≥ 0.</param>
     /// <param name="gap">The gap penalty, ≥ 0.</param>
     /// <param name="scores">n·m substitution scores, row-major.</param>
     /// <returns>The indicator of aligned pairs, row-major.</returns>
-    public static double[] Alignment(int n, int m, double gap, double[] scores)
-    {
-        Guard.AtLeast(n, 1, nameof(n));
-        Guard.AtLeast(m, 1, nameof(m));
-        Guard.AtLeast(gap, 0.0, nameof(gap));
-        Guard.Length(scores, n * m, nameof(scores));
-        return Imle.Solvers.Alignment.solve(n, m, gap, scores);
-    }
+    public static double[] Alignment(int n, int m, double gap, double[] scores) =>
+        Imle.Solvers.Alignment.solve(n, m, gap, scores);
 
     /// <summary>The minimum-cost assignment of every row to a distinct column (Hungarian algorithm).</summary>
-    /// <param name="rows">Rows, ≥ 1.</param>
+    /// <param name="rows">Rows, ≥ 0.</param>
     /// <param name="cols">Columns, ≥ rows.</param>
     /// <param name="costs">rows·cols costs, row-major.</param>
     /// <returns>The assignment matrix, row-major.</returns>
-    public static double[] Matching(int rows, int cols, double[] costs)
-    {
-        Guard.AtLeast(rows, 1, nameof(rows));
-        Guard.InRange(cols, rows, int.MaxValue, nameof(cols));
-        Guard.Length(costs, rows * cols, nameof(costs));
-        return Imle.Solvers.Matching.solve(rows, cols, costs);
-    }
+    public static double[] Matching(int rows, int cols, double[] costs) =>
+        Imle.Solvers.Matching.solve(rows, cols, costs);
 
     /// <summary>A minimum spanning tree (Kruskal) of a connected graph.</summary>
     /// <param name="nodes">The number of nodes, ≥ 1.</param>
@@ -76,9 +53,7 @@ public static class Solvers
     /// <returns>The indicator over edges.</returns>
     public static double[] SpanningTree(int nodes, IReadOnlyList<Edge> edges, double[] weights)
     {
-        Guard.AtLeast(nodes, 1, nameof(nodes));
         Guard.NotNull(edges, nameof(edges));
-        Guard.Length(weights, edges.Count, nameof(weights));
         return Imle.Solvers.SpanningTree.solve(nodes, Problems.ToTuples(edges), weights);
     }
 
@@ -87,11 +62,6 @@ public static class Solvers
     /// <param name="capacity">The capacity, ≥ 0.</param>
     /// <param name="values">One value per item.</param>
     /// <returns>The indicator of chosen items.</returns>
-    public static double[] Knapsack(int[] itemWeights, int capacity, double[] values)
-    {
-        Guard.Array(itemWeights, nameof(itemWeights));
-        Guard.AtLeast(capacity, 0, nameof(capacity));
-        Guard.Length(values, itemWeights.Length, nameof(values));
-        return Imle.Solvers.Knapsack.solve(itemWeights, capacity, values);
-    }
+    public static double[] Knapsack(int[] itemWeights, int capacity, double[] values) =>
+        Imle.Solvers.Knapsack.solve(itemWeights, capacity, values);
 }

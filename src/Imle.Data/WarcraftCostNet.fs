@@ -4,6 +4,13 @@ open TorchSharp
 open Imle
 open Imle.Torch
 
+/// The layers the Warcraft networks share.
+module internal WarcraftLayers =
+
+    /// A shape-preserving 3×3 convolution (stride 1, padding 1, no bias) from `channels` to `channels`.
+    let conv3x3 (channels: int64) =
+        torch.nn.Conv2d(channels, channels, 3L, stride = 1L, padding = 1L, bias = false)
+
 /// The cost network of the Warcraft shortest-path experiment (paper Table 2), a small CNN standing in for the
 /// truncated ResNet18: a 4×4 stride-4 stem (image / 4, i.e. 2×2 positions per 8×8 cell), a 3×3 convolution and one
 /// residual 3×3 block, all with batch norm, a 1×1 head to one channel, adaptive max-pooling to K×K and softplus (costs
@@ -21,14 +28,9 @@ type WarcraftCostNet(k: int, width: int64) as this =
     let conv1 = torch.nn.Conv2d(3L, width, 4L, stride = 4L, padding = 0L, bias = false)
     let bn1 = torch.nn.BatchNorm2d(width)
 
-    let conv2 =
-        torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
-
+    let conv2 = WarcraftLayers.conv3x3 width
     let bn2 = torch.nn.BatchNorm2d(width)
-
-    let conv3 =
-        torch.nn.Conv2d(width, width, 3L, stride = 1L, padding = 1L, bias = false)
-
+    let conv3 = WarcraftLayers.conv3x3 width
     let bn3 = torch.nn.BatchNorm2d(width)
     let head = torch.nn.Conv2d(width, 1L, 1L)
     do this.RegisterComponents()

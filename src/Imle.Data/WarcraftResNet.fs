@@ -19,14 +19,9 @@ type ResNetBasicBlock(channels: int64) as this =
                 )
             )
 
-    let conv1 =
-        torch.nn.Conv2d(channels, channels, 3L, stride = 1L, padding = 1L, bias = false)
-
+    let conv1 = WarcraftLayers.conv3x3 channels
     let bn1 = torch.nn.BatchNorm2d(channels)
-
-    let conv2 =
-        torch.nn.Conv2d(channels, channels, 3L, stride = 1L, padding = 1L, bias = false)
-
+    let conv2 = WarcraftLayers.conv3x3 channels
     let bn2 = torch.nn.BatchNorm2d(channels)
     do this.RegisterComponents()
 

@@ -80,17 +80,17 @@ module Tsp =
                 (Ilp.model [| edges.Length |] Minimise)
                 (seq { 0 .. cities - 1 })
 
-        let rec loop (model: IlpModel) (round: int) =
+        let rec loop (model: LinearModel) (round: int) =
             if round > 10_000 then
                 invalidOp (sprintf "the subtour-cut loop did not close a tour of %d cities in 10,000 rounds." cities)
 
-            let x = Ilp.solve model costs
+            let x = Lp.solve model costs
             let parts = components cities edges x
 
             if parts.Length = 1 then
                 x
             else
-                let cut (m: IlpModel) (part: int[]) =
+                let cut (m: LinearModel) (part: int[]) =
                     let inside = Collections.Generic.HashSet<int>(part)
 
                     let within =

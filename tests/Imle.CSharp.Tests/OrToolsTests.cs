@@ -15,7 +15,7 @@ public class OrToolsTests
     [Fact]
     public void HandBuiltProgramMatchesBruteForce()
     {
-        var ilp = IntegerLinearProgram.Create(new[] { 2, 3 }, OptimizationSense.Maximise)
+        var ilp = LinearProgram.CreateBinary(new[] { 2, 3 }, OptimizationSense.Maximise)
             .AtMost(new[] { 0, 1, 2 }, 1)
             .AtMost(new[] { 3, 4, 5 }, 1)
             .AddConstraint(Enumerable.Range(0, 6).ToArray(), Enumerable.Repeat(1.0, 6).ToArray(), 2.0, 2.0);
@@ -44,20 +44,20 @@ public class OrToolsTests
     {
         var random = new Random(5);
         var costs = Enumerable.Range(0, 16).Select(_ => random.NextDouble() * 5).ToArray();
-        var ilp = IntegerLinearProgram.GridPath(4, 4);
+        var ilp = LinearProgram.GridPath(4, 4);
         Assert.True(ilp.Variables > ilp.Size);
         var viaIlp = ilp.Solve(costs).Zip(costs, (a, b) => a * b).Sum();
         var viaDijkstra = Solvers.GridShortestPath(4, 4, costs).Zip(costs, (a, b) => a * b).Sum();
         Assert.Equal(viaDijkstra, viaIlp, 9);
-        Assert.False(string.IsNullOrEmpty(IntegerLinearProgram.Backend));
+        Assert.False(string.IsNullOrEmpty(LinearProgram.MipBackend));
     }
 
     /// <summary>Invalid programs, weights and infeasible models give typed errors naming what is wrong.</summary>
     [Fact]
     public void BadInputGivesClearErrors()
     {
-        Assert.Throws<ArgumentException>(() => IntegerLinearProgram.Create(new[] { 0 }, OptimizationSense.Maximise));
-        var ilp = IntegerLinearProgram.KSubset(4, 2);
+        Assert.Throws<ArgumentException>(() => LinearProgram.CreateBinary(new[] { 0 }, OptimizationSense.Maximise));
+        var ilp = LinearProgram.KSubset(4, 2);
         Assert.Equal("coefficients", Assert.Throws<ArgumentException>(() => ilp.AddConstraint(new[] { 0, 1 }, new[] { 1.0 }, 0, 1)).ParamName);
         Assert.Throws<ArgumentException>(() => ilp.AddConstraint(new[] { 0, 9 }, new[] { 1.0, 1.0 }, 0, 1));
         Assert.Throws<ArgumentException>(() => ilp.AddConstraint(new[] { 0 }, new[] { double.NaN }, 0, 1));

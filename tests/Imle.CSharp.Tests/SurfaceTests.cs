@@ -11,12 +11,12 @@ namespace Imle.CSharp.Tests;
 public class SurfaceTests
 {
     private static readonly Assembly Facade = typeof(Imle.CSharp.Problems).Assembly;
-    private static readonly Assembly OrToolsFacade = typeof(Imle.CSharp.OrTools.IntegerLinearProgram).Assembly;
+    private static readonly Assembly OrToolsFacade = typeof(Imle.CSharp.OrTools.LinearProgram).Assembly;
     private static readonly Assembly DistributedFacade = typeof(Imle.CSharp.Distributed.SolverFarmClient).Assembly;
     private static readonly Assembly[] Facades = { Facade, OrToolsFacade, DistributedFacade };
     private static readonly Assembly FSharpCore = typeof(Microsoft.FSharp.Core.Unit).Assembly;
     private static readonly Assembly ImleFSharp = typeof(Imle.Problem).Assembly;
-    private static readonly Assembly ImleOrTools = typeof(Imle.OrTools.IlpModel).Assembly;
+    private static readonly Assembly ImleOrTools = typeof(Imle.OrTools.LinearModel).Assembly;
     private static readonly Assembly ImleDistributed = typeof(Imle.Distributed.SolverFarm).Assembly;
 
     private static IEnumerable<string> Offences(Type type, string where)
@@ -80,7 +80,7 @@ public class SurfaceTests
         // The checker itself must see an F# type where one is.
         Assert.NotEmpty(Offences(typeof(Func<Microsoft.FSharp.Collections.FSharpList<int>>), "probe"));
         Assert.NotEmpty(Offences(typeof(Imle.Noise), "probe"));
-        Assert.NotEmpty(Offences(typeof(Imle.OrTools.IlpModel), "probe"));
+        Assert.NotEmpty(Offences(typeof(Imle.OrTools.LinearModel), "probe"));
         Assert.NotEmpty(Offences(typeof((int, int)[]), "probe"));
         Assert.Empty(Offences(typeof(Func<TorchSharp.torch.Tensor, double[]>), "probe"));
         Assert.All(Facades, a => Assert.NotEmpty(a.GetExportedTypes()));

@@ -46,7 +46,7 @@ let private throwsInvalidOp (fragment: string) (f: unit -> unit) =
 let agreementTests =
     testList
         "agreement with dedicated solvers"
-        [ test "backend is SCIP" { Expect.equal Ilp.backend.Value "SCIP" "SCIP ships with the OR-Tools 9.15 runtime" }
+        [ test "backend is SCIP" { Expect.equal Lp.mipBackend.Value "SCIP" "SCIP ships with the OR-Tools 9.15 runtime" }
 
           test "k-subset: 50 random instances vs TopK and Problem.kSubset" {
               let rng = Random 11
@@ -56,12 +56,12 @@ let agreementTests =
                   let k = rng.Next(1, m + 1)
                   let scores = normal rng m
                   let model = Ilp.kSubsetModel m k
-                  let ilp = Ilp.solve model scores
+                  let ilp = Lp.solve model scores
                   let dedicated = TopK.solve k scores
                   close (sprintf "trial %d (m=%d, k=%d)" trial m k) (objective scores dedicated) (objective scores ilp)
                   // Continuous scores: the top-k set is unique almost surely, so the states agree exactly.
                   Expect.equal ilp dedicated (sprintf "trial %d: states" trial)
-                  let viaProblem = Problem.solve (Ilp.problem "k-subset ILP" model) scores
+                  let viaProblem = Problem.solve (Lp.problem "k-subset ILP" model) scores
 
                   Expect.equal
                       viaProblem
@@ -79,7 +79,7 @@ let agreementTests =
 
                   for size in 3..6 do
                       let model = Ilp.gridPathModel size size neighbourhood
-                      let ilpProblem = Ilp.problem "grid ILP" model
+                      let ilpProblem = Lp.problem "grid ILP" model
                       let dedicated = Problem.gridShortestPath size size neighbourhood
 
                       for trial in 1..13 do
@@ -114,7 +114,7 @@ let agreementTests =
                           uniform rng -5.0 5.0 (rows * cols)
 
                   let model = Ilp.assignmentModel rows cols
-                  let ilp = Problem.solve (Ilp.problem "assignment ILP" model) costs
+                  let ilp = Problem.solve (Lp.problem "assignment ILP" model) costs
                   let best = Problem.solve (Problem.matching rows cols) costs
                   close (sprintf "trial %d (%dx%d)" trial rows cols) (objective costs best) (objective costs ilp)
 
@@ -134,12 +134,12 @@ let agreementTests =
 
                   let model =
                       Ilp.model [| n |] Maximise
-                      |> Ilp.addConstraint
+                      |> Lp.addConstraint
                           (itemWeights |> Array.mapi (fun i w -> i, float w))
                           Double.NegativeInfinity
                           (float capacity)
 
-                  let ilp = Problem.solve (Ilp.problem "knapsack ILP" model) values
+                  let ilp = Problem.solve (Lp.problem "knapsack ILP" model) values
                   let best = Problem.solve (Problem.knapsack itemWeights capacity) values
                   close (sprintf "trial %d" trial) (objective values best) (objective values ilp)
           } ]
@@ -154,31 +154,33 @@ let feasibilityTests =
                   let model = Ilp.gridPathModel 3 3 neighbourhood
 
                   for path in Problem.gridPaths 3 3 neighbourhood do
-                      Expect.isTrue (Ilp.isFeasible model path) (sprintf "%A path %A" neighbourhood path)
+                      Expect.isTrue (Lp.isFeasible model path) (sprintf "%A path %A" neighbourhood path)
 
-                  Expect.isFalse (Ilp.isFeasible model (Array.zeroCreate 9)) "the empty state"
-                  Expect.isFalse (Ilp.isFeasible model [| 1.; 0.; 0.; 0.; 0.; 0.; 0.; 0.; 1. |]) "endpoints only"
-                  Expect.isFalse (Ilp.isFeasible model [| 1.; 1.; 1.; 1.; 1.; 1.; 1.; 1.; 0.5 |]) "non-binary"
+                  Expect.isFalse (Lp.isFeasible model (Array.zeroCreate 9)) "the empty state"
+                  Expect.isFalse (Lp.isFeasible model [| 1.; 0.; 0.; 0.; 0.; 0.; 0.; 0.; 1. |]) "endpoints only"
+                  Expect.isFalse (Lp.isFeasible model [| 1.; 1.; 1.; 1.; 1.; 1.; 1.; 1.; 0.5 |]) "non-binary"
           }
 
           test "k-subset ILP: feasible exactly for the k-subsets" {
               let model = Ilp.kSubsetModel 5 2
 
               for z in Problem.kSubsets 5 2 do
-                  Expect.isTrue (Ilp.isFeasible model z) "a 2-subset"
+                  Expect.isTrue (Lp.isFeasible model z) "a 2-subset"
 
-              Expect.isFalse (Ilp.isFeasible model [| 1.; 1.; 1.; 0.; 0. |]) "three ones"
-              Expect.isFalse (Ilp.isFeasible model [| 1.; 0.; 0.; 0.; 0. |]) "one one"
+              Expect.isFalse (Lp.isFeasible model [| 1.; 1.; 1.; 0.; 0. |]) "three ones"
+              Expect.isFalse (Lp.isFeasible model [| 1.; 0.; 0.; 0.; 0. |]) "one one"
           }
 
-          test "Ilp.problem: UserDefined kind, shape and sense, and checkState rejects infeasible states" {
-              let p = Ilp.problem "pairs" (Ilp.kSubsetModel 3 2)
+          test
+              "Lp.problem of a binary model: UserDefined kind, binary states, shape and sense, and checkState rejects infeasible states" {
+              let p = Lp.problem "pairs" (Ilp.kSubsetModel 3 2)
               Expect.equal p.Kind UserDefined "kind"
               Expect.equal p.Shape [| 3 |] "shape"
               Expect.equal p.Sense Maximise "sense"
+              Expect.isFalse p.RealStates "every state variable is binary, so the states are binary"
               Expect.equal (Problem.checkState p [| 1.; 0.; 1. |]) [| 1.; 0.; 1. |] "a feasible state passes"
               throwsInvalidOp "outside the feasible set" (fun () -> Problem.checkState p [| 1.; 1.; 1. |] |> ignore)
-              let grid = Ilp.problem "grid" (Ilp.gridPathModel 2 3 Four)
+              let grid = Lp.problem "grid" (Ilp.gridPathModel 2 3 Four)
               Expect.equal grid.Shape [| 2; 3 |] "grid shape"
               Expect.equal grid.Sense Minimise "grid sense"
           }
@@ -187,32 +189,32 @@ let feasibilityTests =
               let model = Ilp.gridPathModel 3 3 Four
 
               let costs =
-                  Array.append (Array.create 9 1.0) (Array.zeroCreate (model.Variables - 9))
+                  Array.append (Array.create 9 1.0) (Array.zeroCreate (model.Variables.Length - 9))
 
-              let full = Ilp.solveAssignment model costs
-              Expect.equal full.Length model.Variables "length"
-              Expect.isTrue (Ilp.isFeasibleAssignment model full) "the full assignment satisfies the constraints"
+              let full = Lp.solveAssignment model costs
+              Expect.equal full.Length model.Variables.Length "length"
+              Expect.isTrue (Lp.isFeasibleAssignment model full) "the full assignment satisfies the constraints"
               Expect.equal (Array.sum full.[0..8]) 5.0 "a shortest 4-neighbour path in 3x3 has 5 cells"
               Expect.equal (Array.sum full.[9..]) 4.0 "and 4 edges"
           }
 
           test "a 1x1 grid has the single-cell path" {
-              Expect.equal (Ilp.solve (Ilp.gridPathModel 1 1 Eight) [| 2.5 |]) [| 1.0 |] "one cell"
+              Expect.equal (Lp.solve (Ilp.gridPathModel 1 1 Eight) [| 2.5 |]) [| 1.0 |] "one cell"
           }
 
           test "an unconstrained model sets exactly the positive scores (Maximise) / negative costs (Minimise)" {
               let w = [| 1.0; -2.0; 0.5; -0.1 |]
-              Expect.equal (Ilp.solve (Ilp.model [| 4 |] Maximise) w) [| 1.; 0.; 1.; 0. |] "maximise"
-              Expect.equal (Ilp.solve (Ilp.model [| 4 |] Minimise) w) [| 0.; 1.; 0.; 1. |] "minimise"
+              Expect.equal (Lp.solve (Ilp.model [| 4 |] Maximise) w) [| 1.; 0.; 1.; 0. |] "maximise"
+              Expect.equal (Lp.solve (Ilp.model [| 4 |] Minimise) w) [| 0.; 1.; 0.; 1. |] "minimise"
           }
 
-          test "a general constraint built with Ilp.linear and Ilp.add (z0 = z1)" {
+          test "a general constraint built with Lp.linear and Lp.add (z0 = z1)" {
               let model =
-                  Ilp.model [| 3 |] Maximise |> Ilp.add (Ilp.linear [| 0, 1.0; 1, -1.0 |] 0.0 0.0)
+                  Ilp.model [| 3 |] Maximise |> Lp.add (Lp.linear [| 0, 1.0; 1, -1.0 |] 0.0 0.0)
 
-              Expect.equal (Ilp.solve model [| 2.0; -1.0; 1.0 |]) [| 1.; 1.; 1. |] "z0 = z1 = 1 pays 1"
-              Expect.equal (Ilp.solve model [| 0.5; -1.0; -1.0 |]) [| 0.; 0.; 0. |] "z0 = z1 = 1 would cost 0.5"
-              Expect.isFalse (Ilp.isFeasible model [| 1.; 0.; 0. |]) "z0 <> z1"
+              Expect.equal (Lp.solve model [| 2.0; -1.0; 1.0 |]) [| 1.; 1.; 1. |] "z0 = z1 = 1 pays 1"
+              Expect.equal (Lp.solve model [| 0.5; -1.0; -1.0 |]) [| 0.; 0.; 0. |] "z0 = z1 = 1 would cost 0.5"
+              Expect.isFalse (Lp.isFeasible model [| 1.; 0.; 0. |]) "z0 <> z1"
           }
 
           test "atLeast and atMost constraints are respected" {
@@ -221,7 +223,7 @@ let feasibilityTests =
                   |> Ilp.atLeast [| 0; 1; 2 |] 2
                   |> Ilp.atMost [| 3; 4; 5 |] 1
 
-              let z = Ilp.solve model [| -1.; -2.; -3.; 4.; 5.; 6. |]
+              let z = Lp.solve model [| -1.; -2.; -3.; 4.; 5.; 6. |]
               Expect.equal z [| 1.; 1.; 0.; 0.; 0.; 1. |] "two cheapest of the first block, best of the second"
           } ]
 
@@ -234,9 +236,9 @@ let batchTests =
               let rng = Random 51
 
               let cases =
-                  [ Ilp.problem "grid" (Ilp.gridPathModel 5 5 Eight), (fun () -> uniform rng 0.1 5.0 25)
-                    Ilp.problem "k-subset" (Ilp.kSubsetModel 12 4), (fun () -> normal rng 12)
-                    Ilp.problem "assignment" (Ilp.assignmentModel 4 6), (fun () -> normal rng 24) ]
+                  [ Lp.problem "grid" (Ilp.gridPathModel 5 5 Eight), (fun () -> uniform rng 0.1 5.0 25)
+                    Lp.problem "k-subset" (Ilp.kSubsetModel 12 4), (fun () -> normal rng 12)
+                    Lp.problem "assignment" (Ilp.assignmentModel 4 6), (fun () -> normal rng 24) ]
 
               for (p, draw) in cases do
                   let batch = Array.init 40 (fun _ -> draw ())
@@ -256,10 +258,10 @@ let errorTests =
         "errors"
         [ test "an infeasible model (exactly 3 of 2 variables) raises InvalidOperationException" {
               let model = Ilp.model [| 2 |] Maximise |> Ilp.exactlyK [| 0; 1 |] 3
-              throwsInvalidOp "is infeasible" (fun () -> Ilp.solve model [| 1.0; 2.0 |] |> ignore)
+              throwsInvalidOp "is infeasible" (fun () -> Lp.solve model [| 1.0; 2.0 |] |> ignore)
 
               throwsInvalidOp "is infeasible" (fun () ->
-                  Problem.solve (Ilp.problem "impossible" model) [| 1.0; 2.0 |] |> ignore)
+                  Problem.solve (Lp.problem "impossible" model) [| 1.0; 2.0 |] |> ignore)
           }
 
           test "contradictory constraints are infeasible" {
@@ -268,7 +270,7 @@ let errorTests =
                   |> Ilp.atLeast [| 0; 1 |] 2
                   |> Ilp.atMost [| 1; 2 |] 0
 
-              throwsInvalidOp "the ILP model" (fun () -> Ilp.solve model [| 0.; 0.; 0. |] |> ignore)
+              throwsInvalidOp "the linear model" (fun () -> Lp.solve model [| 0.; 0.; 0. |] |> ignore)
           }
 
           test "a model's shape is checked by the core's shape rule" {
@@ -283,16 +285,16 @@ let errorTests =
               throwsArg "indices" (fun () -> Ilp.exactlyK [| 0; 5 |] 1 m |> ignore)
               throwsArg "indices" (fun () -> Ilp.atMost [| -1 |] 1 m |> ignore)
               throwsArg "indices" (fun () -> Ilp.atLeast [| 1; 1 |] 1 m |> ignore)
-              throwsArg "coefficients" (fun () -> Ilp.addConstraint [| 3, 1.0 |] 0.0 1.0 m |> ignore)
-              throwsArg "coefficients" (fun () -> Ilp.addConstraint [| 0, nan |] 0.0 1.0 m |> ignore)
-              throwsArg "lower" (fun () -> Ilp.addConstraint [| 0, 1.0 |] nan 1.0 m |> ignore)
-              throwsArg "lower" (fun () -> Ilp.addConstraint [| 0, 1.0 |] 2.0 1.0 m |> ignore)
-              throwsArg "upper" (fun () -> Ilp.addConstraint [| 0, 1.0 |] 0.0 nan m |> ignore)
+              throwsArg "coefficients" (fun () -> Lp.addConstraint [| 3, 1.0 |] 0.0 1.0 m |> ignore)
+              throwsArg "coefficients" (fun () -> Lp.addConstraint [| 0, nan |] 0.0 1.0 m |> ignore)
+              throwsArg "lower" (fun () -> Lp.addConstraint [| 0, 1.0 |] nan 1.0 m |> ignore)
+              throwsArg "lower" (fun () -> Lp.addConstraint [| 0, 1.0 |] 2.0 1.0 m |> ignore)
+              throwsArg "upper" (fun () -> Lp.addConstraint [| 0, 1.0 |] 0.0 nan m |> ignore)
               throwsArg "k" (fun () -> Ilp.exactlyK [| 0 |] -1 m |> ignore)
               throwsArg "shape" (fun () -> Ilp.model [| 2; 0 |] Maximise |> ignore)
               throwsArg "count" (fun () -> Ilp.withAuxiliary -1 m |> ignore)
-              throwsArg "lower" (fun () -> Ilp.linear [| 0, 1.0 |] nan 1.0 |> ignore)
-              throwsArg "constraintToAdd" (fun () -> Ilp.add (Ilp.linear [| 9, 1.0 |] 0.0 1.0) m |> ignore)
+              throwsArg "lower" (fun () -> Lp.linear [| 0, 1.0 |] nan 1.0 |> ignore)
+              throwsArg "constraintToAdd" (fun () -> Lp.add (Lp.linear [| 9, 1.0 |] 0.0 1.0) m |> ignore)
               // A hand-built record with an out-of-range index is caught when solving.
               let bad =
                   { m with
@@ -301,18 +303,24 @@ let errorTests =
                                Lower = 0.0
                                Upper = 1.0 } |] }
 
-              throwsArg "model" (fun () -> Ilp.solve bad [| 1.; 1.; 1. |] |> ignore)
-              throwsArg "model" (fun () -> Ilp.problem "bad" bad |> ignore)
-              throwsArg "model" (fun () -> Ilp.solve { m with Variables = 2 } [| 1.; 1.; 1. |] |> ignore)
+              throwsArg "model" (fun () -> Lp.solve bad [| 1.; 1.; 1. |] |> ignore)
+              throwsArg "model" (fun () -> Lp.problem "bad" bad |> ignore)
+
+              throwsArg "model" (fun () ->
+                  Lp.solve
+                      { m with
+                          Variables = Array.sub m.Variables 0 2 }
+                      [| 1.; 1.; 1. |]
+                  |> ignore)
           }
 
           test "NaN, infinite or wrongly sized weights name 'weights'" {
               let m = Ilp.kSubsetModel 3 1
-              throwsArg "weights" (fun () -> Ilp.solve m [| 1.0; nan; 0.0 |] |> ignore)
-              throwsArg "weights" (fun () -> Ilp.solve m [| 1.0; infinity; 0.0 |] |> ignore)
-              throwsArg "weights" (fun () -> Ilp.solve m [| 1.0; 0.0 |] |> ignore)
-              throwsArg "weights" (fun () -> Problem.solve (Ilp.problem "p" m) [| nan; 0.0; 0.0 |] |> ignore)
-              throwsArg "weights" (fun () -> (Ilp.problem "p" m).Solve [| nan; 0.0; 0.0 |] |> ignore)
+              throwsArg "weights" (fun () -> Lp.solve m [| 1.0; nan; 0.0 |] |> ignore)
+              throwsArg "weights" (fun () -> Lp.solve m [| 1.0; infinity; 0.0 |] |> ignore)
+              throwsArg "weights" (fun () -> Lp.solve m [| 1.0; 0.0 |] |> ignore)
+              throwsArg "weights" (fun () -> Problem.solve (Lp.problem "p" m) [| nan; 0.0; 0.0 |] |> ignore)
+              throwsArg "weights" (fun () -> (Lp.problem "p" m).Solve [| nan; 0.0; 0.0 |] |> ignore)
           }
 
           test "ready-made models validate their arguments" {
@@ -320,7 +328,7 @@ let errorTests =
               throwsArg "m" (fun () -> Ilp.kSubsetModel 0 0 |> ignore)
               throwsArg "cols" (fun () -> Ilp.assignmentModel 3 2 |> ignore)
               throwsArg "rows" (fun () -> Ilp.gridPathModel 0 3 Four |> ignore)
-              throwsArg "name" (fun () -> Ilp.problem " " (Ilp.kSubsetModel 3 1) |> ignore)
+              throwsArg "name" (fun () -> Lp.problem " " (Ilp.kSubsetModel 3 1) |> ignore)
           } ]
 
 let tests =

@@ -176,15 +176,52 @@ let lpTests =
                       (sprintf "trial %d: same path" trial)
           }
 
-          test "ofIlp: the binary ILP through Lp equals Ilp.solve (k-subsets)" {
+          test "one model type: a binary model and its LP relaxation share the builders, the solver and the tolerance" {
               let rng = Random 34
 
               for _ in 1..20 do
                   let m = rng.Next(2, 12)
                   let k = rng.Next(1, m + 1)
                   let ilp = Ilp.kSubsetModel m k
+                  Expect.equal (Lp.backendFor ilp) Lp.mipBackend.Value "binary variables go to the MIP backend"
                   let w = Array.init m (fun _ -> rng.NextDouble())
-                  Expect.sequenceEqual (Lp.solve (Lp.ofIlp ilp) w) (Ilp.solve ilp w) "same state"
+                  // The k-subset polytope is integral: the LP relaxation (same constraints, continuous [0, 1]) has the
+                  // same optimum.
+                  let relaxation =
+                      { ilp with
+                          Variables = ilp.Variables |> Array.map (fun v -> { v with Integer = false }) }
+
+                  let z = Lp.solve ilp w
+                  Expect.equal (Lp.backendFor relaxation) "GLOP" "the relaxation goes to GLOP"
+
+                  Expect.floatClose
+                      Accuracy.high
+                      (dot w (Lp.solve relaxation w))
+                      (dot w z)
+                      "the relaxation reaches the ILP's optimum"
+
+                  Expect.sequenceEqual z (TopK.solve k w) "the ILP's optimum is the top-k set"
+
+              // One tolerance for both kinds: within it a state passes, beyond it it does not.
+              let tol = Lp.feasibilityTolerance
+              Expect.equal tol 1e-6 "the documented tolerance"
+              let ilp = Ilp.kSubsetModel 3 1
+              Expect.isTrue (Lp.isFeasible ilp [| 1.0 + 0.5 * tol; 0.0; 0.0 |]) "binary: within the tolerance"
+              Expect.isFalse (Lp.isFeasible ilp [| 1.0 + 3.0 * tol; 0.0; 0.0 |]) "binary: beyond it"
+
+              let lp =
+                  Lp.model [| 2 |] Maximise 0.0 1.0
+                  |> Lp.addConstraint [| 0, 1.0; 1, 1.0 |] -infinity 1.0
+
+              Expect.isTrue (Lp.isFeasible lp [| 0.5; 0.5 + 0.5 * tol |]) "continuous: within the tolerance"
+              Expect.isFalse (Lp.isFeasible lp [| 0.5; 0.5 + 3.0 * tol |]) "continuous: beyond it"
+          }
+
+          test "Lp.problem: binary states exactly when every state variable is binary" {
+              Expect.isFalse (Lp.problem "ilp" (Ilp.kSubsetModel 4 2)).RealStates "binary variables"
+              let general = Lp.model [| 2 |] Maximise 0.0 3.0 |> Lp.withIntegers [| 0; 1 |]
+              Expect.isTrue (Lp.problem "integers in [0, 3]" general).RealStates "integers beyond 1"
+              Expect.isTrue (Lp.problem "lp" (Lp.model [| 2 |] Maximise 0.0 1.0)).RealStates "continuous"
           }
 
           test "Lp.problem has real states: a fractional vertex passes Problem.solve" {

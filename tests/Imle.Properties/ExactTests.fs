@@ -383,7 +383,9 @@ let private validation =
           test "KSubset: tau infinite" { throwsNaming "tau" (fun () -> KSubset.marginals infinity 2 theta) }
           test "KSubset: k = 0" { throwsNaming "k" (fun () -> KSubset.marginals 1.0 0 theta) }
           test "KSubset: k > m" { throwsNaming "k" (fun () -> KSubset.sample 1.0 5 (Random(1)) theta) }
-          test "KSubset: NaN theta" { throwsNaming "theta" (fun () -> KSubset.logPartition 1.0 2 [| 0.1; infinity |]) }
+          test "KSubset: NaN scores" {
+              throwsNaming "scores" (fun () -> KSubset.logPartition 1.0 2 [| 0.1; infinity |])
+          }
           test "KSubset: z length mismatch" {
               throwsNaming "z" (fun () -> KSubset.logProbability 1.0 2 theta [| 1.0; 1.0 |])
           }

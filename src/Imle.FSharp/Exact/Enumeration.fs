@@ -181,6 +181,12 @@ module Exact =
         Validate.allFinite "weights" weights
         Problem.states problem, Problem.toScores problem weights
 
+    /// log Z(θ) of a problem's exponential family at `weights` in the problem's own sense (θ = −c for Minimise). The
+    /// problem must be enumerable (`Problem.states`).
+    let logPartitionOf (problem: Problem) (tau: float) (weights: float[]) : float =
+        let states, theta = statesAndScores problem weights
+        logPartition tau states theta
+
     /// μ = E_p[z] of a problem's exponential family at `weights` in the problem's own sense (scores for Maximise,
     /// costs for Minimise, where θ = −c). The problem must be enumerable (`Problem.states`).
     let marginalsOf (problem: Problem) (tau: float) (weights: float[]) : float[] =

@@ -17,15 +17,15 @@ module KSubset =
         else b + log (1.0 + exp (a - b))
 
     /// Validates τ, k and θ and returns the scaled scores a_i = θ_i/τ.
-    let private scaled (tau: float) (k: int) (theta: float[]) =
+    let private scaled (tau: float) (k: int) (scores: float[]) =
         Validate.positive "tau" tau
-        Validate.allFinite "theta" theta
+        Validate.allFinite "scores" scores
 
-        if theta.Length = 0 then
-            invalidArg "theta" "theta must have at least one entry (m >= 1); got an empty array."
+        if scores.Length = 0 then
+            invalidArg "scores" "scores must have at least one entry (m >= 1); got an empty array."
 
-        Validate.intInRange "k" 1 theta.Length k
-        theta |> Array.map (fun t -> t / tau)
+        Validate.intInRange "k" 1 scores.Length k
+        scores |> Array.map (fun t -> t / tau)
 
     /// Backward table B.[i].[j] = log e_j(a_i, …, a_{m−1}) for i in 0..m and j in 0..k (−∞ where j exceeds m − i).
     let private backward (a: float[]) (k: int) =
@@ -56,9 +56,9 @@ module KSubset =
         f
 
     /// log Z(θ) = log Σ_{|z| = k} exp(⟨z, θ⟩/τ) = log e_k(exp(θ_1/τ), …, exp(θ_m/τ)), in O(m·k) time and O(k) memory.
-    /// Raises ArgumentException naming `tau` (finite, > 0), `k` (in [1, m]) or `theta` (non-empty, finite).
-    let logPartition (tau: float) (k: int) (theta: float[]) : float =
-        let a = scaled tau k theta
+    /// Raises ArgumentException naming `tau` (finite, > 0), `k` (in [1, m]) or `scores` (non-empty, finite).
+    let logPartition (tau: float) (k: int) (scores: float[]) : float =
+        let a = scaled tau k scores
         let row = Array.create (k + 1) Double.NegativeInfinity
         row.[0] <- 0.0
 
@@ -71,8 +71,8 @@ module KSubset =
 
     /// The marginals μ_i = p(z_i = 1) by forward-backward over the log elementary symmetric polynomials:
     /// μ_i = Σ_j exp(F_i[j] + θ_i/τ + B_{i+1}[k − 1 − j] − log Z). O(m·k). Entries lie in [0, 1] and sum to k.
-    let marginals (tau: float) (k: int) (theta: float[]) : float[] =
-        let a = scaled tau k theta
+    let marginals (tau: float) (k: int) (scores: float[]) : float[] =
+        let a = scaled tau k scores
         let m = a.Length
         let f = forward a k
         let b = backward a k
@@ -129,10 +129,10 @@ module KSubset =
     /// The directional derivative of the marginals, J_μ(θ)·g = Cov_p(z)·g / τ (∂μ/∂θ of an exponential family is its
     /// covariance over τ, a symmetric matrix, so this is also the vector–Jacobian product gᵀJ_μ): the backward pass of
     /// SIMPLE (Ahmed et al., ICLR 2023), exact, by forward-mode differentiation of the forward–backward tables in
-    /// O(m·k), without the m × m covariance. Raises ArgumentException naming `tau`, `k`, `theta` or `g` (length m,
+    /// O(m·k), without the m × m covariance. Raises ArgumentException naming `tau`, `k`, `scores` or `g` (length m,
     /// finite).
-    let marginalsJvp (tau: float) (k: int) (theta: float[]) (g: float[]) : float[] =
-        let a = scaled tau k theta
+    let marginalsJvp (tau: float) (k: int) (scores: float[]) (g: float[]) : float[] =
+        let a = scaled tau k scores
         Validate.length "g" a.Length g
         Validate.allFinite "g" g
         let m = a.Length
@@ -156,8 +156,8 @@ module KSubset =
     /// One exact draw z ~ p(z; θ): a binary vector with exactly k ones, sampled sequentially with
     /// p(z_i = 1 | r ones still to place) = exp(θ_i/τ + B_{i+1}[r − 1] − B_i[r]). Uses one uniform per coordinate
     /// until all k ones are placed. O(m·k).
-    let sample (tau: float) (k: int) (rng: Random) (theta: float[]) : float[] =
-        let a = scaled tau k theta
+    let sample (tau: float) (k: int) (rng: Random) (scores: float[]) : float[] =
+        let a = scaled tau k scores
 
         if isNull rng then
             nullArg "rng"
@@ -187,9 +187,9 @@ module KSubset =
     /// log p(z; θ) = ⟨z, θ⟩/τ − log Z(θ) for a binary z of length m. A binary z whose number of ones is not k lies
     /// outside the support and gets −∞. Raises ArgumentException naming `z` if it has the wrong length or a
     /// non-binary entry.
-    let logProbability (tau: float) (k: int) (theta: float[]) (z: float[]) : float =
-        let logZ = logPartition tau k theta
-        Validate.length "z" theta.Length z
+    let logProbability (tau: float) (k: int) (scores: float[]) (z: float[]) : float =
+        let logZ = logPartition tau k scores
+        Validate.length "z" scores.Length z
         Validate.binary "z" z
 
         if Array.sum z <> float k then
@@ -199,6 +199,6 @@ module KSubset =
 
             for i in 0 .. z.Length - 1 do
                 if z.[i] = 1.0 then
-                    acc <- acc + theta.[i] / tau
+                    acc <- acc + scores.[i] / tau
 
             acc - logZ

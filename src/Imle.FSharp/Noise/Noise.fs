@@ -45,7 +45,7 @@ module Noise =
         | SumOfGammaCorrected(kappa, tau, terms) ->
             Validate.atLeast "kappa" 1.0 kappa
             Validate.positive "tau" tau
-            Validate.intAtLeast "terms (s)" 1 terms
+            Validate.intAtLeast "terms" 1 terms
         | Normal sigma -> Validate.positive "sigma" sigma
         | Custom(name, sample) ->
             if String.IsNullOrWhiteSpace name then

@@ -133,29 +133,15 @@ module Alignment =
         Validate.intAtLeast "n" 0 n
         Validate.intAtLeast "m" 0 m
         Validate.length "state" (n * m) state
-        let mutable ok = true
-        let mutable lastJ = -1
-        let mutable i = 0
+        // Aligned pairs strictly increasing in j across the rows (row-major order), at most one per row.
+        let lastJ = ref -1
 
-        while ok && i < n do
-            let mutable inRow = 0
-
-            for j in 0 .. m - 1 do
-                let z = state.[i * m + j]
-
-                if z = 1.0 then
-                    inRow <- inRow + 1
-
-                    if j <= lastJ then
-                        ok <- false
-
-                    lastJ <- j
-                elif z <> 0.0 then
-                    ok <- false
-
-            if inRow > 1 then
-                ok <- false
-
-            i <- i + 1
-
-        ok
+        BinaryState.rowsSatisfy
+            n
+            m
+            state
+            (fun _ j ->
+                let increasing = j > lastJ.Value
+                lastJ.Value <- j
+                increasing)
+            (fun ones -> ones <= 1)

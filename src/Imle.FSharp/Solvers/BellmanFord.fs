@@ -39,16 +39,10 @@ module BellmanFord =
 
             for i in 0 .. m - 1 do
                 let u, v = arcs.[i]
-                let d = dist.[u]
 
-                if not (Double.IsPositiveInfinity d) then
-                    let candidate = d + costs.[i]
-
-                    if candidate < dist.[v] then
-                        dist.[v] <- candidate
-                        via.[v] <- i
-                        changed <- true
-                        lastChanged <- v
+                if DagShortestPath.relax dist via u v i costs.[i] then
+                    changed <- true
+                    lastChanged <- v
 
             round <- round + 1
 

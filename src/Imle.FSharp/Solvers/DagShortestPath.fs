@@ -38,6 +38,18 @@ type Dag =
 [<RequireQualifiedAccess>]
 module DagShortestPath =
 
+    /// Relaxes arc `i` = (u → v) of cost `cost`: where dist[u] is finite and dist[u] + cost < dist[v], lowers dist[v]
+    /// to it, records the arc in via[v] and returns true. The one relaxation step of the graph solvers.
+    let inline internal relax (dist: float[]) (via: int[]) (u: int) (v: int) (i: int) (cost: float) : bool =
+        let d = dist.[u]
+
+        if not (Double.IsPositiveInfinity d) && d + cost < dist.[v] then
+            dist.[v] <- d + cost
+            via.[v] <- i
+            true
+        else
+            false
+
     /// Checks a node count and arc list (nodes in range, no self-loops) shared by the graph solvers.
     let internal checkArcs (nodes: int) (arcs: (int * int)[]) =
         Validate.intAtLeast "nodes" 1 nodes
@@ -168,15 +180,7 @@ module DagShortestPath =
             for v in dag.order do
                 if v <> dag.source then
                     for i in dag.incoming.[v] do
-                        let u = fst dag.arcs.[i]
-                        let d = dist.[u]
-
-                        if not (Double.IsPositiveInfinity d) then
-                            let candidate = d + costs.[i]
-
-                            if candidate < dist.[v] then
-                                dist.[v] <- candidate
-                                via.[v] <- i
+                        relax dist via (fst dag.arcs.[i]) v i costs.[i] |> ignore
 
             state.Clear()
             let mutable v = dag.sink

@@ -64,18 +64,13 @@ module Knapsack =
 
             state.Clear()
             let mutable c = capacity
-            let mutable total = 0.0
 
             for i in n - 1 .. -1 .. 0 do
                 if keep.[i * w + c] = 1uy then
                     state.[i] <- 1.0
                     c <- c - itemWeights.[i]
 
-            for i in 0 .. n - 1 do
-                if state.[i] = 1.0 then
-                    total <- total + values.[i]
-
-            total
+            BinaryState.value state values
         finally
             ArrayPool<byte>.Shared.Return keep
             ArrayPool<float>.Shared.Return best

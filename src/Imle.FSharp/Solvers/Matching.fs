@@ -100,7 +100,6 @@ module Matching =
                         augmenting <- false
 
             state.Clear()
-            let mutable total = 0.0
 
             for j in 1..m do
                 let i = p.[j]
@@ -109,11 +108,7 @@ module Matching =
                     let k = (i - 1) * m + j - 1
                     state.[k] <- 1.0
 
-            for k in 0 .. size - 1 do
-                if state.[k] = 1.0 then
-                    total <- total + costs.[k]
-
-            total
+            BinaryState.value state costs
         finally
             ArrayPool<int>.Shared.Return ints
             ArrayPool<float>.Shared.Return floats
@@ -133,28 +128,13 @@ module Matching =
         Validate.intAtLeast "cols" 0 cols
         Validate.length "state" (rows * cols) state
         let columnUsed = Array.zeroCreate<bool> cols
-        let mutable ok = true
-        let mutable i = 0
 
-        while ok && i < rows do
-            let mutable inRow = 0
-
-            for j in 0 .. cols - 1 do
-                let z = state.[i * cols + j]
-
-                if z = 1.0 then
-                    inRow <- inRow + 1
-
-                    if columnUsed.[j] then
-                        ok <- false
-
-                    columnUsed.[j] <- true
-                elif z <> 0.0 then
-                    ok <- false
-
-            if inRow <> 1 then
-                ok <- false
-
-            i <- i + 1
-
-        ok
+        BinaryState.rowsSatisfy
+            rows
+            cols
+            state
+            (fun _ j ->
+                let free = not columnUsed.[j]
+                columnUsed.[j] <- true
+                free)
+            (fun ones -> ones = 1)

@@ -124,7 +124,7 @@ module ExactTensor =
     /// costs) → states [B, S, m], drawn from `generator`.
     let sample (problem: Problem) (tau: float) (samples: int) (generator: torch.Generator) (weights: Tensor) : Tensor =
         Validate.positive "tau" tau
-        Validate.intAtLeast "samples (S)" 1 samples
+        Validate.intAtLeast "samples" 1 samples
 
         if isNull generator then
             nullArg "generator"

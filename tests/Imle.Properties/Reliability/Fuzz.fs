@@ -588,7 +588,11 @@ let private exactCase =
 
         let invalid =
             (if isBad tau then [ "tau" ] else [])
-            @ (if poisoned then [ "theta" ] else [])
+            // KSubset names its scores `scores`; Exact.marginals names them `theta`.
+            @ (if poisoned then
+                   [ (if which = 3 then "theta" else "scores") ]
+               else
+                   [])
             @ (if k < 1 || k > m then [ "k" ] else [])
 
         let name, run =
