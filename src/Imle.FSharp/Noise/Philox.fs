@@ -91,11 +91,15 @@ module Philox =
 
     /// High and low 32 bits of the lane-wise products a·m (AVX2).
     let inline private mulHiLo256 (a: Vector256<uint32>) (m: Vector256<uint32>) =
-        let even = Avx2.Multiply(a, m)
+        // vpmuludq on the even and the odd lanes, recombined with 32-bit blends (no vpmulld).
+        let even = Avx2.Multiply(a, m).AsUInt32()
         let odd = Avx2.Multiply(Avx2.ShiftRightLogical(a.AsUInt64(), 32uy).AsUInt32(), m)
-        let hiMask = Vector256.Create 0xFFFFFFFF00000000UL
-        let hi = Avx2.Or(Avx2.ShiftRightLogical(even, 32uy), Avx2.And(odd, hiMask))
-        struct (hi.AsUInt32(), Avx2.MultiplyLow(a, m))
+
+        let hi =
+            Avx2.Blend(Avx2.ShiftRightLogical(even.AsUInt64(), 32uy).AsUInt32(), odd.AsUInt32(), 0xAAuy)
+
+        let lo = Avx2.Blend(even, Avx2.ShiftLeftLogical(odd, 32uy).AsUInt32(), 0xAAuy)
+        struct (hi, lo)
 
     /// High and low 32 bits of the lane-wise products a·m (SSE2).
     let inline private mulHiLo128 (a: Vector128<uint32>) (m: Vector128<uint32>) =
@@ -171,9 +175,10 @@ module Philox =
         (k0: uint32)
         (k1: uint32)
         : struct (Vector256<uint32> * Vector256<uint32> * Vector256<uint32> * Vector256<uint32>) =
-        if path = Avx2Lanes && Avx2.IsSupported then
-            rounds256 c0 c1 c2 c3 k0 k1
-        elif path <> ScalarBlocks && Sse2.IsSupported then
+        match path with
+        | Avx2Lanes when Avx2.IsSupported -> rounds256 c0 c1 c2 c3 k0 k1
+        | Avx2Lanes
+        | Sse2Lanes when Sse2.IsSupported ->
             let struct (a0, a1, a2, a3) =
                 rounds128 (c0.GetLower()) (c1.GetLower()) (c2.GetLower()) (c3.GetLower()) k0 k1
 
@@ -184,7 +189,7 @@ module Philox =
                     Vector256.Create(a1, b1),
                     Vector256.Create(a2, b2),
                     Vector256.Create(a3, b3))
-        else
+        | _ ->
             let w0 = Array.zeroCreate<uint32> 8
             let w1 = Array.zeroCreate<uint32> 8
             let w2 = Array.zeroCreate<uint32> 8

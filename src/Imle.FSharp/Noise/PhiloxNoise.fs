@@ -96,10 +96,10 @@ module internal LaneMath =
 /// never on the thread count or the SIMD path.
 ///
 /// Counters: Gumbel element e uses word e of the key's stream (`Philox`); Normal element e = 32q + 16h + 8j + l uses
-/// words 2j, 2j + 1 of block 8(2q + h) + l; Sum-of-Gamma element e, term i (1..s), proposal r uses the block with counter
-/// (e mod 2³², ⌊e / 2³²⌋, i, r): words 0 and 1 give the Marsaglia–Tsang normal, word 2 the acceptance uniform (recycled
-/// for the shape boost as in TensorNoise), and the corrected variant's Normal tail uses counter (e mod 2³², ⌊e / 2³²⌋,
-/// 0, 0).
+/// words 2j, 2j + 1 of block 8(2q + h) + l; Sum-of-Gamma element e's proposal r (r = 0, 1, …) uses the block with
+/// counter (e mod 2³², ⌊e / 2³²⌋, r, 1): words 0 and 1 give the Marsaglia–Tsang normal, word 2 the acceptance uniform
+/// (recycled for the shape boost as in TensorNoise), and its accepted proposals in order are the terms i = 1..s; the
+/// corrected variant's Normal tail uses counter (e mod 2³², ⌊e / 2³²⌋, 0, 0).
 [<RequireQualifiedAccess>]
 module PhiloxNoise =
     open LaneMath
@@ -126,44 +126,45 @@ module PhiloxNoise =
           C = float32 (1.0 / sqrt (9.0 * d))
           LogD = float32 (log d) }
 
-    /// Σ_{i=1..s} Gamma(1/κ, κ/i) for the eight elements first .. first + 7 (one Marsaglia–Tsang draw per term, each
-    /// lane repeated with the next proposal counter until it is accepted).
+    /// Σ_{i=1..s} Gamma(1/κ, κ/i) for the eight elements first .. first + 7. Every lane draws one Marsaglia–Tsang
+    /// proposal per round r (counter (e mod 2³², ⌊e / 2³²⌋, r, 1)); an accepted proposal becomes the lane's next term i
+    /// (scaled by κ/i), until every lane has its s terms.
     let private gammaSums8 path (k0: uint32) (k1: uint32) (g: GammaConsts) (kappa: float) (terms: int) (first: uint64) =
         let c0 = Philox.laneIndex (uint32 first)
         let c1 = Vector256.Create(uint32 (first >>> 32))
+        let one = Vector256.Create 1u
+        let dKappa = k (g.D * float32 kappa)
+        let last = Vector256.Create(float32 terms)
         let mutable sum = Vector256<float32>.Zero
+        // The lane's next term index i (1-based, as float32); lanes with i > s are done.
+        let mutable term = k 1.0f
+        let mutable pending = Vector256<float32>.AllBitsSet
+        let mutable r = 0u
 
-        for i in 1..terms do
-            let logScale = k (g.LogD + float32 (log (kappa / float i)))
-            let mutable value = Vector256<float32>.Zero
-            let mutable pending = Vector256<float32>.AllBitsSet
-            let mutable r = 0u
+        while Vector256.ExtractMostSignificantBits pending <> 0u do
+            let struct (w0, w1, w2, _) = Philox.lanes8 path c0 c1 (Vector256.Create r) one k0 k1
 
-            while Vector256.ExtractMostSignificantBits pending <> 0u do
-                let struct (w0, w1, w2, _) =
-                    Philox.lanes8 path c0 c1 (Vector256.Create(uint32 i)) (Vector256.Create r) k0 k1
+            let x = normal w0 w1
+            let t = k 1.0f + k g.C * x
+            let positive = Vector256.GreaterThan(t, Vector256<float32>.Zero)
+            let tS = Vector256.ConditionalSelect(positive, t, k 1.0f)
+            let logT = vlog tS
+            let v = tS * tS * tS
+            // h = x²/2 + d(1 − v + log v); accepted where t > 0 and log u < h.
+            let h = x * x * k 0.5f + k g.D * (k 1.0f - v + k 3.0f * logT)
+            let logU = vlog (uniform w2)
+            let accepted = positive &&& Vector256.LessThan(logU, h) &&& pending
+            // Gamma(α)/d = t³; for a boosted shape times U^(1/a) with U = u·e^(−h) (TensorNoise's recycling).
+            let mutable logG = k 3.0f * logT
 
-                let x = normal w0 w1
-                let t = k 1.0f + k g.C * x
-                let positive = Vector256.GreaterThan(t, Vector256<float32>.Zero)
-                let tS = Vector256.ConditionalSelect(positive, t, k 1.0f)
-                let logT = vlog tS
-                let v = tS * tS * tS
-                // h = x²/2 + d(1 − v + log v); accepted where t > 0 and log u < h.
-                let h = x * x * k 0.5f + k g.D * (k 1.0f - v + k 3.0f * logT)
-                let logU = vlog (uniform w2)
-                let accepted = positive &&& Vector256.LessThan(logU, h)
-                let mutable logG = logScale + k 3.0f * logT
+            if g.Boosted then
+                logG <- logG + (logU - h) * k (1.0f / g.A)
 
-                if g.Boosted then
-                    logG <- logG + (logU - h) * k (1.0f / g.A)
-
-                let fresh = accepted &&& pending
-                value <- Vector256.ConditionalSelect(fresh, logG, value)
-                pending <- Vector256.AndNot(pending, accepted)
-                r <- r + 1u
-
-            sum <- sum + vexp value
+            let draw = vexp logG * dKappa / term
+            sum <- sum + (draw &&& accepted)
+            term <- term + (k 1.0f &&& accepted)
+            pending <- Vector256.LessThanOrEqual(term, last)
+            r <- r + 1u
 
         sum
 
