@@ -175,9 +175,9 @@ let private runBench (argv: string[]) : int =
           ".NET", RuntimeInformation.FrameworkDescription
           "TorchSharp", string (typeof<torch.Tensor>.Assembly.GetName().Version)
           "libtorch", Machine.libtorchVersion root
-          "Python", Reference.text reference "python"
+          "Python", Reference.text (Option.orElse SideBySide.serverVersions reference) "python"
           "Python torch",
-          Reference.text reference "torch"
+          Reference.text (Option.orElse SideBySide.serverVersions reference) "torch"
           + " (Debian python3-torch, reference BLAS; only non-BLAS operations are compared)"
           "numpy", Reference.text reference "numpy"
           "OMP_WAIT_POLICY",

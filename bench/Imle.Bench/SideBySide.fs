@@ -70,10 +70,15 @@ type ReferenceServer(root: string) =
 
             p.Dispose()
 
+/// The versions the last server started reported (Python, torch, threads), for the machine section.
+let mutable serverVersions: JsonNode option = None
+
 /// The server when /usr/bin/python3 imports torch (None otherwise, with a note).
 let startServer (root: string) : ReferenceServer option =
     if Reference.available root then
-        Some(new ReferenceServer(root))
+        let server = new ReferenceServer(root)
+        serverVersions <- Some server.Versions
+        Some server
     else
         printfn "NOTE: side-by-side cases run without the reference: %s cannot import torch." Reference.python
         None
