@@ -9,8 +9,9 @@
 ///   --no-reference  skip the PyTorch reference (reference columns are null); it is skipped with a note anyway when
 ///                   /usr/bin/python3 cannot import torch (`dotnet fsi build.fsx bench` installs Debian's python3-torch)
 ///   --out DIR       where results.json / results.md go (default: the bench folder of the repository)
-///   --cases 1,2,5   run only these cases (default: all eight; 6 = the busy machine; 7 and 8 are Imle.Distributed's,
-///                   see DistributedCases.fs)
+///   --cases 1,2,5   run only these cases (default: all ten; 6 = the busy machine; 7 and 8 are Imle.Distributed's,
+///                   see DistributedCases.fs; 9 and 10 run beside reference.py --serve, see SideBySide.fs and
+///                   WarcraftStep.fs)
 ///   --profile       time the parts of the steps instead (one line each)
 module Imle.Bench.Program
 
@@ -80,8 +81,16 @@ let private runBench (argv: string[]) : int =
         exit 0
 
     // The reference first, alone, so that the two sides never run at the same time.
+    let selectedEarly =
+        valueOf "--cases"
+        |> Option.map (fun s -> s.Split(',') |> Array.map (fun x -> int (x.Trim())) |> Set.ofArray)
+        |> Option.defaultValue (Set.ofList [ 1..10 ])
+
     let reference =
-        if has "--no-reference" then
+        if
+            has "--no-reference"
+            || Set.isEmpty (Set.intersect selectedEarly (set [ 1; 2; 3 ]))
+        then
             None
         else
             Reference.run root quick
@@ -104,7 +113,7 @@ let private runBench (argv: string[]) : int =
     let selected =
         valueOf "--cases"
         |> Option.map (fun s -> s.Split(',') |> Array.map (fun x -> int (x.Trim())) |> Set.ofArray)
-        |> Option.defaultValue (Set.ofList [ 1..8 ])
+        |> Option.defaultValue (Set.ofList [ 1..10 ])
 
     let run (case: int) (f: unit -> Row) =
         if selected.Contains case then [ report (f ()) ] else []
@@ -133,7 +142,26 @@ let private runBench (argv: string[]) : int =
                    []
                else
                    run 7 (fun () -> DistributedCases.caseAllreduce quick))
-              run 8 (fun () -> DistributedCases.caseFarm quick) ]
+              run 8 (fun () -> DistributedCases.caseFarm quick)
+              (if (selected.Contains 9 || selected.Contains 10) then
+                   let server =
+                       if has "--no-reference" then
+                           None
+                       else
+                           SideBySide.startServer root
+
+                   try
+                       List.concat
+                           [ run 9 (fun () -> SideBySide.caseNoise quick server)
+                             run 9 (fun () -> SideBySide.caseLayer quick server 1)
+                             run 9 (fun () -> SideBySide.caseLayer quick server 10)
+                             run 10 (fun () -> WarcraftStep.case quick server false 1)
+                             run 10 (fun () -> WarcraftStep.case quick server false 10)
+                             run 10 (fun () -> WarcraftStep.case quick server true 1) ]
+                   finally
+                       server |> Option.iter (fun s -> (s :> IDisposable).Dispose())
+               else
+                   []) ]
 
     let loadAfter = Machine.loadAverage ()
 
@@ -147,9 +175,9 @@ let private runBench (argv: string[]) : int =
           ".NET", RuntimeInformation.FrameworkDescription
           "TorchSharp", string (typeof<torch.Tensor>.Assembly.GetName().Version)
           "libtorch", Machine.libtorchVersion root
-          "Python", Reference.text reference "python"
+          "Python", Reference.text (Option.orElse SideBySide.serverVersions reference) "python"
           "Python torch",
-          Reference.text reference "torch"
+          Reference.text (Option.orElse SideBySide.serverVersions reference) "torch"
           + " (Debian python3-torch, reference BLAS; only non-BLAS operations are compared)"
           "numpy", Reference.text reference "numpy"
           "OMP_WAIT_POLICY",

@@ -1,8 +1,21 @@
 namespace Imle.Torch
 
+#nowarn "9" // Philox noise is written straight into the tensor buffer through a native pointer.
+
 open System
 open TorchSharp
 open Imle
+
+/// The random source TensorNoise draws from. Both are reproducible from the `torch.Generator` passed in.
+type NoiseGenerator =
+    /// libtorch's own generator (`torch.rand` / `torch.randn` on the `torch.Generator`): the stream every earlier
+    /// release used and the default, so committed results reproduce.
+    | Libtorch
+    /// Philox 4×32-10 (`Philox`, `PhiloxNoise`): one 63-bit key drawn from the `torch.Generator` per call, then the
+    /// noise computed in float32 in SIMD lanes on libtorch's intra-op thread count, written straight into the tensor's
+    /// buffer; the values depend only on the key (not on the thread count). Float64 results are float32 draws widened.
+    /// `Custom` noise falls back to `Libtorch`.
+    | Philox
 
 /// Perturbation noise ε ~ ρ(ε) as tensors (paper Sec. 3.2 and Eq. 13), drawn on the requested device from an explicit
 /// `torch.Generator` only: the global generator is never touched, so the same generator state gives the same bits.
@@ -170,11 +183,109 @@ module TensorNoise =
             if d < 0L then
                 invalidArg "shape" (sprintf "shape[%d] must be >= 0; got %d." i d))
 
-    /// ε ~ noise, i.i.d., with the given shape, dtype (floating point) and device, drawn from `generator` only.
-    /// Sum-of-Gamma is Eq. 13 exactly: τ/κ·(Σ_{i=1..s} Gamma(1/κ, κ/i) − log s), with a vectorised Marsaglia–Tsang
-    /// Gamma sampler (no per-element managed loop). `Custom` noise seeds a System.Random from one draw of the
-    /// generator and runs the user's sampler per element on the CPU (deterministic), then copies once.
-    let sample
+    /// The generator `sample` uses on this logical thread (async flow): `Libtorch` unless `withGenerator` says otherwise.
+    let private ambient = System.Threading.AsyncLocal<NoiseGenerator>()
+
+    /// The generator `sample` currently uses (`Libtorch` by default).
+    let currentGenerator () : NoiseGenerator =
+        // An unset AsyncLocal of a union holds null, which is the first (field-less) case.
+        match box ambient.Value with
+        | null -> Libtorch
+        | _ -> ambient.Value
+
+    /// Runs `f` with `sample` (and so every layer, estimator and loss that draws noise through it) drawing from
+    /// `source`, restoring the previous choice afterwards (also on an exception). The choice flows with async calls.
+    let withGenerator (source: NoiseGenerator) (f: unit -> 'T) : 'T =
+        let before = currentGenerator ()
+        ambient.Value <- source
+
+        try
+            f ()
+        finally
+            ambient.Value <- before
+
+    /// One 63-bit Philox key drawn from `generator` (so the generator's state still decides the stream).
+    let private philoxKey (generator: torch.Generator) (device: torch.Device) : uint64 =
+        use draw =
+            torch.randint (
+                0L,
+                Int64.MaxValue,
+                [| 1L |],
+                dtype = torch.ScalarType.Int64,
+                device = device,
+                generator = generator
+            )
+
+        uint64 (draw.item<int64>())
+
+    /// Philox noise as a float32 CPU tensor of `count` elements, filled in place.
+    let private philoxSample (noise: Noise) (key: uint64) (count: int64) : torch.Tensor =
+        let out = torch.empty ([| count |], dtype = torch.ScalarType.Float32)
+
+        if count > 0L then
+            let bytes = out.bytes
+            let first = &System.Runtime.InteropServices.MemoryMarshal.GetReference(bytes)
+
+            let address =
+                Microsoft.FSharp.NativeInterop.NativePtr.toNativeInt (
+                    Microsoft.FSharp.NativeInterop.NativePtr.ofVoidPtr<byte>(
+                        System.Runtime.CompilerServices.Unsafe.AsPointer(&first)
+                    )
+                )
+
+            PhiloxNoise.sampleIntoAddress Philox.bestPath noise key (max 1 (torch.get_num_threads ())) address count
+            GC.KeepAlive out
+
+        out
+
+    /// ε ~ noise, i.i.d., with the given shape, dtype (floating point) and device, drawn from `generator` only,
+    /// through `source` (see `NoiseGenerator`). Sum-of-Gamma is Eq. 13 exactly: τ/κ·(Σ_{i=1..s} Gamma(1/κ, κ/i) −
+    /// log s), with a vectorised Marsaglia–Tsang Gamma sampler (no per-element managed loop). `Custom` noise seeds a
+    /// System.Random from one draw of the generator and runs the user's sampler per element on the CPU
+    /// (deterministic), then copies once.
+    let rec sampleWith
+        (source: NoiseGenerator)
+        (noise: Noise)
+        (generator: torch.Generator)
+        (shape: int64[])
+        (dtype: torch.ScalarType)
+        (device: torch.Device)
+        : torch.Tensor =
+        match source, noise with
+        | Philox, Custom _
+        | Libtorch, _ -> sampleLibtorch noise generator shape dtype device
+        | Philox, _ ->
+            Noise.validate noise |> ignore
+
+            if isNull generator then
+                nullArg "generator"
+
+            validateShape shape
+
+            if not (torch.is_floating_point dtype) then
+                invalidArg
+                    "dtype"
+                    (sprintf "dtype must be a floating-point type (e.g. Float32, Float64); got %A." dtype)
+
+            if isNull device then
+                nullArg "device"
+
+            let count = Array.fold (*) 1L shape
+
+            match noise with
+            | Zero -> torch.zeros (shape, dtype = dtype, device = device)
+            | _ ->
+                let key = philoxKey generator device
+                use flat = philoxSample noise key count
+                use shaped = flat.view shape
+
+                if dtype = torch.ScalarType.Float32 && device.``type`` = DeviceType.CPU then
+                    shaped.alias ()
+                else
+                    shaped.``to`` (dtype, device)
+
+    /// ε ~ noise from libtorch's generator (the `Libtorch` source).
+    and private sampleLibtorch
         (noise: Noise)
         (generator: torch.Generator)
         (shape: int64[])
@@ -251,3 +362,14 @@ module TensorNoise =
                 torch.tensor(values, dtype = torch.ScalarType.Float64).view(shape)
 
         result.``to``(dtype, device).MoveToOuterDisposeScope()
+
+    /// ε ~ noise, i.i.d., with the given shape, dtype (floating point) and device, drawn from `generator` only, through
+    /// the current source (`currentGenerator`: `Libtorch` unless inside `withGenerator`). See `sampleWith`.
+    let sample
+        (noise: Noise)
+        (generator: torch.Generator)
+        (shape: int64[])
+        (dtype: torch.ScalarType)
+        (device: torch.Device)
+        : torch.Tensor =
+        sampleWith (currentGenerator ()) noise generator shape dtype device

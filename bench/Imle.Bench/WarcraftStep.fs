@@ -1,0 +1,227 @@
+/// Case 10: the Warcraft training step side by side with PyTorch — the paper's network (Imle.Data.WarcraftResNet:
+/// ResNet18's first block), batch 70, K = 12, I-MLE (SoG noise, S = 1 and 10) or blackbox differentiation around the
+/// grid Dijkstra, Hamming loss, Adam (lr 5e-4), float32, the same intra-op thread count on both sides. Ours and
+/// reference.py's `warcraft-*` cases alternate, one step each. The split is timed inside our steps (network forward,
+/// the discrete part, network backward, optimizer) and inside the reference's (forward, noise, solver, backward,
+/// optimizer); the noise and the solver alone are timed beside ours on the same shapes.
+module Imle.Bench.WarcraftStep
+
+open System
+open System.Diagnostics
+open System.Text.Json.Nodes
+open TorchSharp
+open Imle
+open Imle.Torch
+open Imle.Bench.Timing
+open Imle.Bench.Cases
+open Imle.Bench.SideBySide
+
+let private f32 = torch.ScalarType.Float32
+
+/// One configured step: the model, layer, optimizer and data; `Step` runs one step and returns its parts (ms).
+type private Setup(blackbox: bool, samples: int, source: NoiseGenerator) =
+    let k, b = 12, 70
+    do torch.random.manual_seed 4L |> ignore
+    let problem = Problem.gridShortestPath k k Imle.Solvers.Eight
+    let kappa = float (int (1.3 * float k))
+
+    let estimator =
+        if blackbox then
+            Blackbox 10.0
+        else
+            Imle
+                { ImleOptions.Create(kappa, 10.0) with
+                    Samples = samples }
+
+    let g = new torch.Generator(4UL, torch.CPU)
+
+    let layer =
+        new DiscreteLayer(
+            problem,
+            estimator,
+            { LayerOptions.Default with
+                Generator = Some g
+                Name = "bench-warcraft" }
+        )
+
+    do layer.train ()
+    let model = new Imle.Data.WarcraftResNet(k)
+    do model.train ()
+    let optimizer = torch.optim.Adam(model.parameters (), lr = 5e-4)
+
+    let images =
+        torch.rand ([| int64 b; 3L; int64 (8 * k); int64 (8 * k) |], dtype = f32, generator = g)
+
+    let paths =
+        use trueCosts = warcraftCosts 40 b k
+        TensorSolve.solve problem trueCosts
+
+    member _.Problem = problem
+    member _.Kappa = kappa
+    member _.Generator = g
+
+    /// One step; returns (forward, discrete, backward, optimizer) ms.
+    member _.Step() =
+        use _scope = torch.NewDisposeScope()
+        let sw = Stopwatch.StartNew()
+
+        let lap () =
+            let t = sw.Elapsed.TotalMilliseconds
+            sw.Restart()
+            t
+
+        optimizer.zero_grad ()
+        let costs = model.forward images
+        let forward = lap ()
+
+        let gradCosts =
+            TensorNoise.withGenerator source (fun () ->
+                let leaf = costs.detach().requires_grad_(true)
+                let z = layer.forward leaf
+                Training.backward (Losses.hamming z paths)
+                leaf.grad)
+
+        let discrete = lap ()
+        (costs * gradCosts).sum().backward()
+        let backward = lap ()
+        optimizer.step () |> ignore
+        let opt = lap ()
+        [| forward; discrete; backward; opt |]
+
+let private partNames = [| "forward"; "discrete"; "backward"; "optimizer" |]
+
+/// Case 10 for one method: ours with libtorch's noise stream ("before") and with Philox ("after") for I-MLE, the
+/// reference between them, `reps` rounds.
+let case (quick: bool) (server: ReferenceServer option) (blackbox: bool) (samples: int) =
+    let name =
+        if blackbox then
+            "warcraft-blackbox"
+        else
+            sprintf "warcraft-imle-S%d" samples
+
+    let sources = if blackbox then [ Libtorch ] else [ Libtorch; Philox ]
+    let setups = sources |> List.map (fun s -> Setup(blackbox, samples, s))
+    let reps = if quick then 3 else 7
+    // Warm-up: two steps of each (allocator, oneDNN primitive caches, JIT).
+    for s in setups do
+        for _ in 1..2 do
+            s.Step() |> ignore
+
+    server |> Option.iter (fun s -> s.Run name |> ignore)
+
+    let rounds =
+        Array.init reps (fun _ ->
+            let ours =
+                setups
+                |> List.map (fun s ->
+                    let sw = Stopwatch.StartNew()
+                    let parts = s.Step()
+                    sw.Elapsed.TotalMilliseconds, parts)
+
+            ours, server |> Option.map (fun s -> s.Run name))
+
+    let oursStat i =
+        stat (rounds |> Array.map (fun (o, _) -> fst o.[i]))
+
+    let partOf i p =
+        (stat (rounds |> Array.map (fun (o, _) -> (snd o.[i]).[p]))).Median
+
+    let refs = rounds |> Array.choose snd
+
+    let refStat =
+        if refs.Length = 0 then
+            None
+        else
+            Some(stat (refs |> Array.map (fun r -> r.Ms)))
+
+    let refPart (p: string) =
+        if refs.Length = 0 then
+            nan
+        else
+            (stat (refs |> Array.map (fun r -> r.Parts |> Map.tryFind p |> Option.defaultValue 0.0))).Median
+
+    let last = List.length setups - 1
+    let best = oursStat last
+    // Noise and solver alone on the step's shapes, beside the steps.
+    let s0 = List.last setups
+    let count = if blackbox then 1 else samples
+
+    let solverAlone =
+        use costs = warcraftCosts 41 (70 * count) 12
+        (time 2 (if quick then 5 else 11) (fun () -> TensorSolve.solve s0.Problem costs |> ignore)).Median
+
+    let noiseAlone src =
+        if blackbox then
+            0.0
+        else
+            (time 2 (if quick then 5 else 11) (fun () ->
+                TensorNoise.sampleWith
+                    src
+                    (SumOfGamma(s0.Kappa, 1.0, 10))
+                    s0.Generator
+                    [| 70L; int64 samples; 144L |]
+                    f32
+                    torch.CPU
+                |> ignore))
+                .Median
+
+    let split i =
+        partNames
+        |> Array.mapi (fun p n -> sprintf "%s %.1f" n (partOf i p))
+        |> String.concat ", "
+
+    let refSplit =
+        if refs.Length = 0 then
+            "not run"
+        else
+            let solverFwd, solverBwd = refPart "solver", refPart "solver-bwd"
+
+            sprintf
+                "forward %.1f, noise %.1f, solver %.1f (forward %.1f + backward %.1f), network backward %.1f, optimizer %.1f"
+                (refPart "forward")
+                (refPart "noise")
+                (solverFwd + solverBwd)
+                solverFwd
+                solverBwd
+                (refPart "backward" - solverBwd)
+                (refPart "optimizer")
+
+    let label =
+        if blackbox then
+            "blackbox"
+        else
+            sprintf "I-MLE S = %d" samples
+
+    let vsRef = ratio (Some best) refStat
+
+    { Case =
+        sprintf "10. Warcraft training step vs PyTorch, ResNet18 first block, batch 70, K = 12, %s (interleaved)" label
+      Ours = Some best
+      Reference = refStat
+      Floor = if last > 0 then Some(oursStat 0) else None
+      Target = "ours ≤ 0.8× the reference's time"
+      Met = vsRef |> Option.map (fun r -> r <= 0.8)
+      Notes =
+        sprintf
+            "ours%s: %s ms (median per part); noise alone %s, solver alone (TensorSolve.solve on [%d, 12, 12], %d threads) %.1f ms. %sReference (reference.py, Python heapq Dijkstra, torch.distributions.Gamma noise): %s ms. Both sides %d intra-op threads, float32; TorchSharp 0.107 offers no channels-last memory format and no fused/foreach Adam, so neither is used."
+            (if last > 0 then " (Philox noise)" else "")
+            (split last)
+            (if blackbox then
+                 "–"
+             else
+                 sprintf "%.1f ms Philox / %.1f ms libtorch" (noiseAlone Philox) (noiseAlone Libtorch))
+            (70 * count)
+            TensorSolve.defaultParallelism
+            solverAlone
+            (if last > 0 then
+                 sprintf "Floor column = ours with libtorch's noise stream (before): %s ms. " (split 0)
+             else
+                 "")
+            refSplit
+            (torch.get_num_threads ())
+      Extra =
+        [ for p in 0 .. partNames.Length - 1 do
+              yield "ours_" + partNames.[p] + "Ms", JsonValue.Create(partOf last p) :> JsonNode
+          if refs.Length > 0 then
+              for p in [ "forward"; "noise"; "solver"; "solver-bwd"; "backward"; "optimizer" ] do
+                  yield "ref_" + p + "Ms", JsonValue.Create(refPart p) :> JsonNode ] }
