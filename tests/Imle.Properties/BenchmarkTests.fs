@@ -5,6 +5,7 @@ module Imle.Tests.BenchmarkTests
 open System
 open Expecto
 open Imle
+open Imle.Dfl
 open Imle.Solvers
 
 let private dot (a: float[]) (b: float[]) =

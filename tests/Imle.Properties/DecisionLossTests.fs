@@ -7,6 +7,7 @@ open System
 open Expecto
 open TorchSharp
 open Imle
+open Imle.Dfl
 open Imle.Torch
 
 let private normals (rng: Random) (n: int) =

@@ -1,6 +1,7 @@
-namespace Imle
+namespace Imle.Dfl
 
 open System
+open Imle
 open Imle.Solvers
 
 /// Instances of a decision-focused learning benchmark with their exact optima: features x_i, true scores or costs

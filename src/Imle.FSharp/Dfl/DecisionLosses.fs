@@ -1,6 +1,7 @@
-namespace Imle
+namespace Imle.Dfl
 
 open System
+open Imle
 
 /// A loss value with its gradient w.r.t. the predicted weights (in the problem's own sense).
 type LossWithGradient =

@@ -3,6 +3,7 @@ namespace Imle.Torch
 open System.Collections.Generic
 open TorchSharp
 open Imle
+open Imle.Dfl
 
 /// The decision-focused losses of `Imle.DecisionLosses` on tensors: predicted weights [B, m] in the problem's sense
 /// (with the true weights, targets or binding constraints per row) → per-row losses [B], differentiable in the
