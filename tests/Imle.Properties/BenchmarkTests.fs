@@ -75,3 +75,59 @@ let tests =
               Expect.throwsT<ArgumentOutOfRangeException>
                   (fun () -> Benchmarks.subsetSelection 5 2 6 7 0.1 11 |> ignore)
                   "k > size" ]
+
+[<Tests>]
+let knnTests =
+    testList
+        "knn-robust dataset"
+        [ testCase "weight 1 keeps the costs and labels the optima; otherwise the means over the brute-force neighbours"
+          <| fun () ->
+              let problem = Problem.kSubset 5 2
+              let rng = Random 83
+              let n = 6
+
+              let features =
+                  Array.init n (fun _ -> Array.init 2 (fun _ -> Sampling.standardNormal rng))
+
+              let costs =
+                  Array.init n (fun _ -> Array.init 5 (fun _ -> Sampling.standardNormal rng))
+
+              let plain = KnnRobust.create problem 3 1.0 features costs
+
+              for i in 0 .. n - 1 do
+                  let gap = Array.map2 (fun a b -> abs (a - b)) plain.Costs.[i] costs.[i] |> Array.max
+                  Expect.isLessThan gap 1e-12 "w = 1: the costs (up to rounding of the mean)"
+                  Expect.equal plain.Solutions.[i] (Problem.solve problem costs.[i]) "w = 1: the optimum"
+
+              let smoothed = KnnRobust.create problem 2 0.3 features costs
+
+              for i in 0 .. n - 1 do
+                  // The two nearest others, by brute force over all pairs.
+                  let near =
+                      [ for j in 0 .. n - 1 do
+                            if j <> i then
+                                let d =
+                                    Array.fold2 (fun s a b -> s + (a - b) * (a - b)) 0.0 features.[i] features.[j]
+
+                                yield d, j ]
+                      |> List.sort
+                      |> List.take 2
+                      |> List.map snd
+
+                  let mix j =
+                      Array.map2 (fun a b -> 0.3 * a + 0.7 * b) costs.[i] costs.[j]
+
+                  let sols = near |> List.map (fun j -> Problem.solve problem (mix j))
+
+                  let expected = Array.init 5 (fun d -> (sols |> List.sumBy (fun s -> s.[d])) / 2.0)
+
+                  let gap2 =
+                      Array.map2 (fun a b -> abs (a - b)) smoothed.Solutions.[i] expected |> Array.max
+
+                  Expect.isLessThan gap2 1e-12 (sprintf "instance %d: mean solution" i)
+
+                  let objective =
+                      (near |> List.sumBy (fun j -> dot (mix j) (Problem.solve problem (mix j))))
+                      / 2.0
+
+                  Expect.floatClose Accuracy.high smoothed.Objectives.[i] objective "mean value" ]

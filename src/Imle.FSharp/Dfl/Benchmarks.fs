@@ -122,3 +122,82 @@ module Benchmarks =
         { Features = data.Features
           Scores = data.Costs
           Optima = data.Costs |> Array.map (DagShortestPath.solve dag) }
+
+/// A kNN-robust dataset (PyEPO's optDatasetKNN; Schutte et al. 2023): per instance, the mean of the optimal solutions
+/// and values over its k feature-space neighbours' smoothed costs.
+type KnnRobustData =
+    {
+        /// Features, [n][p] (unchanged).
+        Features: float[][]
+        /// The mean smoothed cost vector per instance, [n][m].
+        Costs: float[][]
+        /// The mean of the k optimal solutions per instance, [n][m].
+        Solutions: float[][]
+        /// The mean of the k optimal values per instance, [n].
+        Objectives: float[]
+    }
+
+/// PyEPO's kNN-robust labels (`pyepo.data.dataset.optDatasetKNN`, after Schutte et al., "Robust losses for
+/// decision-focused learning", 2023).
+[<RequireQualifiedAccess>]
+module KnnRobust =
+
+    /// For each instance i, its k nearest other instances j by Euclidean distance between features (ties to the lower
+    /// index), the smoothed costs w·c_i + (1 − w)·c_j, their optimal solutions z*(·) by the problem's solver and
+    /// values; returns the means over the k neighbours (as PyEPO, whose `weight` w = 1 means no smoothing). Raises
+    /// ArgumentException naming `k` (in [1, n − 1]), `weight` (in [0, 1]), `features` or `costs` (n rows each, costs
+    /// of the problem's size, finite).
+    let create (problem: Problem) (k: int) (weight: float) (features: float[][]) (costs: float[][]) : KnnRobustData =
+        if obj.ReferenceEquals(problem, null) then
+            nullArg "problem"
+
+        Validate.notNull "features" features
+        Validate.notNull "costs" costs
+        Validate.length "costs" features.Length costs
+        let n = features.Length
+
+        if n < 2 then
+            invalidArg "features" "a kNN-robust dataset needs at least 2 instances."
+
+        Validate.intInRange "k" 1 (n - 1) k
+
+        if not (weight >= 0.0 && weight <= 1.0) then
+            raise (ArgumentOutOfRangeException("weight", weight, sprintf "weight must lie in [0, 1]; got %g." weight))
+
+        for i in 0 .. n - 1 do
+            Validate.notNull "features" features.[i]
+            Validate.length "features (each row)" features.[0].Length features.[i]
+            Validate.allFinite "features" features.[i]
+            Validate.notNull "costs" costs.[i]
+            Validate.length "costs (each row)" problem.Size costs.[i]
+            Validate.allFinite "costs" costs.[i]
+
+        let distance (a: float[]) (b: float[]) =
+            sqrt (Array.fold2 (fun acc x y -> acc + (x - y) * (x - y)) 0.0 a b)
+
+        let m = problem.Size
+
+        let rows =
+            Array.init n (fun i ->
+                let neighbours =
+                    Array.init n id
+                    |> Array.filter (fun j -> j <> i)
+                    |> Array.sortBy (fun j -> distance features.[i] features.[j], j)
+                    |> Array.truncate k
+
+                let smoothed =
+                    neighbours
+                    |> Array.map (fun j -> Array.map2 (fun a b -> weight * a + (1.0 - weight) * b) costs.[i] costs.[j])
+
+                let solutions = smoothed |> Array.map (Problem.solve problem)
+
+                let mean (vs: float[][]) =
+                    Array.init m (fun d -> vs |> Array.averageBy (fun v -> v.[d]))
+
+                let values = Array.map2 Problem.objective smoothed solutions
+                mean smoothed, mean solutions, Array.average values)
+
+        { Features = features
+          Costs = rows |> Array.map (fun (c, _, _) -> c)
+          Solutions = rows |> Array.map (fun (_, s, _) -> s)
+          Objectives = rows |> Array.map (fun (_, _, o) -> o) }
