@@ -26,6 +26,7 @@ type Command =
     | [<Inherit>] Threads of int
     | [<CliPrefix(CliPrefix.None)>] Demo of ParseResults<DemoArgs>
     | [<CliPrefix(CliPrefix.None)>] Gradcheck of ParseResults<GradCheckCommand.Args>
+    | [<CliPrefix(CliPrefix.None)>] Frontier of ParseResults<Frontier.Args>
     | [<CliPrefix(CliPrefix.None)>] Synthetic of ParseResults<Synthetic.Args>
     | [<CliPrefix(CliPrefix.None)>] Warcraft of ParseResults<Warcraft.Args>
     | [<CliPrefix(CliPrefix.None)>] Vae of ParseResults<Vae.Args>
@@ -46,6 +47,7 @@ type Command =
                 "libtorch's CPU threads (default: libtorch's own choice); 1 runs one experiment per core side by side"
             | Demo _ -> "the main job: a reduced synthetic experiment and a 12x12 Warcraft-style run"
             | Gradcheck _ -> "every estimator against the exact gradient on small problems"
+            | Frontier _ -> "the k-subset estimator frontier: bias and variance against exact gradients, m up to 200"
             | Synthetic _ -> "paper Fig. 3: 5-subsets of 10, optimality-gap curves over 100 runs"
             | Warcraft _ -> "paper Table 2 on procedurally generated Warcraft-style maps"
             | Vae _ ->
@@ -61,6 +63,7 @@ type Command =
 let private commandNames =
     [ "demo"
       "gradcheck"
+      "frontier"
       "synthetic"
       "warcraft"
       "vae"
@@ -85,6 +88,7 @@ let private planOf (results: ParseResults<Command>) : string * (unit -> Cli.Plan
     match results.GetSubCommand() with
     | Demo _ -> "demo", fun () -> Demo.plan (context results "demo" true)
     | Gradcheck a -> "gradcheck", fun () -> GradCheckCommand.plan (context results "gradcheck" false) a
+    | Frontier a -> "frontier", fun () -> Frontier.plan (context results "frontier" false) a
     | Synthetic a -> "synthetic", fun () -> Synthetic.plan (context results "synthetic" false) a
     | Warcraft a -> "warcraft", fun () -> Warcraft.plan (context results "warcraft" false) a
     | Vae a -> "vae", fun () -> Vae.plan (context results "vae" false) a

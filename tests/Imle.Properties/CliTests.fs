@@ -192,6 +192,7 @@ let private expectRefusals (code: int) (seconds: float) (tokens: Outcome -> stri
 let private commands =
     [ "demo"
       "gradcheck"
+      "frontier"
       "synthetic"
       "warcraft"
       "vae"
@@ -222,6 +223,7 @@ let private oversized =
       [ "synthetic"; "--steps"; big ]
       [ "synthetic"; "--sfe-steps"; big ]
       [ "gradcheck"; "--samples"; big ]
+      [ "frontier"; "--draws"; big ]
       [ "vae"; "--epochs"; big ]
       [ "vae"; "--train-size"; big ] @ data ()
       [ "vae"; "--test-size"; big ] @ data ()
@@ -251,6 +253,7 @@ let private badNumbers =
         [ "warcraft", [ "k"; "epochs"; "train-maps"; "test-maps"; "batch" ]
           "synthetic", [ "runs"; "steps"; "sfe-steps" ]
           "gradcheck", [ "samples" ]
+          "frontier", [ "draws"; "budget" ]
           "vae", [ "epochs"; "train-size"; "test-size"; "batch" ]
           "l2x",
           [ "k"
