@@ -38,14 +38,16 @@ type DflInstance =
 [<RequireQualifiedAccess>]
 module DflLoss =
 
-    /// Checks the loss's parameters (the perturbed options of Fenchel–Young); returns the loss.
+    /// Checks the loss's parameters (Fenchel–Young: the noise, any of them, since its gradient ȳ − y needs no noise
+    /// density; σ > 0 for a multiplicative perturbation; S ≥ 1); returns the loss.
     let validate (loss: DflLoss) : DflLoss =
         match loss with
         | FenchelYoung options ->
-            { options with
-                ControlVariate = NoControlVariate }
-            |> PerturbedOptions.validate
-            |> ignore
+            match options.Perturbation with
+            | Additive noise -> Noise.validate noise |> ignore
+            | Multiplicative sigma -> Validate.positive "sigma" sigma
+
+            Validate.intAtLeast "samples" 1 options.Samples
         | SpoPlus
         | Nce
         | Cmap

@@ -230,7 +230,7 @@ let private estimatorGen (categorical: bool) : Gen<Estimator * string list> =
                 | Gumbel _ -> []
                 | _ -> [ "noise" ]
 
-            return Perturbed(noise, samples), noiseBad @ kindBad @ samplesBad
+            return Estimator.perturbed noise samples, noiseBad @ kindBad @ samplesBad
         | 6 -> return ScoreFunction samples, samplesBad
         | _ ->
             if categorical then
@@ -812,18 +812,18 @@ let private lossCase =
             let invalid =
                 fyNoiseBad
                 @ (if samples < 1 then [ "samples" ] else [])
-                @ (if mismatch then [ "target" ] else [])
+                @ (if mismatch then [ "trueSolutions" ] else [])
 
             return
                 { Description =
-                    sprintf "Losses.fenchelYoung %s S=%d mismatch=%b" (Noise.describe noise) samples mismatch
+                    sprintf "DflLosses.compute FenchelYoung %s S=%d mismatch=%b" (Noise.describe noise) samples mismatch
                   Invalid = invalid
                   Run =
                     fun () ->
                         use _scope = torch.NewDisposeScope()
                         let w = torch.randn([| 2L; int64 m |], dtype = f64).requires_grad_(true)
                         let y = torch.zeros (yShape, dtype = yType)
-                        let l = Losses.fenchelYoung problem noise samples (new torch.Generator(1UL)) w y
+                        let l = DflLosses.compute problem (DflLoss.FenchelYoung(PerturbedOptions.Create(noise, samples))) (DflSources.OfGenerator (new torch.Generator(1UL))) { Predicted = w; TrueCosts = null; TrueSolutions = y }
                         Training.backward l
                         Array.append (toArray l) (toArray w.grad) }
         | _ ->
