@@ -60,10 +60,10 @@ type ImleOptions =
     member this.WithSamples(samples: int) = { this with Samples = samples }
 
     /// With the given input and target temperatures.
-    member this.WithTemperatures(input: float, target: float) =
+    member this.WithTemperatures(inputTemperature: float, targetTemperature: float) =
         { this with
-            InputTemperature = input
-            TargetTemperature = target }
+            InputTemperature = inputTemperature
+            TargetTemperature = targetTemperature }
 
     /// With the symmetric (central-difference) variant switched on or off.
     member this.WithSymmetric(symmetric: bool) = { this with Symmetric = symmetric }
@@ -228,10 +228,10 @@ module Estimator =
         match estimator with
         | Imle o ->
             Noise.validate o.Noise |> ignore
-            Validate.positive "InputTemperature" o.InputTemperature
-            Validate.atLeast "TargetTemperature" 0.0 o.TargetTemperature
+            Validate.positive "inputTemperature" o.InputTemperature
+            Validate.atLeast "targetTemperature" 0.0 o.TargetTemperature
             Target.validate o.Target |> ignore
-            Validate.intAtLeast "Samples (S)" 1 o.Samples
+            Validate.intAtLeast "samples" 1 o.Samples
 
             if o.Symmetric then
                 match o.Target with

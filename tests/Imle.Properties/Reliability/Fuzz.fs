@@ -196,8 +196,8 @@ let private imleOptionsGen: Gen<ImleOptions * string list> =
             @ (match target with
                | Pid l when isBad l -> [ "lambda" ]
                | _ -> [])
-            @ (if samples < 1 then [ "Samples" ] else [])
-            @ (if isBad tin then [ "InputTemperature" ] else [])
+            @ (if samples < 1 then [ "samples" ] else [])
+            @ (if isBad tin then [ "inputTemperature" ] else [])
             @ (match target with
                | CombOpt when symmetric -> [ "Symmetric" ]
                | _ -> [])
@@ -555,7 +555,7 @@ let private constructorCase =
                       Lambda = -1.0 }
               |> ignore)
           "DiscreteLayer S=0",
-          [ "Samples" ],
+          [ "samples" ],
           (fun () ->
               Layers.kSubset
                   5
