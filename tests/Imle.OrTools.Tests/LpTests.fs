@@ -276,7 +276,16 @@ let lpTests =
               for _ in 1..40 do
                   use _step = torch.NewDisposeScope()
                   optimizer.zero_grad ()
-                  let loss = DflLosses.compute problem DflLoss.SpoPlus DflSources.None { Predicted = model.forward x; TrueCosts = c; TrueSolutions = w }
+
+                  let loss =
+                      DflLosses.compute
+                          problem
+                          DflLoss.SpoPlus
+                          DflSources.None
+                          { Predicted = model.forward x
+                            TrueCosts = c
+                            TrueSolutions = w }
+
                   Training.backward loss
                   optimizer.step () |> ignore
 

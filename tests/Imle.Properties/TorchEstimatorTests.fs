@@ -283,7 +283,16 @@ let private lossTests =
               use _scope = torch.NewDisposeScope()
               let w = torch.randn([| 2L; 8L |], dtype = f64).requires_grad_(true)
               let y = TensorSolve.solve subset (torch.randn ([| 2L; 8L |], dtype = f64))
-              let l = DflLosses.compute subset (DflLoss.FenchelYoung(PerturbedOptions.Create(Normal 1.0, 20))) (DflSources.OfGenerator (new torch.Generator(5UL))) { Predicted = w; TrueCosts = null; TrueSolutions = y }
+
+              let l =
+                  DflLosses.compute
+                      subset
+                      (DflLoss.FenchelYoung(PerturbedOptions.Create(Normal 1.0, 20)))
+                      (DflSources.OfGenerator(new torch.Generator(5UL)))
+                      { Predicted = w
+                        TrueCosts = null
+                        TrueSolutions = y }
+
               l.backward ()
 
               let yBar =

@@ -94,7 +94,15 @@ let private cases () : Case list =
       { Name = "relaxed top-k"
         Run = gradientOf subsets (RelaxedTopK 0.5) target }
       { Name = "Fenchel-Young loss"
-        Run = lossGradient (fun w -> DflLosses.compute subsets (DflLoss.FenchelYoung(PerturbedOptions.Create(Normal 1.0, 3))) (DflSources.OfGenerator generator) { Predicted = w; TrueCosts = null; TrueSolutions = target }) }
+        Run =
+          lossGradient (fun w ->
+              DflLosses.compute
+                  subsets
+                  (DflLoss.FenchelYoung(PerturbedOptions.Create(Normal 1.0, 3)))
+                  (DflSources.OfGenerator generator)
+                  { Predicted = w
+                    TrueCosts = null
+                    TrueSolutions = target }) }
       { Name = "optimal-value loss"
         Run = lossGradient (fun w -> Losses.optimalValue subsets w) }
       { Name = "regret loss"

@@ -47,18 +47,6 @@ module Reference =
     /// a multiplicative perturbed optimizer, standard Gumbel noise for the relaxations).
     let forwardNoiseOf (estimator: Estimator) : Noise = fst (forwardNoise estimator)
 
-    let private checkWeights (problem: Problem) (estimator: Estimator) (weights: float[]) =
-        Estimator.validate estimator |> ignore
-        Validate.length "weights" problem.Size weights
-        Validate.allFinite "weights" weights
-
-        match estimator with
-        | Perturbed { Perturbation = Multiplicative _ } when Array.contains 0.0 weights ->
-            invalidArg
-                "weights"
-                "weights must be non-zero for a multiplicative perturbation (its sign is kept and its Jacobian divides by the weight)."
-        | _ -> ()
-
     /// The k of a k-subset problem, for the relaxed top-k.
     let private subsetSize (problem: Problem) =
         match problem.Kind with
@@ -69,6 +57,24 @@ module Reference =
         match problem.Kind with
         | CategoricalKind -> ()
         | _ -> invalidArg "estimator" (sprintf "Gumbel-softmax needs a categorical problem; got '%s'." problem.Name)
+
+    let private checkWeights (problem: Problem) (estimator: Estimator) (weights: float[]) =
+        Estimator.validate estimator |> ignore
+
+        match estimator with
+        | GumbelSoftmax _ -> checkCategorical problem
+        | RelaxedTopK _ -> subsetSize problem |> ignore
+        | _ -> ()
+
+        Validate.length "weights" problem.Size weights
+        Validate.allFinite "weights" weights
+
+        match estimator with
+        | Perturbed { Perturbation = Multiplicative _ } when Array.contains 0.0 weights ->
+            invalidArg
+                "weights"
+                "weights must be non-zero for a multiplicative perturbation (its sign is kept and its Jacobian divides by the weight)."
+        | _ -> ()
 
     /// One forward state for noise e: MAP(θ + τ·e), MAP(w ⊙ exp(σe − σ²/2)) in the problem's own sense, or a relaxation.
     let private forwardState
@@ -81,9 +87,7 @@ module Reference =
         match estimator with
         | Perturbed { Perturbation = Multiplicative sigma } ->
             Problem.solve problem (Array.map2 (fun w z -> w * exp (z * sigma + -0.5 * sigma * sigma)) weights e)
-        | GumbelSoftmax tau ->
-            checkCategorical problem
-            RelaxedReference.gumbelSoftmax tau theta e
+        | GumbelSoftmax tau -> RelaxedReference.gumbelSoftmax tau theta e
         | RelaxedTopK tau -> RelaxedReference.topK (subsetSize problem) tau theta e
         | _ -> Problem.solveScores problem (add theta e (snd (forwardNoise estimator)))
 

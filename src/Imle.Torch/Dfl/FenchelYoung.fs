@@ -75,4 +75,3 @@ type internal MultiplicativeFenchelYoungFunction() =
         Calls.guarded "multiplicative Fenchel-Young loss" 3 ctx grad (fun (_: Call<float * Tensor>) ->
             let gradient = ctx.get_saved_variables().[0]
             gradient * grad)
-

@@ -99,7 +99,13 @@ module DflLosses =
 
         let draw (noise: Noise) (samples: int) =
             let generator = required "Generator" (DflLoss.describe loss) sources.Generator
-            TensorNoise.sample noise generator [| rows; int64 samples; int64 problem.Size |] predicted.dtype predicted.device
+
+            TensorNoise.sample
+                noise
+                generator
+                [| rows; int64 samples; int64 problem.Size |]
+                predicted.dtype
+                predicted.device
 
         match loss with
         | SpoPlus ->

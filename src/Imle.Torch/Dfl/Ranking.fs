@@ -18,7 +18,10 @@ module internal Ranking =
         let m = int64 problem.Size
         use poolTensor = pool.Refresh predicted
         use flat = predicted.reshape (rows, m)
-        use c = trueCosts.detach().reshape(rows, m).``to``(predicted.dtype, predicted.device)
+
+        use c =
+            trueCosts.detach().reshape(rows, m).``to``(predicted.dtype, predicted.device)
+
         use predictedObjective = flat.matmul (poolTensor.t ())
         use trueObjective = c.matmul (poolTensor.t ())
         Safe.mulScalar predictedObjective sign, Safe.mulScalar trueObjective sign

@@ -60,4 +60,3 @@ type internal SpoPlusFunction() =
             use diff = wc - wa
             use scaled = Safe.mulScalar diff (2.0 * sign / float call.Rows)
             scaled * grad)
-

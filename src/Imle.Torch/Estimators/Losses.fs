@@ -101,8 +101,7 @@ module Losses =
     let optimalValue (problem: Problem) (weights: Tensor) : Tensor =
         let dims = Shapes.batchDims "weights" problem weights
 
-        let call: Call<unit> =
-            Calls.create problem dims TensorSolve.defaultParallelism ()
+        let call: Call<unit> = Calls.create problem dims TensorSolve.defaultParallelism ()
 
         OptimalValueFunction.apply (weights, call)
 

@@ -141,9 +141,7 @@ let contrastiveTests =
 
                   Expect.isTrue (Double.IsFinite((pooled Nce pool p t).ToDouble())) "NCE in a fresh dispose scope"
 
-                  Expect.isTrue
-                      (Double.IsFinite((pooled Cmap pool p t).ToDouble()))
-                      "CMAP in a fresh dispose scope"
+                  Expect.isTrue (Double.IsFinite((pooled Cmap pool p t).ToDouble())) "CMAP in a fresh dispose scope"
 
               Expect.isTrue
                   (List.last grown > 1 && List.last grown < 1 + 8 * 20)

@@ -39,7 +39,14 @@ let batch (predicted: Tensor) (trueCosts: Tensor) (trueSolutions: Tensor) =
       TrueSolutions = trueSolutions }
 
 /// The multiplicative Fenchel–Young loss (σ, S) against target solutions.
-let fenchelYoungMultiplicative (problem: Problem) (sigma: float) (s: int) (g: torch.Generator) (w: Tensor) (target: Tensor) =
+let fenchelYoungMultiplicative
+    (problem: Problem)
+    (sigma: float)
+    (s: int)
+    (g: torch.Generator)
+    (w: Tensor)
+    (target: Tensor)
+    =
     let loss = DflLoss.FenchelYoung(PerturbedOptions.CreateMultiplicative(sigma, s))
     DflLosses.compute problem loss (DflSources.OfGenerator g) (batch w null target)
 
@@ -201,4 +208,3 @@ let normalCdf (x: float) =
           * exp (-z * z)
 
     if x >= 0.0 then 0.5 * (1.0 + erf) else 0.5 * (1.0 - erf)
-

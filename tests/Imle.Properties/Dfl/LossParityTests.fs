@@ -44,7 +44,9 @@ let private draws (case: Case) (seed: int) : float[][][] =
         use twin = new torch.Generator(uint64 seed)
         let b, m = case.Instances.Length, case.Problem.Size
 
-        toArray (TensorNoise.sample (PerturbedOptions.noise o) twin [| int64 b; int64 o.Samples; int64 m |] f64 torch.CPU)
+        toArray (
+            TensorNoise.sample (PerturbedOptions.noise o) twin [| int64 b; int64 o.Samples; int64 m |] f64 torch.CPU
+        )
         |> Array.chunkBySize (o.Samples * m)
         |> Array.map (Array.chunkBySize m)
     | _ -> case.Instances |> Array.map (fun _ -> [||])
@@ -55,7 +57,10 @@ let run (backend: Backend) (case: Case) (seed: int) : float * float[][] =
     | Reference -> DflLoss.referenceBatch case.Problem case.Loss case.Pool (draws case seed) case.Instances
     | Torch ->
         use _scope = torch.NewDisposeScope()
-        let rows (f: DflInstance -> float[]) = tensorOf case.Problem (case.Instances |> Array.map f)
+
+        let rows (f: DflInstance -> float[]) =
+            tensorOf case.Problem (case.Instances |> Array.map f)
+
         let predicted = (rows (fun i -> i.Predicted)).requires_grad_(true)
 
         let sources =
@@ -91,7 +96,12 @@ let private parityTest (case: Case) =
                 Array.iteri2
                     (fun r (a: float[]) (e: float[]) ->
                         Array.iteri2
-                            (fun i x y -> expectClose 1e-9 x y (sprintf "%A gradient row %d entry %d (seed %d)" backend r i seed))
+                            (fun i x y ->
+                                expectClose
+                                    1e-9
+                                    x
+                                    y
+                                    (sprintf "%A gradient row %d entry %d (seed %d)" backend r i seed))
                             a
                             e)
                     gradient
@@ -157,59 +167,75 @@ let tests =
         [ for loss in losses do
               yield parityTest (case "shortest path (minimise)" path loss)
               yield parityTest (case "k-subset (maximise)" subset loss)
-          yield test "by hand: SPO+, NCE, CMAP and the ranking losses on a pool of 2 (minimise)" {
-              // Categorical-like problem over 2 with a pool {[1,0], [0,1]}; ĉ = (1, 2), c = (2, 1), w*(c) = [0, 1].
-              let problem = Problem.create "pick one of 2" [| 2 |] Minimise (fun c -> if c.[0] <= c.[1] then [| 1.0; 0.0 |] else [| 0.0; 1.0 |])
-              let pool = [| [| 1.0; 0.0 |]; [| 0.0; 1.0 |] |]
+          yield
+              test "by hand: SPO+, NCE, CMAP and the ranking losses on a pool of 2 (minimise)" {
+                  // Categorical-like problem over 2 with a pool {[1,0], [0,1]}; ĉ = (1, 2), c = (2, 1), w*(c) = [0, 1].
+                  let problem =
+                      Problem.create "pick one of 2" [| 2 |] Minimise (fun c ->
+                          if c.[0] <= c.[1] then [| 1.0; 0.0 |] else [| 0.0; 1.0 |])
 
-              let instance =
-                  { Predicted = [| 1.0; 2.0 |]
-                    TrueCosts = [| 2.0; 1.0 |]
-                    TrueSolution = [| 0.0; 1.0 |] }
+                  let pool = [| [| 1.0; 0.0 |]; [| 0.0; 1.0 |] |]
 
-              let expected =
-                  [
-                    // 2ĉ − c = (0, 3): w = [1, 0], −0 + 2·2 − 1 = 3; gradient 2(w*(c) − w) = (−2, 2).
-                    DflLoss.SpoPlus, (3.0, [| -2.0; 2.0 |])
-                    // Margins ĉᵀw* − ĉᵀs = (1, 0): NCE 1/2, gradient w* − mean(s) = (−1/2, 1/2).
-                    Nce, (0.5, [| -0.5; 0.5 |])
-                    // CMAP: the worst margin 1 at s = [1, 0]: gradient w* − s = (−1, 1).
-                    Cmap, (1.0, [| -1.0; 1.0 |])
-                    // s* = [0, 1]; ĉᵀs* − ĉᵀs = (1, 0): hinge sum 1 / max(2 − 1, 1); gradient s* − [1, 0].
-                    PairwiseLtr, (1.0, [| -1.0; 1.0 |])
-                    // (c − ĉ)ᵀs = (1, −1): mean square 1; gradient (1/2)·Σ −2e·s = (−1, 1).
-                    PointwiseLtr, (1.0, [| -1.0; 1.0 |]) ]
+                  let instance =
+                      { Predicted = [| 1.0; 2.0 |]
+                        TrueCosts = [| 2.0; 1.0 |]
+                        TrueSolution = [| 0.0; 1.0 |] }
 
-              for loss, (value, gradient) in expected do
-                  let c =
-                      { Name = DflLoss.describe loss
-                        Problem = problem
-                        Loss = loss
-                        Instances = [| instance |]
-                        Pool = pool }
+                  let expected =
+                      [
+                        // 2ĉ − c = (0, 3): w = [1, 0], −0 + 2·2 − 1 = 3; gradient 2(w*(c) − w) = (−2, 2).
+                        DflLoss.SpoPlus, (3.0, [| -2.0; 2.0 |])
+                        // Margins ĉᵀw* − ĉᵀs = (1, 0): NCE 1/2, gradient w* − mean(s) = (−1/2, 1/2).
+                        Nce, (0.5, [| -0.5; 0.5 |])
+                        // CMAP: the worst margin 1 at s = [1, 0]: gradient w* − s = (−1, 1).
+                        Cmap, (1.0, [| -1.0; 1.0 |])
+                        // s* = [0, 1]; ĉᵀs* − ĉᵀs = (1, 0): hinge sum 1 / max(2 − 1, 1); gradient s* − [1, 0].
+                        PairwiseLtr, (1.0, [| -1.0; 1.0 |])
+                        // (c − ĉ)ᵀs = (1, −1): mean square 1; gradient (1/2)·Σ −2e·s = (−1, 1).
+                        PointwiseLtr, (1.0, [| -1.0; 1.0 |]) ]
 
-                  for backend in backends do
-                      let v, g = run backend c 1
-                      expectClose 1e-12 v value (sprintf "%s on %A: value" c.Name backend)
-                      expectClose 1e-12 g.[0].[0] gradient.[0] (sprintf "%s on %A: gradient[0]" c.Name backend)
-                      expectClose 1e-12 g.[0].[1] gradient.[1] (sprintf "%s on %A: gradient[1]" c.Name backend)
-          }
-          yield test "the sense is matched in one place: a Maximise problem is the Minimise problem on negated weights" {
-              let maximise = Problem.kSubset 5 2
-              let minimise = Problem.create "min 2-subset of 5" [| 5 |] Minimise (fun c -> Problem.solve maximise (Array.map (~-) c))
-              let pool = [| [| 1.0; 1.0; 0.0; 0.0; 0.0 |]; [| 0.0; 0.0; 1.0; 1.0; 0.0 |]; [| 0.0; 1.0; 0.0; 0.0; 1.0 |] |]
+                  for loss, (value, gradient) in expected do
+                      let c =
+                          { Name = DflLoss.describe loss
+                            Problem = problem
+                            Loss = loss
+                            Instances = [| instance |]
+                            Pool = pool }
 
-              let values = [| 0.3; -1.2; 2.0; 0.7; -0.4 |]
-              let predicted = [| 1.0; 0.1; -0.3; 0.8; 0.2 |]
+                      for backend in backends do
+                          let v, g = run backend c 1
+                          expectClose 1e-12 v value (sprintf "%s on %A: value" c.Name backend)
+                          expectClose 1e-12 g.[0].[0] gradient.[0] (sprintf "%s on %A: gradient[0]" c.Name backend)
+                          expectClose 1e-12 g.[0].[1] gradient.[1] (sprintf "%s on %A: gradient[1]" c.Name backend)
+              }
+          yield
+              test "the sense is matched in one place: a Maximise problem is the Minimise problem on negated weights" {
+                  let maximise = Problem.kSubset 5 2
 
-              let instance (flip: float) =
-                  { Predicted = Array.map ((*) flip) predicted
-                    TrueCosts = Array.map ((*) flip) values
-                    TrueSolution = Problem.solve maximise values }
+                  let minimise =
+                      Problem.create "min 2-subset of 5" [| 5 |] Minimise (fun c ->
+                          Problem.solve maximise (Array.map (~-) c))
 
-              for loss in [ DflLoss.SpoPlus; Nce; Cmap; ListwiseLtr; PairwiseLtr; PointwiseLtr ] do
-                  let vMax, gMax = DflLoss.reference maximise loss pool [||] (instance 1.0)
-                  let vMin, gMin = DflLoss.reference minimise loss pool [||] (instance -1.0)
-                  expectClose 1e-12 vMax vMin (sprintf "%s: value" (DflLoss.describe loss))
-                  Array.iteri2 (fun i a b -> expectClose 1e-12 a -b (sprintf "%s: gradient %d" (DflLoss.describe loss) i)) gMax gMin
-          } ]
+                  let pool =
+                      [| [| 1.0; 1.0; 0.0; 0.0; 0.0 |]
+                         [| 0.0; 0.0; 1.0; 1.0; 0.0 |]
+                         [| 0.0; 1.0; 0.0; 0.0; 1.0 |] |]
+
+                  let values = [| 0.3; -1.2; 2.0; 0.7; -0.4 |]
+                  let predicted = [| 1.0; 0.1; -0.3; 0.8; 0.2 |]
+
+                  let instance (flip: float) =
+                      { Predicted = Array.map ((*) flip) predicted
+                        TrueCosts = Array.map ((*) flip) values
+                        TrueSolution = Problem.solve maximise values }
+
+                  for loss in [ DflLoss.SpoPlus; Nce; Cmap; ListwiseLtr; PairwiseLtr; PointwiseLtr ] do
+                      let vMax, gMax = DflLoss.reference maximise loss pool [||] (instance 1.0)
+                      let vMin, gMin = DflLoss.reference minimise loss pool [||] (instance -1.0)
+                      expectClose 1e-12 vMax vMin (sprintf "%s: value" (DflLoss.describe loss))
+
+                      Array.iteri2
+                          (fun i a b -> expectClose 1e-12 a -b (sprintf "%s: gradient %d" (DflLoss.describe loss) i))
+                          gMax
+                          gMin
+              } ]

@@ -95,7 +95,9 @@ let rankingTests =
 
               Expect.equal (paramOf (fun () -> pooled ListwiseLtr pool c wrong)) "trueCosts" "names trueCosts"
               Expect.equal (paramOf (fun () -> pooled PointwiseLtr pool wrong c)) "predicted" "names predicted"
-              Expect.equal (paramOf (fun () -> DflLosses.compute problem PairwiseLtr DflSources.None (batch c c null)))
+
+              Expect.equal
+                  (paramOf (fun () -> DflLosses.compute problem PairwiseLtr DflSources.None (batch c c null)))
                   "Pool"
                   "names Pool"
           } ]

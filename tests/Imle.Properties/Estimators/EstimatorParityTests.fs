@@ -47,7 +47,8 @@ let private draws (case: Case) (seed: int) : float[][][] =
 
     let flat =
         match case.Estimator, Estimator.forwardNoise case.Estimator with
-        | ScoreFunction _, _ -> toArray (ExactTensor.sample case.Problem 1.0 s twin (tensorOf case.Problem case.Weights))
+        | ScoreFunction _, _ ->
+            toArray (ExactTensor.sample case.Problem 1.0 s twin (tensorOf case.Problem case.Weights))
         | _, Some noise -> toArray (TensorNoise.sample noise twin [| int64 b; int64 s; int64 m |] f64 torch.CPU)
         | _, None -> failwith "unreachable: only the score function has no noise"
 
@@ -132,8 +133,12 @@ let private parityTest (case: Case) =
     }
 
 let private rng = Random 17
-let private normalRows (rows: int) (m: int) = Array.init rows (fun _ -> Array.init m (fun _ -> Sampling.standardNormal rng))
-let private positiveRows (rows: int) (m: int) = Array.init rows (fun _ -> Array.init m (fun _ -> 1.0 + 4.0 * rng.NextDouble()))
+
+let private normalRows (rows: int) (m: int) =
+    Array.init rows (fun _ -> Array.init m (fun _ -> Sampling.standardNormal rng))
+
+let private positiveRows (rows: int) (m: int) =
+    Array.init rows (fun _ -> Array.init m (fun _ -> 1.0 + 4.0 * rng.NextDouble()))
 
 let private subset = Problem.kSubset 6 2
 let private categorical = Problem.categorical 5
@@ -178,10 +183,7 @@ let private cases =
       handCase "straight-through δ₀" (StraightThrough Zero) [| 1.0; -1.0; 0.0; 0.0 |]
       handCase "identity δ₀, mean-centred" (Identity(MeanCentre, Zero)) [| 1.0; -1.0; 0.0; 0.0 |]
       // dL/dz has mean 0 and standard deviation √(1/2).
-      handCase
-          "identity δ₀, standardised"
-          (Identity(Standardise, Zero))
-          [| sqrt 2.0; -(sqrt 2.0); 0.0; 0.0 |]
+      handCase "identity δ₀, standardised" (Identity(Standardise, Zero)) [| sqrt 2.0; -(sqrt 2.0); 0.0; 0.0 |]
       case "I-MLE SoG, PID, S = 3, k-subset" subset (Imle((ImleOptions.Create(2.0, 2.0)).WithSamples(3)))
       case "I-MLE symmetric, grid (minimise)" grid (Imle((ImleOptions.Create(5.0, 2.0)).WithSymmetric(true)))
       case "I-MLE CombOpt, grid (minimise)" grid (imleWith (Gumbel 1.0) CombOpt)

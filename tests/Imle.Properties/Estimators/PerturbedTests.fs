@@ -23,8 +23,7 @@ let multiplicativeTests =
               let w =
                   torch.tensor([| a; b |], dtype = torch.float64).reshape(1L, 2L).requires_grad_(true)
 
-              let y =
-                  multiplicative problem sigma 200000 (new torch.Generator(7UL)) w
+              let y = multiplicative problem sigma 200000 (new torch.Generator(7UL)) w
 
               let dy = torch.tensor([| 1.0; 0.0 |], dtype = torch.float64).reshape(1L, 2L)
               Training.backward ((y * dy).sum())
@@ -64,14 +63,7 @@ let multiplicativeTests =
               let d = (log a - log b) / (sigma * sqrt 2.0)
               let exact = exp (-0.5 * d * d) / sqrt (2.0 * Math.PI) / (sigma * sqrt 2.0 * a)
 
-              expectControlVariate
-                  multiplicative
-                  multiplicativeWithBaseline
-                  (a, b)
-                  sigma
-                  s
-                  r
-                  exact
+              expectControlVariate multiplicative multiplicativeWithBaseline (a, b) sigma s r exact
           }
           test
               "additive perturbed optimizer with baseline: same forward value, same mean gradient, lower variance (200 seeds, S = 20)" {
@@ -83,21 +75,13 @@ let multiplicativeTests =
               let d = (a - b) / (sigma * sqrt 2.0)
               let exact = exp (-0.5 * d * d) / sqrt (2.0 * Math.PI) / (sigma * sqrt 2.0)
 
-              expectControlVariate
-                  additive
-                  additiveWithBaseline
-                  (a, b)
-                  sigma
-                  s
-                  r
-                  exact
+              expectControlVariate additive additiveWithBaseline (a, b) sigma s r exact
 
               let problem = Problem.categorical 2
               use g0 = new torch.Generator(7UL)
 
               TestUtil.throwsNaming "samples" (fun () ->
-                  additiveWithBaseline problem sigma 1 g0 (torch.zeros (1L, 2L))
-                  |> ignore)
+                  additiveWithBaseline problem sigma 1 g0 (torch.zeros (1L, 2L)) |> ignore)
           }
           test "the perturbation keeps signs: costs all negative stay negative on a non-negative-only oracle" {
               // A user oracle that refuses any non-negative cost: additive noise would trip it, multiplicative cannot.
@@ -112,8 +96,7 @@ let multiplicativeTests =
               use _scope = torch.NewDisposeScope()
               let w = torch.tensor([| -1.0; -2.0; -0.5 |], dtype = torch.float64).reshape(1L, 3L)
 
-              let y =
-                  multiplicative strict 2.0 500 (new torch.Generator(3UL)) w
+              let y = multiplicative strict 2.0 500 (new torch.Generator(3UL)) w
 
               let total = y.sum().ToDouble()
               Expect.floatClose Accuracy.veryHigh total 1.0 "a distribution over states"

@@ -625,11 +625,10 @@ let private referenceCase =
         let! dy, dyPoisoned = vectorGen dyLen
         let! seed = Gen.choose (0, 1000)
 
+        // Every estimator has a reference implementation; Gumbel-softmax needs a categorical problem.
         let noForward =
             match estimator with
-            | ScoreFunction _
-            | GumbelSoftmax _
-            | RelaxedTopK _ -> [ "estimator" ]
+            | GumbelSoftmax _ -> [ "estimator" ]
             | _ -> []
         // An adaptive-λ target keeps state between backward passes: Reference.estimate refuses it at the start of its
         // backward pass (after the forward pass has checked the weights), naming the estimator.
@@ -823,7 +822,16 @@ let private lossCase =
                         use _scope = torch.NewDisposeScope()
                         let w = torch.randn([| 2L; int64 m |], dtype = f64).requires_grad_(true)
                         let y = torch.zeros (yShape, dtype = yType)
-                        let l = DflLosses.compute problem (DflLoss.FenchelYoung(PerturbedOptions.Create(noise, samples))) (DflSources.OfGenerator (new torch.Generator(1UL))) { Predicted = w; TrueCosts = null; TrueSolutions = y }
+
+                        let l =
+                            DflLosses.compute
+                                problem
+                                (DflLoss.FenchelYoung(PerturbedOptions.Create(noise, samples)))
+                                (DflSources.OfGenerator(new torch.Generator(1UL)))
+                                { Predicted = w
+                                  TrueCosts = null
+                                  TrueSolutions = y }
+
                         Training.backward l
                         Array.append (toArray l) (toArray w.grad) }
         | _ ->
