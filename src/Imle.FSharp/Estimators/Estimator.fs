@@ -141,20 +141,22 @@ type PerturbedOptions =
 [<RequireQualifiedAccess>]
 module PerturbedOptions =
 
+    /// σ of the additive noise (Normal σ or Gumbel τ), whose standardised density the backward pass differentiates
+    /// (Berthet et al.: ∇ν(Z) = Z for Normal, 1 − e^(−Z) for Gumbel); refuses any other noise. Both backends use it.
+    let internal additiveScale (noise: Noise) : float =
+        match noise with
+        | Normal sigma -> sigma
+        | Gumbel tau -> tau
+        | other ->
+            invalidArg
+                "noise"
+                (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
+
     /// Checks σ > 0, Normal or Gumbel noise for additive perturbations, S ≥ 1 (S ≥ 2 with the leave-one-out control
     /// variate); returns the options.
     let validate (options: PerturbedOptions) : PerturbedOptions =
         match options.Perturbation with
-        | Additive noise ->
-            Noise.validate noise |> ignore
-
-            match noise with
-            | Normal _
-            | Gumbel _ -> ()
-            | other ->
-                invalidArg
-                    "noise"
-                    (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
+        | Additive noise -> Noise.validate noise |> additiveScale |> ignore
         | Multiplicative sigma -> Validate.positive "sigma" sigma
 
         match options.ControlVariate with
@@ -168,17 +170,6 @@ module PerturbedOptions =
         match options.Perturbation with
         | Additive noise -> noise
         | Multiplicative _ -> Normal 1.0
-
-    /// σ and ∇ν of the additive noise's standardised density (Berthet et al.: ∇ν(Z) = Z for Normal, 1 − e^(−Z) for
-    /// Gumbel): the one definition both backends use.
-    let internal additiveScale (noise: Noise) : float =
-        match noise with
-        | Normal sigma -> sigma
-        | Gumbel tau -> tau
-        | other ->
-            invalidArg
-                "noise"
-                (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
 
     /// A short description for reports.
     let describe (options: PerturbedOptions) : string =

@@ -12,8 +12,7 @@ type internal FenchelYoungFunction() =
     override _.Name = "FenchelYoungFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<Tensor * Tensor>
+        let weights, call = Calls.arguments<Tensor * Tensor> args
         let eps, target = call.Details
         let b, m = call.Rows, call.Size
         use theta = Calls.start ctx call weights
@@ -44,8 +43,7 @@ type internal MultiplicativeFenchelYoungFunction() =
     override _.Name = "MultiplicativeFenchelYoungFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<float * Tensor>
+        let weights, call = Calls.arguments<float * Tensor> args
         let target = args.[2] :?> Tensor
         ctx.save_data ("call", call)
         let b, m = call.Rows, call.Size

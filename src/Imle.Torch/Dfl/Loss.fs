@@ -124,18 +124,19 @@ module DflLosses =
                 MultiplicativeCalls.checkNonZero "predicted" predicted
                 let z = draw (PerturbedOptions.noise o) o.Samples
                 MultiplicativeFenchelYoungFunction.apply (predicted, call (sigma, z), batch.TrueSolutions.detach ())
-        | Nce ->
-            let details = call ()
-            Contrastive.nce (pool ()) details.Rows predicted batch.TrueSolutions
-        | Cmap ->
-            let details = call ()
-            Contrastive.cmap (pool ()) details.Rows predicted batch.TrueSolutions
-        | ListwiseLtr ->
-            let details = call ()
-            Ranking.listwise (pool ()) details.Rows predicted batch.TrueCosts
-        | PairwiseLtr ->
-            let details = call ()
-            Ranking.pairwise (pool ()) details.Rows predicted batch.TrueCosts
+        | Nce
+        | Cmap
+        | ListwiseLtr
+        | PairwiseLtr
         | PointwiseLtr ->
-            let details = call ()
-            Ranking.pointwise (pool ()) details.Rows predicted batch.TrueCosts
+            let interpret, truth =
+                match loss with
+                | Nce -> Contrastive.nce, batch.TrueSolutions
+                | Cmap -> Contrastive.cmap, batch.TrueSolutions
+                | ListwiseLtr -> Ranking.listwise, batch.TrueCosts
+                | PairwiseLtr -> Ranking.pairwise, batch.TrueCosts
+                | _ -> Ranking.pointwise, batch.TrueCosts
+
+            let pool = pool ()
+            call () |> ignore
+            interpret pool rows predicted truth

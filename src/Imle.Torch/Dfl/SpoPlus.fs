@@ -17,8 +17,7 @@ type internal SpoPlusFunction() =
     override _.Name = "SpoPlusFunction"
 
     override _.forward(ctx, args) =
-        let predicted = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<SpoPlusDetails>
+        let predicted, call = Calls.arguments<SpoPlusDetails> args
         ctx.save_data ("call", call)
         let b, m = call.Rows, call.Size
 

@@ -87,6 +87,10 @@ module internal Calls =
           Parallelism = parallelism
           Details = details }
 
+    /// The weights and the call an autograd function's `apply` was given (its first two arguments).
+    let arguments<'D> (args: obj[]) : Tensor * Call<'D> =
+        (args.[0] :?> Tensor), (args.[1] :?> Call<'D>)
+
     /// Saves the call in the context and returns θ (maximisation terms) as [B, 1, m].
     let start (ctx: torch.autograd.AutogradContext) (call: Call<'D>) (weights: Tensor) : Tensor =
         ctx.save_data ("call", call)
@@ -206,8 +210,7 @@ type internal ImleFunction() =
     override _.Name = "ImleFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<ImleDetails>
+        let weights, call = Calls.arguments<ImleDetails> args
         let d = call.Details
         let b, m, s = call.Rows, call.Size, int64 d.Options.Samples
         use theta = Calls.start ctx call weights
@@ -291,8 +294,7 @@ type internal IdentityFunction() =
     override _.Name = "IdentityFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<Projection * Tensor>
+        let weights, call = Calls.arguments<Projection * Tensor> args
         let _, eps = call.Details
         use theta = Calls.start ctx call weights
         use z = Calls.solvePerturbed call theta eps 1.0
@@ -319,8 +321,7 @@ type internal OptimalValueFunction() =
     override _.Name = "OptimalValueFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<unit>
+        let weights, call = Calls.arguments<unit> args
         ctx.save_data ("call", call)
         let z = TensorSolve.solveValidated call.Parallelism call.Problem weights
         ctx.save_for_backward (List [ z ])
@@ -343,8 +344,7 @@ type internal ScoreFunctionFunction() =
     override _.Name = "ScoreFunctionFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<float>
+        let weights, call = Calls.arguments<float> args
         let zs = args.[2] :?> Tensor
         ctx.save_data ("call", call)
         ctx.save_for_backward (List [ weights.detach (); zs ])

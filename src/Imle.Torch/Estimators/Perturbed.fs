@@ -13,8 +13,7 @@ type internal PerturbedFunction() =
     override _.Name = "PerturbedFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<PerturbedOptions * Tensor>
+        let weights, call = Calls.arguments<PerturbedOptions * Tensor> args
         let _, eps = call.Details
         use theta = Calls.start ctx call weights
         let ys = Calls.solvePerturbed call theta eps 1.0
@@ -88,8 +87,7 @@ type internal MultiplicativePerturbedFunction() =
     override _.Name = "MultiplicativePerturbedFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<PerturbedOptions * float * Tensor>
+        let weights, call = Calls.arguments<PerturbedOptions * float * Tensor> args
         let _, sigma, z = call.Details
         ctx.save_data ("call", call)
         let w = weights.detach().reshape(call.Rows, 1L, call.Size)
