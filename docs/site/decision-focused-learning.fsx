@@ -26,7 +26,7 @@ decision costs under the true costs than the best decision would. Training on th
 of it such as SPO+) rather than on the cost prediction error is decision-focused learning.
 
 `Imle.Dfl` has PyEPO's synthetic data generators (Tang and Khalil 2022, after Elmachtoub and Grigas's SPO
-experiments), datasets that solve every instance once, and the regret; `Imle.Torch.DflLosses.spoPlus` is the SPO+
+experiments), datasets that solve every instance once, and the regret; `Imle.Torch.DflLosses.compute` with `DflLoss.SpoPlus` is the SPO+
 loss with its subgradient. This page trains a linear model on PyEPO's shortest-path benchmark with SPO+ and with a
 plain regression of the costs (the two-stage baseline), on a small dataset so that it runs in seconds.
 *)
@@ -80,7 +80,13 @@ let trainLinear (spo: bool) =
 
             let loss =
                 if spo then
-                    DflLosses.spoPlus problem predicted cb wb
+                    DflLosses.compute
+                        problem
+                        DflLoss.SpoPlus
+                        DflSources.None
+                        { Predicted = predicted
+                          TrueCosts = cb
+                          TrueSolutions = wb }
                 else
                     torch.nn.functional.mse_loss (predicted, cb, torch.nn.Reduction.Mean)
 
@@ -104,8 +110,8 @@ misspecified model (degree 4), fitting the costs well on average is not the same
 the decision and ends with the lower regret — the effect PyEPO reports.
 
 Besides SPO+, the same loop takes any discrete layer: `Losses.regret (layer.forward predicted) c w` trains through
-I-MLE, blackbox differentiation or perturbed optimizers, and `Losses.fenchelYoung` and the contrastive losses
-(`Contrastive.nce`, `Contrastive.cmap`) are there too. The examples app's `dfl` command runs all of them at several
+I-MLE, blackbox differentiation or perturbed optimizers, and the other losses of the `DflLoss` catalogue
+(Fenchel–Young, the contrastive `Nce` and `Cmap`, the ranking losses) go through the same `DflLosses.compute`. The examples app's `dfl` command runs all of them at several
 degrees (`dotnet run --project examples/Imle.Examples -c Release -- dfl --help`); its results are in
 [the results](results.html).
 *)

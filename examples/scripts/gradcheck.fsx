@@ -19,7 +19,7 @@ let estimators =
       Blackbox 1.0
       StraightThrough(Gumbel 1.0)
       Identity(MeanCentre, Gumbel 1.0)
-      Perturbed(Normal 1.0, 10)
+      Estimator.perturbed (Normal 1.0) 10
       ScoreFunction 10
       RelaxedTopK 1.0 ]
 

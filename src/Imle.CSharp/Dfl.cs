@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using Microsoft.FSharp.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -85,9 +86,12 @@ public sealed class SolutionPool
     /// <param name="seed">Seed of the pool's own generator.</param>
     public SolutionPool(ImleProblem problem, double[][] initial, double solveRatio = 0.05, int seed = 0)
     {
-        Guard.NotNull(problem, nameof(problem));
+        Problem = Guard.NotNull(problem, nameof(problem));
         Value = new global::Imle.Torch.SolutionPool(problem.Value, Guard.Array(initial, nameof(initial)), solveRatio, seed);
     }
+
+    /// <summary>The problem whose solutions the pool holds.</summary>
+    public ImleProblem Problem { get; }
 
     /// <summary>The probability of solving a batch's predictions per loss call.</summary>
     public double SolveRatio => Value.SolveRatio;
@@ -114,11 +118,7 @@ public static class Dfl
     /// <param name="cols">Columns, ≥ 1 (rows·cols ≥ 2).</param>
     /// <returns>The problem.</returns>
     public static ImleProblem GridDagShortestPath(int rows, int cols)
-    {
-        Guard.AtLeast(rows, 1, nameof(rows));
-        Guard.AtLeast(cols, 1, nameof(cols));
-        return new(global::Imle.ProblemModule.gridDagShortestPath(rows, cols));
-    }
+        => new(global::Imle.ProblemModule.gridDagShortestPath(rows, cols));
 
     /// <summary>Shortest source–sink path in a directed acyclic graph with arc costs of any sign. Minimises cost; the
     /// state is the indicator over <paramref name="arcs"/>.</summary>
@@ -139,17 +139,14 @@ public static class Dfl
     /// <param name="cities">The number of cities, in [3, 13].</param>
     /// <returns>The problem.</returns>
     public static ImleProblem TravellingSalesperson(int cities)
-    {
-        Guard.InRange(cities, 3, global::Imle.Solvers.HeldKarp.maxCities, nameof(cities));
-        return new(global::Imle.ProblemModule.travellingSalesperson(cities));
-    }
+        => new(global::Imle.ProblemModule.travellingSalesperson(cities));
 
     /// <summary>The edges (i, j), i &lt; j, of the complete graph on <paramref name="cities"/> nodes, in the order the
     /// TSP problem indexes its costs and states.</summary>
     /// <param name="cities">The number of cities, ≥ 2.</param>
     /// <returns>The edges.</returns>
     public static Arc[] TourEdges(int cities) =>
-        global::Imle.Solvers.HeldKarp.edges(Guard.AtLeast(cities, 2, nameof(cities))).Select(e => new Arc(e.Item1, e.Item2)).ToArray();
+        global::Imle.Solvers.HeldKarp.edges(cities).Select(e => new Arc(e.Item1, e.Item2)).ToArray();
 
     /// <summary>A shortest source–sink path (arc indicator) in a general directed graph with costs of any sign
     /// (Bellman–Ford).</summary>
@@ -252,8 +249,7 @@ public static class Dfl
     /// <param name="trueSolutions">Optimal solutions for the true costs, same shape.</param>
     /// <returns>A scalar loss.</returns>
     public static Tensor SpoPlus(ImleProblem problem, Tensor predicted, Tensor trueCosts, Tensor trueSolutions) =>
-        global::Imle.Torch.DflLosses.spoPlus(Guard.NotNull(problem, nameof(problem)).Value, Guard.NotNull(predicted, nameof(predicted)),
-            Guard.NotNull(trueCosts, nameof(trueCosts)), Guard.NotNull(trueSolutions, nameof(trueSolutions)));
+        Compute(problem, global::Imle.DflLoss.SpoPlus, null, null, predicted, trueCosts, trueSolutions);
 
     /// <summary>The perturbed optimizer with multiplicative noise w ⊙ exp(σZ − σ²/2) (signs kept), with its
     /// Jacobian-vector product as backward pass. Weights must be non-zero.</summary>
@@ -264,8 +260,7 @@ public static class Dfl
     /// <param name="samples">Draws per row, ≥ 1.</param>
     /// <returns>The mean perturbed solution, shaped like the weights.</returns>
     public static Tensor MultiplicativePerturbed(ImleProblem problem, Tensor weights, Generator generator, double sigma = 1.0, int samples = 10) =>
-        global::Imle.Torch.Multiplicative.perturbedOptimizer(Guard.NotNull(problem, nameof(problem)).Value, sigma, samples,
-            Guard.NotNull(generator, nameof(generator)), Guard.NotNull(weights, nameof(weights)));
+        Discrete.Apply(problem, Estimators.MultiplicativePerturbed(sigma, samples), generator, weights);
 
     /// <summary>The Fenchel–Young loss with multiplicative noise (PyEPO's PFYMul), batch mean, ≥ 0.</summary>
     /// <param name="problem">The problem.</param>
@@ -276,8 +271,8 @@ public static class Dfl
     /// <param name="samples">Draws per row, ≥ 1.</param>
     /// <returns>A scalar loss.</returns>
     public static Tensor MultiplicativeFenchelYoung(ImleProblem problem, Tensor weights, Tensor target, Generator generator, double sigma = 1.0, int samples = 10) =>
-        global::Imle.Torch.Multiplicative.fenchelYoung(Guard.NotNull(problem, nameof(problem)).Value, sigma, samples,
-            Guard.NotNull(generator, nameof(generator)), Guard.NotNull(weights, nameof(weights)), Guard.NotNull(target, nameof(target)));
+        Compute(problem, global::Imle.DflLoss.NewFenchelYoung(Estimators.PerturbedOptions(global::Imle.Perturbation.NewMultiplicative(sigma), samples, false)),
+            generator, null, weights, null, target);
 
     /// <summary>NCE (Mulamba et al. 2021): the batch mean of the average margin ĉᵀw*(c) − ĉᵀs over the pool (mirrored
     /// when maximising). Refreshes the pool first with probability <see cref="SolutionPool.SolveRatio"/>.</summary>
@@ -286,8 +281,7 @@ public static class Dfl
     /// <param name="trueSolutions">Optimal solutions for the true costs, same shape.</param>
     /// <returns>A scalar loss.</returns>
     public static Tensor Nce(SolutionPool pool, Tensor predicted, Tensor trueSolutions) =>
-        global::Imle.Torch.Contrastive.nce(Guard.NotNull(pool, nameof(pool)).Value, Guard.NotNull(predicted, nameof(predicted)),
-            Guard.NotNull(trueSolutions, nameof(trueSolutions)));
+        Pooled(global::Imle.DflLoss.Nce, pool, predicted, null, trueSolutions);
 
     /// <summary>CMAP (Mulamba et al. 2021): the batch mean of ĉᵀw*(c) − min over the pool of ĉᵀs (mirrored when
     /// maximising); ≥ 0 when w*(c) is in the pool.</summary>
@@ -296,8 +290,7 @@ public static class Dfl
     /// <param name="trueSolutions">Optimal solutions for the true costs, same shape.</param>
     /// <returns>A scalar loss.</returns>
     public static Tensor Cmap(SolutionPool pool, Tensor predicted, Tensor trueSolutions) =>
-        global::Imle.Torch.Contrastive.cmap(Guard.NotNull(pool, nameof(pool)).Value, Guard.NotNull(predicted, nameof(predicted)),
-            Guard.NotNull(trueSolutions, nameof(trueSolutions)));
+        Pooled(global::Imle.DflLoss.Cmap, pool, predicted, null, trueSolutions);
 
     /// <summary>PyEPO's TSP data (pyepo.data.tsp.genData): city coordinates in the unit square and edge costs
     /// ‖u_i − u_j‖ + ((Bx)_e/√p + 3)^deg/3^(deg−1) ⊙ ε over the edges of <see cref="TourEdges"/>; deterministic per
@@ -325,8 +318,7 @@ public static class Dfl
     /// <param name="samples">Draws per row, ≥ 2.</param>
     /// <returns>The mean perturbed solution, shaped like the weights.</returns>
     public static Tensor PerturbedWithBaseline(ImleProblem problem, Tensor weights, Generator generator, ImleNoise? noise = null, int samples = 10) =>
-        global::Imle.Torch.Discrete.perturbedWithBaseline(Guard.NotNull(problem, nameof(problem)).Value,
-            (noise ?? Noises.Normal()).Value, samples, Guard.NotNull(generator, nameof(generator)), Guard.NotNull(weights, nameof(weights)));
+        Discrete.Apply(problem, Estimators.Perturbed(noise, samples, controlVariate: true), generator, weights);
 
     /// <summary><see cref="MultiplicativePerturbed"/> with a leave-one-out baseline in its backward pass: the same forward
     /// value and mean gradient, a lower variance.</summary>
@@ -337,8 +329,7 @@ public static class Dfl
     /// <param name="samples">Draws per row, ≥ 2.</param>
     /// <returns>The mean perturbed solution, shaped like the weights.</returns>
     public static Tensor MultiplicativePerturbedWithBaseline(ImleProblem problem, Tensor weights, Generator generator, double sigma = 1.0, int samples = 10) =>
-        global::Imle.Torch.Multiplicative.perturbedOptimizerWithBaseline(Guard.NotNull(problem, nameof(problem)).Value, sigma, samples,
-            Guard.NotNull(generator, nameof(generator)), Guard.NotNull(weights, nameof(weights)));
+        Discrete.Apply(problem, Estimators.MultiplicativePerturbed(sigma, samples, controlVariate: true), generator, weights);
 
     /// <summary>Listwise learning-to-rank loss over the pool (PyEPO's listwiseLTR): cross-entropy between the softmax of
     /// the pooled solutions' objectives under the predicted costs and under the true costs.</summary>
@@ -347,8 +338,7 @@ public static class Dfl
     /// <param name="trueCosts">True costs, same shape.</param>
     /// <returns>A scalar loss.</returns>
     public static Tensor ListwiseRanking(SolutionPool pool, Tensor predicted, Tensor trueCosts) =>
-        global::Imle.Torch.Ranking.listwise(Guard.NotNull(pool, nameof(pool)).Value, Guard.NotNull(predicted, nameof(predicted)),
-            Guard.NotNull(trueCosts, nameof(trueCosts)));
+        Pooled(global::Imle.DflLoss.ListwiseLtr, pool, predicted, trueCosts, null);
 
     /// <summary>Pairwise learning-to-rank loss over the pool (PyEPO's pairwiseLTR): a hinge between the pool member
     /// best under the true costs and every other member, zero when it is best under the predicted costs too.</summary>
@@ -357,8 +347,7 @@ public static class Dfl
     /// <param name="trueCosts">True costs, same shape.</param>
     /// <returns>A scalar loss.</returns>
     public static Tensor PairwiseRanking(SolutionPool pool, Tensor predicted, Tensor trueCosts) =>
-        global::Imle.Torch.Ranking.pairwise(Guard.NotNull(pool, nameof(pool)).Value, Guard.NotNull(predicted, nameof(predicted)),
-            Guard.NotNull(trueCosts, nameof(trueCosts)));
+        Pooled(global::Imle.DflLoss.PairwiseLtr, pool, predicted, trueCosts, null);
 
     /// <summary>Pointwise learning-to-rank loss over the pool (PyEPO's pointwiseLTR): squared error between the pooled
     /// solutions' objectives under the predicted and the true costs.</summary>
@@ -367,8 +356,24 @@ public static class Dfl
     /// <param name="trueCosts">True costs, same shape.</param>
     /// <returns>A scalar loss.</returns>
     public static Tensor PointwiseRanking(SolutionPool pool, Tensor predicted, Tensor trueCosts) =>
-        global::Imle.Torch.Ranking.pointwise(Guard.NotNull(pool, nameof(pool)).Value, Guard.NotNull(predicted, nameof(predicted)),
-            Guard.NotNull(trueCosts, nameof(trueCosts)));
+        Pooled(global::Imle.DflLoss.PointwiseLtr, pool, predicted, trueCosts, null);
+
+    /// Forwards to the F# loss catalogue (null checks and type mapping only: the F# side checks everything else).
+    internal static Tensor Compute(ImleProblem problem, global::Imle.DflLoss loss, Generator? generator, SolutionPool? pool,
+        Tensor predicted, Tensor? trueCosts, Tensor? trueSolutions)
+    {
+        Guard.NotNull(problem, nameof(problem));
+        Guard.NotNull(predicted, nameof(predicted));
+        if (global::Imle.DflLossModule.needsTrueCosts(loss)) Guard.NotNull(trueCosts, nameof(trueCosts));
+        if (global::Imle.DflLossModule.needsTrueSolutions(loss)) Guard.NotNull(trueSolutions, nameof(trueSolutions));
+        var sources = new global::Imle.Torch.DflSources(
+            generator is null ? FSharpOption<Generator>.None : FSharpOption<Generator>.Some(generator),
+            pool is null ? FSharpOption<global::Imle.Torch.SolutionPool>.None : FSharpOption<global::Imle.Torch.SolutionPool>.Some(pool.Value));
+        return global::Imle.Torch.DflLosses.compute(problem.Value, loss, sources, new global::Imle.Torch.DflBatch(predicted, trueCosts!, trueSolutions!));
+    }
+
+    private static Tensor Pooled(global::Imle.DflLoss loss, SolutionPool pool, Tensor predicted, Tensor? trueCosts, Tensor? trueSolutions) =>
+        Compute(Guard.NotNull(pool, nameof(pool)).Problem, loss, null, pool, predicted, trueCosts, trueSolutions);
 
     private static Tuple<int, int>[] ToTuples(IReadOnlyList<Arc> arcs) => arcs.Select(a => Tuple.Create(a.From, a.To)).ToArray();
 }

@@ -27,7 +27,7 @@ public static class Targets
     /// <param name="lambda">λ &gt; 0.</param>
     /// <returns>The target.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="lambda"/> is not finite and &gt; 0.</exception>
-    public static ImleTarget Pid(double lambda) => new(Imle.Target.NewPid(Guard.Positive(lambda, nameof(lambda))));
+    public static ImleTarget Pid(double lambda) => new(Imle.TargetModule.validate(Imle.Target.NewPid(lambda)));
 
     /// <summary>The combinatorial-optimisation target (Eq. 14): θ'ᵢ = θᵢ where (dL/dz)ᵢ = 0, −(dL/dz)ᵢ otherwise.</summary>
     public static ImleTarget CombOpt { get; } = new(Imle.Target.CombOpt);
@@ -132,7 +132,7 @@ public sealed class ImleEstimator : GradientEstimator
     /// <param name="samples">S ≥ 1.</param>
     /// <returns>The new estimator.</returns>
     public ImleEstimator WithSamples(int samples) =>
-        new(options.WithSamples(Guard.AtLeast(samples, 1, nameof(samples))), noise, target);
+        new(options.WithSamples(samples), noise, target);
 
     /// <summary>With another perturbation.</summary>
     /// <param name="noise">The noise; see <see cref="Noises"/>.</param>
@@ -153,11 +153,11 @@ public sealed class ImleEstimator : GradientEstimator
     public ImleEstimator WithLambda(double lambda) => WithTarget(Targets.Pid(lambda));
 
     /// <summary>With the given input (forward) and target (backward) temperatures.</summary>
-    /// <param name="input">The multiplier of ε in the forward pass, &gt; 0.</param>
-    /// <param name="target">The multiplier of ε in the backward pass, &gt;= 0 (0: a noiseless target).</param>
+    /// <param name="inputTemperature">The multiplier of ε in the forward pass, &gt; 0.</param>
+    /// <param name="targetTemperature">The multiplier of ε in the backward pass, &gt;= 0 (0: a noiseless target).</param>
     /// <returns>The new estimator.</returns>
-    public ImleEstimator WithTemperatures(double input, double target) =>
-        new(options.WithTemperatures(Guard.Positive(input, nameof(input)), Guard.AtLeast(target, 0.0, nameof(target))), noise, this.target);
+    public ImleEstimator WithTemperatures(double inputTemperature, double targetTemperature) =>
+        new(options.WithTemperatures(inputTemperature, targetTemperature), noise, target);
 
     /// <summary>The central-difference variant (MAP(θ + λ·dL/dz + ε) − MAP(θ − λ·dL/dz + ε)) / 2.</summary>
     /// <param name="symmetric">Whether to switch it on (default) or off.</param>
@@ -183,8 +183,6 @@ public static class Estimators
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="kappa"/> &lt; 1 or <paramref name="lambda"/> ≤ 0.</exception>
     public static ImleEstimator Imle(double kappa = 1.0, double lambda = 10.0)
     {
-        Guard.AtLeast(kappa, 1.0, nameof(kappa));
-        Guard.Positive(lambda, nameof(lambda));
         var options = global::Imle.ImleOptions.Create(kappa, lambda);
         return new ImleEstimator(options, new ImleNoise(options.Noise), new ImleTarget(options.Target));
     }
@@ -193,7 +191,7 @@ public static class Estimators
     /// <param name="lambda">λ &gt; 0.</param>
     /// <returns>The estimator.</returns>
     public static GradientEstimator Blackbox(double lambda) =>
-        GradientEstimator.Of(global::Imle.Estimator.NewBlackbox(Guard.Positive(lambda, nameof(lambda))));
+        GradientEstimator.Of(global::Imle.Estimator.NewBlackbox(lambda));
 
     /// <summary>Identity with projection (Sahoo et al. 2023): dL/dθ = P(dL/dz), optional noise in the forward pass.</summary>
     /// <param name="projection">The projection P.</param>
@@ -219,33 +217,43 @@ public static class Estimators
 
     /// <summary>Perturbed optimizers (Berthet et al. 2020): the mean of S perturbed MAP states, with Normal or Gumbel noise.</summary>
     /// <param name="noise">Normal or Gumbel noise (default Normal(σ = 1)).</param>
-    /// <param name="samples">S ≥ 1.</param>
+    /// <param name="samples">S ≥ 1 (≥ 2 with the control variate).</param>
+    /// <param name="controlVariate">Whether the backward pass subtracts a leave-one-out baseline (PyEPO's and
+    /// InferOpt's variance_reduction): the same forward value and mean gradient, a lower variance.</param>
     /// <returns>The estimator.</returns>
     /// <exception cref="ArgumentException"><paramref name="noise"/> is neither Normal nor Gumbel.</exception>
-    public static GradientEstimator Perturbed(ImleNoise? noise = null, int samples = 10)
-    {
-        var n = noise ?? Noises.Normal();
-        if (!n.IsNormalOrGumbel)
-            throw new ArgumentException($"Perturbed optimizers need Normal or Gumbel noise; got {n.Description}.", nameof(noise));
-        Guard.AtLeast(samples, 1, nameof(samples));
-        return GradientEstimator.Of(global::Imle.Estimator.NewPerturbed(n.Value, samples));
-    }
+    public static GradientEstimator Perturbed(ImleNoise? noise = null, int samples = 10, bool controlVariate = false) =>
+        GradientEstimator.Of(global::Imle.Estimator.NewPerturbed(
+            PerturbedOptions(global::Imle.Perturbation.NewAdditive((noise ?? Noises.Normal()).Value), samples, controlVariate)));
+
+    /// <summary>The perturbed optimizer with multiplicative noise w ⊙ exp(σZ − σ²/2) (Dalle et al. 2022; PyEPO's
+    /// DPOMul): signs kept, so a solver that needs costs of one sign keeps getting them. Weights must be non-zero.</summary>
+    /// <param name="sigma">σ &gt; 0.</param>
+    /// <param name="samples">S ≥ 1 (≥ 2 with the control variate).</param>
+    /// <param name="controlVariate">Whether the backward pass subtracts a leave-one-out baseline.</param>
+    /// <returns>The estimator.</returns>
+    public static GradientEstimator MultiplicativePerturbed(double sigma = 1.0, int samples = 10, bool controlVariate = false) =>
+        GradientEstimator.Of(global::Imle.Estimator.NewPerturbed(
+            PerturbedOptions(global::Imle.Perturbation.NewMultiplicative(sigma), samples, controlVariate)));
+
+    internal static global::Imle.PerturbedOptions PerturbedOptions(global::Imle.Perturbation perturbation, int samples, bool controlVariate) =>
+        new(perturbation, samples, controlVariate ? global::Imle.ControlVariate.LeaveOneOut : global::Imle.ControlVariate.NoControlVariate);
 
     /// <summary>The score-function (REINFORCE) estimator with exact samples; needs an enumerable problem or a k-subset.</summary>
     /// <param name="samples">S ≥ 1.</param>
     /// <returns>The estimator.</returns>
     public static GradientEstimator ScoreFunction(int samples = 10) =>
-        GradientEstimator.Of(global::Imle.Estimator.NewScoreFunction(Guard.AtLeast(samples, 1, nameof(samples))));
+        GradientEstimator.Of(global::Imle.Estimator.NewScoreFunction(samples));
 
     /// <summary>Gumbel-softmax (Jang et al. 2017) for categorical problems.</summary>
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>The estimator.</returns>
     public static GradientEstimator GumbelSoftmax(double tau = 1.0) =>
-        GradientEstimator.Of(global::Imle.Estimator.NewGumbelSoftmax(Guard.Positive(tau, nameof(tau))));
+        GradientEstimator.Of(global::Imle.Estimator.NewGumbelSoftmax(tau));
 
     /// <summary>A relaxed top-k (SoftSub, Xie and Ermon 2019) for k-subset problems.</summary>
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>The estimator.</returns>
     public static GradientEstimator RelaxedTopK(double tau = 1.0) =>
-        GradientEstimator.Of(global::Imle.Estimator.NewRelaxedTopK(Guard.Positive(tau, nameof(tau))));
+        GradientEstimator.Of(global::Imle.Estimator.NewRelaxedTopK(tau));
 }

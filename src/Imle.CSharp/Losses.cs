@@ -42,11 +42,9 @@ public static class Losses
     public static Tensor FenchelYoung(ImleProblem problem, Tensor weights, Tensor target, Generator generator,
         ImleNoise? noise = null, int samples = 10)
     {
-        Guard.NotNull(problem, nameof(problem));
-        Guard.NotNull(generator, nameof(generator));
-        Guard.AtLeast(samples, 1, nameof(samples));
-        return Imle.Torch.Losses.fenchelYoung(problem.Value, (noise ?? Noises.Normal()).Value, samples, generator,
-            Guard.NotNull(weights, nameof(weights)), Guard.NotNull(target, nameof(target)));
+        var loss = global::Imle.DflLoss.NewFenchelYoung(Estimators.PerturbedOptions(
+            global::Imle.Perturbation.NewAdditive((noise ?? Noises.Normal()).Value), samples, false));
+        return Dfl.Compute(problem, loss, generator, null, weights, null, target);
     }
 
     /// <summary>The optimal value ⟨z*(w), w⟩ per batch row, with the optimal state as its (generalized) gradient.</summary>
@@ -65,8 +63,6 @@ public static class Losses
     /// <returns>Scores [..batch].</returns>
     public static Tensor AlignmentScore(int n, int m, Tensor scores, Tensor gap)
     {
-        Guard.AtLeast(n, 1, nameof(n));
-        Guard.AtLeast(m, 1, nameof(m));
         return Imle.Torch.Losses.alignmentScore(n, m, Guard.NotNull(scores, nameof(scores)), Guard.NotNull(gap, nameof(gap)));
     }
 }

@@ -313,7 +313,16 @@ let lpTests =
               for _ in 1..40 do
                   use _step = torch.NewDisposeScope()
                   optimizer.zero_grad ()
-                  let loss = DflLosses.spoPlus problem (model.forward x) c w
+
+                  let loss =
+                      DflLosses.compute
+                          problem
+                          DflLoss.SpoPlus
+                          DflSources.None
+                          { Predicted = model.forward x
+                            TrueCosts = c
+                            TrueSolutions = w }
+
                   Training.backward loss
                   optimizer.step () |> ignore
 
@@ -328,9 +337,11 @@ let lpTests =
               let g = new torch.Generator(3UL)
 
               for layer in
-                  [ (fun (t: torch.Tensor) -> Discrete.apply problem (Perturbed(Normal 1.0, 4)) g t)
-                    (fun t -> Discrete.perturbedWithBaseline problem (Normal 1.0) 4 g t)
-                    (fun t -> Multiplicative.perturbedOptimizer problem 0.5 4 g t)
+                  [ (fun (t: torch.Tensor) -> Discrete.apply problem (Estimator.perturbed (Normal 1.0) 4) g t)
+                    (fun t ->
+                        let options = PerturbedOptions.Create(Normal 1.0, 4).WithControlVariate LeaveOneOut
+                        Discrete.apply problem (Perturbed options) g t)
+                    (fun t -> Discrete.apply problem (Perturbed(PerturbedOptions.CreateMultiplicative(0.5, 4))) g t)
                     (fun t -> Discrete.apply problem (Imle(ImleOptions.Create(3.0, 10.0))) g t) ] do
                   let first = torch.TensorIndex.Slice(0L, 8L)
                   let c8 = c.index first

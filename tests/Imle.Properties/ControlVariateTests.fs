@@ -43,12 +43,14 @@ let tests =
               let s, n = 10, 3000
 
               let pairs =
-                  [ (fun (g: torch.Generator) w -> Discrete.apply problem (Perturbed(Gumbel 1.0, s)) g w),
-                    (fun g w -> Discrete.perturbedWithBaseline problem (Gumbel 1.0) s g w)
-                    (fun g w -> Discrete.apply problem (Perturbed(Normal 1.0, s)) g w),
-                    (fun g w -> Discrete.perturbedWithBaseline problem (Normal 1.0) s g w)
-                    (fun g w -> Multiplicative.perturbedOptimizer problem 0.5 s g w),
-                    (fun g w -> Multiplicative.perturbedOptimizerWithBaseline problem 0.5 s g w) ]
+                  [ (fun (g: torch.Generator) w -> Discrete.apply problem (Estimator.perturbed (Gumbel 1.0) s) g w),
+                    (fun g w ->
+                        let options = PerturbedOptions.Create(Gumbel 1.0, s).WithControlVariate LeaveOneOut
+                        Discrete.apply problem (Perturbed options) g w)
+                    (fun g w -> DflTestUtil.additive problem 1.0 s g w),
+                    (fun g w -> DflTestUtil.additiveWithBaseline problem 1.0 s g w)
+                    (fun g w -> DflTestUtil.multiplicative problem 0.5 s g w),
+                    (fun g w -> DflTestUtil.multiplicativeWithBaseline problem 0.5 s g w) ]
 
               pairs
               |> List.iteri (fun i (plain, based) ->
@@ -95,7 +97,7 @@ let tests =
               use w = torch.ones (1L, 2L, dtype = torch.float64)
 
               TestUtil.throwsNaming "samples" (fun () ->
-                  Multiplicative.perturbedOptimizerWithBaseline problem 0.5 1 g w |> ignore)
+                  DflTestUtil.multiplicativeWithBaseline problem 0.5 1 g w |> ignore)
 
               TestUtil.throwsNaming "name" (fun () ->
                   GradCheck.runLayer problem " " (fun _ t -> t) [| 1.0; 2.0 |] (GradCheck.linear [| 1.0; 0.0 |]) 4 1L

@@ -247,10 +247,10 @@ let tests =
                 <| fun () -> throwsNaming "lambda" (fun () -> Estimator.validate (imle Zero (Pid nan) 1 DivideByLambda))
                 testCase "S < 1"
                 <| fun () ->
-                    throwsNaming "Samples" (fun () -> Estimator.validate (imle Zero (Pid 1.0) 0 DivideByLambda))
+                    throwsNaming "samples" (fun () -> Estimator.validate (imle Zero (Pid 1.0) 0 DivideByLambda))
                 testCase "temperature ≤ 0"
                 <| fun () ->
-                    throwsNaming "InputTemperature" (fun () ->
+                    throwsNaming "inputTemperature" (fun () ->
                         Estimator.validate (
                             Imle
                                 { ImleOptions.Create(2.0, 1.0) with
@@ -265,7 +265,7 @@ let tests =
                     )
                     |> ignore
 
-                    throwsNaming "TargetTemperature" (fun () ->
+                    throwsNaming "targetTemperature" (fun () ->
                         Estimator.validate (
                             Imle
                                 { ImleOptions.Create(2.0, 1.0) with

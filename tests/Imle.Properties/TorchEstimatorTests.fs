@@ -110,8 +110,8 @@ let private parityTests =
           parityTest "straight-through, k-subset" subset (StraightThrough(Gumbel 1.0))
           parityTest "identity mean-centred, grid" grid (Identity(MeanCentre, Zero))
           parityTest "identity standardised, k-subset" subset (Identity(Standardise, Gumbel 0.5))
-          parityTest "perturbed, Normal, k-subset" subset (Perturbed(Normal 1.0, 5))
-          parityTest "perturbed, Gumbel, grid" grid (Perturbed(Gumbel 1.0, 3))
+          parityTest "perturbed, Normal, k-subset" subset (Estimator.perturbed (Normal 1.0) 5)
+          parityTest "perturbed, Gumbel, grid" grid (Estimator.perturbed (Gumbel 1.0) 3)
           test "the sample output has shape [B, S, ...] and its mean is the mean output" {
               use _scope = torch.NewDisposeScope()
               let w = torch.randn ([| 4L; 8L |], dtype = f64)
@@ -283,11 +283,20 @@ let private lossTests =
               use _scope = torch.NewDisposeScope()
               let w = torch.randn([| 2L; 8L |], dtype = f64).requires_grad_(true)
               let y = TensorSolve.solve subset (torch.randn ([| 2L; 8L |], dtype = f64))
-              let l = Losses.fenchelYoung subset (Normal 1.0) 20 (new torch.Generator(5UL)) w y
+
+              let l =
+                  DflLosses.compute
+                      subset
+                      (DflLoss.FenchelYoung(PerturbedOptions.Create(Normal 1.0, 20)))
+                      (DflSources.OfGenerator(new torch.Generator(5UL)))
+                      { Predicted = w
+                        TrueCosts = null
+                        TrueSolutions = y }
+
               l.backward ()
 
               let yBar =
-                  Discrete.apply subset (Perturbed(Normal 1.0, 20)) (new torch.Generator(5UL)) (w.detach ())
+                  Discrete.apply subset (Estimator.perturbed (Normal 1.0) 20) (new torch.Generator(5UL)) (w.detach ())
 
               expectClose 1e-9 (toArray w.grad) (toArray ((yBar - y) / 2.0)) "(ȳ − y)/B"
               Expect.isGreaterThanOrEqual (l.ToDouble()) -1e-9 "the Fenchel–Young loss is non-negative"

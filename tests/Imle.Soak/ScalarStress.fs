@@ -84,9 +84,9 @@ let private cases () : Case list =
       { Name = "straight-through"
         Run = gradientOf subsets (StraightThrough(Gumbel 1.0)) target }
       { Name = "perturbed (Normal, S = 3)"
-        Run = gradientOf subsets (Perturbed(Normal 1.0, 3)) target }
+        Run = gradientOf subsets (Estimator.perturbed (Normal 1.0) 3) target }
       { Name = "perturbed (Gumbel, S = 3)"
-        Run = gradientOf subsets (Perturbed(Gumbel 1.0, 3)) target }
+        Run = gradientOf subsets (Estimator.perturbed (Gumbel 1.0) 3) target }
       { Name = "score function (S = 3)"
         Run = gradientOf subsets (ScoreFunction 3) target }
       { Name = "Gumbel-softmax"
@@ -94,7 +94,15 @@ let private cases () : Case list =
       { Name = "relaxed top-k"
         Run = gradientOf subsets (RelaxedTopK 0.5) target }
       { Name = "Fenchel-Young loss"
-        Run = lossGradient (fun w -> Losses.fenchelYoung subsets (Normal 1.0) 3 generator w target) }
+        Run =
+          lossGradient (fun w ->
+              DflLosses.compute
+                  subsets
+                  (DflLoss.FenchelYoung(PerturbedOptions.Create(Normal 1.0, 3)))
+                  (DflSources.OfGenerator generator)
+                  { Predicted = w
+                    TrueCosts = null
+                    TrueSolutions = target }) }
       { Name = "optimal-value loss"
         Run = lossGradient (fun w -> Losses.optimalValue subsets w) }
       { Name = "regret loss"

@@ -99,7 +99,7 @@ let private methodsWith (settings: DflSettings) (knapsack: bool) : (string * Met
       LayerRegret(Blackbox dbbLambda),
       sprintf "blackbox differentiation (Pogančić et al.), λ = %g, regret loss ⟨c, z − w*⟩" dbbLambda
       "dpo",
-      LayerHamming(Perturbed(Normal 1.0, s)),
+      LayerHamming(Estimator.perturbed (Normal 1.0) s),
       sprintf "perturbed optimizer (Berthet et al.), Normal(σ = 1), S = %d, Hamming loss against w*" s
       "dpo-mul",
       MultiplicativeHamming(1.0, s),
@@ -249,23 +249,38 @@ let private trainMethod
 
             let predicted = predict xb
 
+            let batch =
+                { Predicted = predicted
+                  TrueCosts = cb
+                  TrueSolutions = wb }
+
             let loss =
                 match method with
                 | TwoStage -> torch.nn.functional.mse_loss (predicted, cb, torch.nn.Reduction.Mean)
-                | SpoPlus -> DflLosses.spoPlus problem predicted cb wb
+                | SpoPlus -> DflLosses.compute problem DflLoss.SpoPlus DflSources.None batch
                 | LayerRegret _ ->
                     // The regret ⟨c, z − w*⟩ in minimisation terms: values (Maximise) enter negated.
                     match problem.Sense with
                     | Minimise -> Losses.regret (layer.Value.forward predicted) cb wb
                     | Maximise -> Losses.regret (layer.Value.forward predicted) (cb.neg ()) wb
                 | LayerHamming _ -> Losses.hamming (layer.Value.forward predicted) wb
-                | FenchelYoung(noise, samples) -> Losses.fenchelYoung problem noise samples generator predicted wb
+                | FenchelYoung(noise, samples) ->
+                    DflLosses.compute
+                        problem
+                        (DflLoss.FenchelYoung(PerturbedOptions.Create(noise, samples)))
+                        (DflSources.OfGenerator generator)
+                        batch
                 | MultiplicativeHamming(sigma, samples) ->
-                    Losses.hamming (Multiplicative.perturbedOptimizer problem sigma samples generator predicted) wb
+                    let estimator = Perturbed(PerturbedOptions.CreateMultiplicative(sigma, samples))
+                    Losses.hamming (Discrete.apply problem estimator generator predicted) wb
                 | MultiplicativeFenchelYoung(sigma, samples) ->
-                    Multiplicative.fenchelYoung problem sigma samples generator predicted wb
-                | ContrastiveLoss(false, _) -> Contrastive.nce pool.Value predicted wb
-                | ContrastiveLoss(true, _) -> Contrastive.cmap pool.Value predicted wb
+                    DflLosses.compute
+                        problem
+                        (DflLoss.FenchelYoung(PerturbedOptions.CreateMultiplicative(sigma, samples)))
+                        (DflSources.OfGenerator generator)
+                        batch
+                | ContrastiveLoss(false, _) -> DflLosses.compute problem Nce (DflSources.OfPool pool.Value) batch
+                | ContrastiveLoss(true, _) -> DflLosses.compute problem Cmap (DflSources.OfPool pool.Value) batch
 
             optimizer.zero_grad ()
             Training.backward loss

@@ -40,7 +40,7 @@ let kSubsetEstimators (k: int) =
       Blackbox 2.0
       StraightThrough(Gumbel 1.0)
       Identity(MeanCentre, Gumbel 1.0)
-      Perturbed(Normal 1.0, 10)
+      Estimator.perturbed (Normal 1.0) 10
       RelaxedTopK 0.5 ]
 
 /// Runs the checks and returns the rows.
@@ -88,7 +88,7 @@ let check (seed: int) (samples: int) (onStep: unit -> unit) : Row[] =
           Imle(ImleOptions.Create(3.0, 2.0))
           Blackbox 2.0
           Identity(NoProjection, Gumbel 1.0)
-          Perturbed(Normal 1.0, 10) ]
+          Estimator.perturbed (Normal 1.0) 10 ]
         |> List.mapi (fun i est ->
             GradCheck.run grid est costs (GradCheck.squaredDistance target) samples (int64 (seed + 200 + i))
             |> toRow)
@@ -100,15 +100,14 @@ let check (seed: int) (samples: int) (onStep: unit -> unit) : Row[] =
     let s = 10
 
     let controlRows =
-        [ "Perturbed[Gumbel(τ=1), S=10]",
-          (fun (g: torch.Generator) w -> Discrete.apply categorical (Perturbed(Gumbel 1.0, s)) g w),
-          (fun g w -> Discrete.perturbedWithBaseline categorical (Gumbel 1.0) s g w)
-          "Perturbed[Normal(σ=1), S=10]",
-          (fun g w -> Discrete.apply categorical (Perturbed(Normal 1.0, s)) g w),
-          (fun g w -> Discrete.perturbedWithBaseline categorical (Normal 1.0) s g w)
-          "Multiplicative[σ=0.5, S=10]",
-          (fun g w -> Multiplicative.perturbedOptimizer categorical 0.5 s g w),
-          (fun g w -> Multiplicative.perturbedOptimizerWithBaseline categorical 0.5 s g w) ]
+        [ "Perturbed[Gumbel(τ=1), S=10]", PerturbedOptions.Create(Gumbel 1.0, s)
+          "Perturbed[Normal(σ=1), S=10]", PerturbedOptions.Create(Normal 1.0, s)
+          "Multiplicative[σ=0.5, S=10]", PerturbedOptions.CreateMultiplicative(0.5, s) ]
+        |> List.map (fun (name, options) ->
+            let layer (options: PerturbedOptions) (g: torch.Generator) w =
+                Discrete.apply categorical (Perturbed options) g w
+
+            name, layer options, layer (options.WithControlVariate LeaveOneOut))
         |> List.mapi (fun i (name, plain, based) ->
             let seed = int64 (seed + 300 + i)
 

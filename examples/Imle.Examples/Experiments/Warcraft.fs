@@ -526,7 +526,14 @@ let private trainMethod
                         | HammingPerMap -> Losses.hammingWith Reduction.Mean z y, 1.0
                         | RegretSum -> Losses.regretWith Reduction.Sum z c y, float b
                     | FenchelYoungLoss(noise, samples) ->
-                        Losses.fenchelYoung trainingProblem noise samples generator w y, 1.0
+                        DflLosses.compute
+                            trainingProblem
+                            (DflLoss.FenchelYoung(PerturbedOptions.Create(noise, samples)))
+                            (DflSources.OfGenerator generator)
+                            { Predicted = w
+                              TrueCosts = c
+                              TrueSolutions = y },
+                        1.0
                     | CostRegression -> torch.nn.functional.mse_loss (w, c, torch.nn.Reduction.Mean), 1.0
 
                 optimizer.zero_grad ()

@@ -60,15 +60,125 @@ type ImleOptions =
     member this.WithSamples(samples: int) = { this with Samples = samples }
 
     /// With the given input and target temperatures.
-    member this.WithTemperatures(input: float, target: float) =
+    member this.WithTemperatures(inputTemperature: float, targetTemperature: float) =
         { this with
-            InputTemperature = input
-            TargetTemperature = target }
+            InputTemperature = inputTemperature
+            TargetTemperature = targetTemperature }
 
     /// With the symmetric (central-difference) variant switched on or off.
     member this.WithSymmetric(symmetric: bool) = { this with Symmetric = symmetric }
     /// With the given scaling.
     member this.WithScaling(scaling: Scaling) = { this with Scaling = scaling }
+
+/// The control variate of a Monte Carlo gradient estimate over S samples.
+type ControlVariate =
+    /// The plain estimate.
+    | NoControlVariate
+    /// A leave-one-out baseline (PyEPO's and InferOpt's `variance_reduction`): sample s is weighted by
+    /// yₛ − ȳ₋ₛ = (yₛ − ȳ)·S/(S − 1), ȳ₋ₛ the mean of the other S − 1 samples. Independent of sample s's noise, so the
+    /// mean gradient is the plain one's and the variance smaller; needs S ≥ 2.
+    | LeaveOneOut
+
+/// The one definition of the control-variate rule; the TorchSharp backend mirrors it on tensors (`Calls.leaveOneOut`,
+/// tested for parity).
+[<RequireQualifiedAccess>]
+module ControlVariate =
+
+    /// The samples the estimate weights: yₛ itself, or yₛ − ȳ₋ₛ = (yₛ − ȳ)·S/(S − 1) for the leave-one-out baseline.
+    let apply (controlVariate: ControlVariate) (samples: float[][]) : float[][] =
+        match controlVariate with
+        | NoControlVariate -> samples
+        | LeaveOneOut ->
+            let s = float samples.Length
+            let m = samples.[0].Length
+            let mean = Array.init m (fun i -> samples |> Array.averageBy (fun y -> y.[i]))
+            samples |> Array.map (Array.mapi (fun i y -> (y - mean.[i]) * (s / (s - 1.0))))
+
+    /// A short description for reports.
+    let describe (controlVariate: ControlVariate) : string =
+        match controlVariate with
+        | NoControlVariate -> ""
+        | LeaveOneOut -> ", leave-one-out"
+
+/// How a perturbed optimizer perturbs the weights.
+type Perturbation =
+    /// Additive noise on the scores: MAP(θ + ε), ε Normal(0, σ²) or Gumbel(0, τ) (Berthet et al. 2020).
+    | Additive of noise: Noise
+    /// Multiplicative log-normal noise on the weights in the problem's own sense: MAP(w ⊙ exp(σZ − σ²/2)), Z ~ N(0, I)
+    /// (Dalle et al. 2022; PyEPO's `perturbedOptMul`). Keeps every weight's sign (for solvers that need costs of one
+    /// sign, PyEPO#7); the weights must be non-zero (the Jacobian divides by them).
+    | Multiplicative of sigma: float
+
+/// Options of a perturbed optimizer (and of the Fenchel–Young loss built on it).
+type PerturbedOptions =
+    {
+        /// Additive or multiplicative noise.
+        Perturbation: Perturbation
+        /// The number of samples S.
+        Samples: int
+        /// The control variate of the backward pass (Fenchel–Young ignores it: its gradient has no Monte Carlo weight).
+        ControlVariate: ControlVariate
+    }
+
+    /// Additive noise (Normal or Gumbel), S samples, no control variate.
+    static member Create(noise: Noise, samples: int) =
+        { Perturbation = Additive noise
+          Samples = samples
+          ControlVariate = NoControlVariate }
+
+    /// Multiplicative log-normal noise exp(σZ − σ²/2), S samples, no control variate.
+    static member CreateMultiplicative(sigma: float, samples: int) =
+        { Perturbation = Multiplicative sigma
+          Samples = samples
+          ControlVariate = NoControlVariate }
+
+    /// With the given control variate.
+    member this.WithControlVariate(controlVariate: ControlVariate) =
+        { this with
+            ControlVariate = controlVariate }
+
+/// Functions over perturbed-optimizer options.
+[<RequireQualifiedAccess>]
+module PerturbedOptions =
+
+    /// σ of the additive noise (Normal σ or Gumbel τ), whose standardised density the backward pass differentiates
+    /// (Berthet et al.: ∇ν(Z) = Z for Normal, 1 − e^(−Z) for Gumbel); refuses any other noise. Both backends use it.
+    let internal additiveScale (noise: Noise) : float =
+        match noise with
+        | Normal sigma -> sigma
+        | Gumbel tau -> tau
+        | other ->
+            invalidArg
+                "noise"
+                (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
+
+    /// Checks σ > 0, Normal or Gumbel noise for additive perturbations, S ≥ 1 (S ≥ 2 with the leave-one-out control
+    /// variate); returns the options.
+    let validate (options: PerturbedOptions) : PerturbedOptions =
+        match options.Perturbation with
+        | Additive noise -> Noise.validate noise |> additiveScale |> ignore
+        | Multiplicative sigma -> Validate.positive "sigma" sigma
+
+        match options.ControlVariate with
+        | NoControlVariate -> Validate.intAtLeast "samples" 1 options.Samples
+        | LeaveOneOut -> Validate.intAtLeast "samples" 2 options.Samples
+
+        options
+
+    /// The noise the forward pass draws: the additive noise, or the standard normal Z of the multiplicative factor.
+    let noise (options: PerturbedOptions) : Noise =
+        match options.Perturbation with
+        | Additive noise -> noise
+        | Multiplicative _ -> Normal 1.0
+
+    /// A short description for reports.
+    let describe (options: PerturbedOptions) : string =
+        let perturbation =
+            match options.Perturbation with
+            | Additive noise -> Noise.describe noise
+            | Multiplicative sigma -> sprintf "multiplicative σ=%g" sigma
+
+        sprintf "%s, S=%d%s" perturbation options.Samples (ControlVariate.describe options.ControlVariate)
 
 /// The gradient estimators for discrete layers: a forward that returns MAP states (or their mean) and a backward
 /// that maps dL/dz to dL/dθ.
@@ -82,9 +192,11 @@ type Estimator =
     | Identity of projection: Projection * noise: Noise
     /// Straight-through: z = MAP(θ + ε), dL/dθ = dL/dz.
     | StraightThrough of noise: Noise
-    /// Perturbed optimizers (Berthet et al. 2020): ȳ = E[MAP(θ + σZ)], Normal or Gumbel Z, S samples.
-    | Perturbed of noise: Noise * samples: int
-    /// Score function (REINFORCE) with exact samples; needs an enumerable problem or a k-subset.
+    /// Perturbed optimizers: ȳ = E[MAP(θ + ε)] (additive, Berthet et al. 2020) or E[MAP(w ⊙ exp(σZ − σ²/2))]
+    /// (multiplicative, Dalle et al. 2022), S samples, with an optional control variate.
+    | Perturbed of PerturbedOptions
+    /// Score function (REINFORCE) with exact samples at τ = 1 and the reward ⟨dL/dz, z⟩, with a leave-one-out baseline
+    /// when S > 1; needs an enumerable problem or a k-subset.
     | ScoreFunction of samples: int
     /// Gumbel-softmax (Jang et al. 2017) for categorical problems, temperature τ.
     | GumbelSoftmax of tau: float
@@ -98,15 +210,19 @@ module Estimator =
     /// I-MLE with the given options.
     let imle (options: ImleOptions) = Imle options
 
+    /// The additive perturbed optimizer with the given noise and S samples, no control variate.
+    let perturbed (noise: Noise) (samples: int) =
+        Perturbed(PerturbedOptions.Create(noise, samples))
+
     /// Checks every parameter (λ > 0, S ≥ 1, temperatures > 0, noise parameters); returns the estimator.
     let validate (estimator: Estimator) : Estimator =
         match estimator with
         | Imle o ->
             Noise.validate o.Noise |> ignore
-            Validate.positive "InputTemperature" o.InputTemperature
-            Validate.atLeast "TargetTemperature" 0.0 o.TargetTemperature
+            Validate.positive "inputTemperature" o.InputTemperature
+            Validate.atLeast "targetTemperature" 0.0 o.TargetTemperature
             Target.validate o.Target |> ignore
-            Validate.intAtLeast "Samples (S)" 1 o.Samples
+            Validate.intAtLeast "samples" 1 o.Samples
 
             if o.Symmetric then
                 match o.Target with
@@ -119,19 +235,8 @@ module Estimator =
         | Blackbox lambda -> Validate.positive "lambda" lambda
         | Identity(_, noise) -> Noise.validate noise |> ignore
         | StraightThrough noise -> Noise.validate noise |> ignore
-        | Perturbed(noise, samples) ->
-            Noise.validate noise |> ignore
-
-            match noise with
-            | Normal _
-            | Gumbel _ -> ()
-            | other ->
-                invalidArg
-                    "noise"
-                    (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
-
-            Validate.intAtLeast "samples (S)" 1 samples
-        | ScoreFunction samples -> Validate.intAtLeast "samples (S)" 1 samples
+        | Perturbed options -> PerturbedOptions.validate options |> ignore
+        | ScoreFunction samples -> Validate.intAtLeast "samples" 1 samples
         | GumbelSoftmax tau -> Validate.positive "tau" tau
         | RelaxedTopK tau -> Validate.positive "tau" tau
 
@@ -141,7 +246,7 @@ module Estimator =
     let sampleCount (estimator: Estimator) : int =
         match estimator with
         | Imle o -> o.Samples
-        | Perturbed(_, s) -> s
+        | Perturbed o -> o.Samples
         | ScoreFunction s -> s
         | Blackbox _
         | Identity _
@@ -150,19 +255,19 @@ module Estimator =
         | RelaxedTopK _ -> 1
 
     /// The noise of the perturb-and-MAP forward pass (ẑ = MAP(θ + ε), S draws of it) for the estimators that have one:
-    /// I-MLE's noise, δ₀ for blackbox differentiation, the identity / straight-through / perturbed-optimizer noise.
-    /// None for the score function (exact samples) and the relaxations (their own Gumbel draws). Both backends draw
-    /// their forward noise from this one definition.
+    /// I-MLE's noise, δ₀ for blackbox differentiation, the identity / straight-through noise, the perturbed optimizer's
+    /// (the standard normal Z of a multiplicative one), the standard Gumbel noise of the relaxations. None for the
+    /// score function (exact samples). Both backends draw their forward noise from this one definition.
     let forwardNoise (estimator: Estimator) : Noise option =
         match estimator with
         | Imle o -> Some o.Noise
         | Blackbox _ -> Some Zero
         | Identity(_, n)
-        | StraightThrough n
-        | Perturbed(n, _) -> Some n
-        | ScoreFunction _
+        | StraightThrough n -> Some n
+        | Perturbed o -> Some(PerturbedOptions.noise o)
         | GumbelSoftmax _
-        | RelaxedTopK _ -> None
+        | RelaxedTopK _ -> Some(Gumbel 1.0)
+        | ScoreFunction _ -> None
 
     /// A short description for reports.
     let describe (estimator: Estimator) : string =
@@ -178,7 +283,7 @@ module Estimator =
         | Blackbox lambda -> sprintf "Blackbox(λ=%g)" lambda
         | Identity(p, n) -> sprintf "Identity[%A, %s]" p (Noise.describe n)
         | StraightThrough n -> sprintf "STE[%s]" (Noise.describe n)
-        | Perturbed(n, s) -> sprintf "Perturbed[%s, S=%d]" (Noise.describe n) s
+        | Perturbed o -> sprintf "Perturbed[%s]" (PerturbedOptions.describe o)
         | ScoreFunction s -> sprintf "ScoreFunction(S=%d)" s
         | GumbelSoftmax t -> sprintf "GumbelSoftmax(τ=%g)" t
         | RelaxedTopK t -> sprintf "RelaxedTopK(τ=%g)" t

@@ -22,7 +22,8 @@ type ForwardPass =
         let s = float this.States.Length
         Array.init m (fun i -> this.States |> Array.sumBy (fun z -> z.[i]) |> fun total -> total / s)
 
-/// The reference estimators over plain arrays: the ground truth the TorchSharp backend is tested against.
+/// The reference estimators over plain arrays, one case for every estimator of the catalogue (`Estimator`): the
+/// ground truth the TorchSharp backend is tested against.
 /// Every gradient is returned w.r.t. the weights in the problem's own sense (for minimisation problems the
 /// gradient w.r.t. the costs c = −θ, so the sign convention is handled here, not by the caller).
 [<RequireQualifiedAccess>]
@@ -39,18 +40,62 @@ module Reference =
             invalidArg
                 "estimator"
                 (sprintf
-                    "%s has no perturb-and-MAP forward pass in the reference core; use the TorchSharp layer (or Reference.scoreFunction for the score function)."
+                    "%s draws exact samples, not noise: use Reference.forwardWithStates (or Reference.forward)."
                     (Estimator.describe estimator))
 
-    /// The noise the estimator's forward pass perturbs with (δ₀ for blackbox differentiation).
+    /// The noise the estimator's forward pass perturbs with (δ₀ for blackbox differentiation, the standard normal Z of
+    /// a multiplicative perturbed optimizer, standard Gumbel noise for the relaxations).
     let forwardNoiseOf (estimator: Estimator) : Noise = fst (forwardNoise estimator)
 
-    /// The forward pass with given noise ε (one array per sample, drawn from `forwardNoiseOf estimator`):
-    /// ẑ = MAP(θ + τ_in·ε) for each sample. Used by parity tests that share ε with the TorchSharp backend.
-    let forwardWithNoise (problem: Problem) (estimator: Estimator) (eps: float[][]) (weights: float[]) : ForwardPass =
+    /// The k of a k-subset problem, for the relaxed top-k.
+    let private subsetSize (problem: Problem) =
+        match problem.Kind with
+        | KSubsetKind k -> k
+        | _ -> invalidArg "estimator" (sprintf "The relaxed top-k needs a k-subset problem; got '%s'." problem.Name)
+
+    let private checkCategorical (problem: Problem) =
+        match problem.Kind with
+        | CategoricalKind -> ()
+        | _ -> invalidArg "estimator" (sprintf "Gumbel-softmax needs a categorical problem; got '%s'." problem.Name)
+
+    let private checkWeights (problem: Problem) (estimator: Estimator) (weights: float[]) =
         Estimator.validate estimator |> ignore
+
+        match estimator with
+        | GumbelSoftmax _ -> checkCategorical problem
+        | RelaxedTopK _ -> subsetSize problem |> ignore
+        | _ -> ()
+
         Validate.length "weights" problem.Size weights
         Validate.allFinite "weights" weights
+
+        match estimator with
+        | Perturbed { Perturbation = Multiplicative _ } when Array.contains 0.0 weights ->
+            invalidArg
+                "weights"
+                "weights must be non-zero for a multiplicative perturbation (its sign is kept and its Jacobian divides by the weight)."
+        | _ -> ()
+
+    /// One forward state for noise e: MAP(θ + τ·e), MAP(w ⊙ exp(σe − σ²/2)) in the problem's own sense, or a relaxation.
+    let private forwardState
+        (problem: Problem)
+        (estimator: Estimator)
+        (weights: float[])
+        (theta: float[])
+        (e: float[])
+        =
+        match estimator with
+        | Perturbed { Perturbation = Multiplicative sigma } ->
+            Problem.solve problem (Array.map2 (fun w z -> w * exp (z * sigma + -0.5 * sigma * sigma)) weights e)
+        | GumbelSoftmax tau -> RelaxedReference.gumbelSoftmax tau theta e
+        | RelaxedTopK tau -> RelaxedReference.topK (subsetSize problem) tau theta e
+        | _ -> Problem.solveScores problem (add theta e (snd (forwardNoise estimator)))
+
+    /// The forward pass with given noise ε (one array per sample, drawn from `forwardNoiseOf estimator`):
+    /// ẑ = MAP(θ + τ_in·ε) for each sample (the multiplicative perturbation and the relaxations as their cases say).
+    /// Used by parity tests that share ε with the TorchSharp backend.
+    let forwardWithNoise (problem: Problem) (estimator: Estimator) (eps: float[][]) (weights: float[]) : ForwardPass =
+        checkWeights problem estimator weights
         Validate.length "eps" (Estimator.sampleCount estimator) eps
 
         eps
@@ -58,31 +103,50 @@ module Reference =
             Validate.length (sprintf "eps[%d]" i) problem.Size e
             Validate.allFinite (sprintf "eps[%d]" i) e)
 
-        let _, temperature = forwardNoise estimator
         let theta = Problem.toScores problem weights
-
-        let states =
-            eps
-            |> Array.map (fun e -> Problem.solveScores problem (add theta e temperature))
 
         { Weights = Array.copy weights
           Scores = theta
           Noise = Array.map Array.copy eps
-          States = states }
+          States = eps |> Array.map (forwardState problem estimator weights theta) }
 
-    /// The forward pass: draws ε (fresh per sample, from `rng`) and computes ẑ = MAP(θ + τ_in·ε) for each sample.
+    /// The forward pass of the score function with given exact samples (one state per sample).
+    let forwardWithStates
+        (problem: Problem)
+        (estimator: Estimator)
+        (states: float[][])
+        (weights: float[])
+        : ForwardPass =
+        checkWeights problem estimator weights
+        Validate.length "states" (Estimator.sampleCount estimator) states
+
+        states
+        |> Array.iteri (fun i z -> Validate.length (sprintf "states[%d]" i) problem.Size z)
+
+        { Weights = Array.copy weights
+          Scores = Problem.toScores problem weights
+          Noise = states |> Array.map (fun _ -> [||])
+          States = Array.map Array.copy states }
+
+    /// The forward pass: draws ε (fresh per sample, from `rng`) and computes the forward states; the score function
+    /// draws exact samples at τ = 1 instead.
     let forward (problem: Problem) (estimator: Estimator) (rng: Random) (weights: float[]) : ForwardPass =
         Estimator.validate estimator |> ignore
 
         if isNull rng then
             nullArg "rng"
 
-        let noise = forwardNoiseOf estimator
+        let samples = Estimator.sampleCount estimator
 
-        let eps =
-            Array.init (Estimator.sampleCount estimator) (fun _ -> Noise.sample noise rng problem.Size)
-
-        forwardWithNoise problem estimator eps weights
+        match estimator with
+        | ScoreFunction _ ->
+            checkWeights problem estimator weights
+            let states = Array.init samples (fun _ -> Exact.sampleOf problem 1.0 rng weights)
+            forwardWithStates problem estimator states weights
+        | _ ->
+            let noise = forwardNoiseOf estimator
+            let eps = Array.init samples (fun _ -> Noise.sample noise rng problem.Size)
+            forwardWithNoise problem estimator eps weights
 
     let private toWeightGradient (problem: Problem) (gradTheta: float[]) =
         match problem.Sense with
@@ -191,6 +255,39 @@ module Reference =
 
         mean problem.Size diffs |> Array.map (fun d -> d * scale), next
 
+    /// The perturbed optimizer's Jacobian-vector product in maximisation terms (the multiplicative one's is taken in the
+    /// problem's own sense and mapped back, so the caller maps every case the same way): additive (Berthet et al.)
+    /// (1/S)·Σ ⟨yₛ, v⟩·∇ν(εₛ/σ)/σ with ∇ν(Z) = Z (Normal) or 1 − e^(−Z) (Gumbel); multiplicative (Dalle et al.)
+    /// (1/S)·Σ ⟨yₛ, v⟩·Zₛ ⊘ (σ·w); yₛ replaced by the control variate's yₛ − ȳ₋ₛ when it is on.
+    let private perturbed (problem: Problem) (o: PerturbedOptions) (pass: ForwardPass) (dyOf: int -> float[]) =
+        let samples = pass.States.Length
+        let ys = ControlVariate.apply o.ControlVariate pass.States
+
+        let dot s =
+            Array.fold2 (fun acc y v -> acc + y * v) 0.0 ys.[s] (dyOf s)
+
+        match o.Perturbation with
+        | Additive noise ->
+            let sigma = PerturbedOptions.additiveScale noise
+
+            let gradNu =
+                match noise with
+                | Gumbel _ -> fun z -> 1.0 - exp (-z)
+                | _ -> id
+
+            mean
+                problem.Size
+                (Array.init samples (fun s ->
+                    let d = dot s
+                    pass.Noise.[s] |> Array.map (fun e -> d * gradNu (e / sigma) / sigma)))
+        | Multiplicative sigma ->
+            mean
+                problem.Size
+                (Array.init samples (fun s ->
+                    let d = dot s
+                    Array.map2 (fun z w -> d * z / (w * sigma)) pass.Noise.[s] pass.Weights))
+            |> toWeightGradient problem
+
     let private backwardCore
         (problem: Problem)
         (estimator: Estimator)
@@ -201,6 +298,14 @@ module Reference =
         let dyOf = checkGradients problem pass gradients
         let samples = pass.States.Length
 
+        if pass.Weights.Length <> problem.Size then
+            invalidArg
+                "pass"
+                (sprintf
+                    "the forward pass was made for %d weights; the problem has %d."
+                    pass.Weights.Length
+                    problem.Size)
+
         let gradTheta, next =
             match estimator with
             | Imle o -> imle problem o adaptive pass dyOf
@@ -210,29 +315,31 @@ module Reference =
             | Identity(projection, _) ->
                 mean problem.Size (Array.init samples (fun s -> project projection (dyOf s))), adaptive
             | StraightThrough _ -> mean problem.Size (Array.init samples dyOf), adaptive
-            | Perturbed(noise, _) ->
-                // Berthet et al.: J·v = E[⟨y(θ + σZ), v⟩ ∇ν(Z)] / σ, with Z the standardised noise.
-                let sigma, gradNu =
-                    match noise with
-                    | Normal sigma -> sigma, id
-                    | Gumbel tau -> tau, (fun z -> 1.0 - exp (-z))
-                    | other ->
-                        invalidArg
-                            "noise"
-                            (sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other))
+            | Perturbed o -> perturbed problem o pass dyOf, adaptive
+            | ScoreFunction _ ->
+                // REINFORCE at τ = 1 with the reward ⟨dL/dz, z⟩ and a leave-one-out baseline over the S samples:
+                // (1/S)·Σ (rₛ − r̄₋ₛ)(zₛ − μ(θ)).
+                let rewards =
+                    Array.init samples (fun s -> Array.fold2 (fun acc z v -> acc + z * v) 0.0 pass.States.[s] (dyOf s))
+
+                let total = Array.sum rewards
+                let mu = Exact.marginalsOf problem 1.0 pass.Weights
 
                 mean
                     problem.Size
                     (Array.init samples (fun s ->
-                        let dot = Array.fold2 (fun acc y v -> acc + y * v) 0.0 pass.States.[s] (dyOf s)
-                        pass.Noise.[s] |> Array.map (fun e -> dot * gradNu (e / sigma) / sigma))),
+                        let baseline =
+                            if samples > 1 then
+                                (total - rewards.[s]) / float (samples - 1)
+                            else
+                                0.0
+
+                        Array.map2 (fun z u -> (rewards.[s] - baseline) * (z - u)) pass.States.[s] mu)),
                 adaptive
-            | ScoreFunction _
-            | GumbelSoftmax _
-            | RelaxedTopK _ ->
-                invalidArg
-                    "estimator"
-                    (sprintf "%s has no dL/dz backward pass in the reference core." (Estimator.describe estimator))
+            | GumbelSoftmax tau ->
+                RelaxedReference.gumbelSoftmaxBackward tau pass.Scores pass.Noise.[0] (dyOf 0), adaptive
+            | RelaxedTopK tau ->
+                RelaxedReference.topKBackward (subsetSize problem) tau pass.Scores pass.Noise.[0] (dyOf 0), adaptive
 
         toWeightGradient problem gradTheta, next
 

@@ -109,57 +109,33 @@ type SolutionPool(problem: Problem, initial: float[][], solveRatio: float, seed:
             else
                 converted)
 
-/// Contrastive losses over a solution pool (Mulamba et al. 2021; PyEPO's `pyepo/func/contrastive.py`), differentiable
-/// in the predicted costs by ordinary autograd (they are linear in ĉ; no solver in the backward pass). Sense: ĉ and
-/// the true solutions w*(c) are in the problem's own sense; for Minimise the per-instance margins are
-/// ĉᵀw*(c) − ĉᵀs over pool members s (for Maximise, ĉᵀs − ĉᵀw*(c)), so a loss is small when the true solution beats
-/// the pool under the predicted costs.
-[<RequireQualifiedAccess>]
-module Contrastive =
+/// Contrastive losses over a solution pool (Mulamba et al. 2021; PyEPO's `pyepo/func/contrastive.py`) on validated
+/// tensors, differentiable in the predicted costs by ordinary autograd (they are linear in ĉ; no solver in the backward
+/// pass): the `Nce` and `Cmap` cases of `DflLoss`, whose reference (and sense convention, through
+/// `DflLoss.orientation`) is `DflLoss.reference`. Reached through `DflLosses.compute`.
+module internal Contrastive =
 
-    /// Margins [B, N] between the true solutions and every pool member, in minimisation terms (see the module comment).
-    let private margins (pool: SolutionPool) (predicted: Tensor) (trueSolutions: Tensor) : Tensor =
-        BackwardErrors.throwIfAny ()
-
-        if isNull (box pool) then
-            nullArg "pool"
-
+    /// Margins [B, N] between the true solutions and every pool member, in minimisation terms: sign·(ĉᵀw*(c) − ĉᵀs).
+    let private margins (pool: SolutionPool) (rows: int64) (predicted: Tensor) (trueSolutions: Tensor) : Tensor =
         let problem = pool.Problem
-        let dims = Shapes.batchDims "predicted" problem predicted
-
-        if isNull trueSolutions then
-            nullArg "trueSolutions"
-
-        if trueSolutions.shape <> predicted.shape then
-            invalidArg
-                "trueSolutions"
-                (sprintf
-                    "trueSolutions has shape %s but predicted has shape %s; they must match."
-                    (Validate.shapeText trueSolutions.shape)
-                    (Validate.shapeText predicted.shape))
-
-        let b, m = Shapes.batchSize dims, int64 problem.Size
+        let m = int64 problem.Size
         use poolTensor = pool.Refresh predicted
-        use flat = predicted.reshape (b, m)
-        use w = trueSolutions.reshape(b, m).``to``(predicted.dtype, predicted.device)
+        use flat = predicted.reshape (rows, m)
+        use w = trueSolutions.reshape(rows, m).``to``(predicted.dtype, predicted.device)
         use trueObjective = (flat * w).sum([| 1L |], true) // [B, 1]
         use poolObjective = flat.matmul (poolTensor.t ()) // [B, N]
+        use difference = trueObjective - poolObjective
+        Safe.mulScalar difference (DflLoss.orientation problem)
 
-        match problem.Sense with
-        | Minimise -> trueObjective - poolObjective
-        | Maximise -> poolObjective - trueObjective
-
-    /// NCE: the batch mean of (1/|Γ|)·Σ_{s ∈ Γ} (ĉᵀw*(c) − ĉᵀs) (Minimise; mirrored for Maximise). Refreshes the pool
-    /// first with probability `pool.SolveRatio`. Shapes: predicted and trueSolutions [..batch, ...problem.Shape].
-    let nce (pool: SolutionPool) (predicted: Tensor) (trueSolutions: Tensor) : Tensor =
-        use m = margins pool predicted trueSolutions
+    /// NCE: the batch mean of (1/|Γ|)·Σ_{s ∈ Γ} margin(s).
+    let nce (pool: SolutionPool) (rows: int64) (predicted: Tensor) (trueSolutions: Tensor) : Tensor =
+        use m = margins pool rows predicted trueSolutions
         use perInstance = m.mean ([| 1L |])
         perInstance.mean ()
 
-    /// CMAP (contrastive MAP): the batch mean of ĉᵀw*(c) − min_{s ∈ Γ} ĉᵀs (Minimise; mirrored for Maximise), ≥ 0 when
-    /// w*(c) is in the pool. Refreshes the pool first with probability `pool.SolveRatio`.
-    let cmap (pool: SolutionPool) (predicted: Tensor) (trueSolutions: Tensor) : Tensor =
-        use m = margins pool predicted trueSolutions
+    /// CMAP: the batch mean of max_{s ∈ Γ} margin(s).
+    let cmap (pool: SolutionPool) (rows: int64) (predicted: Tensor) (trueSolutions: Tensor) : Tensor =
+        use m = margins pool rows predicted trueSolutions
         let struct (worst, indices) = m.max (1L)
         indices.Dispose()
         use worst = worst

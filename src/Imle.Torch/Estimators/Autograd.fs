@@ -8,7 +8,8 @@ open Imle
 /// Errors raised inside autograd backward passes. libtorch calls `backward` from native code, where a managed exception
 /// would end the process; so every Imle backward pass catches its exceptions, records them here and returns a NaN
 /// gradient. The error is rethrown, with its original message, by `Training.backward` and by the next forward pass of
-/// any Imle layer or function, so it cannot pass unnoticed.
+/// any Imle layer, estimator or loss (every one builds its call with `Calls.create` or solves with
+/// `Discrete.mapValidated`, the two places that rethrow), so it cannot pass unnoticed.
 [<RequireQualifiedAccess>]
 module internal BackwardErrors =
     // Per thread: libtorch's CPU autograd engine runs a backward pass on the thread that called backward(), so an
@@ -76,6 +77,20 @@ type internal Call<'Details> =
 /// The preamble and the guarded backward every autograd function shares.
 module internal Calls =
 
+    /// The call of an estimator or loss on validated weights: first rethrows an error a previous backward pass recorded
+    /// (the one place forward passes do so), then holds what the autograd function needs.
+    let create (problem: Problem) (batchDims: int64[]) (parallelism: int) (details: 'D) : Call<'D> =
+        BackwardErrors.throwIfAny ()
+
+        { Problem = problem
+          BatchDims = batchDims
+          Parallelism = parallelism
+          Details = details }
+
+    /// The weights and the call an autograd function's `apply` was given (its first two arguments).
+    let arguments<'D> (args: obj[]) : Tensor * Call<'D> =
+        (args.[0] :?> Tensor), (args.[1] :?> Call<'D>)
+
     /// Saves the call in the context and returns θ (maximisation terms) as [B, 1, m].
     let start (ctx: torch.autograd.AutogradContext) (call: Call<'D>) (weights: Tensor) : Tensor =
         ctx.save_data ("call", call)
@@ -127,18 +142,54 @@ module internal Calls =
         =
         guarded name inputs ctx grad (fun call -> Shapes.toWeightGradient call.Problem (body call))
 
-    /// The leave-one-out control variate of perturbed optimizers (PyEPO's variance_reduction), additive or
-    /// multiplicative: the solutions ys [B, S, m] become yₛ − ȳ₋ₛ = (yₛ − ȳ)·S/(S − 1), ȳ₋ₛ the mean of the other S − 1
-    /// solutions, so that the mean gradient is the plain one's; without the baseline, ys itself (an alias). The caller
-    /// disposes the result.
-    let leaveOneOut (baseline: bool) (ys: Tensor) : Tensor =
-        if baseline then
+    /// The control variate of perturbed optimizers on solutions ys [B, S, m], additive or multiplicative: the core's
+    /// `ControlVariate.apply` on tensors (parity tested): yₛ − ȳ₋ₛ = (yₛ − ȳ)·S/(S − 1) for the leave-one-out
+    /// baseline, ys itself (an alias) without one. The caller disposes the result.
+    let controlVariate (controlVariate: ControlVariate) (ys: Tensor) : Tensor =
+        match controlVariate with
+        | LeaveOneOut ->
             use mean = ys.mean ([| 1L |], true)
             use deviation = ys - mean
             let s = float ys.shape.[1]
             Safe.mulScalar deviation (s / (s - 1.0))
-        else
-            ys.alias ()
+        | NoControlVariate -> ys.alias ()
+
+/// The θ' rule of I-MLE's targets on tensors: the core's `Target.build` (the one definition) interpreted on scores
+/// θ [B, S, m] and dL/dz [B, S, m]; parity with the core is tested. `direction` = +1 gives θ − λ·dL/dz, −1 gives
+/// θ + λ·dL/dz (the other side of the symmetric variant). The caller disposes the result.
+module internal TensorTarget =
+
+    let build (target: Target) (lambda: float) (direction: float) (theta: Tensor) (dy: Tensor) : Tensor =
+        match target with
+        | Pid _
+        | Adaptive _ ->
+            use step = Safe.mulScalar dy lambda
+
+            if direction > 0.0 then
+                theta - step
+            else
+                Safe.add theta step
+        | CombOpt ->
+            use isZero = dy.eq (torch.zeros_like (dy))
+            use negated = dy.neg ()
+            torch.where (isZero, theta, negated)
+        | CustomTarget(name, _) ->
+            // A user's function of arrays: row by row on the CPU, through the core's rule.
+            let b, s, m = theta.shape.[0], theta.shape.[1], theta.shape.[2]
+            use thetaCpu = theta.reshape(b * s, m).``to``(torch.float64, torch.CPU)
+            use dyCpu = dy.reshape(b * s, m).``to``(torch.float64, torch.CPU)
+            let th = thetaCpu.data<float>().ToArray()
+            let dv = dyCpu.data<float>().ToArray()
+
+            let rows =
+                Array.init (int (b * s)) (fun r ->
+                    let seg (a: float[]) = Array.sub a (r * int m) (int m)
+                    let t' = Target.build target lambda direction (seg th) (seg dv)
+                    Validate.allFinite (sprintf "custom target '%s' output" name) t'
+                    t')
+
+            use flatTarget = torch.tensor (Array.concat rows)
+            flatTarget.reshape(b, s, m).``to``(theta.dtype, theta.device)
 
 /// I-MLE's own call data.
 type internal ImleDetails =
@@ -159,8 +210,7 @@ type internal ImleFunction() =
     override _.Name = "ImleFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<ImleDetails>
+        let weights, call = Calls.arguments<ImleDetails> args
         let d = call.Details
         let b, m, s = call.Rows, call.Size, int64 d.Options.Samples
         use theta = Calls.start ctx call weights
@@ -207,42 +257,15 @@ type internal ImleFunction() =
                 | target -> Target.lambdaFor target None 0.0 0.0
 
             let diff =
-                match o.Target with
-                | Pid _
-                | Adaptive _ ->
-                    use step = Safe.mulScalar dy lambda
-
-                    if o.Symmetric then
-                        use up = Safe.add thetaS step
-                        use down = thetaS - step
-                        use zUp = solveAt up
-                        use zDown = solveAt down
-                        use difference = zUp - zDown
-                        Safe.mulScalar difference 0.5
-                    else
-                        use target = thetaS - step
-                        use z' = solveAt target
-                        z - z'
-                | CombOpt ->
-                    use isZero = dy.eq (torch.zeros_like (dy))
-                    use target = torch.where (isZero, thetaS, dy.neg ())
-                    use z' = solveAt target
-                    z - z'
-                | CustomTarget(name, _) ->
-                    use thetaCpu = thetaS.reshape(b * s, m).``to``(torch.float64, torch.CPU)
-                    use dyCpu = dy.reshape(b * s, m).``to``(torch.float64, torch.CPU)
-                    let th = thetaCpu.data<float>().ToArray()
-                    let dv = dyCpu.data<float>().ToArray()
-
-                    let rows =
-                        Array.init (int (b * s)) (fun r ->
-                            let seg (a: float[]) = Array.sub a (r * int m) (int m)
-                            let t' = Target.build o.Target 1.0 1.0 (seg th) (seg dv)
-                            Validate.allFinite (sprintf "custom target '%s' output" name) t'
-                            t')
-
-                    use flatTarget = torch.tensor (Array.concat rows)
-                    use target = flatTarget.reshape(b, s, m).``to``(theta.dtype, theta.device)
+                if o.Symmetric then
+                    use up = TensorTarget.build o.Target lambda -1.0 thetaS dy
+                    use down = TensorTarget.build o.Target lambda 1.0 thetaS dy
+                    use zUp = solveAt up
+                    use zDown = solveAt down
+                    use difference = zUp - zDown
+                    Safe.mulScalar difference 0.5
+                else
+                    use target = TensorTarget.build o.Target lambda 1.0 thetaS dy
                     use z' = solveAt target
                     z - z'
 
@@ -271,8 +294,7 @@ type internal IdentityFunction() =
     override _.Name = "IdentityFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<Projection * Tensor>
+        let weights, call = Calls.arguments<Projection * Tensor> args
         let _, eps = call.Details
         use theta = Calls.start ctx call weights
         use z = Calls.solvePerturbed call theta eps 1.0
@@ -292,54 +314,6 @@ type internal IdentityFunction() =
                 use safe = torch.where (sd.eq (torch.zeros_like (sd)), torch.ones_like (sd), sd)
                 centred / safe)
 
-/// Perturbed optimizers (Berthet et al. 2020): forward ȳ = (1/S)·Σ MAP(θ + εₛ); backward
-/// J·v = (1/S)·Σ ⟨yₛ, v⟩·∇ν(εₛ/σ)/σ, with ∇ν(Z) = Z for Normal and 1 − e^(−Z) for Gumbel noise; with the control
-/// variate, ⟨yₛ − ȳ₋ₛ, v⟩ in place of ⟨yₛ, v⟩, ȳ₋ₛ the mean of the other S − 1 solutions. Call data: the noise, ε [B, S, m] and whether to subtract the baseline.
-type internal PerturbedFunction() =
-    inherit torch.autograd.SingleTensorFunction<PerturbedFunction>()
-    override _.Name = "PerturbedFunction"
-
-    override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<Noise * Tensor * bool>
-        let _, eps, _ = call.Details
-        use theta = Calls.start ctx call weights
-        let ys = Calls.solvePerturbed call theta eps 1.0
-        ctx.save_for_backward (List [ ys ])
-        ys.mean([| 1L |]).reshape(weights.shape)
-
-    override _.backward(ctx, grad) =
-        Calls.backward "perturbed optimizer" 2 ctx grad (fun (call: Call<Noise * Tensor * bool>) ->
-            let noise, eps, baseline = call.Details
-            let ys = ctx.get_saved_variables().[0]
-            use v = grad.reshape (call.Rows, 1L, call.Size)
-
-            use centred = Calls.leaveOneOut baseline ys
-
-            use dots = (centred * v).sum([| 2L |], true) // [B, S, 1]
-
-            let sigma =
-                match noise with
-                | Normal sigma -> sigma
-                | Gumbel tau -> tau
-                | other ->
-                    invalidOp (
-                        sprintf "Perturbed optimizers need Normal or Gumbel noise; got %s." (Noise.describe other)
-                    )
-
-            use zStd = Safe.divScalar eps sigma
-
-            use gradNu =
-                match noise with
-                | Gumbel _ ->
-                    use decay = torch.exp (zStd.neg ())
-                    Safe.subtractFrom 1.0 decay
-                | _ -> zStd.alias ()
-
-            use weighted = dots * gradNu
-            use terms = Safe.divScalar weighted sigma
-            terms.mean ([| 1L |]))
-
 /// The optimal value OPT(w) = ⟨z*(w), w⟩ of a linear problem as a differentiable function of the weights
 /// (Gao et al.): its generalized gradient is the optimal solution z*(w), in the problem's own sense.
 type internal OptimalValueFunction() =
@@ -347,8 +321,7 @@ type internal OptimalValueFunction() =
     override _.Name = "OptimalValueFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<unit>
+        let weights, call = Calls.arguments<unit> args
         ctx.save_data ("call", call)
         let z = TensorSolve.solveValidated call.Parallelism call.Problem weights
         ctx.save_for_backward (List [ z ])
@@ -363,36 +336,6 @@ type internal OptimalValueFunction() =
             use zFlat = z.reshape (call.Rows, call.Size)
             zFlat * g)
 
-/// The Fenchel–Young loss of perturbed optimizers (Berthet et al. 2020), batched: value F(θ) − ⟨θ, y⟩ with
-/// F(θ) = E[max_z ⟨z, θ + ε⟩], averaged over the batch; gradient ȳ(θ) − y w.r.t. θ. Call data: ε [B, S, m] and the
-/// target states y.
-type internal FenchelYoungFunction() =
-    inherit torch.autograd.SingleTensorFunction<FenchelYoungFunction>()
-    override _.Name = "FenchelYoungFunction"
-
-    override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<Tensor * Tensor>
-        let eps, target = call.Details
-        let b, m = call.Rows, call.Size
-        use theta = Calls.start ctx call weights
-        use ys = Calls.solvePerturbed call theta eps 1.0
-        use perturbed = Safe.add theta eps
-        use values = (ys * perturbed).sum([| 2L |]).mean([| 1L |]) // F(θ) per row
-        use y = target.reshape(b, m).``to``(weights.dtype, weights.device)
-        use linear = (theta.squeeze (1L) * y).sum([| 1L |])
-        let yBar = ys.mean ([| 1L |])
-        ctx.save_for_backward (List [ yBar; y.alias () ])
-        (values - linear).mean()
-
-    override _.backward(ctx, grad) =
-        Calls.backward "Fenchel-Young loss" 2 ctx grad (fun (call: Call<Tensor * Tensor>) ->
-            let saved = ctx.get_saved_variables ()
-            let yBar, y = saved.[0], saved.[1]
-            use residual = yBar - y
-            use weighted = residual * grad
-            Safe.divScalar weighted (float call.Rows))
-
 /// The score-function backward: REINFORCE with the reward ⟨dL/dz, z⟩ (exact for losses linear in z up to a constant
 /// over C, such as ‖z − b‖² on k-subsets) and a leave-one-out baseline over the S samples. Call data: τ. The exact
 /// samples [B, S, m] are drawn outside and passed as the third argument.
@@ -401,8 +344,7 @@ type internal ScoreFunctionFunction() =
     override _.Name = "ScoreFunctionFunction"
 
     override _.forward(ctx, args) =
-        let weights = args.[0] :?> Tensor
-        let call = args.[1] :?> Call<float>
+        let weights, call = Calls.arguments<float> args
         let zs = args.[2] :?> Tensor
         ctx.save_data ("call", call)
         ctx.save_for_backward (List [ weights.detach (); zs ])

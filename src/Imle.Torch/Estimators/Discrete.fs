@@ -33,14 +33,15 @@ type DiscreteOptions =
 [<RequireQualifiedAccess>]
 module Discrete =
 
-    /// MAP with the given solver threads, without noise or gradient, for weights validated by the caller.
+    /// MAP with the given solver threads, without noise or gradient, for weights validated by the caller. Like
+    /// `Calls.create`, first rethrows an error a previous backward pass recorded.
     let internal mapValidated (parallelism: int) (problem: Problem) (weights: Tensor) : Tensor =
+        BackwardErrors.throwIfAny ()
         use noGrad = torch.no_grad ()
         TensorSolve.solveValidated parallelism problem (weights.detach ())
 
     /// MAP without noise and without gradient: eval-mode output.
     let map (problem: Problem) (weights: Tensor) : Tensor =
-        BackwardErrors.throwIfAny ()
         Shapes.batchDims "weights" problem weights |> ignore
         mapValidated TensorSolve.defaultParallelism problem weights
 
@@ -59,14 +60,14 @@ module Discrete =
 
     /// The forward pass for a validated estimator and options (a layer validates them once, when it is built); the
     /// weights are validated here, as the one input that is new on every call.
-    let internal applyValidatedWith
-        (perturbedBaseline: bool)
+    let internal applyValidated
         (options: DiscreteOptions)
         (problem: Problem)
         (estimator: Estimator)
         (generator: torch.Generator)
         (weights: Tensor)
         : Tensor =
+        // The one forward every estimator passes through (layers and `apply`): surfaces an earlier backward error.
         BackwardErrors.throwIfAny ()
 
         if isNull generator then
@@ -76,11 +77,8 @@ module Discrete =
         let b = Shapes.batchSize dims
         let m = int64 problem.Size
 
-        let call details : Call<_> =
-            { Problem = problem
-              BatchDims = dims
-              Parallelism = options.Parallelism
-              Details = details }
+        let call details =
+            Calls.create problem dims options.Parallelism details
 
         let eps () =
             match Estimator.forwardNoise estimator with
@@ -117,7 +115,10 @@ module Discrete =
             ImleFunction.apply (weights, call details)
         | Identity(projection, _) -> IdentityFunction.apply (weights, call (projection, eps ()))
         | StraightThrough _ -> IdentityFunction.apply (weights, call (NoProjection, eps ()))
-        | Perturbed(noise, _) -> PerturbedFunction.apply (weights, call (noise, eps (), perturbedBaseline))
+        | Perturbed({ Perturbation = Additive _ } as o) -> PerturbedFunction.apply (weights, call (o, eps ()))
+        | Perturbed({ Perturbation = Multiplicative sigma } as o) ->
+            MultiplicativeCalls.checkNonZero "weights" weights
+            MultiplicativePerturbedFunction.apply (weights, call (o, sigma, eps ()))
         | ScoreFunction samples ->
             let zs = ExactTensor.sample problem 1.0 samples generator weights
             ScoreFunctionFunction.apply (weights, call 1.0, zs)
@@ -140,10 +141,6 @@ module Discrete =
             use theta = (Shapes.toScores problem weights).reshape(b, m)
             (Relaxed.topK k tau generator theta).reshape(weights.shape)
 
-    /// `applyValidatedWith` without the perturbed optimizers' control variate.
-    let internal applyValidated options problem estimator generator weights =
-        applyValidatedWith false options problem estimator generator weights
-
     /// Applies an estimator to weights [..batch, ...shape] in the problem's sense, with options (all samples instead of
     /// their mean, solver threads, the adaptive-λ state of an AIMLE target). Noise is drawn from `generator` only.
     let applyWith
@@ -162,19 +159,3 @@ module Discrete =
     /// An adaptive-λ target needs state: use a `DiscreteLayer` or `applyWith`.
     let apply (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (weights: Tensor) : Tensor =
         applyWith DiscreteOptions.Default problem estimator generator weights
-
-    /// Perturbed optimizers (Berthet et al. 2020) with a control variate in the backward pass (a leave-one-out
-    /// baseline, PyEPO's and InferOpt's `variance_reduction`): J·v = (1/S)·Σ ⟨yₛ − ȳ₋ₛ, v⟩·∇ν(εₛ/σ)/σ, ȳ₋ₛ the mean of
-    /// the other S − 1 solutions. The forward value is `apply`'s with `Perturbed(noise, samples)` (the same draws from
-    /// `generator`); the gradient estimate has the same mean as the plain one (εₛ is independent of ȳ₋ₛ) and a smaller
-    /// variance, much smaller when the solutions vary little. `noise` is Normal or Gumbel, `samples` ≥ 2.
-    let perturbedWithBaseline
-        (problem: Problem)
-        (noise: Noise)
-        (samples: int)
-        (generator: torch.Generator)
-        (weights: Tensor)
-        : Tensor =
-        Validate.intAtLeast "samples" 2 samples
-        let estimator = Estimator.validate (Perturbed(noise, samples))
-        applyValidatedWith true DiscreteOptions.Default problem estimator generator weights

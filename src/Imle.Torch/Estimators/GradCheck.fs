@@ -197,7 +197,7 @@ module GradCheck =
         summarise problem name samples exact w
 
     /// `run` for any differentiable layer `layer generator weights` → states [N, ...shape] (e.g.
-    /// `Discrete.perturbedWithBaseline problem noise s` or `Multiplicative.perturbedOptimizer problem σ s`), named
+    /// `Discrete.apply problem (Perturbed options)` with a control variate), named
     /// `name` in the result. The layer must draw its noise from the generator it is given.
     let runLayer
         (problem: Problem)

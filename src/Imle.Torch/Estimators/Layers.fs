@@ -106,7 +106,6 @@ type DiscreteLayer(problem: Problem, estimator: Estimator, options: LayerOptions
             if this.training || options.Eval = SampleInEval then
                 Discrete.applyValidated callOptions problem estimator generator weights
             else
-                BackwardErrors.throwIfAny ()
                 Shapes.batchDims "weights" problem weights |> ignore
                 Discrete.mapValidated options.Parallelism problem weights
         finally

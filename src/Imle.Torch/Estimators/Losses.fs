@@ -17,8 +17,9 @@ type Reduction =
     /// state of rank ≤ 1.
     | PerSample
 
-/// Losses over discrete states: the paper's (Hamming ℓ_H, regret ℓ_R), Berthet et al.'s Fenchel–Young loss, and
-/// Gao et al.'s optimal-value loss with generalized gradients.
+/// Losses over discrete states: the paper's (Hamming ℓ_H, regret ℓ_R) and Gao et al.'s optimal-value loss with
+/// generalized gradients. The losses of decision-focused learning, Fenchel–Young among them, are the `DflLoss`
+/// catalogue (`DflLosses.compute`).
 [<RequireQualifiedAccess>]
 module Losses =
 
@@ -95,48 +96,12 @@ module Losses =
     let regret (z: Tensor) (costs: Tensor) (optimal: Tensor) : Tensor =
         regretWith Reduction.Mean z costs optimal
 
-    /// The Fenchel–Young loss of perturbed optimizers (Berthet et al.): F(θ) − ⟨θ, y⟩ with
-    /// F(θ) = E[max_z ⟨z, θ + ε⟩] estimated with `samples` draws of `noise` from `generator`, averaged over the batch;
-    /// its gradient w.r.t. θ is ȳ(θ) − y (for minimisation problems, w.r.t. the costs, y − ȳ).
-    let fenchelYoung
-        (problem: Problem)
-        (noise: Noise)
-        (samples: int)
-        (generator: torch.Generator)
-        (weights: Tensor)
-        (target: Tensor)
-        : Tensor =
-        Noise.validate noise |> ignore
-        Validate.intAtLeast "samples (S)" 1 samples
-
-        if isNull generator then
-            nullArg "generator"
-
-        let dims = Shapes.batchDims "weights" problem weights
-        sameShape "weights" weights "target" target
-        let b = Shapes.batchSize dims
-
-        use eps =
-            TensorNoise.sample noise generator [| b; int64 samples; int64 problem.Size |] weights.dtype weights.device
-
-        let call: Call<Tensor * Tensor> =
-            { Problem = problem
-              BatchDims = dims
-              Parallelism = TensorSolve.defaultParallelism
-              Details = (eps, target) }
-
-        FenchelYoungFunction.apply (weights, call)
-
     /// The optimal value OPT(w) = ⟨z*(w), w⟩ of a linear problem, per batch row, as a loss whose generalized gradient
     /// is the optimal state z*(w) (Gao et al.). Shape: weights [..batch, ...shape] → [..batch].
     let optimalValue (problem: Problem) (weights: Tensor) : Tensor =
         let dims = Shapes.batchDims "weights" problem weights
 
-        let call: Call<unit> =
-            { Problem = problem
-              BatchDims = dims
-              Parallelism = TensorSolve.defaultParallelism
-              Details = () }
+        let call: Call<unit> = Calls.create problem dims TensorSolve.defaultParallelism ()
 
         OptimalValueFunction.apply (weights, call)
 

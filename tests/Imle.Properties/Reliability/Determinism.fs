@@ -62,7 +62,7 @@ let tests =
                   for estimator in
                       [ Imle((ImleOptions.Create(3.0, 2.0)).WithSamples(3))
                         Imle((ImleOptions.Create(2.0, 1.0)).WithTarget(CombOpt))
-                        Perturbed(Normal 1.0, 3) ] do
+                        Estimator.perturbed (Normal 1.0) 3 ] do
                       let a = layerRun problem estimator 11UL 16
                       let b = layerRun problem estimator 11UL 16
                       Expect.equal a b (sprintf "%s, %s" problem.Name (Estimator.describe estimator))

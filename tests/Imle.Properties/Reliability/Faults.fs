@@ -28,7 +28,7 @@ let backwardFaults =
               Blackbox 1.0
               Identity(MeanCentre, Zero)
               StraightThrough Zero
-              Perturbed(Normal 1.0, 2)
+              Estimator.perturbed (Normal 1.0) 2
               ScoreFunction 3 ] do
             use _scope = torch.NewDisposeScope()
             let w = torch.randn([| 3L; 5L |], dtype = f64).requires_grad_(true)

@@ -196,8 +196,8 @@ let private imleOptionsGen: Gen<ImleOptions * string list> =
             @ (match target with
                | Pid l when isBad l -> [ "lambda" ]
                | _ -> [])
-            @ (if samples < 1 then [ "Samples" ] else [])
-            @ (if isBad tin then [ "InputTemperature" ] else [])
+            @ (if samples < 1 then [ "samples" ] else [])
+            @ (if isBad tin then [ "inputTemperature" ] else [])
             @ (match target with
                | CombOpt when symmetric -> [ "Symmetric" ]
                | _ -> [])
@@ -230,7 +230,7 @@ let private estimatorGen (categorical: bool) : Gen<Estimator * string list> =
                 | Gumbel _ -> []
                 | _ -> [ "noise" ]
 
-            return Perturbed(noise, samples), noiseBad @ kindBad @ samplesBad
+            return Estimator.perturbed noise samples, noiseBad @ kindBad @ samplesBad
         | 6 -> return ScoreFunction samples, samplesBad
         | _ ->
             if categorical then
@@ -555,7 +555,7 @@ let private constructorCase =
                       Lambda = -1.0 }
               |> ignore)
           "DiscreteLayer S=0",
-          [ "Samples" ],
+          [ "samples" ],
           (fun () ->
               Layers.kSubset
                   5
@@ -629,11 +629,10 @@ let private referenceCase =
         let! dy, dyPoisoned = vectorGen dyLen
         let! seed = Gen.choose (0, 1000)
 
+        // Every estimator has a reference implementation; Gumbel-softmax needs a categorical problem.
         let noForward =
             match estimator with
-            | ScoreFunction _
-            | GumbelSoftmax _
-            | RelaxedTopK _ -> [ "estimator" ]
+            | GumbelSoftmax _ -> [ "estimator" ]
             | _ -> []
         // An adaptive-λ target keeps state between backward passes: Reference.estimate refuses it at the start of its
         // backward pass (after the forward pass has checked the weights), naming the estimator.
@@ -816,18 +815,27 @@ let private lossCase =
             let invalid =
                 fyNoiseBad
                 @ (if samples < 1 then [ "samples" ] else [])
-                @ (if mismatch then [ "target" ] else [])
+                @ (if mismatch then [ "trueSolutions" ] else [])
 
             return
                 { Description =
-                    sprintf "Losses.fenchelYoung %s S=%d mismatch=%b" (Noise.describe noise) samples mismatch
+                    sprintf "DflLosses.compute FenchelYoung %s S=%d mismatch=%b" (Noise.describe noise) samples mismatch
                   Invalid = invalid
                   Run =
                     fun () ->
                         use _scope = torch.NewDisposeScope()
                         let w = torch.randn([| 2L; int64 m |], dtype = f64).requires_grad_(true)
                         let y = torch.zeros (yShape, dtype = yType)
-                        let l = Losses.fenchelYoung problem noise samples (new torch.Generator(1UL)) w y
+
+                        let l =
+                            DflLosses.compute
+                                problem
+                                (DflLoss.FenchelYoung(PerturbedOptions.Create(noise, samples)))
+                                (DflSources.OfGenerator(new torch.Generator(1UL)))
+                                { Predicted = w
+                                  TrueCosts = null
+                                  TrueSolutions = y }
+
                         Training.backward l
                         Array.append (toArray l) (toArray w.grad) }
         | _ ->
