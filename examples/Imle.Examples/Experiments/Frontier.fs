@@ -86,7 +86,7 @@ let private kSubsetLayers (m: int) (k: int) (b: float[]) : (string * int * Layer
       catalogue (StraightThrough(Gumbel 1.0)) 1 MeanOfSamples
       catalogue (Identity(MeanCentre, Gumbel 1.0)) 1 MeanOfSamples
       catalogue (Blackbox 2.0) 2 MeanOfSamples
-      catalogue (Perturbed(Normal 1.0, 10)) 10 MeanOfSamples
+      catalogue (Estimator.perturbed (Normal 1.0) 10) 10 MeanOfSamples
       catalogue (RelaxedTopK 0.5) 1 MeanOfSamples
       catalogue (imle (Gumbel 1.0)) 10 AllSamples
       catalogue (imle (SumOfGamma(kappa, 1.0, 10))) 10 AllSamples
