@@ -136,7 +136,8 @@ module RelaxationTensor =
             use noGrad = torch.no_grad ()
             let struct (sorted, _) = theta.detach().sort(-1L, true)
             let cumulative = sorted.cumsum (-1L)
-            let ranks = torch.arange (1L, m + 1L, dtype = theta.dtype, device = theta.device)
+            // 1, 2, …, m as a running sum of ones (no Scalar temporaries, unlike torch.arange).
+            let ranks = (Safe.full [| m |] 1.0 theta.dtype theta.device).cumsum(0L)
             // j is in the support of the sorted scores when 1 + j·θ_(j) > Σ_{i ≤ j} θ_(i).
             let inside = (Safe.addScalar (ranks * sorted) 1.0).gt(cumulative)
             let count = inside.sum ([| -1L |], true)
