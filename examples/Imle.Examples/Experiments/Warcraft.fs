@@ -41,6 +41,7 @@ type Args =
     | Resume of string
     | Time_Budget of float
     | Farm_Tls of cert: string * key: string * ca: string
+    | Aggregate of string list
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -73,6 +74,8 @@ type Args =
                 "continue an earlier run in DIR (used as --out) with the same options: finished runs are kept, unfinished ones continue bit for bit from their last epoch's checkpoint (DIR/checkpoints)"
             | Time_Budget _ ->
                 "minutes: stop after the epoch during which this much time has passed (exit code 75; every finished epoch is checkpointed); continue with --resume"
+            | Aggregate _ ->
+                "no training: mean ± sd over finished runs of one configuration that differ only in --methods and --seeds (their folders), with each run's convergence over its last fifth of epochs and the cost per epoch, into --out"
 
 /// How the combinatorial losses are scaled (it matters: Eq. 14 and the λ of PID/BB read dL/dz's magnitude).
 type LossKind =
@@ -981,6 +984,10 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
         | ResNet18FirstBlock -> 4.0
         | SmallCnn -> 1.0
 
+    // The runs to summarise are checked with the options, before any output.
+    let aggregate = args.TryGetResult Aggregate
+    aggregate |> Option.iter (WarcraftSeeds.finishedRuns >> ignore)
+
     let cacheDir = args.GetResult(Cache, defaultValue = defaultCache outDir)
     let kMax = List.max ks
     let cells (k: int) = float k * float k
@@ -990,7 +997,7 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let uncached =
         [ for k in List.distinct ks do
               for split, count in splits do
-                  if not (File.Exists(cachePath cacheDir k count ctx.Seed split)) then
+                  if aggregate.IsNone && not (File.Exists(cachePath cacheDir k count ctx.Seed split)) then
                       yield k, count ]
 
     let cacheBytes = uncached |> List.sumBy (fun (k, count) -> float count * mapBytes k)
@@ -1000,7 +1007,7 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
         |> List.sumBy (fun (k, count) -> float count * cells k * generateSecondsPerCell)
 
     let trainSeconds =
-        if args.Contains Report_Only then
+        if args.Contains Report_Only || aggregate.IsSome then
             0.0
         else
             ks
@@ -1055,47 +1062,52 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
           ) ]
       Run =
         fun () ->
-            let tls =
-                args.TryGetResult Farm_Tls
-                |> Option.map (fun (cert, key, ca) -> Imle.Distributed.FarmTls.Create(cert, key, ca))
-
-            match WarcraftScaleOut.start (args.TryGetResult Ranks) (args.TryGetResult Solver_Farm) tls with
-            | Some code -> code
+            match aggregate with
+            | Some dirs ->
+                WarcraftSeeds.writeSummary ctx dirs |> ignore
+                0
             | None ->
-                let cfg =
-                    { Ks = ks
-                      Epochs = epochs
-                      TrainMaps = trainMaps
-                      TestMaps = testMaps
-                      Batch = batch
-                      MethodIds = methods
-                      Device = torch.device deviceName
-                      DeviceName = deviceName
-                      CacheDir = cacheDir
-                      Lr = lr
-                      Seed = ctx.Seed
-                      Seeds = seeds
-                      Network = network
-                      NegativeCosts = negativeCosts
-                      ReportOnly = args.Contains Report_Only
-                      Resume = resumeDir.IsSome
-                      Deadline = budget |> Option.map (fun minutes -> DateTime.UtcNow.AddMinutes minutes)
-                      OutDir = WarcraftScaleOut.outDir outDir
-                      Command = "" }
+                let tls =
+                    args.TryGetResult Farm_Tls
+                    |> Option.map (fun (cert, key, ca) -> Imle.Distributed.FarmTls.Create(cert, key, ca))
 
-                let command = commandLine cfg full
+                match WarcraftScaleOut.start (args.TryGetResult Ranks) (args.TryGetResult Solver_Farm) tls with
+                | Some code -> code
+                | None ->
+                    let cfg =
+                        { Ks = ks
+                          Epochs = epochs
+                          TrainMaps = trainMaps
+                          TestMaps = testMaps
+                          Batch = batch
+                          MethodIds = methods
+                          Device = torch.device deviceName
+                          DeviceName = deviceName
+                          CacheDir = cacheDir
+                          Lr = lr
+                          Seed = ctx.Seed
+                          Seeds = seeds
+                          Network = network
+                          NegativeCosts = negativeCosts
+                          ReportOnly = args.Contains Report_Only
+                          Resume = resumeDir.IsSome
+                          Deadline = budget |> Option.map (fun minutes -> DateTime.UtcNow.AddMinutes minutes)
+                          OutDir = WarcraftScaleOut.outDir outDir
+                          Command = "" }
 
-                try
-                    runExperiment { cfg with Command = command } |> ignore
-                    WarcraftScaleOut.farmStats () |> Option.iter (printfn "solver farm: %A")
-                    0
-                with TimeBudgetReached(run, epochsDone) ->
-                    printfn
-                        "warcraft: the time budget ran out after epoch %d of %s (checkpointed); finished runs are in %s. Continue with: %s --resume %s"
-                        epochsDone
-                        run
-                        cfg.OutDir
-                        command
-                        cfg.OutDir
+                    let command = commandLine cfg full
 
-                    timeBudgetExitCode }
+                    try
+                        runExperiment { cfg with Command = command } |> ignore
+                        WarcraftScaleOut.farmStats () |> Option.iter (printfn "solver farm: %A")
+                        0
+                    with TimeBudgetReached(run, epochsDone) ->
+                        printfn
+                            "warcraft: the time budget ran out after epoch %d of %s (checkpointed); finished runs are in %s. Continue with: %s --resume %s"
+                            epochsDone
+                            run
+                            cfg.OutDir
+                            command
+                            cfg.OutDir
+
+                        timeBudgetExitCode }
