@@ -83,7 +83,7 @@ let rows (quick: bool) : Row list =
     let r = torch.randn ([| 1024L; 1000L |], dtype = f32, generator = g)
 
     let layer () =
-        let y = Discrete.apply problem estimator g w
+        let y = Discrete.apply DiscreteOptions.Default problem estimator g w
         let loss = (y * r).sum()
         Training.backward loss
 

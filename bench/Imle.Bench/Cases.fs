@@ -93,7 +93,7 @@ let caseImle (quick: bool) (reference: string -> Stat option) (samples: int) =
     let reps = if quick then 3 else (if samples = 1 then 15 else 7)
 
     let step () =
-        let y = Discrete.apply problem estimator g w
+        let y = Discrete.apply DiscreteOptions.Default problem estimator g w
         let loss = (y * r).sum()
         Training.backward loss
     // The floor: our noise draw, libtorch's two top-k and scatters, and the element-wise work of the step.
@@ -332,7 +332,7 @@ let caseWarcraft (quick: bool) (samples: int) =
         let part = Stopwatch.StartNew()
         let leaf = costs.detach().requires_grad_(true)
         let z = layer.forward leaf
-        let loss = Losses.hamming z paths
+        let loss = Losses.hamming Reduction.Mean z paths
         Training.backward loss
         let gradCosts = leaf.grad
         let discreteMs = part.Elapsed.TotalMilliseconds
@@ -394,7 +394,7 @@ let caseMemory (steps: int) =
 
     for i in 1..steps do
         scoped (fun () ->
-            let y = Discrete.apply problem estimator g w
+            let y = Discrete.apply DiscreteOptions.Default problem estimator g w
             let loss = (y * r).sum()
             Training.backward loss)
 

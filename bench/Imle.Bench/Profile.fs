@@ -31,12 +31,12 @@ let run () =
     let est = Imle(ImleOptions.Create(8.0, 10.0))
 
     t "I-MLE fwd+bwd [64, 200]" 30 (fun () ->
-        let y = Discrete.apply p200 est g w
+        let y = Discrete.apply DiscreteOptions.Default p200 est g w
         Training.backward ((y * small).sum()))
 
     t "I-MLE fwd+bwd [64, 200], zero noise" 30 (fun () ->
         let y =
-            Discrete.apply
+            Discrete.apply DiscreteOptions.Default
                 p200
                 (Imle
                     { ImleOptions.Create(8.0, 10.0) with

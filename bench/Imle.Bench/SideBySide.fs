@@ -178,7 +178,7 @@ let caseLayer (quick: bool) (server: ReferenceServer option) (samples: int) =
 
     let step (source: NoiseGenerator) () =
         TensorNoise.withGenerator source (fun () ->
-            let y = Discrete.apply problem estimator g w
+            let y = Discrete.apply DiscreteOptions.Default problem estimator g w
             Training.backward ((y * r).sum()))
 
     let stats, refs =
@@ -196,5 +196,5 @@ let caseLayer (quick: bool) (server: ReferenceServer option) (samples: int) =
       Met = speedUp |> Option.map (fun x -> x >= 4.0)
       Notes =
         sprintf
-            "ours = Discrete.apply inside TensorNoise.withGenerator Philox; floor column = the same step with libtorch's stream (the default), interleaved. λ = 10, loss = Σ y·r. Reference: torch-imle's way (theta repeated S times, Gamma per term), alternating with ours."
+            "ours = Discrete.apply DiscreteOptions.Default inside TensorNoise.withGenerator Philox; floor column = the same step with libtorch's stream (the default), interleaved. λ = 10, loss = Σ y·r. Reference: torch-imle's way (theta repeated S times, Gamma per term), alternating with ours."
       Extra = [] }

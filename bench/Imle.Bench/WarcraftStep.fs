@@ -78,7 +78,7 @@ type private Setup(blackbox: bool, samples: int, source: NoiseGenerator) =
             TensorNoise.withGenerator source (fun () ->
                 let leaf = costs.detach().requires_grad_(true)
                 let z = layer.forward leaf
-                Training.backward (Losses.hamming z paths)
+                Training.backward (Losses.hamming Reduction.Mean z paths)
                 leaf.grad)
 
         let discrete = lap ()

@@ -85,7 +85,7 @@ Docs.finish [ box program; box output ]
 | `Imle(ImleOptions.Create(...))`, `Blackbox λ`, ... | `Estimators.Imle(lambda: ...)`, `Estimators.Blackbox(...)` |
 | `Layers.kSubset`, `Layers.create` | `ImleLayers.KSubset`, `DiscreteLayers.Create` |
 | `TensorSolve.solve` | `Discrete.Solve` |
-| `Losses.hamming`, `Losses.regret` | `Losses.Hamming`, `Losses.Regret` |
+| `Losses.hamming reduction`, `Losses.regret reduction` | `Losses.Hamming`, `Losses.Regret` |
 | `Training.backward` | `Training.Backward` |
 | `GradCheck.run` | `GradientCheck.Run` |
 

@@ -73,7 +73,7 @@ let losses =
            use _ = torch.NewDisposeScope()
            optimizer.zero_grad ()
            let z = layer.forward (linear.forward(x).reshape(int64 batch, int64 rows, int64 cols))
-           let loss = Losses.hamming z y
+           let loss = Losses.hamming Reduction.Mean z y
            Training.backward loss
            optimizer.step () |> ignore
 

@@ -109,7 +109,7 @@ The normalised regret is PyEPO's: Σᵢ regretᵢ / Σᵢ |z*(cᵢ)| over the te
 misspecified model (degree 4), fitting the costs well on average is not the same as deciding well: SPO+ trains for
 the decision and ends with the lower regret — the effect PyEPO reports.
 
-Besides SPO+, the same loop takes any discrete layer: `Losses.regret (layer.forward predicted) c w` trains through
+Besides SPO+, the same loop takes any discrete layer: `Losses.regret Reduction.Mean (layer.forward predicted) c w` trains through
 I-MLE, blackbox differentiation or perturbed optimizers, and the other losses of the `DflLoss` catalogue
 (Fenchel–Young, the contrastive `Nce` and `Cmap`, the ranking losses) go through the same `DflLosses.compute`. The examples app's `dfl` command runs all of them at several
 degrees (`dotnet run --project examples/Imle.Examples -c Release -- dfl --help`); its results are in

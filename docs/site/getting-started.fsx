@@ -91,7 +91,7 @@ let losses =
     [| for step in 1..100 do
            use _ = torch.NewDisposeScope()
            optimizer.zero_grad ()
-           let loss = Losses.hamming (model.forward x) y
+           let loss = Losses.hamming Reduction.Mean (model.forward x) y
            Training.backward loss
            optimizer.step () |> ignore
 

@@ -106,7 +106,7 @@ let epochLosses =
                use _ = torch.NewDisposeScope()
                let x, _, y = tensors (idx |> Array.map (fun i -> train.[i]))
                optimizer.zero_grad ()
-               let loss = Losses.hamming (layer.forward (model.forward x)) y
+               let loss = Losses.hamming Reduction.Mean (layer.forward (model.forward x)) y
                Training.backward loss
                optimizer.step () |> ignore
                sum <- sum + loss.ToDouble()

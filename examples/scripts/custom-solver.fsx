@@ -45,7 +45,7 @@ let losses =
           use _ = torch.NewDisposeScope()
           optimizer.zero_grad ()
           let z = layer.forward (linear.forward(x).reshape(batch, rows, cols))
-          let loss = Losses.hamming z y
+          let loss = Losses.hamming Reduction.Mean z y
           Training.backward loss
           optimizer.step () |> ignore
 

@@ -27,7 +27,7 @@ let y = TensorSolve.solve (Problem.kSubset 10 3) (x.matmul (torch.randn (8L, 10L
 for step in 1..100 do
     use _ = torch.NewDisposeScope()
     optimizer.zero_grad ()
-    let loss = Losses.hamming (model.forward x) y
+    let loss = Losses.hamming Reduction.Mean (model.forward x) y
     Training.backward loss // loss.backward(), then surfaces errors from the discrete backward pass
     optimizer.step () |> ignore
 

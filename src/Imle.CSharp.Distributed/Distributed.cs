@@ -217,7 +217,7 @@ public sealed class SolverFarmClient : IDisposable
     /// <c>Discrete.Solve</c> (each row is one job).</summary>
     /// <param name="spec">The problem's name.</param>
     /// <returns>The farmed problem.</returns>
-    public ImleProblem Problem(string spec) => new(farm.Problem(spec));
+    public Problem Problem(string spec) => new(farm.Problem(spec));
 
     /// <summary>Leaves the cluster.</summary>
     public void Dispose() => farm.Dispose();

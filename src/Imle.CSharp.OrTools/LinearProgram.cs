@@ -9,7 +9,7 @@ namespace Imle.CSharp.OrTools;
 /// variables, solved by SCIP) or integer linear program over binary variables (Example 3 of the I-MLE paper) whose
 /// objective is linear in the weights: the oracle optimises ⟨x, w⟩ over the first <see cref="Size"/> variables (the
 /// state, row-major in <see cref="Shape"/>) subject to bounds, integrality flags and linear constraints; any further
-/// variables are auxiliary (zero weight, not returned). As an <see cref="ImleProblem"/> (<see cref="ToProblem"/>) it
+/// variables are auxiliary (zero weight, not returned). As an <see cref="Problem"/> (<see cref="ToProblem"/>) it
 /// works with every estimator, layer and loss. Start from <see cref="Create"/> (continuous variables),
 /// <see cref="CreateBinary"/> (binary variables) or a ready-made model (<see cref="Flow"/>, <see cref="KSubset"/>,
 /// <see cref="Assignment"/>, <see cref="GridPath"/>). Immutable: every <c>With…</c>/<c>Add…</c> method returns a new
@@ -177,7 +177,7 @@ public sealed class LinearProgram
     /// real vectors otherwise.</summary>
     /// <param name="name">A non-empty name for messages and reports.</param>
     /// <returns>The problem.</returns>
-    public ImleProblem ToProblem(string name) => new(Imle.OrTools.Lp.problem(name, model));
+    public Problem ToProblem(string name) => new(Imle.OrTools.Lp.problem(name, model));
 
     /// <inheritdoc />
     public override string ToString() =>

@@ -15,7 +15,7 @@ public static class TravellingSalesperson
     /// <param name="cities">Cities, in [3, <see cref="MaxCities"/>].</param>
     /// <returns>The problem.</returns>
     /// <exception cref="ArgumentException"><paramref name="cities"/> is out of range.</exception>
-    public static ImleProblem Problem(int cities) => new(Imle.OrTools.Tsp.problem(cities));
+    public static Problem Problem(int cities) => new(Imle.OrTools.Tsp.problem(cities));
 
     /// <summary>Whether a state is the edge indicator of one tour through all cities.</summary>
     /// <param name="cities">Cities, in [3, <see cref="MaxCities"/>].</param>

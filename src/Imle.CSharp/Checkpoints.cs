@@ -101,8 +101,7 @@ public static class Checkpoints
     {
         Guard.NotNull(state, nameof(state));
         var fsState = state.ToFSharp();
-        if (optimizer is null) Imle.Torch.Checkpoint.save(path, model, fsState);
-        else Imle.Torch.Checkpoint.saveWithOptimizer(path, model, optimizer, fsState);
+        Imle.Torch.Checkpoint.save(path, model, OptionOf(optimizer), fsState);
     }
 
     /// <summary>Loads the parameters saved at <paramref name="path"/> into <paramref name="model"/> (and the optimizer's
@@ -113,11 +112,12 @@ public static class Checkpoints
     /// <returns>The saved experiment state.</returns>
     public static CheckpointState Load(string path, nn.Module model, optim.Optimizer? optimizer = null)
     {
-        var state = optimizer is null
-            ? Imle.Torch.Checkpoint.load(path, model)
-            : Imle.Torch.Checkpoint.loadWithOptimizer(path, model, optimizer);
+        var state = Imle.Torch.Checkpoint.load(path, model, OptionOf(optimizer));
         return CheckpointState.FromFSharp(state);
     }
+
+    private static FSharpOption<optim.Optimizer> OptionOf(optim.Optimizer? optimizer) =>
+        optimizer is null ? FSharpOption<optim.Optimizer>.None : FSharpOption<optim.Optimizer>.Some(optimizer);
 
     /// <summary>Reads a checkpoint's description without loading it.</summary>
     /// <param name="path">The checkpoint file.</param>
@@ -147,7 +147,7 @@ public static class Checkpoints
     /// <param name="layer">A layer whose estimator has an adaptive target (<see cref="Targets.Adaptive"/>).</param>
     /// <returns>Its β and moving average with its fixed settings.</returns>
     /// <exception cref="ArgumentException">The layer's estimator has no adaptive target.</exception>
-    public static AdaptiveLambdaSnapshot CaptureAdaptive(DiscreteModule layer)
+    public static AdaptiveLambdaSnapshot CaptureAdaptive(DiscreteLayer layer)
     {
         var s = Imle.Torch.Checkpoint.captureAdaptive(AdaptiveCellOf(layer));
         return new AdaptiveLambdaSnapshot(s.Beta, s.AverageNonZero, s.TargetNorm, s.BetaStep, s.Decay);
@@ -157,7 +157,7 @@ public static class Checkpoints
     /// <param name="snapshot">A snapshot from <see cref="CaptureAdaptive"/>.</param>
     /// <param name="layer">A layer with an adaptive target of the same fixed settings (target, step, decay).</param>
     /// <exception cref="ArgumentException">The layer has no adaptive target or its fixed settings differ.</exception>
-    public static void RestoreAdaptive(AdaptiveLambdaSnapshot snapshot, DiscreteModule layer)
+    public static void RestoreAdaptive(AdaptiveLambdaSnapshot snapshot, DiscreteLayer layer)
     {
         Guard.NotNull(snapshot, nameof(snapshot));
         var cell = AdaptiveCellOf(layer);
@@ -165,7 +165,7 @@ public static class Checkpoints
             new Imle.Torch.AdaptiveLambdaState(snapshot.Beta, snapshot.AverageNonZero, snapshot.TargetNorm, snapshot.BetaStep, snapshot.Decay), cell);
     }
 
-    private static Imle.Torch.AdaptiveLambdaCell AdaptiveCellOf(DiscreteModule layer) =>
+    private static Imle.Torch.AdaptiveLambdaCell AdaptiveCellOf(DiscreteLayer layer) =>
         Guard.NotNull(layer, nameof(layer)).AdaptiveCell
         ?? throw new ArgumentException($"layer must use an adaptive target (Targets.Adaptive); its estimator is {layer.Estimator}.", nameof(layer));
 }

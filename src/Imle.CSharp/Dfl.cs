@@ -42,14 +42,14 @@ public sealed class DflDataset
 {
     internal readonly global::Imle.Dfl.DflDataset Value;
 
-    internal DflDataset(global::Imle.Dfl.DflDataset value, ImleProblem problem)
+    internal DflDataset(global::Imle.Dfl.DflDataset value, Problem problem)
     {
         Value = value;
         Problem = problem;
     }
 
     /// <summary>The problem every instance shares.</summary>
-    public ImleProblem Problem { get; }
+    public Problem Problem { get; }
 
     /// <summary>The number of instances.</summary>
     public int Count => Value.Count;
@@ -84,14 +84,14 @@ public sealed class SolutionPool
     /// <param name="initial">At least one binary solution of the problem's size.</param>
     /// <param name="solveRatio">The probability, in [0, 1], of solving a batch's predictions per loss call.</param>
     /// <param name="seed">Seed of the pool's own generator.</param>
-    public SolutionPool(ImleProblem problem, double[][] initial, double solveRatio = 0.05, int seed = 0)
+    public SolutionPool(Problem problem, double[][] initial, double solveRatio = 0.05, int seed = 0)
     {
         Problem = Guard.NotNull(problem, nameof(problem));
         Value = new global::Imle.Torch.SolutionPool(problem.Value, Guard.Array(initial, nameof(initial)), solveRatio, seed);
     }
 
     /// <summary>The problem whose solutions the pool holds.</summary>
-    public ImleProblem Problem { get; }
+    public Problem Problem { get; }
 
     /// <summary>The probability of solving a batch's predictions per loss call.</summary>
     public double SolveRatio => Value.SolveRatio;
@@ -117,7 +117,7 @@ public static class Dfl
     /// <param name="rows">Rows, ≥ 1.</param>
     /// <param name="cols">Columns, ≥ 1 (rows·cols ≥ 2).</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem GridDagShortestPath(int rows, int cols)
+    public static Problem GridDagShortestPath(int rows, int cols)
         => new(global::Imle.ProblemModule.gridDagShortestPath(rows, cols));
 
     /// <summary>Shortest source–sink path in a directed acyclic graph with arc costs of any sign. Minimises cost; the
@@ -127,7 +127,7 @@ public static class Dfl
     /// <param name="source">The start node.</param>
     /// <param name="sink">The end node, reachable from the source.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem DagShortestPath(int nodes, IReadOnlyList<Arc> arcs, int source, int sink)
+    public static Problem DagShortestPath(int nodes, IReadOnlyList<Arc> arcs, int source, int sink)
     {
         Guard.NotNull(arcs, nameof(arcs));
         var dag = global::Imle.Solvers.DagShortestPath.create(nodes, ToTuples(arcs), source, sink);
@@ -138,7 +138,7 @@ public static class Dfl
     /// state are indexed by the edges (i, j), i &lt; j, in lexicographic order (see <see cref="TourEdges"/>).</summary>
     /// <param name="cities">The number of cities, in [3, 13].</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem TravellingSalesperson(int cities)
+    public static Problem TravellingSalesperson(int cities)
         => new(global::Imle.ProblemModule.travellingSalesperson(cities));
 
     /// <summary>The edges (i, j), i &lt; j, of the complete graph on <paramref name="cities"/> nodes, in the order the
@@ -203,7 +203,7 @@ public static class Dfl
     /// <param name="features">Features [n][p].</param>
     /// <param name="costs">True costs [n][m] in the problem's sense.</param>
     /// <returns>The dataset.</returns>
-    public static DflDataset Dataset(ImleProblem problem, double[][] features, double[][] costs)
+    public static DflDataset Dataset(Problem problem, double[][] features, double[][] costs)
     {
         Guard.NotNull(problem, nameof(problem));
         return new(global::Imle.Dfl.DflDatasetModule.create(problem.Value, Guard.Array(features, nameof(features)),
@@ -248,7 +248,7 @@ public static class Dfl
     /// <param name="trueCosts">True costs, same shape.</param>
     /// <param name="trueSolutions">Optimal solutions for the true costs, same shape.</param>
     /// <returns>A scalar loss.</returns>
-    public static Tensor SpoPlus(ImleProblem problem, Tensor predicted, Tensor trueCosts, Tensor trueSolutions) =>
+    public static Tensor SpoPlus(Problem problem, Tensor predicted, Tensor trueCosts, Tensor trueSolutions) =>
         Compute(problem, global::Imle.DflLoss.SpoPlus, null, null, predicted, trueCosts, trueSolutions);
 
     /// <summary>The perturbed optimizer with multiplicative noise w ⊙ exp(σZ − σ²/2) (signs kept), with its
@@ -259,7 +259,7 @@ public static class Dfl
     /// <param name="sigma">σ &gt; 0.</param>
     /// <param name="samples">Draws per row, ≥ 1.</param>
     /// <returns>The mean perturbed solution, shaped like the weights.</returns>
-    public static Tensor MultiplicativePerturbed(ImleProblem problem, Tensor weights, Generator generator, double sigma = 1.0, int samples = 10) =>
+    public static Tensor MultiplicativePerturbed(Problem problem, Tensor weights, Generator generator, double sigma = 1.0, int samples = 10) =>
         Discrete.Apply(problem, Estimators.MultiplicativePerturbed(sigma, samples), generator, weights);
 
     /// <summary>The Fenchel–Young loss with multiplicative noise (PyEPO's PFYMul), batch mean, ≥ 0.</summary>
@@ -270,7 +270,7 @@ public static class Dfl
     /// <param name="sigma">σ &gt; 0.</param>
     /// <param name="samples">Draws per row, ≥ 1.</param>
     /// <returns>A scalar loss.</returns>
-    public static Tensor MultiplicativeFenchelYoung(ImleProblem problem, Tensor weights, Tensor target, Generator generator, double sigma = 1.0, int samples = 10) =>
+    public static Tensor MultiplicativeFenchelYoung(Problem problem, Tensor weights, Tensor target, Generator generator, double sigma = 1.0, int samples = 10) =>
         Compute(problem, global::Imle.DflLoss.NewFenchelYoung(Estimators.PerturbedOptions(global::Imle.Perturbation.NewMultiplicative(sigma), samples, false)),
             generator, null, weights, null, target);
 
@@ -317,7 +317,7 @@ public static class Dfl
     /// <param name="noise">Normal or Gumbel noise (default Normal(σ = 1)).</param>
     /// <param name="samples">Draws per row, ≥ 2.</param>
     /// <returns>The mean perturbed solution, shaped like the weights.</returns>
-    public static Tensor PerturbedWithBaseline(ImleProblem problem, Tensor weights, Generator generator, ImleNoise? noise = null, int samples = 10) =>
+    public static Tensor PerturbedWithBaseline(Problem problem, Tensor weights, Generator generator, ImleNoise? noise = null, int samples = 10) =>
         Discrete.Apply(problem, Estimators.Perturbed(noise, samples, controlVariate: true), generator, weights);
 
     /// <summary><see cref="MultiplicativePerturbed"/> with a leave-one-out baseline in its backward pass: the same forward
@@ -328,7 +328,7 @@ public static class Dfl
     /// <param name="sigma">σ &gt; 0.</param>
     /// <param name="samples">Draws per row, ≥ 2.</param>
     /// <returns>The mean perturbed solution, shaped like the weights.</returns>
-    public static Tensor MultiplicativePerturbedWithBaseline(ImleProblem problem, Tensor weights, Generator generator, double sigma = 1.0, int samples = 10) =>
+    public static Tensor MultiplicativePerturbedWithBaseline(Problem problem, Tensor weights, Generator generator, double sigma = 1.0, int samples = 10) =>
         Discrete.Apply(problem, Estimators.MultiplicativePerturbed(sigma, samples, controlVariate: true), generator, weights);
 
     /// <summary>Listwise learning-to-rank loss over the pool (PyEPO's listwiseLTR): cross-entropy between the softmax of
@@ -359,7 +359,7 @@ public static class Dfl
         Pooled(global::Imle.DflLoss.PointwiseLtr, pool, predicted, trueCosts, null);
 
     /// Forwards to the F# loss catalogue (null checks and type mapping only: the F# side checks everything else).
-    internal static Tensor Compute(ImleProblem problem, global::Imle.DflLoss loss, Generator? generator, SolutionPool? pool,
+    internal static Tensor Compute(Problem problem, global::Imle.DflLoss loss, Generator? generator, SolutionPool? pool,
         Tensor predicted, Tensor? trueCosts, Tensor? trueSolutions)
     {
         Guard.NotNull(problem, nameof(problem));

@@ -16,7 +16,7 @@ public static class Discrete
     /// <param name="output">For I-MLE: the mean over samples (default) or all samples as [..batch, S, ...shape].</param>
     /// <param name="parallelism">Threads for CPU solver rows (default: one per core).</param>
     /// <returns>The states, differentiable by the estimator.</returns>
-    public static Tensor Apply(ImleProblem problem, GradientEstimator estimator, Generator generator, Tensor weights,
+    public static Tensor Apply(Problem problem, GradientEstimator estimator, Generator generator, Tensor weights,
         SampleOutput output = SampleOutput.Mean, int? parallelism = null)
     {
         Guard.NotNull(problem, nameof(problem));
@@ -25,14 +25,14 @@ public static class Discrete
         Guard.NotNull(weights, nameof(weights));
         var options = new Imle.Torch.DiscreteOptions(Options.Output(output),
             parallelism ?? Imle.Torch.TensorSolve.defaultParallelism, Microsoft.FSharp.Core.FSharpOption<Imle.Torch.AdaptiveLambdaCell>.None);
-        return Imle.Torch.Discrete.applyWith(options, problem.Value, estimator.Value, generator, weights);
+        return Imle.Torch.Discrete.apply(options, problem.Value, estimator.Value, generator, weights);
     }
 
     /// <summary>MAP without noise and without gradient (what a layer returns in eval mode).</summary>
     /// <param name="problem">The problem.</param>
     /// <param name="weights">Weights [..batch, ...problem shape].</param>
     /// <returns>The MAP states.</returns>
-    public static Tensor Map(ImleProblem problem, Tensor weights)
+    public static Tensor Map(Problem problem, Tensor weights)
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(weights, nameof(weights));
@@ -46,7 +46,7 @@ public static class Discrete
     /// <param name="parallelism">Threads for CPU solver rows (default: one per core); results do not depend on it.</param>
     /// <returns>The MAP states.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="parallelism"/> &lt; 1.</exception>
-    public static Tensor Solve(ImleProblem problem, Tensor weights, int? parallelism = null)
+    public static Tensor Solve(Problem problem, Tensor weights, int? parallelism = null)
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(weights, nameof(weights));
@@ -58,7 +58,7 @@ public static class Discrete
     /// <param name="problem">The problem.</param>
     /// <param name="scores">Scores θ [..batch, ...problem shape].</param>
     /// <returns>The MAP states.</returns>
-    public static Tensor SolveScores(ImleProblem problem, Tensor scores)
+    public static Tensor SolveScores(Problem problem, Tensor scores)
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(scores, nameof(scores));

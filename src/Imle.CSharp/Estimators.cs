@@ -34,7 +34,7 @@ public static class Targets
 
     /// <summary>PID with λ = β·‖θ‖/‖dL/dz‖ chosen at every backward pass by the adaptive rule of AIMLE
     /// (torch-adaptive-imle's defaults). The target is a value: each layer built from it keeps its own β
-    /// (<see cref="DiscreteModule.AdaptiveBeta"/>).</summary>
+    /// (<see cref="DiscreteLayer.AdaptiveBeta"/>).</summary>
     /// <param name="initialBeta">β₀ ≥ 0.</param>
     /// <param name="targetNonZero">The target number of non-zero gradient entries per sample, &gt; 0.</param>
     /// <param name="betaStep">The step by which β moves, &gt; 0.</param>

@@ -13,7 +13,7 @@ public static class Exact
     /// <param name="weights">Weights in the problem's sense.</param>
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>The log-partition.</returns>
-    public static double LogPartition(ImleProblem problem, double[] weights, double tau = 1.0)
+    public static double LogPartition(Problem problem, double[] weights, double tau = 1.0)
     {
         Guard.NotNull(problem, nameof(problem));
         return Imle.Exact.logPartitionOf(problem.Value, tau, weights);
@@ -24,7 +24,7 @@ public static class Exact
     /// <param name="weights">Weights in the problem's sense.</param>
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>One marginal per coordinate.</returns>
-    public static double[] Marginals(ImleProblem problem, double[] weights, double tau = 1.0)
+    public static double[] Marginals(Problem problem, double[] weights, double tau = 1.0)
     {
         Guard.NotNull(problem, nameof(problem));
         return Imle.Exact.marginalsOf(problem.Value, tau, weights);
@@ -36,7 +36,7 @@ public static class Exact
     /// <param name="loss">A loss over states, finite everywhere.</param>
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>The expected loss.</returns>
-    public static double ExpectedLoss(ImleProblem problem, double[] weights, Func<double[], double> loss, double tau = 1.0)
+    public static double ExpectedLoss(Problem problem, double[] weights, Func<double[], double> loss, double tau = 1.0)
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(loss, nameof(loss));
@@ -49,7 +49,7 @@ public static class Exact
     /// <param name="loss">A loss over states, finite everywhere.</param>
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>The gradient.</returns>
-    public static double[] Gradient(ImleProblem problem, double[] weights, Func<double[], double> loss, double tau = 1.0)
+    public static double[] Gradient(Problem problem, double[] weights, Func<double[], double> loss, double tau = 1.0)
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(loss, nameof(loss));
@@ -62,7 +62,7 @@ public static class Exact
     /// <param name="random">The generator to draw from.</param>
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>A state.</returns>
-    public static double[] Sample(ImleProblem problem, double[] weights, Random random, double tau = 1.0)
+    public static double[] Sample(Problem problem, double[] weights, Random random, double tau = 1.0)
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(random, nameof(random));
@@ -126,7 +126,7 @@ public static class ReferenceEstimators
     /// <param name="lossGradient">dL/dz at a state.</param>
     /// <param name="random">The generator for the noise.</param>
     /// <returns>The states and the gradient.</returns>
-    public static ReferenceEstimate Estimate(ImleProblem problem, GradientEstimator estimator, double[] weights,
+    public static ReferenceEstimate Estimate(Problem problem, GradientEstimator estimator, double[] weights,
         Func<double[], double[]> lossGradient, Random random)
     {
         Guard.NotNull(problem, nameof(problem));
@@ -146,7 +146,7 @@ public static class ReferenceEstimators
     /// <param name="samples">S ≥ 1.</param>
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>The gradient w.r.t. the weights.</returns>
-    public static double[] ScoreFunction(ImleProblem problem, double[] weights, Func<double[], double> loss, Random random,
+    public static double[] ScoreFunction(Problem problem, double[] weights, Func<double[], double> loss, Random random,
         int samples = 10, double tau = 1.0)
     {
         Guard.NotNull(problem, nameof(problem));

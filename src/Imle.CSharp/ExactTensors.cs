@@ -17,7 +17,7 @@ public static class ExactTensors
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>The log-probabilities, shape [..batch].</returns>
     /// <exception cref="ArgumentException">A shape, dtype or value is invalid, or the problem cannot be enumerated.</exception>
-    public static Tensor LogProbability(ImleProblem problem, Tensor weights, Tensor states, double tau = 1.0)
+    public static Tensor LogProbability(Problem problem, Tensor weights, Tensor states, double tau = 1.0)
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(weights, nameof(weights));
@@ -34,7 +34,7 @@ public static class ExactTensors
     /// <param name="tau">The temperature τ &gt; 0.</param>
     /// <returns>The samples, shape [B, S, m]; no gradient.</returns>
     /// <exception cref="ArgumentException">A shape, dtype or value is invalid, or the problem cannot be enumerated.</exception>
-    public static Tensor Sample(ImleProblem problem, Tensor weights, int samples, Generator generator, double tau = 1.0)
+    public static Tensor Sample(Problem problem, Tensor weights, int samples, Generator generator, double tau = 1.0)
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(weights, nameof(weights));

@@ -36,7 +36,7 @@ public static class GradientCheck
     /// <param name="samples">The number of draws, ≥ 2.</param>
     /// <param name="seed">The seed of the generator.</param>
     /// <returns>The comparison.</returns>
-    public static GradientCheckResult Run(ImleProblem problem, GradientEstimator estimator, double[] weights,
+    public static GradientCheckResult Run(Problem problem, GradientEstimator estimator, double[] weights,
         Func<Tensor, Tensor> loss, int samples = 1000, long seed = 0)
     {
         Guard.NotNull(problem, nameof(problem));
@@ -56,7 +56,7 @@ public static class GradientCheck
     /// <param name="samples">The number of draws, ≥ 2.</param>
     /// <param name="seed">The seed of the generator.</param>
     /// <returns>The comparison.</returns>
-    public static GradientCheckResult RunScoreFunction(ImleProblem problem, int s, bool baseline, double[] weights,
+    public static GradientCheckResult RunScoreFunction(Problem problem, int s, bool baseline, double[] weights,
         Func<Tensor, Tensor> loss, int samples = 1000, long seed = 0)
     {
         Guard.NotNull(problem, nameof(problem));
@@ -74,7 +74,7 @@ public static class GradientCheck
     /// <param name="samples">The number of draws, ≥ 2.</param>
     /// <param name="seed">The seed of the generator.</param>
     /// <returns>The comparison.</returns>
-    public static GradientCheckResult RunLayer(ImleProblem problem, string name, Func<Generator, Tensor, Tensor> layer,
+    public static GradientCheckResult RunLayer(Problem problem, string name, Func<Generator, Tensor, Tensor> layer,
         double[] weights, Func<Tensor, Tensor> loss, int samples = 1000, long seed = 0)
     {
         Guard.NotNull(problem, nameof(problem));

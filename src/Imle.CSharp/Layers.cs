@@ -8,12 +8,12 @@ namespace Imle.CSharp;
 /// with the estimator's backward pass. In training mode it perturbs and samples; in eval mode it returns the MAP state
 /// without noise. Weights have shape [..batch, ...problem shape]. Create one with <see cref="ImleLayers"/> or
 /// <see cref="DiscreteLayers"/>.</summary>
-public sealed class DiscreteModule : nn.Module<Tensor, Tensor>
+public sealed class DiscreteLayer : nn.Module<Tensor, Tensor>
 {
     private readonly nn.Module<Tensor, Tensor> layer;
     private readonly Imle.Torch.DiscreteLayer inner;
 
-    internal DiscreteModule(Imle.Torch.DiscreteLayer layer, ImleProblem problem, GradientEstimator estimator, string name)
+    internal DiscreteLayer(Imle.Torch.DiscreteLayer layer, Problem problem, GradientEstimator estimator, string name)
         : base(name)
     {
         this.layer = layer;
@@ -25,7 +25,7 @@ public sealed class DiscreteModule : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>The problem the layer solves.</summary>
-    public ImleProblem Problem { get; }
+    public Problem Problem { get; }
 
     /// <summary>The estimator used in training mode.</summary>
     public GradientEstimator Estimator { get; }
@@ -62,7 +62,7 @@ public static class ImleLayers
     /// <param name="seed">The seed of the layer's generator.</param>
     /// <returns>The layer.</returns>
     /// <exception cref="ArgumentOutOfRangeException">An argument is outside its range.</exception>
-    public static DiscreteModule KSubset(int m, int k, double lambda = 10.0, int samples = 1, long seed = 0)
+    public static DiscreteLayer KSubset(int m, int k, double lambda = 10.0, int samples = 1, long seed = 0)
     {
         var problem = Problems.KSubset(m, k);
         var estimator = Estimators.Imle(kappa: k, lambda: lambda).WithSamples(samples);
@@ -83,7 +83,7 @@ public static class DiscreteLayers
     /// <param name="name">The module's name.</param>
     /// <returns>The layer.</returns>
     /// <exception cref="ArgumentException">The estimator's settings are invalid or <paramref name="name"/> is empty.</exception>
-    public static DiscreteModule Create(ImleProblem problem, GradientEstimator estimator, long seed = 0,
+    public static DiscreteLayer Create(Problem problem, GradientEstimator estimator, long seed = 0,
         SampleOutput output = SampleOutput.Mean, EvalBehaviour eval = EvalBehaviour.Map, int? parallelism = null,
         string name = "DiscreteLayer")
     {
@@ -94,6 +94,6 @@ public static class DiscreteLayers
             Options.Output(output), eval == EvalBehaviour.Sample ? Imle.Torch.EvalBehaviour.SampleInEval : Imle.Torch.EvalBehaviour.MapInEval,
             parallelism ?? Imle.Torch.TensorSolve.defaultParallelism, name + ".inner");
         var layer = new Imle.Torch.DiscreteLayer(problem.Value, estimator.Value, options);
-        return new DiscreteModule(layer, problem, estimator, name);
+        return new DiscreteLayer(layer, problem, estimator, name);
     }
 }

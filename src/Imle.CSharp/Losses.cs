@@ -15,7 +15,7 @@ public static class Losses
     /// <returns>A scalar loss, or [B] losses for <see cref="LossReduction.PerSample"/>.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="reduction"/> is not a defined value.</exception>
     public static Tensor Hamming(Tensor z, Tensor y, LossReduction reduction = LossReduction.Mean) =>
-        Imle.Torch.Losses.hammingWith(LossReductions.ToCore(reduction, nameof(reduction)),
+        Imle.Torch.Losses.hamming(LossReductions.ToCore(reduction, nameof(reduction)),
             Guard.NotNull(z, nameof(z)), Guard.NotNull(y, nameof(y)));
 
     /// <summary>Regret ⟨c, z − z*⟩, summed over each state and reduced over the batch as <paramref name="reduction"/>
@@ -27,7 +27,7 @@ public static class Losses
     /// <returns>A scalar loss, or [B] losses for <see cref="LossReduction.PerSample"/>.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="reduction"/> is not a defined value.</exception>
     public static Tensor Regret(Tensor z, Tensor costs, Tensor optimal, LossReduction reduction = LossReduction.Mean) =>
-        Imle.Torch.Losses.regretWith(LossReductions.ToCore(reduction, nameof(reduction)),
+        Imle.Torch.Losses.regret(LossReductions.ToCore(reduction, nameof(reduction)),
             Guard.NotNull(z, nameof(z)), Guard.NotNull(costs, nameof(costs)), Guard.NotNull(optimal, nameof(optimal)));
 
     /// <summary>The Fenchel–Young loss of perturbed optimizers (Berthet et al.), averaged over the batch; its gradient
@@ -39,7 +39,7 @@ public static class Losses
     /// <param name="noise">The perturbation (default Normal(σ = 1)).</param>
     /// <param name="samples">Draws per row, ≥ 1.</param>
     /// <returns>A scalar loss.</returns>
-    public static Tensor FenchelYoung(ImleProblem problem, Tensor weights, Tensor target, Generator generator,
+    public static Tensor FenchelYoung(Problem problem, Tensor weights, Tensor target, Generator generator,
         ImleNoise? noise = null, int samples = 10)
     {
         var loss = global::Imle.DflLoss.NewFenchelYoung(Estimators.PerturbedOptions(
@@ -51,7 +51,7 @@ public static class Losses
     /// <param name="problem">The problem.</param>
     /// <param name="weights">Weights [..batch, ...problem shape].</param>
     /// <returns>Values [..batch].</returns>
-    public static Tensor OptimalValue(ImleProblem problem, Tensor weights) =>
+    public static Tensor OptimalValue(Problem problem, Tensor weights) =>
         Imle.Torch.Losses.optimalValue(Guard.NotNull(problem, nameof(problem)).Value, Guard.NotNull(weights, nameof(weights)));
 
     /// <summary>The optimal global-alignment score for substitution scores [..batch, n, m] and a (learnable) scalar gap

@@ -37,11 +37,11 @@ public delegate void SpanMapSolver(ReadOnlySpan<double> weights, Span<double> st
 /// <summary>A constrained exponential family p(z; θ) ∝ exp(⟨z, θ⟩/τ) over binary states, given by its MAP oracle.
 /// States and weights are flat arrays of <see cref="Size"/> entries laid out row-major in <see cref="Shape"/>.
 /// Create one with <see cref="Problems"/>.</summary>
-public sealed class ImleProblem
+public sealed class Problem
 {
     internal readonly Imle.Problem Value;
 
-    internal ImleProblem(Imle.Problem value) => Value = value;
+    internal Problem(Imle.Problem value) => Value = value;
 
     /// <summary>A short name for messages and reports.</summary>
     public string Name => Value.Name;
@@ -85,7 +85,7 @@ public sealed class ImleProblem
     /// score-function estimator).</summary>
     /// <param name="enumerate">Lists every state.</param>
     /// <returns>The new problem.</returns>
-    public ImleProblem WithEnumeration(Func<double[][]> enumerate)
+    public Problem WithEnumeration(Func<double[][]> enumerate)
     {
         Guard.NotNull(enumerate, nameof(enumerate));
         return new(Imle.ProblemModule.withEnumeration(FuncConvert.FromFunc(enumerate), Value));
@@ -94,7 +94,7 @@ public sealed class ImleProblem
     /// <summary>A copy of this problem with a membership test for its feasible set, used to validate solver output.</summary>
     /// <param name="isFeasible">Whether a binary state lies in the feasible set.</param>
     /// <returns>The new problem.</returns>
-    public ImleProblem WithFeasibility(Func<double[], bool> isFeasible)
+    public Problem WithFeasibility(Func<double[], bool> isFeasible)
     {
         Guard.NotNull(isFeasible, nameof(isFeasible));
         return new(Imle.ProblemModule.withFeasibility(FuncConvert.FromFunc(isFeasible), Value));
@@ -110,7 +110,7 @@ public static class Problems
     /// <summary>A categorical distribution over <paramref name="m"/> classes: one-hot states, MAP = argmax. Enumerable.</summary>
     /// <param name="m">The number of classes, ≥ 1.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem Categorical(int m) =>
+    public static Problem Categorical(int m) =>
         new(Imle.ProblemModule.categorical(m));
 
     /// <summary>k-subsets of <paramref name="m"/> items: exactly <paramref name="k"/> ones, MAP = top-k.</summary>
@@ -118,7 +118,7 @@ public static class Problems
     /// <param name="k">The subset size, in [1, m].</param>
     /// <returns>The problem.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="m"/> &lt; 1 or <paramref name="k"/> outside [1, m].</exception>
-    public static ImleProblem KSubset(int m, int k) => new(Imle.ProblemModule.kSubset(m, k));
+    public static Problem KSubset(int m, int k) => new(Imle.ProblemModule.kSubset(m, k));
 
     /// <summary>Shortest path on a rows×cols grid with vertex costs, from the top-left to the bottom-right cell; the
     /// state is the indicator matrix of the path's cells. Minimises cost (negative costs are clamped to 0).</summary>
@@ -126,7 +126,7 @@ public static class Problems
     /// <param name="cols">Columns, ≥ 1.</param>
     /// <param name="neighbourhood">The allowed moves.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem GridShortestPath(int rows, int cols, GridNeighbourhood neighbourhood = GridNeighbourhood.Eight) =>
+    public static Problem GridShortestPath(int rows, int cols, GridNeighbourhood neighbourhood = GridNeighbourhood.Eight) =>
         new(Imle.ProblemModule.gridShortestPath(rows, cols, Convert(neighbourhood)));
 
     /// <summary>Global alignment of sequences of lengths n and m: scores s[i, j] for aligning i with j and a constant gap
@@ -135,21 +135,21 @@ public static class Problems
     /// <param name="m">The second length, ≥ 1.</param>
     /// <param name="gap">The gap penalty, ≥ 0.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem Alignment(int n, int m, double gap = 0.0) => new(Imle.ProblemModule.alignment(n, m, gap));
+    public static Problem Alignment(int n, int m, double gap = 0.0) => new(Imle.ProblemModule.alignment(n, m, gap));
 
     /// <summary>Minimum-cost bipartite matching of every one of <paramref name="rows"/> left nodes to a distinct one of
     /// <paramref name="cols"/> right nodes; the state is the assignment matrix. Minimises cost.</summary>
     /// <param name="rows">Left nodes, ≥ 1.</param>
     /// <param name="cols">Right nodes, ≥ rows.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem Matching(int rows, int cols) => new(Imle.ProblemModule.matching(rows, cols));
+    public static Problem Matching(int rows, int cols) => new(Imle.ProblemModule.matching(rows, cols));
 
     /// <summary>Minimum spanning tree of a connected graph; the state is the indicator over <paramref name="edges"/>.
     /// Minimises total edge cost.</summary>
     /// <param name="nodes">The number of nodes, ≥ 1.</param>
     /// <param name="edges">The edges; their ends must lie in [0, nodes).</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem SpanningTree(int nodes, IReadOnlyList<Edge> edges)
+    public static Problem SpanningTree(int nodes, IReadOnlyList<Edge> edges)
     {
         Guard.NotNull(edges, nameof(edges));
         return new(Imle.ProblemModule.spanningTree(nodes, ToTuples(edges)));
@@ -159,7 +159,7 @@ public static class Problems
     /// <param name="itemWeights">The items' weights, each ≥ 0, at least one item.</param>
     /// <param name="capacity">The capacity, ≥ 0.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem Knapsack(int[] itemWeights, int capacity) => new(Imle.ProblemModule.knapsack(itemWeights, capacity));
+    public static Problem Knapsack(int[] itemWeights, int capacity) => new(Imle.ProblemModule.knapsack(itemWeights, capacity));
 
     /// <summary>A problem from your own MAP function: it receives the weights (scores when maximising, costs when
     /// minimising) and must return a binary state of the same size; its output is checked.</summary>
@@ -168,7 +168,7 @@ public static class Problems
     /// <param name="solve">The MAP oracle.</param>
     /// <param name="sense">Whether <paramref name="solve"/> maximises scores or minimises costs.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem FromFunction(string name, int[] shape, Func<double[], double[]> solve,
+    public static Problem FromFunction(string name, int[] shape, Func<double[], double[]> solve,
         OptimizationSense sense = OptimizationSense.Maximise)
     {
         Guard.NotNull(solve, nameof(solve));
@@ -182,7 +182,7 @@ public static class Problems
     /// <param name="solve">The MAP oracle over spans.</param>
     /// <param name="sense">Whether <paramref name="solve"/> maximises scores or minimises costs.</param>
     /// <returns>The problem.</returns>
-    public static ImleProblem FromSpanSolver(string name, int[] shape, SpanMapSolver solve,
+    public static Problem FromSpanSolver(string name, int[] shape, SpanMapSolver solve,
         OptimizationSense sense = OptimizationSense.Maximise)
     {
         Guard.NotNull(solve, nameof(solve));

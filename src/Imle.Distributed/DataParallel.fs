@@ -188,7 +188,7 @@ type DataParallel(communicator: Communicator) =
         if communicator.IsRoot then
             Console.WriteLine line
 
-    /// Saves a checkpoint (model, optimizer, state: `Checkpoint.saveWithOptimizer`) on rank 0 only, then waits at a
+    /// Saves a checkpoint (model, optimizer, state: `Checkpoint.save`) on rank 0 only, then waits at a
     /// barrier so that no rank runs ahead of a checkpoint that is being written. Collective.
     member _.SaveCheckpoint
         (path: string, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: TrainingState)
@@ -202,7 +202,7 @@ type DataParallel(communicator: Communicator) =
             nullArg "optimizer"
 
         if communicator.IsRoot then
-            Checkpoint.saveWithOptimizer path model optimizer state
+            Checkpoint.save path model (Some optimizer) state
 
         communicator.Barrier()
 
@@ -230,7 +230,7 @@ type DataParallel(communicator: Communicator) =
         else
             let state, error =
                 try
-                    Some(Checkpoint.loadWithOptimizer path model optimizer), ""
+                    Some(Checkpoint.load path model (Some optimizer)), ""
                 with e ->
                     None, e.Message
 

@@ -83,7 +83,7 @@ public class CustomSolverTests
         }
     }
 
-    private static (double[] States, double[] Gradient) Run(ImleProblem problem)
+    private static (double[] States, double[] Gradient) Run(Problem problem)
     {
         var layer = DiscreteLayers.Create(problem, Estimators.Imle(kappa: 3, lambda: 5).WithSamples(4), seed: 11);
         var w = torch.linspace(-1.0, 1.0, 20, dtype: ScalarType.Float64).reshape(2, 10).requires_grad_(true);

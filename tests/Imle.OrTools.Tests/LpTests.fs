@@ -337,17 +337,17 @@ let lpTests =
               let g = new torch.Generator(3UL)
 
               for layer in
-                  [ (fun (t: torch.Tensor) -> Discrete.apply problem (Estimator.perturbed (Normal 1.0) 4) g t)
+                  [ (fun (t: torch.Tensor) -> Discrete.apply DiscreteOptions.Default problem (Estimator.perturbed (Normal 1.0) 4) g t)
                     (fun t ->
                         let options = PerturbedOptions.Create(Normal 1.0, 4).WithControlVariate LeaveOneOut
-                        Discrete.apply problem (Perturbed options) g t)
-                    (fun t -> Discrete.apply problem (Perturbed(PerturbedOptions.CreateMultiplicative(0.5, 4))) g t)
-                    (fun t -> Discrete.apply problem (Imle(ImleOptions.Create(3.0, 10.0))) g t) ] do
+                        Discrete.apply DiscreteOptions.Default problem (Perturbed options) g t)
+                    (fun t -> Discrete.apply DiscreteOptions.Default problem (Perturbed(PerturbedOptions.CreateMultiplicative(0.5, 4))) g t)
+                    (fun t -> Discrete.apply DiscreteOptions.Default problem (Imle(ImleOptions.Create(3.0, 10.0))) g t) ] do
                   let first = torch.TensorIndex.Slice(0L, 8L)
                   let c8 = c.index first
                   let theta = c8.clone().requires_grad_(true)
                   let y = layer theta
-                  Training.backward (Losses.regret y c8 (w.index first))
+                  Training.backward (Losses.regret Reduction.Mean y c8 (w.index first))
                   Expect.isTrue (y.isfinite().all().item<bool>()) "finite output"
                   Expect.isTrue (theta.grad.isfinite().all().item<bool>()) "finite gradient"
           } ]

@@ -131,10 +131,10 @@ let tests =
               Expect.floatClose Accuracy.veryHigh a.Adaptive.Value.State.Beta 0.9997 "a moved three times"
               Expect.equal b.Adaptive.Value.State (AdaptiveLambda.initial AdaptiveLambda.Default) "b untouched"
           }
-          test "Discrete.apply refuses an adaptive target without state (it would lose β)" {
+          test "Discrete.apply DiscreteOptions.Default refuses an adaptive target without state (it would lose β)" {
               use w = torch.tensor(theta, dtype = torch.float64).reshape(1L, 4L)
 
               Expect.throwsT<ArgumentException>
-                  (fun () -> Discrete.apply problem (estimator 1) (new torch.Generator(1UL)) w |> ignore)
+                  (fun () -> Discrete.apply DiscreteOptions.Default problem (estimator 1) (new torch.Generator(1UL)) w |> ignore)
                   "refused"
           } ]

@@ -43,10 +43,10 @@ let tests =
               let s, n = 10, 3000
 
               let pairs =
-                  [ (fun (g: torch.Generator) w -> Discrete.apply problem (Estimator.perturbed (Gumbel 1.0) s) g w),
+                  [ (fun (g: torch.Generator) w -> Discrete.apply DiscreteOptions.Default problem (Estimator.perturbed (Gumbel 1.0) s) g w),
                     (fun g w ->
                         let options = PerturbedOptions.Create(Gumbel 1.0, s).WithControlVariate LeaveOneOut
-                        Discrete.apply problem (Perturbed options) g w)
+                        Discrete.apply DiscreteOptions.Default problem (Perturbed options) g w)
                     (fun g w -> DflTestUtil.additive problem 1.0 s g w),
                     (fun g w -> DflTestUtil.additiveWithBaseline problem 1.0 s g w)
                     (fun g w -> DflTestUtil.multiplicative problem 0.5 s g w),

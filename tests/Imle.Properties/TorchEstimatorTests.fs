@@ -20,7 +20,7 @@ let private toArray (t: torch.Tensor) =
 let private rows (m: int) (a: float[]) = Array.chunkBySize m a
 
 /// Runs the torch estimator on weights [B, ...shape] with an upstream gradient dy (same shape as the output) and the
-/// reference estimator row by row with the same ε (drawn by a twin generator in the same order as Discrete.apply),
+/// reference estimator row by row with the same ε (drawn by a twin generator in the same order as Discrete.apply DiscreteOptions.Default),
 /// and returns the two gradients.
 let private parity (problem: Problem) (estimator: Estimator) (batch: int) (seed: int) =
     let m = problem.Size
@@ -36,12 +36,12 @@ let private parity (problem: Problem) (estimator: Estimator) (batch: int) (seed:
     let dyArr = Array.init (batch * m) (fun _ -> Sampling.standardNormal rng)
     use _scope = torch.NewDisposeScope()
     let w = torch.tensor(wArr, dtype = f64).reshape(shape).requires_grad_(true)
-    let z = Discrete.apply problem estimator (new torch.Generator(uint64 seed)) w
+    let z = Discrete.apply DiscreteOptions.Default problem estimator (new torch.Generator(uint64 seed)) w
     let dy = torch.tensor(dyArr, dtype = f64).reshape(shape)
     Training.backward ((z * dy).sum())
     let torchGrad = toArray w.grad
     let torchZ = toArray z
-    // The same ε: a twin generator, the draw Discrete.apply makes first.
+    // The same ε: a twin generator, the draw Discrete.apply DiscreteOptions.Default makes first.
     let samples = Estimator.sampleCount estimator
     let noise = Reference.forwardNoiseOf estimator
 
@@ -118,7 +118,7 @@ let private parityTests =
               let est = Imle((ImleOptions.Create(3.0, 1.0)).WithSamples(5))
 
               let all =
-                  Discrete.applyWith
+                  Discrete.apply
                       { DiscreteOptions.Default with
                           Output = AllSamples }
                       subset
@@ -126,7 +126,7 @@ let private parityTests =
                       (new torch.Generator(7UL))
                       w
 
-              let mean = Discrete.apply subset est (new torch.Generator(7UL)) w
+              let mean = Discrete.apply DiscreteOptions.Default subset est (new torch.Generator(7UL)) w
               Expect.sequenceEqual all.shape [| 4L; 5L; 8L |] "[B, S, m]"
               expectClose 1e-12 (toArray (all.mean ([| 1L |]))) (toArray mean) "mean of samples"
           } ]
@@ -212,7 +212,7 @@ let private gradCheckTests =
               let w =
                   torch.tensor(theta, dtype = f64).reshape(1L, 10L).expand(n, 10L).contiguous().requires_grad_(true)
 
-              let z = Discrete.apply p (ScoreFunction 10) (new torch.Generator(3UL)) w
+              let z = Discrete.apply DiscreteOptions.Default p (ScoreFunction 10) (new torch.Generator(3UL)) w
               Training.backward ((z * torch.tensor (c, dtype = f64)).sum())
               let mean = toArray (w.grad.mean ([| 0L |]))
               let cos = TestUtil.cosine mean exact
@@ -296,7 +296,7 @@ let private lossTests =
               l.backward ()
 
               let yBar =
-                  Discrete.apply subset (Estimator.perturbed (Normal 1.0) 20) (new torch.Generator(5UL)) (w.detach ())
+                  Discrete.apply DiscreteOptions.Default subset (Estimator.perturbed (Normal 1.0) 20) (new torch.Generator(5UL)) (w.detach ())
 
               expectClose 1e-9 (toArray w.grad) (toArray ((yBar - y) / 2.0)) "(ȳ − y)/B"
               Expect.isGreaterThanOrEqual (l.ToDouble()) -1e-9 "the Fenchel–Young loss is non-negative"
@@ -308,7 +308,7 @@ let private lossTests =
 
               let message =
                   try
-                      Losses.hamming (torch.zeros (4L, 9L, dtype = f64)) (torch.zeros (4L, 8L, dtype = f64))
+                      Losses.hamming Reduction.Mean (torch.zeros (4L, 9L, dtype = f64)) (torch.zeros (4L, 8L, dtype = f64))
                       |> ignore
 
                       "no exception"
@@ -322,18 +322,18 @@ let private lossTests =
               use _scope = torch.NewDisposeScope()
               let z = torch.tensor ([| 1.0; 0.0; 1.0; 0.0 |], dtype = f64)
               let y = torch.tensor ([| 1.0; 1.0; 0.0; 0.0 |], dtype = f64)
-              Expect.floatClose Accuracy.high ((Losses.hamming z y).ToDouble()) 2.0 "2 of 4 entries differ"
+              Expect.floatClose Accuracy.high ((Losses.hamming Reduction.Mean z y).ToDouble()) 2.0 "2 of 4 entries differ"
               let zb = torch.stack ([| z; y |])
               let yb = torch.stack ([| y; y |])
 
               Expect.floatClose
                   Accuracy.high
-                  ((Losses.hamming zb yb).ToDouble())
+                  ((Losses.hamming Reduction.Mean zb yb).ToDouble())
                   1.0
                   "summed per state, averaged over the batch"
 
               let c = torch.tensor ([| 1.0; 2.0; 3.0; 4.0 |], dtype = f64)
-              Expect.floatClose Accuracy.high ((Losses.regret z c y).ToDouble()) 1.0 "⟨c, z − y⟩ = 4 − 3"
+              Expect.floatClose Accuracy.high ((Losses.regret Reduction.Mean z c y).ToDouble()) 1.0 "⟨c, z − y⟩ = 4 − 3"
           }
           test "Hamming and regret with an explicit reduction: Sum, Mean (the default), PerSample" {
               use _scope = torch.NewDisposeScope()
@@ -351,35 +351,35 @@ let private lossTests =
                       .reshape(3L, 2L, 2L)
 
               let value (t: torch.Tensor) = t.ToDouble()
-              Expect.equal (value (Losses.hammingWith Reduction.Sum z y)) 7.0 "Sum: 1 + 2 + 4"
+              Expect.equal (value (Losses.hamming Reduction.Sum z y)) 7.0 "Sum: 1 + 2 + 4"
 
               Expect.floatClose
                   Accuracy.veryHigh
-                  (value (Losses.hammingWith Reduction.Mean z y))
+                  (value (Losses.hamming Reduction.Mean z y))
                   (7.0 / 3.0)
                   "Mean: 7 / 3"
 
-              let perSample = Losses.hammingWith Reduction.PerSample z y
+              let perSample = Losses.hamming Reduction.PerSample z y
               Expect.equal perSample.shape [| 3L |] "PerSample: one loss per state"
               Expect.equal (toArray perSample) [| 1.0; 2.0; 4.0 |] "PerSample: 1, 2, 4"
               let zf, yf = z.``to`` (torch.float32), y.``to`` (torch.float32)
               let single (t: torch.Tensor) = t.ToSingle()
 
               Expect.equal
-                  (single (Losses.hammingWith Reduction.Mean zf yf))
-                  (single (Losses.hamming zf yf))
+                  (single (Losses.hamming Reduction.Mean zf yf))
+                  (single (Losses.hamming Reduction.Mean zf yf))
                   "Mean is hamming, bit for bit"
 
               let one = z.[0L].flatten()
 
               Expect.equal
-                  (Losses.hammingWith Reduction.PerSample one (y.[0L].flatten())).shape
+                  (Losses.hamming Reduction.PerSample one (y.[0L].flatten())).shape
                   [||]
                   "one state of rank 1: a scalar"
               // Gradients: Sum gives dL/dz = 1 − 2y whatever the batch size; Mean divides it by B.
               let gradOf reduction =
                   let zg = z.detach().clone().requires_grad_(true)
-                  (Losses.hammingWith reduction zg y).backward()
+                  (Losses.hamming reduction zg y).backward()
                   toArray zg.grad
 
               let expected = toArray y |> Array.map (fun v -> 1.0 - 2.0 * v)
@@ -394,19 +394,19 @@ let private lossTests =
                       .contiguous()
 
               Expect.equal
-                  (toArray (Losses.regretWith Reduction.PerSample z c y))
+                  (toArray (Losses.regret Reduction.PerSample z c y))
                   [| 2.0; 1.0; 0.0 |]
                   "regret per state"
 
-              Expect.equal (value (Losses.regretWith Reduction.Sum z c y)) 3.0 "regret summed"
-              Expect.floatClose Accuracy.veryHigh (value (Losses.regretWith Reduction.Mean z c y)) 1.0 "regret averaged"
-              Expect.floatClose Accuracy.veryHigh (value (Losses.regret z c y)) 1.0 "regret is the Mean"
+              Expect.equal (value (Losses.regret Reduction.Sum z c y)) 3.0 "regret summed"
+              Expect.floatClose Accuracy.veryHigh (value (Losses.regret Reduction.Mean z c y)) 1.0 "regret averaged"
+              Expect.floatClose Accuracy.veryHigh (value (Losses.regret Reduction.Mean z c y)) 1.0 "regret is the Mean"
               // An empty batch: nothing to sum.
               let empty = torch.zeros ([| 0L; 2L; 2L |], dtype = f64)
-              Expect.equal (value (Losses.hammingWith Reduction.Sum empty empty)) 0.0 "empty batch: Sum 0"
+              Expect.equal (value (Losses.hamming Reduction.Sum empty empty)) 0.0 "empty batch: Sum 0"
 
               Expect.equal
-                  (Losses.hammingWith Reduction.PerSample empty empty).shape
+                  (Losses.hamming Reduction.PerSample empty empty).shape
                   [| 0L |]
                   "empty batch: PerSample []"
           } ]
@@ -419,14 +419,14 @@ let private errorTests =
               let w = torch.randn([| 2L; 8L |], dtype = f64).requires_grad_(true)
 
               let z =
-                  Discrete.apply subset (Imle(ImleOptions.Create(3.0, 1.0))) (new torch.Generator(1UL)) w
+                  Discrete.apply DiscreteOptions.Default subset (Imle(ImleOptions.Create(3.0, 1.0))) (new torch.Generator(1UL)) w
 
               let bad = (z * torch.tensor (Double.NaN, dtype = f64)).sum()
               let e = Expect.throwsC (fun () -> Training.backward bad) id
               Expect.stringContains e.Message "dL/dz" "names dL/dz"
               // The error is consumed: the next forward works.
               let z2 =
-                  Discrete.apply subset (Imle(ImleOptions.Create(3.0, 1.0))) (new torch.Generator(1UL)) w
+                  Discrete.apply DiscreteOptions.Default subset (Imle(ImleOptions.Create(3.0, 1.0))) (new torch.Generator(1UL)) w
 
               Expect.equal z2.shape w.shape "next forward works"
           }
@@ -445,7 +445,7 @@ let private errorTests =
                   |> Problem.withFeasibility (fun z -> Array.sum z = 2.0)
 
               let w = torch.randn([| 2L; 4L |], dtype = f64).requires_grad_(true)
-              let z = Discrete.apply flaky (Blackbox 1.0) (new torch.Generator(1UL)) w
+              let z = Discrete.apply DiscreteOptions.Default flaky (Blackbox 1.0) (new torch.Generator(1UL)) w
 
               let e =
                   Expect.throwsC (fun () -> Training.backward ((z * torch.ones_like (z)).sum())) id
@@ -457,23 +457,23 @@ let private errorTests =
               let est = Imle(ImleOptions.Create(3.0, 1.0))
 
               TestUtil.throwsNaming "weights" (fun () ->
-                  Discrete.apply subset est (new torch.Generator(1UL)) (torch.randn ([| 2L; 7L |])))
+                  Discrete.apply DiscreteOptions.Default subset est (new torch.Generator(1UL)) (torch.randn ([| 2L; 7L |])))
 
               TestUtil.throwsNaming "weights" (fun () ->
-                  Discrete.apply
+                  Discrete.apply DiscreteOptions.Default
                       subset
                       est
                       (new torch.Generator(1UL))
                       (torch.full ([| 2L; 8L |], Double.NaN.ToScalar())))
 
               TestUtil.throwsNaming "weights" (fun () ->
-                  Discrete.apply subset est (new torch.Generator(1UL)) (torch.ones ([| 2L; 8L |], dtype = torch.int64)))
+                  Discrete.apply DiscreteOptions.Default subset est (new torch.Generator(1UL)) (torch.ones ([| 2L; 8L |], dtype = torch.int64)))
 
               TestUtil.throwsNaming "lambda" (fun () ->
-                  Discrete.apply subset (Blackbox -1.0) (new torch.Generator(1UL)) (torch.randn ([| 2L; 8L |])))
+                  Discrete.apply DiscreteOptions.Default subset (Blackbox -1.0) (new torch.Generator(1UL)) (torch.randn ([| 2L; 8L |])))
 
               TestUtil.throwsNaming "estimator" (fun () ->
-                  Discrete.apply subset (GumbelSoftmax 1.0) (new torch.Generator(1UL)) (torch.randn ([| 2L; 8L |])))
+                  Discrete.apply DiscreteOptions.Default subset (GumbelSoftmax 1.0) (new torch.Generator(1UL)) (torch.randn ([| 2L; 8L |])))
           } ]
 
 /// A tiny model learns k-subsets: features x ∈ R^6 → scores θ = Wx ∈ R^10, labels = top-3 of a hidden linear map.
@@ -511,7 +511,7 @@ let private learnKSubset (estimator: Estimator) (steps: int) =
 
         opt.zero_grad ()
         let z = layer.forward (model.forward (xTrain.index_select (0L, idx)))
-        Training.backward (Losses.hamming z (yTrain.index_select (0L, idx)))
+        Training.backward (Losses.hamming Reduction.Mean z (yTrain.index_select (0L, idx)))
         opt.step () |> ignore
 
     layer.eval ()
@@ -552,8 +552,8 @@ let private learnPaths (estimator: Estimator) (steps: int) =
         let costs =
             torch.nn.functional.softplus(model.forward (xTrain.index_select (0L, idx))).reshape(-1L, 5L, 5L)
 
-        let z = Discrete.apply problem estimator g costs
-        Training.backward (Losses.hamming z (yTrain.index_select (0L, idx)))
+        let z = Discrete.apply DiscreteOptions.Default problem estimator g costs
+        Training.backward (Losses.hamming Reduction.Mean z (yTrain.index_select (0L, idx)))
         opt.step () |> ignore
 
     use noGrad = torch.no_grad ()

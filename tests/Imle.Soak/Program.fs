@@ -66,7 +66,7 @@ let private runSoak (argv: string[]) : int =
              let x = torch.randn ([| batch; inputs |], dtype = f64, generator = dataGen)
              let y = TensorSolve.solve problem (x.matmul teacher)
              let z = layer.forward (linear.forward x)
-             let loss = Losses.hamming z y
+             let loss = Losses.hamming Reduction.Mean z y
              optimizer.zero_grad ()
              Training.backward loss
              optimizer.step () |> ignore

@@ -56,8 +56,8 @@ let private cases () : Case list =
     let gradientOf (problem: Problem) (estimator: Estimator) (y: torch.Tensor) () =
         generator.manual_seed 11L |> ignore
         let w = weights0.clone().requires_grad_(true)
-        let z = Discrete.apply problem estimator generator w
-        let loss = Losses.hamming z y
+        let z = Discrete.apply DiscreteOptions.Default problem estimator generator w
+        let loss = Losses.hamming Reduction.Mean z y
         Training.backward loss
         w.grad.clone ()
 
@@ -106,7 +106,7 @@ let private cases () : Case list =
       { Name = "optimal-value loss"
         Run = lossGradient (fun w -> Losses.optimalValue subsets w) }
       { Name = "regret loss"
-        Run = lossGradient (fun w -> Losses.regret (Discrete.apply subsets (Blackbox 5.0) generator w) w target) }
+        Run = lossGradient (fun w -> Losses.regret Reduction.Mean (Discrete.apply DiscreteOptions.Default subsets (Blackbox 5.0) generator w) w target) }
       { Name = "exact log-probability"
         Run = lossGradient (fun w -> ExactTensor.logProbability subsets 1.0 w target) } ]
 

@@ -301,7 +301,7 @@ let private methodSpecs (gamma: float) (margin: float) (svmMargin: float) =
         Name = "I-MLE (Hamming)"
         Description =
           sprintf
-              "alignment layer (`Discrete.apply` with `Problem.alignment n m 0` on the effective scores S + 2g) with I-MLE (PID λ = 3, %s noise, S = 1), Hamming loss to the true alignment"
+              "alignment layer (`Discrete.apply DiscreteOptions.Default` with `Problem.alignment n m 0` on the effective scores S + 2g) with I-MLE (PID λ = 3, %s noise, S = 1), Hamming loss to the true alignment"
               (Noise.describe noise)
         Kind =
           Layer(
@@ -558,8 +558,8 @@ let private trainMethod
                                 let weights =
                                     (Safe.add (pairScores p) (Safe.mulScalar g 2.0)).reshape(1L, int64 n, int64 m)
 
-                                let z = Discrete.apply (problemFor n m) estimator generator weights
-                                Losses.hamming z ((truthOf p).reshape(1L, int64 n, int64 m)))
+                                let z = Discrete.apply DiscreteOptions.Default (problemFor n m) estimator generator weights
+                                Losses.hamming Reduction.Mean z ((truthOf p).reshape(1L, int64 n, int64 m)))
 
                         torch.stack(losses).mean()
 

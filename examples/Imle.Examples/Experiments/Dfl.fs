@@ -261,9 +261,9 @@ let private trainMethod
                 | LayerRegret _ ->
                     // The regret ⟨c, z − w*⟩ in minimisation terms: values (Maximise) enter negated.
                     match problem.Sense with
-                    | Minimise -> Losses.regret (layer.Value.forward predicted) cb wb
-                    | Maximise -> Losses.regret (layer.Value.forward predicted) (cb.neg ()) wb
-                | LayerHamming _ -> Losses.hamming (layer.Value.forward predicted) wb
+                    | Minimise -> Losses.regret Reduction.Mean (layer.Value.forward predicted) cb wb
+                    | Maximise -> Losses.regret Reduction.Mean (layer.Value.forward predicted) (cb.neg ()) wb
+                | LayerHamming _ -> Losses.hamming Reduction.Mean (layer.Value.forward predicted) wb
                 | FenchelYoung(noise, samples) ->
                     DflLosses.compute
                         problem
@@ -272,7 +272,7 @@ let private trainMethod
                         batch
                 | MultiplicativeHamming(sigma, samples) ->
                     let estimator = Perturbed(PerturbedOptions.CreateMultiplicative(sigma, samples))
-                    Losses.hamming (Discrete.apply problem estimator generator predicted) wb
+                    Losses.hamming Reduction.Mean (Discrete.apply DiscreteOptions.Default problem estimator generator predicted) wb
                 | MultiplicativeFenchelYoung(sigma, samples) ->
                     DflLosses.compute
                         problem

@@ -1,5 +1,5 @@
 /// `frontier`: the k-subset and categorical estimator frontier. For m ∈ {10, 50, 200} and several k, every estimator
-/// that can be called on k-subsets (the catalogue's through `Discrete.applyWith`, SIMPLE, SFESS) or on categorical
+/// that can be called on k-subsets (the catalogue's through `Discrete.apply`, SIMPLE, SFESS) or on categorical
 /// variables (Gumbel-softmax, ReinMax, the softmax straight-through) against the exact gradient of E_p[‖z − b‖²] at
 /// τ = 1 (−2·J_μ·b by the O(m·k) dynamic programme, so no enumeration): bias (cosine and relative error of the mean
 /// gradient), variance per draw, and the error at equal numbers of solver calls and at equal wall time.
@@ -75,7 +75,7 @@ let private kSubsetLayers (m: int) (k: int) (b: float[]) : (string * int * Layer
                     Adaptive = adaptive
                     Output = output }
 
-            perDraw b (Discrete.applyWith options subset estimator g w)
+            perDraw b (Discrete.apply options subset estimator g w)
 
         Estimator.describe estimator, calls, layer
 
@@ -109,7 +109,7 @@ let private categoricalLayers (m: int) (b: float[]) : (string * int * Layer) lis
 
     [ Estimator.describe (GumbelSoftmax 0.5),
       1,
-      (fun g w -> perDraw b (Discrete.apply categorical (GumbelSoftmax 0.5) g w))
+      (fun g w -> perDraw b (Discrete.apply DiscreteOptions.Default categorical (GumbelSoftmax 0.5) g w))
       "ReinMax(τ=1)", 1, (fun g w -> perDraw b (ReinMaxTensor.reinmax 1.0 g w))
       "Softmax STE", 1, (fun g w -> perDraw b (ReinMaxTensor.straightThrough g w)) ]
 
@@ -251,7 +251,7 @@ let run (ctx: RunContext) (draws: int) (budget: int) : int =
         ctx
         "frontier"
         (sprintf
-            "# The k-subset estimator frontier\n\nCommand: `dotnet run --project examples/Imle.Examples -c Release -- frontier --seed %d --draws %d --budget %d --out %s`\n\nFor each setting (m items, subsets of size k), θ ~ N(0, I) and b = |N(0, I)| are drawn from the seed; the loss is f(z) = ‖z − b‖² on the layer's output (averaged over a draw's samples where the layer returns several) and the exact gradient is ∇θ E_p[f(z)] = −2·J_μ(θ)·b at τ = 1, where p is the k-subset distribution and J_μ the Jacobian of its marginals (O(m·k) by the dynamic programme, no enumeration). Each estimator draws %d independent gradients in one batched pass.\n\nColumns: *cosine* and *rel. error* ‖ĝ − g‖/‖g‖ of the mean gradient ĝ (bias; the *MC floor* √(Var/N)/‖g‖ is the part Monte Carlo error alone explains); *variance/draw* E‖gₙ − ĝ‖²; *calls/draw*: MAP solves or exact samples per draw (a marginal computation counts as one; relaxations count as one); *rel. RMSE @ %d calls*: √(‖ĝ − g‖² + Var·calls/%d)/‖g‖, the error of an estimate that averages as many draws as %d solver calls allow; *ms/draw*: wall time per draw in the batched pass on the machine that ran it (a ratio within one run, not a benchmark); *rel. RMSE @ 10 ms*: the same at 10 ms of wall time.\n\nEstimators: the catalogue's (`Discrete.applyWith`: the score function with a leave-one-out baseline, whose layer returns the mean of its S draws, so its reward is ⟨dL/dz̄, zₛ⟩; straight-through and identity with Gumbel noise; Blackbox; perturbed optimizers; the relaxed top-k; I-MLE with Gumbel and Sum-of-Gamma noise, S = 5, all samples returned; AIMLE, adaptive λ, symmetric, S = 5), SIMPLE (`KSubsetTensor.simple`: exact sample, marginals' Jacobian), SFESS (`KSubsetTensor.sfess`: exact score, leave-one-out baseline, all S draws returned) and, for k = 1 on categorical(m), Gumbel-softmax, ReinMax (`ReinMaxTensor.reinmax`) and the softmax straight-through (`ReinMaxTensor.straightThrough`).\n\n%s\n\n## Per setting\n\n%s\n"
+            "# The k-subset estimator frontier\n\nCommand: `dotnet run --project examples/Imle.Examples -c Release -- frontier --seed %d --draws %d --budget %d --out %s`\n\nFor each setting (m items, subsets of size k), θ ~ N(0, I) and b = |N(0, I)| are drawn from the seed; the loss is f(z) = ‖z − b‖² on the layer's output (averaged over a draw's samples where the layer returns several) and the exact gradient is ∇θ E_p[f(z)] = −2·J_μ(θ)·b at τ = 1, where p is the k-subset distribution and J_μ the Jacobian of its marginals (O(m·k) by the dynamic programme, no enumeration). Each estimator draws %d independent gradients in one batched pass.\n\nColumns: *cosine* and *rel. error* ‖ĝ − g‖/‖g‖ of the mean gradient ĝ (bias; the *MC floor* √(Var/N)/‖g‖ is the part Monte Carlo error alone explains); *variance/draw* E‖gₙ − ĝ‖²; *calls/draw*: MAP solves or exact samples per draw (a marginal computation counts as one; relaxations count as one); *rel. RMSE @ %d calls*: √(‖ĝ − g‖² + Var·calls/%d)/‖g‖, the error of an estimate that averages as many draws as %d solver calls allow; *ms/draw*: wall time per draw in the batched pass on the machine that ran it (a ratio within one run, not a benchmark); *rel. RMSE @ 10 ms*: the same at 10 ms of wall time.\n\nEstimators: the catalogue's (`Discrete.apply`: the score function with a leave-one-out baseline, whose layer returns the mean of its S draws, so its reward is ⟨dL/dz̄, zₛ⟩; straight-through and identity with Gumbel noise; Blackbox; perturbed optimizers; the relaxed top-k; I-MLE with Gumbel and Sum-of-Gamma noise, S = 5, all samples returned; AIMLE, adaptive λ, symmetric, S = 5), SIMPLE (`KSubsetTensor.simple`: exact sample, marginals' Jacobian), SFESS (`KSubsetTensor.sfess`: exact score, leave-one-out baseline, all S draws returned) and, for k = 1 on categorical(m), Gumbel-softmax, ReinMax (`ReinMaxTensor.reinmax`) and the softmax straight-through (`ReinMaxTensor.straightThrough`).\n\n%s\n\n## Per setting\n\n%s\n"
             ctx.Seed
             draws
             budget

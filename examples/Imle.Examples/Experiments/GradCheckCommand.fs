@@ -105,7 +105,7 @@ let check (seed: int) (samples: int) (onStep: unit -> unit) : Row[] =
           "Multiplicative[σ=0.5, S=10]", PerturbedOptions.CreateMultiplicative(0.5, s) ]
         |> List.map (fun (name, options) ->
             let layer (options: PerturbedOptions) (g: torch.Generator) w =
-                Discrete.apply categorical (Perturbed options) g w
+                Discrete.apply DiscreteOptions.Default categorical (Perturbed options) g w
 
             name, layer options, layer (options.WithControlVariate LeaveOneOut))
         |> List.mapi (fun i (name, plain, based) ->

@@ -320,11 +320,11 @@ type Config =
 /// The discrete layer's output for scores: the method's score noise (if any) added first.
 let private discreteForward (spec: MethodSpec) (generator: torch.Generator) (scores: Tensor) =
     match spec.ScoreNoise with
-    | None -> Discrete.apply (problemOf spec) spec.Estimator generator scores
+    | None -> Discrete.apply DiscreteOptions.Default (problemOf spec) spec.Estimator generator scores
     | Some draw ->
         use eps = draw generator scores
         use perturbed = Safe.add scores eps
-        Discrete.apply (problemOf spec) spec.Estimator generator perturbed
+        Discrete.apply DiscreteOptions.Default (problemOf spec) spec.Estimator generator perturbed
 
 /// Mean test loss, BCE and KL per image, with the training-time forward (a noisy perturb-and-MAP sample, or the
 /// relaxed sample for Gumbel-softmax), as in the reference implementations.

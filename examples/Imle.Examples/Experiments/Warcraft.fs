@@ -476,7 +476,7 @@ let private trainMethod
             for _ in 1 .. saved.State.Epoch do
                 scheduler.step ()
 
-            let state = Checkpoint.loadWithOptimizer checkpointFile model optimizer
+            let state = Checkpoint.load checkpointFile model (Some optimizer)
             Checkpoint.restoreGenerator state.Generators.["noise"] generator
 
             for e in 0 .. state.Epoch - 1 do
@@ -506,7 +506,7 @@ let private trainMethod
                     Metrics = metrics }
 
             Directory.CreateDirectory(Path.GetDirectoryName checkpointFile) |> ignore
-            Checkpoint.saveWithOptimizer checkpointFile model optimizer state
+            Checkpoint.save checkpointFile model (Some optimizer) state
 
     progress (sprintf "K=%d %s seed %d" k spec.Id seed) ((cfg.Epochs - startEpoch) * steps) (fun tick ->
         for epoch in startEpoch .. cfg.Epochs - 1 do
@@ -522,12 +522,12 @@ let private trainMethod
                 let loss, perMap =
                     match spec.Training with
                     | Layer(estimator, kind) ->
-                        let z = Discrete.apply trainingProblem estimator generator w
+                        let z = Discrete.apply DiscreteOptions.Default trainingProblem estimator generator w
 
                         match kind with
-                        | HammingSum -> Losses.hammingWith Reduction.Sum z y, float b
-                        | HammingPerMap -> Losses.hammingWith Reduction.Mean z y, 1.0
-                        | RegretSum -> Losses.regretWith Reduction.Sum z c y, float b
+                        | HammingSum -> Losses.hamming Reduction.Sum z y, float b
+                        | HammingPerMap -> Losses.hamming Reduction.Mean z y, 1.0
+                        | RegretSum -> Losses.regret Reduction.Sum z c y, float b
                     | FenchelYoungLoss(noise, samples) ->
                         DflLosses.compute
                             trainingProblem

@@ -22,6 +22,15 @@ module Validate =
     /// formatter of shapes in the library's messages.
     let shapeText (dims: seq<'T>) : string = "[" + String.Join(", ", dims) + "]"
 
+    /// Checks a user-defined case of a catalogue (a custom noise, target, ...): its name must be non-empty and its
+    /// function non-null. `what` names the kind in the message ("noise", "target"); `functionName` is the parameter.
+    let customCase (what: string) (name: string) (functionName: string) (f: obj) =
+        if String.IsNullOrWhiteSpace name then
+            invalidArg "name" (sprintf "A custom %s needs a non-empty name." what)
+
+        if obj.ReferenceEquals(f, null) then
+            nullArg functionName
+
     /// Fails unless `value` is finite and strictly positive.
     let positive (name: string) (value: float) =
         if not (isFinite value) || value <= 0.0 then

@@ -39,14 +39,7 @@ module DflDataset =
         if isNull (box problem) then
             nullArg "problem"
 
-        Validate.notNull "weights" weights
-
-        weights
-        |> Array.iteri (fun i w ->
-            if isNull w || w.Length <> problem.Size then
-                invalidArg
-                    "weights"
-                    (sprintf "weights[%d] must have %d entries (the size of problem '%s')." i problem.Size problem.Name))
+        Problem.checkRows "weights" problem weights
 
         let result = Array.zeroCreate weights.Length
 

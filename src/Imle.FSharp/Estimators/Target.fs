@@ -106,11 +106,7 @@ module Target =
         | CombOpt -> ()
         | Adaptive settings -> AdaptiveLambda.validate settings |> ignore
         | CustomTarget(name, build) ->
-            if String.IsNullOrWhiteSpace name then
-                invalidArg "name" "A custom target needs a non-empty name."
-
-            if obj.ReferenceEquals(build, null) then
-                nullArg "build"
+            Validate.customCase "target" name "build" (box build)
 
         target
 

@@ -48,11 +48,7 @@ module Noise =
             Validate.intAtLeast "terms" 1 terms
         | Normal sigma -> Validate.positive "sigma" sigma
         | Custom(name, sample) ->
-            if String.IsNullOrWhiteSpace name then
-                invalidArg "name" "A custom noise needs a non-empty name."
-
-            if obj.ReferenceEquals(sample, null) then
-                nullArg "sample"
+            Validate.customCase "noise" name "sample" (box sample)
 
         noise
 

@@ -111,9 +111,20 @@ module Philox =
         let lo = Sse2.Or(Sse2.And(even, loMask), Sse2.ShiftLeftLogical(odd, 32uy))
         struct (hi.AsUInt32(), lo.AsUInt32())
 
-    let private rounds256 c0 c1 c2 c3 (k0: uint32) (k1: uint32) =
-        let m0 = Vector256.Create M0
-        let m1 = Vector256.Create M1
+    /// The ten rounds on vectors of counters (lane l of c0..c3 is block l's counter), for any vector width: `mulHiLo`
+    /// gives the lane-wise high and low words of a product, `splat` puts one word in every lane.
+    let inline private roundsOf
+        ([<InlineIfLambda>] mulHiLo: 'V -> 'V -> struct ('V * 'V))
+        ([<InlineIfLambda>] splat: uint32 -> 'V)
+        (c0: 'V)
+        (c1: 'V)
+        (c2: 'V)
+        (c3: 'V)
+        (k0: uint32)
+        (k1: uint32)
+        : struct ('V * 'V * 'V * 'V) =
+        let m0 = splat M0
+        let m1 = splat M1
         let mutable c0 = c0
         let mutable c1 = c1
         let mutable c2 = c2
@@ -126,42 +137,22 @@ module Philox =
                 k0 <- k0 + W0
                 k1 <- k1 + W1
 
-            let struct (hi0, lo0) = mulHiLo256 c0 m0
-            let struct (hi1, lo1) = mulHiLo256 c2 m1
-            let n0 = hi1 ^^^ c1 ^^^ Vector256.Create k0
-            let n2 = hi0 ^^^ c3 ^^^ Vector256.Create k1
+            let struct (hi0, lo0) = mulHiLo c0 m0
+            let struct (hi1, lo1) = mulHiLo c2 m1
+            let n0 = hi1 ^^^ c1 ^^^ splat k0
+            let n2 = hi0 ^^^ c3 ^^^ splat k1
             c0 <- n0
             c1 <- lo1
             c2 <- n2
             c3 <- lo0
 
         struct (c0, c1, c2, c3)
+
+    let private rounds256 c0 c1 c2 c3 (k0: uint32) (k1: uint32) =
+        roundsOf mulHiLo256 (fun (w: uint32) -> Vector256.Create w) c0 c1 c2 c3 k0 k1
 
     let private rounds128 c0 c1 c2 c3 (k0: uint32) (k1: uint32) =
-        let m0 = Vector128.Create M0
-        let m1 = Vector128.Create M1
-        let mutable c0 = c0
-        let mutable c1 = c1
-        let mutable c2 = c2
-        let mutable c3 = c3
-        let mutable k0 = k0
-        let mutable k1 = k1
-
-        for r in 0..9 do
-            if r > 0 then
-                k0 <- k0 + W0
-                k1 <- k1 + W1
-
-            let struct (hi0, lo0) = mulHiLo128 c0 m0
-            let struct (hi1, lo1) = mulHiLo128 c2 m1
-            let n0 = hi1 ^^^ c1 ^^^ Vector128.Create k0
-            let n2 = hi0 ^^^ c3 ^^^ Vector128.Create k1
-            c0 <- n0
-            c1 <- lo1
-            c2 <- n2
-            c3 <- lo0
-
-        struct (c0, c1, c2, c3)
+        roundsOf mulHiLo128 (fun (w: uint32) -> Vector128.Create w) c0 c1 c2 c3 k0 k1
 
     /// Eight blocks in the lanes of four vectors: lane l of (c0, c1, c2, c3) is the counter of block l; lane l of the
     /// result holds that block's four words. Every path gives the same lanes (a path the processor lacks falls back to

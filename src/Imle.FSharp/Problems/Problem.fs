@@ -121,6 +121,18 @@ module Problem =
 
         state
 
+    /// Checks that `rows` (the parameter `name`) is a non-null array of rows with one entry per variable of `problem`;
+    /// the message names the first bad row, e.g. "weights[3] must have 24 entries (the size of problem 'grid')".
+    let checkRows (name: string) (problem: Problem) (rows: float[][]) =
+        Validate.notNull name rows
+
+        rows
+        |> Array.iteri (fun i row ->
+            if isNull row || row.Length <> problem.Size then
+                invalidArg
+                    name
+                    (sprintf "%s[%d] must have %d entries (the size of problem '%s')." name i problem.Size problem.Name))
+
     /// MAP in the problem's own sense: validates the weights (length, finite), calls the oracle, checks its output.
     let solve (problem: Problem) (weights: float[]) : float[] =
         Validate.length "weights" problem.Size weights

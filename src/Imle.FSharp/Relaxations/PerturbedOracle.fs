@@ -24,6 +24,14 @@ type PerturbedEvaluation =
 [<RequireQualifiedAccess>]
 module PerturbedOracle =
 
+    /// Checks a perturbed oracle's settings (both backends): the oracle non-null, σ finite and > 0, S ≥ 1.
+    let checkOptions (oracle: float[] -> float[]) (sigma: float) (samples: int) =
+        if obj.ReferenceEquals(oracle, null) then
+            nullArg "oracle"
+
+        Validate.positive "sigma" sigma
+        Validate.intAtLeast "samples (S)" 1 samples
+
     /// Evaluates the oracle at θ + σ·Zₛ for S standard normal draws Zₛ from `rng`. Raises ArgumentException naming
     /// `sigma` (finite, > 0), `samples` (≥ 1), `theta` (non-empty, finite) or `oracle` (when its outputs are not
     /// finite or not all of one length).
@@ -34,14 +42,11 @@ module PerturbedOracle =
         (rng: Random)
         (theta: float[])
         : PerturbedEvaluation =
-        if obj.ReferenceEquals(oracle, null) then
-            nullArg "oracle"
+        checkOptions oracle sigma samples
 
         if isNull rng then
             nullArg "rng"
 
-        Validate.positive "sigma" sigma
-        Validate.intAtLeast "samples (S)" 1 samples
         Validate.notNull "theta" theta
 
         if theta.Length = 0 then

@@ -39,13 +39,10 @@ type SolutionPool(problem: Problem, initial: float[][], solveRatio: float, seed:
             cached <- None
 
     do
-        initial
-        |> Array.iteri (fun i z ->
-            if isNull z || z.Length <> problem.Size then
-                invalidArg
-                    "initial"
-                    (sprintf "initial[%d] must have %d entries (the size of problem '%s')." i problem.Size problem.Name)
+        Problem.checkRows "initial" problem initial
 
+        initial
+        |> Array.iter (fun z ->
             Validate.binary "initial" z
             add z)
 
@@ -60,20 +57,8 @@ type SolutionPool(problem: Problem, initial: float[][], solveRatio: float, seed:
 
     /// Adds solutions (binary, of the problem's size); duplicates are ignored.
     member _.Add(solutions: float[][]) =
-        Validate.notNull "solutions" solutions
-
-        solutions
-        |> Array.iteri (fun i z ->
-            if isNull z || z.Length <> problem.Size then
-                invalidArg
-                    "solutions"
-                    (sprintf
-                        "solutions[%d] must have %d entries (the size of problem '%s')."
-                        i
-                        problem.Size
-                        problem.Name)
-
-            Validate.binary "solutions" z)
+        Problem.checkRows "solutions" problem solutions
+        solutions |> Array.iter (Validate.binary "solutions")
 
         lock gate (fun () -> solutions |> Array.iter add)
 

@@ -141,9 +141,11 @@ module Discrete =
             use theta = (Shapes.toScores problem weights).reshape(b, m)
             (Relaxed.topK k tau generator theta).reshape(weights.shape)
 
-    /// Applies an estimator to weights [..batch, ...shape] in the problem's sense, with options (all samples instead of
-    /// their mean, solver threads, the adaptive-λ state of an AIMLE target). Noise is drawn from `generator` only.
-    let applyWith
+    /// Applies an estimator to weights [..batch, ...shape] in the problem's sense, with the estimator's backward pass
+    /// attached. `options` says what comes back and how (`DiscreteOptions.Default`: the mean over the samples, shaped
+    /// like the weights; `MeanOutput = false` for all samples; solver threads; the adaptive-λ state an AIMLE target
+    /// needs, which a `DiscreteLayer` keeps for you). Noise is drawn from `generator` only.
+    let apply
         (options: DiscreteOptions)
         (problem: Problem)
         (estimator: Estimator)
@@ -153,9 +155,3 @@ module Discrete =
         Estimator.validate estimator |> ignore
         validateOptions options estimator
         applyValidated options problem estimator generator weights
-
-    /// Applies an estimator to weights [..batch, ...shape] in the problem's sense and returns the mean over its samples
-    /// (shaped like the weights), with the estimator's backward pass attached. Noise is drawn from `generator` only.
-    /// An adaptive-λ target needs state: use a `DiscreteLayer` or `applyWith`.
-    let apply (problem: Problem) (estimator: Estimator) (generator: torch.Generator) (weights: Tensor) : Tensor =
-        applyWith DiscreteOptions.Default problem estimator generator weights

@@ -158,7 +158,7 @@ module GradCheck =
                 | _ -> None
 
             let z =
-                Discrete.applyWith
+                Discrete.apply
                     { DiscreteOptions.Default with
                         Adaptive = adaptive }
                     problem
@@ -197,7 +197,7 @@ module GradCheck =
         summarise problem name samples exact w
 
     /// `run` for any differentiable layer `layer generator weights` → states [N, ...shape] (e.g.
-    /// `Discrete.apply problem (Perturbed options)` with a control variate), named
+    /// `Discrete.apply DiscreteOptions.Default problem (Perturbed options)` with a control variate), named
     /// `name` in the result. The layer must draw its noise from the generator it is given.
     let runLayer
         (problem: Problem)

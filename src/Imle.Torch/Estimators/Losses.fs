@@ -3,15 +3,15 @@ namespace Imle.Torch
 open TorchSharp
 open Imle
 
-/// How `Losses.hammingWith` and `Losses.regretWith` reduce a batch of per-entry losses. The batch is the first dim of
+/// How `Losses.hamming` and `Losses.regret` reduce a batch of per-entry losses. The batch is the first dim of
 /// tensors of rank ≥ 2 (states [B, ...]); a tensor of rank ≤ 1 is one state, a batch of one.
 [<RequireQualifiedAccess>]
 type Reduction =
     /// The sum over every entry of every state of the batch: a scalar. dL/dz is then of order 1 per entry, whatever
     /// the batch size (the scale Eq. 14's target θ' = θ − dL/dz is built for).
     | Sum
-    /// The mean over the batch of the per-state sums (the sum divided by B): a scalar. What `Losses.hamming` and
-    /// `Losses.regret` return (Pogančić et al.'s convention).
+    /// The mean over the batch of the per-state sums (the sum divided by B): a scalar (Pogančić et al.'s convention,
+    /// and the usual choice).
     | Mean
     /// The per-state sums, without reducing over the batch: a tensor [B] for states [B, ...], a scalar for one
     /// state of rank ≤ 1.
@@ -58,9 +58,9 @@ module Losses =
                 entries.sum ()
 
     /// Hamming loss ℓ_H(z, y) = z∘(1 − y) + y∘(1 − z) (paper Sec. 4) of states z and targets y of the same shape
-    /// [B, ...], summed over each state's entries and reduced over the batch as `reduction` says (`Reduction.Mean` is
-    /// `hamming`).
-    let hammingWith (reduction: Reduction) (z: Tensor) (y: Tensor) : Tensor =
+    /// [B, ...], summed over each state's entries and reduced over the batch as `reduction` says (`Reduction.Mean`:
+    /// averaged over the batch).
+    let hamming (reduction: Reduction) (z: Tensor) (y: Tensor) : Tensor =
         if isNull (box reduction) then
             nullArg "reduction"
 
@@ -72,16 +72,10 @@ module Losses =
         use both = Safe.add a b
         reduce reduction both
 
-    /// Hamming loss ℓ_H(z, y) = z∘(1 − y) + y∘(1 − z) (paper Sec. 4), summed over the state's entries and averaged
-    /// over the batch (the first dim of tensors of rank ≥ 2), as in Pogančić et al.'s code: `hammingWith Reduction.Mean`.
-    /// Summing over the state keeps dL/dz of order 1 per map, which is the scale λ is tuned for; `hammingWith
-    /// Reduction.Sum` keeps dL/dz = 1 − 2y per entry whatever the batch size (the scale of Eq. 14's target).
-    let hamming (z: Tensor) (y: Tensor) : Tensor = hammingWith Reduction.Mean z y
-
     /// Regret ℓ_R = ⟨c, z − z*⟩: the excess true cost of the predicted state z over the optimal state z* for the true
     /// costs c (all of shape [B, ...]), summed over each state's entries and reduced over the batch as `reduction`
-    /// says (`Reduction.Mean` is `regret`). Its gradient w.r.t. z is c (Fact 2).
-    let regretWith (reduction: Reduction) (z: Tensor) (costs: Tensor) (optimal: Tensor) : Tensor =
+    /// says. Its gradient w.r.t. z is c (Fact 2).
+    let regret (reduction: Reduction) (z: Tensor) (costs: Tensor) (optimal: Tensor) : Tensor =
         if isNull (box reduction) then
             nullArg "reduction"
 
@@ -90,11 +84,6 @@ module Losses =
         use diff = z - optimal
         use prod = costs * diff
         reduce reduction prod
-
-    /// Regret ℓ_R = ⟨c, z − z*⟩ averaged over the batch: the excess true cost of the predicted state z over the
-    /// optimal state z* for the true costs c (all of shape [B, ...]); `regretWith Reduction.Mean`.
-    let regret (z: Tensor) (costs: Tensor) (optimal: Tensor) : Tensor =
-        regretWith Reduction.Mean z costs optimal
 
     /// The optimal value OPT(w) = ⟨z*(w), w⟩ of a linear problem, per batch row, as a loss whose generalized gradient
     /// is the optimal state z*(w) (Gao et al.). Shape: weights [..batch, ...shape] → [..batch].

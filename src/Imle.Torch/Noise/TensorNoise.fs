@@ -238,6 +238,27 @@ module TensorNoise =
 
         out
 
+    /// The checks every sampler makes: a valid noise, a generator, a valid shape, a floating dtype and a device.
+    let private checkArguments
+        (noise: Noise)
+        (generator: torch.Generator)
+        (shape: int64[])
+        (dtype: torch.ScalarType)
+        (device: torch.Device)
+        =
+        Noise.validate noise |> ignore
+
+        if isNull generator then
+            nullArg "generator"
+
+        validateShape shape
+
+        if not (torch.is_floating_point dtype) then
+            invalidArg "dtype" (sprintf "dtype must be a floating-point type (e.g. Float32, Float64); got %A." dtype)
+
+        if isNull device then
+            nullArg "device"
+
     /// ε ~ noise, i.i.d., with the given shape, dtype (floating point) and device, drawn from `generator` only,
     /// through `source` (see `NoiseGenerator`). Sum-of-Gamma is Eq. 13 exactly: τ/κ·(Σ_{i=1..s} Gamma(1/κ, κ/i) −
     /// log s), with a vectorised Marsaglia–Tsang Gamma sampler (no per-element managed loop). `Custom` noise seeds a
@@ -255,21 +276,7 @@ module TensorNoise =
         | Philox, Custom _
         | Libtorch, _ -> sampleLibtorch noise generator shape dtype device
         | Philox, _ ->
-            Noise.validate noise |> ignore
-
-            if isNull generator then
-                nullArg "generator"
-
-            validateShape shape
-
-            if not (torch.is_floating_point dtype) then
-                invalidArg
-                    "dtype"
-                    (sprintf "dtype must be a floating-point type (e.g. Float32, Float64); got %A." dtype)
-
-            if isNull device then
-                nullArg "device"
-
+            checkArguments noise generator shape dtype device
             let count = Array.fold (*) 1L shape
 
             match noise with
@@ -292,19 +299,7 @@ module TensorNoise =
         (dtype: torch.ScalarType)
         (device: torch.Device)
         : torch.Tensor =
-        Noise.validate noise |> ignore
-
-        if isNull generator then
-            nullArg "generator"
-
-        validateShape shape
-
-        if not (torch.is_floating_point dtype) then
-            invalidArg "dtype" (sprintf "dtype must be a floating-point type (e.g. Float32, Float64); got %A." dtype)
-
-        if isNull device then
-            nullArg "device"
-
+        checkArguments noise generator shape dtype device
         let count = Array.fold (*) 1L shape
         let work = workType dtype
         use scope = torch.NewDisposeScope()

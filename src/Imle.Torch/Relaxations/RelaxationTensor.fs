@@ -98,31 +98,27 @@ module RelaxationTensor =
         use out = RowMapFunction.apply (rows, map)
         out.reshape (Array.append theta.shape.[.. theta.shape.Length - 2] [| map.Width |])
 
-    /// The soft sort s_ε(θ) per row (descending; `SoftSort.softSort`), differentiable (`SoftSort.softSortVjp`).
-    /// Raises ArgumentException naming `epsilon` (finite, > 0) or `theta` (a finite floating tensor [..., m]).
-    let softSort (epsilon: float) (theta: Tensor) : Tensor =
+    /// A row map of `SoftSort` at strength ε: `forward` and its vector–Jacobian product `vjp` per row.
+    let private softMap name epsilon (forward: float -> float[] -> float[]) vjp (theta: Tensor) =
         Validate.positive "epsilon" epsilon
         let m = check "theta" theta
 
         rowMap
-            { Name = "soft sort"
+            { Name = name
               Width = m
-              Forward = fun _ row -> SoftSort.softSort epsilon row
-              Vjp = fun _ row g -> SoftSort.softSortVjp epsilon row g }
+              Forward = fun _ row -> forward epsilon row
+              Vjp = fun _ row g -> vjp epsilon row g }
             theta
+
+    /// The soft sort s_ε(θ) per row (descending; `SoftSort.softSort`), differentiable (`SoftSort.softSortVjp`).
+    /// Raises ArgumentException naming `epsilon` (finite, > 0) or `theta` (a finite floating tensor [..., m]).
+    let softSort (epsilon: float) (theta: Tensor) : Tensor =
+        softMap "soft sort" epsilon SoftSort.softSort SoftSort.softSortVjp theta
 
     /// The soft rank r_ε(θ) per row (rank 1 for the largest; `SoftSort.softRank`), differentiable
     /// (`SoftSort.softRankVjp`). Raises ArgumentException naming `epsilon` or `theta`.
     let softRank (epsilon: float) (theta: Tensor) : Tensor =
-        Validate.positive "epsilon" epsilon
-        let m = check "theta" theta
-
-        rowMap
-            { Name = "soft rank"
-              Width = m
-              Forward = fun _ row -> SoftSort.softRank epsilon row
-              Vjp = fun _ row g -> SoftSort.softRankVjp epsilon row g }
-            theta
+        softMap "soft rank" epsilon SoftSort.softRank SoftSort.softRankVjp theta
 
     /// sparsemax(θ) over the last dimension (Martins & Astudillo 2016; InferOpt's sparse argmax): the Euclidean
     /// projection onto the simplex, max(θ − t, 0), on the tensor's device. Its gradient (by autograd, the threshold
@@ -171,14 +167,11 @@ module RelaxationTensor =
         (generator: torch.Generator)
         (theta: Tensor)
         : Tensor =
-        if obj.ReferenceEquals(oracle, null) then
-            nullArg "oracle"
+        PerturbedOracle.checkOptions oracle sigma samples
 
         if isNull generator then
             nullArg "generator"
 
-        Validate.positive "sigma" sigma
-        Validate.intAtLeast "samples (S)" 1 samples
         Validate.intAtLeast "width" 1 width
         check "theta" theta |> ignore
         // One seed per call from the generator; rows draw from their own Random so the backward pass can reuse them.

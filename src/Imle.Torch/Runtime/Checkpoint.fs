@@ -161,7 +161,7 @@ module Checkpoint =
             invalidArg
                 "optimizer"
                 (sprintf
-                    "Checkpoint '%s' holds no optimizer state (it was saved with Checkpoint.save); load it with Checkpoint.load."
+                    "Checkpoint '%s' holds no optimizer state (it was saved without one); load it without an optimizer."
                     path)
         | Some(kind, shapes) ->
             let kind', shapes' = describeOptimizer optimizer
@@ -237,21 +237,19 @@ module Checkpoint =
               Model = modelBytes
               Optimizer = optimizerBytes }
 
-    /// Saves the model's parameters and buffers (TorchSharp's `Module.save` format) and the experiment state to one
-    /// file at `path` (replaced atomically if it exists). Does not save an optimizer state: resuming from such a
-    /// checkpoint restarts the optimizer (for Adam: zero moments, step count 0); use `saveWithOptimizer` to continue.
-    let save (path: string) (model: torch.nn.Module) (state: TrainingState) : unit = saveCore path model None state
-
-    /// `save`, plus the optimizer's state (TorchSharp's `save_state_dict`: for Adam the step counts and both moment
-    /// estimates, for SGD the momentum buffers), so that training resumes exactly where it stopped.
-    let saveWithOptimizer
+    /// Saves the model's parameters and buffers (TorchSharp's `Module.save` format), the optimizer's state when one is
+    /// given (TorchSharp's `save_state_dict`: for Adam the step counts and both moment estimates, for SGD the momentum
+    /// buffers) and the experiment state to one file at `path` (replaced atomically if it exists). With `Some
+    /// optimizer` training resumes exactly where it stopped; with `None` a resumed run restarts the optimizer (for Adam:
+    /// zero moments, step count 0).
+    let save
         (path: string)
         (model: torch.nn.Module)
-        (optimizer: torch.optim.Optimizer)
+        (optimizer: torch.optim.Optimizer option)
         (state: TrainingState)
         : unit =
-        helperOf optimizer |> ignore
-        saveCore path model (Some optimizer) state
+        optimizer |> Option.iter (helperOf >> ignore)
+        saveCore path model optimizer state
 
     /// Reads a checkpoint's description (parameter names, shapes and dtypes; optimizer type; experiment state) without
     /// loading it into a model. Raises FileNotFoundException or InvalidDataException as `load` does.
@@ -303,14 +301,12 @@ module Checkpoint =
 
         state
 
-    /// Loads the parameters saved at `path` into `model` and returns the experiment state. The model must have the
-    /// same architecture (parameter names, shapes, dtypes) as the one saved; otherwise ArgumentException lists what
-    /// differs. A missing file raises FileNotFoundException; a truncated, corrupt or foreign file InvalidDataException.
-    /// A load that fails a check changes nothing. An optimizer state in the file, if any, is ignored.
-    let load (path: string) (model: torch.nn.Module) : TrainingState = loadCore path model None
-
-    /// `load`, plus the optimizer's state, which the file must hold (written by `saveWithOptimizer` for an optimizer
-    /// of the same type over parameters of the same shapes); ArgumentException otherwise.
-    let loadWithOptimizer (path: string) (model: torch.nn.Module) (optimizer: torch.optim.Optimizer) : TrainingState =
-        helperOf optimizer |> ignore
-        loadCore path model (Some optimizer)
+    /// Loads the parameters saved at `path` into `model` and, with `Some optimizer`, the optimizer's state, and returns
+    /// the experiment state. The model must have the same architecture (parameter names, shapes, dtypes) as the one
+    /// saved, and an optimizer the same type over parameters of the same shapes, with its state in the file; otherwise
+    /// ArgumentException lists what differs. A missing file raises FileNotFoundException; a truncated, corrupt or
+    /// foreign file InvalidDataException. A load that fails a check changes nothing. With `None`, an optimizer state in
+    /// the file is ignored.
+    let load (path: string) (model: torch.nn.Module) (optimizer: torch.optim.Optimizer option) : TrainingState =
+        optimizer |> Option.iter (helperOf >> ignore)
+        loadCore path model optimizer

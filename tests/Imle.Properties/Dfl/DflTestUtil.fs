@@ -12,25 +12,25 @@ open Imle.Torch
 
 /// The additive perturbed optimizer (Normal σ, S) from the catalogue.
 let additive (problem: Problem) (sigma: float) (s: int) (g: torch.Generator) (w: Tensor) =
-    Discrete.apply problem (Perturbed(PerturbedOptions.Create(Normal sigma, s))) g w
+    Discrete.apply DiscreteOptions.Default problem (Perturbed(PerturbedOptions.Create(Normal sigma, s))) g w
 
 /// `additive` with the leave-one-out control variate.
 let additiveWithBaseline (problem: Problem) (sigma: float) (s: int) (g: torch.Generator) (w: Tensor) =
     let options =
         PerturbedOptions.Create(Normal sigma, s).WithControlVariate LeaveOneOut
 
-    Discrete.apply problem (Perturbed options) g w
+    Discrete.apply DiscreteOptions.Default problem (Perturbed options) g w
 
 /// The multiplicative perturbed optimizer (σ, S) from the catalogue.
 let multiplicative (problem: Problem) (sigma: float) (s: int) (g: torch.Generator) (w: Tensor) =
-    Discrete.apply problem (Perturbed(PerturbedOptions.CreateMultiplicative(sigma, s))) g w
+    Discrete.apply DiscreteOptions.Default problem (Perturbed(PerturbedOptions.CreateMultiplicative(sigma, s))) g w
 
 /// `multiplicative` with the leave-one-out control variate.
 let multiplicativeWithBaseline (problem: Problem) (sigma: float) (s: int) (g: torch.Generator) (w: Tensor) =
     let options =
         PerturbedOptions.CreateMultiplicative(sigma, s).WithControlVariate LeaveOneOut
 
-    Discrete.apply problem (Perturbed options) g w
+    Discrete.apply DiscreteOptions.Default problem (Perturbed options) g w
 
 /// A batch of predicted costs with the true costs and solutions (null where a loss does not read them).
 let batch (predicted: Tensor) (trueCosts: Tensor) (trueSolutions: Tensor) =

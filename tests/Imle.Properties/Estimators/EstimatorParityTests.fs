@@ -94,7 +94,7 @@ let run (backend: Backend) (case: Case) (seed: int) : float[][] * float[][] =
             | _ -> DiscreteOptions.Default
 
         let z =
-            Discrete.applyWith options case.Problem case.Estimator (new torch.Generator(uint64 seed)) w
+            Discrete.apply options case.Problem case.Estimator (new torch.Generator(uint64 seed)) w
 
         Training.backward ((z * tensorOf case.Problem case.Upstream).sum())
         Array.chunkBySize m (toArray z), Array.chunkBySize m (toArray w.grad)

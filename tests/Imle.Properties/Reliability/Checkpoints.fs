@@ -51,7 +51,7 @@ let tests =
                           Settings = Map [ "optimizer", "Adam"; "lr", "0.05" ]
                           Metrics = Map [ "loss", 1.25; "nan", nan; "inf", -infinity ] }
 
-                  Checkpoint.saveWithOptimizer path net optimizer state
+                  Checkpoint.save path net (Some optimizer) state
                   net.eval ()
 
                   use probe =
@@ -66,7 +66,7 @@ let tests =
                   use fresh = new Net(12L, 20, 5, 99L)
                   let freshOptimizer = torch.optim.Adam(fresh.parameters (), 0.05)
                   let freshData = new torch.Generator(12345UL)
-                  let loaded = Checkpoint.loadWithOptimizer path fresh freshOptimizer
+                  let loaded = Checkpoint.load path fresh (Some freshOptimizer)
                   Expect.equal loaded.Step 5L "step"
                   Expect.equal loaded.Settings state.Settings "settings"
                   Expect.equal loaded.Metrics.["loss"] 1.25 "metric"
@@ -122,10 +122,11 @@ let tests =
                   Checkpoint.save
                       path
                       net
+                      None
                       { TrainingState.Empty with
                           AdaptiveLambdas = Map [ "layer", saved ] }
 
-                  let loaded = Checkpoint.load path net
+                  let loaded = Checkpoint.load path net None
                   let other = AdaptiveLambdaCell settings
                   Checkpoint.restoreAdaptive loaded.AdaptiveLambdas.["layer"] other
 
@@ -159,7 +160,7 @@ let tests =
               try
                   use net = new Net(12L, 20, 5, 3L)
                   let optimizer = torch.optim.Adam(net.parameters (), 0.01)
-                  Checkpoint.saveWithOptimizer path net optimizer TrainingState.Empty
+                  Checkpoint.save path net (Some optimizer) TrainingState.Empty
                   let original = File.ReadAllBytes path
                   use target = new Net(12L, 20, 5, 4L)
                   let before = parameterBits target
@@ -171,7 +172,7 @@ let tests =
                       (model: torch.nn.Module)
                       (mention: string)
                       =
-                      let e = Expect.throwsC (fun () -> Checkpoint.load file model |> ignore) id
+                      let e = Expect.throwsC (fun () -> Checkpoint.load file model None |> ignore) id
 
                       if not (expected.IsInstanceOfType e) then
                           failtestf "%s: expected %s, got %s: %s" what expected.Name (e.GetType().Name) e.Message
@@ -201,7 +202,7 @@ let tests =
                   expectError typeof<InvalidDataException> "a bare Module.save file" bad target "magic"
                   use wider = new Net(12L, 24, 5, 3L)
                   let widerBefore = parameterBits wider
-                  let e = Expect.throwsC (fun () -> Checkpoint.load path wider |> ignore) id
+                  let e = Expect.throwsC (fun () -> Checkpoint.load path wider None |> ignore) id
 
                   Expect.isTrue
                       (e :? ArgumentException)
@@ -212,7 +213,7 @@ let tests =
                   Expect.stringContains e.Message "[24, 12]" "names the shapes"
                   Expect.equal (parameterBits wider) widerBefore "wider model unchanged"
                   use other = torch.nn.Linear(12L, 20L, dtype = torch.float64)
-                  let e2 = Expect.throwsC (fun () -> Checkpoint.load path other |> ignore) id
+                  let e2 = Expect.throwsC (fun () -> Checkpoint.load path other None |> ignore) id
 
                   Expect.isTrue
                       (e2 :? ArgumentException && e2.Message.Contains "weight")
@@ -221,18 +222,18 @@ let tests =
                   let sgd = torch.optim.SGD(target.parameters (), 0.1)
 
                   let e3 =
-                      Expect.throwsC (fun () -> Checkpoint.loadWithOptimizer path target sgd |> ignore) id
+                      Expect.throwsC (fun () -> Checkpoint.load path target (Some sgd) |> ignore) id
 
                   Expect.isTrue
                       (e3 :? ArgumentException && e3.Message.Contains "Adam")
                       (sprintf "wrong optimizer type → ArgumentException: %s" e3.Message)
 
-                  Checkpoint.save bad net TrainingState.Empty
+                  Checkpoint.save bad net None TrainingState.Empty
 
                   let e4 =
                       Expect.throwsC
                           (fun () ->
-                              Checkpoint.loadWithOptimizer bad target (torch.optim.Adam(target.parameters (), 0.01))
+                              Checkpoint.load bad target (Some(torch.optim.Adam(target.parameters (), 0.01)))
                               |> ignore)
                           id
 
@@ -242,7 +243,7 @@ let tests =
 
                   Expect.equal (parameterBits target) before "target unchanged by every failed load"
                   // A correct load still works after all that.
-                  Checkpoint.load path target |> ignore
+                  Checkpoint.load path target None |> ignore
                   Expect.equal (parameterBits target) (parameterBits net) "loads the saved parameters"
               finally
                   for f in [ path; bad ] do

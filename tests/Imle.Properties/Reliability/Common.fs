@@ -1,4 +1,4 @@
-/// Helpers shared by the reliability tests: tensors to arrays and bits, finiteness, `Discrete.apply` for any estimator,
+/// Helpers shared by the reliability tests: tensors to arrays and bits, finiteness, `Discrete.apply DiscreteOptions.Default` for any estimator,
 /// and a small I-MLE model with its training step.
 module Imle.Tests.Reliability.Common
 
@@ -7,7 +7,7 @@ open TorchSharp
 open Imle
 open Imle.Torch
 
-/// `Discrete.applyWith` with the given solver threads and a fresh adaptive-λ state when the estimator's target is
+/// `Discrete.apply` with the given solver threads and a fresh adaptive-λ state when the estimator's target is
 /// adaptive (which keeps state).
 let applyAnyWith
     (parallelism: int)
@@ -21,7 +21,7 @@ let applyAnyWith
         | Imle { Target = Adaptive settings } -> Some(AdaptiveLambdaCell settings)
         | _ -> None
 
-    Discrete.applyWith
+    Discrete.apply
         { DiscreteOptions.Default with
             Adaptive = adaptive
             Parallelism = parallelism }
@@ -77,7 +77,7 @@ let trainStep (net: Net) (optimizer: torch.optim.Optimizer) (teacher: torch.Tens
     let x = torch.randn ([| 8L; 12L |], dtype = f64, generator = dataGen)
     let y = TensorSolve.solve (Problem.kSubset 20 5) (x.matmul teacher)
     let z = net.forward x
-    let loss = Losses.hamming z y
+    let loss = Losses.hamming Reduction.Mean z y
     optimizer.zero_grad ()
     Training.backward loss
     optimizer.step () |> ignore

@@ -569,7 +569,7 @@ let private constructorCase =
           (fun () ->
               TensorSolve.solveWithParallelism 0 (Problem.kSubset 3 1) (torch.zeros (3L))
               |> ignore)
-          "Checkpoint.load missing model", [ "model" ], (fun () -> Checkpoint.load "nowhere.ckpt" null |> ignore) ]
+          "Checkpoint.load missing model", [ "model" ], (fun () -> Checkpoint.load "nowhere.ckpt" null None |> ignore) ]
     |> Gen.map (fun (d, names, f) ->
         { Description = d
           Invalid = names
@@ -659,7 +659,7 @@ let private referenceCase =
                     g }
     }
 
-/// Discrete.apply (or a DiscreteLayer) forward + Training.backward on tensors, with bad shapes, dtypes, NaN weights
+/// Discrete.apply DiscreteOptions.Default (or a DiscreteLayer) forward + Training.backward on tensors, with bad shapes, dtypes, NaN weights
 /// and NaN/∞ upstream gradients.
 let private discreteCase =
     gen {
@@ -723,7 +723,7 @@ let private discreteCase =
             { Description =
                 sprintf
                     "%s %s on %s, shape %A %A, w=%A dy=%A"
-                    (if useLayer then "DiscreteLayer" else "Discrete.apply")
+                    (if useLayer then "DiscreteLayer" else "Discrete.apply DiscreteOptions.Default")
                     (Estimator.describe estimator)
                     problem.Name
                     shape
@@ -783,24 +783,24 @@ let private lossCase =
         match which with
         | 0 ->
             return
-                { Description = sprintf "Losses.hamming m=%d mismatch=%b mixed=%b" m mismatch mixedDtypes
+                { Description = sprintf "Losses.hamming Reduction.Mean m=%d mismatch=%b mixed=%b" m mismatch mixedDtypes
                   Invalid = (if mismatch then [ "y" ] else [])
                   Run =
                     fun () ->
                         use z = torch.ones ([| 2L; int64 m |], dtype = f64)
                         use y = torch.zeros (yShape, dtype = yType)
-                        use l = Losses.hamming z y
+                        use l = Losses.hamming Reduction.Mean z y
                         toArray l }
         | 1 ->
             return
-                { Description = sprintf "Losses.regret m=%d mismatch=%b" m mismatch
+                { Description = sprintf "Losses.regret Reduction.Mean m=%d mismatch=%b" m mismatch
                   Invalid = (if mismatch then [ "optimal" ] else [])
                   Run =
                     fun () ->
                         use z = torch.ones ([| 2L; int64 m |], dtype = f64)
                         use c = torch.ones ([| 2L; int64 m |], dtype = yType)
                         use o = torch.zeros (yShape, dtype = f64)
-                        use l = Losses.regret z c o
+                        use l = Losses.regret Reduction.Mean z c o
                         toArray l }
         | 2 ->
             let fyNoiseBad =
