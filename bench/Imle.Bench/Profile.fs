@@ -36,7 +36,8 @@ let run () =
 
     t "I-MLE fwd+bwd [64, 200], zero noise" 30 (fun () ->
         let y =
-            Discrete.apply DiscreteOptions.Default
+            Discrete.apply
+                DiscreteOptions.Default
                 p200
                 (Imle
                     { ImleOptions.Create(8.0, 10.0) with

@@ -337,11 +337,18 @@ let lpTests =
               let g = new torch.Generator(3UL)
 
               for layer in
-                  [ (fun (t: torch.Tensor) -> Discrete.apply DiscreteOptions.Default problem (Estimator.perturbed (Normal 1.0) 4) g t)
+                  [ (fun (t: torch.Tensor) ->
+                        Discrete.apply DiscreteOptions.Default problem (Estimator.perturbed (Normal 1.0) 4) g t)
                     (fun t ->
                         let options = PerturbedOptions.Create(Normal 1.0, 4).WithControlVariate LeaveOneOut
                         Discrete.apply DiscreteOptions.Default problem (Perturbed options) g t)
-                    (fun t -> Discrete.apply DiscreteOptions.Default problem (Perturbed(PerturbedOptions.CreateMultiplicative(0.5, 4))) g t)
+                    (fun t ->
+                        Discrete.apply
+                            DiscreteOptions.Default
+                            problem
+                            (Perturbed(PerturbedOptions.CreateMultiplicative(0.5, 4)))
+                            g
+                            t)
                     (fun t -> Discrete.apply DiscreteOptions.Default problem (Imle(ImleOptions.Create(3.0, 10.0))) g t) ] do
                   let first = torch.TensorIndex.Slice(0L, 8L)
                   let c8 = c.index first

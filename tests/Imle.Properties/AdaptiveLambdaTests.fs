@@ -135,6 +135,8 @@ let tests =
               use w = torch.tensor(theta, dtype = torch.float64).reshape(1L, 4L)
 
               Expect.throwsT<ArgumentException>
-                  (fun () -> Discrete.apply DiscreteOptions.Default problem (estimator 1) (new torch.Generator(1UL)) w |> ignore)
+                  (fun () ->
+                      Discrete.apply DiscreteOptions.Default problem (estimator 1) (new torch.Generator(1UL)) w
+                      |> ignore)
                   "refused"
           } ]

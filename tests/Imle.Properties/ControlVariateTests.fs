@@ -43,7 +43,8 @@ let tests =
               let s, n = 10, 3000
 
               let pairs =
-                  [ (fun (g: torch.Generator) w -> Discrete.apply DiscreteOptions.Default problem (Estimator.perturbed (Gumbel 1.0) s) g w),
+                  [ (fun (g: torch.Generator) w ->
+                        Discrete.apply DiscreteOptions.Default problem (Estimator.perturbed (Gumbel 1.0) s) g w),
                     (fun g w ->
                         let options = PerturbedOptions.Create(Gumbel 1.0, s).WithControlVariate LeaveOneOut
                         Discrete.apply DiscreteOptions.Default problem (Perturbed options) g w)

@@ -36,7 +36,10 @@ let private parity (problem: Problem) (estimator: Estimator) (batch: int) (seed:
     let dyArr = Array.init (batch * m) (fun _ -> Sampling.standardNormal rng)
     use _scope = torch.NewDisposeScope()
     let w = torch.tensor(wArr, dtype = f64).reshape(shape).requires_grad_(true)
-    let z = Discrete.apply DiscreteOptions.Default problem estimator (new torch.Generator(uint64 seed)) w
+
+    let z =
+        Discrete.apply DiscreteOptions.Default problem estimator (new torch.Generator(uint64 seed)) w
+
     let dy = torch.tensor(dyArr, dtype = f64).reshape(shape)
     Training.backward ((z * dy).sum())
     let torchGrad = toArray w.grad
@@ -126,7 +129,9 @@ let private parityTests =
                       (new torch.Generator(7UL))
                       w
 
-              let mean = Discrete.apply DiscreteOptions.Default subset est (new torch.Generator(7UL)) w
+              let mean =
+                  Discrete.apply DiscreteOptions.Default subset est (new torch.Generator(7UL)) w
+
               Expect.sequenceEqual all.shape [| 4L; 5L; 8L |] "[B, S, m]"
               expectClose 1e-12 (toArray (all.mean ([| 1L |]))) (toArray mean) "mean of samples"
           } ]
@@ -212,7 +217,9 @@ let private gradCheckTests =
               let w =
                   torch.tensor(theta, dtype = f64).reshape(1L, 10L).expand(n, 10L).contiguous().requires_grad_(true)
 
-              let z = Discrete.apply DiscreteOptions.Default p (ScoreFunction 10) (new torch.Generator(3UL)) w
+              let z =
+                  Discrete.apply DiscreteOptions.Default p (ScoreFunction 10) (new torch.Generator(3UL)) w
+
               Training.backward ((z * torch.tensor (c, dtype = f64)).sum())
               let mean = toArray (w.grad.mean ([| 0L |]))
               let cos = TestUtil.cosine mean exact
@@ -296,7 +303,12 @@ let private lossTests =
               l.backward ()
 
               let yBar =
-                  Discrete.apply DiscreteOptions.Default subset (Estimator.perturbed (Normal 1.0) 20) (new torch.Generator(5UL)) (w.detach ())
+                  Discrete.apply
+                      DiscreteOptions.Default
+                      subset
+                      (Estimator.perturbed (Normal 1.0) 20)
+                      (new torch.Generator(5UL))
+                      (w.detach ())
 
               expectClose 1e-9 (toArray w.grad) (toArray ((yBar - y) / 2.0)) "(ȳ − y)/B"
               Expect.isGreaterThanOrEqual (l.ToDouble()) -1e-9 "the Fenchel–Young loss is non-negative"
@@ -308,7 +320,10 @@ let private lossTests =
 
               let message =
                   try
-                      Losses.hamming Reduction.Mean (torch.zeros (4L, 9L, dtype = f64)) (torch.zeros (4L, 8L, dtype = f64))
+                      Losses.hamming
+                          Reduction.Mean
+                          (torch.zeros (4L, 9L, dtype = f64))
+                          (torch.zeros (4L, 8L, dtype = f64))
                       |> ignore
 
                       "no exception"
@@ -322,7 +337,13 @@ let private lossTests =
               use _scope = torch.NewDisposeScope()
               let z = torch.tensor ([| 1.0; 0.0; 1.0; 0.0 |], dtype = f64)
               let y = torch.tensor ([| 1.0; 1.0; 0.0; 0.0 |], dtype = f64)
-              Expect.floatClose Accuracy.high ((Losses.hamming Reduction.Mean z y).ToDouble()) 2.0 "2 of 4 entries differ"
+
+              Expect.floatClose
+                  Accuracy.high
+                  ((Losses.hamming Reduction.Mean z y).ToDouble())
+                  2.0
+                  "2 of 4 entries differ"
+
               let zb = torch.stack ([| z; y |])
               let yb = torch.stack ([| y; y |])
 
@@ -353,11 +374,7 @@ let private lossTests =
               let value (t: torch.Tensor) = t.ToDouble()
               Expect.equal (value (Losses.hamming Reduction.Sum z y)) 7.0 "Sum: 1 + 2 + 4"
 
-              Expect.floatClose
-                  Accuracy.veryHigh
-                  (value (Losses.hamming Reduction.Mean z y))
-                  (7.0 / 3.0)
-                  "Mean: 7 / 3"
+              Expect.floatClose Accuracy.veryHigh (value (Losses.hamming Reduction.Mean z y)) (7.0 / 3.0) "Mean: 7 / 3"
 
               let perSample = Losses.hamming Reduction.PerSample z y
               Expect.equal perSample.shape [| 3L |] "PerSample: one loss per state"
@@ -393,10 +410,7 @@ let private lossTests =
                       .expand(3L, 2L, 2L)
                       .contiguous()
 
-              Expect.equal
-                  (toArray (Losses.regret Reduction.PerSample z c y))
-                  [| 2.0; 1.0; 0.0 |]
-                  "regret per state"
+              Expect.equal (toArray (Losses.regret Reduction.PerSample z c y)) [| 2.0; 1.0; 0.0 |] "regret per state"
 
               Expect.equal (value (Losses.regret Reduction.Sum z c y)) 3.0 "regret summed"
               Expect.floatClose Accuracy.veryHigh (value (Losses.regret Reduction.Mean z c y)) 1.0 "regret averaged"
@@ -405,10 +419,7 @@ let private lossTests =
               let empty = torch.zeros ([| 0L; 2L; 2L |], dtype = f64)
               Expect.equal (value (Losses.hamming Reduction.Sum empty empty)) 0.0 "empty batch: Sum 0"
 
-              Expect.equal
-                  (Losses.hamming Reduction.PerSample empty empty).shape
-                  [| 0L |]
-                  "empty batch: PerSample []"
+              Expect.equal (Losses.hamming Reduction.PerSample empty empty).shape [| 0L |] "empty batch: PerSample []"
           } ]
 
 let private errorTests =
@@ -419,14 +430,24 @@ let private errorTests =
               let w = torch.randn([| 2L; 8L |], dtype = f64).requires_grad_(true)
 
               let z =
-                  Discrete.apply DiscreteOptions.Default subset (Imle(ImleOptions.Create(3.0, 1.0))) (new torch.Generator(1UL)) w
+                  Discrete.apply
+                      DiscreteOptions.Default
+                      subset
+                      (Imle(ImleOptions.Create(3.0, 1.0)))
+                      (new torch.Generator(1UL))
+                      w
 
               let bad = (z * torch.tensor (Double.NaN, dtype = f64)).sum()
               let e = Expect.throwsC (fun () -> Training.backward bad) id
               Expect.stringContains e.Message "dL/dz" "names dL/dz"
               // The error is consumed: the next forward works.
               let z2 =
-                  Discrete.apply DiscreteOptions.Default subset (Imle(ImleOptions.Create(3.0, 1.0))) (new torch.Generator(1UL)) w
+                  Discrete.apply
+                      DiscreteOptions.Default
+                      subset
+                      (Imle(ImleOptions.Create(3.0, 1.0)))
+                      (new torch.Generator(1UL))
+                      w
 
               Expect.equal z2.shape w.shape "next forward works"
           }
@@ -445,7 +466,9 @@ let private errorTests =
                   |> Problem.withFeasibility (fun z -> Array.sum z = 2.0)
 
               let w = torch.randn([| 2L; 4L |], dtype = f64).requires_grad_(true)
-              let z = Discrete.apply DiscreteOptions.Default flaky (Blackbox 1.0) (new torch.Generator(1UL)) w
+
+              let z =
+                  Discrete.apply DiscreteOptions.Default flaky (Blackbox 1.0) (new torch.Generator(1UL)) w
 
               let e =
                   Expect.throwsC (fun () -> Training.backward ((z * torch.ones_like (z)).sum())) id
@@ -457,23 +480,44 @@ let private errorTests =
               let est = Imle(ImleOptions.Create(3.0, 1.0))
 
               TestUtil.throwsNaming "weights" (fun () ->
-                  Discrete.apply DiscreteOptions.Default subset est (new torch.Generator(1UL)) (torch.randn ([| 2L; 7L |])))
+                  Discrete.apply
+                      DiscreteOptions.Default
+                      subset
+                      est
+                      (new torch.Generator(1UL))
+                      (torch.randn ([| 2L; 7L |])))
 
               TestUtil.throwsNaming "weights" (fun () ->
-                  Discrete.apply DiscreteOptions.Default
+                  Discrete.apply
+                      DiscreteOptions.Default
                       subset
                       est
                       (new torch.Generator(1UL))
                       (torch.full ([| 2L; 8L |], Double.NaN.ToScalar())))
 
               TestUtil.throwsNaming "weights" (fun () ->
-                  Discrete.apply DiscreteOptions.Default subset est (new torch.Generator(1UL)) (torch.ones ([| 2L; 8L |], dtype = torch.int64)))
+                  Discrete.apply
+                      DiscreteOptions.Default
+                      subset
+                      est
+                      (new torch.Generator(1UL))
+                      (torch.ones ([| 2L; 8L |], dtype = torch.int64)))
 
               TestUtil.throwsNaming "lambda" (fun () ->
-                  Discrete.apply DiscreteOptions.Default subset (Blackbox -1.0) (new torch.Generator(1UL)) (torch.randn ([| 2L; 8L |])))
+                  Discrete.apply
+                      DiscreteOptions.Default
+                      subset
+                      (Blackbox -1.0)
+                      (new torch.Generator(1UL))
+                      (torch.randn ([| 2L; 8L |])))
 
               TestUtil.throwsNaming "estimator" (fun () ->
-                  Discrete.apply DiscreteOptions.Default subset (GumbelSoftmax 1.0) (new torch.Generator(1UL)) (torch.randn ([| 2L; 8L |])))
+                  Discrete.apply
+                      DiscreteOptions.Default
+                      subset
+                      (GumbelSoftmax 1.0)
+                      (new torch.Generator(1UL))
+                      (torch.randn ([| 2L; 8L |])))
           } ]
 
 /// A tiny model learns k-subsets: features x ∈ R^6 → scores θ = Wx ∈ R^10, labels = top-3 of a hidden linear map.

@@ -106,7 +106,13 @@ let private cases () : Case list =
       { Name = "optimal-value loss"
         Run = lossGradient (fun w -> Losses.optimalValue subsets w) }
       { Name = "regret loss"
-        Run = lossGradient (fun w -> Losses.regret Reduction.Mean (Discrete.apply DiscreteOptions.Default subsets (Blackbox 5.0) generator w) w target) }
+        Run =
+          lossGradient (fun w ->
+              Losses.regret
+                  Reduction.Mean
+                  (Discrete.apply DiscreteOptions.Default subsets (Blackbox 5.0) generator w)
+                  w
+                  target) }
       { Name = "exact log-probability"
         Run = lossGradient (fun w -> ExactTensor.logProbability subsets 1.0 w target) } ]
 

@@ -558,7 +558,14 @@ let private trainMethod
                                 let weights =
                                     (Safe.add (pairScores p) (Safe.mulScalar g 2.0)).reshape(1L, int64 n, int64 m)
 
-                                let z = Discrete.apply DiscreteOptions.Default (problemFor n m) estimator generator weights
+                                let z =
+                                    Discrete.apply
+                                        DiscreteOptions.Default
+                                        (problemFor n m)
+                                        estimator
+                                        generator
+                                        weights
+
                                 Losses.hamming Reduction.Mean z ((truthOf p).reshape(1L, int64 n, int64 m)))
 
                         torch.stack(losses).mean()

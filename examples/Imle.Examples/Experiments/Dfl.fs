@@ -272,7 +272,11 @@ let private trainMethod
                         batch
                 | MultiplicativeHamming(sigma, samples) ->
                     let estimator = Perturbed(PerturbedOptions.CreateMultiplicative(sigma, samples))
-                    Losses.hamming Reduction.Mean (Discrete.apply DiscreteOptions.Default problem estimator generator predicted) wb
+
+                    Losses.hamming
+                        Reduction.Mean
+                        (Discrete.apply DiscreteOptions.Default problem estimator generator predicted)
+                        wb
                 | MultiplicativeFenchelYoung(sigma, samples) ->
                     DflLosses.compute
                         problem

@@ -613,7 +613,8 @@ let private trainExplainer
 
                     let mask =
                         match selector with
-                        | Layer estimatorOf -> Discrete.apply DiscreteOptions.Default problem (estimatorOf k) generator scores
+                        | Layer estimatorOf ->
+                            Discrete.apply DiscreteOptions.Default problem (estimatorOf k) generator scores
                         | L2xRelaxed t -> Relaxed.subsetSampler k t generator scores
                         | L2xNotebook t -> Relaxed.gumbelSoftmax t generator scores
                         | RandomPatches -> failwith "unreachable"

@@ -105,8 +105,7 @@ module Target =
         | Pid lambda -> Validate.positive "lambda" lambda
         | CombOpt -> ()
         | Adaptive settings -> AdaptiveLambda.validate settings |> ignore
-        | CustomTarget(name, build) ->
-            Validate.customCase "target" name "build" (box build)
+        | CustomTarget(name, build) -> Validate.customCase "target" name "build" (box build)
 
         target
 

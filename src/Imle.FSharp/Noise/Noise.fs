@@ -47,8 +47,7 @@ module Noise =
             Validate.positive "tau" tau
             Validate.intAtLeast "terms" 1 terms
         | Normal sigma -> Validate.positive "sigma" sigma
-        | Custom(name, sample) ->
-            Validate.customCase "noise" name "sample" (box sample)
+        | Custom(name, sample) -> Validate.customCase "noise" name "sample" (box sample)
 
         noise
 

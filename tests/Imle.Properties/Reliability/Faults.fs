@@ -58,7 +58,9 @@ let backwardFaults =
 
         use _scope = torch.NewDisposeScope()
         let w = torch.randn([| 1L; 4L |], dtype = f64).requires_grad_(true)
-        let z = Discrete.apply DiscreteOptions.Default flaky (Blackbox 1.0) (new torch.Generator(1UL)) w
+
+        let z =
+            Discrete.apply DiscreteOptions.Default flaky (Blackbox 1.0) (new torch.Generator(1UL)) w
 
         Expect.throwsT<InvalidOperationException>
             (fun () -> Training.backward ((z * torch.ones_like (z)).sum()))

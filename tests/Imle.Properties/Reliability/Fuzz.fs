@@ -723,7 +723,10 @@ let private discreteCase =
             { Description =
                 sprintf
                     "%s %s on %s, shape %A %A, w=%A dy=%A"
-                    (if useLayer then "DiscreteLayer" else "Discrete.apply DiscreteOptions.Default")
+                    (if useLayer then
+                         "DiscreteLayer"
+                     else
+                         "Discrete.apply DiscreteOptions.Default")
                     (Estimator.describe estimator)
                     problem.Name
                     shape
