@@ -36,8 +36,8 @@ type ResNetBasicBlock(channels: int64) as this =
 /// the absolute value of that output as the costs (`torch.abs(output)` in tf-imle's `DijkstraMAP.forward_pass`), and so
 /// does this network. Initialisation as torchvision's ResNet: Kaiming-normal (fan-out, ReLU) for the convolutions,
 /// batch norm γ = 1, β = 0; no pretrained weights (the reference uses `pretrained=False`). Written here layer by layer
-/// because TorchVision for .NET 0.107 cannot be restored on these machines (its SkiaSharp 2.88.9 dependency needs native
-/// asset packages that are not served). Image [B, 3, 8K, 8K] → costs [B, K, K]; draws its initial weights from
+/// so that Imle does not depend on TorchVision for .NET 0.107 (its SkiaSharp 2.88.9 dependency needs native asset
+/// packages for each platform). Image [B, 3, 8K, 8K] → costs [B, K, K]; draws its initial weights from
 /// TorchSharp's global generator (seed it with `torch.random.manual_seed` first).
 type WarcraftResNet(k: int) as this =
     inherit torch.nn.Module<torch.Tensor, torch.Tensor>("WarcraftResNet")
