@@ -86,7 +86,8 @@ let trainLinear (spo: bool) =
                         DflSources.None
                         { Predicted = predicted
                           TrueCosts = cb
-                          TrueSolutions = wb }
+                          TrueSolutions = wb
+                          BindingNormals = null }
                 else
                     torch.nn.functional.mse_loss (predicted, cb, torch.nn.Reduction.Mean)
 

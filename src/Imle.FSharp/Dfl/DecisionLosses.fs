@@ -219,5 +219,7 @@ module DecisionLosses =
 
         let gradTheta = Array.map2 (-) y target
 
-        { Value = omega target - omega y + Array.fold2 (fun acc t d -> acc + t * d) 0.0 theta gradTheta
+        { Value =
+            omega target - omega y
+            + Array.fold2 (fun acc t d -> acc + t * d) 0.0 theta gradTheta
           Gradient = Problem.ofScores problem gradTheta }

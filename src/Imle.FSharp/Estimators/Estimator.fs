@@ -331,9 +331,7 @@ module Estimator =
     /// Raises ArgumentException naming `estimator` when the problem is not a k-subset problem.
     let requireKind (problem: Problem) (estimator: Estimator) : int option =
         let refuse (what: string) (need: string) =
-            invalidArg
-                "estimator"
-                (sprintf "%s needs a %s problem; got '%s'." what need problem.Name)
+            invalidArg "estimator" (sprintf "%s needs a %s problem; got '%s'." what need problem.Name)
 
         match estimator, problem.Kind with
         | (RelaxedTopK _ | Simple _ | Sfess _), KSubsetKind k -> Some k

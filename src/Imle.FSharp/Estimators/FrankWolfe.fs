@@ -99,7 +99,8 @@ module FrankWolfe =
 
                 iteration <- iteration + 1
 
-        let active = [| 0 .. weights.Count - 1 |] |> Array.filter (fun j -> weights.[j] > 0.0)
+        let active =
+            [| 0 .. weights.Count - 1 |] |> Array.filter (fun j -> weights.[j] > 0.0)
 
         { Solution = mu
           Vertices = active |> Array.map (fun j -> vertices.[j])
@@ -128,8 +129,7 @@ module FrankWolfe =
 
         let centred = result.Vertices |> Array.map (fun v -> Array.map2 (-) v centre)
 
-        let scale =
-            centred |> Array.fold (fun acc v -> max acc (sqrt (dot v v))) 0.0
+        let scale = centred |> Array.fold (fun acc v -> max acc (sqrt (dot v v))) 0.0
 
         let basis = Collections.Generic.List<float[]>()
 

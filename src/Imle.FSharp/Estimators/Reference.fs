@@ -340,8 +340,10 @@ module Reference =
             | GumbelSoftmax tau ->
                 RelaxedReference.gumbelSoftmaxBackward tau pass.Scores pass.Noise.[0] (dyOf 0), adaptive
             | RelaxedTopK tau ->
-                RelaxedReference.topKBackward (subsetSize problem estimator) tau pass.Scores pass.Noise.[0] (dyOf 0), adaptive
-            | Simple tau -> KSubsetEstimators.simpleBackward tau (subsetSize problem estimator) pass.Scores (dyOf 0), adaptive
+                RelaxedReference.topKBackward (subsetSize problem estimator) tau pass.Scores pass.Noise.[0] (dyOf 0),
+                adaptive
+            | Simple tau ->
+                KSubsetEstimators.simpleBackward tau (subsetSize problem estimator) pass.Scores (dyOf 0), adaptive
             | Sfess(tau, _) ->
                 let rewards =
                     Array.init samples (fun s -> Array.fold2 (fun acc z v -> acc + z * v) 0.0 pass.States.[s] (dyOf s))

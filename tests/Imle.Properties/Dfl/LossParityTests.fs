@@ -74,7 +74,8 @@ let run (backend: Backend) (case: Case) (seed: int) : float * float[][] =
         let batch =
             { Predicted = predicted
               TrueCosts = rows (fun i -> i.TrueCosts)
-              TrueSolutions = rows (fun i -> i.TrueSolution) }
+              TrueSolutions = rows (fun i -> i.TrueSolution)
+              BindingNormals = null }
 
         let loss = DflLosses.compute case.Problem case.Loss sources batch
         Training.backward loss
@@ -133,7 +134,8 @@ let private case (name: string) (problem: Problem) (loss: DflLoss) =
 
             { Predicted = draw m positive
               TrueCosts = costs
-              TrueSolution = Problem.solve problem costs })
+              TrueSolution = Problem.solve problem costs
+              BindingNormals = null })
 
     let pool =
         Array.init 6 (fun _ -> Problem.solve problem (draw m false))
@@ -179,7 +181,8 @@ let tests =
                   let instance =
                       { Predicted = [| 1.0; 2.0 |]
                         TrueCosts = [| 2.0; 1.0 |]
-                        TrueSolution = [| 0.0; 1.0 |] }
+                        TrueSolution = [| 0.0; 1.0 |]
+                        BindingNormals = null }
 
                   let expected =
                       [
@@ -227,7 +230,8 @@ let tests =
                   let instance (flip: float) =
                       { Predicted = Array.map ((*) flip) predicted
                         TrueCosts = Array.map ((*) flip) values
-                        TrueSolution = Problem.solve maximise values }
+                        TrueSolution = Problem.solve maximise values
+                        BindingNormals = null }
 
                   for loss in [ DflLoss.SpoPlus; Nce; Cmap; ListwiseLtr; PairwiseLtr; PointwiseLtr ] do
                       let vMax, gMax = DflLoss.reference maximise loss pool [||] (instance 1.0)
