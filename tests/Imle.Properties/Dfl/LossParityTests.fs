@@ -75,7 +75,11 @@ let run (backend: Backend) (case: Case) (seed: int) : float * float[][] =
             { Predicted = predicted
               TrueCosts = rows (fun i -> i.TrueCosts)
               TrueSolutions = rows (fun i -> i.TrueSolution)
-              BindingNormals = null }
+              BindingNormals =
+                if DflLoss.needsBindingNormals case.Loss then
+                    case.Instances |> Array.map (fun i -> i.BindingNormals)
+                else
+                    null }
 
         let loss = DflLosses.compute case.Problem case.Loss sources batch
         Training.backward loss
@@ -135,7 +139,8 @@ let private case (name: string) (problem: Problem) (loss: DflLoss) =
             { Predicted = draw m positive
               TrueCosts = costs
               TrueSolution = Problem.solve problem costs
-              BindingNormals = null })
+              // Any normals exercise the cone projection (CaVE); 3 per instance, some pointing along −ĉ.
+              BindingNormals = Array.init 3 (fun _ -> draw m false) })
 
     let pool =
         Array.init 6 (fun _ -> Problem.solve problem (draw m false))
@@ -160,7 +165,16 @@ let private losses =
       Cmap
       ListwiseLtr
       PairwiseLtr
-      PointwiseLtr ]
+      PointwiseLtr
+      PerturbationGradient(Imle.Dfl.Pgb, 0.5)
+      PerturbationGradient(Imle.Dfl.Pgc, 0.5)
+      PerturbationGradient(Imle.Dfl.Pgf, 0.5)
+      Cave
+      StructuredSvm 1.0
+      Imitation("Hamming", fun z y -> Array.fold2 (fun acc a b -> acc + abs (a - b)) 0.0 z y)
+      ZeroOne
+      RegularizedFenchelYoung FrankWolfeOptions.Default
+      RegularizedFenchelYoung(FrankWolfeOptions.Create 0.3) ]
 
 [<Tests>]
 let tests =
