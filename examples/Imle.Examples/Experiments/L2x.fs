@@ -64,7 +64,7 @@ type Args =
             | Tune ->
                 "choose I-MLE's λ from {10, 100, 1000} and τ from {k, 2k, 3k} per k on a validation split (the last 10% of the training images, which no selector then trains on), as the paper did"
             | Tune_All ->
-                "tune every selector with a setting on the same validation split and criterion (the paper's grids): I-MLE's λ and τ as --tune, STE's and identity's τ from {k, 2k, 3k}, the temperatures of both L2X samplers and SoftSub from {0.1, 0.5, 1, 2}"
+                "tune every selector with a setting on the same validation split and criterion (the paper's grids): I-MLE's λ and τ as --tune, STE's and identity's τ from {k, 2k, 3k}, the temperatures of both L2X samplers, SoftSub, SIMPLE and SFESS from {0.1, 0.5, 1, 2}"
             | Aggregate _ ->
                 "no training: mean ± sd over earlier runs of one configuration that differ only in --seed (their folders), into --out"
             | Scorer _ ->
@@ -227,6 +227,8 @@ type SelectorSettings =
         L2xTemperature: float
         /// SoftSub's temperature (Table 1: t = 0.5).
         SoftSubTemperature: float
+        /// The temperature τ of the exact k-subset distribution of SIMPLE and SFESS (not in the paper; default 1).
+        ExactTemperature: float
     }
 
 /// The selectors, in report order; `lambda` and `tauFactor` (τ = tauFactor·k) parametrise I-MLE, STE and identity,
@@ -236,6 +238,7 @@ let selectorSpecs (settings: SelectorSettings) (scale: LossScale) : MethodSpec l
     let tauFactor = settings.TauFactor
     let l2xT = settings.L2xTemperature
     let softSubT = settings.SoftSubTemperature
+    let exactT = settings.ExactTemperature
 
     let sog k =
         SumOfGamma(float k, tauFactor * float k, 10)
@@ -298,6 +301,26 @@ let selectorSpecs (settings: SelectorSettings) (scale: LossScale) : MethodSpec l
           nan
           nan
       spec
+          "simple"
+          (sprintf "SIMPLE (τ=%g)" exactT)
+          (sprintf
+              "SIMPLE (Ahmed et al. 2023): an exact draw from the k-subset distribution p(z) ∝ exp(⟨z, θ⟩/τ) at τ = %g forward (a hard mask), backward through the exact marginals' Jacobian; hard top-k at test time"
+              exactT)
+          (Layer(fun _ -> Simple exactT))
+          None
+          nan
+          nan
+      spec
+          "sfess"
+          (sprintf "SFESS (τ=%g, S=2)" exactT)
+          (sprintf
+              "SFESS (Wijk et al. 2025): S = 2 exact draws from the k-subset distribution at τ = %g, their mean as the training mask, backward the score function with the exact score and a leave-one-out baseline; hard top-k at test time"
+              exactT)
+          (Layer(fun _ -> Sfess(exactT, 2)))
+          None
+          nan
+          nan
+      spec
           "ste"
           "STE SoG"
           (sprintf "straight-through: hard top-k of θ + SoG(κ = k, τ = %g·k) noise forward, dL/dθ = dL/dz" tauFactor)
@@ -329,7 +352,8 @@ let defaultSettings (lambda: float) (tauFactor: float) : SelectorSettings =
     { Lambda = lambda
       TauFactor = tauFactor
       L2xTemperature = 0.1
-      SoftSubTemperature = 0.5 }
+      SoftSubTemperature = 0.5
+      ExactTemperature = 1.0 }
 
 /// The selectors with Table 1's temperatures.
 let methodSpecs (lambda: float) (tauFactor: float) (scale: LossScale) : MethodSpec list =
@@ -684,6 +708,12 @@ let tunedNote (id: string) : string * string =
     | "l2x" ->
         "L2X (k samples, t tuned)",
         "L2X's relaxed subset sampler (Chen et al. 2018): k independent concrete samples at temperature t, elementwise max; hard top-k at test time; t ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
+    | "simple" ->
+        "SIMPLE (τ tuned)",
+        "SIMPLE (Ahmed et al. 2023): an exact k-subset draw at temperature τ forward, backward through the exact marginals' Jacobian; hard top-k at test time; τ ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
+    | "sfess" ->
+        "SFESS (S = 2, τ tuned)",
+        "SFESS (Wijk et al. 2025): the mean of S = 2 exact k-subset draws at temperature τ in training, the score function with the exact score and a leave-one-out baseline backward; hard top-k at test time; τ ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
     | "softsub" ->
         "SoftSub (t tuned)",
         "SoftSub (Xie and Ermon 2019), the library's RelaxedTopK at temperature t; hard top-k at test time; t ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
@@ -700,7 +730,7 @@ let candidates (scope: TuneScope) (baseSettings: SelectorSettings) (scale: LossS
 
     match scope, spec.Id with
     | NoTuning, _
-    | ImleOnly, ("l2x-notebook" | "l2x" | "softsub" | "ste" | "identity" | "random")
+    | ImleOnly, ("l2x-notebook" | "l2x" | "softsub" | "simple" | "sfess" | "ste" | "identity" | "random")
     | EverySelector, "random" -> []
     | (ImleOnly | EverySelector), "imle" ->
         [ for lambda in tuneLambdas do
@@ -729,6 +759,12 @@ let candidates (scope: TuneScope) (baseSettings: SelectorSettings) (scale: LossS
                 { baseSettings with
                     SoftSubTemperature = t })
             (fun st -> st.SoftSubTemperature)
+    | EverySelector, ("simple" | "sfess") ->
+        temperatures
+            (fun t ->
+                { baseSettings with
+                    ExactTemperature = t })
+            (fun st -> st.ExactTemperature)
     | _, other -> invalidArg "methods" (sprintf "No validation grid is defined for '%s'." other)
 
 /// Runs the configured experiment: data, the classifier, every selector at every k, results.json, the plots, report.md.

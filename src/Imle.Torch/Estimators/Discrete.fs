@@ -7,7 +7,8 @@ open Imle
 type SampleOutput =
     /// The mean over the S samples, shaped like the weights (the default).
     | MeanOfSamples
-    /// All samples, [..batch, S, ...shape] (I-MLE; the other estimators always return the mean).
+    /// All samples, [..batch, S, ...shape] (I-MLE, and SFESS, whose backward is then the estimate for the loss the
+    /// caller computes over the draws, as `KSubsetTensor.sfess`; the other estimators always return the mean).
     | AllSamples
 
 /// Options of a discrete call besides its problem, estimator, generator and weights.
@@ -145,7 +146,10 @@ module Discrete =
             let k = subsetSize problem estimator
             use theta = (Shapes.toScores problem weights).reshape(b, m)
             use zs = KSubsetTensor.sfess tau k samples generator theta
-            zs.mean([| 1L |]).reshape(weights.shape)
+
+            match options.Output with
+            | MeanOfSamples -> zs.mean([| 1L |]).reshape(weights.shape)
+            | AllSamples -> zs.reshape (Array.concat [ dims; [| int64 samples |]; Array.map int64 problem.Shape ])
         | ReinMax tau ->
             Estimator.requireKind problem estimator |> ignore
             use theta = (Shapes.toScores problem weights).reshape(b, m)
