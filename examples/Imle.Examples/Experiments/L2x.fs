@@ -52,7 +52,7 @@ type Args =
             | Train_Size _ -> "training images, the first N of the training set (default 6000; --full: all 60000)"
             | Test_Size _ -> "test images, the first N of the test set (default 2000; --full: all 10000)"
             | Batch _ -> "batch size, at most --train-size (default 40, the authors' notebook)"
-            | Methods _ -> "selectors: imle l2x-notebook l2x softsub ste identity random (default all)"
+            | Methods _ -> "selectors: imle l2x-notebook l2x softsub simple sfess ste identity random (default all)"
             | Full -> "a longer protocol: 10 classifier and 20 explainer epochs on all images"
             | Data _ ->
                 sprintf "folder with the IDX files (default %s; MNIST's files work too)" Idx.DefaultFashionMnistDir
