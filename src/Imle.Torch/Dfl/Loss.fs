@@ -76,7 +76,7 @@ module DflLosses =
 
     /// The loss of a batch (see `DflBatch` for shapes; the batch mean, a scalar) for the problem, with the sources the
     /// loss needs (see `DflSources`). Raises ArgumentException naming `predicted`, `trueCosts`, `trueSolutions`,
-    /// `Generator` or `Pool` when what the loss reads is missing or malformed.
+    /// `BindingNormals`, `Generator` or `Pool` when what the loss reads is missing or malformed.
     let compute (problem: Problem) (loss: DflLoss) (sources: DflSources) (batch: DflBatch) : Tensor =
         if isNull (box problem) then
             nullArg "problem"
