@@ -185,6 +185,58 @@ let tests =
                       Discrete.apply DiscreteOptions.Default problem estimator (new torch.Generator(1UL)) t)
           }
 
+          test "SFESS with all draws: the mean of the draws' losses has the mean output's gradient (same generator)" {
+              use _scope = torch.NewDisposeScope()
+              let problem = Problem.kSubset 6 2
+              let rng = Random 19
+
+              let w0 =
+                  torch.tensor (Array.init 12 (fun _ -> Sampling.standardNormal rng), dtype = torch.float64)
+
+              let g =
+                  torch.tensor (Array.init 12 (fun _ -> Sampling.standardNormal rng), dtype = torch.float64)
+
+              let estimator = Sfess(1.0, 4)
+
+              let gradient (output: SampleOutput) =
+                  let w = w0.reshape(2L, 6L).detach().requires_grad_(true)
+
+                  let options =
+                      { DiscreteOptions.Default with
+                          Output = output }
+
+                  let z = Discrete.apply options problem estimator (new torch.Generator(3UL)) w
+
+                  let loss =
+                      match output with
+                      | AllSamples ->
+                          Expect.equal z.shape [| 2L; 4L; 6L |] "[B, S, m]"
+                          (z * g.reshape (2L, 1L, 6L)).sum([| 2L |]).mean([| 1L |]).sum()
+                      | MeanOfSamples -> (z * g.reshape (2L, 6L)).sum()
+
+                  Training.backward loss
+                  use c = w.grad.contiguous ()
+                  c.data<float>().ToArray()
+
+              expectClose 1e-12 (gradient AllSamples) (gradient MeanOfSamples) "gradients"
+          }
+
+          test "CaVE on tensors needs the binding normals, one entry per row" {
+              use _scope = torch.NewDisposeScope()
+              let problem = Problem.kSubset 4 2
+              let predicted = torch.ones (2L, 4L, dtype = torch.float64)
+              let batch = DflBatch.Create(predicted, null, null)
+              throwsNaming "BindingNormals" (fun () -> DflLosses.compute problem Cave DflSources.None batch)
+
+              throwsNaming "BindingNormals" (fun () ->
+                  DflLosses.compute
+                      problem
+                      Cave
+                      DflSources.None
+                      { batch with
+                          BindingNormals = [| [| [| 1.0; 0.0; 0.0; 0.0 |] |] |] })
+          }
+
           test "descriptions name the method and its parameters" {
               Expect.equal (Estimator.describe (Simple 1.0)) "SIMPLE(τ=1)" "SIMPLE"
               Expect.equal (Estimator.describe (Sfess(1.0, 10))) "SFESS(τ=1, S=10)" "SFESS"
