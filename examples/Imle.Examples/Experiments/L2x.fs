@@ -52,7 +52,8 @@ type Args =
             | Train_Size _ -> "training images, the first N of the training set (default 6000; --full: all 60000)"
             | Test_Size _ -> "test images, the first N of the test set (default 2000; --full: all 10000)"
             | Batch _ -> "batch size, at most --train-size (default 40, the authors' notebook)"
-            | Methods _ -> "selectors: imle l2x-notebook l2x softsub simple sfess ste identity random (default all)"
+            | Methods _ ->
+                "selectors: imle l2x-notebook l2x softsub simple sfess reinmax ste identity random (default all)"
             | Full -> "a longer protocol: 10 classifier and 20 explainer epochs on all images"
             | Data _ ->
                 sprintf "folder with the IDX files (default %s; MNIST's files work too)" Idx.DefaultFashionMnistDir
@@ -64,7 +65,7 @@ type Args =
             | Tune ->
                 "choose I-MLE's λ from {10, 100, 1000} and τ from {k, 2k, 3k} per k on a validation split (the last 10% of the training images, which no selector then trains on), as the paper did"
             | Tune_All ->
-                "tune every selector with a setting on the same validation split and criterion (the paper's grids): I-MLE's λ and τ as --tune, STE's and identity's τ from {k, 2k, 3k}, the temperatures of both L2X samplers, SoftSub, SIMPLE and SFESS from {0.1, 0.5, 1, 2}"
+                "tune every selector with a setting on the same validation split and criterion (the paper's grids): I-MLE's λ and τ as --tune, STE's and identity's τ from {k, 2k, 3k}, the temperatures of both L2X samplers, SoftSub, SIMPLE, SFESS and ReinMax from {0.1, 0.5, 1, 2}"
             | Aggregate _ ->
                 "no training: mean ± sd over earlier runs of one configuration that differ only in --seed (their folders), into --out"
             | Scorer _ ->
@@ -172,6 +173,10 @@ type Selector =
     | Layer of (int -> Estimator)
     /// L2X's relaxed subset sampler at temperature t: k concrete samples, elementwise maximum (Chen et al. 2018).
     | L2xRelaxed of t: float
+    /// L2X's sampler with ReinMax in place of the concrete samples: k exact one-hot draws from softmax(scores) with
+    /// ReinMax's backward pass at temperature τ (the library's `ReinMax` on the categorical problem), elementwise
+    /// maximum (a hard mask of at most k patches).
+    | ReinMaxDraws of tau: float
     /// The tf-imle notebook's L2X baseline at temperature t: one concrete sample per row (sums to 1).
     | L2xNotebook of t: float
     /// k patches uniformly at random, no training (a floor).
@@ -227,7 +232,8 @@ type SelectorSettings =
         L2xTemperature: float
         /// SoftSub's temperature (Table 1: t = 0.5).
         SoftSubTemperature: float
-        /// The temperature τ of the exact k-subset distribution of SIMPLE and SFESS (not in the paper; default 1).
+        /// The temperature τ of the exact k-subset distribution of SIMPLE and SFESS and of ReinMax's backward pass (not
+        /// in the paper; default 1).
         ExactTemperature: float
     }
 
@@ -317,6 +323,16 @@ let selectorSpecs (settings: SelectorSettings) (scale: LossScale) : MethodSpec l
               "SFESS (Wijk et al. 2025): S = 2 exact draws from the k-subset distribution at τ = %g, their mean as the training mask, backward the score function with the exact score and a leave-one-out baseline; hard top-k at test time"
               exactT)
           (Layer(fun _ -> Sfess(exactT, 2)))
+          None
+          nan
+          nan
+      spec
+          "reinmax"
+          (sprintf "ReinMax (k draws, τ=%g)" exactT)
+          (sprintf
+              "ReinMax (Liu et al. 2023) in L2X's sampler: k exact one-hot draws from softmax of the scores, elementwise max (a hard mask of at most k patches), ReinMax's backward pass at τ = %g; hard top-k at test time"
+              exactT)
+          (ReinMaxDraws exactT)
           None
           nan
           nan
@@ -641,6 +657,19 @@ let private trainExplainer
                             Discrete.apply DiscreteOptions.Default problem (estimatorOf k) generator scores
                         | L2xRelaxed t -> Relaxed.subsetSampler k t generator scores
                         | L2xNotebook t -> Relaxed.gumbelSoftmax t generator scores
+                        | ReinMaxDraws tau ->
+                            let b, m = scores.shape.[0], scores.shape.[1]
+                            use rows = scores.unsqueeze(1L).expand(b, int64 k, m)
+
+                            use draws =
+                                Discrete.apply
+                                    DiscreteOptions.Default
+                                    (Problem.categorical (int m))
+                                    (ReinMax tau)
+                                    generator
+                                    rows
+
+                            draws.amax ([| 1L |])
                         | RandomPatches -> failwith "unreachable"
 
                     let masked = x * upsample grid mask
@@ -714,6 +743,9 @@ let tunedNote (id: string) : string * string =
     | "sfess" ->
         "SFESS (S = 2, τ tuned)",
         "SFESS (Wijk et al. 2025): the mean of S = 2 exact k-subset draws at temperature τ in training, the score function with the exact score and a leave-one-out baseline backward; hard top-k at test time; τ ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
+    | "reinmax" ->
+        "ReinMax (k draws, τ tuned)",
+        "ReinMax (Liu et al. 2023) in L2X's sampler: k exact one-hot draws, elementwise max, ReinMax's backward pass at temperature τ; hard top-k at test time; τ ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
     | "softsub" ->
         "SoftSub (t tuned)",
         "SoftSub (Xie and Ermon 2019), the library's RelaxedTopK at temperature t; hard top-k at test time; t ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
@@ -730,7 +762,7 @@ let candidates (scope: TuneScope) (baseSettings: SelectorSettings) (scale: LossS
 
     match scope, spec.Id with
     | NoTuning, _
-    | ImleOnly, ("l2x-notebook" | "l2x" | "softsub" | "simple" | "sfess" | "ste" | "identity" | "random")
+    | ImleOnly, ("l2x-notebook" | "l2x" | "softsub" | "simple" | "sfess" | "reinmax" | "ste" | "identity" | "random")
     | EverySelector, "random" -> []
     | (ImleOnly | EverySelector), "imle" ->
         [ for lambda in tuneLambdas do
@@ -759,7 +791,7 @@ let candidates (scope: TuneScope) (baseSettings: SelectorSettings) (scale: LossS
                 { baseSettings with
                     SoftSubTemperature = t })
             (fun st -> st.SoftSubTemperature)
-    | EverySelector, ("simple" | "sfess") ->
+    | EverySelector, ("simple" | "sfess" | "reinmax") ->
         temperatures
             (fun t ->
                 { baseSettings with
