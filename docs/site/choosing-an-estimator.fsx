@@ -94,6 +94,21 @@ The checks under the table hold for the numbers above (the build fails if they s
 - **Relaxed top-k** replaces the discrete step by a continuous relaxation (it differentiates a different function);
   on this small problem it is close to the exact gradient.
 
+The catalogue (`Estimator`) has more cases than the table above; each runs through the same `Discrete.apply` and the
+same `GradCheck.run`, and the `gradcheck` and `frontier` commands include them:
+
+| case | problems | forward | backward |
+|---|---|---|---|
+| `Simple τ` (SIMPLE, Ahmed et al. 2023) | k-subsets | an exact draw from p(z; θ) ∝ exp(⟨z, θ⟩/τ) | the exact marginals' Jacobian times dL/dz, O(m·k) |
+| `Sfess(τ, S)` (SFESS, Wijk et al. 2025) | k-subsets | S ≥ 2 exact draws (their mean, or all of them with `AllSamples`) | score function with the exact score (z − μ)/τ and a leave-one-out baseline |
+| `ReinMax τ` (Liu et al. 2023) | categorical | an exact one-hot draw from softmax(θ) | second-order straight-through 2·J(π½)·g − ½·J(π₀)·g |
+| `SoftmaxStraightThrough` | categorical | an exact one-hot draw from softmax(θ) | J(softmax(θ))·g |
+| `RegularizedFrankWolfe options` (PyEPO 2.2's RFWO) | any (MAP calls only) | argmax over conv(C) of ⟨θ, μ⟩ − (λ/2)‖μ‖² by Frank–Wolfe (λ = 1, 20 iterations, gap 1e-6 by default) | the projection onto the active face, divided by λ |
+
+Interpolation (Vlastelica et al. 2020) is blackbox differentiation under its first name: use `Blackbox λ` (the C#
+façade's `Estimators.Interpolation` returns it). A problem of the wrong kind is refused with an `ArgumentException`
+naming `estimator`.
+
 What matters for a choice is measured here on a 5-item problem; on your problem, run the same check on a small
 instance. The paper's larger experiments (synthetic, Warcraft, DFL) are reproduced in
 [the results](results.html).

@@ -86,7 +86,8 @@ let trainLinear (spo: bool) =
                         DflSources.None
                         { Predicted = predicted
                           TrueCosts = cb
-                          TrueSolutions = wb }
+                          TrueSolutions = wb
+                          BindingNormals = null }
                 else
                     torch.nn.functional.mse_loss (predicted, cb, torch.nn.Reduction.Mean)
 
@@ -114,6 +115,28 @@ I-MLE, blackbox differentiation or perturbed optimizers, and the other losses of
 (Fenchel–Young, the contrastive `Nce` and `Cmap`, the ranking losses) go through the same `DflLosses.compute`. The examples app's `dfl` command runs all of them at several
 degrees (`dotnet run --project examples/Imle.Examples -c Release -- dfl --help`); its results are in
 [the results](results.html).
+
+## The DFL loss catalogue
+
+Every case of `DflLoss` has a reference over arrays (`DflLoss.reference`) and a tensor version
+(`DflLosses.compute`), tested for parity; a `DflBatch` carries what a loss reads (`DflLoss.needsTrueCosts`,
+`needsTrueSolutions`, `needsPool`, `needsBindingNormals`), the rest may be null.
+
+| case | reads | what it is |
+|---|---|---|
+| `SpoPlus` | true costs, true solutions | SPO+ (Elmachtoub and Grigas 2022) |
+| `FenchelYoung options` | true solutions, a generator | the perturbed Fenchel–Young loss (PyEPO's PFYL), additive or multiplicative |
+| `Nce`, `Cmap` | true solutions, a pool | the contrastive losses (Mulamba et al. 2021) |
+| `ListwiseLtr`, `PairwiseLtr`, `PointwiseLtr` | true costs, a pool | learning to rank (Mandi et al. 2022) |
+| `PerturbationGradient(variant, h)` | true costs | PG losses (Huang and Gupta 2024): backward (`Pgb`), central (`Pgc`) or forward (`Pgf`) differences of the optimal value along c |
+| `Cave` | `BindingNormals` | CaVE (Tang and Khalil 2024): 1 − cos between −ĉ and its projection onto the cone of the binding constraints' normals at the true optimum |
+| `StructuredSvm α` | true solutions | the structured SVM with a Hamming margin α (InferOpt) |
+| `Imitation(name, δ)` | true solutions | the imitation loss over a base loss δ, by enumeration (InferOpt) |
+| `ZeroOne` | true solutions | 1[z*(ĉ) ≠ y], an evaluation metric (zero gradient) |
+| `RegularizedFenchelYoung options` | true solutions | the Fenchel–Young loss of the regularised Frank–Wolfe optimizer (PyEPO 2.2's RFY) |
+
+The C# façade has the newer ones in `DecisionLosses` (`PerturbationGradient` with a `PerturbationGradientVariant`,
+`Cave`, `StructuredSvm`, `Imitation`, `ZeroOne`, `RegularizedFenchelYoung`).
 *)
 (*** hide ***)
 Docs.finish [ box twoStage; box spoPlus ]

@@ -21,7 +21,10 @@ let estimators =
       Identity(MeanCentre, Gumbel 1.0)
       Estimator.perturbed (Normal 1.0) 10
       ScoreFunction 10
-      RelaxedTopK 1.0 ]
+      RelaxedTopK 1.0
+      Simple 1.0
+      Sfess(1.0, 10)
+      RegularizedFrankWolfe FrankWolfeOptions.Default ]
 
 printfn "%-56s %8s %10s %10s" "estimator" "cosine" "rel. bias" "variance"
 

@@ -360,7 +360,7 @@ public static class Dfl
 
     /// Forwards to the F# loss catalogue (null checks and type mapping only: the F# side checks everything else).
     internal static Tensor Compute(Problem problem, global::Imle.DflLoss loss, Generator? generator, SolutionPool? pool,
-        Tensor predicted, Tensor? trueCosts, Tensor? trueSolutions)
+        Tensor predicted, Tensor? trueCosts, Tensor? trueSolutions, double[][][]? bindingNormals = null)
     {
         Guard.NotNull(problem, nameof(problem));
         Guard.NotNull(predicted, nameof(predicted));
@@ -369,7 +369,7 @@ public static class Dfl
         var sources = new global::Imle.Torch.DflSources(
             generator is null ? FSharpOption<Generator>.None : FSharpOption<Generator>.Some(generator),
             pool is null ? FSharpOption<global::Imle.Torch.SolutionPool>.None : FSharpOption<global::Imle.Torch.SolutionPool>.Some(pool.Value));
-        return global::Imle.Torch.DflLosses.compute(problem.Value, loss, sources, new global::Imle.Torch.DflBatch(predicted, trueCosts!, trueSolutions!));
+        return global::Imle.Torch.DflLosses.compute(problem.Value, loss, sources, new global::Imle.Torch.DflBatch(predicted, trueCosts!, trueSolutions!, bindingNormals!));
     }
 
     private static Tensor Pooled(global::Imle.DflLoss loss, SolutionPool pool, Tensor predicted, Tensor? trueCosts, Tensor? trueSolutions) =>

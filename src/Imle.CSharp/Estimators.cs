@@ -256,4 +256,49 @@ public static class Estimators
     /// <returns>The estimator.</returns>
     public static GradientEstimator RelaxedTopK(double tau = 1.0) =>
         GradientEstimator.Of(global::Imle.Estimator.NewRelaxedTopK(tau));
+
+    /// <summary>Interpolation (Vlastelica et al. 2020), the original name of blackbox differentiation: the same
+    /// estimator as <see cref="Blackbox"/>.</summary>
+    /// <param name="lambda">λ &gt; 0.</param>
+    /// <returns>The blackbox estimator.</returns>
+    public static GradientEstimator Interpolation(double lambda) => Blackbox(lambda);
+
+    /// <summary>SIMPLE (Ahmed et al., ICLR 2023) for k-subset problems: forward an exact draw z ~ p(z; θ) ∝
+    /// exp(⟨z, θ⟩/τ), backward through the exact marginals' Jacobian.</summary>
+    /// <param name="tau">The temperature τ &gt; 0.</param>
+    /// <returns>The estimator.</returns>
+    public static GradientEstimator Simple(double tau = 1.0) =>
+        GradientEstimator.Of(global::Imle.Estimator.NewSimple(tau));
+
+    /// <summary>SFESS (Wijk et al., ICLR 2025) for k-subset problems: S exact draws, backward the score-function
+    /// estimator with the exact score and a leave-one-out baseline (the layer returns the mean of the draws).</summary>
+    /// <param name="tau">The temperature τ &gt; 0.</param>
+    /// <param name="samples">S ≥ 2.</param>
+    /// <returns>The estimator.</returns>
+    public static GradientEstimator Sfess(double tau = 1.0, int samples = 10) =>
+        GradientEstimator.Of(global::Imle.Estimator.NewSfess(tau, samples));
+
+    /// <summary>ReinMax (Liu et al., NeurIPS 2023) for categorical problems: forward an exact one-hot draw, backward
+    /// the second-order straight-through rule.</summary>
+    /// <param name="tau">The temperature τ &gt; 0 of the backward pass.</param>
+    /// <returns>The estimator.</returns>
+    public static GradientEstimator ReinMax(double tau = 1.0) =>
+        GradientEstimator.Of(global::Imle.Estimator.NewReinMax(tau));
+
+    /// <summary>The categorical straight-through estimator: forward an exact one-hot draw D ~ softmax(θ), backward
+    /// J(softmax(θ))·dL/dD.</summary>
+    public static GradientEstimator SoftmaxStraightThrough { get; } =
+        GradientEstimator.Of(global::Imle.Estimator.SoftmaxStraightThrough);
+
+    /// <summary>The regularised Frank–Wolfe optimizer (PyEPO 2.2's RFWO): a deterministic smooth solution
+    /// argmax over the convex hull of ⟨θ, μ⟩ − (λ/2)‖μ‖², differentiated on its active face; any problem.</summary>
+    /// <param name="lambda">λ &gt; 0 (PyEPO's default 1).</param>
+    /// <param name="maxIterations">Frank–Wolfe iterations, ≥ 1 (default 20).</param>
+    /// <param name="tolerance">The Frank–Wolfe gap at which it stops, ≥ 0 (default 1e-6).</param>
+    /// <returns>The estimator.</returns>
+    public static GradientEstimator RegularizedFrankWolfe(double lambda = 1.0, int maxIterations = 20, double tolerance = 1e-6) =>
+        GradientEstimator.Of(global::Imle.Estimator.NewRegularizedFrankWolfe(FrankWolfeOptions(lambda, maxIterations, tolerance)));
+
+    internal static global::Imle.FrankWolfeOptions FrankWolfeOptions(double lambda, int maxIterations, double tolerance) =>
+        new(lambda, maxIterations, tolerance);
 }

@@ -321,7 +321,8 @@ let lpTests =
                           DflSources.None
                           { Predicted = model.forward x
                             TrueCosts = c
-                            TrueSolutions = w }
+                            TrueSolutions = w
+                            BindingNormals = null }
 
                   Training.backward loss
                   optimizer.step () |> ignore

@@ -63,7 +63,7 @@ let tests =
               let rng = Random 61
 
               for problem in problems () do
-                  for variant in [ Pgb; Pgc ] do
+                  for variant in [ Pgb; Pgc; Pgf ] do
                       let predicted = weightsFor rng problem
                       let truth = weightsFor rng problem
                       let h = 0.3
@@ -79,6 +79,7 @@ let tests =
                           match variant with
                           | Pgb -> sign * (v predicted - v (shift -h)) / h
                           | Pgc -> sign * (v (shift h) - v (shift -h)) / (2.0 * h)
+                          | Pgf -> sign * (v (shift h) - v predicted) / h
 
                       Expect.floatClose Accuracy.high r.Value expected (sprintf "%s %A value" problem.Name variant)
 

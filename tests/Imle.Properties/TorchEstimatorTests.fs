@@ -298,7 +298,8 @@ let private lossTests =
                       (DflSources.OfGenerator(new torch.Generator(5UL)))
                       { Predicted = w
                         TrueCosts = null
-                        TrueSolutions = y }
+                        TrueSolutions = y
+                        BindingNormals = null }
 
               l.backward ()
 

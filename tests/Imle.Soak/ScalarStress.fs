@@ -102,7 +102,8 @@ let private cases () : Case list =
                   (DflSources.OfGenerator generator)
                   { Predicted = w
                     TrueCosts = null
-                    TrueSolutions = target }) }
+                    TrueSolutions = target
+                    BindingNormals = null }) }
       { Name = "optimal-value loss"
         Run = lossGradient (fun w -> Losses.optimalValue subsets w) }
       { Name = "regret loss"

@@ -252,7 +252,8 @@ let private trainMethod
             let batch =
                 { Predicted = predicted
                   TrueCosts = cb
-                  TrueSolutions = wb }
+                  TrueSolutions = wb
+                  BindingNormals = null }
 
             let loss =
                 match method with

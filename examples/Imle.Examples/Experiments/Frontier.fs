@@ -1,6 +1,6 @@
 /// `frontier`: the k-subset and categorical estimator frontier. For m ∈ {10, 50, 200} and several k, every estimator
-/// that can be called on k-subsets (the catalogue's through `Discrete.apply`, SIMPLE, SFESS) or on categorical
-/// variables (Gumbel-softmax, ReinMax, the softmax straight-through) against the exact gradient of E_p[‖z − b‖²] at
+/// that can be called on k-subsets (the catalogue's through `Discrete.apply`, SIMPLE, SFESS and RFWO among them) or on
+/// categorical variables (Gumbel-softmax, ReinMax, the softmax straight-through) against the exact gradient of E_p[‖z − b‖²] at
 /// τ = 1 (−2·J_μ·b by the O(m·k) dynamic programme, so no enumeration): bias (cosine and relative error of the mean
 /// gradient), variance per draw, and the error at equal numbers of solver calls and at equal wall time.
 module Imle.Examples.Experiments.Frontier
@@ -100,8 +100,11 @@ let private kSubsetLayers (m: int) (k: int) (b: float[]) : (string * int * Layer
           ))
           15
           AllSamples
-      "SIMPLE", 2, (fun g w -> perDraw b (KSubsetTensor.simple 1.0 k g w))
-      "SFESS(S=10)", 10, (fun g w -> perDraw b (KSubsetTensor.sfess 1.0 k 10 g w)) ]
+      // SIMPLE: one exact sample and one marginal computation; SFESS: all S = 10 draws, each scored by its own loss.
+      catalogue (Simple 1.0) 2 MeanOfSamples
+      catalogue (Sfess(1.0, 10)) 10 AllSamples
+      // RFWO: PyEPO's defaults, one MAP call for the start and one per Frank-Wolfe iteration (at most 21).
+      catalogue (RegularizedFrankWolfe FrankWolfeOptions.Default) 21 MeanOfSamples ]
 
 /// The categorical estimators (k = 1 on categorical(m)).
 let private categoricalLayers (m: int) (b: float[]) : (string * int * Layer) list =
@@ -110,8 +113,12 @@ let private categoricalLayers (m: int) (b: float[]) : (string * int * Layer) lis
     [ Estimator.describe (GumbelSoftmax 0.5),
       1,
       (fun g w -> perDraw b (Discrete.apply DiscreteOptions.Default categorical (GumbelSoftmax 0.5) g w))
-      "ReinMax(τ=1)", 1, (fun g w -> perDraw b (ReinMaxTensor.reinmax 1.0 g w))
-      "Softmax STE", 1, (fun g w -> perDraw b (ReinMaxTensor.straightThrough g w)) ]
+      yield!
+          [ ReinMax 1.0; SoftmaxStraightThrough ]
+          |> List.map (fun estimator ->
+              Estimator.describe estimator,
+              1,
+              (fun g w -> perDraw b (Discrete.apply DiscreteOptions.Default categorical estimator g w))) ]
 
 let private norm (v: float[]) = sqrt (Array.sumBy (fun x -> x * x) v)
 

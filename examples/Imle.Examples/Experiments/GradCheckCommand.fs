@@ -41,7 +41,10 @@ let kSubsetEstimators (k: int) =
       StraightThrough(Gumbel 1.0)
       Identity(MeanCentre, Gumbel 1.0)
       Estimator.perturbed (Normal 1.0) 10
-      RelaxedTopK 0.5 ]
+      RelaxedTopK 0.5
+      Simple 1.0
+      Sfess(1.0, 10)
+      RegularizedFrankWolfe FrankWolfeOptions.Default ]
 
 /// Runs the checks and returns the rows.
 let check (seed: int) (samples: int) (onStep: unit -> unit) : Row[] =
@@ -73,7 +76,9 @@ let check (seed: int) (samples: int) (onStep: unit -> unit) : Row[] =
         [ ScoreFunction 10
           Imle((ImleOptions.Create(1.0, 2.0)).WithNoise(Gumbel 1.0))
           StraightThrough(Gumbel 1.0)
-          GumbelSoftmax 0.5 ]
+          GumbelSoftmax 0.5
+          ReinMax 1.0
+          SoftmaxStraightThrough ]
         |> List.mapi (fun i est ->
             GradCheck.run categorical est theta loss samples (int64 (seed + 100 + i))
             |> toRow)

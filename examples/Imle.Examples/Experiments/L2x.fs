@@ -52,7 +52,8 @@ type Args =
             | Train_Size _ -> "training images, the first N of the training set (default 6000; --full: all 60000)"
             | Test_Size _ -> "test images, the first N of the test set (default 2000; --full: all 10000)"
             | Batch _ -> "batch size, at most --train-size (default 40, the authors' notebook)"
-            | Methods _ -> "selectors: imle l2x-notebook l2x softsub ste identity random (default all)"
+            | Methods _ ->
+                "selectors: imle l2x-notebook l2x softsub simple sfess reinmax ste identity random (default all)"
             | Full -> "a longer protocol: 10 classifier and 20 explainer epochs on all images"
             | Data _ ->
                 sprintf "folder with the IDX files (default %s; MNIST's files work too)" Idx.DefaultFashionMnistDir
@@ -64,7 +65,7 @@ type Args =
             | Tune ->
                 "choose I-MLE's λ from {10, 100, 1000} and τ from {k, 2k, 3k} per k on a validation split (the last 10% of the training images, which no selector then trains on), as the paper did"
             | Tune_All ->
-                "tune every selector with a setting on the same validation split and criterion (the paper's grids): I-MLE's λ and τ as --tune, STE's and identity's τ from {k, 2k, 3k}, the temperatures of both L2X samplers and SoftSub from {0.1, 0.5, 1, 2}"
+                "tune every selector with a setting on the same validation split and criterion (the paper's grids): I-MLE's λ and τ as --tune, STE's and identity's τ from {k, 2k, 3k}, the temperatures of both L2X samplers, SoftSub, SIMPLE, SFESS and ReinMax from {0.1, 0.5, 1, 2}"
             | Aggregate _ ->
                 "no training: mean ± sd over earlier runs of one configuration that differ only in --seed (their folders), into --out"
             | Scorer _ ->
@@ -172,6 +173,10 @@ type Selector =
     | Layer of (int -> Estimator)
     /// L2X's relaxed subset sampler at temperature t: k concrete samples, elementwise maximum (Chen et al. 2018).
     | L2xRelaxed of t: float
+    /// L2X's sampler with ReinMax in place of the concrete samples: k exact one-hot draws from softmax(scores) with
+    /// ReinMax's backward pass at temperature τ (the library's `ReinMax` on the categorical problem), elementwise
+    /// maximum (a hard mask of at most k patches).
+    | ReinMaxDraws of tau: float
     /// The tf-imle notebook's L2X baseline at temperature t: one concrete sample per row (sums to 1).
     | L2xNotebook of t: float
     /// k patches uniformly at random, no training (a floor).
@@ -227,6 +232,9 @@ type SelectorSettings =
         L2xTemperature: float
         /// SoftSub's temperature (Table 1: t = 0.5).
         SoftSubTemperature: float
+        /// The temperature τ of the exact k-subset distribution of SIMPLE and SFESS and of ReinMax's backward pass (not
+        /// in the paper; default 1).
+        ExactTemperature: float
     }
 
 /// The selectors, in report order; `lambda` and `tauFactor` (τ = tauFactor·k) parametrise I-MLE, STE and identity,
@@ -236,6 +244,7 @@ let selectorSpecs (settings: SelectorSettings) (scale: LossScale) : MethodSpec l
     let tauFactor = settings.TauFactor
     let l2xT = settings.L2xTemperature
     let softSubT = settings.SoftSubTemperature
+    let exactT = settings.ExactTemperature
 
     let sog k =
         SumOfGamma(float k, tauFactor * float k, 10)
@@ -298,6 +307,36 @@ let selectorSpecs (settings: SelectorSettings) (scale: LossScale) : MethodSpec l
           nan
           nan
       spec
+          "simple"
+          (sprintf "SIMPLE (τ=%g)" exactT)
+          (sprintf
+              "SIMPLE (Ahmed et al. 2023): an exact draw from the k-subset distribution p(z) ∝ exp(⟨z, θ⟩/τ) at τ = %g forward (a hard mask), backward through the exact marginals' Jacobian; hard top-k at test time"
+              exactT)
+          (Layer(fun _ -> Simple exactT))
+          None
+          nan
+          nan
+      spec
+          "sfess"
+          (sprintf "SFESS (τ=%g, S=2)" exactT)
+          (sprintf
+              "SFESS (Wijk et al. 2025): S = 2 exact draws from the k-subset distribution at τ = %g, their mean as the training mask, backward the score function with the exact score and a leave-one-out baseline; hard top-k at test time"
+              exactT)
+          (Layer(fun _ -> Sfess(exactT, 2)))
+          None
+          nan
+          nan
+      spec
+          "reinmax"
+          (sprintf "ReinMax (k draws, τ=%g)" exactT)
+          (sprintf
+              "ReinMax (Liu et al. 2023) in L2X's sampler: k exact one-hot draws from softmax of the scores, elementwise max (a hard mask of at most k patches), ReinMax's backward pass at τ = %g; hard top-k at test time"
+              exactT)
+          (ReinMaxDraws exactT)
+          None
+          nan
+          nan
+      spec
           "ste"
           "STE SoG"
           (sprintf "straight-through: hard top-k of θ + SoG(κ = k, τ = %g·k) noise forward, dL/dθ = dL/dz" tauFactor)
@@ -329,7 +368,8 @@ let defaultSettings (lambda: float) (tauFactor: float) : SelectorSettings =
     { Lambda = lambda
       TauFactor = tauFactor
       L2xTemperature = 0.1
-      SoftSubTemperature = 0.5 }
+      SoftSubTemperature = 0.5
+      ExactTemperature = 1.0 }
 
 /// The selectors with Table 1's temperatures.
 let methodSpecs (lambda: float) (tauFactor: float) (scale: LossScale) : MethodSpec list =
@@ -617,6 +657,19 @@ let private trainExplainer
                             Discrete.apply DiscreteOptions.Default problem (estimatorOf k) generator scores
                         | L2xRelaxed t -> Relaxed.subsetSampler k t generator scores
                         | L2xNotebook t -> Relaxed.gumbelSoftmax t generator scores
+                        | ReinMaxDraws tau ->
+                            let b, m = scores.shape.[0], scores.shape.[1]
+                            use rows = scores.unsqueeze(1L).expand(b, int64 k, m)
+
+                            use draws =
+                                Discrete.apply
+                                    DiscreteOptions.Default
+                                    (Problem.categorical (int m))
+                                    (ReinMax tau)
+                                    generator
+                                    rows
+
+                            draws.amax ([| 1L |])
                         | RandomPatches -> failwith "unreachable"
 
                     let masked = x * upsample grid mask
@@ -684,6 +737,15 @@ let tunedNote (id: string) : string * string =
     | "l2x" ->
         "L2X (k samples, t tuned)",
         "L2X's relaxed subset sampler (Chen et al. 2018): k independent concrete samples at temperature t, elementwise max; hard top-k at test time; t ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
+    | "simple" ->
+        "SIMPLE (τ tuned)",
+        "SIMPLE (Ahmed et al. 2023): an exact k-subset draw at temperature τ forward, backward through the exact marginals' Jacobian; hard top-k at test time; τ ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
+    | "sfess" ->
+        "SFESS (S = 2, τ tuned)",
+        "SFESS (Wijk et al. 2025): the mean of S = 2 exact k-subset draws at temperature τ in training, the score function with the exact score and a leave-one-out baseline backward; hard top-k at test time; τ ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
+    | "reinmax" ->
+        "ReinMax (k draws, τ tuned)",
+        "ReinMax (Liu et al. 2023) in L2X's sampler: k exact one-hot draws, elementwise max, ReinMax's backward pass at temperature τ; hard top-k at test time; τ ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
     | "softsub" ->
         "SoftSub (t tuned)",
         "SoftSub (Xie and Ermon 2019), the library's RelaxedTopK at temperature t; hard top-k at test time; t ∈ {0.1, 0.5, 1, 2} chosen per k on the validation split (below)"
@@ -700,7 +762,7 @@ let candidates (scope: TuneScope) (baseSettings: SelectorSettings) (scale: LossS
 
     match scope, spec.Id with
     | NoTuning, _
-    | ImleOnly, ("l2x-notebook" | "l2x" | "softsub" | "ste" | "identity" | "random")
+    | ImleOnly, ("l2x-notebook" | "l2x" | "softsub" | "simple" | "sfess" | "reinmax" | "ste" | "identity" | "random")
     | EverySelector, "random" -> []
     | (ImleOnly | EverySelector), "imle" ->
         [ for lambda in tuneLambdas do
@@ -729,6 +791,12 @@ let candidates (scope: TuneScope) (baseSettings: SelectorSettings) (scale: LossS
                 { baseSettings with
                     SoftSubTemperature = t })
             (fun st -> st.SoftSubTemperature)
+    | EverySelector, ("simple" | "sfess" | "reinmax") ->
+        temperatures
+            (fun t ->
+                { baseSettings with
+                    ExactTemperature = t })
+            (fun st -> st.ExactTemperature)
     | _, other -> invalidArg "methods" (sprintf "No validation grid is defined for '%s'." other)
 
 /// Runs the configured experiment: data, the classifier, every selector at every k, results.json, the plots, report.md.

@@ -174,6 +174,31 @@ let methodSpecs: MethodSpec list =
         K = 1
         ScoreNoise = None
         Estimator = GumbelSoftmax 1.0
+        Cost = 1.0 }
+      { Id = "simple"
+        Name = "SIMPLE τ=1"
+        Noise = "none: an exact draw from p(z) ∝ exp(⟨z, θ⟩) over 10-subsets, backward through the exact marginals"
+        NoiseStd = 0.0
+        K = subsetK
+        ScoreNoise = None
+        Estimator = Simple 1.0
+        Cost = 2.0 }
+      { Id = "sfess"
+        Name = "SFESS τ=1, S=2"
+        Noise =
+          "none: the mean of S = 2 exact draws over 10-subsets, score-function backward with a leave-one-out baseline"
+        NoiseStd = 0.0
+        K = subsetK
+        ScoreNoise = None
+        Estimator = Sfess(1.0, 2)
+        Cost = 2.5 }
+      { Id = "reinmax"
+        Name = "ReinMax 1-subset"
+        Noise = "none: an exact one-hot draw from softmax(θ), ReinMax's second-order straight-through backward (τ=1)"
+        NoiseStd = 0.0
+        K = 1
+        ScoreNoise = None
+        Estimator = ReinMax 1.0
         Cost = 1.0 } ]
 
 /// The method ids.

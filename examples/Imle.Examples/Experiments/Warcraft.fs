@@ -535,7 +535,8 @@ let private trainMethod
                             (DflSources.OfGenerator generator)
                             { Predicted = w
                               TrueCosts = c
-                              TrueSolutions = y },
+                              TrueSolutions = y
+                              BindingNormals = null },
                         1.0
                     | CostRegression -> torch.nn.functional.mse_loss (w, c, torch.nn.Reduction.Mean), 1.0
 

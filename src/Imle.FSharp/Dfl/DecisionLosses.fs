@@ -18,6 +18,8 @@ type PgVariant =
     | Pgb
     /// Central difference (V(ĉ + h·c) − V(ĉ − h·c))/(2h).
     | Pgc
+    /// Forward difference (V(ĉ + h·c) − V(ĉ))/h.
+    | Pgf
 
 /// Decision-focused losses of PyEPO 2.2 and InferOpt 0.7 over arrays, for a problem whose MAP oracle is `Problem.solve`
 /// and predicted weights ŵ in the problem's own sense (costs for Minimise, scores for Maximise):
@@ -48,8 +50,8 @@ module DecisionLosses =
     let private step (w: float[]) (c: float[]) (h: float) = Array.map2 (fun a b -> a + h * b) w c
 
     /// The PG loss (Huang & Gupta 2024; PyEPO's PGLoss) of predicted weights ŵ against the true weights c with step
-    /// h: PGB (V(ŵ) − V(ŵ − h·c))/h, PGC (V(ŵ + h·c) − V(ŵ − h·c))/(2h), V the optimal value; gradient
-    /// (z*(ŵ) − z*(ŵ − h·c))/h or (z*(ŵ + h·c) − z*(ŵ − h·c))/(2h). As h → 0 the loss tends to ⟨c, z*(ŵ)⟩, the
+    /// h: PGB (V(ŵ) − V(ŵ − h·c))/h, PGC (V(ŵ + h·c) − V(ŵ − h·c))/(2h), PGF (V(ŵ + h·c) − V(ŵ))/h, V the optimal
+    /// value; gradient the same differences of z*. As h → 0 the loss tends to ⟨c, z*(ŵ)⟩, the
     /// decision's true objective. For Maximise problems both are negated, so that minimising the loss always improves
     /// the decision. Two solver calls. Raises ArgumentException naming `h` (finite, > 0), `predicted` or `truth`
     /// (length m, finite).
@@ -62,6 +64,7 @@ module DecisionLosses =
             match variant with
             | Pgb -> value problem predicted, value problem (step predicted truth (-h)), h
             | Pgc -> value problem (step predicted truth h), value problem (step predicted truth (-h)), 2.0 * h
+            | Pgf -> value problem (step predicted truth h), value problem predicted, h
 
         let sign =
             match problem.Sense with
@@ -193,3 +196,30 @@ module DecisionLosses =
             0.0
         else
             1.0
+
+    /// The Fenchel–Young loss of the regularised Frank–Wolfe optimizer (PyEPO 2.2's
+    /// `regularizedFrankWolfeFenchelYoung`): in scores θ (maximisation terms), with Ω(y) = (λ/2)·‖y‖² and
+    /// ŷ = argmax_{μ ∈ conv(C)} ⟨θ, μ⟩ − Ω(μ) by Frank–Wolfe (`FrankWolfe.solve`), the loss Ω(y) − Ω(ŷ) + ⟨θ, ŷ − y⟩
+    /// with the Danskin gradient ŷ − y, mapped to the problem's sense. Raises ArgumentException naming the options'
+    /// fields, `predicted` or `target` (length m, finite).
+    let regularizedFenchelYoung
+        (options: FrankWolfeOptions)
+        (problem: Problem)
+        (predicted: float[])
+        (target: float[])
+        : LossWithGradient =
+        FrankWolfe.validate options |> ignore
+        checkWeights "predicted" problem predicted
+        checkWeights "target" problem target
+        let theta = Problem.toScores problem predicted
+        let y = (FrankWolfe.solve problem options predicted).Solution
+
+        let omega (v: float[]) =
+            0.5 * options.Lambda * Array.sumBy (fun x -> x * x) v
+
+        let gradTheta = Array.map2 (-) y target
+
+        { Value =
+            omega target - omega y
+            + Array.fold2 (fun acc t d -> acc + t * d) 0.0 theta gradTheta
+          Gradient = Problem.ofScores problem gradTheta }

@@ -1,5 +1,7 @@
 namespace Imle
 
+open Imle.Dfl
+
 /// The losses of decision-focused learning (predict-then-optimise) over predicted costs ĉ in the problem's own sense:
 /// one closed catalogue, interpreted over arrays here (`DflLoss.reference`) and over tensors by the TorchSharp backend
 /// (`DflLosses.compute`).
@@ -22,6 +24,25 @@ type DflLoss =
     | PairwiseLtr
     /// Pointwise LTR: (1/|Γ|)·Σ_{s ∈ Γ} ((c − ĉ)ᵀs)²; needs the true costs.
     | PointwiseLtr
+    /// The perturbation-gradient loss (Huang & Gupta 2024; PyEPO's PGLoss): finite differences of the optimal value
+    /// along the true costs with step h > 0, backward (PGB), central (PGC) or forward (PGF); needs the true costs
+    /// (`DecisionLosses.pg`).
+    | PerturbationGradient of variant: PgVariant * h: float
+    /// CaVE (Tang & Khalil 2024; PyEPO's coneAlignedCosine): 1 − cos between −ĉ (minimisation terms) and its
+    /// projection onto the cone of the binding constraints' normals at the true optimum; needs the binding normals
+    /// (`DecisionLosses.cave`).
+    | Cave
+    /// The structured SVM (InferOpt's StructuredSVMLoss) with a Hamming margin of weight α ≥ 0; needs the target
+    /// (binary) solutions (`DecisionLosses.structuredSvm`).
+    | StructuredSvm of alpha: float
+    /// The imitation loss (InferOpt's ImitationLoss) over a named base loss δ(z, y) ≥ 0, by enumerating the
+    /// problem's states; needs the target solutions and an enumerable problem (`DecisionLosses.imitation`).
+    | Imitation of name: string * baseLoss: (float[] -> float[] -> float)
+    /// The zero-one loss 1[z*(ĉ) ≠ y] (an evaluation metric: its gradient is zero); needs the target solutions.
+    | ZeroOne
+    /// The Fenchel–Young loss of the regularised Frank–Wolfe optimizer (PyEPO 2.2's RFY): Ω(y) − Ω(ŷ) + ⟨θ, ŷ − y⟩
+    /// with Ω = (λ/2)·‖·‖²; needs the target solutions (`DecisionLosses.regularizedFenchelYoung`).
+    | RegularizedFenchelYoung of FrankWolfeOptions
 
 /// One instance of a DFL loss, every vector in the problem's own sense (costs for Minimise, values for Maximise).
 type DflInstance =
@@ -30,8 +51,12 @@ type DflInstance =
         Predicted: float[]
         /// The true costs c (SPO+ and the ranking losses; may be null otherwise).
         TrueCosts: float[]
-        /// The true (or target) solution w*(c) (SPO+, Fenchel–Young, NCE, CMAP; may be null otherwise).
+        /// The true (or target) solution w*(c) (SPO+, Fenchel–Young, NCE, CMAP, the structured SVM, imitation,
+        /// zero-one and RFY; may be null otherwise).
         TrueSolution: float[]
+        /// The normals of the constraints binding at the true optimum, one row of length m each (CaVE; null
+        /// otherwise).
+        BindingNormals: float[][]
     }
 
 /// Functions over DFL losses, and their reference implementations over arrays: value and gradient w.r.t. ĉ.
@@ -48,6 +73,12 @@ module DflLoss =
             | Multiplicative sigma -> Validate.positive "sigma" sigma
 
             Validate.intAtLeast "samples" 1 options.Samples
+        | PerturbationGradient(_, h) -> Validate.positive "h" h
+        | StructuredSvm alpha -> Validate.atLeast "alpha" 0.0 alpha
+        | Imitation(name, baseLoss) -> Validate.customCase "loss" name "baseLoss" (box baseLoss)
+        | RegularizedFenchelYoung options -> FrankWolfe.validate options |> ignore
+        | Cave
+        | ZeroOne
         | SpoPlus
         | Nce
         | Cmap
@@ -67,6 +98,19 @@ module DflLoss =
         | ListwiseLtr -> "listwise LTR"
         | PairwiseLtr -> "pairwise LTR"
         | PointwiseLtr -> "pointwise LTR"
+        | PerturbationGradient(variant, h) ->
+            let name =
+                match variant with
+                | Pgb -> "PGB"
+                | Pgc -> "PGC"
+                | Pgf -> "PGF"
+
+            sprintf "%s(h=%g)" name h
+        | Cave -> "CaVE"
+        | StructuredSvm alpha -> sprintf "structured SVM(α=%g)" alpha
+        | Imitation(name, _) -> sprintf "imitation[%s]" name
+        | ZeroOne -> "zero-one"
+        | RegularizedFenchelYoung o -> sprintf "RFY[%s]" (FrankWolfe.describe o)
 
     /// Whether the loss reads the true costs c.
     let needsTrueCosts (loss: DflLoss) : bool =
@@ -74,10 +118,16 @@ module DflLoss =
         | SpoPlus
         | ListwiseLtr
         | PairwiseLtr
-        | PointwiseLtr -> true
+        | PointwiseLtr
+        | PerturbationGradient _ -> true
         | FenchelYoung _
         | Nce
-        | Cmap -> false
+        | Cmap
+        | Cave
+        | StructuredSvm _
+        | Imitation _
+        | ZeroOne
+        | RegularizedFenchelYoung _ -> false
 
     /// Whether the loss reads the true (target) solutions w*(c).
     let needsTrueSolutions (loss: DflLoss) : bool =
@@ -85,10 +135,16 @@ module DflLoss =
         | SpoPlus
         | FenchelYoung _
         | Nce
-        | Cmap -> true
+        | Cmap
+        | StructuredSvm _
+        | Imitation _
+        | ZeroOne
+        | RegularizedFenchelYoung _ -> true
         | ListwiseLtr
         | PairwiseLtr
-        | PointwiseLtr -> false
+        | PointwiseLtr
+        | PerturbationGradient _
+        | Cave -> false
 
     /// Whether the loss ranks a solution pool Γ.
     let needsPool (loss: DflLoss) : bool =
@@ -99,7 +155,36 @@ module DflLoss =
         | PairwiseLtr
         | PointwiseLtr -> true
         | SpoPlus
-        | FenchelYoung _ -> false
+        | FenchelYoung _
+        | PerturbationGradient _
+        | Cave
+        | StructuredSvm _
+        | Imitation _
+        | ZeroOne
+        | RegularizedFenchelYoung _ -> false
+
+    /// Whether the loss reads the binding constraints' normals at the true optimum (CaVE).
+    let needsBindingNormals (loss: DflLoss) : bool =
+        match loss with
+        | Cave -> true
+        | _ -> false
+
+    /// The losses of `DecisionLosses` (which match the problem's sense themselves) for one instance, or None for the
+    /// losses defined here in minimisation terms. The one dispatch both backends use for these cases.
+    let decision (problem: Problem) (loss: DflLoss) (instance: DflInstance) : LossWithGradient option =
+        let p, y = instance.Predicted, instance.TrueSolution
+
+        match loss with
+        | PerturbationGradient(variant, h) -> Some(DecisionLosses.pg variant h problem p instance.TrueCosts)
+        | Cave -> Some(DecisionLosses.cave problem instance.BindingNormals p)
+        | StructuredSvm alpha -> Some(DecisionLosses.structuredSvm alpha problem p y)
+        | Imitation(_, baseLoss) -> Some(DecisionLosses.imitation baseLoss problem p y)
+        | ZeroOne ->
+            Some
+                { Value = DecisionLosses.zeroOne problem p y
+                  Gradient = Array.zeroCreate problem.Size }
+        | RegularizedFenchelYoung o -> Some(DecisionLosses.regularizedFenchelYoung o problem p y)
+        | _ -> None
 
     /// The sign that turns objectives in the problem's own sense into minimisation terms: +1 for Minimise, −1 for
     /// Maximise. The one place every DFL loss, on both backends, matches the sense: each is defined in minimisation
@@ -220,6 +305,12 @@ module DflLoss =
 
             Array.averageBy (fun e -> e * e) errors,
             sumRows m (Seq.init pool.Length (fun j -> -2.0 * errors.[j] / n, pool.[j]))
+        | PerturbationGradient _
+        | Cave
+        | StructuredSvm _
+        | Imitation _
+        | ZeroOne
+        | RegularizedFenchelYoung _ -> invalidOp "unreachable: DflLoss.decision interprets these losses"
 
     let private checkVector (problem: Problem) (name: string) (v: float[]) =
         Validate.length name problem.Size v
@@ -255,6 +346,9 @@ module DflLoss =
 
             pool |> Array.iteri (fun i s -> checkVector problem (sprintf "pool[%d]" i) s)
 
+        if needsBindingNormals loss then
+            Validate.notNull "bindingNormals" instance.BindingNormals
+
         match loss with
         | FenchelYoung o ->
             Validate.length "noise" o.Samples noise
@@ -266,9 +360,12 @@ module DflLoss =
             | _ -> ()
         | _ -> ()
 
-        let sign = orientation problem
-        let value, gradient = minimisation problem loss pool noise instance sign
-        value, scale sign gradient
+        match decision problem loss instance with
+        | Some result -> result.Value, result.Gradient
+        | None ->
+            let sign = orientation problem
+            let value, gradient = minimisation problem loss pool noise instance sign
+            value, scale sign gradient
 
     /// The batch mean of `reference` over instances (each with its own noise draws): the value and the gradient
     /// w.r.t. each instance's ĉ (divided by the batch size), as the TorchSharp losses return them.

@@ -202,6 +202,22 @@ type Estimator =
     | GumbelSoftmax of tau: float
     /// A relaxed top-k (SoftSub, Xie and Ermon 2019 / L2X) for k-subsets, temperature τ.
     | RelaxedTopK of tau: float
+    /// SIMPLE (Ahmed et al., ICLR 2023) for k-subsets: forward an exact draw z ~ p(z; θ) ∝ exp(⟨z, θ⟩/τ), backward
+    /// through the exact marginals, dL/dθ = J_μ(θ)·dL/dz (`KSubsetEstimators`).
+    | Simple of tau: float
+    /// SFESS (Wijk et al., ICLR 2025) for k-subsets: S ≥ 2 exact draws at temperature τ, backward the score-function
+    /// estimator with the exact score (z − μ)/τ, the reward ⟨dL/dz, z⟩ and a leave-one-out baseline.
+    | Sfess of tau: float * samples: int
+    /// ReinMax (Liu et al., NeurIPS 2023) for categorical problems: forward an exact one-hot draw D ~ softmax(θ),
+    /// backward the second-order straight-through rule 2·J(π½)·g − ½·J(π₀)·g with temperature τ (`ReinMax`).
+    | ReinMax of tau: float
+    /// The categorical straight-through estimator: forward an exact one-hot draw D ~ softmax(θ), backward J(π₀)·g,
+    /// π₀ = softmax(θ) (ReinMax's first-order baseline).
+    | SoftmaxStraightThrough
+    /// The regularised Frank–Wolfe optimizer (PyEPO 2.2's RFWO; Dalle et al. 2022): a deterministic smooth solution
+    /// argmax_{μ ∈ conv(C)} ⟨θ, μ⟩ − (λ/2)·‖μ‖² by Frank–Wolfe, differentiated on its active face (`FrankWolfe`).
+    /// Any problem (only MAP calls).
+    | RegularizedFrankWolfe of FrankWolfeOptions
 
 /// Functions over estimators.
 [<RequireQualifiedAccess>]
@@ -239,6 +255,13 @@ module Estimator =
         | ScoreFunction samples -> Validate.intAtLeast "samples" 1 samples
         | GumbelSoftmax tau -> Validate.positive "tau" tau
         | RelaxedTopK tau -> Validate.positive "tau" tau
+        | Simple tau -> Validate.positive "tau" tau
+        | Sfess(tau, samples) ->
+            Validate.positive "tau" tau
+            Validate.intAtLeast "samples" 2 samples
+        | ReinMax tau -> Validate.positive "tau" tau
+        | SoftmaxStraightThrough -> ()
+        | RegularizedFrankWolfe options -> FrankWolfe.validate options |> ignore
 
         estimator
 
@@ -248,6 +271,11 @@ module Estimator =
         | Imle o -> o.Samples
         | Perturbed o -> o.Samples
         | ScoreFunction s -> s
+        | Sfess(_, s) -> s
+        | Simple _
+        | ReinMax _
+        | SoftmaxStraightThrough
+        | RegularizedFrankWolfe _
         | Blackbox _
         | Identity _
         | StraightThrough _
@@ -257,7 +285,8 @@ module Estimator =
     /// The noise of the perturb-and-MAP forward pass (ẑ = MAP(θ + ε), S draws of it) for the estimators that have one:
     /// I-MLE's noise, δ₀ for blackbox differentiation, the identity / straight-through noise, the perturbed optimizer's
     /// (the standard normal Z of a multiplicative one), the standard Gumbel noise of the relaxations. None for the
-    /// score function (exact samples). Both backends draw their forward noise from this one definition.
+    /// estimators with exact samples (score function, SIMPLE, SFESS, ReinMax, the categorical straight-through) and
+    /// for the deterministic regularised Frank–Wolfe. Both backends draw their forward noise from this one definition.
     let forwardNoise (estimator: Estimator) : Noise option =
         match estimator with
         | Imle o -> Some o.Noise
@@ -267,7 +296,12 @@ module Estimator =
         | Perturbed o -> Some(PerturbedOptions.noise o)
         | GumbelSoftmax _
         | RelaxedTopK _ -> Some(Gumbel 1.0)
-        | ScoreFunction _ -> None
+        | ScoreFunction _
+        | Simple _
+        | Sfess _
+        | ReinMax _
+        | SoftmaxStraightThrough
+        | RegularizedFrankWolfe _ -> None
 
     /// A short description for reports.
     let describe (estimator: Estimator) : string =
@@ -287,3 +321,25 @@ module Estimator =
         | ScoreFunction s -> sprintf "ScoreFunction(S=%d)" s
         | GumbelSoftmax t -> sprintf "GumbelSoftmax(τ=%g)" t
         | RelaxedTopK t -> sprintf "RelaxedTopK(τ=%g)" t
+        | Simple t -> sprintf "SIMPLE(τ=%g)" t
+        | Sfess(t, s) -> sprintf "SFESS(τ=%g, S=%d)" t s
+        | ReinMax t -> sprintf "ReinMax(τ=%g)" t
+        | SoftmaxStraightThrough -> "SoftmaxSTE"
+        | RegularizedFrankWolfe o -> sprintf "RFWO(%s)" (FrankWolfe.describe o)
+
+    /// The k of a k-subset problem for the estimators that need one (relaxed top-k, SIMPLE, SFESS), or None.
+    /// Raises ArgumentException naming `estimator` when the problem is not a k-subset problem.
+    let requireKind (problem: Problem) (estimator: Estimator) : int option =
+        let refuse (what: string) (need: string) =
+            invalidArg "estimator" (sprintf "%s needs a %s problem; got '%s'." what need problem.Name)
+
+        match estimator, problem.Kind with
+        | (RelaxedTopK _ | Simple _ | Sfess _), KSubsetKind k -> Some k
+        | RelaxedTopK _, _ -> refuse "The relaxed top-k" "k-subset"
+        | Simple _, _ -> refuse "SIMPLE" "k-subset"
+        | Sfess _, _ -> refuse "SFESS" "k-subset"
+        | (GumbelSoftmax _ | ReinMax _ | SoftmaxStraightThrough), CategoricalKind -> None
+        | GumbelSoftmax _, _ -> refuse "Gumbel-softmax" "categorical"
+        | ReinMax _, _ -> refuse "ReinMax" "categorical"
+        | SoftmaxStraightThrough, _ -> refuse "The categorical straight-through" "categorical"
+        | _ -> None

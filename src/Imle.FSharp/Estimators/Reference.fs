@@ -47,25 +47,16 @@ module Reference =
     /// a multiplicative perturbed optimizer, standard Gumbel noise for the relaxations).
     let forwardNoiseOf (estimator: Estimator) : Noise = fst (forwardNoise estimator)
 
-    /// The k of a k-subset problem, for the relaxed top-k.
-    let private subsetSize (problem: Problem) =
-        match problem.Kind with
-        | KSubsetKind k -> k
-        | _ -> invalidArg "estimator" (sprintf "The relaxed top-k needs a k-subset problem; got '%s'." problem.Name)
-
-    let private checkCategorical (problem: Problem) =
-        match problem.Kind with
-        | CategoricalKind -> ()
-        | _ -> invalidArg "estimator" (sprintf "Gumbel-softmax needs a categorical problem; got '%s'." problem.Name)
+    /// The k of a k-subset problem, for the relaxed top-k, SIMPLE and SFESS.
+    let private subsetSize (problem: Problem) (estimator: Estimator) =
+        match Estimator.requireKind problem estimator with
+        | Some k -> k
+        | None -> invalidArg "estimator" (sprintf "%s needs a k-subset problem." (Estimator.describe estimator))
 
     let private checkWeights (problem: Problem) (estimator: Estimator) (weights: float[]) =
         Estimator.validate estimator |> ignore
 
-        match estimator with
-        | GumbelSoftmax _ -> checkCategorical problem
-        | RelaxedTopK _ -> subsetSize problem |> ignore
-        | _ -> ()
-
+        Estimator.requireKind problem estimator |> ignore
         Validate.length "weights" problem.Size weights
         Validate.allFinite "weights" weights
 
@@ -88,7 +79,7 @@ module Reference =
         | Perturbed { Perturbation = Multiplicative sigma } ->
             Problem.solve problem (Array.map2 (fun w z -> w * exp (z * sigma + -0.5 * sigma * sigma)) weights e)
         | GumbelSoftmax tau -> RelaxedReference.gumbelSoftmax tau theta e
-        | RelaxedTopK tau -> RelaxedReference.topK (subsetSize problem) tau theta e
+        | RelaxedTopK tau -> RelaxedReference.topK (subsetSize problem estimator) tau theta e
         | _ -> Problem.solveScores problem (add theta e (snd (forwardNoise estimator)))
 
     /// The forward pass with given noise ε (one array per sample, drawn from `forwardNoiseOf estimator`):
@@ -128,8 +119,10 @@ module Reference =
           Noise = states |> Array.map (fun _ -> [||])
           States = Array.map Array.copy states }
 
-    /// The forward pass: draws ε (fresh per sample, from `rng`) and computes the forward states; the score function
-    /// draws exact samples at τ = 1 instead.
+    /// The forward pass: draws ε (fresh per sample, from `rng`) and computes the forward states; the estimators with
+    /// exact samples draw them instead (the score function at τ = 1, SIMPLE and SFESS from the k-subset distribution at
+    /// their τ, ReinMax and the categorical straight-through from softmax(θ)); the regularised Frank–Wolfe state is
+    /// deterministic.
     let forward (problem: Problem) (estimator: Estimator) (rng: Random) (weights: float[]) : ForwardPass =
         Estimator.validate estimator |> ignore
 
@@ -138,11 +131,19 @@ module Reference =
 
         let samples = Estimator.sampleCount estimator
 
-        match estimator with
-        | ScoreFunction _ ->
+        let exact (draw: float[] -> float[]) =
             checkWeights problem estimator weights
-            let states = Array.init samples (fun _ -> Exact.sampleOf problem 1.0 rng weights)
+            let theta = Problem.toScores problem weights
+            let states = Array.init samples (fun _ -> draw theta)
             forwardWithStates problem estimator states weights
+
+        match estimator with
+        | ScoreFunction _ -> exact (fun _ -> Exact.sampleOf problem 1.0 rng weights)
+        | Simple tau
+        | Sfess(tau, _) -> exact (KSubset.sample tau (subsetSize problem estimator) rng)
+        | ReinMax _
+        | SoftmaxStraightThrough -> exact (ReinMax.sample rng)
+        | RegularizedFrankWolfe o -> exact (fun _ -> (FrankWolfe.solve problem o weights).Solution)
         | _ ->
             let noise = forwardNoiseOf estimator
             let eps = Array.init samples (fun _ -> Noise.sample noise rng problem.Size)
@@ -339,7 +340,24 @@ module Reference =
             | GumbelSoftmax tau ->
                 RelaxedReference.gumbelSoftmaxBackward tau pass.Scores pass.Noise.[0] (dyOf 0), adaptive
             | RelaxedTopK tau ->
-                RelaxedReference.topKBackward (subsetSize problem) tau pass.Scores pass.Noise.[0] (dyOf 0), adaptive
+                RelaxedReference.topKBackward (subsetSize problem estimator) tau pass.Scores pass.Noise.[0] (dyOf 0),
+                adaptive
+            | Simple tau ->
+                KSubsetEstimators.simpleBackward tau (subsetSize problem estimator) pass.Scores (dyOf 0), adaptive
+            | Sfess(tau, _) ->
+                let rewards =
+                    Array.init samples (fun s -> Array.fold2 (fun acc z v -> acc + z * v) 0.0 pass.States.[s] (dyOf s))
+
+                KSubsetEstimators.sfessOf tau (subsetSize problem estimator) pass.Scores pass.States rewards, adaptive
+            | ReinMax tau -> ReinMax.backward tau pass.Scores pass.States.[0] (dyOf 0), adaptive
+            | SoftmaxStraightThrough -> ReinMax.straightThroughBackward pass.Scores (dyOf 0), adaptive
+            | RegularizedFrankWolfe o ->
+                let result =
+                    pass.Scores
+                    |> Array.map (fun t -> t / o.Lambda)
+                    |> FrankWolfe.solveTarget problem o
+
+                FrankWolfe.backwardScores o result (dyOf 0), adaptive
 
         toWeightGradient problem gradTheta, next
 

@@ -59,6 +59,51 @@ module DecisionLossTensor =
         use out = RowMapFunction.apply (predicted, map)
         out.reshape (predicted.shape.[0])
 
+    /// Per-row losses [B] of a `DflLoss` case that `DflLoss.decision` interprets (PG, CaVE, structured SVM, imitation,
+    /// zero-one, RFY) for predicted [B, m], with the rows of the true costs and solutions (null when the loss does not
+    /// read them) and each row's binding normals (null unless CaVE). Raises ArgumentException naming `loss` for the
+    /// other cases, or what `DflLoss.decision` names.
+    let decision
+        (problem: Problem)
+        (loss: DflLoss)
+        (predicted: Tensor)
+        (trueCosts: Tensor)
+        (trueSolutions: Tensor)
+        (normals: float[][][])
+        : Tensor =
+        let optionalRows name (t: Tensor) =
+            if isNull t then None else Some(rowsOf name problem t)
+
+        let costs = optionalRows "trueCosts" trueCosts
+        let solutions = optionalRows "trueSolutions" trueSolutions
+
+        if DflLoss.needsBindingNormals loss then
+            Validate.notNull "BindingNormals" normals
+
+            if int64 normals.Length <> predicted.shape.[0] then
+                invalidArg
+                    "BindingNormals"
+                    (sprintf
+                        "BindingNormals must have one entry per row (%d); got %d."
+                        predicted.shape.[0]
+                        normals.Length)
+
+        let instance r row =
+            { Predicted = row
+              TrueCosts = costs |> Option.map (fun c -> c.[r]) |> Option.toObj
+              TrueSolution = solutions |> Option.map (fun c -> c.[r]) |> Option.toObj
+              BindingNormals = if isNull normals then null else normals.[r] }
+
+        perRow (DflLoss.describe loss) problem predicted (fun r row ->
+            match DflLoss.decision problem loss (instance r row) with
+            | Some result -> result
+            | None ->
+                invalidArg
+                    "loss"
+                    (sprintf
+                        "%s is not one of the decision losses (PG, CaVE, SSVM, imitation, zero-one, RFY)."
+                        (DflLoss.describe loss)))
+
     /// The PG loss (`DecisionLosses.pg`) per row of predicted [B, m] against the true weights [B, m]. Raises
     /// ArgumentException naming `h`, `predicted` or `truth`.
     let pg (variant: PgVariant) (h: float) (problem: Problem) (predicted: Tensor) (truth: Tensor) : Tensor =

@@ -35,10 +35,21 @@ type DflBatch =
         TrueCosts: Tensor
         /// The true (or target) solutions w*(c).
         TrueSolutions: Tensor
+        /// Per row, the normals of the constraints binding at the true optimum (rows of length m; CaVE only, null
+        /// otherwise).
+        BindingNormals: float[][][]
     }
 
+    /// A batch without binding normals (every loss but CaVE).
+    static member Create(predicted: Tensor, trueCosts: Tensor, trueSolutions: Tensor) =
+        { Predicted = predicted
+          TrueCosts = trueCosts
+          TrueSolutions = trueSolutions
+          BindingNormals = null }
+
 /// The DFL losses of the catalogue (`DflLoss`) on tensors: one entry point that validates the batch once and
-/// interprets each case (SPO+, Fenchel–Young additive or multiplicative, NCE, CMAP, listwise/pairwise/pointwise LTR),
+/// interprets each case (SPO+, Fenchel–Young additive or multiplicative, NCE, CMAP, listwise/pairwise/pointwise LTR,
+/// and PG, CaVE, structured SVM, imitation, zero-one and RFY row by row through `DflLoss.decision`),
 /// returning the batch mean with its (sub)gradient attached. The reference of every case is `DflLoss.reference`.
 [<RequireQualifiedAccess>]
 module DflLosses =
@@ -65,7 +76,7 @@ module DflLosses =
 
     /// The loss of a batch (see `DflBatch` for shapes; the batch mean, a scalar) for the problem, with the sources the
     /// loss needs (see `DflSources`). Raises ArgumentException naming `predicted`, `trueCosts`, `trueSolutions`,
-    /// `Generator` or `Pool` when what the loss reads is missing or malformed.
+    /// `BindingNormals`, `Generator` or `Pool` when what the loss reads is missing or malformed.
     let compute (problem: Problem) (loss: DflLoss) (sources: DflSources) (batch: DflBatch) : Tensor =
         if isNull (box problem) then
             nullArg "problem"
@@ -140,3 +151,29 @@ module DflLosses =
             let pool = pool ()
             call () |> ignore
             interpret pool rows predicted truth
+        | PerturbationGradient _
+        | Cave
+        | StructuredSvm _
+        | Imitation _
+        | ZeroOne
+        | RegularizedFenchelYoung _ ->
+            call () |> ignore
+            let m = int64 problem.Size
+
+            let flat (t: Tensor) =
+                if isNull t then null else t.reshape (rows, m)
+
+            use p = predicted.reshape (rows, m)
+            use c = flat batch.TrueCosts
+            use y = flat batch.TrueSolutions
+
+            use perRow =
+                DecisionLossTensor.decision
+                    problem
+                    loss
+                    p
+                    (if DflLoss.needsTrueCosts loss then c else null)
+                    (if DflLoss.needsTrueSolutions loss then y else null)
+                    batch.BindingNormals
+
+            perRow.mean ()

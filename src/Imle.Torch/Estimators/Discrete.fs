@@ -7,7 +7,8 @@ open Imle
 type SampleOutput =
     /// The mean over the S samples, shaped like the weights (the default).
     | MeanOfSamples
-    /// All samples, [..batch, S, ...shape] (I-MLE; the other estimators always return the mean).
+    /// All samples, [..batch, S, ...shape] (I-MLE, and SFESS, whose backward is then the estimate for the loss the
+    /// caller computes over the draws, as `KSubsetTensor.sfess`; the other estimators always return the mean).
     | AllSamples
 
 /// Options of a discrete call besides its problem, estimator, generator and weights.
@@ -57,6 +58,12 @@ module Discrete =
                 "estimator"
                 "An adaptive-λ target (AIMLE) keeps β between backward passes: use a DiscreteLayer (which owns that state) or pass one in DiscreteOptions.Adaptive."
         | _ -> ()
+
+    /// The k of a k-subset problem for the estimators that need one (relaxed top-k, SIMPLE, SFESS).
+    let private subsetSize (problem: Problem) (estimator: Estimator) =
+        match Estimator.requireKind problem estimator with
+        | Some k -> k
+        | None -> invalidArg "estimator" (sprintf "%s needs a k-subset problem." (Estimator.describe estimator))
 
     /// The forward pass for a validated estimator and options (a layer validates them once, when it is built); the
     /// weights are validated here, as the one input that is new on every call.
@@ -123,23 +130,37 @@ module Discrete =
             let zs = ExactTensor.sample problem 1.0 samples generator weights
             ScoreFunctionFunction.apply (weights, call 1.0, zs)
         | GumbelSoftmax tau ->
-            match problem.Kind with
-            | CategoricalKind -> ()
-            | _ -> invalidArg "estimator" (sprintf "Gumbel-softmax needs a categorical problem; got '%s'." problem.Name)
-
+            Estimator.requireKind problem estimator |> ignore
             use theta = Shapes.toScores problem weights
             Relaxed.gumbelSoftmax tau generator theta
         | RelaxedTopK tau ->
-            let k =
-                match problem.Kind with
-                | KSubsetKind k -> k
-                | _ ->
-                    invalidArg
-                        "estimator"
-                        (sprintf "The relaxed top-k needs a k-subset problem; got '%s'." problem.Name)
-
+            let k = subsetSize problem estimator
             use theta = (Shapes.toScores problem weights).reshape(b, m)
             (Relaxed.topK k tau generator theta).reshape(weights.shape)
+        | Simple tau ->
+            let k = subsetSize problem estimator
+            use theta = (Shapes.toScores problem weights).reshape(b, m)
+            use z = KSubsetTensor.simple tau k generator theta
+            z.reshape (weights.shape)
+        | Sfess(tau, samples) ->
+            let k = subsetSize problem estimator
+            use theta = (Shapes.toScores problem weights).reshape(b, m)
+            use zs = KSubsetTensor.sfess tau k samples generator theta
+
+            match options.Output with
+            | MeanOfSamples -> zs.mean([| 1L |]).reshape(weights.shape)
+            | AllSamples -> zs.reshape (Array.concat [ dims; [| int64 samples |]; Array.map int64 problem.Shape ])
+        | ReinMax tau ->
+            Estimator.requireKind problem estimator |> ignore
+            use theta = (Shapes.toScores problem weights).reshape(b, m)
+            use d = ReinMaxTensor.reinmax tau generator theta
+            d.reshape (weights.shape)
+        | SoftmaxStraightThrough ->
+            Estimator.requireKind problem estimator |> ignore
+            use theta = (Shapes.toScores problem weights).reshape(b, m)
+            use d = ReinMaxTensor.straightThrough generator theta
+            d.reshape (weights.shape)
+        | RegularizedFrankWolfe o -> FrankWolfeTensor.apply problem o weights
 
     /// Applies an estimator to weights [..batch, ...shape] in the problem's sense, with the estimator's backward pass
     /// attached. `options` says what comes back and how (`DiscreteOptions.Default`: the mean over the samples, shaped

@@ -36,7 +36,8 @@ let multiplicativeWithBaseline (problem: Problem) (sigma: float) (s: int) (g: to
 let batch (predicted: Tensor) (trueCosts: Tensor) (trueSolutions: Tensor) =
     { Predicted = predicted
       TrueCosts = trueCosts
-      TrueSolutions = trueSolutions }
+      TrueSolutions = trueSolutions
+      BindingNormals = null }
 
 /// The multiplicative Fenchel–Young loss (σ, S) against target solutions.
 let fenchelYoungMultiplicative

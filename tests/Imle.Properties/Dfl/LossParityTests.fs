@@ -74,7 +74,12 @@ let run (backend: Backend) (case: Case) (seed: int) : float * float[][] =
         let batch =
             { Predicted = predicted
               TrueCosts = rows (fun i -> i.TrueCosts)
-              TrueSolutions = rows (fun i -> i.TrueSolution) }
+              TrueSolutions = rows (fun i -> i.TrueSolution)
+              BindingNormals =
+                if DflLoss.needsBindingNormals case.Loss then
+                    case.Instances |> Array.map (fun i -> i.BindingNormals)
+                else
+                    null }
 
         let loss = DflLosses.compute case.Problem case.Loss sources batch
         Training.backward loss
@@ -133,7 +138,9 @@ let private case (name: string) (problem: Problem) (loss: DflLoss) =
 
             { Predicted = draw m positive
               TrueCosts = costs
-              TrueSolution = Problem.solve problem costs })
+              TrueSolution = Problem.solve problem costs
+              // Any normals exercise the cone projection (CaVE); 3 per instance, some pointing along −ĉ.
+              BindingNormals = Array.init 3 (fun _ -> draw m false) })
 
     let pool =
         Array.init 6 (fun _ -> Problem.solve problem (draw m false))
@@ -158,7 +165,16 @@ let private losses =
       Cmap
       ListwiseLtr
       PairwiseLtr
-      PointwiseLtr ]
+      PointwiseLtr
+      PerturbationGradient(Imle.Dfl.Pgb, 0.5)
+      PerturbationGradient(Imle.Dfl.Pgc, 0.5)
+      PerturbationGradient(Imle.Dfl.Pgf, 0.5)
+      Cave
+      StructuredSvm 1.0
+      Imitation("Hamming", fun z y -> Array.fold2 (fun acc a b -> acc + abs (a - b)) 0.0 z y)
+      ZeroOne
+      RegularizedFenchelYoung FrankWolfeOptions.Default
+      RegularizedFenchelYoung(FrankWolfeOptions.Create 0.3) ]
 
 [<Tests>]
 let tests =
@@ -179,7 +195,8 @@ let tests =
                   let instance =
                       { Predicted = [| 1.0; 2.0 |]
                         TrueCosts = [| 2.0; 1.0 |]
-                        TrueSolution = [| 0.0; 1.0 |] }
+                        TrueSolution = [| 0.0; 1.0 |]
+                        BindingNormals = null }
 
                   let expected =
                       [
@@ -227,7 +244,8 @@ let tests =
                   let instance (flip: float) =
                       { Predicted = Array.map ((*) flip) predicted
                         TrueCosts = Array.map ((*) flip) values
-                        TrueSolution = Problem.solve maximise values }
+                        TrueSolution = Problem.solve maximise values
+                        BindingNormals = null }
 
                   for loss in [ DflLoss.SpoPlus; Nce; Cmap; ListwiseLtr; PairwiseLtr; PointwiseLtr ] do
                       let vMax, gMax = DflLoss.reference maximise loss pool [||] (instance 1.0)

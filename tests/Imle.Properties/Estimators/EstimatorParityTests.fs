@@ -49,8 +49,18 @@ let private draws (case: Case) (seed: int) : float[][][] =
         match case.Estimator, Estimator.forwardNoise case.Estimator with
         | ScoreFunction _, _ ->
             toArray (ExactTensor.sample case.Problem 1.0 s twin (tensorOf case.Problem case.Weights))
+        | (Simple tau | Sfess(tau, _)), _ ->
+            toArray (ExactTensor.sample case.Problem tau s twin (tensorOf case.Problem case.Weights))
+        | (ReinMax _ | SoftmaxStraightThrough), _ ->
+            // Gumbel-max over the logits [B, m], as ReinMaxTensor.sample draws.
+            use g = TensorNoise.sample (Gumbel 1.0) twin [| int64 b; int64 m |] f64 torch.CPU
+            use perturbed = (tensorOf case.Problem case.Weights) + g
+            use indices = perturbed.argmax (-1L, keepdim = true)
+            use ones = torch.ones (indices.shape, dtype = f64)
+            toArray (torch.zeros_like(perturbed).scatter_(-1L, indices, ones))
+        | RegularizedFrankWolfe _, _ -> Array.zeroCreate (b * m) // deterministic: unused
         | _, Some noise -> toArray (TensorNoise.sample noise twin [| int64 b; int64 s; int64 m |] f64 torch.CPU)
-        | _, None -> failwith "unreachable: only the score function has no noise"
+        | _, None -> failwith "unreachable: every other estimator has noise"
 
     flat |> Array.chunkBySize (s * m) |> Array.map (Array.chunkBySize m)
 
@@ -63,8 +73,14 @@ let run (backend: Backend) (case: Case) (seed: int) : float[][] * float[][] =
         Array.init case.Weights.Length (fun r ->
             let pass =
                 match case.Estimator with
-                | ScoreFunction _ ->
+                | ScoreFunction _
+                | Simple _
+                | Sfess _
+                | ReinMax _
+                | SoftmaxStraightThrough ->
                     Reference.forwardWithStates case.Problem case.Estimator (draws case seed).[r] case.Weights.[r]
+                | RegularizedFrankWolfe _ ->
+                    Reference.forward case.Problem case.Estimator (Random seed) case.Weights.[r]
                 | _ -> Reference.forwardWithNoise case.Problem case.Estimator (draws case seed).[r] case.Weights.[r]
 
             let gradient =
@@ -216,7 +232,16 @@ let private cases =
       case "score function, S = 1, categorical" categorical (ScoreFunction 1)
       case "score function, S = 4, k-subset" subset (ScoreFunction 4)
       case "Gumbel-softmax τ = 0.5, categorical" categorical (GumbelSoftmax 0.5)
-      case "relaxed top-k τ = 0.7, k-subset" subset (RelaxedTopK 0.7) ]
+      case "relaxed top-k τ = 0.7, k-subset" subset (RelaxedTopK 0.7)
+      case "SIMPLE τ = 1, k-subset" subset (Simple 1.0)
+      case "SIMPLE τ = 0.5, k-subset" subset (Simple 0.5)
+      case "SFESS τ = 1, S = 4, k-subset" subset (Sfess(1.0, 4))
+      case "SFESS τ = 2, S = 2, k-subset" subset (Sfess(2.0, 2))
+      case "ReinMax τ = 1, categorical" categorical (ReinMax 1.0)
+      case "ReinMax τ = 2, categorical" categorical (ReinMax 2.0)
+      case "categorical straight-through" categorical SoftmaxStraightThrough
+      case "regularised Frank-Wolfe λ = 1, k-subset" subset (RegularizedFrankWolfe FrankWolfeOptions.Default)
+      case "regularised Frank-Wolfe λ = 0.5, grid (minimise)" grid (RegularizedFrankWolfe(FrankWolfeOptions.Create 0.5)) ]
 
 [<Tests>]
 let tests =

@@ -837,7 +837,8 @@ let private lossCase =
                                 (DflSources.OfGenerator(new torch.Generator(1UL)))
                                 { Predicted = w
                                   TrueCosts = null
-                                  TrueSolutions = y }
+                                  TrueSolutions = y
+                                  BindingNormals = null }
 
                         Training.backward l
                         Array.append (toArray l) (toArray w.grad) }
