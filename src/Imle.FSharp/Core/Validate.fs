@@ -81,10 +81,17 @@ module Validate =
         if value < lower then
             raise (ArgumentOutOfRangeException(name, value, sprintf "%s must be >= %d; got %d." name lower value))
 
-    /// Fails if the array is null.
-    let notNull (name: string) (value: 'T[]) =
+    /// Fails if the value (an array, a random generator, any reference) is null.
+    let notNull (name: string) (value: 'T when 'T: null) =
         if isNull value then
             raise (ArgumentNullException(name, sprintf "%s must not be null." name))
+
+    /// Fails if the array is null or empty.
+    let nonEmpty (name: string) (values: 'T[]) =
+        notNull name values
+
+        if values.Length = 0 then
+            invalidArg name (sprintf "%s must have at least one entry; got an empty array." name)
 
     /// Fails unless `shape` (a problem's dimensions) is non-null, has at least one dimension, and every dimension is
     /// at least 1.

@@ -12,10 +12,6 @@ open System
 [<RequireQualifiedAccess>]
 module KSubsetEstimators =
 
-    let private checkRng (rng: Random) =
-        if isNull rng then
-            nullArg "rng"
-
     /// SIMPLE's forward pass: one exact draw z ~ p(z; θ) (a binary vector with exactly k ones), as `KSubset.sample`.
     /// Raises ArgumentException naming `tau` (finite, > 0), `k` (in [1, m]) or `theta` (non-empty, finite).
     let simpleSample (tau: float) (k: int) (rng: Random) (theta: float[]) : float[] = KSubset.sample tau k rng theta
@@ -36,7 +32,7 @@ module KSubsetEstimators =
         (theta: float[])
         (lossGradient: float[] -> float[])
         : float[] * float[] =
-        checkRng rng
+        Validate.notNull "rng" rng
 
         if obj.ReferenceEquals(lossGradient, null) then
             nullArg "lossGradient"
@@ -101,7 +97,7 @@ module KSubsetEstimators =
     /// non-finite value).
     let sfess (tau: float) (k: int) (samples: int) (rng: Random) (theta: float[]) (f: float[] -> float) : float[] =
         Validate.intAtLeast "samples (S)" 2 samples
-        checkRng rng
+        Validate.notNull "rng" rng
 
         if obj.ReferenceEquals(f, null) then
             nullArg "f"

@@ -126,8 +126,7 @@ module Reference =
     let forward (problem: Problem) (estimator: Estimator) (rng: Random) (weights: float[]) : ForwardPass =
         Estimator.validate estimator |> ignore
 
-        if isNull rng then
-            nullArg "rng"
+        Validate.notNull "rng" rng
 
         let samples = Estimator.sampleCount estimator
 

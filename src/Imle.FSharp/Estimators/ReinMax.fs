@@ -24,10 +24,7 @@ module ReinMax =
         Array.map2 (fun p v -> p * (v - dot)) pi g
 
     let private checkTheta (theta: float[]) =
-        Validate.notNull "theta" theta
-
-        if theta.Length = 0 then
-            invalidArg "theta" "theta must have at least one entry (m >= 1); got an empty array."
+        Validate.nonEmpty "theta" theta
 
         Validate.allFinite "theta" theta
 
@@ -43,8 +40,7 @@ module ReinMax =
 
     /// One exact draw D ~ softmax(θ) as a one-hot vector of length m (one uniform from `rng`).
     let sample (rng: Random) (theta: float[]) : float[] =
-        if isNull rng then
-            nullArg "rng"
+        Validate.notNull "rng" rng
 
         let pi = probabilities theta
         let u = rng.NextDouble()

@@ -10,17 +10,10 @@ open System
 [<RequireQualifiedAccess>]
 module Exact =
 
-    let private checkRng (rng: Random) =
-        if isNull rng then
-            nullArg "rng"
-
     /// Validates τ, the states and θ (non-empty, equal lengths, finite θ) and returns the scaled scores ⟨z, θ⟩/τ.
     let private scaledScores (tau: float) (states: float[][]) (theta: float[]) : float[] =
         Validate.positive "tau" tau
-        Validate.notNull "states" states
-
-        if states.Length = 0 then
-            invalidArg "states" "states must list at least one state; got none."
+        Validate.nonEmpty "states" states
 
         Validate.allFinite "theta" theta
         let n = theta.Length
@@ -116,7 +109,7 @@ module Exact =
     /// Returns a copy of the chosen state (mutating it does not affect `states`).
     let sample (tau: float) (states: float[][]) (rng: Random) (theta: float[]) : float[] =
         let p = probabilities tau states theta
-        checkRng rng
+        Validate.notNull "rng" rng
         let u = rng.NextDouble()
         let mutable cumulative = 0.0
         let mutable chosen = -1

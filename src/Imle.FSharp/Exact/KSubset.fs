@@ -21,8 +21,7 @@ module KSubset =
         Validate.positive "tau" tau
         Validate.allFinite "scores" scores
 
-        if scores.Length = 0 then
-            invalidArg "scores" "scores must have at least one entry (m >= 1); got an empty array."
+        Validate.nonEmpty "scores" scores
 
         Validate.intInRange "k" 1 scores.Length k
         scores |> Array.map (fun t -> t / tau)
@@ -159,8 +158,7 @@ module KSubset =
     let sample (tau: float) (k: int) (rng: Random) (scores: float[]) : float[] =
         let a = scaled tau k scores
 
-        if isNull rng then
-            nullArg "rng"
+        Validate.notNull "rng" rng
 
         let m = a.Length
         let b = backward a k

@@ -44,13 +44,9 @@ module PerturbedOracle =
         : PerturbedEvaluation =
         checkOptions oracle sigma samples
 
-        if isNull rng then
-            nullArg "rng"
+        Validate.notNull "rng" rng
 
-        Validate.notNull "theta" theta
-
-        if theta.Length = 0 then
-            invalidArg "theta" "theta must have at least one entry; got an empty array."
+        Validate.nonEmpty "theta" theta
 
         Validate.allFinite "theta" theta
         let m = theta.Length

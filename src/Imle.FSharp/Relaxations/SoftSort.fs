@@ -80,10 +80,7 @@ module SoftSort =
 
     let private check (epsilon: float) (theta: float[]) =
         Validate.positive "epsilon" epsilon
-        Validate.notNull "theta" theta
-
-        if theta.Length = 0 then
-            invalidArg "theta" "theta must have at least one entry; got an empty array."
+        Validate.nonEmpty "theta" theta
 
         Validate.allFinite "theta" theta
 

@@ -26,10 +26,7 @@ module Sparsemax =
         (supportSum - 1.0) / float support
 
     let private check (theta: float[]) =
-        Validate.notNull "theta" theta
-
-        if theta.Length = 0 then
-            invalidArg "theta" "theta must have at least one entry; got an empty array."
+        Validate.nonEmpty "theta" theta
 
         Validate.allFinite "theta" theta
 

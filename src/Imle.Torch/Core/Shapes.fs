@@ -39,3 +39,24 @@ module internal Shapes =
                     "%s: the incoming gradient dL/dz contains NaN or infinite entries; the estimator cannot use it (check the downstream loss)."
                     name
             )
+
+    /// Checks a floating, finite tensor [..., m] with m ≥ 1 named `name` (the rows of scores, logits or a relaxation's
+    /// input); returns m.
+    let lastDimension (name: string) (t: Tensor) : int64 =
+        if isNull t then
+            nullArg name
+
+        if t.shape.Length = 0 || t.shape.[t.shape.Length - 1] < 1L then
+            invalidArg
+                name
+                (sprintf "%s must have shape [..., m] with m >= 1; got %s." name (Validate.shapeText t.shape))
+
+        if not (torch.is_floating_point t) then
+            invalidArg name (sprintf "%s must be a floating tensor; got %A." name t.dtype)
+
+        use finite = torch.isfinite(t).all()
+
+        if not (finite.item<bool>()) then
+            invalidArg name (sprintf "%s must be finite (no NaN or infinity)." name)
+
+        t.shape.[t.shape.Length - 1]

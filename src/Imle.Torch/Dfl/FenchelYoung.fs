@@ -8,11 +8,9 @@ open Imle
 /// F(θ) = E[max_z ⟨z, θ + ε⟩], averaged over the batch; gradient ȳ(θ) − y w.r.t. θ (the reference is
 /// `DflLoss.reference` with `FenchelYoung`). Call data: ε [B, S, m] and the target states y.
 type internal FenchelYoungFunction() =
-    inherit torch.autograd.SingleTensorFunction<FenchelYoungFunction>()
-    override _.Name = "FenchelYoungFunction"
+    inherit CallFunction<FenchelYoungFunction, Tensor * Tensor>()
 
-    override _.forward(ctx, args) =
-        let weights, call = Calls.arguments<Tensor * Tensor> args
+    override _.Forward(ctx, weights, call, _) =
         let eps, target = call.Details
         let b, m = call.Rows, call.Size
         use theta = Calls.start ctx call weights
@@ -39,11 +37,9 @@ type internal FenchelYoungFunction() =
 /// through `DflLoss.orientation`; the reference is `DflLoss.reference` with `FenchelYoung`). Call data: σ and
 /// Z [B, S, m]; the target states w are the third argument.
 type internal MultiplicativeFenchelYoungFunction() =
-    inherit torch.autograd.SingleTensorFunction<MultiplicativeFenchelYoungFunction>()
-    override _.Name = "MultiplicativeFenchelYoungFunction"
+    inherit CallFunction<MultiplicativeFenchelYoungFunction, float * Tensor>()
 
-    override _.forward(ctx, args) =
-        let weights, call = Calls.arguments<float * Tensor> args
+    override _.Forward(ctx, weights, call, args) =
         let target = args.[2] :?> Tensor
         ctx.save_data ("call", call)
         let b, m = call.Rows, call.Size

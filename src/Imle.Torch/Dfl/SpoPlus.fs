@@ -13,11 +13,9 @@ type internal SpoPlusDetails =
 /// TorchSharp autograd function over predicted costs ĉ [B, m]; returns the batch mean. The sense through
 /// `DflLoss.orientation`; the reference is `DflLoss.reference` with `SpoPlus`.
 type internal SpoPlusFunction() =
-    inherit torch.autograd.SingleTensorFunction<SpoPlusFunction>()
-    override _.Name = "SpoPlusFunction"
+    inherit CallFunction<SpoPlusFunction, SpoPlusDetails>()
 
-    override _.forward(ctx, args) =
-        let predicted, call = Calls.arguments<SpoPlusDetails> args
+    override _.Forward(ctx, predicted, call, _) =
         ctx.save_data ("call", call)
         let b, m = call.Rows, call.Size
 

@@ -154,6 +154,22 @@ module internal Calls =
             Safe.mulScalar deviation (s / (s - 1.0))
         | NoControlVariate -> ys.alias ()
 
+/// The base of Imle's autograd functions over a `Call`: TorchSharp's one-instance-per-type function named after its
+/// type, whose forward receives the weights and the call `apply` was given first (`rest` is every argument, for the
+/// functions that pass more).
+[<AbstractClass>]
+type internal CallFunction<'Self, 'D
+    when 'Self :> torch.autograd.SingleTensorFunction<'Self> and 'Self: (new: unit -> 'Self)>() =
+    inherit torch.autograd.SingleTensorFunction<'Self>()
+    override _.Name = typeof<'Self>.Name
+
+    /// The forward pass on the weights and the call (and `apply`'s arguments, `rest`).
+    abstract Forward: ctx: torch.autograd.AutogradContext * weights: Tensor * call: Call<'D> * rest: obj[] -> Tensor
+
+    override this.forward(ctx, args) =
+        let weights, call = Calls.arguments<'D> args
+        this.Forward(ctx, weights, call, args)
+
 /// The θ' rule of I-MLE's targets on tensors: the core's `Target.build` (the one definition) interpreted on scores
 /// θ [B, S, m] and dL/dz [B, S, m]; parity with the core is tested. `direction` = +1 gives θ − λ·dL/dz, −1 gives
 /// θ + λ·dL/dz (the other side of the symmetric variant). The caller disposes the result.
@@ -206,11 +222,9 @@ type internal ImleDetails =
 /// per sample; backward: (ẑ − MAP(θ' + τ_t·ε))/λ with the same ε, averaged over the S samples. θ' is the target's rule
 /// (Target.build, here on tensors; parity with the reference core is tested).
 type internal ImleFunction() =
-    inherit torch.autograd.SingleTensorFunction<ImleFunction>()
-    override _.Name = "ImleFunction"
+    inherit CallFunction<ImleFunction, ImleDetails>()
 
-    override _.forward(ctx, args) =
-        let weights, call = Calls.arguments<ImleDetails> args
+    override _.Forward(ctx, weights, call, _) =
         let d = call.Details
         let b, m, s = call.Rows, call.Size, int64 d.Options.Samples
         use theta = Calls.start ctx call weights
@@ -290,11 +304,9 @@ type internal ImleFunction() =
 /// Straight-through and identity with projection (Sahoo et al.): forward ẑ = MAP(θ + ε); backward dL/dθ = P(dL/dz).
 /// Call data: the projection and ε [B, 1, m].
 type internal IdentityFunction() =
-    inherit torch.autograd.SingleTensorFunction<IdentityFunction>()
-    override _.Name = "IdentityFunction"
+    inherit CallFunction<IdentityFunction, Projection * Tensor>()
 
-    override _.forward(ctx, args) =
-        let weights, call = Calls.arguments<Projection * Tensor> args
+    override _.Forward(ctx, weights, call, _) =
         let _, eps = call.Details
         use theta = Calls.start ctx call weights
         use z = Calls.solvePerturbed call theta eps 1.0
@@ -317,11 +329,9 @@ type internal IdentityFunction() =
 /// The optimal value OPT(w) = ⟨z*(w), w⟩ of a linear problem as a differentiable function of the weights
 /// (Gao et al.): its generalized gradient is the optimal solution z*(w), in the problem's own sense.
 type internal OptimalValueFunction() =
-    inherit torch.autograd.SingleTensorFunction<OptimalValueFunction>()
-    override _.Name = "OptimalValueFunction"
+    inherit CallFunction<OptimalValueFunction, unit>()
 
-    override _.forward(ctx, args) =
-        let weights, call = Calls.arguments<unit> args
+    override _.Forward(ctx, weights, call, _) =
         ctx.save_data ("call", call)
         let z = TensorSolve.solveValidated call.Parallelism call.Problem weights
         ctx.save_for_backward (List [ z ])
@@ -340,11 +350,9 @@ type internal OptimalValueFunction() =
 /// over C, such as ‖z − b‖² on k-subsets) and a leave-one-out baseline over the S samples. Call data: τ. The exact
 /// samples [B, S, m] are drawn outside and passed as the third argument.
 type internal ScoreFunctionFunction() =
-    inherit torch.autograd.SingleTensorFunction<ScoreFunctionFunction>()
-    override _.Name = "ScoreFunctionFunction"
+    inherit CallFunction<ScoreFunctionFunction, float>()
 
-    override _.forward(ctx, args) =
-        let weights, call = Calls.arguments<float> args
+    override _.Forward(ctx, weights, call, args) =
         let zs = args.[2] :?> Tensor
         ctx.save_data ("call", call)
         ctx.save_for_backward (List [ weights.detach (); zs ])

@@ -20,23 +20,7 @@ module KSubsetTensor =
     let private check (tau: float) (k: int) (scores: Tensor) =
         Validate.positive "tau" tau
 
-        if isNull scores then
-            nullArg "scores"
-
-        if scores.shape.Length = 0 || scores.shape.[scores.shape.Length - 1] < 1L then
-            invalidArg
-                "scores"
-                (sprintf "scores must have shape [..., m] with m >= 1; got %s." (Validate.shapeText scores.shape))
-
-        if not (torch.is_floating_point scores) then
-            invalidArg "scores" (sprintf "scores must be a floating tensor; got %A." scores.dtype)
-
-        use finite = torch.isfinite(scores).all()
-
-        if not (finite.item<bool>()) then
-            invalidArg "scores" "scores must be finite (no NaN or infinity)."
-
-        let m = scores.shape.[scores.shape.Length - 1]
+        let m = Shapes.lastDimension "scores" scores
         Validate.intInRange "k" 1 (int m) k
         m
 

@@ -9,11 +9,9 @@ open Imle
 /// variate, ⟨yₛ − ȳ₋ₛ, v⟩ in place of ⟨yₛ, v⟩, ȳ₋ₛ the mean of the other S − 1 solutions. Call data: the options
 /// (additive noise) and ε [B, S, m]. The reference is `Reference.backward` with `Perturbed`.
 type internal PerturbedFunction() =
-    inherit torch.autograd.SingleTensorFunction<PerturbedFunction>()
-    override _.Name = "PerturbedFunction"
+    inherit CallFunction<PerturbedFunction, PerturbedOptions * Tensor>()
 
-    override _.forward(ctx, args) =
-        let weights, call = Calls.arguments<PerturbedOptions * Tensor> args
+    override _.Forward(ctx, weights, call, _) =
         let _, eps = call.Details
         use theta = Calls.start ctx call weights
         let ys = Calls.solvePerturbed call theta eps 1.0
@@ -83,11 +81,9 @@ module internal MultiplicativeCalls =
 /// perturbation keeps the sign of every weight (and E[exp(σZ − σ²/2)] = 1). Call data: σ and Z [B, S, m], with the
 /// options.
 type internal MultiplicativePerturbedFunction() =
-    inherit torch.autograd.SingleTensorFunction<MultiplicativePerturbedFunction>()
-    override _.Name = "MultiplicativePerturbedFunction"
+    inherit CallFunction<MultiplicativePerturbedFunction, PerturbedOptions * float * Tensor>()
 
-    override _.forward(ctx, args) =
-        let weights, call = Calls.arguments<PerturbedOptions * float * Tensor> args
+    override _.Forward(ctx, weights, call, _) =
         let _, sigma, z = call.Details
         ctx.save_data ("call", call)
         let w = weights.detach().reshape(call.Rows, 1L, call.Size)

@@ -8,27 +8,9 @@ open Imle
 [<RequireQualifiedAccess>]
 module ReinMaxTensor =
 
-    /// Checks logits [..., m] (floating, finite, m ≥ 1).
-    let private check (logits: Tensor) =
-        if isNull logits then
-            nullArg "logits"
-
-        if logits.shape.Length = 0 || logits.shape.[logits.shape.Length - 1] < 1L then
-            invalidArg
-                "logits"
-                (sprintf "logits must have shape [..., m] with m >= 1; got %s." (Validate.shapeText logits.shape))
-
-        if not (torch.is_floating_point logits) then
-            invalidArg "logits" (sprintf "logits must be a floating tensor; got %A." logits.dtype)
-
-        use finite = torch.isfinite(logits).all()
-
-        if not (finite.item<bool>()) then
-            invalidArg "logits" "logits must be finite (no NaN or infinity)."
-
     /// An exact one-hot draw D ~ softmax(θ) per row (argmax of θ + Gumbel noise), detached, shaped like the logits.
     let sample (generator: torch.Generator) (logits: Tensor) : Tensor =
-        check logits
+        Shapes.lastDimension "logits" logits |> ignore
 
         if isNull generator then
             nullArg "generator"

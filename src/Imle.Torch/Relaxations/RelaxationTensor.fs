@@ -70,26 +70,6 @@ type internal RowMapFunction() =
 [<RequireQualifiedAccess>]
 module RelaxationTensor =
 
-    /// Checks a floating, finite tensor [..., m] with m ≥ 1 named `name`; returns m.
-    let private check (name: string) (t: Tensor) =
-        if isNull t then
-            nullArg name
-
-        if t.shape.Length = 0 || t.shape.[t.shape.Length - 1] < 1L then
-            invalidArg
-                name
-                (sprintf "%s must have shape [..., m] with m >= 1; got %s." name (Validate.shapeText t.shape))
-
-        if not (torch.is_floating_point t) then
-            invalidArg name (sprintf "%s must be a floating tensor; got %A." name t.dtype)
-
-        use finite = torch.isfinite(t).all()
-
-        if not (finite.item<bool>()) then
-            invalidArg name (sprintf "%s must be finite (no NaN or infinity)." name)
-
-        t.shape.[t.shape.Length - 1]
-
     /// Applies a validated row map to θ [..., m] → [..., width].
     let private rowMap (map: RowMap) (theta: Tensor) =
         BackwardErrors.throwIfAny ()
@@ -101,7 +81,7 @@ module RelaxationTensor =
     /// A row map of `SoftSort` at strength ε: `forward` and its vector–Jacobian product `vjp` per row.
     let private softMap name epsilon (forward: float -> float[] -> float[]) vjp (theta: Tensor) =
         Validate.positive "epsilon" epsilon
-        let m = check "theta" theta
+        let m = Shapes.lastDimension "theta" theta
 
         rowMap
             { Name = name
@@ -125,7 +105,7 @@ module RelaxationTensor =
     /// t = (Σ_{S} θ − 1)/|S| over the support S) is the core's `Sparsemax.jvp`. Raises ArgumentException naming
     /// `theta`.
     let sparsemax (theta: Tensor) : Tensor =
-        let m = check "theta" theta
+        let m = Shapes.lastDimension "theta" theta
         use scope = torch.NewDisposeScope()
 
         let support =
@@ -150,7 +130,7 @@ module RelaxationTensor =
     /// ArgumentException naming `tau` (finite, > 0) or `theta`.
     let softArgmax (tau: float) (theta: Tensor) : Tensor =
         Validate.positive "tau" tau
-        check "theta" theta |> ignore
+        Shapes.lastDimension "theta" theta |> ignore
         use scaled = Safe.divScalar theta tau
         torch.softmax (scaled, -1)
 
@@ -173,7 +153,7 @@ module RelaxationTensor =
             nullArg "generator"
 
         Validate.intAtLeast "width" 1 width
-        check "theta" theta |> ignore
+        Shapes.lastDimension "theta" theta |> ignore
         // One seed per call from the generator; rows draw from their own Random so the backward pass can reuse them.
         use seedTensor =
             torch.randint (int64 Int32.MaxValue, [| 1L |], dtype = torch.int64, generator = generator)

@@ -25,8 +25,7 @@ module Training =
     /// `Random(seed * 1000 + epoch)`) gives the same batches on every run. `count` ≥ 0 (0 gives no batch),
     /// `batchSize` ≥ 1; otherwise an ArgumentException naming the parameter.
     let shuffledBatches (rng: Random) (count: int) (batchSize: int) : int[][] =
-        if isNull rng then
-            nullArg "rng"
+        Validate.notNull "rng" rng
 
         Validate.intAtLeast "count" 0 count
         Validate.intAtLeast "batchSize" 1 batchSize
