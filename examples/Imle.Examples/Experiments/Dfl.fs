@@ -18,8 +18,7 @@ open Imle.Torch
 open Imle.Examples
 open Imle.Examples.Output
 open Imle.Examples.Experiments.DflResults
-
-type private Tensor = torch.Tensor
+open Imle.Examples.Experiments.DflTraining
 
 /// Command-line arguments.
 type Args =
@@ -34,6 +33,8 @@ type Args =
     | Settings of string
     | Aggregate of string list
     | [<CustomCommandLine("--problem")>] Benchmark_Problem of string
+    | Protocol of string
+    | Seeds of string
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -51,27 +52,12 @@ type Args =
             | Noise_Width _ -> "half-width of the multiplicative noise, in [0, 1) (default 0.5)"
             | Aggregate _ ->
                 "no training: mean ± sd over earlier runs of one configuration that differ only in --seed (their folders), beside PyEPO's 10-run means, into --out"
+            | Protocol _ ->
+                "a whole protocol over several seeds into one report: notebook03 (PyEPO's notebook 03: 5x5 shortest path, deg 4, 20 epochs, its settings per method) or problems (argmax, ranking, subset selection, fixed-size shortest path, every applicable method)"
+            | Seeds _ ->
+                "with --protocol: the seeds, a comma-separated list with ranges a..b (default 0,1,2,3,4 for notebook03, 0..9 for problems)"
             | Settings _ ->
                 "imle (default: DBB λ = 10, S = 10 for DPO/PFYL, one learning rate) or pyepo (PyEPO's published runs: DBB λ = 20 and lr 0.1 on sp, λ = 10 and lr 0.05 on knapsack, S = 1 for DPO/PFYL)"
-
-/// How a method turns predicted costs into a loss.
-type private Method =
-    /// MSE between predicted and true costs (the solver only at evaluation).
-    | TwoStage
-    /// SPO+ on the predicted costs.
-    | SpoPlus
-    /// A discrete layer (the estimator's backward pass) followed by the regret ⟨c, z − w*⟩.
-    | LayerRegret of Estimator
-    /// A discrete layer whose mean output is compared with w* by the Hamming loss.
-    | LayerHamming of Estimator
-    /// The Fenchel–Young loss of perturbed optimizers against w*.
-    | FenchelYoung of Noise * samples: int
-    /// The multiplicative perturbed optimizer (PyEPO's DPOMul) whose mean output is compared with w* by the Hamming loss.
-    | MultiplicativeHamming of sigma: float * samples: int
-    /// The Fenchel–Young loss with multiplicative noise (PyEPO's PFYMul) against w*.
-    | MultiplicativeFenchelYoung of sigma: float * samples: int
-    /// A contrastive loss over a solution pool seeded with the training optima, grown with a solve ratio.
-    | ContrastiveLoss of cmap: bool * solveRatio: float
 
 /// Whose hyper-parameters the methods use: ours, or those of PyEPO's published runs (its res/ CSV file names).
 type DflSettings =
@@ -94,46 +80,50 @@ let private methodsWith (settings: DflSettings) (knapsack: bool) : (string * Met
     let s = if settings = PyepoSettings then 1 else 10
 
     [ "2s", TwoStage, "two-stage: MSE regression of the costs, the solver on the predictions"
-      "spo+", SpoPlus, "SPO+ loss (Elmachtoub and Grigas), subgradient 2(w*(c) − w*(2ĉ − c))"
+      "spo+", Catalogue(DflLoss.SpoPlus, 0.0), "SPO+ loss (Elmachtoub and Grigas), subgradient 2(w*(c) − w*(2ĉ − c))"
       "dbb",
-      LayerRegret(Blackbox dbbLambda),
+      Layer(Blackbox dbbLambda, RegretLoss),
       sprintf "blackbox differentiation (Pogančić et al.), λ = %g, regret loss ⟨c, z − w*⟩" dbbLambda
       "dpo",
-      LayerHamming(Estimator.perturbed (Normal 1.0) s),
+      Layer(Estimator.perturbed (Normal 1.0) s, HammingLoss),
       sprintf "perturbed optimizer (Berthet et al.), Normal(σ = 1), S = %d, Hamming loss against w*" s
       "dpo-mul",
-      MultiplicativeHamming(1.0, s),
+      Sampled(Perturbed(PerturbedOptions.CreateMultiplicative(1.0, s)), HammingLoss),
       sprintf
           "perturbed optimizer with multiplicative noise c ⊙ exp(σZ − σ²/2) (PyEPO's DPOMul), σ = 1, S = %d, Hamming loss against w*; the model's output goes through softplus (the perturbation needs costs of one sign, and its Jacobian divides by them)"
           s
-      "pfyl", FenchelYoung(Normal 1.0, s), sprintf "Fenchel–Young loss of perturbed optimizers, Normal(σ = 1), S = %d" s
+      "pfyl",
+      Catalogue(DflLoss.FenchelYoung(PerturbedOptions.Create(Normal 1.0, s)), 0.0),
+      sprintf "Fenchel–Young loss of perturbed optimizers, Normal(σ = 1), S = %d" s
       "pfyl-mul",
-      MultiplicativeFenchelYoung(1.0, s),
+      Catalogue(DflLoss.FenchelYoung(PerturbedOptions.CreateMultiplicative(1.0, s)), 0.0),
       sprintf
           "Fenchel–Young loss with multiplicative noise (PyEPO's PFYMul), σ = 1, S = %d; softplus output as for dpo-mul"
           s
       "imle",
-      LayerRegret(
+      Layer(
           Imle
               { ImleOptions.Create(5.0, 10.0) with
                   Noise = sog
-                  Samples = 10 }
+                  Samples = 10 },
+          RegretLoss
       ),
       sprintf "I-MLE, PID target λ = 10, %s, S = 10, regret loss" (Noise.describe sog)
       "aimle",
-      LayerRegret(
+      Layer(
           Imle
               { ImleOptions.Create(5.0, 1.0) with
                   Noise = sog
                   Samples = 10
-                  Target = Adaptive AdaptiveLambda.Default }
+                  Target = Adaptive AdaptiveLambda.Default },
+          RegretLoss
       ),
       sprintf "AIMLE (adaptive λ, torch-adaptive-imle's defaults), %s, S = 10, regret loss" (Noise.describe sog)
       "nce",
-      ContrastiveLoss(false, 0.05),
+      Catalogue(Nce, 0.05),
       "NCE (Mulamba et al. 2021) over a pool seeded with the training optima, solve ratio 0.05"
       "cmap",
-      ContrastiveLoss(true, 0.05),
+      Catalogue(Cmap, 0.05),
       "CMAP (Mulamba et al. 2021) over a pool seeded with the training optima, solve ratio 0.05" ]
 
 /// The command-line ids of the methods, in the order they run.
@@ -164,23 +154,6 @@ let private features = 5
 let private knapsackItems = 32
 let private knapsackCapacity = 20
 
-/// Rows [n][m] as a float32 tensor [n, m].
-let private tensorOf (rows: float[][]) : Tensor =
-    let m = rows.[0].Length
-    let flat = Array.zeroCreate<float32>(rows.Length * m)
-
-    rows
-    |> Array.iteri (fun i r ->
-        for j in 0 .. m - 1 do
-            flat.[i * m + j] <- float32 r.[j])
-
-    torch.tensor(flat).reshape(int64 rows.Length, int64 m)
-
-/// A float tensor [n, m] as rows of float64.
-let private rowsOf (t: Tensor) : float[][] =
-    use c = t.detach().``to``(torch.float64, torch.CPU).contiguous()
-    c.data<float>().ToArray() |> Array.chunkBySize (int t.shape.[1])
-
 /// Trains one method at one degree and returns its row and the per-epoch training loss.
 let private trainMethod
     (cfg: Config)
@@ -189,123 +162,27 @@ let private trainMethod
     (test: DflDataset)
     (methodId: string, method: Method, _: string)
     : DflRow * float[] =
-    let watch = Stopwatch.StartNew()
-    let problem = train.Problem
-    torch.random.manual_seed (int64 cfg.Seed) |> ignore
-    use model = torch.nn.Linear(int64 features, int64 problem.Size)
-
     let lr =
         match methodId, dbbSettings cfg.Settings (cfg.ProblemId = "knapsack") with
         | "dbb", (_, Some dbbLr) -> dbbLr
         | _ -> cfg.Lr
 
-    use optimizer = torch.optim.Adam(model.parameters (), lr)
-    use generator = new torch.Generator(uint64 (cfg.Seed * 7919 + 17))
-
-    let layer =
-        match method with
-        | LayerRegret estimator
-        | LayerHamming estimator ->
-            Some(new DiscreteLayer(problem, estimator, LayerOptions.Default.WithSeed(int64 (cfg.Seed * 31 + 5))))
-        | _ -> None
-
-    let pool =
-        match method with
-        | ContrastiveLoss(_, ratio) -> Some(SolutionPool(problem, train.Solutions, ratio, cfg.Seed * 13 + 1))
-        | _ -> None
-
-    // The multiplicative perturbation needs costs of one sign (and divides by them): those methods predict
-    // softplus(linear(x)) = logaddexp(linear(x), 0) > 0, in training and at evaluation alike.
-    let positive =
-        match method with
-        | MultiplicativeHamming _
-        | MultiplicativeFenchelYoung _ -> true
-        | _ -> false
-
-    let predict (features: Tensor) =
-        let raw = model.forward features
-
-        if positive then
-            use zero = torch.zeros_like (raw)
-            torch.logaddexp (raw, zero)
-        else
-            raw
-
-    use x = tensorOf train.Features
-    use c = tensorOf train.Costs
-    use w = tensorOf train.Solutions
-    let steps = (train.Count + cfg.Batch - 1) / cfg.Batch
-    let losses = Array.zeroCreate cfg.Epochs
-
-    for epoch in 0 .. cfg.Epochs - 1 do
-        let mutable sum = 0.0
-
-        for batch in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) train.Count cfg.Batch do
-            use _ = torch.NewDisposeScope()
-            let idx = torch.tensor (batch |> Array.map int64)
-
-            let xb, cb, wb =
-                x.index_select (0L, idx), c.index_select (0L, idx), w.index_select (0L, idx)
-
-            let predicted = predict xb
-
-            let batch =
-                { Predicted = predicted
-                  TrueCosts = cb
-                  TrueSolutions = wb }
-
-            let loss =
-                match method with
-                | TwoStage -> torch.nn.functional.mse_loss (predicted, cb, torch.nn.Reduction.Mean)
-                | SpoPlus -> DflLosses.compute problem DflLoss.SpoPlus DflSources.None batch
-                | LayerRegret _ ->
-                    // The regret ⟨c, z − w*⟩ in minimisation terms: values (Maximise) enter negated.
-                    match problem.Sense with
-                    | Minimise -> Losses.regret Reduction.Mean (layer.Value.forward predicted) cb wb
-                    | Maximise -> Losses.regret Reduction.Mean (layer.Value.forward predicted) (cb.neg ()) wb
-                | LayerHamming _ -> Losses.hamming Reduction.Mean (layer.Value.forward predicted) wb
-                | FenchelYoung(noise, samples) ->
-                    DflLosses.compute
-                        problem
-                        (DflLoss.FenchelYoung(PerturbedOptions.Create(noise, samples)))
-                        (DflSources.OfGenerator generator)
-                        batch
-                | MultiplicativeHamming(sigma, samples) ->
-                    let estimator = Perturbed(PerturbedOptions.CreateMultiplicative(sigma, samples))
-
-                    Losses.hamming
-                        Reduction.Mean
-                        (Discrete.apply DiscreteOptions.Default problem estimator generator predicted)
-                        wb
-                | MultiplicativeFenchelYoung(sigma, samples) ->
-                    DflLosses.compute
-                        problem
-                        (DflLoss.FenchelYoung(PerturbedOptions.CreateMultiplicative(sigma, samples)))
-                        (DflSources.OfGenerator generator)
-                        batch
-                | ContrastiveLoss(false, _) -> DflLosses.compute problem Nce (DflSources.OfPool pool.Value) batch
-                | ContrastiveLoss(true, _) -> DflLosses.compute problem Cmap (DflSources.OfPool pool.Value) batch
-
-            optimizer.zero_grad ()
-            Training.backward loss
-            optimizer.step () |> ignore
-            sum <- sum + float (loss.item<float32>())
-
-        losses.[epoch] <- sum / float steps
-
-    let regret =
-        use _ = torch.no_grad ()
-        use xt = tensorOf test.Features
-        use predicted = predict xt
-        Regret.normalised test (rowsOf predicted)
-
-    layer |> Option.iter (fun l -> l.Dispose())
+    let trained =
+        DflTraining.train
+            { Seed = cfg.Seed
+              Epochs = cfg.Epochs
+              Batch = cfg.Batch
+              Lr = lr
+              Head = defaultHead method }
+            train
+            test
+            method
 
     { Method = methodId
       Deg = deg
-      NormalizedRegret = regret
-      Seconds = watch.Elapsed.TotalSeconds },
-    losses
+      NormalizedRegret = trained.NormalizedRegret
+      Seconds = trained.Seconds },
+    trained.Losses
 
 /// Runs every method at every degree; writes results.json, regret.png, training-loss-deg*.png and report.md.
 let private run (cfg: Config) : DflRow[] =
@@ -644,8 +521,79 @@ let private secondsPerInstanceEpoch = 1e-3
 /// Bytes per instance held in memory: features, costs, solutions (float64 arrays, copied into float32 tensors).
 let private bytesPerInstance = float (features + 40 + 40) * 12.0 + 200.0
 
-/// Checks the options and returns the command's plan.
-let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
+/// The plan of `dfl --protocol NAME`: checks that no option the protocol fixes is given, reads the seeds and the
+/// overrides (--epochs, --train-size, --test-size, --methods) and runs the protocol.
+let private protocolPlan (ctx: RunContext) (args: ParseResults<Args>) (protocol: string) : Cli.Plan =
+    let name = protocol.Trim().ToLowerInvariant()
+
+    let ids, defaultSeeds, perInstanceEpoch =
+        match name with
+        | "notebook03" -> DflNotebook03.methodIds, "0,1,2,3,4", DflNotebook03.secondsPerInstanceEpoch
+        | "problems" -> DflProblems.methodIds, "0..9", 3.0 * secondsPerInstanceEpoch
+        | _ -> invalidArg "protocol" (sprintf "--protocol must be notebook03 or problems; got '%s'." protocol)
+
+    let fixedBy (option: string) (present: bool) =
+        if present then
+            invalidArg
+                option
+                (sprintf
+                    "--%s is fixed by --protocol %s; leave it out (the report lists the protocol's settings)."
+                    option
+                    name)
+
+    fixedBy "deg" (args.Contains Deg)
+    fixedBy "batch" (args.Contains Batch)
+    fixedBy "lr" (args.Contains Lr)
+    fixedBy "noise-width" (args.Contains Noise_Width)
+    fixedBy "settings" (args.Contains Settings)
+    fixedBy "problem" (args.Contains Benchmark_Problem)
+    fixedBy "aggregate" (args.Contains Aggregate)
+
+    let options: ProtocolOptions =
+        { Seeds = parseSeeds (args.GetResult(Seeds, defaultValue = defaultSeeds))
+          Epochs = args.TryGetResult Epochs |> Option.map (positiveInt "epochs")
+          TrainSize = args.TryGetResult Train_Size |> Option.map (positiveInt "train-size")
+          TestSize = args.TryGetResult Test_Size |> Option.map (positiveInt "test-size")
+          Methods = args.TryGetResult Methods |> Option.map (knownIds "methods" ids)
+          OutDir = ctx.OutDir }
+
+    let instanceEpochs =
+        if name = "notebook03" then
+            DflNotebook03.instanceEpochs options
+        else
+            DflProblems.instanceEpochs options
+
+    let trainSize = defaultArg options.TrainSize 1000
+    let testSize = defaultArg options.TestSize 1000
+
+    let sizes =
+        Cli.describe [ sprintf "--train-size %d" trainSize; sprintf "--test-size %d" testSize ]
+
+    { Folders = [ "--out", ctx.OutDir ]
+      Needs =
+        [ Cli.Memory(
+              sizes,
+              "the instances (features, costs, optimal solutions)",
+              3.0 * float (trainSize + testSize) * bytesPerInstance
+          )
+          Cli.SingleArray(sizes, "one float32 cost matrix", float (max trainSize testSize) * 40.0 * 4.0)
+          Cli.Time(
+              Cli.describe
+                  [ sprintf "--protocol %s" name
+                    sprintf "%d seed%s" options.Seeds.Length (if options.Seeds.Length = 1 then "" else "s") ],
+              Cli.cpuSeconds (perInstanceEpoch * instanceEpochs)
+          ) ]
+      Run =
+        fun () ->
+            if name = "notebook03" then
+                DflNotebook03.run ctx options |> ignore
+            else
+                DflProblems.run ctx options |> ignore
+
+            0 }
+
+/// The plan of a single `dfl` run (or `--aggregate`).
+let private singlePlan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let degrees =
         nonEmpty "deg" (args.GetResult(Deg, defaultValue = [ 1; 2; 4; 6 ]))
         |> List.map (fun d ->
@@ -743,3 +691,11 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
             | None -> run { cfg with Command = commandLine cfg } |> ignore
 
             0 }
+
+/// Checks the options and returns the command's plan.
+let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
+    match args.TryGetResult Protocol with
+    | Some protocol -> protocolPlan ctx args protocol
+    | None when args.Contains Seeds ->
+        invalidArg "seeds" "--seeds needs --protocol (notebook03 or problems); a single dfl run takes --seed N."
+    | None -> singlePlan ctx args
