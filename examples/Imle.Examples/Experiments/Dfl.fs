@@ -521,77 +521,6 @@ let private secondsPerInstanceEpoch = 1e-3
 /// Bytes per instance held in memory: features, costs, solutions (float64 arrays, copied into float32 tensors).
 let private bytesPerInstance = float (features + 40 + 40) * 12.0 + 200.0
 
-/// The plan of `dfl --protocol NAME`: checks that no option the protocol fixes is given, reads the seeds and the
-/// overrides (--epochs, --train-size, --test-size, --methods) and runs the protocol.
-let private protocolPlan (ctx: RunContext) (args: ParseResults<Args>) (protocol: string) : Cli.Plan =
-    let name = protocol.Trim().ToLowerInvariant()
-
-    let ids, defaultSeeds, perInstanceEpoch =
-        match name with
-        | "notebook03" -> DflNotebook03.methodIds, "0,1,2,3,4", DflNotebook03.secondsPerInstanceEpoch
-        | "problems" -> DflProblems.methodIds, "0..9", 3.0 * secondsPerInstanceEpoch
-        | _ -> invalidArg "protocol" (sprintf "--protocol must be notebook03 or problems; got '%s'." protocol)
-
-    let fixedBy (option: string) (present: bool) =
-        if present then
-            invalidArg
-                option
-                (sprintf
-                    "--%s is fixed by --protocol %s; leave it out (the report lists the protocol's settings)."
-                    option
-                    name)
-
-    fixedBy "deg" (args.Contains Deg)
-    fixedBy "batch" (args.Contains Batch)
-    fixedBy "lr" (args.Contains Lr)
-    fixedBy "noise-width" (args.Contains Noise_Width)
-    fixedBy "settings" (args.Contains Settings)
-    fixedBy "problem" (args.Contains Benchmark_Problem)
-    fixedBy "aggregate" (args.Contains Aggregate)
-
-    let options: ProtocolOptions =
-        { Seeds = parseSeeds (args.GetResult(Seeds, defaultValue = defaultSeeds))
-          Epochs = args.TryGetResult Epochs |> Option.map (positiveInt "epochs")
-          TrainSize = args.TryGetResult Train_Size |> Option.map (positiveInt "train-size")
-          TestSize = args.TryGetResult Test_Size |> Option.map (positiveInt "test-size")
-          Methods = args.TryGetResult Methods |> Option.map (knownIds "methods" ids)
-          OutDir = ctx.OutDir }
-
-    let instanceEpochs =
-        if name = "notebook03" then
-            DflNotebook03.instanceEpochs options
-        else
-            DflProblems.instanceEpochs options
-
-    let trainSize = defaultArg options.TrainSize 1000
-    let testSize = defaultArg options.TestSize 1000
-
-    let sizes =
-        Cli.describe [ sprintf "--train-size %d" trainSize; sprintf "--test-size %d" testSize ]
-
-    { Folders = [ "--out", ctx.OutDir ]
-      Needs =
-        [ Cli.Memory(
-              sizes,
-              "the instances (features, costs, optimal solutions)",
-              3.0 * float (trainSize + testSize) * bytesPerInstance
-          )
-          Cli.SingleArray(sizes, "one float32 cost matrix", float (max trainSize testSize) * 40.0 * 4.0)
-          Cli.Time(
-              Cli.describe
-                  [ sprintf "--protocol %s" name
-                    sprintf "%d seed%s" options.Seeds.Length (if options.Seeds.Length = 1 then "" else "s") ],
-              Cli.cpuSeconds (perInstanceEpoch * instanceEpochs)
-          ) ]
-      Run =
-        fun () ->
-            if name = "notebook03" then
-                DflNotebook03.run ctx options |> ignore
-            else
-                DflProblems.run ctx options |> ignore
-
-            0 }
-
 /// The plan of a single `dfl` run (or `--aggregate`).
 let private singlePlan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let degrees =
@@ -695,7 +624,25 @@ let private singlePlan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
 /// Checks the options and returns the command's plan.
 let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     match args.TryGetResult Protocol with
-    | Some protocol -> protocolPlan ctx args protocol
+    | Some protocol ->
+        let given =
+            [ "deg", args.Contains Deg
+              "batch", args.Contains Batch
+              "lr", args.Contains Lr
+              "noise-width", args.Contains Noise_Width
+              "settings", args.Contains Settings
+              "problem", args.Contains Benchmark_Problem
+              "aggregate", args.Contains Aggregate ]
+
+        DflProtocol.plan
+            ctx
+            { Protocol = protocol
+              Seeds = args.TryGetResult Seeds
+              Epochs = args.TryGetResult Epochs
+              TrainSize = args.TryGetResult Train_Size
+              TestSize = args.TryGetResult Test_Size
+              Methods = args.TryGetResult Methods
+              Fixed = given |> List.filter snd |> List.map fst }
     | None when args.Contains Seeds ->
         invalidArg "seeds" "--seeds needs --protocol (notebook03 or problems); a single dfl run takes --seed N."
     | None -> singlePlan ctx args

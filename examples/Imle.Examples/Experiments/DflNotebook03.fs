@@ -147,12 +147,12 @@ let private rows: NotebookRow list =
           "dbb"
           "`DBB(lambd=20)`, `nn.L1Loss` between objective values cᵀw(ĉ) and z*"
           (Some 15.12)
-          "`Blackbox 20.0`, the mean of |cᵀz − cᵀw*| over the batch"
+          "`Blackbox 20.0`, the mean of \\|cᵀz − cᵀw*\\| over the batch"
       row
           "nid"
           "`NID()`, `nn.L1Loss` between objective values"
           (Some 8.90)
-          "`Identity(NoProjection, Zero)` (dL/dĉ = −dL/dz), the mean of |cᵀz − cᵀw*|"
+          "`Identity(NoProjection, Zero)` (dL/dĉ = −dL/dz), the mean of \\|cᵀz − cᵀw*\\|"
       row
           "nce"
           "`NCE(solve_ratio=0.05, dataset=train)`"
@@ -162,6 +162,20 @@ let private rows: NotebookRow list =
       row "lsltr" "`lsLTR(solve_ratio=0.05, dataset=train)`" (Some 9.59) "`DflLoss.ListwiseLtr`, the same pool"
       row "prltr" "`prLTR(solve_ratio=0.05, dataset=train)`" (Some 9.73) "`DflLoss.PairwiseLtr`, the same pool"
       row "ptltr" "`ptLTR(solve_ratio=0.05, dataset=train)`" (Some 8.47) "`DflLoss.PointwiseLtr`, the same pool" ]
+
+/// What differs between a row's settings and the notebook's, beyond the rows shared by every method.
+let private differs (id: string) =
+    match id with
+    | "2s" -> "no counterpart in the notebook"
+    | "imle" -> "the SoG noise's sign (above)"
+    | "aimle" ->
+        "the SoG noise's sign (above); β's rule counts non-zero entries per sample where PyEPO takes the fraction over the batch's mean gradient"
+    | "nce"
+    | "cmap"
+    | "lsltr"
+    | "prltr"
+    | "ptltr" -> "no (the pool's random draws differ)"
+    | _ -> "no"
 
 /// The ids `--methods` accepts with this protocol.
 let methodIds = methods |> List.map (fun (id, _, _) -> id)
@@ -358,7 +372,7 @@ let run (ctx: RunContext) (o: ProtocolOptions) : NotebookSummary list =
                           (String.Join(", ", o.Seeds))
                       "yes" |]
                    [| "metric"
-                      "`pyepo.metric.regret` after epoch 20: Σ (cᵀw*(ĉ) − z*(c)) / Σ |z*(c)| on the 1,000 test instances"
+                      "`pyepo.metric.regret` after epoch 20: Σ (cᵀw*(ĉ) − z*(c)) / Σ \\|z*(c)\\| on the 1,000 test instances"
                       "`Regret.normalised` after the last epoch, the same formula"
                       "no" |]
                    [| "noise sign"
@@ -373,7 +387,7 @@ let run (ctx: RunContext) (o: ProtocolOptions) : NotebookSummary list =
                        [| r.Id
                           r.Pyepo
                           (if r.Missing = "" then r.Ours else "not run: " + r.Missing)
-                          (if r.Missing = "" then "see the rows above" else "not run") |] |])
+                          (if r.Missing = "" then differs r.Id else "not run") |] |])
 
     let report =
         String.concat
