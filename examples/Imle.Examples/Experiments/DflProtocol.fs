@@ -32,7 +32,7 @@ let plan (ctx: RunContext) (args: ProtocolArgs) : Cli.Plan =
     let ids, defaultSeeds, perInstanceEpoch =
         match name with
         | "notebook03" -> DflNotebook03.methodIds, "0,1,2,3,4", DflNotebook03.secondsPerInstanceEpoch
-        | "problems" -> DflProblems.methodIds, "0..9", 3e-3
+        | "problems" -> DflProblems.methodIds, "0..9", 1e-3
         | _ -> invalidArg "protocol" (sprintf "--protocol must be notebook03 or problems; got '%s'." args.Protocol)
 
     match args.Fixed with
