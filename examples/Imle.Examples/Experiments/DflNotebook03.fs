@@ -36,6 +36,7 @@ let private sog = SumOfGamma(5.0, 1.0, 10)
 let methods: (string * Method * Head) list =
     [ "2s", TwoStage, LinearHead
       "spo+", Catalogue(DflLoss.SpoPlus, 0.0), LinearHead
+      "pg", PerturbationGradient(Pgb, 0.1), LinearHead
       "dpo", Layer(Estimator.perturbed (Normal 1.0) 3, MeanAbsoluteLoss), LinearHead
       "dpo-mul", Sampled(Perturbed(PerturbedOptions.CreateMultiplicative(0.5, 3)), MeanAbsoluteLoss), SoftplusHead 1e-6
       "pfyl", Catalogue(DflLoss.FenchelYoung(PerturbedOptions.Create(Normal 1.0, 3)), 0.0), LinearHead
@@ -102,11 +103,11 @@ let private rows: NotebookRow list =
           None
           "MSE regression of the costs by Adam (lr 0.01, 20 epochs), the solver on the predictions"
       row "spo+" "`SPOPlus`" (Some 7.59) "`DflLoss.SpoPlus`"
-      missing
+      row
           "pg"
-          "`PG(sigma=0.1, two_sides=False)`"
+          "`PG(sigma=0.1, two_sides=False)`: backward difference (V(ĉ) − V(ĉ − σc))/σ, batch mean"
           (Some 14.16)
-          "the perturbation-gradient loss (Huang and Gupta 2024) is not in Imle's DFL loss catalogue"
+          "`DecisionLossTensor.pg Pgb 0.1` (the same backward difference, h = 0.1), batch mean"
       row
           "dpo"
           "`DPO(n_samples=3, sigma=1.0)`, `nn.L1Loss` between the mean solution and w*"

@@ -35,6 +35,9 @@ type Method =
     | Sampled of Estimator * SolutionLoss
     /// A loss of the DFL catalogue (`DflLosses.compute`); the solve ratio of its solution pool where it needs one.
     | Catalogue of DflLoss * solveRatio: float
+    /// The perturbation-gradient loss (Huang and Gupta 2024, `DecisionLossTensor.pg`) with step h against the true
+    /// weights, batch mean.
+    | PerturbationGradient of PgVariant * h: float
 
 /// The model: a linear map from features to weights, or softplus of it (positive weights, for the multiplicative
 /// perturbations, which need weights of one sign and divide by them).
@@ -166,6 +169,7 @@ let train (settings: RunSettings) (train: DflDataset) (test: DflDataset) (method
                     let z = Discrete.apply DiscreteOptions.Default problem estimator generator predicted
 
                     solutionLoss problem solution z cb wb
+                | PerturbationGradient(variant, h) -> (DecisionLossTensor.pg variant h problem predicted cb).mean()
                 | Catalogue(loss, _) ->
                     let sources =
                         match pool with
