@@ -55,7 +55,7 @@ type Command =
             | L2x _ -> "learning to explain: select k patches of a Fashion-MNIST image"
             | Alignment _ -> "optimal-value loss with generalized gradients on global sequence alignment"
             | Dfl _ ->
-                "decision-focused learning: PyEPO's 5x5 shortest-path benchmark, normalised regret per method and degree"
+                "decision-focused learning: PyEPO's 5x5 shortest-path and knapsack benchmarks, normalised regret per method and degree; --protocol notebook03 or problems for a whole protocol over several seeds"
             | Dry_Run -> "check the options, the output folders and the estimates, print the estimates and stop"
             | Quiet -> "for scripts: no progress and no tables; errors and the closing line (time, report) still print"
             | Debug -> "print the stack trace of an error (also IMLE_DEBUG=1)"

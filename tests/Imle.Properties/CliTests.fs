@@ -633,6 +633,55 @@ let tests =
           }
 
           test
+              "dfl --protocol: tiny notebook03 and problems runs write one table over their seeds; unknown protocols, empty or repeated seeds and options a protocol fixes are refused" {
+              let dir name =
+                  Path.Combine(scratch.Value, "dfl-protocol", name)
+
+              let tiny protocol seeds methods =
+                  [ "dfl"
+                    "--protocol"
+                    protocol
+                    "--seeds"
+                    seeds
+                    "--epochs"
+                    "1"
+                    "--train-size"
+                    "40"
+                    "--test-size"
+                    "40"
+                    "--methods" ]
+                  @ methods
+                  @ [ "--quiet"; "--out"; dir protocol ]
+
+              for o in
+                  runAll
+                      [ tiny "notebook03" "0,1" [ "spo+"; "imle" ]
+                        tiny "problems" "0..1" [ "spo+"; "nce" ] ] do
+                  Expect.equal o.Code 0 (show o)
+
+              let notebook = File.ReadAllText(Path.Combine(dir "notebook03", "report.md"))
+              Expect.stringContains notebook "| spo+ |" "the SPO+ row"
+              Expect.stringContains notebook "| 7.59 |" "PyEPO's printed SPO+ regret beside ours"
+              Expect.stringContains notebook "| rfwo | not run" "a method Imle does not have is a not-run row"
+              Expect.stringContains notebook "--seeds 0,1" "the command that regenerates the report"
+              let problems = File.ReadAllText(Path.Combine(dir "problems", "report.md"))
+              Expect.stringContains problems "| nce |" "the NCE row"
+              Expect.stringContains problems "n/a" "NCE does not apply to ranking"
+
+              for args, token in
+                  [ [ "dfl"; "--protocol"; "notebook04" ], "--protocol"
+                    [ "dfl"; "--protocol"; "notebook03"; "--seeds"; "" ], "--seeds"
+                    [ "dfl"; "--protocol"; "problems"; "--seeds"; "2,2" ], "twice"
+                    [ "dfl"; "--protocol"; "problems"; "--seeds"; "5..1" ], "empty range"
+                    [ "dfl"; "--seeds"; "0..3" ], "--protocol"
+                    [ "dfl"; "--protocol"; "notebook03"; "--deg"; "2" ], "--deg"
+                    [ "dfl"; "--protocol"; "notebook03"; "--methods"; "rfwo" ], "rfwo" ] do
+                  let o = run [] (args @ [ "--dry-run" ])
+                  Expect.equal o.Code 2 (show o)
+                  Expect.stringContains o.Stderr token (show o)
+          }
+
+          test
               "vae --aggregate: the last ten epochs' mean per seed, mean and sd over seeds; mixed settings and repeated seeds are refused" {
               let dir name =
                   Path.Combine(scratch.Value, "vae-seeds", name)

@@ -18,8 +18,8 @@ open Imle.Torch
 open Imle.Examples
 open Imle.Examples.Output
 open Imle.Examples.Experiments.DflResults
-
-type private Tensor = torch.Tensor
+open Imle.Examples.Experiments.DflTraining
+open Imle.Examples.Experiments.DflSetup
 
 /// Command-line arguments.
 type Args =
@@ -34,6 +34,8 @@ type Args =
     | Settings of string
     | Aggregate of string list
     | [<CustomCommandLine("--problem")>] Benchmark_Problem of string
+    | Protocol of string
+    | Seeds of string
 
     interface IArgParserTemplate with
         member this.Usage =
@@ -51,135 +53,12 @@ type Args =
             | Noise_Width _ -> "half-width of the multiplicative noise, in [0, 1) (default 0.5)"
             | Aggregate _ ->
                 "no training: mean ± sd over earlier runs of one configuration that differ only in --seed (their folders), beside PyEPO's 10-run means, into --out"
+            | Protocol _ ->
+                "a whole protocol over several seeds into one report: notebook03 (PyEPO's notebook 03: 5x5 shortest path, deg 4, 20 epochs, its settings per method) or problems (argmax, ranking, subset selection, fixed-size shortest path, every applicable method)"
+            | Seeds _ ->
+                "with --protocol: the seeds, a comma-separated list with ranges a..b (default 0,1,2,3,4 for notebook03, 0..9 for problems)"
             | Settings _ ->
                 "imle (default: DBB λ = 10, S = 10 for DPO/PFYL, one learning rate) or pyepo (PyEPO's published runs: DBB λ = 20 and lr 0.1 on sp, λ = 10 and lr 0.05 on knapsack, S = 1 for DPO/PFYL)"
-
-/// How a method turns predicted costs into a loss.
-type private Method =
-    /// MSE between predicted and true costs (the solver only at evaluation).
-    | TwoStage
-    /// SPO+ on the predicted costs.
-    | SpoPlus
-    /// A discrete layer (the estimator's backward pass) followed by the regret ⟨c, z − w*⟩.
-    | LayerRegret of Estimator
-    /// A discrete layer whose mean output is compared with w* by the Hamming loss.
-    | LayerHamming of Estimator
-    /// The Fenchel–Young loss of perturbed optimizers against w*.
-    | FenchelYoung of Noise * samples: int
-    /// The multiplicative perturbed optimizer (PyEPO's DPOMul) whose mean output is compared with w* by the Hamming loss.
-    | MultiplicativeHamming of sigma: float * samples: int
-    /// The Fenchel–Young loss with multiplicative noise (PyEPO's PFYMul) against w*.
-    | MultiplicativeFenchelYoung of sigma: float * samples: int
-    /// A contrastive loss over a solution pool seeded with the training optima, grown with a solve ratio.
-    | ContrastiveLoss of cmap: bool * solveRatio: float
-
-/// Whose hyper-parameters the methods use: ours, or those of PyEPO's published runs (its res/ CSV file names).
-type DflSettings =
-    /// DBB λ = 10, S = 10 samples for the perturbed methods, one learning rate for every method.
-    | ImleSettings
-    /// DBB λ = 20 and Adam lr 0.1 (shortest path) or λ = 10 and lr 0.05 (knapsack); S = 1 for DPO and PFYL.
-    | PyepoSettings
-
-/// DBB's λ and learning rate under the settings (None: the command's --lr).
-let private dbbSettings (settings: DflSettings) (knapsack: bool) =
-    match settings, knapsack with
-    | ImleSettings, _ -> 10.0, None
-    | PyepoSettings, false -> 20.0, Some 0.1
-    | PyepoSettings, true -> 10.0, Some 0.05
-
-/// The methods, their ids and what each one is, in report order, under the settings.
-let private methodsWith (settings: DflSettings) (knapsack: bool) : (string * Method * string) list =
-    let sog = SumOfGamma(5.0, 1.0, 10)
-    let dbbLambda, _ = dbbSettings settings knapsack
-    let s = if settings = PyepoSettings then 1 else 10
-
-    [ "2s", TwoStage, "two-stage: MSE regression of the costs, the solver on the predictions"
-      "spo+", SpoPlus, "SPO+ loss (Elmachtoub and Grigas), subgradient 2(w*(c) − w*(2ĉ − c))"
-      "dbb",
-      LayerRegret(Blackbox dbbLambda),
-      sprintf "blackbox differentiation (Pogančić et al.), λ = %g, regret loss ⟨c, z − w*⟩" dbbLambda
-      "dpo",
-      LayerHamming(Estimator.perturbed (Normal 1.0) s),
-      sprintf "perturbed optimizer (Berthet et al.), Normal(σ = 1), S = %d, Hamming loss against w*" s
-      "dpo-mul",
-      MultiplicativeHamming(1.0, s),
-      sprintf
-          "perturbed optimizer with multiplicative noise c ⊙ exp(σZ − σ²/2) (PyEPO's DPOMul), σ = 1, S = %d, Hamming loss against w*; the model's output goes through softplus (the perturbation needs costs of one sign, and its Jacobian divides by them)"
-          s
-      "pfyl", FenchelYoung(Normal 1.0, s), sprintf "Fenchel–Young loss of perturbed optimizers, Normal(σ = 1), S = %d" s
-      "pfyl-mul",
-      MultiplicativeFenchelYoung(1.0, s),
-      sprintf
-          "Fenchel–Young loss with multiplicative noise (PyEPO's PFYMul), σ = 1, S = %d; softplus output as for dpo-mul"
-          s
-      "imle",
-      LayerRegret(
-          Imle
-              { ImleOptions.Create(5.0, 10.0) with
-                  Noise = sog
-                  Samples = 10 }
-      ),
-      sprintf "I-MLE, PID target λ = 10, %s, S = 10, regret loss" (Noise.describe sog)
-      "aimle",
-      LayerRegret(
-          Imle
-              { ImleOptions.Create(5.0, 1.0) with
-                  Noise = sog
-                  Samples = 10
-                  Target = Adaptive AdaptiveLambda.Default }
-      ),
-      sprintf "AIMLE (adaptive λ, torch-adaptive-imle's defaults), %s, S = 10, regret loss" (Noise.describe sog)
-      "nce",
-      ContrastiveLoss(false, 0.05),
-      "NCE (Mulamba et al. 2021) over a pool seeded with the training optima, solve ratio 0.05"
-      "cmap",
-      ContrastiveLoss(true, 0.05),
-      "CMAP (Mulamba et al. 2021) over a pool seeded with the training optima, solve ratio 0.05" ]
-
-/// The command-line ids of the methods, in the order they run.
-let methodIds = methodsWith ImleSettings false |> List.map (fun (id, _, _) -> id)
-
-/// A run's settings.
-type private Config =
-    {
-        Degrees: int list
-        Epochs: int
-        TrainSize: int
-        TestSize: int
-        Batch: int
-        MethodIds: string list
-        Lr: float
-        NoiseWidth: float
-        Seed: int
-        OutDir: string
-        Command: string
-        /// "sp" or "knapsack".
-        ProblemId: string
-        Settings: DflSettings
-    }
-
-let private grid = 5
-let private features = 5
-/// PyEPO's knapsack: 32 items, one resource dimension, capacity 20 (2,000 in hundredths).
-let private knapsackItems = 32
-let private knapsackCapacity = 20
-
-/// Rows [n][m] as a float32 tensor [n, m].
-let private tensorOf (rows: float[][]) : Tensor =
-    let m = rows.[0].Length
-    let flat = Array.zeroCreate<float32>(rows.Length * m)
-
-    rows
-    |> Array.iteri (fun i r ->
-        for j in 0 .. m - 1 do
-            flat.[i * m + j] <- float32 r.[j])
-
-    torch.tensor(flat).reshape(int64 rows.Length, int64 m)
-
-/// A float tensor [n, m] as rows of float64.
-let private rowsOf (t: Tensor) : float[][] =
-    use c = t.detach().``to``(torch.float64, torch.CPU).contiguous()
-    c.data<float>().ToArray() |> Array.chunkBySize (int t.shape.[1])
 
 /// Trains one method at one degree and returns its row and the per-epoch training loss.
 let private trainMethod
@@ -189,124 +68,27 @@ let private trainMethod
     (test: DflDataset)
     (methodId: string, method: Method, _: string)
     : DflRow * float[] =
-    let watch = Stopwatch.StartNew()
-    let problem = train.Problem
-    torch.random.manual_seed (int64 cfg.Seed) |> ignore
-    use model = torch.nn.Linear(int64 features, int64 problem.Size)
-
     let lr =
         match methodId, dbbSettings cfg.Settings (cfg.ProblemId = "knapsack") with
         | "dbb", (_, Some dbbLr) -> dbbLr
         | _ -> cfg.Lr
 
-    use optimizer = torch.optim.Adam(model.parameters (), lr)
-    use generator = new torch.Generator(uint64 (cfg.Seed * 7919 + 17))
-
-    let layer =
-        match method with
-        | LayerRegret estimator
-        | LayerHamming estimator ->
-            Some(new DiscreteLayer(problem, estimator, LayerOptions.Default.WithSeed(int64 (cfg.Seed * 31 + 5))))
-        | _ -> None
-
-    let pool =
-        match method with
-        | ContrastiveLoss(_, ratio) -> Some(SolutionPool(problem, train.Solutions, ratio, cfg.Seed * 13 + 1))
-        | _ -> None
-
-    // The multiplicative perturbation needs costs of one sign (and divides by them): those methods predict
-    // softplus(linear(x)) = logaddexp(linear(x), 0) > 0, in training and at evaluation alike.
-    let positive =
-        match method with
-        | MultiplicativeHamming _
-        | MultiplicativeFenchelYoung _ -> true
-        | _ -> false
-
-    let predict (features: Tensor) =
-        let raw = model.forward features
-
-        if positive then
-            use zero = torch.zeros_like (raw)
-            torch.logaddexp (raw, zero)
-        else
-            raw
-
-    use x = tensorOf train.Features
-    use c = tensorOf train.Costs
-    use w = tensorOf train.Solutions
-    let steps = (train.Count + cfg.Batch - 1) / cfg.Batch
-    let losses = Array.zeroCreate cfg.Epochs
-
-    for epoch in 0 .. cfg.Epochs - 1 do
-        let mutable sum = 0.0
-
-        for batch in Training.shuffledBatches (Random(cfg.Seed * 1000 + epoch)) train.Count cfg.Batch do
-            use _ = torch.NewDisposeScope()
-            let idx = torch.tensor (batch |> Array.map int64)
-
-            let xb, cb, wb =
-                x.index_select (0L, idx), c.index_select (0L, idx), w.index_select (0L, idx)
-
-            let predicted = predict xb
-
-            let batch =
-                { Predicted = predicted
-                  TrueCosts = cb
-                  TrueSolutions = wb
-                  BindingNormals = null }
-
-            let loss =
-                match method with
-                | TwoStage -> torch.nn.functional.mse_loss (predicted, cb, torch.nn.Reduction.Mean)
-                | SpoPlus -> DflLosses.compute problem DflLoss.SpoPlus DflSources.None batch
-                | LayerRegret _ ->
-                    // The regret ⟨c, z − w*⟩ in minimisation terms: values (Maximise) enter negated.
-                    match problem.Sense with
-                    | Minimise -> Losses.regret Reduction.Mean (layer.Value.forward predicted) cb wb
-                    | Maximise -> Losses.regret Reduction.Mean (layer.Value.forward predicted) (cb.neg ()) wb
-                | LayerHamming _ -> Losses.hamming Reduction.Mean (layer.Value.forward predicted) wb
-                | FenchelYoung(noise, samples) ->
-                    DflLosses.compute
-                        problem
-                        (DflLoss.FenchelYoung(PerturbedOptions.Create(noise, samples)))
-                        (DflSources.OfGenerator generator)
-                        batch
-                | MultiplicativeHamming(sigma, samples) ->
-                    let estimator = Perturbed(PerturbedOptions.CreateMultiplicative(sigma, samples))
-
-                    Losses.hamming
-                        Reduction.Mean
-                        (Discrete.apply DiscreteOptions.Default problem estimator generator predicted)
-                        wb
-                | MultiplicativeFenchelYoung(sigma, samples) ->
-                    DflLosses.compute
-                        problem
-                        (DflLoss.FenchelYoung(PerturbedOptions.CreateMultiplicative(sigma, samples)))
-                        (DflSources.OfGenerator generator)
-                        batch
-                | ContrastiveLoss(false, _) -> DflLosses.compute problem Nce (DflSources.OfPool pool.Value) batch
-                | ContrastiveLoss(true, _) -> DflLosses.compute problem Cmap (DflSources.OfPool pool.Value) batch
-
-            optimizer.zero_grad ()
-            Training.backward loss
-            optimizer.step () |> ignore
-            sum <- sum + float (loss.item<float32>())
-
-        losses.[epoch] <- sum / float steps
-
-    let regret =
-        use _ = torch.no_grad ()
-        use xt = tensorOf test.Features
-        use predicted = predict xt
-        Regret.normalised test (rowsOf predicted)
-
-    layer |> Option.iter (fun l -> l.Dispose())
+    let trained =
+        DflTraining.train
+            { Seed = cfg.Seed
+              Epochs = cfg.Epochs
+              Batch = cfg.Batch
+              Lr = lr
+              Head = defaultHead method }
+            train
+            test
+            method
 
     { Method = methodId
       Deg = deg
-      NormalizedRegret = regret
-      Seconds = watch.Elapsed.TotalSeconds },
-    losses
+      NormalizedRegret = trained.NormalizedRegret
+      Seconds = trained.Seconds },
+    trained.Losses
 
 /// Runs every method at every degree; writes results.json, regret.png, training-loss-deg*.png and report.md.
 let private run (cfg: Config) : DflRow[] =
@@ -400,219 +182,7 @@ let private run (cfg: Config) : DflRow[] =
                       |> Array.ofList))
              |> Array.ofList)
 
-    let differs (ours: string) (theirs: string) = if ours = theirs then "no" else "yes"
-
-    let epochsPyepo =
-        if knapsack then
-            "300 (SPO+, DBB CSVs); 20 (its docs' examples)"
-        else
-            "20"
-
-    let configuration =
-        [ [| "problem"
-             (if knapsack then
-                  "knapsack, 32 items, 1 resource, capacity 20 (res/ks/i32d1c20)"
-              else
-                  "5×5 grid, 40 arcs (res/sp/h5w5)")
-             (if knapsack then
-                  "the same (exact DP on weights in hundredths)"
-              else
-                  "the same (exact DP on the DAG)")
-             "no" |]
-          [| "features p"
-             "5 (n1000p5)"
-             string features
-             differs (string features) "5" |]
-          [| "training instances"
-             "1,000 (n1000)"
-             string cfg.TrainSize
-             differs (string cfg.TrainSize) "1000" |]
-          [| "noise half-width"
-             "0.5 (e0.5)"
-             sprintf "%g" cfg.NoiseWidth
-             differs (sprintf "%g" cfg.NoiseWidth) "0.5" |]
-          [| "degrees"
-             "1, 2, 4, 6"
-             String.Join(", ", cfg.Degrees)
-             differs (String.Join(", ", cfg.Degrees)) "1, 2, 4, 6" |]
-          [| "model"; "linear"; "linear (nn.Linear)"; "no" |]
-          [| "two-stage fit"
-             "scikit-learn LinearRegression (closed form)"
-             sprintf "MSE by Adam, %d epochs" cfg.Epochs
-             "yes" |]
-          [| "optimiser, batch"
-             "Adam, batch 32; lr 0.01 (SPO+, DPO, PFYL), 0.1 (DBB, shortest path), 0.05 (DBB, knapsack)"
-             (match dbbSettings cfg.Settings knapsack with
-              | _, Some dbbLr -> sprintf "Adam, batch %d; lr %g, DBB %g" cfg.Batch cfg.Lr dbbLr
-              | _, None -> sprintf "Adam, batch %d, lr %g for every method" cfg.Batch cfg.Lr)
-             (if cfg.Settings = PyepoSettings && cfg.Lr = 0.01 then
-                  "no"
-              else
-                  "yes (DBB's lr)") |]
-          [| "epochs"
-             epochsPyepo
-             string cfg.Epochs
-             differs (string cfg.Epochs) epochsPyepo |]
-          [| "DBB λ"
-             (if knapsack then "10" else "20")
-             sprintf "%g" (fst (dbbSettings cfg.Settings knapsack))
-             differs (sprintf "%g" (fst (dbbSettings cfg.Settings knapsack))) (if knapsack then "10" else "20") |]
-          [| "DPO / PFYL samples, σ"
-             "S = 1, σ = 1"
-             (if cfg.Settings = PyepoSettings then
-                  "S = 1, σ = 1"
-              else
-                  "S = 10, σ = 1")
-             (if cfg.Settings = PyepoSettings then "no" else "yes (S)") |]
-          [| "solver"
-             "Gurobi"
-             "exact dynamic programming"
-             "no (both exact; ties may differ)" |]
-          [| "runs per cell"
-             "10 (mean reported)"
-             "1 (seed " + string cfg.Seed + ")"
-             "yes" |] ]
-
-    let configTable =
-        String.Join(
-            "\n",
-            [ yield "| hyper-parameter | PyEPO (its res/ CSV files and file names) | ours | differs? |"
-              yield "| --- | --- | --- | --- |"
-              for r in configuration -> "| " + String.Join(" | ", r) + " |" ]
-        )
-
-    let problemId = if knapsack then "knapsack" else "sp"
-
-    let published =
-        [ for (id, _, _) in specs do
-              for d in cfg.Degrees do
-                  match
-                      pyepoPublished
-                      |> List.tryFind (fun ((p, m, dd), _, _) -> p = problemId && m = id && dd = d)
-                  with
-                  | Some(_, v, file) ->
-                      let ours =
-                          rows
-                          |> Array.tryFind (fun r -> r.Method = id && r.Deg = d)
-                          |> Option.map (fun r -> fmt 2 (100.0 * r.NormalizedRegret))
-                          |> Option.defaultValue "–"
-
-                      yield sprintf "| %s | %d | %s | %s | `%s` |" id d ours (fmt 2 (100.0 * v)) file
-                  | None -> () ]
-
-    let publishedTable =
-        if published.IsEmpty then
-            "PyEPO publishes no numbers for these methods at this setting."
-        else
-            String.Join(
-                "\n",
-                [ yield "| method | deg | ours (%) | PyEPO, mean of 10 runs (%) | PyEPO's file (setting) |"
-                  yield "| --- | --- | --- | --- | --- |"
-                  yield! published ]
-            )
-
-    let title =
-        if knapsack then
-            "# Decision-focused learning: PyEPO's knapsack benchmark"
-        else
-            "# Decision-focused learning: PyEPO's shortest-path benchmark"
-
-    let setting =
-        if knapsack then
-            sprintf
-                "Settings: knapsack with %d items, one resource (item weights 3.00..7.99, drawn with the data), capacity %d, item values ⌈5·((Bx/√p + 3)^deg + 1)/3.5^deg·ε⌉, p = %d features, %d training and %d test instances per degree, degrees %s, noise half-width %g, a linear model (nn.Linear(%d, %d)), Adam lr %g, batch %d, %d epochs, seed %d. Total wall time %.0f s."
-                knapsackItems
-                knapsackCapacity
-                features
-                cfg.TrainSize
-                cfg.TestSize
-                (String.Join(", ", cfg.Degrees))
-                cfg.NoiseWidth
-                features
-                knapsackItems
-                cfg.Lr
-                cfg.Batch
-                cfg.Epochs
-                cfg.Seed
-                total.Elapsed.TotalSeconds
-        else
-            sprintf
-                "Settings: 5×5 grid network (40 arcs, moves along increasing node numbers, signed-cost DAG solver), p = %d features, %d training and %d test instances per degree, degrees %s, noise half-width %g, a linear model (nn.Linear(5, 40)), Adam lr %g, batch %d, %d epochs, seed %d. Total wall time %.0f s."
-                features
-                cfg.TrainSize
-                cfg.TestSize
-                (String.Join(", ", cfg.Degrees))
-                cfg.NoiseWidth
-                cfg.Lr
-                cfg.Batch
-                cfg.Epochs
-                cfg.Seed
-                total.Elapsed.TotalSeconds
-
-    let report =
-        String.Join(
-            "\n",
-            [ title
-              ""
-              "Reproduce with:"
-              ""
-              "```"
-              cfg.Command
-              "```"
-              ""
-              "## Configuration vs PyEPO"
-              ""
-              "PyEPO's reference numbers come from the CSV files its authors committed under `res/` (github.com/khalil-research/PyEPO; removed from the default branch later, so each entry names its commit), 10 runs per setting; the PyEPO paper (Tang and Khalil 2022) plots the same runs."
-              ""
-              configTable
-              ""
-              setting
-              ""
-              "Metric: normalised regret Σ (cᵀw*(ĉ) − z*(c)) / Σ |z*(c)| on the test set (PyEPO's `pyepo.metric.regret`; mirrored for maximisation), in percent below; `results.json` holds fractions."
-              ""
-              "## Results"
-              ""
-              md
-              ""
-              "Methods:"
-              ""
-              String.Join("\n", specs |> List.map (fun (id, _, text) -> sprintf "- **%s**: %s" id text))
-              ""
-              "## Ours beside PyEPO's published numbers"
-              ""
-              publishedTable
-              ""
-              (if cfg.Settings = PyepoSettings then
-                   "Our rows are one seed, with PyEPO's hyper-parameters (`--settings pyepo`); PyEPO's are means of 10 runs with the remaining differences listed above (the two-stage baseline: closed-form regression there), so agreement within a few points is what to expect, not equality."
-               else
-                   "Our rows are one seed; PyEPO's are means of 10 runs with the configuration differences listed above (DPO and PFYL: S = 1 there, S = 10 here; DBB: a larger learning rate there; the two-stage baseline: closed-form regression there), so agreement within a few points is what to expect, not equality.")
-              ""
-              "## Plots"
-              ""
-              "- `regret.png`: normalised test regret per method against the polynomial degree"
-              String.Join(
-                  "\n",
-                  cfg.Degrees
-                  |> List.map (fun d -> sprintf "- `training-loss-deg%d.png`: each method's training loss per epoch" d)
-              )
-              ""
-              "## Caveats"
-              ""
-              "- Data: PyEPO's generator formulas (`pyepo/data/shortestpath.py`, `pyepo/data/knapsack.py`) with .NET's seeded `System.Random`, not NumPy's generator: the same distribution, not the same numbers."
-              sprintf "- %d epochs (the whole command fits in a few minutes on two cores)." cfg.Epochs
-              "- One seed per cell (PyEPO's numbers average 10 runs)."
-              "- Solver: exact dynamic programming instead of Gurobi; both are exact, ties may be broken differently."
-              "- DBB, I-MLE and AIMLE minimise the regret of the layer's output (⟨c, z − w*⟩, or ⟨v, w* − z⟩ for knapsack values), as PyEPO's examples do; DPO (additive and multiplicative) compares the expected solution with w* by the Hamming loss (summed over entries, averaged over the batch)."
-              "" ]
-        )
-
-    writeReport
-        { Seed = cfg.Seed
-          OutDir = dir
-          Quick = false
-          Device = "cpu" }
-        "dfl"
-        report
+    writeRunReport cfg dir specs rows md total.Elapsed.TotalSeconds
 
     rows
 
@@ -645,8 +215,8 @@ let private secondsPerInstanceEpoch = 1e-3
 /// Bytes per instance held in memory: features, costs, solutions (float64 arrays, copied into float32 tensors).
 let private bytesPerInstance = float (features + 40 + 40) * 12.0 + 200.0
 
-/// Checks the options and returns the command's plan.
-let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
+/// The plan of a single `dfl` run (or `--aggregate`).
+let private singlePlan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
     let degrees =
         nonEmpty "deg" (args.GetResult(Deg, defaultValue = [ 1; 2; 4; 6 ]))
         |> List.map (fun d ->
@@ -744,3 +314,29 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
             | None -> run { cfg with Command = commandLine cfg } |> ignore
 
             0 }
+
+/// Checks the options and returns the command's plan.
+let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
+    match args.TryGetResult Protocol with
+    | Some protocol ->
+        let given =
+            [ "deg", args.Contains Deg
+              "batch", args.Contains Batch
+              "lr", args.Contains Lr
+              "noise-width", args.Contains Noise_Width
+              "settings", args.Contains Settings
+              "problem", args.Contains Benchmark_Problem
+              "aggregate", args.Contains Aggregate ]
+
+        DflProtocol.plan
+            ctx
+            { Protocol = protocol
+              Seeds = args.TryGetResult Seeds
+              Epochs = args.TryGetResult Epochs
+              TrainSize = args.TryGetResult Train_Size
+              TestSize = args.TryGetResult Test_Size
+              Methods = args.TryGetResult Methods
+              Fixed = given |> List.filter snd |> List.map fst }
+    | None when args.Contains Seeds ->
+        invalidArg "seeds" "--seeds needs --protocol (notebook03 or problems); a single dfl run takes --seed N."
+    | None -> singlePlan ctx args
