@@ -662,7 +662,7 @@ let tests =
               let notebook = File.ReadAllText(Path.Combine(dir "notebook03", "report.md"))
               Expect.stringContains notebook "| spo+ |" "the SPO+ row"
               Expect.stringContains notebook "| 7.59 |" "PyEPO's printed SPO+ regret beside ours"
-              Expect.stringContains notebook "| rfwo | not run" "a method Imle does not have is a not-run row"
+              Expect.stringContains notebook "| rfwo | not run" "a method --methods did not choose is a not-run row"
               Expect.stringContains notebook "--seeds 0,1" "the command that regenerates the report"
               let problems = File.ReadAllText(Path.Combine(dir "problems", "report.md"))
               Expect.stringContains problems "| nce |" "the NCE row"
@@ -675,7 +675,7 @@ let tests =
                     [ "dfl"; "--protocol"; "problems"; "--seeds"; "5..1" ], "empty range"
                     [ "dfl"; "--seeds"; "0..3" ], "--protocol"
                     [ "dfl"; "--protocol"; "notebook03"; "--deg"; "2" ], "--deg"
-                    [ "dfl"; "--protocol"; "notebook03"; "--methods"; "rfwo" ], "rfwo" ] do
+                    [ "dfl"; "--protocol"; "notebook03"; "--methods"; "nope" ], "nope" ] do
                   let o = run [] (args @ [ "--dry-run" ])
                   Expect.equal o.Code 2 (show o)
                   Expect.stringContains o.Stderr token (show o)

@@ -142,7 +142,12 @@ let train (settings: RunSettings) (train: DflDataset) (test: DflDataset) (method
         | SoftplusHead offset ->
             use zero = torch.zeros_like raw
             let positive = torch.logaddexp (raw, zero)
-            if offset = 0.0 then positive else positive + offset
+
+            if offset = 0.0 then
+                positive
+            else
+                use shifted = positive
+                Safe.addScalar shifted offset
 
     use x = tensorOf train.Features
     use c = tensorOf train.Costs
