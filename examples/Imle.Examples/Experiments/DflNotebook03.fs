@@ -207,19 +207,6 @@ type NotebookSummary =
         NotRun: string
     }
 
-/// The regenerating command line.
-let private commandLine (o: ProtocolOptions) =
-    sprintf
-        "dotnet run --project examples/Imle.Examples -c Release -- dfl --protocol notebook03 --seeds %s --out %s"
-        (String.Join(",", o.Seeds))
-        o.OutDir
-    + (o.Epochs |> Option.map (sprintf " --epochs %d") |> Option.defaultValue "")
-    + (o.TrainSize |> Option.map (sprintf " --train-size %d") |> Option.defaultValue "")
-    + (o.TestSize |> Option.map (sprintf " --test-size %d") |> Option.defaultValue "")
-    + (o.Methods
-       |> Option.map (fun m -> " --methods " + String.Join(" ", m))
-       |> Option.defaultValue "")
-
 /// Seconds per training instance, epoch and method on 2 cores (an upper bound, as `dfl`'s).
 let secondsPerInstanceEpoch = 1e-3
 
@@ -399,7 +386,7 @@ let run (ctx: RunContext) (o: ProtocolOptions) : NotebookSummary list =
               "Reproduce with:"
               ""
               "```"
-              commandLine o
+              protocolCommandLine "notebook03" o
               "```"
               ""
               sprintf

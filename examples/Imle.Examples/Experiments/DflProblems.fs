@@ -165,18 +165,6 @@ let instanceEpochs (o: ProtocolOptions) =
     * float (defaultArg o.Epochs epochs)
     * float (defaultArg o.TrainSize trainSize)
 
-let private commandLine (o: ProtocolOptions) =
-    sprintf
-        "dotnet run --project examples/Imle.Examples -c Release -- dfl --protocol problems --seeds %s --out %s"
-        (String.Join(",", o.Seeds))
-        o.OutDir
-    + (o.Epochs |> Option.map (sprintf " --epochs %d") |> Option.defaultValue "")
-    + (o.TrainSize |> Option.map (sprintf " --train-size %d") |> Option.defaultValue "")
-    + (o.TestSize |> Option.map (sprintf " --test-size %d") |> Option.defaultValue "")
-    + (o.Methods
-       |> Option.map (fun m -> " --methods " + String.Join(" ", m))
-       |> Option.defaultValue "")
-
 /// Runs every applicable method on every problem and seed; writes results.json and report.md.
 let run (ctx: RunContext) (o: ProtocolOptions) : ProblemSummary list =
     let dir = ensureDir o.OutDir
@@ -271,7 +259,7 @@ let run (ctx: RunContext) (o: ProtocolOptions) : ProblemSummary list =
               "Reproduce with:"
               ""
               "```"
-              commandLine o
+              protocolCommandLine "problems" o
               "```"
               ""
               sprintf

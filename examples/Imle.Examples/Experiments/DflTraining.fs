@@ -212,6 +212,20 @@ type ProtocolOptions =
       Methods: string list option
       OutDir: string }
 
+/// The command line that regenerates a protocol's report with these options.
+let protocolCommandLine (protocol: string) (o: ProtocolOptions) =
+    sprintf
+        "dotnet run --project examples/Imle.Examples -c Release -- dfl --protocol %s --seeds %s --out %s"
+        protocol
+        (String.Join(",", o.Seeds))
+        o.OutDir
+    + (o.Epochs |> Option.map (sprintf " --epochs %d") |> Option.defaultValue "")
+    + (o.TrainSize |> Option.map (sprintf " --train-size %d") |> Option.defaultValue "")
+    + (o.TestSize |> Option.map (sprintf " --test-size %d") |> Option.defaultValue "")
+    + (o.Methods
+       |> Option.map (fun m -> " --methods " + String.Join(" ", m))
+       |> Option.defaultValue "")
+
 /// The seeds of `--seeds`: a comma-separated list of integers and ranges a..b (both ends included), e.g. "0,1,2" or
 /// "0..9". Raises ArgumentException naming `seeds` for an empty list, a non-integer, a negative seed, an empty range or
 /// a seed given twice.
