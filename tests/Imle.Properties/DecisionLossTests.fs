@@ -9,20 +9,10 @@ open TorchSharp
 open Imle
 open Imle.Dfl
 open Imle.Torch
+open Imle.Tests.TestUtil
 
 let private normals (rng: Random) (n: int) =
     Array.init n (fun _ -> Sampling.standardNormal rng)
-
-let private dot (a: float[]) (b: float[]) =
-    Array.fold2 (fun s x y -> s + x * y) 0.0 a b
-
-let private expectClose (tolerance: float) (actual: float[]) (expected: float[]) (what: string) =
-    let error = Array.map2 (fun a e -> abs (a - e)) actual expected |> Array.max
-
-    Expect.isLessThanOrEqual
-        error
-        tolerance
-        (sprintf "%s: max |Δ| %g > %g; got %A, expected %A" what error tolerance actual expected)
 
 /// The optimal value by enumeration, in the problem's sense.
 let private bruteValue (problem: Problem) (w: float[]) =

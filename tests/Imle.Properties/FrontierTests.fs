@@ -10,9 +10,7 @@ open Expecto
 open TorchSharp
 open Imle
 open Imle.Torch
-
-let private dot (a: float[]) (b: float[]) =
-    Array.fold2 (fun s x y -> s + x * y) 0.0 a b
+open Imle.Tests.TestUtil
 
 let private normals (rng: Random) (n: int) =
     Array.init n (fun _ -> Sampling.standardNormal rng)

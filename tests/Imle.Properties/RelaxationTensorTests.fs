@@ -8,6 +8,7 @@ open Expecto
 open TorchSharp
 open Imle
 open Imle.Torch
+open Imle.Tests.TestUtil
 
 let private normals (rng: Random) (n: int) =
     Array.init n (fun _ -> Sampling.standardNormal rng)
@@ -15,14 +16,6 @@ let private normals (rng: Random) (n: int) =
 let private toArray (t: Tensor) =
     use c = t.detach().cpu().``to``(torch.float64).contiguous()
     c.data<float>().ToArray()
-
-let private expectClose (tolerance: float) (actual: float[]) (expected: float[]) (what: string) =
-    let error = Array.map2 (fun a e -> abs (a - e)) actual expected |> Array.max
-
-    Expect.isLessThanOrEqual
-        error
-        tolerance
-        (sprintf "%s: max |Δ| %g > %g; got %A, expected %A" what error tolerance actual expected)
 
 /// Rows of a flat [b, m] array.
 let private rows (b: int) (m: int) (a: float[]) =

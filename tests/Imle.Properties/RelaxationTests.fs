@@ -9,9 +9,7 @@ module Imle.Tests.RelaxationTests
 open System
 open Expecto
 open Imle
-
-let private dot (a: float[]) (b: float[]) =
-    Array.fold2 (fun s x y -> s + x * y) 0.0 a b
+open Imle.Tests.TestUtil
 
 let private normals (rng: Random) (n: int) =
     Array.init n (fun _ -> Sampling.standardNormal rng)
@@ -24,14 +22,6 @@ let private finiteVjp (f: float[] -> float[]) (theta: float[]) (g: float[]) (h: 
         up.[i] <- up.[i] + h
         down.[i] <- down.[i] - h
         (dot g (f up) - dot g (f down)) / (2.0 * h))
-
-let private expectClose (tolerance: float) (actual: float[]) (expected: float[]) (what: string) =
-    let error = Array.map2 (fun a e -> abs (a - e)) actual expected |> Array.max
-
-    Expect.isLessThanOrEqual
-        error
-        tolerance
-        (sprintf "%s: max |Δ| %g > %g; got %A, expected %A" what error tolerance actual expected)
 
 let rec private permutations (xs: float list) : float list list =
     match xs with

@@ -2,6 +2,7 @@
 module Imle.Tests.TestUtil
 
 open System
+open Expecto
 
 /// Kolmogorov–Smirnov statistic D = sup |F_n(x) − F(x)| of a sample against a CDF.
 let ksStatistic (cdf: float -> float) (sample: float[]) =
@@ -175,3 +176,16 @@ let countStates (states: float[][]) (samples: seq<float[]>) =
         | _ -> failwithf "sample %s is not one of the enumerated states" (key z)
 
     counts
+
+/// ⟨a, b⟩ for equal-length vectors.
+let dot (a: float[]) (b: float[]) =
+    Array.fold2 (fun s x y -> s + x * y) 0.0 a b
+
+/// Expects every entry of `actual` within `tolerance` of `expected`, naming `what` and both vectors on failure.
+let expectClose (tolerance: float) (actual: float[]) (expected: float[]) (what: string) =
+    let error = Array.map2 (fun a e -> abs (a - e)) actual expected |> Array.max
+
+    Expect.isLessThanOrEqual
+        error
+        tolerance
+        (sprintf "%s: max |Δ| %g > %g; got %A, expected %A" what error tolerance actual expected)
