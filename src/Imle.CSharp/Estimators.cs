@@ -55,9 +55,8 @@ public static class Targets
     /// <returns>The target.</returns>
     public static ImleTarget Custom(string name, Func<double[], double[], double[]> build)
     {
-        if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("name must be a non-empty string.", nameof(name));
         Guard.NotNull(build, nameof(build));
-        return new(Imle.Target.NewCustomTarget(name, FuncConvert.FromFunc(build)));
+        return new(Imle.TargetModule.validate(Imle.Target.NewCustomTarget(name, FuncConvert.FromFunc(build))));
     }
 }
 

@@ -6,48 +6,30 @@ namespace Imle.CSharp;
 
 /// <summary>A discrete layer as a TorchSharp module: weights in (scores or costs, per the problem's sense), states out,
 /// with the estimator's backward pass. In training mode it perturbs and samples; in eval mode it returns the MAP state
-/// without noise. Weights have shape [..batch, ...problem shape]. Create one with <see cref="ImleLayers"/> or
-/// <see cref="DiscreteLayers"/>.</summary>
-public sealed class DiscreteLayer : nn.Module<Tensor, Tensor>
+/// without noise. Weights have shape [..batch, ...problem shape]. It is the F# library's layer
+/// (<c>Imle.Torch.DiscreteLayer</c>, one module) with the problem and estimator as the façade's types. Create one with
+/// <see cref="ImleLayers"/> or <see cref="DiscreteLayers"/>.</summary>
+public sealed class DiscreteLayer : Imle.Torch.DiscreteLayer
 {
-    private readonly nn.Module<Tensor, Tensor> layer;
-    private readonly Imle.Torch.DiscreteLayer inner;
-
-    internal DiscreteLayer(Imle.Torch.DiscreteLayer layer, Problem problem, GradientEstimator estimator, string name)
-        : base(name)
+    internal DiscreteLayer(Problem problem, GradientEstimator estimator, Imle.Torch.LayerOptions options)
+        : base(Guard.NotNull(problem, nameof(problem)).Value, Guard.NotNull(estimator, nameof(estimator)).Value, options)
     {
-        this.layer = layer;
-        inner = layer;
         Problem = problem;
         Estimator = estimator;
-        Generator = layer.Generator;
-        RegisterComponents();
     }
 
     /// <summary>The problem the layer solves.</summary>
-    public Problem Problem { get; }
+    public new Problem Problem { get; }
 
     /// <summary>The estimator used in training mode.</summary>
-    public GradientEstimator Estimator { get; }
-
-    /// <summary>The generator the noise is drawn from (seeded at construction).</summary>
-    public Generator Generator { get; }
+    public new GradientEstimator Estimator { get; }
 
     /// <summary>The current β of an adaptive-λ target (it moves during training); null for the other estimators.</summary>
     public double? AdaptiveBeta => AdaptiveCell?.State.Beta;
 
     /// The layer's adaptive-λ state (for checkpoints); null unless the estimator has an adaptive target.
     internal Imle.Torch.AdaptiveLambdaCell? AdaptiveCell =>
-        Microsoft.FSharp.Core.FSharpOption<Imle.Torch.AdaptiveLambdaCell>.get_IsSome(inner.Adaptive) ? inner.Adaptive.Value : null;
-
-    /// <summary>The forward pass: weights [..batch, ...problem shape] → states of the same shape.</summary>
-    /// <param name="weights">Scores (maximisation) or costs (minimisation); floating point and finite.</param>
-    /// <returns>The states (their mean over samples for multi-sample estimators), differentiable by the estimator.</returns>
-    public override Tensor forward(Tensor weights)
-    {
-        Guard.NotNull(weights, nameof(weights));
-        return layer.forward(weights);
-    }
+        Microsoft.FSharp.Core.FSharpOption<Imle.Torch.AdaptiveLambdaCell>.get_IsSome(Adaptive) ? Adaptive.Value : null;
 }
 
 /// <summary>Ready-made I-MLE layers.</summary>
@@ -82,18 +64,15 @@ public static class DiscreteLayers
     /// <param name="parallelism">Threads for CPU solver rows (default: one per core).</param>
     /// <param name="name">The module's name.</param>
     /// <returns>The layer.</returns>
-    /// <exception cref="ArgumentException">The estimator's settings are invalid or <paramref name="name"/> is empty.</exception>
+    /// <exception cref="ArgumentException">The estimator's settings are invalid or <paramref name="name"/> is blank
+    /// (the F# library checks both, with the parameter named <c>Name</c>).</exception>
     public static DiscreteLayer Create(Problem problem, GradientEstimator estimator, long seed = 0,
         SampleOutput output = SampleOutput.Mean, EvalBehaviour eval = EvalBehaviour.Map, int? parallelism = null,
         string name = "DiscreteLayer")
     {
-        Guard.NotNull(problem, nameof(problem));
-        Guard.NotNull(estimator, nameof(estimator));
-        if (string.IsNullOrWhiteSpace(name)) throw new ArgumentException("name must be a non-empty string.", nameof(name));
         var options = new Imle.Torch.LayerOptions(seed, Microsoft.FSharp.Core.FSharpOption<Generator>.None,
             Options.Output(output), eval == EvalBehaviour.Sample ? Imle.Torch.EvalBehaviour.SampleInEval : Imle.Torch.EvalBehaviour.MapInEval,
-            parallelism ?? Imle.Torch.TensorSolve.defaultParallelism, name + ".inner");
-        var layer = new Imle.Torch.DiscreteLayer(problem.Value, estimator.Value, options);
-        return new DiscreteLayer(layer, problem, estimator, name);
+            parallelism ?? Imle.Torch.TensorSolve.defaultParallelism, name);
+        return new DiscreteLayer(problem, estimator, options);
     }
 }

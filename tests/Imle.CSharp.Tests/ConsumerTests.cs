@@ -108,6 +108,22 @@ public class CustomSolverTests
         Assert.Contains(builtIn.Gradient, g => g != 0.0);
     }
 
+    /// <summary>The façade's layer is the F# library's layer (one module, no wrapper inside), with the façade's types
+    /// for its problem and estimator; a blank module name is refused by the F# check, named as the option is.</summary>
+    [Fact]
+    public void TheLayerIsOneModuleWithFacadeTypes()
+    {
+        var problem = Problems.KSubset(6, 2);
+        var estimator = Estimators.Imle(kappa: 2, lambda: 3.0);
+        var layer = DiscreteLayers.Create(problem, estimator, seed: 3, name: "picker");
+        Assert.IsAssignableFrom<Imle.Torch.DiscreteLayer>(layer);
+        Assert.Empty(layer.children());
+        Assert.Equal("picker", layer.GetName());
+        Assert.Same(problem, layer.Problem);
+        Assert.Same(estimator, layer.Estimator);
+        Assert.Equal("Name", Assert.ThrowsAny<ArgumentException>(() => DiscreteLayers.Create(problem, estimator, name: " ")).ParamName);
+    }
+
     /// <summary>A user solver that returns a non-binary state is reported with the problem's name.</summary>
     [Fact]
     public void InvalidUserSolverOutputIsReported()

@@ -22,6 +22,11 @@ module Validate =
     /// formatter of shapes in the library's messages.
     let shapeText (dims: seq<'T>) : string = "[" + String.Join(", ", dims) + "]"
 
+    /// Fails unless `value` is a string with at least one non-blank character (names of layers, problems, ...).
+    let nonBlank (name: string) (value: string) =
+        if String.IsNullOrWhiteSpace value then
+            invalidArg name (sprintf "%s must be a non-empty string." name)
+
     /// Checks a user-defined case of a catalogue (a custom noise, target, ...): its name must be non-empty and its
     /// function non-null. `what` names the kind in the message ("noise", "target"); `functionName` is the parameter.
     let customCase (what: string) (name: string) (functionName: string) (f: obj) =

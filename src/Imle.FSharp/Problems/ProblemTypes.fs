@@ -92,9 +92,7 @@ type Problem =
 
     /// With another name.
     member this.WithName(name: string) =
-        if String.IsNullOrWhiteSpace name then
-            invalidArg "name" "name must be a non-empty string."
-
+        Validate.nonBlank "name" name
         { this with name = name }
 
     /// With another MAP oracle (weights in the problem's sense → state): the problem becomes user-defined, so every

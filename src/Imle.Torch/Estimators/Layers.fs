@@ -46,14 +46,13 @@ type LayerOptions =
 /// without noise (unless `Eval = SampleInEval`). Per-call state lives in the autograd context, so one layer may be used
 /// for many forward passes before their backward passes. The layer owns its generator and, for an adaptive target,
 /// its β; concurrent use from several threads is refused with an InvalidOperationException rather than racing. The
-/// estimator and options are validated once, here.
+/// estimator and options are validated once, here (a blank `Name` is refused). The C# façade's layer derives from this
+/// type, so both languages hold one module.
 type DiscreteLayer(problem: Problem, estimator: Estimator, options: LayerOptions) =
     inherit
         torch.nn.Module<Tensor, Tensor>(
-            if String.IsNullOrWhiteSpace options.Name then
-                "DiscreteLayer"
-            else
-                options.Name
+            (Validate.nonBlank "Name" options.Name
+             options.Name)
         )
 
     do
