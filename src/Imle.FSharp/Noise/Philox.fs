@@ -43,15 +43,21 @@ module Philox =
         elif Sse2.IsSupported then Sse2Lanes
         else ScalarBlocks
 
-    /// The ten rounds on one counter (c0..c3) and key (k0, k1), as Random123's philox4x32_R(10, …).
-    let internal blockOf
-        (c0: uint32)
-        (c1: uint32)
-        (c2: uint32)
-        (c3: uint32)
+    /// The ten rounds on counters c0..c3 and key (k0, k1), written once for every path: on words (`blockOf`) or on
+    /// vectors of any width (lane l of c0..c3 is block l's counter). `mulHiLo` gives the (lane-wise) high and low words
+    /// of a product, `splat` puts one word in every lane.
+    let inline private roundsOf
+        ([<InlineIfLambda>] mulHiLo: 'V -> 'V -> struct ('V * 'V))
+        ([<InlineIfLambda>] splat: uint32 -> 'V)
+        (c0: 'V)
+        (c1: 'V)
+        (c2: 'V)
+        (c3: 'V)
         (k0: uint32)
         (k1: uint32)
-        : struct (uint32 * uint32 * uint32 * uint32) =
+        : struct ('V * 'V * 'V * 'V) =
+        let m0 = splat M0
+        let m1 = splat M1
         let mutable c0 = c0
         let mutable c1 = c1
         let mutable c2 = c2
@@ -64,16 +70,32 @@ module Philox =
                 k0 <- k0 + W0
                 k1 <- k1 + W1
 
-            let p0 = uint64 M0 * uint64 c0
-            let p1 = uint64 M1 * uint64 c2
-            let n0 = uint32 (p1 >>> 32) ^^^ c1 ^^^ k0
-            let n2 = uint32 (p0 >>> 32) ^^^ c3 ^^^ k1
+            let struct (hi0, lo0) = mulHiLo c0 m0
+            let struct (hi1, lo1) = mulHiLo c2 m1
+            let n0 = hi1 ^^^ c1 ^^^ splat k0
+            let n2 = hi0 ^^^ c3 ^^^ splat k1
             c0 <- n0
-            c1 <- uint32 p1
+            c1 <- lo1
             c2 <- n2
-            c3 <- uint32 p0
+            c3 <- lo0
 
         struct (c0, c1, c2, c3)
+
+    /// The high and low words of the 64-bit product of two words.
+    let inline private mulHiLo32 (a: uint32) (m: uint32) =
+        let p = uint64 a * uint64 m
+        struct (uint32 (p >>> 32), uint32 p)
+
+    /// The ten rounds on one counter (c0..c3) and key (k0, k1), as Random123's philox4x32_R(10, …).
+    let internal blockOf
+        (c0: uint32)
+        (c1: uint32)
+        (c2: uint32)
+        (c3: uint32)
+        (k0: uint32)
+        (k1: uint32)
+        : struct (uint32 * uint32 * uint32 * uint32) =
+        roundsOf mulHiLo32 id c0 c1 c2 c3 k0 k1
 
     /// One Philox 4×32-10 block: the four words of `counter` (4 words) under `key` (2 words). Raises an
     /// ArgumentException when either array is null or of the wrong length.
@@ -110,43 +132,6 @@ module Philox =
         let hi = Sse2.Or(Sse2.ShiftRightLogical(even, 32uy), Sse2.And(odd, hiMask))
         let lo = Sse2.Or(Sse2.And(even, loMask), Sse2.ShiftLeftLogical(odd, 32uy))
         struct (hi.AsUInt32(), lo.AsUInt32())
-
-    /// The ten rounds on vectors of counters (lane l of c0..c3 is block l's counter), for any vector width: `mulHiLo`
-    /// gives the lane-wise high and low words of a product, `splat` puts one word in every lane.
-    let inline private roundsOf
-        ([<InlineIfLambda>] mulHiLo: 'V -> 'V -> struct ('V * 'V))
-        ([<InlineIfLambda>] splat: uint32 -> 'V)
-        (c0: 'V)
-        (c1: 'V)
-        (c2: 'V)
-        (c3: 'V)
-        (k0: uint32)
-        (k1: uint32)
-        : struct ('V * 'V * 'V * 'V) =
-        let m0 = splat M0
-        let m1 = splat M1
-        let mutable c0 = c0
-        let mutable c1 = c1
-        let mutable c2 = c2
-        let mutable c3 = c3
-        let mutable k0 = k0
-        let mutable k1 = k1
-
-        for r in 0..9 do
-            if r > 0 then
-                k0 <- k0 + W0
-                k1 <- k1 + W1
-
-            let struct (hi0, lo0) = mulHiLo c0 m0
-            let struct (hi1, lo1) = mulHiLo c2 m1
-            let n0 = hi1 ^^^ c1 ^^^ splat k0
-            let n2 = hi0 ^^^ c3 ^^^ splat k1
-            c0 <- n0
-            c1 <- lo1
-            c2 <- n2
-            c3 <- lo0
-
-        struct (c0, c1, c2, c3)
 
     let private rounds256 c0 c1 c2 c3 (k0: uint32) (k1: uint32) =
         roundsOf mulHiLo256 (fun (w: uint32) -> Vector256.Create w) c0 c1 c2 c3 k0 k1

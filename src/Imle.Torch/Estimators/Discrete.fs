@@ -47,7 +47,7 @@ module Discrete =
         mapValidated TensorSolve.defaultParallelism problem weights
 
     /// Checks the options against the estimator (its adaptive state; parallelism ≥ 1).
-    let internal validateOptions (options: DiscreteOptions) (estimator: Estimator) =
+    let private validateOptions (options: DiscreteOptions) (estimator: Estimator) =
         Validate.intAtLeast "Parallelism" 1 options.Parallelism
 
         match estimator, options.Adaptive with
@@ -65,16 +65,21 @@ module Discrete =
         | Some k -> k
         | None -> invalidArg "estimator" (sprintf "%s needs a k-subset problem." (Estimator.describe estimator))
 
-    /// The forward pass for a validated estimator and options (a layer validates them once, when it is built); the
-    /// weights are validated here, as the one input that is new on every call.
-    let internal applyValidated
+    /// Applies an estimator to weights [..batch, ...shape] in the problem's sense, with the estimator's backward pass
+    /// attached. `options` says what comes back and how (`DiscreteOptions.Default`: the mean over the samples, shaped
+    /// like the weights; `Output = AllSamples` for all samples; solver threads; the adaptive-λ state an AIMLE target
+    /// needs, which a `DiscreteLayer` keeps for you). Noise is drawn from `generator` only. Every argument is checked
+    /// on every call (the estimator's checks are a few comparisons, nothing beside a forward pass).
+    let apply
         (options: DiscreteOptions)
         (problem: Problem)
         (estimator: Estimator)
         (generator: torch.Generator)
         (weights: Tensor)
         : Tensor =
-        // The one forward every estimator passes through (layers and `apply`): surfaces an earlier backward error.
+        Estimator.validate estimator |> ignore
+        validateOptions options estimator
+        // The one forward every estimator and layer passes through: surfaces an earlier backward error.
         BackwardErrors.throwIfAny ()
 
         if isNull generator then
@@ -161,18 +166,3 @@ module Discrete =
             use d = ReinMaxTensor.straightThrough generator theta
             d.reshape (weights.shape)
         | RegularizedFrankWolfe o -> FrankWolfeTensor.apply problem o weights
-
-    /// Applies an estimator to weights [..batch, ...shape] in the problem's sense, with the estimator's backward pass
-    /// attached. `options` says what comes back and how (`DiscreteOptions.Default`: the mean over the samples, shaped
-    /// like the weights; `MeanOutput = false` for all samples; solver threads; the adaptive-λ state an AIMLE target
-    /// needs, which a `DiscreteLayer` keeps for you). Noise is drawn from `generator` only.
-    let apply
-        (options: DiscreteOptions)
-        (problem: Problem)
-        (estimator: Estimator)
-        (generator: torch.Generator)
-        (weights: Tensor)
-        : Tensor =
-        Estimator.validate estimator |> ignore
-        validateOptions options estimator
-        applyValidated options problem estimator generator weights

@@ -46,8 +46,8 @@ type LayerOptions =
 /// without noise (unless `Eval = SampleInEval`). Per-call state lives in the autograd context, so one layer may be used
 /// for many forward passes before their backward passes. The layer owns its generator and, for an adaptive target,
 /// its β; concurrent use from several threads is refused with an InvalidOperationException rather than racing. The
-/// estimator and options are validated once, here (a blank `Name` is refused). The C# façade's layer derives from this
-/// type, so both languages hold one module.
+/// estimator and options are checked when the layer is built, so a bad one fails there (a blank `Name` too). The C#
+/// façade's layer derives from this type, so both languages hold one module.
 type DiscreteLayer(problem: Problem, estimator: Estimator, options: LayerOptions) =
     inherit
         torch.nn.Module<Tensor, Tensor>(
@@ -103,7 +103,7 @@ type DiscreteLayer(problem: Problem, estimator: Estimator, options: LayerOptions
 
         try
             if this.training || options.Eval = SampleInEval then
-                Discrete.applyValidated callOptions problem estimator generator weights
+                Discrete.apply callOptions problem estimator generator weights
             else
                 Shapes.batchDims "weights" problem weights |> ignore
                 Discrete.mapValidated options.Parallelism problem weights

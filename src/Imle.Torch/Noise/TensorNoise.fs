@@ -259,48 +259,15 @@ module TensorNoise =
         if isNull device then
             nullArg "device"
 
-    /// ε ~ noise, i.i.d., with the given shape, dtype (floating point) and device, drawn from `generator` only,
-    /// through `source` (see `NoiseGenerator`). Sum-of-Gamma is Eq. 13 exactly: τ/κ·(Σ_{i=1..s} Gamma(1/κ, κ/i) −
-    /// log s), with a vectorised Marsaglia–Tsang Gamma sampler (no per-element managed loop). `Custom` noise seeds a
-    /// System.Random from one draw of the generator and runs the user's sampler per element on the CPU
-    /// (deterministic), then copies once.
-    let rec sampleWith
-        (source: NoiseGenerator)
+    /// `count` draws of ε ~ noise from libtorch's generator (the `Libtorch` source), flat, in the working type of
+    /// `dtype` on `device` (Float64 for `Custom` noise, which runs the user's sampler on the CPU).
+    let private libtorchDraws
         (noise: Noise)
         (generator: torch.Generator)
-        (shape: int64[])
+        (count: int64)
         (dtype: torch.ScalarType)
         (device: torch.Device)
         : torch.Tensor =
-        match source, noise with
-        | Philox, Custom _
-        | Libtorch, _ -> sampleLibtorch noise generator shape dtype device
-        | Philox, _ ->
-            checkArguments noise generator shape dtype device
-            let count = Array.fold (*) 1L shape
-
-            match noise with
-            | Zero -> torch.zeros (shape, dtype = dtype, device = device)
-            | _ ->
-                let key = philoxKey generator device
-                use flat = philoxSample noise key count
-                use shaped = flat.view shape
-
-                if dtype = torch.ScalarType.Float32 && device.``type`` = DeviceType.CPU then
-                    shaped.alias ()
-                else
-                    shaped.``to`` (dtype, device)
-
-    /// ε ~ noise from libtorch's generator (the `Libtorch` source).
-    and private sampleLibtorch
-        (noise: Noise)
-        (generator: torch.Generator)
-        (shape: int64[])
-        (dtype: torch.ScalarType)
-        (device: torch.Device)
-        : torch.Tensor =
-        checkArguments noise generator shape dtype device
-        let count = Array.fold (*) 1L shape
         let work = workType dtype
         use scope = torch.NewDisposeScope()
         let k = constant work device
@@ -312,17 +279,18 @@ module TensorNoise =
 
         let result =
             match noise with
-            | Zero -> torch.zeros (shape, dtype = dtype, device = device)
-            | _ when count = 0L -> torch.zeros (shape, dtype = dtype, device = device)
+            | Zero -> torch.zeros ([| count |], dtype = work, device = device)
+            | _ when count = 0L -> torch.zeros ([| 0L |], dtype = work, device = device)
             | Gumbel tau ->
-                let u = torch.rand (shape, dtype = work, device = device, generator = generator)
+                let u =
+                    torch.rand ([| count |], dtype = work, device = device, generator = generator)
                 // −τ·log(−log U), U clamped away from 0 so the result stays finite.
                 use floor = (tiny work).ToScalar()
                 u.clamp_min_(floor).log_().neg_().log_().mul_(k (-tau))
-            | Normal sigma -> (normals generator work device count).mul_(k sigma).view(shape)
+            | Normal sigma -> (normals generator work device count).mul_(k sigma)
             | SumOfGamma(kappa, tau, terms) ->
                 let sums = sums kappa terms
-                sums.sub_(k (log (float terms))).mul_(k (tau / kappa)).view(shape)
+                sums.sub_(k (log (float terms))).mul_(k (tau / kappa))
             | SumOfGammaCorrected(kappa, tau, terms) ->
                 let shift = Noise.harmonic terms - Noise.eulerGamma
 
@@ -332,7 +300,7 @@ module TensorNoise =
                 let tailSd = sqrt (max 0.0 (kappa * (Math.PI * Math.PI / 6.0 - inverseSquares)))
                 let sums = sums kappa terms
                 use tail = normals generator work device count
-                (Safe.addInPlace sums (tail.mul_ (k tailSd))).sub_(k shift).mul_(k (tau / kappa)).view(shape)
+                (Safe.addInPlace sums (tail.mul_ (k tailSd))).sub_(k shift).mul_(k (tau / kappa))
             | Custom _ ->
                 if count > int64 Int32.MaxValue then
                     invalidArg
@@ -354,17 +322,50 @@ module TensorNoise =
 
                 let values = Array.zeroCreate<float>(int count)
                 Noise.sampleInto noise (Random(int seed)) values
-                torch.tensor(values, dtype = torch.ScalarType.Float64).view(shape)
+                torch.tensor (values, dtype = torch.ScalarType.Float64)
 
-        result.``to``(dtype, device).MoveToOuterDisposeScope()
+        result.MoveToOuterDisposeScope()
 
-    /// ε ~ noise, i.i.d., with the given shape, dtype (floating point) and device, drawn from `generator` only, through
-    /// the current source (`currentGenerator`: `Libtorch` unless inside `withGenerator`). See `sampleWith`.
-    let sample
+    /// `flat` viewed as `shape`, in `dtype` on `device` (an alias when it is a CPU tensor of that type already).
+    let private shapedAs (flat: torch.Tensor) (shape: int64[]) (dtype: torch.ScalarType) (device: torch.Device) =
+        use view = flat.view shape
+
+        if
+            view.dtype = dtype
+            && view.device_type = DeviceType.CPU
+            && device.``type`` = DeviceType.CPU
+        then
+            view.alias ()
+        else
+            view.``to`` (dtype, device)
+
+    /// ε ~ noise, i.i.d., with the given shape, dtype (floating point) and device, drawn from `generator` only,
+    /// through `source` (see `NoiseGenerator`). Sum-of-Gamma is Eq. 13 exactly: τ/κ·(Σ_{i=1..s} Gamma(1/κ, κ/i) −
+    /// log s), with a vectorised Marsaglia–Tsang Gamma sampler (no per-element managed loop). `Custom` noise seeds a
+    /// System.Random from one draw of the generator and runs the user's sampler per element on the CPU
+    /// (deterministic), then copies once; it draws from libtorch's generator under either source.
+    let sampleWith
+        (source: NoiseGenerator)
         (noise: Noise)
         (generator: torch.Generator)
         (shape: int64[])
         (dtype: torch.ScalarType)
         (device: torch.Device)
         : torch.Tensor =
+        checkArguments noise generator shape dtype device
+        let count = Array.fold (*) 1L shape
+
+        match source, noise with
+        | _, Zero -> torch.zeros (shape, dtype = dtype, device = device)
+        | Philox, Custom _
+        | Libtorch, _ ->
+            use flat = libtorchDraws noise generator count dtype device
+            shapedAs flat shape dtype device
+        | Philox, _ ->
+            use flat = philoxSample noise (philoxKey generator device) count
+            shapedAs flat shape dtype device
+
+    /// ε ~ noise, i.i.d., with the given shape, dtype (floating point) and device, drawn from `generator` only, through
+    /// the current source (`currentGenerator`: `Libtorch` unless inside `withGenerator`). See `sampleWith`.
+    let sample noise generator shape dtype device : torch.Tensor =
         sampleWith (currentGenerator ()) noise generator shape dtype device
