@@ -66,10 +66,7 @@ module DecisionLosses =
             | Pgc -> value problem (step predicted truth h), value problem (step predicted truth (-h)), 2.0 * h
             | Pgf -> value problem (step predicted truth h), value problem predicted, h
 
-        let sign =
-            match problem.Sense with
-            | Minimise -> 1.0
-            | Maximise -> -1.0
+        let sign = -(Problem.scoreSign problem)
 
         { Value = sign * (vPlus - vMinus) / width
           Gradient = Array.map2 (fun a b -> sign * (a - b) / width) zPlus zMinus }
@@ -78,10 +75,8 @@ module DecisionLosses =
     /// (the forward pass is z*(ŵ), `Problem.solve`). Raises ArgumentException naming `g` (length m, finite).
     let nidBackward (problem: Problem) (g: float[]) : float[] =
         checkWeights "g" problem g
-
-        match problem.Sense with
-        | Minimise -> Array.map (fun v -> -v) g
-        | Maximise -> Array.copy g
+        let s = Problem.scoreSign problem
+        Array.map (fun v -> s * v) g
 
     let private norm (v: float[]) = sqrt (Array.sumBy (fun x -> x * x) v)
 
@@ -111,10 +106,7 @@ module DecisionLosses =
     let cave (problem: Problem) (normals: float[][]) (predicted: float[]) : LossWithGradient =
         checkWeights "predicted" problem predicted
 
-        let s =
-            match problem.Sense with
-            | Minimise -> -1.0
-            | Maximise -> 1.0
+        let s = Problem.scoreSign problem
 
         let x = predicted |> Array.map (fun v -> s * v)
         let p = coneProjection normals x

@@ -189,10 +189,7 @@ module DflLoss =
     /// The sign that turns objectives in the problem's own sense into minimisation terms: +1 for Minimise, −1 for
     /// Maximise. The one place every DFL loss, on both backends, matches the sense: each is defined in minimisation
     /// terms on sign·ĉ and sign·c, and its gradient w.r.t. ĉ is sign times the one w.r.t. sign·ĉ.
-    let orientation (problem: Problem) : float =
-        match problem.Sense with
-        | Minimise -> 1.0
-        | Maximise -> -1.0
+    let orientation (problem: Problem) : float = -(Problem.scoreSign problem)
 
     let private dot (a: float[]) (b: float[]) =
         Array.fold2 (fun acc x y -> acc + x * y) 0.0 a b

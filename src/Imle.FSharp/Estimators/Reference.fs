@@ -148,10 +148,7 @@ module Reference =
             let eps = Array.init samples (fun _ -> Noise.sample noise rng problem.Size)
             forwardWithNoise problem estimator eps weights
 
-    let private toWeightGradient (problem: Problem) (gradTheta: float[]) =
-        match problem.Sense with
-        | Maximise -> gradTheta
-        | Minimise -> Array.map (fun g -> -g) gradTheta
+    let private toWeightGradient (problem: Problem) (gradTheta: float[]) = Problem.ofScores problem gradTheta
 
     let private project (projection: Projection) (g: float[]) =
         match projection with

@@ -195,11 +195,7 @@ module Exact =
     /// −∇θ for Minimise (θ = −c, so ∇c = −∇θ).
     let gradientOf (problem: Problem) (tau: float) (weights: float[]) (loss: float[] -> float) : float[] =
         let states, theta = statesAndScores problem weights
-        let g = gradient tau states theta loss
-
-        match problem.Sense with
-        | Maximise -> g
-        | Minimise -> Array.map (fun x -> -x) g
+        Problem.ofScores problem (gradient tau states theta loss)
 
     /// One exact draw from a problem's exponential family at `weights` in the problem's own sense.
     let sampleOf (problem: Problem) (tau: float) (rng: Random) (weights: float[]) : float[] =

@@ -66,6 +66,13 @@ module Problem =
 
         { problem with realStates = true }
 
+    /// The sign s of θ = s·w for weights w in the problem's sense: +1 for Maximise, −1 for Minimise (Example 3). The
+    /// one place the sense becomes a number; gradients w.r.t. the weights are s times those w.r.t. θ.
+    let scoreSign (problem: Problem) : float =
+        match problem.Sense with
+        | Maximise -> 1.0
+        | Minimise -> -1.0
+
     /// Scores θ for weights w in the problem's sense: θ = w for Maximise, θ = −w for Minimise.
     let toScores (problem: Problem) (weights: float[]) : float[] =
         match problem.Sense with

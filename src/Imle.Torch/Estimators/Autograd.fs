@@ -207,13 +207,22 @@ module internal TensorTarget =
             use flatTarget = torch.tensor (Array.concat rows)
             flatTarget.reshape(b, s, m).``to``(theta.dtype, theta.device)
 
+/// What a discrete call returns when its estimator draws S samples.
+type SampleOutput =
+    /// The mean over the S samples, shaped like the weights (the default).
+    | MeanOfSamples
+    /// All samples, [..batch, S, ...shape] (I-MLE, and SFESS, whose backward is then the estimate for the loss the
+    /// caller computes over the draws, as `KSubsetTensor.sfess`; the other estimators always return the mean).
+    | AllSamples
+
 /// I-MLE's own call data.
 type internal ImleDetails =
     {
         Options: ImleOptions
         /// ε, shape [B, S, m].
         Eps: Tensor
-        MeanOutput: bool
+        /// The mean over the S samples or all of them.
+        Output: SampleOutput
         /// The layer's adaptive-λ state, for an adaptive target.
         Adaptive: AdaptiveLambdaCell option
     }
@@ -232,10 +241,9 @@ type internal ImleFunction() =
         ctx.save_for_backward (List [ theta.detach().reshape(b, m); z3 ])
         let stateDims = Array.map int64 call.Problem.Shape
 
-        if d.MeanOutput then
-            z3.mean([| 1L |]).reshape(call.WeightShape)
-        else
-            z3.reshape (Array.concat [ call.BatchDims; [| s |]; stateDims ])
+        match d.Output with
+        | MeanOfSamples -> z3.mean([| 1L |]).reshape(call.WeightShape)
+        | AllSamples -> z3.reshape (Array.concat [ call.BatchDims; [| s |]; stateDims ])
 
     override _.backward(ctx, grad) =
         Calls.backward "I-MLE" 2 ctx grad (fun (call: Call<ImleDetails>) ->
@@ -246,10 +254,9 @@ type internal ImleFunction() =
             let b, m, s = call.Rows, call.Size, int64 o.Samples
 
             use dy =
-                if d.MeanOutput then
-                    grad.reshape(b, 1L, m).expand(b, s, m).contiguous()
-                else
-                    grad.reshape (b, s, m)
+                match d.Output with
+                | MeanOfSamples -> grad.reshape(b, 1L, m).expand(b, s, m).contiguous()
+                | AllSamples -> grad.reshape (b, s, m)
 
             use thetaS = theta.unsqueeze(1L).expand(b, s, m)
 

@@ -3,14 +3,6 @@ namespace Imle.Torch
 open TorchSharp
 open Imle
 
-/// What a discrete call returns when its estimator draws S samples.
-type SampleOutput =
-    /// The mean over the S samples, shaped like the weights (the default).
-    | MeanOfSamples
-    /// All samples, [..batch, S, ...shape] (I-MLE, and SFESS, whose backward is then the estimate for the loss the
-    /// caller computes over the draws, as `KSubsetTensor.sfess`; the other estimators always return the mean).
-    | AllSamples
-
 /// Options of a discrete call besides its problem, estimator, generator and weights.
 type DiscreteOptions =
     {
@@ -113,7 +105,7 @@ module Discrete =
             let details =
                 { Options = o
                   Eps = eps ()
-                  MeanOutput = (options.Output = MeanOfSamples)
+                  Output = options.Output
                   Adaptive = adaptive }
 
             ImleFunction.apply (weights, call details)
@@ -121,7 +113,7 @@ module Discrete =
             let details =
                 { Options = ImleOptions.Blackbox lambda
                   Eps = eps ()
-                  MeanOutput = true
+                  Output = MeanOfSamples
                   Adaptive = None }
 
             ImleFunction.apply (weights, call details)
