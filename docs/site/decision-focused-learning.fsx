@@ -136,7 +136,10 @@ Every case of `DflLoss` has a reference over arrays (`DflLoss.reference`) and a 
 | `RegularizedFenchelYoung options` | true solutions | the Fenchel–Young loss of the regularised Frank–Wolfe optimizer (PyEPO 2.2's RFY) |
 
 The C# façade has the newer ones in `DecisionLosses` (`PerturbationGradient` with a `PerturbationGradientVariant`,
-`Cave`, `StructuredSvm`, `Imitation`, `ZeroOne`, `RegularizedFenchelYoung`).
+`Cave`, `StructuredSvm`, `Imitation`, `ZeroOne`, `RegularizedFenchelYoung`, `NegativeIdentity`), the
+DecisionFocusedLearningBenchmarks problems and PyEPO's kNN-robust labels in `DflBenchmarks` (`Argmax`, `Ranking`,
+`SubsetSelection`, `FixedSizeShortestPath`, `KnnRobust`), and a perturbed oracle over any C# function in
+`RelaxationLayers.PerturbedOracle`.
 *)
 (*** hide ***)
 Docs.finish [ box twoStage; box spoPlus ]

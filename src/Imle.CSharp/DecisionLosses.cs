@@ -43,6 +43,14 @@ public static class DecisionLosses
         return Dfl.Compute(problem, global::Imle.DflLoss.NewPerturbationGradient(v, h), null, null, predicted, trueCosts, null);
     }
 
+    /// <summary>NID (negative identity, Sahoo et al. 2022; PyEPO's negativeIdentity): the forward pass is the optimal
+    /// solution z*(ĉ); the backward pass returns −dL/dz for a minimisation problem (+dL/dz for maximisation).</summary>
+    /// <param name="problem">The problem.</param>
+    /// <param name="predicted">Predicted costs [B, m] in the problem's sense.</param>
+    /// <returns>The solutions [B, m], differentiable by NID's rule.</returns>
+    public static Tensor NegativeIdentity(Problem problem, Tensor predicted) =>
+        Imle.Torch.DecisionLossTensor.nid(Guard.NotNull(problem, nameof(problem)).Value, Guard.NotNull(predicted, nameof(predicted)));
+
     /// <summary>CaVE (Tang and Khalil 2024; PyEPO's coneAlignedCosine): 1 − cos between the predicted direction and
     /// its projection onto the cone of the binding constraints' normals at the true optimum.</summary>
     /// <param name="problem">The problem.</param>

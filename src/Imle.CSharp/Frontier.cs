@@ -100,8 +100,8 @@ public static class FrontierEstimators
     }
 }
 
-/// <summary>Relaxation layers on tensors (rows [..., m]): soft sort and soft rank (Blondel et al. 2020), sparsemax and
-/// soft argmax.</summary>
+/// <summary>Relaxation layers on tensors (rows [..., m]): soft sort and soft rank (Blondel et al. 2020), sparsemax,
+/// soft argmax, and a perturbed oracle over any MAP function of yours.</summary>
 public static class RelaxationLayers
 {
     /// <summary>The soft sort s_ε(θ) per row, descending.</summary>
@@ -141,5 +141,25 @@ public static class RelaxationLayers
     {
         Guard.NotNull(theta, nameof(theta));
         return Imle.Torch.RelaxationTensor.softArgmax(tau, theta);
+    }
+
+    /// <summary>A perturbed oracle (Berthet et al. 2020) over your own function, per row of θ: the mean of
+    /// oracle(θ + σZₛ) over S normal draws, with the backward pass gᵀJ ≈ (1/S)·Σₛ ⟨yₛ, g⟩·Zₛ/σ from the same draws.
+    /// The oracle runs on the CPU over double arrays, one row at a time.</summary>
+    /// <param name="oracle">Your MAP function: a row of θ (length m) → an output of length <paramref name="width"/>.</param>
+    /// <param name="width">The oracle's output length, ≥ 1.</param>
+    /// <param name="theta">Finite floating-point scores [..., m].</param>
+    /// <param name="generator">The generator the draws come from.</param>
+    /// <param name="sigma">The noise scale σ &gt; 0.</param>
+    /// <param name="samples">The number of draws S ≥ 1.</param>
+    /// <returns>The perturbed means, [..., width].</returns>
+    /// <exception cref="ArgumentException">An argument is outside its range, or the oracle returns the wrong length.</exception>
+    public static Tensor PerturbedOracle(Func<double[], double[]> oracle, int width, Tensor theta, Generator generator,
+        double sigma = 1.0, int samples = 10)
+    {
+        Guard.NotNull(oracle, nameof(oracle));
+        Guard.NotNull(theta, nameof(theta));
+        return Imle.Torch.RelaxationTensor.perturbedOracle(FuncConvert.FromFunc(oracle), width, sigma, samples,
+            Guard.NotNull(generator, nameof(generator)), theta);
     }
 }

@@ -102,4 +102,62 @@ public class FrontierFacadeTests
         Assert.ThrowsAny<ArgumentException>(() => DecisionLosses.PerturbationGradient(problem, predicted, c, h: 0.0));
         Assert.ThrowsAny<ArgumentException>(() => DecisionLosses.Cave(problem, predicted, normals.Take(1).ToArray()));
     }
+
+    /// <summary>The benchmark generators' optima are what their definitions say (argmax one-hot, ranks, top-k, a
+    /// corner-to-corner path the grid solver also finds), and kNN-robust labels with w = 1 average real solutions.</summary>
+    [Fact]
+    public void BenchmarkGeneratorsAndKnnRobustLabels()
+    {
+        var argmax = DflBenchmarks.Argmax(20, 3, 6, noise: 0.1, seed: 2);
+        for (int i = 0; i < 20; i++)
+        {
+            var best = Array.IndexOf(argmax.Scores[i], argmax.Scores[i].Max());
+            Assert.Equal(1.0, argmax.Optima[i][best]);
+            Assert.Equal(1.0, argmax.Optima[i].Sum());
+        }
+        var ranking = DflBenchmarks.Ranking(5, 3, 6, seed: 1);
+        Assert.All(ranking.Optima, r => Assert.Equal(Enumerable.Range(1, 6).Select(x => (double)x), r.OrderBy(x => x)));
+        var subsets = DflBenchmarks.SubsetSelection(5, 3, 8, k: 3, seed: 1);
+        Assert.All(subsets.Optima, z => Assert.Equal(3.0, z.Sum()));
+        var paths = DflBenchmarks.FixedSizeShortestPath(4, 5, 3, 3, deg: 2, seed: 7);
+        var grid = Dfl.GridDagShortestPath(3, 3);
+        for (int i = 0; i < 4; i++)
+            Assert.Equal(grid.Solve(paths.Scores[i]), paths.Optima[i]);
+        var knn = DflBenchmarks.KnnRobust(Problems.KSubset(8, 3), subsets.Features, subsets.Scores, k: 2);
+        Assert.All(knn.Solutions, z => Assert.Equal(3.0, z.Sum(), 12));
+        Assert.All(knn.Solutions.SelectMany(z => z), v => Assert.True(v is 0.0 or 0.5 or 1.0));
+        Assert.Equal(5, knn.Objectives.Length);
+        Assert.Equal("k", Assert.ThrowsAny<ArgumentException>(() => DflBenchmarks.SubsetSelection(5, 3, 8, k: 9)).ParamName);
+        Assert.Equal("k", Assert.ThrowsAny<ArgumentException>(() => DflBenchmarks.KnnRobust(Problems.KSubset(8, 3), subsets.Features, subsets.Scores, k: 5)).ParamName);
+    }
+
+    /// <summary>NID returns the solutions forward and −dL/dz backward for a minimisation problem; the perturbed oracle
+    /// over a user top-1 function gives rows on the simplex and a finite gradient, and refuses a wrong output length.</summary>
+    [Fact]
+    public void NegativeIdentityAndPerturbedOracle()
+    {
+        using var scope = torch.NewDisposeScope();
+        var grid = Dfl.GridDagShortestPath(2, 2);
+        var c = (torch.rand(3, grid.Size, dtype: float64, generator: new Generator(3)) + 0.1).requires_grad_(true);
+        var z = DecisionLosses.NegativeIdentity(grid, c);
+        Assert.Equal(Values(Discrete.Solve(grid, c.detach())), Values(z));
+        var upstream = torch.rand(3, grid.Size, dtype: float64, generator: new Generator(4));
+        (z * upstream).sum().backward();
+        Assert.Equal(Values(-upstream), Values(c.grad!));
+
+        double[] Top1(double[] row)
+        {
+            var y = new double[row.Length];
+            y[Array.IndexOf(row, row.Max())] = 1.0;
+            return y;
+        }
+        var theta = torch.randn(4, 5, dtype: float64, generator: new Generator(8)).requires_grad_(true);
+        var p = RelaxationLayers.PerturbedOracle(Top1, 5, theta, new Generator(9), sigma: 0.5, samples: 20);
+        Assert.Equal(new long[] { 4, 5 }, p.shape);
+        foreach (var s in Values(p.sum(1))) Assert.Equal(1.0, s, 12);
+        (p * torch.arange(5, dtype: float64)).sum().backward();
+        Assert.All(Values(theta.grad!), g => Assert.True(double.IsFinite(g)));
+        Assert.ThrowsAny<ArgumentException>(() => RelaxationLayers.PerturbedOracle(Top1, 4, theta, new Generator(9)).sum().ToDouble());
+        Assert.Equal("sigma", Assert.ThrowsAny<ArgumentException>(() => RelaxationLayers.PerturbedOracle(Top1, 5, theta, new Generator(9), sigma: 0.0)).ParamName);
+    }
 }
