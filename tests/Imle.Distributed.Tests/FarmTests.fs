@@ -646,6 +646,7 @@ akka {
                   ()
       } ]
 
+[<Tests>]
 let tests =
     testSequenced
     <| testList "farm" (serializerTests @ optionTests @ certificateTests @ clusterTests)

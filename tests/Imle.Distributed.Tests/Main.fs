@@ -1,8 +1,6 @@
+/// The test program: every test list marked `[<Tests>]` in this assembly (Expecto's discovery) under the root
+/// "distributed", or a child process the tests start (an MPI rank, a farm worker).
 module Imle.Distributed.Tests.Main
-
-open Expecto
-
-let tests = testList "distributed" [ MpiTests.tests; FarmTests.tests ]
 
 [<EntryPoint>]
 let main argv =
@@ -10,4 +8,5 @@ let main argv =
     | [ "mpi-rank"; dir; steps; at; resume ] -> Training.rankMain dir (int steps) (int at) (resume = "1")
     | "farm-worker" :: args -> FarmTests.workerMain false args
     | "farm-faulty-worker" :: args -> FarmTests.workerMain true args
-    | _ -> Imle.Tests.CountingRunner.run argv tests
+    | _ ->
+        Imle.Tests.CountingRunner.runInAssembly argv "distributed" (System.Reflection.Assembly.GetExecutingAssembly())

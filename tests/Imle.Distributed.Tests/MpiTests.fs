@@ -49,6 +49,7 @@ let private unionRun () =
 let private maxDiff (a: float32[]) (b: float32[]) =
     Array.map2 (fun (u: float32) v -> abs (float u - float v)) a b |> Array.max
 
+[<Tests>]
 let tests =
     testSequenced
     <| testList

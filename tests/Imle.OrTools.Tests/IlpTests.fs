@@ -1,4 +1,4 @@
-module Imle.OrTools.Tests.Main
+module Imle.OrTools.Tests.IlpTests
 
 open System
 open System.Threading.Tasks
@@ -331,16 +331,6 @@ let errorTests =
               throwsArg "name" (fun () -> Lp.problem " " (Ilp.kSubsetModel 3 1) |> ignore)
           } ]
 
+[<Tests>]
 let tests =
-    testList
-        "ilp"
-        [ agreementTests
-          feasibilityTests
-          batchTests
-          errorTests
-          Imle.OrTools.Tests.LpTests.lpTests
-          Imle.OrTools.Tests.TspTests.tspTests ]
-
-[<EntryPoint>]
-let main argv =
-    Imle.Tests.CountingRunner.run argv tests
+    testList "ilp" [ agreementTests; feasibilityTests; batchTests; errorTests ]

@@ -85,6 +85,7 @@ let private vertices (upper: float[]) (rows: (float[] * float)[]) =
                        if feasible x then
                            yield x |]
 
+[<Tests>]
 let lpTests =
     testList
         "lp"

@@ -10,6 +10,7 @@ open Imle.OrTools
 let private dot (a: float[]) (b: float[]) =
     Array.fold2 (fun s x y -> s + x * y) 0.0 a b
 
+[<Tests>]
 let tspTests =
     testList
         "tsp"
