@@ -89,8 +89,8 @@ type MethodSpec =
         Id: string
         Name: string
         Noise: string
-        /// The forward noise's standard deviation (0 for the Gumbel-softmax relaxation, whose noise is Gumbel(0, 1)
-        /// before the softmax).
+        /// The forward noise's standard deviation (0 for the methods that draw exact samples and perturb nothing:
+        /// SIMPLE, SFESS, ReinMax; the reports show "–").
         NoiseStd: float
         /// Subset size (10, or 1 for the categorical Gumbel-softmax reference).
         K: int

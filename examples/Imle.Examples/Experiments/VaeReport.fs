@@ -87,6 +87,10 @@ let private Notebook =
 /// Writes report.md into `dir` (and prints the results table): the configuration against the paper and tf-imle's
 /// notebook, test losses per epoch, the paper's claims against ours, plots and caveats. `runs`: one list of rows per
 /// method (in report order), in epoch order.
+/// A forward noise's standard deviation as the tables show it: "–" for the methods that perturb nothing (SIMPLE, SFESS
+/// and ReinMax draw exact samples, recorded with standard deviation 0).
+let noiseSdText (digits: int) (sd: float) = if sd = 0.0 then "–" else fmt digits sd
+
 let write (dir: string) (settings: VaeSettings) (noises: NoiseCheck list) (runs: VaeRow list list) : unit =
     let epochsDone =
         if runs.IsEmpty then
@@ -219,7 +223,7 @@ let write (dir: string) (settings: VaeSettings) (noises: NoiseCheck list) (runs:
                  let last = List.last rs
 
                  Array.concat
-                     [ [| last.Method; last.Noise; fmt 3 last.NoiseStd |]
+                     [ [| last.Method; last.Noise; noiseSdText 3 last.NoiseStd |]
                        shownEpochs
                        |> List.map (fun e ->
                            match rs |> List.tryFind (fun r -> r.Epoch = e) with
@@ -243,7 +247,7 @@ let write (dir: string) (settings: VaeSettings) (noises: NoiseCheck list) (runs:
              |> List.map (fun n ->
                  [| n.Method
                     n.Noise
-                    fmt 4 n.Std
+                    noiseSdText 4 n.Std
                     (n.MeasuredMean |> Option.map (fmt 4) |> Option.defaultValue "–")
                     (n.MeasuredStd |> Option.map (fmt 4) |> Option.defaultValue "–") |])
              |> Array.ofList)

@@ -127,7 +127,7 @@ let writeSummary (ctx: RunContext) (dirs: string list) : VaeSeedSummary[] =
             [| "method"; "noise sd"; "seeds"; "epochs"; "per seed"; "mean ± sd" |]
             [| for s in summaries ->
                    [| sprintf "%s (`%s`)" s.Method s.MethodId
-                      fmt 2 s.NoiseStd
+                      VaeReport.noiseSdText 2 s.NoiseStd
                       String.Join(", ", s.Seeds)
                       string s.Epochs
                       String.Join(" / ", s.LastTen |> Array.map (fmt 2))
