@@ -9,9 +9,9 @@
 ///   --no-reference  skip the PyTorch reference (reference columns are null); it is skipped with a note anyway when
 ///                   /usr/bin/python3 cannot import torch (`dotnet fsi build.fsx bench` installs Debian's python3-torch)
 ///   --out DIR       where results.json / results.md go (default: the bench folder of the repository)
-///   --cases 1,2,5   run only these cases (default: all ten; 6 = the busy machine; 7 and 8 are Imle.Distributed's,
-///                   see DistributedCases.fs; 9 and 10 run beside reference.py --serve, see SideBySide.fs and
-///                   WarcraftStep.fs)
+///   --cases 1,2,5   run only these cases (default: all eleven; 6 = the busy machine; 7, 8 and 11 are
+///                   Imle.Distributed's, see DistributedCases.fs; 9 and 10 run beside reference.py --serve, see
+///                   SideBySide.fs and WarcraftStep.fs)
 ///   --profile       time the parts of the steps instead (one line each)
 module Imle.Bench.Program
 
@@ -84,7 +84,7 @@ let private runBench (argv: string[]) : int =
     let selectedEarly =
         valueOf "--cases"
         |> Option.map (fun s -> s.Split(',') |> Array.map (fun x -> int (x.Trim())) |> Set.ofArray)
-        |> Option.defaultValue (Set.ofList [ 1..10 ])
+        |> Option.defaultValue (Set.ofList [ 1..11 ])
 
     let reference =
         if
@@ -143,6 +143,13 @@ let private runBench (argv: string[]) : int =
                else
                    run 7 (fun () -> DistributedCases.caseAllreduce quick))
               run 8 (fun () -> DistributedCases.caseFarm quick)
+              (if selected.Contains 11 && not (DistributedCases.mpirunAvailable ()) then
+                   printfn
+                       "bench: case 11 skipped: mpirun is not on PATH (install Open MPI: apt-get install openmpi-bin)"
+
+                   []
+               else
+                   run 11 (fun () -> DistributedCases.caseWarcraftRanks quick))
               (if (selected.Contains 9 || selected.Contains 10) then
                    let server =
                        if has "--no-reference" then

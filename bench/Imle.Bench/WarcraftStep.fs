@@ -19,7 +19,8 @@ open Imle.Bench.SideBySide
 let private f32 = torch.ScalarType.Float32
 
 /// One configured step: the model, layer, optimizer and data; `Step` runs one step and returns its parts (ms).
-type private Setup(blackbox: bool, samples: int, source: NoiseGenerator) =
+/// `parallelism` is the layer's solver threads. Case 11 (data-parallel ranks) uses it too.
+type internal Setup(blackbox: bool, samples: int, source: NoiseGenerator, parallelism: int) =
     let k, b = 12, 70
     do torch.random.manual_seed 4L |> ignore
     let problem = Problem.gridShortestPath k k Imle.Solvers.Eight
@@ -41,6 +42,7 @@ type private Setup(blackbox: bool, samples: int, source: NoiseGenerator) =
             estimator,
             { LayerOptions.Default with
                 Generator = Some g
+                Parallelism = parallelism
                 Name = "bench-warcraft" }
         )
 
@@ -59,9 +61,16 @@ type private Setup(blackbox: bool, samples: int, source: NoiseGenerator) =
     member _.Problem = problem
     member _.Kappa = kappa
     member _.Generator = g
+    /// The network (for a data-parallel step's gradient averaging).
+    member _.Model = model
 
     /// One step; returns (forward, discrete, backward, optimizer) ms.
-    member _.Step() =
+    member this.Step() = this.StepWith ignore
+
+    /// One step with `beforeOptimizer` run between the backward pass and the optimizer step (e.g. the gradient
+    /// averaging of data-parallel ranks, counted in the optimizer's part); returns (forward, discrete, backward,
+    /// optimizer) ms.
+    member _.StepWith(beforeOptimizer: unit -> unit) =
         use _scope = torch.NewDisposeScope()
         let sw = Stopwatch.StartNew()
 
@@ -84,6 +93,7 @@ type private Setup(blackbox: bool, samples: int, source: NoiseGenerator) =
         let discrete = lap ()
         (costs * gradCosts).sum().backward()
         let backward = lap ()
+        beforeOptimizer ()
         optimizer.step () |> ignore
         let opt = lap ()
         [| forward; discrete; backward; opt |]
@@ -100,7 +110,11 @@ let case (quick: bool) (server: ReferenceServer option) (blackbox: bool) (sample
             sprintf "warcraft-imle-S%d" samples
 
     let sources = if blackbox then [ Libtorch ] else [ Libtorch; Philox ]
-    let setups = sources |> List.map (fun s -> Setup(blackbox, samples, s))
+
+    let setups =
+        sources
+        |> List.map (fun s -> Setup(blackbox, samples, s, TensorSolve.defaultParallelism))
+
     let reps = if quick then 3 else 7
     // Warm-up: two steps of each (allocator, oneDNN primitive caches, JIT).
     for s in setups do
