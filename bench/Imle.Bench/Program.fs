@@ -80,16 +80,18 @@ let private runBench (argv: string[]) : int =
         Profile.run ()
         exit 0
 
-    // The reference first, alone, so that the two sides never run at the same time.
-    let selectedEarly =
+    // --cases 1,3,5 runs only those cases (default: all).
+    let selected =
         valueOf "--cases"
         |> Option.map (fun s -> s.Split(',') |> Array.map (fun x -> int (x.Trim())) |> Set.ofArray)
         |> Option.defaultValue (Set.ofList [ 1..11 ])
 
+    // The reference first, alone, so that the two sides never run at the same time.
+
     let reference =
         if
             has "--no-reference"
-            || Set.isEmpty (Set.intersect selectedEarly (set [ 1; 2; 3 ]))
+            || Set.isEmpty (Set.intersect selected (set [ 1; 2; 3 ]))
         then
             None
         else
@@ -109,12 +111,6 @@ let private runBench (argv: string[]) : int =
         r
 
     printfn "running the Imle cases ..."
-    // --cases 1,3,5 runs only those cases (default: all).
-    let selected =
-        valueOf "--cases"
-        |> Option.map (fun s -> s.Split(',') |> Array.map (fun x -> int (x.Trim())) |> Set.ofArray)
-        |> Option.defaultValue (Set.ofList [ 1..10 ])
-
     let run (case: int) (f: unit -> Row) =
         if selected.Contains case then [ report (f ()) ] else []
 
