@@ -89,10 +89,7 @@ let private runBench (argv: string[]) : int =
     // The reference first, alone, so that the two sides never run at the same time.
 
     let reference =
-        if
-            has "--no-reference"
-            || Set.isEmpty (Set.intersect selected (set [ 1; 2; 3 ]))
-        then
+        if has "--no-reference" || Set.isEmpty (Set.intersect selected (set [ 1; 2; 3 ])) then
             None
         else
             Reference.run root quick
@@ -111,6 +108,7 @@ let private runBench (argv: string[]) : int =
         r
 
     printfn "running the Imle cases ..."
+
     let run (case: int) (f: unit -> Row) =
         if selected.Contains case then [ report (f ()) ] else []
 
