@@ -48,6 +48,13 @@ let sameSettings (experiment: string) (varying: string list) (dirs: string list)
                 other)
     | None -> settings.Head, commands
 
+/// A mean over `n` seeds as the summary tables show it, in bold: "m ± sd", or "m (one seed, no spread)" for n = 1.
+let meanCell (digits: int) (n: int) (mean: float) (sd: float) : string =
+    if n < 2 then
+        sprintf "**%s** (one seed, no spread)" (Output.fmt digits mean)
+    else
+        sprintf "**%s ± %s**" (Output.fmt digits mean) (Output.fmt digits sd)
+
 /// The sample standard deviation (n − 1; 0 for fewer than two values).
 let sampleSd (values: float[]) : float =
     if values.Length < 2 then

@@ -131,10 +131,7 @@ let writeSummary (ctx: RunContext) (dirs: string list) : VaeSeedSummary[] =
                       String.Join(", ", s.Seeds)
                       string s.Epochs
                       String.Join(" / ", s.LastTen |> Array.map (fmt 2))
-                      (if s.Seeds.Length < 2 then
-                           sprintf "**%s** (one seed, no spread)" (fmt 2 s.Mean)
-                       else
-                           sprintf "**%s ± %s**" (fmt 2 s.Mean) (fmt 2 s.Sd)) |] |]
+                      Seeds.meanCell 2 s.Seeds.Length s.Mean s.Sd |] |]
 
     let find id =
         summaries |> Array.tryFind (fun s -> s.MethodId = id)

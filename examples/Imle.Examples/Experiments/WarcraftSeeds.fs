@@ -126,7 +126,7 @@ let private accuracyTable (runs: FinishedRun list) =
                       sprintf "%s (`%s`)" group.Head.Row.Method id
                       String.Join(", ", group |> List.map (fun r -> r.Row.Seed))
                       String.Join(" / ", acc |> Array.map (fmt 1))
-                      sprintf "**%s ± %s**" (fmt 1 (Array.average acc)) (fmt 1 (Seeds.sampleSd acc))
+                      Seeds.meanCell 1 acc.Length (Array.average acc) (Seeds.sampleSd acc)
                       group.Head.Row.Paper
                       sprintf
                           "%d of %d"
