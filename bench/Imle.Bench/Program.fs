@@ -28,6 +28,8 @@ let private usage =
 
 let private runBench (argv: string[]) : int =
     // The child processes of cases 7 and 8 (an MPI rank, a solver worker) run this program too.
+    // Imle's side runs as the README tells users to run a training loop (the reference runs both ways in case 10).
+    Allocator.keepFreedMemory () |> ignore
     DistributedCases.childMode argv |> Option.iter exit
     let args = Array.toList argv
     let has flag = List.contains flag args
@@ -145,22 +147,27 @@ let private runBench (argv: string[]) : int =
                else
                    run 11 (fun () -> DistributedCases.caseWarcraftRanks quick))
               (if (selected.Contains 9 || selected.Contains 10) then
-                   let server =
+                   let startServer keep =
                        if has "--no-reference" then
                            None
                        else
-                           SideBySide.startServer root
+                           SideBySide.startServer root keep
+
+                   let server = startServer false
+                   // Case 10 also runs the reference with glibc keeping freed memory, as ours does.
+                   let serverKeeping = if selected.Contains 10 then startServer true else None
 
                    try
                        List.concat
                            [ run 9 (fun () -> SideBySide.caseNoise quick server)
                              run 9 (fun () -> SideBySide.caseLayer quick server 1)
                              run 9 (fun () -> SideBySide.caseLayer quick server 10)
-                             run 10 (fun () -> WarcraftStep.case quick server false 1)
-                             run 10 (fun () -> WarcraftStep.case quick server false 10)
-                             run 10 (fun () -> WarcraftStep.case quick server true 1) ]
+                             run 10 (fun () -> WarcraftStep.case quick server serverKeeping false 1)
+                             run 10 (fun () -> WarcraftStep.case quick server serverKeeping false 10)
+                             run 10 (fun () -> WarcraftStep.case quick server serverKeeping true 1) ]
                    finally
-                       server |> Option.iter (fun s -> (s :> IDisposable).Dispose())
+                       for s in [ server; serverKeeping ] do
+                           s |> Option.iter (fun s -> (s :> IDisposable).Dispose())
                else
                    []) ]
 
@@ -173,6 +180,11 @@ let private runBench (argv: string[]) : int =
           "torch.set_num_threads 2 on both sides; Imle's CPU solver rows on "
           + string (TensorSolve.defaultParallelism)
           + " threads"
+          "native memory",
+          sprintf
+              "Imle: glibc keeps freed memory (Allocator.keepFreedMemory: %b); reference.py as it is, and in case 10 also with GLIBC_TUNABLES=%s"
+              (Allocator.isKeepingFreedMemory ())
+              Allocator.glibcTunables
           ".NET", RuntimeInformation.FrameworkDescription
           "TorchSharp", string (typeof<torch.Tensor>.Assembly.GetName().Version)
           "libtorch", Machine.libtorchVersion root

@@ -21,8 +21,9 @@ let private f32 = torch.ScalarType.Float32
 type RefRep =
     { Ms: float; Parts: Map<string, float> }
 
-/// bench/reference.py --serve as a child process: one line per request, one JSON line per answer.
-type ReferenceServer(root: string) =
+/// bench/reference.py --serve as a child process: one line per request, one JSON line per answer. With
+/// `keepFreedMemory` the process starts with glibc set as `Allocator.keepFreedMemory` sets ours (GLIBC_TUNABLES).
+type ReferenceServer(root: string, keepFreedMemory: bool) =
     let psi =
         ProcessStartInfo(
             Reference.python,
@@ -32,6 +33,10 @@ type ReferenceServer(root: string) =
             RedirectStandardInput = true,
             RedirectStandardOutput = true
         )
+
+    do
+        if keepFreedMemory then
+            psi.Environment.["GLIBC_TUNABLES"] <- Allocator.glibcTunables
 
     let p = Process.Start psi
     let hello = JsonNode.Parse(p.StandardOutput.ReadLine())
@@ -73,10 +78,11 @@ type ReferenceServer(root: string) =
 /// The versions the last server started reported (Python, torch, threads), for the machine section.
 let mutable serverVersions: JsonNode option = None
 
-/// The server when /usr/bin/python3 imports torch (None otherwise, with a note).
-let startServer (root: string) : ReferenceServer option =
+/// The server when /usr/bin/python3 imports torch (None otherwise, with a note); `keepFreedMemory` as for
+/// `ReferenceServer`.
+let startServer (root: string) (keepFreedMemory: bool) : ReferenceServer option =
     if Reference.available root then
-        let server = new ReferenceServer(root)
+        let server = new ReferenceServer(root, keepFreedMemory)
         serverVersions <- Some server.Versions
         Some server
     else

@@ -101,8 +101,16 @@ type internal Setup(blackbox: bool, samples: int, source: NoiseGenerator, parall
 let private partNames = [| "forward"; "discrete"; "backward"; "optimizer" |]
 
 /// Case 10 for one method: ours with libtorch's noise stream ("before") and with Philox ("after") for I-MLE, the
-/// reference between them, `reps` rounds.
-let case (quick: bool) (server: ReferenceServer option) (blackbox: bool) (samples: int) =
+/// references between them, `reps` rounds.
+/// `server` runs reference.py as it is, `serverKeeping` with glibc keeping freed memory as ours does (each may be
+/// absent); both alternate with ours.
+let case
+    (quick: bool)
+    (server: ReferenceServer option)
+    (serverKeeping: ReferenceServer option)
+    (blackbox: bool)
+    (samples: int)
+    =
     let name =
         if blackbox then
             "warcraft-blackbox"
@@ -121,7 +129,8 @@ let case (quick: bool) (server: ReferenceServer option) (blackbox: bool) (sample
         for _ in 1..2 do
             s.Step() |> ignore
 
-    server |> Option.iter (fun s -> s.Run name |> ignore)
+    for s in [ server; serverKeeping ] do
+        s |> Option.iter (fun s -> s.Run name |> ignore)
 
     let rounds =
         Array.init reps (fun _ ->
@@ -132,27 +141,31 @@ let case (quick: bool) (server: ReferenceServer option) (blackbox: bool) (sample
                     let parts = s.Step()
                     sw.Elapsed.TotalMilliseconds, parts)
 
-            ours, server |> Option.map (fun s -> s.Run name))
+            ours, server |> Option.map (fun s -> s.Run name), serverKeeping |> Option.map (fun s -> s.Run name))
 
     let oursStat i =
-        stat (rounds |> Array.map (fun (o, _) -> fst o.[i]))
+        stat (rounds |> Array.map (fun (o, _, _) -> fst o.[i]))
 
     let partOf i p =
-        (stat (rounds |> Array.map (fun (o, _) -> (snd o.[i]).[p]))).Median
+        (stat (rounds |> Array.map (fun (o, _, _) -> (snd o.[i]).[p]))).Median
 
-    let refs = rounds |> Array.choose snd
+    let refs = rounds |> Array.choose (fun (_, r, _) -> r)
+    let refsKeeping = rounds |> Array.choose (fun (_, _, r) -> r)
 
-    let refStat =
-        if refs.Length = 0 then
+    let statOf (reps: RefRep[]) =
+        if reps.Length = 0 then
             None
         else
-            Some(stat (refs |> Array.map (fun r -> r.Ms)))
+            Some(stat (reps |> Array.map (fun r -> r.Ms)))
 
-    let refPart (p: string) =
-        if refs.Length = 0 then
+    let refStat = statOf refs
+    let refKeepingStat = statOf refsKeeping
+
+    let partIn (reps: RefRep[]) (p: string) =
+        if reps.Length = 0 then
             nan
         else
-            (stat (refs |> Array.map (fun r -> r.Parts |> Map.tryFind p |> Option.defaultValue 0.0))).Median
+            (stat (reps |> Array.map (fun r -> r.Parts |> Map.tryFind p |> Option.defaultValue 0.0))).Median
 
     let last = List.length setups - 1
     let best = oursStat last
@@ -184,10 +197,11 @@ let case (quick: bool) (server: ReferenceServer option) (blackbox: bool) (sample
         |> Array.mapi (fun p n -> sprintf "%s %.1f" n (partOf i p))
         |> String.concat ", "
 
-    let refSplit =
-        if refs.Length = 0 then
+    let refSplitOf (reps: RefRep[]) =
+        if reps.Length = 0 then
             "not run"
         else
+            let refPart = partIn reps
             let solverFwd, solverBwd = refPart "solver", refPart "solver-bwd"
 
             sprintf
@@ -207,6 +221,20 @@ let case (quick: bool) (server: ReferenceServer option) (blackbox: bool) (sample
             sprintf "I-MLE S = %d" samples
 
     let vsRef = ratio (Some best) refStat
+    let vsRefKeeping = ratio (Some best) refKeepingStat
+
+    let keepingText =
+        match refKeepingStat, vsRefKeeping with
+        | Some st, Some r ->
+            sprintf
+                "Reference with glibc keeping freed memory as ours does (GLIBC_TUNABLES=%s): %.1f ms (%.1f–%.1f), ours %.2f× its time; its split: %s ms. "
+                Allocator.glibcTunables
+                st.Median
+                st.Min
+                st.Max
+                r
+                (refSplitOf refsKeeping)
+        | _ -> ""
 
     { Case =
         sprintf "10. Warcraft training step vs PyTorch, ResNet18 first block, batch 70, K = 12, %s (interleaved)" label
@@ -217,7 +245,7 @@ let case (quick: bool) (server: ReferenceServer option) (blackbox: bool) (sample
       Met = vsRef |> Option.map (fun r -> r <= 0.8)
       Notes =
         sprintf
-            "ours%s: %s ms (median per part); noise alone %s, solver alone (TensorSolve.solve on [%d, 12, 12], %d threads) %.1f ms. %sReference (reference.py, Python heapq Dijkstra, torch.distributions.Gamma noise): %s ms. Both sides %d intra-op threads, float32; TorchSharp 0.107 offers no channels-last memory format and no fused/foreach Adam, so neither is used."
+            "ours%s, glibc keeping freed memory (Allocator.keepFreedMemory): %s ms (median per part); noise alone %s, solver alone (TensorSolve.solve on [%d, 12, 12], %d threads) %.1f ms. %sReference (reference.py as it is, Python heapq Dijkstra, torch.distributions.Gamma noise): %s ms. %sBoth sides %d intra-op threads, float32; TorchSharp 0.107 offers no channels-last memory format and no fused/foreach Adam, so neither is used."
             (if last > 0 then " (Philox noise)" else "")
             (split last)
             (if blackbox then
@@ -231,11 +259,18 @@ let case (quick: bool) (server: ReferenceServer option) (blackbox: bool) (sample
                  sprintf "Floor column = ours with libtorch's noise stream (before): %s ms. " (split 0)
              else
                  "")
-            refSplit
+            (refSplitOf refs)
+            keepingText
             (torch.get_num_threads ())
       Extra =
         [ for p in 0 .. partNames.Length - 1 do
               yield "ours_" + partNames.[p] + "Ms", JsonValue.Create(partOf last p) :> JsonNode
-          if refs.Length > 0 then
-              for p in [ "forward"; "noise"; "solver"; "solver-bwd"; "backward"; "optimizer" ] do
-                  yield "ref_" + p + "Ms", JsonValue.Create(refPart p) :> JsonNode ] }
+          for prefix, reps in [ "ref_", refs; "refKeeping_", refsKeeping ] do
+              if reps.Length > 0 then
+                  for p in [ "forward"; "noise"; "solver"; "solver-bwd"; "backward"; "optimizer" ] do
+                      yield prefix + p + "Ms", JsonValue.Create(partIn reps p) :> JsonNode
+          match refKeepingStat, vsRefKeeping with
+          | Some st, Some r ->
+              yield "refKeepingMs", JsonValue.Create(st.Median) :> JsonNode
+              yield "oursVsRefKeeping", JsonValue.Create(r) :> JsonNode
+          | _ -> () ] }

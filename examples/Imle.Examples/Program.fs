@@ -169,6 +169,9 @@ let main argv =
         | Some t -> TorchSharp.torch.set_num_threads t
         | None -> ()
 
+        // Keep freed native memory for reuse: every experiment allocates its activations anew each step.
+        Imle.Torch.Allocator.keepFreedMemory () |> ignore
+
         let plan =
             try
                 makePlan ()
