@@ -5,6 +5,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 const int features = 8, m = 10, k = 3, batch = 256;
+Allocator.KeepFreedMemory(); // on glibc: reuse freed tensor memory instead of page-faulting it in every step
 torch.manual_seed(0);
 var teacher = torch.randn(features, m);
 var x = torch.randn(batch, features);
