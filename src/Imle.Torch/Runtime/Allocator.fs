@@ -14,8 +14,8 @@ open System.Runtime.InteropServices
 /// sides with and without the setting).
 ///
 /// `keepFreedMemory` tells glibc to serve every block from its heap and to keep freed memory for the next allocation
-/// instead of returning it to the kernel (`mallopt(M_MMAP_MAX, 0)` and `mallopt(M_TRIM_THRESHOLD, 2^31 − 1)`; the same settings
-/// as starting the process with the environment variable `GLIBC_TUNABLES` set to `glibcTunables`). The
+/// instead of returning it to the kernel (`mallopt(M_MMAP_MAX, 0)` and `mallopt(M_TRIM_THRESHOLD, 2^31 − 1)`; the
+/// same settings as starting the process with the environment variable `GLIBC_TUNABLES` set to `glibcTunables`). The
 /// price: the process's resident memory stays at its peak instead of shrinking after a large step. It changes no
 /// result, only where memory comes from. It acts on the whole process and on allocations made after the call. It
 /// works fully in glibc's main arena, the one the program's first thread allocates from: run the training loop there
