@@ -1,7 +1,8 @@
 /// `Allocator.keepFreedMemory`: on glibc it is accepted, and afterwards a training step's large blocks are reused
-/// without page faults, where glibc otherwise maps them fresh each step (one fault per 4 KiB page). glibc's main arena serves the process's first thread, where a training program's loop runs; the tests
-/// run on pool threads (per-thread arenas, which glibc trims whole), so the probe runs in a child process of this test
-/// program on its main thread (`--allocator-probe`, see `probe`).
+/// without page faults, where glibc otherwise maps them fresh each step (one fault per 4 KiB page). glibc's main arena
+/// serves the process's first thread, where a training program's loop runs; the tests run on pool threads (per-thread
+/// arenas, which glibc trims by whole sub-heaps), so the probe runs in a child process of this test program, on its
+/// main thread (`--allocator-probe`, see `probe`).
 module Imle.Tests.AllocatorTests
 
 open System
