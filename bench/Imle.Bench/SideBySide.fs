@@ -120,13 +120,15 @@ let private interleave (reps: int) (ours: (unit -> unit) list) (server: Referenc
     let refReps = rounds |> Array.choose snd
     oursStats, refReps
 
-let private refStat (reps: RefRep[]) =
+/// The median (min–max) of the reference's repetitions, None when there are none.
+let refStat (reps: RefRep[]) =
     if reps.Length = 0 then
         None
     else
         Some(stat (reps |> Array.map (fun r -> r.Ms)))
 
-let private refPart (reps: RefRep[]) (part: string) =
+/// The median of one named part over the reference's repetitions (NaN when there are none).
+let refPart (reps: RefRep[]) (part: string) =
     if reps.Length = 0 then
         nan
     else

@@ -152,20 +152,8 @@ let case
     let refs = rounds |> Array.choose (fun (_, r, _) -> r)
     let refsKeeping = rounds |> Array.choose (fun (_, _, r) -> r)
 
-    let statOf (reps: RefRep[]) =
-        if reps.Length = 0 then
-            None
-        else
-            Some(stat (reps |> Array.map (fun r -> r.Ms)))
-
-    let refStat = statOf refs
-    let refKeepingStat = statOf refsKeeping
-
-    let partIn (reps: RefRep[]) (p: string) =
-        if reps.Length = 0 then
-            nan
-        else
-            (stat (reps |> Array.map (fun r -> r.Parts |> Map.tryFind p |> Option.defaultValue 0.0))).Median
+    let refsStat = refStat refs
+    let refKeepingStat = refStat refsKeeping
 
     let last = List.length setups - 1
     let best = oursStat last
@@ -201,7 +189,7 @@ let case
         if reps.Length = 0 then
             "not run"
         else
-            let refPart = partIn reps
+            let refPart = refPart reps
             let solverFwd, solverBwd = refPart "solver", refPart "solver-bwd"
 
             sprintf
@@ -220,7 +208,7 @@ let case
         else
             sprintf "I-MLE S = %d" samples
 
-    let vsRef = ratio (Some best) refStat
+    let vsRef = ratio (Some best) refsStat
     let vsRefKeeping = ratio (Some best) refKeepingStat
 
     let keepingText =
@@ -239,7 +227,7 @@ let case
     { Case =
         sprintf "10. Warcraft training step vs PyTorch, ResNet18 first block, batch 70, K = 12, %s (interleaved)" label
       Ours = Some best
-      Reference = refStat
+      Reference = refsStat
       Floor = if last > 0 then Some(oursStat 0) else None
       Target = "ours ≤ 0.8× the reference's time"
       Met = vsRef |> Option.map (fun r -> r <= 0.8)
@@ -268,7 +256,7 @@ let case
           for prefix, reps in [ "ref_", refs; "refKeeping_", refsKeeping ] do
               if reps.Length > 0 then
                   for p in [ "forward"; "noise"; "solver"; "solver-bwd"; "backward"; "optimizer" ] do
-                      yield prefix + p + "Ms", JsonValue.Create(partIn reps p) :> JsonNode
+                      yield prefix + p + "Ms", JsonValue.Create(refPart reps p) :> JsonNode
           match refKeepingStat, vsRefKeeping with
           | Some st, Some r ->
               yield "refKeepingMs", JsonValue.Create(st.Median) :> JsonNode
