@@ -119,9 +119,13 @@ let fmt (digits: int) (x: float) =
     else
         x.ToString("F" + string digits, Globalization.CultureInfo.InvariantCulture)
 
-/// A Markdown table.
+/// A Markdown table. A `|` inside a cell is escaped (`\|`) unless it already is, so it cannot end the cell.
 let markdownTable (headers: string[]) (rows: string[][]) =
-    let line (cells: string[]) = "| " + String.Join(" | ", cells) + " |"
+    let escape (cell: string) =
+        Text.RegularExpressions.Regex.Replace(cell, @"(?<!\\)\|", @"\|")
+
+    let line (cells: string[]) =
+        "| " + String.Join(" | ", Array.map escape cells) + " |"
 
     String.Join(
         "\n",
