@@ -19,6 +19,16 @@ let private testSize = 1000
 let private batch = 32
 let private lr = 0.01
 let private samples = 10
+/// Items of the argmax and ranking problems (m).
+let private itemCount = 10
+/// Items (m) and selected items (k) of the subset selection problem.
+let private subsetItems = 25
+let private subsetK = 5
+/// The shortest path's grid, polynomial degree and noise half-width.
+let private gridRows = 5
+let private gridCols = 5
+let private pathDeg = 4
+let private pathNoise = 0.5
 
 /// A benchmark problem: its id, what it is, the Imle problem, its generator (instances → seed → data), and whether
 /// its states are binary and its weights positive.
@@ -38,30 +48,38 @@ let private rankingProblem (m: int) =
 
 let private problems: BenchmarkProblem list =
     [ { Id = "argmax"
-        Text = sprintf "argmax of m = 10 scores θ = Wx/√p + %gξ (one-hot states)" noise
-        Problem = Problem.categorical 10
-        Generate = fun n seed -> Benchmarks.argmax n features 10 noise seed
+        Text = sprintf "argmax of m = %d scores θ = Wx/√p + %gξ (one-hot states)" itemCount noise
+        Problem = Problem.categorical itemCount
+        Generate = fun n seed -> Benchmarks.argmax n features itemCount noise seed
         Binary = true
         Positive = false }
       { Id = "ranking"
         Text =
           sprintf
-              "ranking of m = 10 scores θ = Wx/√p + %gξ (states: the permutation of 10, …, 1 maximising ⟨y, θ⟩)"
+              "ranking of m = %d scores θ = Wx/√p + %gξ (states: the permutation of %d, …, 1 maximising ⟨y, θ⟩)"
+              itemCount
               noise
-        Problem = rankingProblem 10
-        Generate = fun n seed -> Benchmarks.ranking n features 10 noise seed
+              itemCount
+        Problem = rankingProblem itemCount
+        Generate = fun n seed -> Benchmarks.ranking n features itemCount noise seed
         Binary = false
         Positive = false }
       { Id = "subset"
-        Text = sprintf "subset selection: the 5 largest of m = 25 scores θ = Wx/√p + %gξ" noise
-        Problem = Problem.kSubset 25 5
-        Generate = fun n seed -> Benchmarks.subsetSelection n features 25 5 noise seed
+        Text = sprintf "subset selection: the %d largest of m = %d scores θ = Wx/√p + %gξ" subsetK subsetItems noise
+        Problem = Problem.kSubset subsetItems subsetK
+        Generate = fun n seed -> Benchmarks.subsetSelection n features subsetItems subsetK noise seed
         Binary = true
         Positive = false }
       { Id = "shortest-path"
-        Text = "fixed-size shortest path on the 5×5 grid (PyEPO's costs, degree 4, noise half-width 0.5)"
-        Problem = Problem.gridDagShortestPath 5 5
-        Generate = fun n seed -> Benchmarks.fixedSizeShortestPath n features 5 5 4 0.5 seed
+        Text =
+          sprintf
+              "fixed-size shortest path on the %d×%d grid (PyEPO's costs, degree %d, noise half-width %g)"
+              gridRows
+              gridCols
+              pathDeg
+              pathNoise
+        Problem = Problem.gridDagShortestPath gridRows gridCols
+        Generate = fun n seed -> Benchmarks.fixedSizeShortestPath n features gridRows gridCols pathDeg pathNoise seed
         Binary = true
         Positive = true } ]
 
@@ -164,6 +182,96 @@ let instanceEpochs (o: ProtocolOptions) =
     * float pairs.Length
     * float (defaultArg o.Epochs epochs)
     * float (defaultArg o.TrainSize trainSize)
+
+/// The configuration against DecisionFocusedLearningBenchmarks.jl's: a Markdown table (setting, the package's value,
+/// ours, differs?) whose "ours" column comes from this module's settings and the run's sizes, followed by the sentence
+/// naming the package's source files.
+let configurationTable (nTrain: int) (nTest: int) (nEpochs: int) (seeds: int) : string =
+    let differs (same: bool) = if same then "no" else "yes"
+
+    let arcs = (problems |> List.find (fun p -> p.Id = "shortest-path")).Problem.Size
+
+    let table =
+        markdownTable
+            [| "setting"; "DecisionFocusedLearningBenchmarks.jl"; "ours"; "differs?" |]
+            [| [| "argmax, ranking: sizes"
+                  "m = 10 items (`instance_dim`), p = 5 features (`nb_features`), the defaults"
+                  sprintf "m = %d, p = %d" itemCount features
+                  differs (itemCount = 10 && features = 5) |]
+               [| "argmax, ranking: features"
+                  "x ∈ ℝ^{p×m} with N(0, 1) entries: p features for each item"
+                  sprintf "x ∈ ℝ^%d ~ N(0, I): one feature vector per instance" features
+                  "yes" |]
+               [| "argmax, ranking: encoder"
+                  "θ_j = ⟨w, x_·j⟩, one w ∈ ℝ^p shared by the items (`Chain(Dense(p => 1; bias=false), vec)`, Flux's Glorot-uniform initialisation under `seed`), no 1/√p"
+                  sprintf "θ = Wx/√p, W ∈ ℝ^{%d×%d} with N(0, 1) entries, drawn per seed" itemCount features
+                  "yes" |]
+               [| "argmax, ranking: noise"
+                  "`noise_std` (default 0) times N(0, I_m) added to θ only to pick the label y; the stored θ is noiseless"
+                  sprintf "%gξ, ξ ~ N(0, I_m), added to θ (the scores that define the optimum and the regret)" noise
+                  "yes" |]
+               [| "subset: sizes"
+                  "n = 25 items, k = 5 selected, the defaults"
+                  sprintf "m = %d items, k = %d selected" subsetItems subsetK
+                  differs (subsetItems = 25 && subsetK = 5) |]
+               [| "subset: features, encoder, noise"
+                  "x ∈ ℝ^n with N(0, 1) entries (one feature per item); θ = x (`identity_mapping = true`, the default) or a random `Dense(n => n; bias=false)`; no noise"
+                  sprintf
+                      "x ∈ ℝ^%d ~ N(0, I); θ = Wx/√p + %gξ, W ∈ ℝ^{%d×%d} with N(0, 1) entries"
+                      features
+                      noise
+                      subsetItems
+                      features
+                  "yes" |]
+               [| "shortest path: graph"
+                  "5×5 grid (`grid_size`), arcs right and down (40), top-left to bottom-right"
+                  sprintf "%d×%d grid DAG, %d arcs, top-left to bottom-right" gridRows gridCols arcs
+                  differs (gridRows = 5 && gridCols = 5) |]
+               [| "shortest path: features"
+                  "p = 5, x ~ N(0, I_p)"
+                  sprintf "p = %d, x ~ N(0, I_p)" features
+                  differs (features = 5) |]
+               [| "shortest path: costs"
+                  "θ = −(1 + (3 + Bx/√p)^deg)·ξ (PyEPO's formula without its 1/3.5^deg, negated for the maximiser); B ∈ {0, 1}^{E×p} ~ Bernoulli(0.5) drawn anew for each instance"
+                  "PyEPO's c = ((Bx/√p + 3)^deg + 1)/3.5^deg · ε; B ~ Bernoulli(0.5) drawn once per seed"
+                  "yes (B per instance; the positive factor and the sign leave the optimal paths unchanged)" |]
+               [| "shortest path: degree, noise"
+                  "deg = 1, ν = 0 (no noise), the defaults; ξ ~ U[1 − ν, 1 + ν]"
+                  sprintf "deg = %d, ε ~ U[1 − %g, 1 + %g]" pathDeg pathNoise pathNoise
+                  (if pathDeg = 1 && pathNoise = 0.0 then
+                       "no"
+                   else
+                       "yes (within the package's options)") |]
+               [| "instances"
+                  "not set by the package (`generate_dataset(bench, n)` takes n; its docs draw 100 for argmax, 50 for the others)"
+                  sprintf "%d training + %d test per problem and seed" nTrain nTest
+                  "n/a" |]
+               [| "model"
+                  "argmax, ranking: `Chain(Dense(p => 1; bias=false), vec)` (p weights); subset: `Dense(n => n; bias=false)`; shortest path: `Dense(p => E)` with bias"
+                  sprintf
+                      "`nn.Linear(%d, m)` with bias for every problem (softplus of it for the multiplicative methods)"
+                      features
+                  "yes (argmax, ranking, subset); no (shortest path)" |]
+               [| "optimiser, lr, batch, epochs"
+                  "not set by the package (no training loop; DecisionFocusedLearningAlgorithms.jl's argmax tutorial: Fenchel–Young loss, ε = 0.1, S = 10, Adam lr 0.001, batch 1, 100 epochs on 30 of 100 instances)"
+                  sprintf "Adam lr %g, batch %d, %d epochs, for every method" lr (min batch nTrain) nEpochs
+                  "n/a" |]
+               [| "solvers"
+                  "one-hot `argmax`, `invperm(sortperm(θ))`, top-k by `sortperm`, Dijkstra on −θ (Graphs.jl)"
+                  "argmax, sort, top-k, exact dynamic programming on the DAG"
+                  "no (all exact; ties may differ)" |]
+               [| "metric"
+                  "`compute_gap`: mean over instances of (label's objective − obtained)/\\|label's objective\\|"
+                  "normalised regret Σ (regret) / Σ \\|optimal value\\| over the test set (PyEPO's)"
+                  "yes (a ratio of sums, not a mean of ratios)" |]
+               [| "runs per cell"
+                  "not set by the package"
+                  sprintf "%d seed%s, mean ± sd" seeds (if seeds = 1 then "" else "s")
+                  "n/a" |] |]
+
+    table
+    + "\n\n"
+    + "The package's column is read from DecisionFocusedLearningBenchmarks.jl v0.7.0 (commit 4e708dc1cb8ffc86322960bfd6d2115e61b37b31; the files are the same at c0770d38b857865f22e740a324f3e4f412369f68): `src/Argmax/Argmax.jl`, `src/Ranking/Ranking.jl`, `src/SubsetSelection/SubsetSelection.jl`, `src/FixedSizeShortestPath/FixedSizeShortestPath.jl`, `src/Utils/interface/static_benchmark.jl` (`generate_dataset`), `src/Utils/interface/abstract_benchmark.jl` (`compute_gap`) and `docs/src/benchmarks/static/`. Up to v0.2.4 `generate_dataset` defaulted to 10 instances and drew the shortest path's B once per dataset. The training setting quoted is DecisionFocusedLearningAlgorithms.jl v0.2.3's (commit 6c8888d117cfa1d53e2afa04d2d4a8da91a9eead), `docs/src/tutorials/tutorial.jl` with the defaults of `src/algorithms/supervised/fyl.jl`."
 
 /// Runs every applicable method on every problem and seed; writes results.json and report.md.
 let run (ctx: RunContext) (o: ProtocolOptions) : ProblemSummary list =
@@ -277,6 +385,10 @@ let run (ctx: RunContext) (o: ProtocolOptions) : ProblemSummary list =
               ""
               table
               ""
+              "## Configuration vs DecisionFocusedLearningBenchmarks.jl"
+              ""
+              configurationTable nTrain nTest nEpochs o.Seeds.Length
+              ""
               "## Problems"
               ""
               String.Join("\n", problems |> List.map (fun p -> sprintf "- **%s**: %s" p.Id p.Text))
@@ -293,7 +405,7 @@ let run (ctx: RunContext) (o: ProtocolOptions) : ProblemSummary list =
               ""
               "## Caveats"
               ""
-              "- The generators follow DecisionFocusedLearningBenchmarks.jl's models (Gaussian features, a fixed Gaussian encoder, Gaussian noise; PyEPO's costs for the shortest path) with .NET's seeded Random: the same distributions, not the Julia package's numbers. No published numbers are compared."
+              "- The problems take DecisionFocusedLearningBenchmarks.jl's names, sizes and solvers, not all of its generators: argmax, ranking and subset selection draw one feature vector per instance through a fixed Gaussian encoder with Gaussian noise, where the package uses per-item features and a shared weight vector (argmax, ranking) or θ = x (subset); the shortest path uses PyEPO's costs, as the package does, up to a positive factor and the sign. The table above lists each difference. Data come from .NET's seeded Random, not the Julia package's numbers, and no published numbers are compared."
               "- One hyper-parameter setting per method (the `dfl` command's), no tuning per problem."
               "" ]
 

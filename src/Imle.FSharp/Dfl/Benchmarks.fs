@@ -16,11 +16,13 @@ type BenchmarkData =
         Optima: float[][]
     }
 
-/// Generators of the problems of DecisionFocusedLearningBenchmarks.jl (argmax, ranking, subset selection and the
-/// fixed-size shortest path) with exact optima. The first three draw x_i ~ N(0, I_p), a fixed encoder
-/// W ∈ ℝ^{m×p} with N(0, 1) entries and θ_i = W·x_i/√p + σ·ξ_i, ξ_i ~ N(0, I_m) (σ = `noise`); the shortest path
-/// uses PyEPO's cost model (`Generators.shortestPath`), as the Julia package does. Deterministic per seed
-/// (System.Random), not bit-identical to Julia's generators.
+/// Generators of the problems named in DecisionFocusedLearningBenchmarks.jl (argmax, ranking, subset selection and
+/// the fixed-size shortest path), at its default sizes, with exact optima. The first three draw x_i ~ N(0, I_p), a
+/// fixed encoder W ∈ ℝ^{m×p} with N(0, 1) entries and θ_i = W·x_i/√p + σ·ξ_i, ξ_i ~ N(0, I_m) (σ = `noise`); the
+/// Julia package instead gives each item its own features under one shared weight vector (argmax, ranking) and uses
+/// θ = x for subset selection. The shortest path uses PyEPO's cost model (`Generators.shortestPath`), as the Julia
+/// package does up to a positive factor and the sign. Deterministic per seed (System.Random), not bit-identical to
+/// Julia's generators.
 [<RequireQualifiedAccess>]
 module Benchmarks =
 
