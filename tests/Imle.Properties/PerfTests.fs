@@ -118,6 +118,7 @@ let private tensorSolverTests =
                                 match policy with
                                 | ClampToZero -> w |> Array.map (max 0.0)
                                 | ShiftToZero -> w |> Array.map (fun x -> x - lowest)
+                                | Unchanged -> failtest "the tensor solver does not take Unchanged"
 
                             let state = Array.sub z (i * rows * cols) (rows * cols)
                             let what = sprintf "map %d, %dx%d %A %A %A" i rows cols neighbourhood policy dtype

@@ -79,6 +79,31 @@ let tests =
                   use zs = TensorSolve.solve shift t
                   Expect.equal (zs.data<float>().ToArray()) expectedShift "torch backend, shifted"
           }
+          test "grid shortest paths with negative costs unchanged: Dijkstra settling each cell once, host solver only" {
+              let rng = System.Random 12
+              let unchanged = Problem.gridShortestPathWith Unchanged 6 6 Imle.Solvers.Eight
+
+              for _ in 1..50 do
+                  let w = Array.init 36 (fun _ -> rng.NextDouble() * 4.0 - 1.0)
+                  let expected = Array.zeroCreate 36
+
+                  Imle.Solvers.GridShortestPath.solveSettlingOnceInto (
+                      6,
+                      6,
+                      Imle.Solvers.Eight,
+                      System.ReadOnlySpan w,
+                      System.Span expected
+                  )
+                  |> ignore
+
+                  Expect.equal (Problem.solve unchanged w) expected "the settling-once path"
+                  use t = torch.tensor(w, dtype = torch.float64).reshape(1L, 6L, 6L)
+                  use zs = TensorSolve.solve unchanged t
+                  Expect.equal (zs.data<float>().ToArray()) expected "torch backend, through the host solver"
+
+              TestUtil.throwsNaming "negativeCosts" (fun () ->
+                  Problem.gridShortestPathTensorWith Unchanged 6 6 Imle.Solvers.Eight |> ignore)
+          }
           test "ready-made problems keep their kind and shape is copied out" {
               let p = Problem.kSubset 10 3
               Expect.equal p.Kind (KSubsetKind 3) "kind"

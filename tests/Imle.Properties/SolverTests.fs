@@ -320,6 +320,119 @@ let private gridTests =
                   GridShortestPath.solveInto (2, 2, Four, ReadOnlySpan(Array.zeroCreate 4), Span(Array.zeroCreate 3)))
 
               TestUtil.throwsNaming "state" (fun () -> GridShortestPath.isPath 2 2 Four [| 1.0 |])
+          }
+          test "settling once on negative costs: the path of Dijkstra as blackbox-backprop writes it" {
+              // The reference: a lazy heap of (distance, row-major index), each cell settled at its first pop; a
+              // settled cell is never updated, and a stale pop expands again without effect (as in the Python).
+              let reference (rows: int) (cols: int) (neighbourhood: Neighbourhood) (costs: float[]) =
+                  let v = rows * cols
+                  let dist = Array.create v 1e10
+                  let pred = Array.create v -1
+                  let settled = Array.zeroCreate<bool> v
+                  let queue = Collections.Generic.PriorityQueue<int, struct (float * int)>()
+                  dist.[0] <- costs.[0]
+                  queue.Enqueue(0, struct (costs.[0], 0))
+
+                  while queue.Count > 0 do
+                      let u = queue.Dequeue()
+
+                      for (dr, dc) in GridShortestPath.moves neighbourhood do
+                          let r, c = u / cols + dr, u % cols + dc
+
+                          if r >= 0 && r < rows && c >= 0 && c < cols then
+                              let w = r * cols + c
+
+                              if not settled.[w] && dist.[u] + costs.[w] < dist.[w] then
+                                  dist.[w] <- dist.[u] + costs.[w]
+                                  pred.[w] <- u
+                                  queue.Enqueue(w, struct (dist.[w], w))
+
+                      settled.[u] <- true
+
+                  let z = Array.zeroCreate v
+                  let mutable x = v - 1
+
+                  while x >= 0 do
+                      z.[x] <- 1.0
+                      x <- pred.[x]
+
+                  z
+
+              let rng = Random 20261207
+              let mutable withNegative = 0
+
+              for trial in 0..1999 do
+                  let rows, cols = rng.Next(1, 13), rng.Next(1, 13)
+                  let neighbourhood = if trial % 2 = 0 then Eight else Four
+
+                  let costs =
+                      Array.init (rows * cols) (fun _ ->
+                          if rng.NextDouble() < 0.15 then
+                              -3.0 * rng.NextDouble()
+                          else
+                              0.1 + 5.0 * rng.NextDouble())
+
+                  if costs |> Array.exists (fun c -> c < 0.0) then
+                      withNegative <- withNegative + 1
+
+                  let state = Array.zeroCreate (rows * cols)
+
+                  let cost =
+                      GridShortestPath.solveSettlingOnceInto (rows, cols, neighbourhood, ReadOnlySpan costs, Span state)
+
+                  Expect.equal
+                      state
+                      (reference rows cols neighbourhood costs)
+                      (sprintf "trial %d: the reference's path" trial)
+
+                  Expect.isTrue (GridShortestPath.isPath rows cols neighbourhood state) "a path"
+                  Expect.floatClose Accuracy.high cost (dot costs state) "its cost"
+
+                  let nonNegative = costs |> Array.map abs
+                  let exact = Array.zeroCreate (rows * cols)
+
+                  GridShortestPath.solveInto (rows, cols, neighbourhood, ReadOnlySpan nonNegative, Span exact)
+                  |> ignore
+
+                  GridShortestPath.solveSettlingOnceInto (
+                      rows,
+                      cols,
+                      neighbourhood,
+                      ReadOnlySpan nonNegative,
+                      Span state
+                  )
+                  |> ignore
+
+                  Expect.equal state exact "costs >= 0: the same path as solveInto"
+
+              Expect.isGreaterThan withNegative 1000 "most trials had negative costs"
+          }
+          test "settling once: argument errors" {
+              let state = Array.zeroCreate 4
+
+              TestUtil.throwsNaming "costs" (fun () ->
+                  GridShortestPath.solveSettlingOnceInto (
+                      2,
+                      2,
+                      Four,
+                      ReadOnlySpan [| 1.0; nan; 1.0; 1.0 |],
+                      Span state
+                  )
+                  |> ignore)
+
+              TestUtil.throwsNaming "costs" (fun () ->
+                  GridShortestPath.solveSettlingOnceInto (2, 2, Four, ReadOnlySpan [| 1.0; 1.0; 1.0 |], Span state)
+                  |> ignore)
+
+              TestUtil.throwsNaming "state" (fun () ->
+                  GridShortestPath.solveSettlingOnceInto (
+                      2,
+                      2,
+                      Four,
+                      ReadOnlySpan(Array.zeroCreate 4),
+                      Span(Array.zeroCreate 3)
+                  )
+                  |> ignore)
           } ]
 
 // ----- alignment -----------------------------------------------------------------------------------------------------

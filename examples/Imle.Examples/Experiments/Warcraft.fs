@@ -59,7 +59,7 @@ type Args =
             | Network _ ->
                 "resnet18 (the paper's: ResNet18's first block, as tf-imle's CombResnet18; default) or small-cnn"
             | Negative_Costs _ ->
-                "what Dijkstra does with negative perturbed costs: shift (each map's costs moved so the minimum is 0, as tf-imle; default) or clamp (each negative cost set to 0, as blackbox-backprop)"
+                "what Dijkstra does with negative perturbed costs: shift (each map's costs moved so the minimum is 0, as tf-imle does to a noiseless target; default), clamp (each negative cost set to 0, as blackbox-backprop's backward pass) or unchanged (Dijkstra as written, each cell settled at its first pop, as tf-imle runs it on noisy costs)"
             | Seeds _ ->
                 "training seeds, one run per method, K and seed (default: --seed); the maps always come from --seed"
             | Report_Only ->
@@ -259,6 +259,7 @@ let negativeCostsName (rule: NegativeCosts) =
     match rule with
     | ShiftToZero -> "shift"
     | ClampToZero -> "clamp"
+    | Unchanged -> "unchanged"
 
 let private createNetwork (network: NetworkKind) (k: int) : torch.nn.Module<Tensor, Tensor> =
     match network with
@@ -957,7 +958,9 @@ let plan (ctx: RunContext) (args: ParseResults<Args>) : Cli.Plan =
         match args.GetResult(Negative_Costs, defaultValue = "shift").Trim().ToLowerInvariant() with
         | "shift" -> ShiftToZero
         | "clamp" -> ClampToZero
-        | other -> invalidArg "negative-costs" (sprintf "--negative-costs must be shift or clamp; got '%s'." other)
+        | "unchanged" -> Unchanged
+        | other ->
+            invalidArg "negative-costs" (sprintf "--negative-costs must be shift, clamp or unchanged; got '%s'." other)
 
     let seeds = nonEmpty "seeds" (args.GetResult(Seeds, defaultValue = [ ctx.Seed ]))
 

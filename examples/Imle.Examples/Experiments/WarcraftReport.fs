@@ -233,15 +233,21 @@ let configurationTable (settings: WarcraftSettings) : string =
               "`paper-dpo`: the same"
               "same" |]
            [| "negative perturbed costs"
-              "only a noiseless target θ' (BB's w + λ·dL/dz, MAP-MAP's λ·dL/dz) is shifted per map to a minimum of 0; noisy costs (w − ε, and μ-μ's c_true − ε) go to its Dijkstra variant unshifted (it accepts negative costs, as a label-correcting search)"
+              "only a noiseless target θ' (BB's w + λ·dL/dz, MAP-MAP's λ·dL/dz) is shifted per map to a minimum of 0; noisy costs (w − ε, and μ-μ's c_true − ε) go unshifted to its `dijkstra` (blackbox-backprop's), which settles each cell at its first pop and never reopens it"
               sprintf
                   "`--negative-costs %s` on every solve: %s"
                   settings.NegativeCosts
-                  (if settings.NegativeCosts = "shift" then
+                  (match settings.NegativeCosts with
+                   | "shift" ->
                        "each map's costs moved so the minimum is 0 (this adds the same amount to every cell, which favours paths with fewer cells)"
-                   else
-                       "each negative cost set to 0 (blackbox-backprop's rule)")
-              "**differs** for the noisy solves (same for the noiseless MAP-MAP target under `shift`)" |]
+                   | "unchanged" ->
+                       "negative costs passed as they are to Dijkstra, which settles each cell at its first pop and never reopens it"
+                   | _ -> "each negative cost set to 0 (blackbox-backprop's rule)")
+              (match settings.NegativeCosts with
+               | "shift" -> "**differs** for the noisy solves (same for the noiseless targets)"
+               | "unchanged" ->
+                   "same for the noisy solves (μ-μ, DPO); **differs** for the noiseless targets (BB, MAP-MAP)"
+               | _ -> "**differs** for the noisy solves and the noiseless targets") |]
            [| "solver and metric"
               "Dijkstra on vertex costs, 8 neighbours, top-left to bottom-right; a path counts if its cost under the true costs is optimal"
               "the same (optimal within 1e-4 relative)"
@@ -340,7 +346,7 @@ let write (dir: string) (settings: WarcraftSettings) (maps: MapSummary list) (ro
               "## Notes"
               ""
               "- Different data: procedural maps with six terrain types stand in for the Warcraft II maps, so the numbers are comparable in kind, not in value; with fewer maps and epochs than the paper's protocol (see the table above) the absolute numbers are lower."
-              "- Negative costs: with `shift` each map's perturbed costs are moved so that their minimum is 0 (tf-imle does this only for a noiseless target); on a path problem this adds the same amount to every cell and so favours paths with fewer cells; with `clamp` (blackbox-backprop's rule) each negative cost becomes 0, which with SoG noise turns some off-path cells into free cells. No exact solver avoids both on this graph: with 8 neighbours, two adjacent negative cells form a negative cycle, and the shortest *simple* path is then NP-hard; on a grid that only moves right and down (`Problem.gridDagShortestPath`) negative costs are exact, but that is not the Warcraft problem."
+              "- Negative costs: with `shift` each map's perturbed costs are moved so that their minimum is 0 (tf-imle does this only for a noiseless target); on a path problem this adds the same amount to every cell and so favours paths with fewer cells; with `clamp` (blackbox-backprop's rule) each negative cost becomes 0, which with SoG noise turns some off-path cells into free cells; with `unchanged` Dijkstra runs as written on the negative costs, settling each cell at its first pop (the authors' `dijkstra` on their noisy solves), which returns a path that need not be the cheapest. No exact solver avoids all three on this graph: with 8 neighbours, two adjacent negative cells form a negative cycle, and the shortest *simple* path is then NP-hard; on a grid that only moves right and down (`Problem.gridDagShortestPath`) negative costs are exact, but that is not the Warcraft problem."
               "- `paper-mumu` trains on the true costs (the μ-μ column's target is built from them in the authors' code), so it has stronger supervision than the path-only methods; `imle-mumu` is the gradient-based PID version and `imle-fact2` the same Fact 2 target with S = 10."
               "- `imle-mm` (SoG on both sides, S = 10) and `dpo` (σ = 1, S = 10) are our earlier settings, not the paper's; the authors' own noisy MAP-MAP (`authors-mm-noisy`) shows that forward noise costs accuracy there too."
               "" ]

@@ -46,6 +46,7 @@ let trainingProblem (negativeCosts: NegativeCosts) (k: int) (local: Problem) : P
             match negativeCosts with
             | ShiftToZero -> "shift"
             | ClampToZero -> "clamp"
+            | Unchanged -> "unchanged"
 
         f.Problem(sprintf "grid-shortest-path:%d:%d:8:%s" k k mode)
 

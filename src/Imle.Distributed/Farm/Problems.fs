@@ -92,7 +92,7 @@ module FarmProblems =
     let private bad (usage: string) (fields: string[]) =
         invalidArg "spec" (sprintf "Malformed fields '%s'; expected %s." (String.Join(":", fields)) usage)
 
-    let private gridUsage = "grid-shortest-path:ROWS:COLS[:4|8[:clamp|shift]]"
+    let private gridUsage = "grid-shortest-path:ROWS:COLS[:4|8[:clamp|shift|unchanged]]"
 
     let private grid (fields: string[]) (_: FarmCatalog) =
         if fields.Length < 2 || fields.Length > 4 then
@@ -120,6 +120,7 @@ module FarmProblems =
                 match fields.[3].ToLowerInvariant() with
                 | "clamp" -> ClampToZero
                 | "shift" -> ShiftToZero
+                | "unchanged" -> Unchanged
                 | _ -> bad gridUsage fields
 
         Problem.gridShortestPathWith negative rows cols neighbourhood
@@ -137,7 +138,7 @@ module FarmProblems =
 
         Problem.categorical (intField "M" 1 FarmLimits.MaxWeights fields.[0])
 
-    /// The built-in problems: `grid-shortest-path:ROWS:COLS[:4|8[:clamp|shift]]` (Warcraft maps; default 8
+    /// The built-in problems: `grid-shortest-path:ROWS:COLS[:4|8[:clamp|shift|unchanged]]` (Warcraft maps; default 8
     /// neighbours, clamp negatives), `k-subset:M:K` and `categorical:M`.
     let builtIn: FarmCatalog =
         FarmCatalog.Empty

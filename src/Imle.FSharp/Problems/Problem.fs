@@ -272,33 +272,46 @@ module Problem =
         Validate.intAtLeast "rows" 1 rows
         Validate.intAtLeast "cols" 1 cols
 
+        if onDevice && negativeCosts = Unchanged then
+            invalidArg
+                "negativeCosts"
+                "The tensor grid solver (batched min-plus relaxations) needs costs >= 0 after the negative-cost rule, so it takes ClampToZero or ShiftToZero; Unchanged (Dijkstra as written on negative costs) is a host-solver rule: use gridShortestPathWith."
+
         let solve =
             SpanSolver(fun w z ->
-                // Negative costs are rare, so check first and copy only then.
-                let mutable lowest = 0.0
-
-                for i in 0 .. w.Length - 1 do
-                    if w.[i] < lowest then
-                        lowest <- w.[i]
-
-                if lowest < 0.0 then
-                    let adjusted = Array.zeroCreate w.Length
+                match negativeCosts with
+                | Unchanged ->
+                    GridShortestPath.solveSettlingOnceInto (rows, cols, neighbourhood, w, z)
+                    |> ignore
+                | ClampToZero
+                | ShiftToZero ->
+                    // Negative costs are rare, so check first and copy only then.
+                    let mutable lowest = 0.0
 
                     for i in 0 .. w.Length - 1 do
-                        adjusted.[i] <-
-                            match negativeCosts with
-                            | ClampToZero -> max 0.0 w.[i]
-                            | ShiftToZero -> w.[i] - lowest
+                        if w.[i] < lowest then
+                            lowest <- w.[i]
 
-                    GridShortestPath.solveInto (rows, cols, neighbourhood, ReadOnlySpan adjusted, z)
-                    |> ignore
-                else
-                    GridShortestPath.solveInto (rows, cols, neighbourhood, w, z) |> ignore)
+                    if lowest < 0.0 then
+                        let adjusted = Array.zeroCreate w.Length
+
+                        for i in 0 .. w.Length - 1 do
+                            adjusted.[i] <-
+                                if negativeCosts = ClampToZero then
+                                    max 0.0 w.[i]
+                                else
+                                    w.[i] - lowest
+
+                        GridShortestPath.solveInto (rows, cols, neighbourhood, ReadOnlySpan adjusted, z)
+                        |> ignore
+                    else
+                        GridShortestPath.solveInto (rows, cols, neighbourhood, w, z) |> ignore)
 
         let policy =
             match negativeCosts with
             | ClampToZero -> ""
             | ShiftToZero -> ", shift"
+            | Unchanged -> ", negative costs unchanged"
 
         readyMade
             (sprintf
@@ -324,7 +337,8 @@ module Problem =
     /// Shortest path on a rows×cols grid with vertex costs (Warcraft setting): from the top-left to the bottom-right
     /// cell, moving to 4 or 8 neighbours; the state is the path's cells as an indicator matrix. Minimises cost.
     /// Dijkstra needs non-negative costs; perturbed costs can fall below 0, and `negativeCosts` says what happens then
-    /// (only to maps that have a negative cost; others are solved as they are). Enumerable for grids of at most 9 cells.
+    /// (clamping and shifting touch only maps that have a negative cost; others are solved as they are; `Unchanged`
+    /// runs Dijkstra as written on them). Enumerable for grids of at most 9 cells.
     let gridShortestPathWith
         (negativeCosts: NegativeCosts)
         (rows: int)

@@ -19,9 +19,14 @@ type SpanSolver = delegate of weights: ReadOnlySpan<float> * state: Span<float> 
 type NegativeCosts =
     /// Clamp each negative cost to 0 (blackbox-backprop's convention; the default).
     | ClampToZero
-    /// Subtract the map's minimum cost from every cell so that the minimum is 0 (tf-imle's Warcraft code). This adds the
-    /// same constant to every cell, so it favours paths through fewer cells.
+    /// Subtract the map's minimum cost from every cell so that the minimum is 0 (tf-imle's Warcraft code does this to a
+    /// noiseless target). This adds the same constant to every cell, so it favours paths through fewer cells.
     | ShiftToZero
+    /// Pass negative costs unchanged to Dijkstra, which settles each cell when it first leaves the queue and never
+    /// reopens it (blackbox-backprop's and tf-imle's `dijkstra`, which the authors' Warcraft code runs on noisy costs).
+    /// Where every cost is >= 0 this is the shortest path; with negative costs it is a path that need not be the
+    /// cheapest (the cheapest simple path is NP-hard once two negative cells touch). Host solver only.
+    | Unchanged
 
 /// Which ready-made family a problem is; lets a backend pick a device-native solver (e.g. top-k on the tensor's device).
 type ProblemKind =

@@ -62,20 +62,10 @@ module GridShortestPath =
             else
                 s
 
-    /// Writes the indicator matrix (row-major, rows×cols) of a minimum-cost path from (0, 0) to (rows−1, cols−1) into
-    /// `state` and returns its cost: the sum of the costs of its cells, both endpoints included. Dijkstra's algorithm
-    /// with an indexed binary heap of (distance, cell) keys over a grid padded by a border of settled cells (so the
-    /// neighbour loop has no bounds tests), in per-thread buffers reused between calls; ties are broken
-    /// deterministically (cells are settled in order of (distance, row-major index), and a cell's predecessor changes
-    /// only on a strict improvement). `costs` (rows×cols, row-major) must be finite and >= 0; `state` must have
-    /// rows×cols entries.
-    let solveInto
+    /// Dijkstra's algorithm on validated input (see `solveInto`); for costs of any sign, each cell settled once.
+    let private dijkstraInto
         (rows: int, cols: int, neighbourhood: Neighbourhood, costs: ReadOnlySpan<float>, state: Span<float>)
         : float =
-        checkDimensions rows cols
-        let v = rows * cols
-        Validate.span "costs" v "rows*cols" (FiniteAtLeast(0.0, "Dijkstra needs non-negative costs")) costs
-        Validate.spanLength "state" v "rows*cols" state.Length
         // The padded grid: (rows + 2) × (cols + 2), cell (r, c) at (r + 1)·width + c + 1. Row-major order is kept, so
         // ties between cells break the same way as by their unpadded indices.
         let width = cols + 2
@@ -205,6 +195,35 @@ module GridShortestPath =
             x <- pred.[x]
 
         found
+
+    /// Writes the indicator matrix (row-major, rows×cols) of a minimum-cost path from (0, 0) to (rows−1, cols−1) into
+    /// `state` and returns its cost: the sum of the costs of its cells, both endpoints included. Dijkstra's algorithm
+    /// with an indexed binary heap of (distance, cell) keys over a grid padded by a border of settled cells (so the
+    /// neighbour loop has no bounds tests), in per-thread buffers reused between calls; ties are broken
+    /// deterministically (cells are settled in order of (distance, row-major index), and a cell's predecessor changes
+    /// only on a strict improvement). `costs` (rows×cols, row-major) must be finite and >= 0; `state` must have
+    /// rows×cols entries.
+    let solveInto
+        (rows: int, cols: int, neighbourhood: Neighbourhood, costs: ReadOnlySpan<float>, state: Span<float>)
+        : float =
+        checkDimensions rows cols
+        let v = rows * cols
+        Validate.span "costs" v "rows*cols" (FiniteAtLeast(0.0, "Dijkstra needs non-negative costs")) costs
+        Validate.spanLength "state" v "rows*cols" state.Length
+        dijkstraInto (rows, cols, neighbourhood, costs, state)
+
+    /// `solveInto` for finite costs of any sign, run as written: each cell is settled when it first leaves the queue
+    /// and is never reopened, so a cheaper route found later through a negative cell does not change it (the rule of
+    /// blackbox-backprop's and tf-imle's `dijkstra`). For costs >= 0 the same path as `solveInto`; with negative costs
+    /// a path from (0, 0) to (rows−1, cols−1) that need not be the cheapest. Returns the path's cost.
+    let solveSettlingOnceInto
+        (rows: int, cols: int, neighbourhood: Neighbourhood, costs: ReadOnlySpan<float>, state: Span<float>)
+        : float =
+        checkDimensions rows cols
+        let v = rows * cols
+        Validate.span "costs" v "rows*cols" AnyFinite costs
+        Validate.spanLength "state" v "rows*cols" state.Length
+        dijkstraInto (rows, cols, neighbourhood, costs, state)
 
     /// The indicator matrix (row-major, rows×cols) of a minimum-cost path from (0, 0) to (rows−1, cols−1) under
     /// vertex costs `costs` (finite, >= 0), as a new array. See `solveInto`.

@@ -35,6 +35,10 @@ module TensorGridPath =
             use zero = torch.zeros_like lowest
             use shift = torch.minimum(lowest, zero).neg_().view(n, 1L, 1L)
             Safe.add costs shift
+        | Unchanged ->
+            invalidArg
+                "negativeCosts"
+                "The tensor grid solver needs costs >= 0 after the negative-cost rule: ClampToZero or ShiftToZero (Unchanged is a host-solver rule)."
 
     /// `x` inside a border of `fill`: [n, rows + 2, cols + 2].
     let private padded (fill: float) (x: torch.Tensor) : torch.Tensor =
