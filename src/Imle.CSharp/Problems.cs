@@ -23,6 +23,20 @@ public enum GridNeighbourhood
     Eight,
 }
 
+/// <summary>What a grid shortest path does with negative vertex costs (Dijkstra needs costs ≥ 0, and perturbed costs
+/// can fall below 0).</summary>
+public enum NegativeCostRule
+{
+    /// <summary>Each negative cost becomes 0 (blackbox-backprop's rule; the default).</summary>
+    Clamp,
+    /// <summary>A map with a negative cost has its minimum subtracted from every cell (tf-imle's rule for a noiseless
+    /// target); this favours paths through fewer cells.</summary>
+    Shift,
+    /// <summary>Negative costs go unchanged to Dijkstra, which settles each cell at its first pop and never reopens it
+    /// (tf-imle's rule for noisy costs): a path that need not be the cheapest when a cost is negative.</summary>
+    Unchanged,
+}
+
 /// <summary>An undirected edge between two nodes of a graph, for <see cref="Problems.SpanningTree"/>.</summary>
 /// <param name="From">One end (a node index).</param>
 /// <param name="To">The other end (a node index).</param>
@@ -121,13 +135,18 @@ public static class Problems
     public static Problem KSubset(int m, int k) => new(Imle.ProblemModule.kSubset(m, k));
 
     /// <summary>Shortest path on a rows×cols grid with vertex costs, from the top-left to the bottom-right cell; the
-    /// state is the indicator matrix of the path's cells. Minimises cost (negative costs are clamped to 0).</summary>
+    /// state is the indicator matrix of the path's cells. Minimises cost.</summary>
     /// <param name="rows">Rows, ≥ 1.</param>
     /// <param name="cols">Columns, ≥ 1.</param>
     /// <param name="neighbourhood">The allowed moves.</param>
+    /// <param name="negativeCosts">What happens to negative costs (clamped to 0 unless told otherwise).</param>
     /// <returns>The problem.</returns>
-    public static Problem GridShortestPath(int rows, int cols, GridNeighbourhood neighbourhood = GridNeighbourhood.Eight) =>
-        new(Imle.ProblemModule.gridShortestPath(rows, cols, Convert(neighbourhood)));
+    public static Problem GridShortestPath(
+        int rows,
+        int cols,
+        GridNeighbourhood neighbourhood = GridNeighbourhood.Eight,
+        NegativeCostRule negativeCosts = NegativeCostRule.Clamp) =>
+        new(Imle.ProblemModule.gridShortestPathWith(Convert(negativeCosts), rows, cols, Convert(neighbourhood)));
 
     /// <summary>Global alignment of sequences of lengths n and m: scores s[i, j] for aligning i with j and a constant gap
     /// penalty; the state is the indicator of aligned pairs over the n×m matrix. Maximises.</summary>
@@ -201,6 +220,14 @@ public static class Problems
         GridNeighbourhood.Four => Imle.Solvers.Neighbourhood.Four,
         GridNeighbourhood.Eight => Imle.Solvers.Neighbourhood.Eight,
         _ => throw new ArgumentOutOfRangeException(nameof(neighbourhood), neighbourhood, "neighbourhood must be Four or Eight."),
+    };
+
+    internal static Imle.NegativeCosts Convert(NegativeCostRule rule) => rule switch
+    {
+        NegativeCostRule.Clamp => Imle.NegativeCosts.ClampToZero,
+        NegativeCostRule.Shift => Imle.NegativeCosts.ShiftToZero,
+        NegativeCostRule.Unchanged => Imle.NegativeCosts.Unchanged,
+        _ => throw new ArgumentOutOfRangeException(nameof(rule), rule, "negativeCosts must be Clamp, Shift or Unchanged."),
     };
 
     internal static Tuple<int, int>[] ToTuples(IReadOnlyList<Edge> edges) =>

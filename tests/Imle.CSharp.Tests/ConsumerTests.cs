@@ -221,6 +221,21 @@ public class ApiTests
     }
 
     [Fact]
+    public void GridShortestPathTakesEachNegativeCostRule()
+    {
+        // A 2×3 map with negative costs on which the three rules pick three different paths.
+        var costs = new[] { -2.0, -1.0, 1.0, -2.0, -2.0, 2.0 };
+        var clamp = Problems.GridShortestPath(2, 3).Solve(costs);
+        var shift = Problems.GridShortestPath(2, 3, GridNeighbourhood.Eight, NegativeCostRule.Shift).Solve(costs);
+        var unchanged = Problems.GridShortestPath(2, 3, negativeCosts: NegativeCostRule.Unchanged).Solve(costs);
+        Assert.Equal(new double[] { 1, 1, 0, 0, 0, 1 }, clamp);
+        Assert.Equal(new double[] { 1, 0, 0, 0, 1, 1 }, shift);
+        Assert.Equal(new double[] { 1, 1, 0, 1, 1, 1 }, unchanged);
+        Assert.Equal(clamp, Problems.GridShortestPath(2, 3, negativeCosts: NegativeCostRule.Clamp).Solve(costs));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Problems.GridShortestPath(2, 3, negativeCosts: (NegativeCostRule)7));
+    }
+
+    [Fact]
     public void ReferenceEstimatorRuns()
     {
         var problem = Problems.KSubset(6, 2);
