@@ -223,6 +223,20 @@ let private optionTests =
           Expect.throwsT<ArgumentException> (fun () -> FarmProblems.resolve "tsp:9" |> ignore) "unknown"
           Expect.throwsT<ArgumentException> (fun () -> FarmProblems.resolve "k-subset:x:1" |> ignore) "not a number"
 
+          // The three negative-cost rules pick three different paths on this map (see the solver tests).
+          let negativeMap = [| -2.0; -1.0; 1.0; -2.0; -2.0; 2.0 |]
+
+          for rule, path in
+              [ "clamp", [| 1.0; 1.0; 0.0; 0.0; 0.0; 1.0 |]
+                "shift", [| 1.0; 0.0; 0.0; 0.0; 1.0; 1.0 |]
+                "unchanged", [| 1.0; 1.0; 0.0; 1.0; 1.0; 1.0 |] ] do
+              let p = FarmProblems.resolve ("grid-shortest-path:2:3:8:" + rule)
+              Expect.equal (Problem.solve p negativeMap) path rule
+
+          Expect.throwsT<ArgumentException>
+              (fun () -> FarmProblems.resolve "grid-shortest-path:2:3:8:drop" |> ignore)
+              "an unknown negative-cost rule"
+
           Expect.throwsT<ArgumentException>
               (fun () -> FarmProblems.resolve "grid-shortest-path:100000:100000" |> ignore)
               "larger than a frame"
