@@ -88,7 +88,15 @@ let private comparisons =
       "imle-sog-eq13-matched", "imle-gumbel-matched", "shape at equal scale: Eq. 13 SoG against Gumbel at the same sd"
       "imle-gumbel-matched", "imle-gumbel1", "scale alone: Gumbel at sd 0.62 against Gumbel(0, 1)"
       "imle-sog-tf", "imle-sog-eq13-matched", "the two SoG forms at the same sd"
-      "imle-sog-eq13-tau10", "imle-gumbel1", "Eq. 13 SoG at τ = 10 as printed against Gumbel(0, 1)" ]
+      "imle-sog-eq13-tau10", "imle-gumbel1", "Eq. 13 SoG at τ = 10 as printed against Gumbel(0, 1)"
+      "simple",
+      "imle-sog-tf",
+      "an exact sample with the marginals' Jacobian (SIMPLE) against I-MLE with the notebook's SoG (the lowest I-MLE loss here)"
+      "sfess",
+      "imle-sog-tf",
+      "the exact sample's score with a baseline (SFESS) against I-MLE with the notebook's SoG (the lowest I-MLE loss here)"
+      "simple", "sfess", "the two exact-sample estimators"
+      "simple", "imle-gumbel1", "SIMPLE against I-MLE with Gumbel(0, 1), the paper's standard noise" ]
 
 /// One comparison's sentence: the difference of the means, its standard error from the two spreads, and a verdict
 /// only where at least two seeds each and |difference| > 2 standard errors.
