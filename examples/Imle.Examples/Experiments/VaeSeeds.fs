@@ -96,7 +96,10 @@ let private comparisons =
       "imle-sog-tf",
       "the exact sample's score with a baseline (SFESS) against I-MLE with the notebook's SoG (the lowest I-MLE loss here)"
       "simple", "sfess", "the two exact-sample estimators"
-      "simple", "imle-gumbel1", "SIMPLE against I-MLE with Gumbel(0, 1), the paper's standard noise" ]
+      "simple", "imle-gumbel1", "SIMPLE against I-MLE with Gumbel(0, 1), the paper's standard noise"
+      "imle-sog-eq13-tau10", "ste", "the paper's I-MLE against straight-through with the same Eq. 13 SoG noise (τ = 10)"
+      "imle-sog-tf", "ste", "I-MLE with the notebook's SoG against straight-through"
+      "imle-sog-tf", "gsm", "I-MLE with the notebook's SoG against the 1-subset Gumbel-softmax VAE" ]
 
 /// One comparison's sentence: the difference of the means, its standard error from the two spreads, and a verdict
 /// only where at least two seeds each and |difference| > 2 standard errors.
