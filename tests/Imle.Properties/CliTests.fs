@@ -681,6 +681,93 @@ let tests =
                   Expect.stringContains o.Stderr token (show o)
           }
 
+          test "warcraft --aggregate groups seeds by method and negative-cost rule; other differences are refused" {
+              let dir name =
+                  Path.Combine(scratch.Value, "warcraft-seeds", name)
+
+              // A fake finished run: report.md with its command line, results.json and curves.json of 5 epochs whose
+              // test accuracy is final - 4 + epoch.
+              let fakeRun name seed rule epochs (final: float) =
+                  let d = Directory.CreateDirectory(dir name).FullName
+
+                  let command =
+                      sprintf
+                          "dotnet run --project examples/Imle.Examples -c Release -- warcraft --seed 0 --out %s --k 12 --epochs %d --train-maps 600 --test-maps 200 --batch 70 --lr 0.0005 --methods paper-mumu --seeds %d --network resnet18 --negative-costs %s --device cpu"
+                          d
+                          epochs
+                          seed
+                          rule
+
+                  File.WriteAllText(Path.Combine(d, "report.md"), "# Warcraft\n\n```\n" + command + "\n```\n")
+
+                  File.WriteAllText(
+                      Path.Combine(d, "results.json"),
+                      sprintf
+                          "[{\"method\":\"μ-μ (as run)\",\"methodId\":\"paper-mumu\",\"target\":\"t\",\"k\":12,\"epochs\":%d,\"trainMaps\":600,\"testMaps\":200,\"batch\":70,\"optimalPathAccuracy\":%g,\"cellAccuracy\":90,\"paper\":\"97.2 ± 0.5\",\"paperColumn\":0,\"seconds\":100,\"device\":\"cpu\",\"seed\":%d}]"
+                          epochs
+                          final
+                          seed
+                  )
+
+                  let curve =
+                      [ for e in 1..epochs -> sprintf "%g" (final - float epochs + 1.0 + float e) ]
+
+                  File.WriteAllText(
+                      Path.Combine(d, "curves.json"),
+                      sprintf
+                          "[{\"k\":12,\"method\":\"μ-μ (as run)\",\"seed\":%d,\"testOptimalPathAccuracy\":[%s],\"trainingLoss\":[%s]}]"
+                          seed
+                          (String.Join(",", curve))
+                          (String.Join(",", List.replicate epochs "1"))
+                  )
+
+                  d
+
+              let shift0 = fakeRun "shift-0" 0 "shift" 5 40.0
+              let shift1 = fakeRun "shift-1" 1 "shift" 5 44.0
+              let unchanged0 = fakeRun "unchanged-0" 0 "unchanged" 5 60.0
+              let longer = fakeRun "longer" 2 "shift" 6 50.0
+              let out = dir "summary"
+
+              let o =
+                  run
+                      []
+                      [ "warcraft"
+                        "--aggregate"
+                        shift0
+                        shift1
+                        unchanged0
+                        "--out"
+                        out
+                        "--quiet" ]
+
+              Expect.equal o.Code 0 (show o)
+              let report = File.ReadAllText(Path.Combine(out, "report.md"))
+
+              Expect.stringContains
+                  report
+                  "(`paper-mumu`, `--negative-costs shift`) | 0, 1 | 40.0 / 44.0 | **42.0 ± 2.8**"
+                  "two shift seeds"
+
+              Expect.stringContains
+                  report
+                  "(`paper-mumu`, `--negative-costs unchanged`) | 0 | 60.0 | **60.0** (one seed, no spread)"
+                  "the unchanged seed on its own row"
+
+              let rules =
+                  Text.Json.JsonDocument
+                      .Parse(File.ReadAllText(Path.Combine(out, "summary.json")))
+                      .RootElement.EnumerateArray()
+                  |> Seq.map (fun e -> e.GetProperty("negativeCosts").GetString())
+                  |> List.ofSeq
+                  |> List.sort
+
+              Expect.equal rules [ "shift"; "shift"; "unchanged" ] "each run's rule"
+              let mixed = run [] [ "warcraft"; "--aggregate"; shift0; longer; "--out"; out ]
+              Expect.equal mixed.Code 2 (show mixed)
+              Expect.stringContains mixed.Stderr "differ in more than" (show mixed)
+          }
+
           test
               "vae --aggregate: the last ten epochs' mean per seed, mean and sd over seeds; mixed settings and repeated seeds are refused" {
               let dir name =

@@ -56,21 +56,41 @@ let convergence (values: float[]) : Convergence =
       WindowMean = my
       Flat = abs trend < flatBar }
 
-/// One finished run: its row, its curve and its convergence.
+/// One finished run: its row, its curve, its convergence and the negative-cost rule it ran under.
 type FinishedRun =
     { Row: WarcraftRow
       Curve: WarcraftCurve
-      Convergence: Convergence }
+      Convergence: Convergence
+      NegativeCosts: string }
 
-/// Reads the finished runs in `dirs` (one configuration that differs only in methods, seeds and output folder); each
-/// (K, method, seed) once. Returns the runs and the common settings.
+/// What the summary groups seeds by: K, the method and the negative-cost rule.
+let private column (r: FinishedRun) =
+    r.Row.K, r.Row.MethodId, r.NegativeCosts
+
+/// Reads the finished runs in `dirs` (one configuration that differs only in methods, seeds, the negative-cost rule and
+/// output folder); each (K, method, rule, seed) once. Returns the runs and the common settings.
 let finishedRuns (dirs: string list) : FinishedRun list * string =
-    let settings, _ =
-        Seeds.sameSettings "warcraft" [ "seeds"; "methods"; "out"; "resume"; "time-budget"; "cache"; "threads" ] dirs
+    let settings, commands =
+        Seeds.sameSettings
+            "warcraft"
+            [ "seeds"
+              "methods"
+              "out"
+              "resume"
+              "time-budget"
+              "cache"
+              "threads"
+              "negative-costs" ]
+            dirs
 
     let runs =
-        dirs
-        |> List.collect (fun d ->
+        List.zip dirs commands
+        |> List.collect (fun (d, command) ->
+            let rule =
+                match Seeds.optionValue "negative-costs" command with
+                | "" -> "shift"
+                | given -> given
+
             let results = Path.Combine(d, "results.json")
             let curves = Path.Combine(d, "curves.json")
 
@@ -92,17 +112,20 @@ let finishedRuns (dirs: string list) : FinishedRun list * string =
                 | Some curve ->
                     { Row = row
                       Curve = curve
-                      Convergence = convergence curve.TestOptimalPathAccuracy }
+                      Convergence = convergence curve.TestOptimalPathAccuracy
+                      NegativeCosts = rule }
                 | None ->
                     invalidArg
                         "aggregate"
                         (sprintf "--aggregate: %s has no curve for %s, K = %d, seed %d." d row.MethodId row.K row.Seed)))
 
     runs
-    |> List.countBy (fun r -> r.Row.K, r.Row.MethodId, r.Row.Seed)
+    |> List.countBy (fun r -> column r, r.Row.Seed)
     |> List.tryFind (fun (_, n) -> n > 1)
-    |> Option.iter (fun ((k, id, seed), _) ->
-        invalidArg "aggregate" (sprintf "--aggregate: %s at K = %d with seed %d appears in two run folders." id k seed))
+    |> Option.iter (fun (((k, id, rule), seed), _) ->
+        invalidArg
+            "aggregate"
+            (sprintf "--aggregate: %s (%s) at K = %d with seed %d appears in two run folders." id rule k seed))
 
     runs, settings
 
@@ -117,13 +140,13 @@ let private accuracyTable (runs: FinishedRun list) =
            "paper (5 runs)"
            "flat runs"
            "epochs" |]
-        [| for (k, id), group in runs |> List.groupBy (fun r -> r.Row.K, r.Row.MethodId) do
+        [| for (k, id, rule), group in runs |> List.groupBy column do
                let group = group |> List.sortBy (fun r -> r.Row.Seed)
                let acc = group |> List.map (fun r -> r.Row.OptimalPathAccuracy) |> Array.ofList
 
                yield
                    [| string k
-                      sprintf "%s (`%s`)" group.Head.Row.Method id
+                      sprintf "%s (`%s`, `--negative-costs %s`)" group.Head.Row.Method id rule
                       String.Join(", ", group |> List.map (fun r -> r.Row.Seed))
                       String.Join(" / ", acc |> Array.map (fmt 1))
                       Seeds.meanCell 1 acc.Length (Array.average acc) (Seeds.sampleSd acc)
@@ -146,7 +169,7 @@ let private convergenceTable (runs: FinishedRun list) =
            "flat?" |]
         [| for r in runs ->
                [| string r.Row.K
-                  r.Row.MethodId
+                  sprintf "%s (%s)" r.Row.MethodId r.NegativeCosts
                   string r.Row.Seed
                   string r.Convergence.Window
                   fmt 1 r.Convergence.WindowMean
@@ -156,7 +179,7 @@ let private convergenceTable (runs: FinishedRun list) =
 /// Cost per epoch per (K, method), from the runs' recorded seconds, and the derived cost of `seedsWanted` seeds of
 /// every method present.
 let private costLines (runs: FinishedRun list) (seedsWanted: int) =
-    [ for (k, id), group in runs |> List.groupBy (fun r -> r.Row.K, r.Row.MethodId) do
+    [ for (k, id, rule), group in runs |> List.groupBy column do
           let perEpoch =
               group
               |> List.map (fun r -> r.Row.Seconds / float r.Row.Epochs)
@@ -168,9 +191,10 @@ let private costLines (runs: FinishedRun list) (seedsWanted: int) =
 
           yield
               sprintf
-                  "- K = %d, `%s`: %s s per epoch (mean of %d run%s) → %s h per %d-epoch run; %d more seed%s to reach %d: %s CPU-hours."
+                  "- K = %d, `%s` (%s): %s s per epoch (mean of %d run%s) → %s h per %d-epoch run; %d more seed%s to reach %d: %s CPU-hours."
                   k
                   id
+                  rule
                   (fmt 0 perEpoch)
                   group.Length
                   (if group.Length = 1 then "" else "s")
@@ -192,6 +216,7 @@ let writeSummary (ctx: RunContext) (dirs: string list) : FinishedRun list =
          |> List.map (fun r ->
              {| k = r.Row.K
                 methodId = r.Row.MethodId
+                negativeCosts = r.NegativeCosts
                 seed = r.Row.Seed
                 optimalPathAccuracy = r.Row.OptimalPathAccuracy
                 seconds = r.Row.Seconds
@@ -204,7 +229,7 @@ let writeSummary (ctx: RunContext) (dirs: string list) : FinishedRun list =
             (sprintf "Test optimal-path accuracy, K = %d (mean ± sd over the seeds)" k)
             "epoch"
             "optimal path %"
-            [ for id, perMethod in group |> List.groupBy (fun r -> r.Row.MethodId) do
+            [ for (_, id, rule), perMethod in group |> List.groupBy column do
                   let epochs =
                       perMethod
                       |> List.map (fun r -> r.Curve.TestOptimalPathAccuracy.Length)
@@ -216,7 +241,13 @@ let writeSummary (ctx: RunContext) (dirs: string list) : FinishedRun list =
                       |> Array.ofList
 
                   yield
-                      { Label = sprintf "%s (%d seed%s)" id perMethod.Length (if perMethod.Length = 1 then "" else "s")
+                      { Label =
+                          sprintf
+                              "%s, %s (%d seed%s)"
+                              id
+                              rule
+                              perMethod.Length
+                              (if perMethod.Length = 1 then "" else "s")
                         X = Array.init epochs (fun e -> float (e + 1))
                         Y = Array.init epochs (at >> Array.average)
                         Band = Some(Array.init epochs (at >> Seeds.sampleSd)) } ]
@@ -226,7 +257,7 @@ let writeSummary (ctx: RunContext) (dirs: string list) : FinishedRun list =
             "\n"
             ([ "# Warcraft-style shortest path over seeds (paper Table 2)"
                ""
-               "One configuration (each run's report.md holds its configuration table against the paper's):"
+               "One configuration, up to the negative-cost rule, which the tables give per row (each run's report.md holds its configuration table against the paper's):"
                ""
                "```"
                settings.Replace("dotnet run --project examples/Imle.Examples -c Release -- ", "")
