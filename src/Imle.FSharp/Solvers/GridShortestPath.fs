@@ -196,6 +196,17 @@ module GridShortestPath =
 
         found
 
+    /// `dijkstraInto` after the checks both public entry points share; `entries` says which costs are allowed.
+    let private checkedDijkstraInto
+        (entries: SpanEntries)
+        (rows: int, cols: int, neighbourhood: Neighbourhood, costs: ReadOnlySpan<float>, state: Span<float>)
+        : float =
+        checkDimensions rows cols
+        let v = rows * cols
+        Validate.span "costs" v "rows*cols" entries costs
+        Validate.spanLength "state" v "rows*cols" state.Length
+        dijkstraInto (rows, cols, neighbourhood, costs, state)
+
     /// Writes the indicator matrix (row-major, rows×cols) of a minimum-cost path from (0, 0) to (rows−1, cols−1) into
     /// `state` and returns its cost: the sum of the costs of its cells, both endpoints included. Dijkstra's algorithm
     /// with an indexed binary heap of (distance, cell) keys over a grid padded by a border of settled cells (so the
@@ -206,11 +217,9 @@ module GridShortestPath =
     let solveInto
         (rows: int, cols: int, neighbourhood: Neighbourhood, costs: ReadOnlySpan<float>, state: Span<float>)
         : float =
-        checkDimensions rows cols
-        let v = rows * cols
-        Validate.span "costs" v "rows*cols" (FiniteAtLeast(0.0, "Dijkstra needs non-negative costs")) costs
-        Validate.spanLength "state" v "rows*cols" state.Length
-        dijkstraInto (rows, cols, neighbourhood, costs, state)
+        checkedDijkstraInto
+            (FiniteAtLeast(0.0, "Dijkstra needs non-negative costs"))
+            (rows, cols, neighbourhood, costs, state)
 
     /// `solveInto` for finite costs of any sign, run as written: each cell is settled when it first leaves the queue
     /// and is never reopened, so a cheaper route found later through a negative cell does not change it (the rule of
@@ -219,11 +228,7 @@ module GridShortestPath =
     let solveSettlingOnceInto
         (rows: int, cols: int, neighbourhood: Neighbourhood, costs: ReadOnlySpan<float>, state: Span<float>)
         : float =
-        checkDimensions rows cols
-        let v = rows * cols
-        Validate.span "costs" v "rows*cols" AnyFinite costs
-        Validate.spanLength "state" v "rows*cols" state.Length
-        dijkstraInto (rows, cols, neighbourhood, costs, state)
+        checkedDijkstraInto AnyFinite (rows, cols, neighbourhood, costs, state)
 
     /// The indicator matrix (row-major, rows×cols) of a minimum-cost path from (0, 0) to (rows−1, cols−1) under
     /// vertex costs `costs` (finite, >= 0), as a new array. See `solveInto`.
